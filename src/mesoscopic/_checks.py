@@ -1,0 +1,78 @@
+"""Input validation shared by the public modules.
+
+Every check raises an error that names the offending argument, the value seen and
+what would be valid, so that user mistakes never surface as a traceback from deep
+inside NumPy.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+def _show(value: Any) -> str:
+    """Short representation of a value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def real_array(value: ArrayLike, name: str, *, finite: bool = True) -> NDArray[np.float64]:
+    """Return `value` as a float array, rejecting complex, non-numeric and (optionally) NaN/inf."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged nested sequences and the like
+        raise TypeError(f"{name} must be a real number or array of real numbers, got {_show(value)}") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a real number or array of real numbers, got {_show(value)}")
+    if np.iscomplexobj(arr):
+        if np.any(arr.imag != 0):
+            raise TypeError(f"{name} must be real, got complex values {_show(value)}")
+        arr = arr.real
+    arr = arr.astype(float, copy=False)
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {_show(value)} (contains NaN or inf)")
+    return arr
+
+
+def temperature(value: ArrayLike, name: str = "kT") -> NDArray[np.float64]:
+    """Validate a thermal energy kT >= 0 (array or scalar)."""
+    arr = real_array(value, name)
+    if np.any(arr < 0):
+        bad = arr[arr < 0].flat[0]
+        raise ValueError(f"{name} must be >= 0 (a thermal energy k_B T), got {bad!r}")
+    return arr
+
+
+def positive(value: ArrayLike, name: str, *, allow_zero: bool = False) -> NDArray[np.float64]:
+    """Validate a strictly positive (or non-negative) real quantity."""
+    arr = real_array(value, name)
+    bad = arr < 0 if allow_zero else arr <= 0
+    if np.any(bad):
+        first = arr[bad].flat[0]
+        need = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {need}, got {first!r}")
+    return arr
+
+
+def square_matrix(value: ArrayLike, name: str, *, batched: bool = True) -> NDArray[np.float64]:
+    """Validate a real (..., N, N) matrix."""
+    arr = real_array(value, name)
+    if arr.ndim < 2 or (not batched and arr.ndim != 2):
+        want = "(N, N) or (..., N, N)" if batched else "(N, N)"
+        raise ValueError(f"{name} must have shape {want}, got shape {arr.shape}")
+    if arr.shape[-1] != arr.shape[-2]:
+        raise ValueError(f"{name} must be square in its last two axes, got shape {arr.shape}")
+    return arr
+
+
+def index(value: Any, size: int, what: str) -> int:
+    """Validate an integer index into range(size); negative indices are not accepted."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an integer, got {_show(value)}")
+    if not 0 <= int(value) < size:
+        raise ValueError(f"{what} {value} does not exist; valid values are 0..{size - 1}")
+    return int(value)

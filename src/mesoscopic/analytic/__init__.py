@@ -1,0 +1,1 @@
+"""Closed-form transport results from the Landauer-Büttiker formalism."""

@@ -1,0 +1,1 @@
+"""Multi-terminal Büttiker circuits."""
