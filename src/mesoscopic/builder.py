@@ -1,0 +1,706 @@
+"""Mutable tight-binding Builder, hopping kinds and translational symmetry.
+
+The Builder follows Kwant's semantics so that a Kwant transport script ports by
+changing its import:
+
+* ``syst[site] = value`` sets the onsite Hamiltonian block of `site`;
+* ``syst[a, b] = value`` sets the matrix element ``<a|H|b> = value`` (the hopping
+  from `b` to `a`) and, implicitly, its Hermitian conjugate for ``(b, a)``;
+* a value is a number, a matrix (one row/column per orbital), or a function.
+  Onsite functions receive the site, hopping functions the two sites ``(a, b)``,
+  followed by parameters by name, supplied at solve time as ``params={...}``;
+* keys may also be iterables of sites or hoppings, :class:`HoppingKind` objects
+  (for example ``lat.neighbors()``), or lattice shapes.
+
+A Builder with a :class:`TranslationalSymmetry` describes a lead: it stores one
+period (the fundamental domain) and hoppings to the neighbouring periods.
+
+Examples
+--------
+>>> import mesoscopic as meso
+>>> lat = meso.lattice.square(1.0, norbs=1)
+>>> syst = meso.Builder()
+>>> syst[(lat(x, y) for x in range(3) for y in range(2))] = 4.0
+>>> syst[lat.neighbors()] = -1.0
+>>> len(list(syst.sites())), len(list(syst.hoppings()))
+(6, 7)
+>>> syst[lat(1, 0), lat(0, 0)]
+-1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .lattice import Monatomic, Shape, Site, SiteFamily
+
+__all__ = ["Builder", "HoppingKind", "TranslationalSymmetry"]
+
+
+# --------------------------------------------------------------------------------------
+# Hopping kinds
+# --------------------------------------------------------------------------------------
+
+
+class HoppingKind:
+    """All hoppings ``(a(x + delta), b(x))`` between two site families.
+
+    Parameters
+    ----------
+    delta : sequence of int
+        Tag difference from the `family_b` site to the `family_a` site.
+    family_a, family_b : SiteFamily
+        Target and source families; `family_b` defaults to `family_a`.
+
+    Used as a Builder key, it sets every such hopping whose two sites are both in
+    the Builder. Called on a Builder, it yields those hoppings.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain()
+    >>> syst = meso.Builder()
+    >>> syst[(lat(i) for i in range(4))] = 0
+    >>> list(HoppingKind((1,), lat)(syst))
+    [(Site('', (1,)), Site('', (0,))), (Site('', (2,)), Site('', (1,))), (Site('', (3,)), Site('', (2,)))]
+    """
+
+    def __init__(
+        self, delta: Iterable[int], family_a: SiteFamily, family_b: SiteFamily | None = None
+    ) -> None:
+        self.delta = tuple(int(x) for x in delta)
+        self.family_a = family_a
+        self.family_b = family_a if family_b is None else family_b
+
+    def __repr__(self) -> str:
+        names = (self.family_a.name, self.family_b.name)
+        return f"HoppingKind({self.delta}, {names[0]!r}, {names[1]!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, HoppingKind)
+            and self.delta == other.delta
+            and self.family_a is other.family_a
+            and self.family_b is other.family_b
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.delta, id(self.family_a), id(self.family_b)))
+
+    def __call__(self, builder: Builder) -> Iterator[tuple[Site, Site]]:
+        fam_a, fam_b, delta = self.family_a, self.family_b, self.delta
+        for site in list(builder._sites):
+            if site.family is not fam_b:
+                continue
+            if len(delta) != len(site.tag):
+                raise ValueError(
+                    f"HoppingKind delta {delta} has {len(delta)} entries but sites of "
+                    f"{fam_b.name or 'this family'} have {len(site.tag)} coordinates"
+                )
+            target = Site(fam_a, tuple(t + d for t, d in zip(site.tag, delta)))
+            if builder._canonical_site(target) in builder._sites:
+                yield target, site
+
+
+# --------------------------------------------------------------------------------------
+# Translational symmetry
+# --------------------------------------------------------------------------------------
+
+
+class TranslationalSymmetry:
+    """Discrete translational symmetry along one real-space period (a lead).
+
+    Parameters
+    ----------
+    period : array_like, shape (dim,)
+        The translation vector in real-space length units. For a lead it points
+        away from the scattering region (as in Kwant): a lead to the left of the
+        system has ``TranslationalSymmetry((-a, 0))``.
+
+    Notes
+    -----
+    Every site family used in a lead must have the period as an integer
+    combination of its primitive vectors. Sites are grouped into periods
+    ("domains") by the coordinate of their tag along the period, so domain ``n``
+    is mapped to domain ``n + 1`` by one translation.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.square()
+    >>> sym = TranslationalSymmetry((-1, 0))
+    >>> sym.which(lat(3, 5)), sym.to_fd(lat(3, 5))
+    (-3, Site('', (0, 5)))
+    """
+
+    def __init__(self, *periods: ArrayLike) -> None:
+        if len(periods) != 1:
+            raise ValueError(
+                f"TranslationalSymmetry takes exactly one period (a lead), got {len(periods)}"
+            )
+        period = np.asarray(periods[0], dtype=float).ravel()
+        if period.size == 0 or not np.all(np.isfinite(period)) or not np.any(period):
+            raise ValueError(f"the period must be a non-zero finite vector, got {periods[0]!r}")
+        self.period = period
+        self.periods = period[None, :]
+        self._family_data: dict[int, tuple[SiteFamily, NDArray[np.int64], NDArray[np.float64]]] = {}
+
+    def __repr__(self) -> str:
+        return f"TranslationalSymmetry({self.period.tolist()})"
+
+    def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        key = id(family)
+        if key not in self._family_data:
+            if not isinstance(family, Monatomic):
+                raise TypeError(f"site family {family!r} has no lattice structure")
+            prim = family.prim_vecs
+            if prim.shape[1] != self.period.size:
+                raise ValueError(
+                    f"period {self.period.tolist()} has dimension {self.period.size} but "
+                    f"lattice {family.name!r} lives in {prim.shape[1]} dimensions"
+                )
+            coef, *_ = np.linalg.lstsq(prim.T, self.period, rcond=None)
+            delta = np.rint(coef).astype(np.int64)
+            if not np.allclose(delta @ prim, self.period, atol=1e-8 * max(1.0, np.abs(prim).max())):
+                raise ValueError(
+                    f"period {self.period.tolist()} is not a lattice vector of lattice "
+                    f"{family.name!r} with primitive vectors {prim.tolist()}"
+                )
+            # Complete the integer period with unit vectors to a basis of tag space; the
+            # domain of a tag is the integer part of its coordinate along the period.
+            n = len(delta)
+            basis = [delta.astype(float)]
+            for k in range(n):
+                if len(basis) == n:
+                    break
+                cand = np.zeros(n)
+                cand[k] = 1.0
+                if np.linalg.matrix_rank(np.array([*basis, cand])) == len(basis) + 1:
+                    basis.append(cand)
+            inverse = np.linalg.inv(np.array(basis).T)
+            self._family_data[key] = (family, delta, inverse[0])
+        _, delta, row = self._family_data[key]
+        return delta, row
+
+    def which(self, site: Site) -> int:
+        """Index of the period (domain) that contains `site`."""
+        _, row = self._data(site.family)
+        return int(math.floor(float(row @ np.asarray(site.tag, dtype=float)) + 1e-9))
+
+    def act(self, n: int, site: Site) -> Site:
+        """Translate `site` by `n` periods."""
+        delta, _ = self._data(site.family)
+        return Site(site.family, tuple(int(t + n * d) for t, d in zip(site.tag, delta)))
+
+    def to_fd(self, site: Site, other: Site | None = None) -> Any:
+        """Map `site` (and `other`, by the same translation) to the fundamental domain."""
+        n = self.which(site)
+        if other is None:
+            return self.act(-n, site)
+        return self.act(-n, site), self.act(-n, other)
+
+    def reversed(self) -> TranslationalSymmetry:
+        """The symmetry with the opposite period."""
+        return TranslationalSymmetry(-self.period)
+
+
+# --------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------
+
+
+def _check_value(value: Any, what: str) -> Any:
+    """Validate a Builder value: a number, a square matrix, or a callable."""
+    if callable(value):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} value must be a number, a matrix or a function, got {value!r}")
+    if isinstance(value, (int, float, complex, np.number)):
+        return value
+    try:
+        arr = np.array(value, dtype=complex)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{what} value must be a number, a matrix or a function, got {value!r}"
+        ) from exc
+    if arr.ndim == 0:
+        return complex(arr) if np.iscomplexobj(value) else value
+    if arr.ndim != 2:
+        raise ValueError(f"{what} value must be a number or a 2-d matrix, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} value contains NaN or inf: {value!r}")
+    if np.all(arr.imag == 0):
+        arr = arr.real.copy()
+    arr.setflags(write=False)
+    return arr
+
+
+def _is_hopping_key(key: Any) -> bool:
+    return isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, Site) for k in key)
+
+
+# --------------------------------------------------------------------------------------
+# Builder
+# --------------------------------------------------------------------------------------
+
+
+class Builder:
+    """A tight-binding system under construction.
+
+    Parameters
+    ----------
+    symmetry : TranslationalSymmetry, optional
+        Present for leads: the Builder then stores one period.
+    conservation_law : array_like or callable, optional
+        An onsite operator (matrix, or function of the site) commuting with the
+        Hamiltonian, for example a spin projection. Its eigenvalues label blocks of
+        the lead modes so that the S-matrix resolves into them
+        (``S.transmission((1, 0), (0, 0))``, block 0 being the smallest eigenvalue).
+    time_reversal, particle_hole, chiral : optional
+        Accepted for compatibility with Kwant scripts; stored but not used by the
+        transport solvers.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.square(norbs=1)
+    >>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    >>> lead[(lat(0, y) for y in range(3))] = 4
+    >>> lead[lat.neighbors()] = -1
+    >>> len(list(lead.hoppings()))   # 2 inside the period, 3 to the next
+    5
+    """
+
+    def __init__(
+        self,
+        symmetry: TranslationalSymmetry | None = None,
+        *,
+        conservation_law: Any = None,
+        time_reversal: Any = None,
+        particle_hole: Any = None,
+        chiral: Any = None,
+    ) -> None:
+        if symmetry is not None and not isinstance(symmetry, TranslationalSymmetry):
+            raise TypeError(
+                f"symmetry must be a TranslationalSymmetry or None, got {type(symmetry).__name__}"
+            )
+        self.symmetry = symmetry
+        self.conservation_law = conservation_law
+        self.time_reversal = time_reversal
+        self.particle_hole = particle_hole
+        self.chiral = chiral
+        self._sites: dict[Site, Any] = {}
+        # Each hopping is stored once, as (a, b) -> <a|H|b>; with a symmetry, `a` is in
+        # the fundamental domain.
+        self._hoppings: dict[tuple[Site, Site], Any] = {}
+        self._adjacent: dict[Site, set[Site]] = {}
+        self.leads: list[BuilderLead] = []
+
+    # ---- canonical forms -------------------------------------------------------------
+
+    def _canonical_site(self, site: Site) -> Site:
+        if self.symmetry is None:
+            return site
+        return self.symmetry.to_fd(site)  # type: ignore[no-any-return]
+
+    def _canonical_pair(self, a: Site, b: Site) -> tuple[Site, Site]:
+        if self.symmetry is None:
+            return a, b
+        return self.symmetry.to_fd(a, b)  # type: ignore[no-any-return]
+
+    def _find_hopping(self, a: Site, b: Site) -> tuple[tuple[Site, Site], bool] | None:
+        """Stored key for hopping (a, b) and whether it is stored reversed."""
+        key = self._canonical_pair(a, b)
+        if key in self._hoppings:
+            return key, False
+        rkey = self._canonical_pair(b, a)
+        if rkey in self._hoppings:
+            return rkey, True
+        return None
+
+    # ---- item access -----------------------------------------------------------------
+
+    def _expand(self, key: Any) -> Iterator[Any]:
+        """Yield the individual sites and hoppings a key stands for."""
+        if isinstance(key, Site) or _is_hopping_key(key):
+            yield key
+        elif isinstance(key, HoppingKind):
+            yield from list(key(self))
+        elif isinstance(key, Shape):
+            yield from key(self)
+        elif isinstance(key, tuple) and len(key) == 2 and any(isinstance(k, Site) for k in key):
+            raise TypeError(f"a hopping is a pair of sites, got {key!r}")
+        elif isinstance(key, (str, bytes)) or not isinstance(key, Iterable):
+            raise TypeError(
+                "Builder keys are sites, pairs of sites (hoppings), HoppingKinds, shapes or "
+                f"iterables of these; got {key!r}"
+            )
+        else:
+            for item in key:
+                if isinstance(item, Site) or _is_hopping_key(item):
+                    yield item
+                elif isinstance(item, (HoppingKind, Shape)):
+                    yield from self._expand(item)
+                elif isinstance(item, tuple) and len(item) == 2:
+                    raise TypeError(f"a hopping is a pair of sites, got {item!r}")
+                else:
+                    raise TypeError(
+                        f"Builder keys are sites, hoppings, HoppingKinds or shapes; got {item!r}"
+                    )
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        items = list(self._expand(key))
+        for item in items:
+            if isinstance(item, Site):
+                self._set_site(item, value)
+            else:
+                self._set_hopping(item[0], item[1], value)
+
+    def _set_site(self, site: Site, value: Any) -> None:
+        value = _check_value(value, f"onsite of {site!r}")
+        if not callable(value):
+            arr = np.asarray(value)
+            if arr.ndim == 2:
+                if arr.shape[0] != arr.shape[1]:
+                    raise ValueError(f"onsite matrix of {site!r} must be square, got {arr.shape}")
+                if not np.allclose(arr, arr.conj().T, atol=1e-13):
+                    raise ValueError(f"onsite matrix of {site!r} is not Hermitian: {arr.tolist()}")
+            elif np.iscomplexobj(arr) and abs(arr.imag) > 1e-13:
+                raise ValueError(f"onsite value of {site!r} is not Hermitian (real): {value!r}")
+            norbs = site.family.norbs
+            size = 1 if arr.ndim == 0 else arr.shape[0]
+            if norbs is not None and size != norbs:
+                raise ValueError(
+                    f"onsite value of {site!r} is {size}x{size} but its family has norbs={norbs}"
+                )
+        site = self._canonical_site(site)
+        self._sites[site] = value
+        self._adjacent.setdefault(site, set())
+
+    def _set_hopping(self, a: Site, b: Site, value: Any) -> None:
+        value = _check_value(value, f"hopping {(a, b)!r}")
+        ca, cb = self._canonical_site(a), self._canonical_site(b)
+        for s in (ca, cb):
+            if s not in self._sites:
+                raise KeyError(
+                    f"cannot set hopping {(a, b)!r}: site {s!r} is not in the Builder "
+                    "(add the site before its hoppings)"
+                )
+        if ca == cb and (self.symmetry is None or a == b):
+            raise ValueError(f"hopping {(a, b)!r} connects a site to itself; set the onsite value")
+        if not callable(value):
+            arr = np.asarray(value)
+            if arr.ndim == 2:
+                na, nb = a.family.norbs, b.family.norbs
+                if (na is not None and arr.shape[0] != na) or (nb is not None and arr.shape[1] != nb):
+                    raise ValueError(
+                        f"hopping matrix {(a, b)!r} has shape {arr.shape} but the families have "
+                        f"norbs=({na}, {nb})"
+                    )
+        found = self._find_hopping(a, b)
+        if found is not None:
+            del self._hoppings[found[0]]
+        key = self._canonical_pair(a, b)
+        self._hoppings[key] = value
+        ka, kb = key
+        self._adjacent[ka].add(kb)
+        rka, rkb = self._canonical_pair(kb, ka)
+        self._adjacent[rka].add(rkb)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, Site):
+            site = self._canonical_site(key)
+            if site not in self._sites:
+                raise KeyError(f"site {key!r} is not in the Builder")
+            return self._sites[site]
+        if _is_hopping_key(key):
+            found = self._find_hopping(*key)
+            if found is None:
+                raise KeyError(f"hopping {key!r} is not in the Builder")
+            stored, reverse = found
+            value = self._hoppings[stored]
+            if not reverse:
+                return value
+            if callable(value):
+                return _ReversedHopping(value)
+            return np.conj(np.transpose(value)) if np.ndim(value) else np.conj(value)
+        raise TypeError(f"Builder keys are sites or pairs of sites, got {key!r}")
+
+    def __contains__(self, key: Any) -> bool:
+        if isinstance(key, Site):
+            return self._canonical_site(key) in self._sites
+        if _is_hopping_key(key):
+            return self._find_hopping(*key) is not None
+        return False
+
+    def __delitem__(self, key: Any) -> None:
+        for item in list(self._expand(key)):
+            if isinstance(item, Site):
+                self._delete_site(item)
+            else:
+                found = self._find_hopping(*item)
+                if found is None:
+                    raise KeyError(f"hopping {item!r} is not in the Builder")
+                self._delete_hopping(found[0])
+
+    def _delete_hopping(self, key: tuple[Site, Site]) -> None:
+        del self._hoppings[key]
+        a, b = key
+        self._adjacent[a].discard(b)
+        ra, rb = self._canonical_pair(b, a)
+        self._adjacent[ra].discard(rb)
+
+    def _delete_site(self, site: Site) -> None:
+        site = self._canonical_site(site)
+        if site not in self._sites:
+            raise KeyError(f"site {site!r} is not in the Builder")
+        for other in list(self._adjacent[site]):
+            found = self._find_hopping(site, other)
+            if found is not None:
+                self._delete_hopping(found[0])
+        del self._sites[site]
+        del self._adjacent[site]
+
+    def __len__(self) -> int:
+        return len(self._sites) + len(self._hoppings)
+
+    def __repr__(self) -> str:
+        kind = "lead " if self.symmetry is not None else ""
+        return (
+            f"<{kind}Builder with {len(self._sites)} sites, {len(self._hoppings)} hoppings"
+            f" and {len(self.leads)} leads>"
+        )
+
+    # ---- inspection ------------------------------------------------------------------
+
+    def sites(self) -> Iterator[Site]:
+        """All sites (for a lead, those of the fundamental domain)."""
+        return iter(list(self._sites))
+
+    def hoppings(self) -> Iterator[tuple[Site, Site]]:
+        """All hoppings, each once, as ``(a, b)`` meaning ``<a|H|b>``."""
+        return iter(list(self._hoppings))
+
+    def site_value_pairs(self) -> Iterator[tuple[Site, Any]]:
+        return iter(list(self._sites.items()))
+
+    def hopping_value_pairs(self) -> Iterator[tuple[tuple[Site, Site], Any]]:
+        return iter(list(self._hoppings.items()))
+
+    def neighbors(self, site: Site) -> Iterator[Site]:
+        """Sites connected to `site` by a hopping."""
+        site_fd = self._canonical_site(site)
+        if site_fd not in self._sites:
+            raise KeyError(f"site {site!r} is not in the Builder")
+        if self.symmetry is None:
+            return iter(list(self._adjacent[site_fd]))
+        n = self.symmetry.which(site)
+        return iter([self.symmetry.act(n, s) for s in self._adjacent[site_fd]])
+
+    def degree(self, site: Site) -> int:
+        """Number of hoppings attached to `site`."""
+        return len(list(self.neighbors(site)))
+
+    def dangling(self) -> list[Site]:
+        """Sites with fewer than two neighbours."""
+        return [s for s in self._sites if len(self._adjacent[s]) < 2]
+
+    def eradicate_dangling(self) -> None:
+        """Repeatedly remove sites with fewer than two neighbours."""
+        while True:
+            dangling = self.dangling()
+            if not dangling:
+                return
+            for site in dangling:
+                if site in self._sites:
+                    self._delete_site(site)
+
+    def update(self, other: Builder) -> None:
+        """Copy the sites and hoppings of `other` into this Builder (values overwrite)."""
+        for site, value in other.site_value_pairs():
+            self[site] = value
+        for hop, value in other.hopping_value_pairs():
+            self[hop] = value
+
+    def reversed(self) -> Builder:
+        """A copy of this lead Builder with the opposite symmetry direction.
+
+        Examples
+        --------
+        >>> import mesoscopic as meso
+        >>> lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+        >>> lead.reversed().symmetry.period.tolist()
+        [1.0]
+        """
+        if self.symmetry is None:
+            raise ValueError("only a Builder with a symmetry (a lead) can be reversed")
+        result = Builder(
+            self.symmetry.reversed(),
+            conservation_law=self.conservation_law,
+            time_reversal=self.time_reversal,
+            particle_hole=self.particle_hole,
+            chiral=self.chiral,
+        )
+        for site, value in self._sites.items():
+            result._sites[result._canonical_site(site)] = value
+            result._adjacent.setdefault(result._canonical_site(site), set())
+        for (a, b), value in self._hoppings.items():
+            key = result._canonical_pair(a, b)
+            result._hoppings[key] = value
+            result._adjacent[key[0]].add(key[1])
+            ra, rb = result._canonical_pair(key[1], key[0])
+            result._adjacent[ra].add(rb)
+        return result
+
+    # ---- leads -----------------------------------------------------------------------
+
+    def attach_lead(self, lead_builder: Builder, origin: Site | None = None, add_cells: int = 0) -> list[Site]:
+        """Attach a lead to this (finite) Builder.
+
+        The lead's unit cell is bonded to the sites of the scattering region that
+        are furthest along the lead direction. Where the region's edge is ragged,
+        the region is extended with copies of lead sites (with the lead's values)
+        until the interface is a complete lead unit cell, as in Kwant.
+
+        Parameters
+        ----------
+        lead_builder : Builder
+            A Builder with a TranslationalSymmetry; its period points away from the
+            scattering region.
+        origin : Site, optional
+            A site of the lead's families used to choose where the lead attaches when
+            the system has no site of the lead's families (rarely needed).
+        add_cells : int
+            Number of additional lead unit cells added to the scattering region.
+
+        Returns
+        -------
+        list of Site
+            The sites added to the scattering region.
+
+        Leads are numbered 0, 1, ... in the order they are attached.
+        """
+        if self.symmetry is not None:
+            raise ValueError("leads can only be attached to a Builder without symmetry")
+        if not isinstance(lead_builder, Builder) or lead_builder.symmetry is None:
+            raise ValueError(
+                "attach_lead needs a Builder with a TranslationalSymmetry (a lead), "
+                f"got {lead_builder!r}"
+            )
+        if not lead_builder._sites:
+            raise ValueError("the lead Builder has no sites")
+        if isinstance(add_cells, bool) or not isinstance(add_cells, int) or add_cells < 0:
+            raise ValueError(f"add_cells must be a non-negative integer, got {add_cells!r}")
+        sym = lead_builder.symmetry
+        lead_families = {id(s.family) for s in lead_builder._sites}
+        domains = [
+            sym.which(s)
+            for s in self._sites
+            if id(s.family) in lead_families and sym.to_fd(s) in lead_builder._sites
+        ]
+        if not domains:
+            if origin is None:
+                raise ValueError(
+                    "the lead does not overlap the scattering region: no site of the "
+                    "region is a translate of a lead site"
+                )
+            domains = [sym.which(origin)]
+        max_dom = max(domains) + add_cells
+        added: list[Site] = []
+        # Flood from the interface period back into the region through lead hoppings,
+        # adding lead sites until every added site is bonded to the existing region.
+        interface = [sym.act(max_dom, s) for s in lead_builder._sites]
+        todo = [s for s in interface if s not in self._sites]
+        min_dom = min(domains)
+        while todo:
+            nxt = []
+            for site in todo:
+                if site in self._sites:
+                    continue
+                if sym.which(site) < min_dom - 1:
+                    raise ValueError(
+                        "the lead cannot be attached: its unit cell does not meet the scattering "
+                        f"region (reached {site!r} without touching it); check the lead's shape "
+                        "and direction"
+                    )
+                self._sites[site] = lead_builder._sites[sym.to_fd(site)]
+                self._adjacent.setdefault(site, set())
+                added.append(site)
+                for nb in lead_builder.neighbors(site):
+                    if sym.which(nb) <= max_dom and nb not in self._sites:
+                        nxt.append(nb)
+            todo = nxt
+        # Bond the added sites with the lead's hoppings.
+        for site in added:
+            for nb in lead_builder.neighbors(site):
+                if nb in self._sites and sym.which(nb) <= max_dom and (site, nb) not in self:
+                    found = lead_builder._find_hopping(site, nb)
+                    assert found is not None
+                    stored, reverse = found
+                    a, b = (nb, site) if reverse else (site, nb)
+                    self._hoppings[(a, b)] = lead_builder._hoppings[stored]
+                    self._adjacent[a].add(b)
+                    self._adjacent[b].add(a)
+        self.leads.append(BuilderLead(lead_builder, interface, max_dom))
+        return added
+
+    def finalized(self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> Any:
+        """Freeze into an immutable System (or a lead's InfiniteSystem).
+
+        Parameters
+        ----------
+        spin_degeneracy : {1, 2}
+            1 when spin is absent or is an explicit orbital; 2 for a spin-degenerate
+            model, which doubles conductances (never applied silently elsewhere).
+        magnetic_flux : str, optional
+            Name of a parameter giving the magnetic flux through a unit area of the
+            xy-plane in units of the flux quantum h/e (for a square lattice of
+            constant 1: the flux per plaquette). Every hopping is then multiplied by
+            its Peierls phase for a uniform field along +z, in a gauge that is
+            translation invariant along each lead (see :mod:`mesoscopic.system`).
+
+        Returns
+        -------
+        System or InfiniteSystem
+        """
+        from .system import InfiniteSystem, System
+
+        if self.symmetry is not None:
+            return InfiniteSystem(self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+        return System(self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+
+
+class BuilderLead:
+    """A lead attached to a Builder: the lead Builder and its interface sites.
+
+    Attributes
+    ----------
+    builder : Builder
+        The lead (with its symmetry).
+    interface : list of Site
+        Sites of the scattering region that are images of the lead's unit cell,
+        in the order of the lead's fundamental-domain sites.
+    domain : int
+        Index of the symmetry period that holds the interface.
+    """
+
+    def __init__(self, builder: Builder, interface: list[Site], domain: int) -> None:
+        self.builder = builder
+        self.interface = interface
+        self.domain = domain
+
+
+class _ReversedHopping:
+    """Hermitian conjugate of a hopping value function, for ``syst[b, a]`` lookups."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+
+    def __call__(self, a: Site, b: Site, *args: Any, **kwargs: Any) -> Any:
+        value = self.function(b, a, *args, **kwargs)
+        return np.conj(np.transpose(value)) if np.ndim(value) else np.conj(value)

@@ -1,0 +1,593 @@
+"""Bravais lattices with a basis, and the sites that live on them.
+
+A lattice site is a family (a sublattice) plus integer coordinates, its *tag*.
+Its real-space position is ``offset + tag @ prim_vecs``. Geometry follows Kwant,
+so scripts written for it port unchanged (for example the honeycomb lattice of
+constant ``a`` has primitive vectors ``(a, 0)`` and ``(a/2, a*sqrt(3)/2)`` and
+sublattices at ``(0, 0)`` and ``(0, a/sqrt(3))``).
+
+Examples
+--------
+>>> from mesoscopic import lattice
+>>> lat = lattice.square(1.0, norbs=1)
+>>> site = lat(2, 3)
+>>> site.tag, tuple(float(x) for x in site.pos)
+((2, 3), (2.0, 3.0))
+>>> graphene = lattice.honeycomb()
+>>> [len(kinds) for kinds in (graphene.neighbors(1), graphene.neighbors(2))]
+[3, 6]
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "Monatomic",
+    "Polyatomic",
+    "Site",
+    "SiteFamily",
+    "chain",
+    "cubic",
+    "general",
+    "honeycomb",
+    "kagome",
+    "square",
+    "triangular",
+]
+
+
+class SiteFamily:
+    """A set of sites sharing a name and a number of orbitals per site.
+
+    Subclasses define how tags map to positions. Families compare by identity,
+    so two lattices built by two calls to :func:`square` are different families.
+    """
+
+    def __init__(self, name: str, norbs: int | None) -> None:
+        if norbs is not None:
+            if isinstance(norbs, bool) or not isinstance(norbs, (int, np.integer)) or norbs < 1:
+                raise ValueError(f"norbs must be a positive integer or None, got {norbs!r}")
+            norbs = int(norbs)
+        self.name = name
+        self.norbs = norbs
+
+    def __call__(self, *tag: int) -> Site:
+        return Site(self, tag)
+
+    def pos(self, tag: Sequence[int]) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+    def normalize_tag(self, tag: Sequence[Any]) -> tuple[int, ...]:
+        return tuple(int(t) for t in tag)
+
+
+class Site:
+    """A site: a family and an integer tag. Hashable, immutable.
+
+    Attributes
+    ----------
+    family : SiteFamily
+    tag : tuple of int
+        Integer lattice coordinates.
+    pos : ndarray
+        Real-space position, shape (dim,).
+    """
+
+    __slots__ = ("_hash", "family", "tag")
+
+    family: SiteFamily
+    tag: tuple[int, ...]
+
+    def __init__(self, family: SiteFamily, tag: Sequence[Any]) -> None:
+        tag = family.normalize_tag(tag)
+        object.__setattr__(self, "family", family)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "_hash", hash((id(family), tag)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("sites are immutable")
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Site) and self.family is other.family and self.tag == other.tag
+        )
+
+    def __lt__(self, other: Site) -> bool:
+        return (self.family.name, self.tag) < (other.family.name, other.tag)
+
+    def __repr__(self) -> str:
+        return f"Site({self.family.name!r}, {self.tag})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Site, (self.family, self.tag))
+
+    @property
+    def pos(self) -> NDArray[np.float64]:
+        return self.family.pos(self.tag)
+
+
+def _check_vectors(prim_vecs: ArrayLike) -> NDArray[np.float64]:
+    vecs = np.atleast_2d(np.asarray(prim_vecs, dtype=float))
+    if vecs.ndim != 2 or vecs.shape[0] > vecs.shape[1]:
+        raise ValueError(
+            "prim_vecs must be a (n_vectors, dim) array with n_vectors <= dim, "
+            f"got shape {vecs.shape}"
+        )
+    if np.linalg.matrix_rank(vecs) < vecs.shape[0]:
+        raise ValueError(f"prim_vecs must be linearly independent, got {vecs.tolist()}")
+    return vecs
+
+
+class Monatomic(SiteFamily):
+    """A Bravais lattice with a single site per unit cell.
+
+    Parameters
+    ----------
+    prim_vecs : array_like, shape (n, dim)
+        Primitive vectors, one per row, in real-space length units.
+    offset : array_like, shape (dim,), optional
+        Position of the site with tag (0, ..., 0).
+    name : str
+    norbs : int, optional
+        Orbitals per site. When omitted it is inferred from the values given
+        to the Builder (and is 1 for scalar values).
+
+    Examples
+    --------
+    >>> lat = Monatomic([[1, 0], [0, 1]], norbs=2)
+    >>> lat(1, 2).pos.tolist()
+    [1.0, 2.0]
+    >>> lat.closest([0.9, 2.2])
+    (1, 2)
+    """
+
+    def __init__(
+        self,
+        prim_vecs: ArrayLike,
+        offset: ArrayLike | None = None,
+        name: str = "",
+        norbs: int | None = None,
+    ) -> None:
+        super().__init__(name, norbs)
+        self.prim_vecs = _check_vectors(prim_vecs)
+        self.prim_vecs.setflags(write=False)
+        dim = self.prim_vecs.shape[1]
+        self.offset = np.zeros(dim) if offset is None else np.asarray(offset, dtype=float)
+        if self.offset.shape != (dim,):
+            raise ValueError(f"offset must have shape ({dim},), got {self.offset.shape}")
+        self.offset.setflags(write=False)
+        self._pinv = np.linalg.pinv(self.prim_vecs)
+        self.sublattices = [self]
+        self.dim = dim
+
+    def __repr__(self) -> str:
+        return f"Monatomic({self.prim_vecs.tolist()}, offset={self.offset.tolist()}, name={self.name!r}, norbs={self.norbs})"
+
+    def normalize_tag(self, tag: Sequence[Any]) -> tuple[int, ...]:
+        if len(tag) == 1 and isinstance(tag[0], (tuple, list, np.ndarray)):
+            tag = tuple(tag[0])
+        if len(tag) != self.prim_vecs.shape[0]:
+            raise ValueError(
+                f"lattice {self.name or 'site family'} takes {self.prim_vecs.shape[0]} integer "
+                f"coordinates, got {len(tag)}: {tuple(tag)}"
+            )
+        out = []
+        for t in tag:
+            if isinstance(t, (bool, np.bool_)) or int(t) != t:
+                raise ValueError(f"site tags must be integers, got {tuple(tag)}")
+            out.append(int(t))
+        return tuple(out)
+
+    def pos(self, tag: Sequence[int]) -> NDArray[np.float64]:
+        """Real-space position of the site with this tag."""
+        return self.offset + np.asarray(tag, dtype=float) @ self.prim_vecs
+
+    def positions(self, tags: ArrayLike) -> NDArray[np.float64]:
+        """Positions of many tags at once, shape (n, dim)."""
+        return self.offset + np.asarray(tags, dtype=float).reshape(-1, len(self.prim_vecs)) @ self.prim_vecs
+
+    def vec(self, int_vec: Sequence[int]) -> NDArray[np.float64]:
+        """Real-space vector of an integer lattice vector."""
+        return np.asarray(int_vec, dtype=float) @ self.prim_vecs
+
+    def closest(self, pos: ArrayLike) -> tuple[int, ...]:
+        """Tag of the site closest to `pos`."""
+        pos = np.asarray(pos, dtype=float)
+        guess = np.rint((pos - self.offset) @ self._pinv).astype(int)
+        best, best_d = tuple(guess), np.inf
+        for shift in itertools.product((-1, 0, 1), repeat=len(guess)):
+            tag = guess + np.array(shift)
+            d = np.linalg.norm(self.pos(tag) - pos)
+            if d < best_d - 1e-12:
+                best, best_d = tuple(int(t) for t in tag), d
+        return best
+
+    def n_closest(self, pos: ArrayLike, n: int = 1) -> list[tuple[int, ...]]:
+        return Polyatomic._n_closest_of([self], pos, n)
+
+    def shape(self, function: Callable[[NDArray[np.float64]], bool], start: ArrayLike) -> Shape:
+        """Sites of this lattice inside a region, found by flood fill from `start`.
+
+        See :meth:`Polyatomic.shape`.
+        """
+        return Shape([self], function, start)
+
+    def wire(self, center: ArrayLike, radius: float) -> Shape:
+        """An infinite wire along the first primitive vector (for leads), see :meth:`Polyatomic.wire`."""
+        return Polyatomic.wire(self, center, radius)  # type: ignore[arg-type]
+
+    def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[Any]:
+        """The n-th nearest neighbour hopping kinds (see :meth:`Polyatomic.neighbors`)."""
+        return Polyatomic.neighbors(self, n, eps)  # type: ignore[arg-type]
+
+
+class Polyatomic:
+    """A Bravais lattice with several sites per unit cell.
+
+    Parameters
+    ----------
+    prim_vecs : array_like, shape (n, dim)
+        Primitive vectors, one per row.
+    basis : array_like, shape (n_basis, dim)
+        Positions of the sites inside the unit cell; one sublattice each.
+    name : str or sequence of str
+        Name prefix, or one name per sublattice.
+    norbs : int or sequence of int, optional
+        Orbitals per site, for all sublattices or one value per sublattice.
+
+    Attributes
+    ----------
+    sublattices : list of Monatomic
+    prim_vecs : ndarray, shape (n, dim)
+
+    Examples
+    --------
+    >>> lat = Polyatomic([[1, 0], [0.5, 3**0.5 / 2]], [[0, 0], [0, 1 / 3**0.5]])
+    >>> a, b = lat.sublattices
+    >>> round(float(abs(b(0, 0).pos[1] - a(0, 0).pos[1])), 6)
+    0.57735
+    """
+
+    def __init__(
+        self,
+        prim_vecs: ArrayLike,
+        basis: ArrayLike,
+        name: str | Sequence[str] = "",
+        norbs: int | Sequence[int | None] | None = None,
+    ) -> None:
+        self.prim_vecs = _check_vectors(prim_vecs)
+        basis_arr = np.atleast_2d(np.asarray(basis, dtype=float))
+        if basis_arr.ndim != 2 or basis_arr.shape[1] != self.prim_vecs.shape[1]:
+            raise ValueError(
+                f"basis must have shape (n_basis, {self.prim_vecs.shape[1]}), got {basis_arr.shape}"
+            )
+        n_basis = len(basis_arr)
+        if isinstance(name, str):
+            names = [f"{name}{i}" for i in range(n_basis)] if n_basis > 1 else [name]
+        else:
+            names = list(name)
+            if len(names) != n_basis:
+                raise ValueError(f"got {len(names)} names for {n_basis} sublattices")
+        if norbs is None or isinstance(norbs, (int, np.integer)):
+            norbs_list: list[int | None] = [norbs] * n_basis  # type: ignore[list-item]
+        else:
+            norbs_list = list(norbs)
+            if len(norbs_list) != n_basis:
+                raise ValueError(f"got {len(norbs_list)} norbs values for {n_basis} sublattices")
+        self.sublattices = [
+            Monatomic(self.prim_vecs, off, nm, nb)
+            for off, nm, nb in zip(basis_arr, names, norbs_list)
+        ]
+        self.dim = self.prim_vecs.shape[1]
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Polyatomic({self.prim_vecs.tolist()}, {[s.offset.tolist() for s in self.sublattices]})"
+
+    def vec(self, int_vec: Sequence[int]) -> NDArray[np.float64]:
+        """Real-space vector of an integer lattice vector."""
+        return np.asarray(int_vec, dtype=float) @ self.prim_vecs
+
+    @staticmethod
+    def _n_closest_of(
+        families: Sequence[Monatomic], pos: ArrayLike, n: int
+    ) -> list[tuple[int, ...]]:
+        pos = np.asarray(pos, dtype=float)
+        cands = []
+        for fam in families:
+            center = fam.closest(pos)
+            for shift in itertools.product(range(-2, 3), repeat=len(center)):
+                tag = tuple(c + s for c, s in zip(center, shift))
+                cands.append((float(np.linalg.norm(fam.pos(tag) - pos)), tag))
+        cands.sort()
+        return [tag for _, tag in cands[:n]]
+
+    def shape(self, function: Callable[[NDArray[np.float64]], bool], start: ArrayLike) -> Shape:
+        """Sites of all sublattices inside a region, found by flood fill.
+
+        Parameters
+        ----------
+        function : callable
+            ``function(pos) -> bool``, true inside the region; `pos` is a
+            real-space position, shape (dim,).
+        start : array_like, shape (dim,)
+            A point inside the region; the fill starts from the nearest sites.
+
+        Returns
+        -------
+        Shape
+            Usable as a Builder key (``syst[lat.shape(f, s)] = value``) or called
+            on a Builder to list the sites. For a lead Builder the fill runs
+            inside one period of its symmetry.
+
+        Examples
+        --------
+        >>> lat = square(1.0)
+        >>> disc = lat.shape(lambda p: p[0] ** 2 + p[1] ** 2 < 2.1, (0, 0))
+        >>> len(list(disc()))
+        9
+        """
+        return Shape(self.sublattices, function, start)
+
+    def wire(self, center: ArrayLike, radius: float) -> Shape:
+        """Sites within `radius` of the line through `center` along the first primitive vector."""
+        center = np.asarray(center, dtype=float)
+        direction = self.prim_vecs[0] / np.linalg.norm(self.prim_vecs[0])
+
+        def inside(pos: NDArray[np.float64]) -> bool:
+            rel = pos - center
+            perp = rel - (rel @ direction) * direction
+            return bool(perp @ perp <= radius**2)
+
+        return Shape(self.sublattices, inside, center)
+
+    def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[Any]:
+        """Hopping kinds between n-th nearest neighbours.
+
+        Parameters
+        ----------
+        n : int
+            1 for nearest neighbours, 2 for next-nearest, and so on.
+        eps : float
+            Relative tolerance for grouping distances into shells.
+
+        Returns
+        -------
+        list of HoppingKind
+            Each pair of sites appears once (not also reversed).
+
+        Examples
+        --------
+        >>> [k.delta for k in square().neighbors()]
+        [(1, 0), (0, 1)]
+        """
+        from .builder import HoppingKind
+
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer (1 = nearest neighbours), got {n!r}")
+        subs = self.sublattices
+        dim_tag = len(self.prim_vecs)
+        # Search a box of lattice vectors large enough to contain n shells.
+        reach = n + 2
+        shifts = np.array(list(itertools.product(range(-reach, reach + 1), repeat=dim_tag)))
+        candidates = []
+        for i, a in enumerate(subs):
+            for j, b in enumerate(subs):
+                vecs = a.offset - b.offset + shifts @ self.prim_vecs
+                dist = np.linalg.norm(vecs, axis=1)
+                for s, d in zip(shifts, dist):
+                    if d > 1e-12 * max(1.0, float(np.abs(self.prim_vecs).max())):
+                        candidates.append((float(d), i, j, tuple(int(x) for x in s)))
+        dists = sorted({round(c[0] / eps) * eps for c in candidates})
+        shells: list[float] = []
+        for d in dists:
+            if not shells or d > shells[-1] * (1 + 10 * eps) + eps:
+                shells.append(d)
+        if n > len(shells):
+            raise ValueError(f"lattice has fewer than {n} neighbour shells within reach")
+        target = shells[n - 1]
+        kinds = []
+        seen = set()
+        for d, i, j, s in sorted(candidates, key=lambda c: (c[1], c[2], [-x for x in c[3]])):
+            if abs(d - target) > 10 * eps * max(1.0, target):
+                continue
+            if (s, i, j) in seen:
+                continue
+            seen.add((s, i, j))
+            seen.add((tuple(-x for x in s), j, i))
+            # One representative per pair: the earlier sublattice first, and for
+            # hoppings within a sublattice the delta whose first non-zero entry is positive.
+            first = next((x for x in s if x != 0), 0)
+            if i > j or (i == j and first < 0):
+                i, j, s = j, i, tuple(-x for x in s)
+            kinds.append(HoppingKind(s, subs[i], subs[j]))
+        return sorted(kinds, key=lambda k: (subs.index(k.family_a), subs.index(k.family_b),
+                                            [abs(x) for x in k.delta][::-1], [-x for x in k.delta]))
+
+
+class Shape:
+    """A region of a lattice, evaluated by flood fill when given a Builder.
+
+    Used as a key in ``builder[shape] = value``. Calling it returns an iterator of
+    the sites (optionally restricted to those that a Builder's symmetry maps to
+    its fundamental domain).
+    """
+
+    def __init__(
+        self,
+        families: Sequence[Monatomic],
+        function: Callable[[NDArray[np.float64]], bool],
+        start: ArrayLike,
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"shape function must be callable, got {function!r}")
+        self.families = list(families)
+        self.function = function
+        self.start = np.asarray(start, dtype=float)
+        dim = self.families[0].prim_vecs.shape[1]
+        if self.start.shape != (dim,):
+            raise ValueError(f"start must be a position of shape ({dim},), got {self.start.shape}")
+
+    def __call__(self, builder: Any = None) -> Iterator[Site]:
+        symmetry = getattr(builder, "symmetry", None)
+        return iter(self._fill(symmetry))
+
+    def _fill(self, symmetry: Any) -> list[Site]:
+        def inside(site: Site) -> bool:
+            return bool(self.function(site.pos))
+
+        starts = []
+        for fam in self.families:
+            for tag in Polyatomic._n_closest_of([fam], self.start, 1 + 2 * len(fam.prim_vecs)):
+                site = Site(fam, tag)
+                if symmetry is not None:
+                    site = symmetry.to_fd(site)
+                if inside(site):
+                    starts.append(site)
+        if not starts:
+            raise ValueError(
+                f"the shape contains no lattice site near its start point {self.start.tolist()}"
+            )
+        unit_shifts = []
+        for k in range(len(self.families[0].prim_vecs)):
+            e = [0] * len(self.families[0].prim_vecs)
+            e[k] = 1
+            unit_shifts.append(tuple(e))
+            e[k] = -1
+            unit_shifts.append(tuple(e))
+        # Shifts between sublattices within the same and neighbouring cells cover every
+        # connected region a lattice can tile.
+        seen = set(starts)
+        queue = deque(starts)
+        limit = 50_000_000
+        while queue:
+            site = queue.popleft()
+            for fam in self.families:
+                for shift in [(0,) * len(site.tag), *unit_shifts]:
+                    tag = tuple(t + s for t, s in zip(site.tag, shift))
+                    nb = Site(fam, tag)
+                    if symmetry is not None:
+                        nb = symmetry.to_fd(nb)
+                    if nb in seen:
+                        continue
+                    if inside(nb):
+                        seen.add(nb)
+                        queue.append(nb)
+                        if len(seen) > limit:
+                            raise ValueError(
+                                "shape fill exceeded 5e7 sites: is the shape function bounded?"
+                            )
+        return sorted(seen, key=lambda s: (self.families.index(s.family), s.tag))
+
+
+def general(
+    prim_vecs: ArrayLike,
+    basis: ArrayLike | None = None,
+    name: str | Sequence[str] = "",
+    norbs: int | Sequence[int | None] | None = None,
+) -> Monatomic | Polyatomic:
+    """A Bravais lattice, with one site per cell (Monatomic) or a basis (Polyatomic).
+
+    Parameters
+    ----------
+    prim_vecs : array_like, shape (n, dim)
+        Primitive vectors in real-space length units.
+    basis : array_like, shape (n_basis, dim), optional
+        Site positions within the unit cell; omitted means one site at the origin.
+    name : str or sequence of str
+    norbs : int or sequence of int, optional
+        Orbitals per site.
+
+    Examples
+    --------
+    >>> lat = general([(1, 0), (0, 1)], [(0, 0), (0.5, 0.5)], norbs=1)
+    >>> len(lat.sublattices)
+    2
+    """
+    if basis is None:
+        return Monatomic(prim_vecs, None, name if isinstance(name, str) else name[0], norbs)  # type: ignore[arg-type]
+    basis_arr = np.atleast_2d(np.asarray(basis, dtype=float))
+    if len(basis_arr) == 1:
+        nm = name if isinstance(name, str) else name[0]
+        nb = norbs if norbs is None or isinstance(norbs, (int, np.integer)) else norbs[0]
+        return Monatomic(prim_vecs, basis_arr[0], nm, nb)  # type: ignore[arg-type]
+    return Polyatomic(prim_vecs, basis_arr, name, norbs)
+
+
+def chain(a: float = 1.0, name: str = "", norbs: int | None = None) -> Monatomic:
+    """One-dimensional chain of lattice constant `a`.
+
+    >>> chain(2.0)(3).pos.tolist()
+    [6.0]
+    """
+    return Monatomic([[a]], None, name, norbs)
+
+
+def square(a: float = 1.0, name: str = "", norbs: int | None = None) -> Monatomic:
+    """Square lattice of lattice constant `a`.
+
+    >>> square(0.5)(2, 1).pos.tolist()
+    [1.0, 0.5]
+    """
+    return Monatomic([[a, 0], [0, a]], None, name, norbs)
+
+
+def cubic(a: float = 1.0, name: str = "", norbs: int | None = None) -> Monatomic:
+    """Simple cubic lattice of lattice constant `a`.
+
+    >>> cubic()(1, 2, 3).pos.tolist()
+    [1.0, 2.0, 3.0]
+    """
+    return Monatomic([[a, 0, 0], [0, a, 0], [0, 0, a]], None, name, norbs)
+
+
+def triangular(a: float = 1.0, name: str = "", norbs: int | None = None) -> Monatomic:
+    """Triangular lattice: primitive vectors (a, 0) and (a/2, a sqrt(3)/2).
+
+    >>> len(triangular().neighbors())
+    3
+    """
+    return Monatomic([[a, 0], [a / 2, a * np.sqrt(3) / 2]], None, name, norbs)
+
+
+def honeycomb(
+    a: float = 1.0, name: str | Sequence[str] = "", norbs: int | Sequence[int | None] | None = None
+) -> Polyatomic:
+    """Honeycomb lattice (graphene) of lattice constant `a` (nearest-neighbour distance a/sqrt(3)).
+
+    Primitive vectors (a, 0) and (a/2, a sqrt(3)/2); sublattices at (0, 0) and
+    (0, a/sqrt(3)), as in Kwant.
+
+    >>> a, b = honeycomb().sublattices
+    >>> round(float(np.linalg.norm(b(0, 0).pos - a(0, 0).pos)), 6)
+    0.57735
+    """
+    return Polyatomic(
+        [[a, 0], [a / 2, a * np.sqrt(3) / 2]], [[0, 0], [0, a / np.sqrt(3)]], name, norbs
+    )
+
+
+def kagome(
+    a: float = 1.0, name: str | Sequence[str] = "", norbs: int | Sequence[int | None] | None = None
+) -> Polyatomic:
+    """Kagome lattice of lattice constant `a` (three sites per cell).
+
+    >>> len(kagome().neighbors())
+    6
+    """
+    return Polyatomic(
+        [[a, 0], [a / 2, a * np.sqrt(3) / 2]],
+        [[0, 0], [a / 2, 0], [a / 4, a * np.sqrt(3) / 4]],
+        name,
+        norbs,
+    )
