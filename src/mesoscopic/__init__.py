@@ -7,8 +7,25 @@ thermoelectrics.
 
 from __future__ import annotations
 
-from . import analytic, constants, landauer, network
+from . import analytic, builder, constants, landauer, lattice, network, system
+from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
+from .system import InfiniteSystem, System
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analytic", "constants", "landauer", "network"]
+__all__ = [
+    "ArrayBuilder",
+    "Builder",
+    "HoppingKind",
+    "InfiniteSystem",
+    "System",
+    "TranslationalSymmetry",
+    "__version__",
+    "analytic",
+    "builder",
+    "constants",
+    "landauer",
+    "lattice",
+    "network",
+    "system",
+]

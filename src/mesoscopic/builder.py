@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -39,7 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .lattice import Monatomic, Shape, Site, SiteFamily
 
-__all__ = ["Builder", "HoppingKind", "TranslationalSymmetry"]
+__all__ = ["ArrayBuilder", "Builder", "HoppingKind", "TranslationalSymmetry"]
 
 
 # --------------------------------------------------------------------------------------
@@ -264,6 +265,9 @@ class Builder:
     time_reversal, particle_hole, chiral : optional
         Accepted for compatibility with Kwant scripts; stored but not used by the
         transport solvers.
+    vectorize : bool
+        Call value functions once per group of sites (or hoppings) with
+        :class:`~mesoscopic.lattice.SiteArray` arguments instead of once per site.
 
     Examples
     --------
@@ -284,6 +288,7 @@ class Builder:
         time_reversal: Any = None,
         particle_hole: Any = None,
         chiral: Any = None,
+        vectorize: bool = False,
     ) -> None:
         if symmetry is not None and not isinstance(symmetry, TranslationalSymmetry):
             raise TypeError(
@@ -294,6 +299,7 @@ class Builder:
         self.time_reversal = time_reversal
         self.particle_hole = particle_hole
         self.chiral = chiral
+        self.vectorize = bool(vectorize)
         self._sites: dict[Site, Any] = {}
         # Each hopping is stored once, as (a, b) -> <a|H|b>; with a symmetry, `a` is in
         # the fundamental domain.
@@ -545,6 +551,7 @@ class Builder:
             time_reversal=self.time_reversal,
             particle_hole=self.particle_hole,
             chiral=self.chiral,
+            vectorize=self.vectorize,
         )
         for site, value in self._sites.items():
             result._sites[result._canonical_site(site)] = value
@@ -704,3 +711,338 @@ class _ReversedHopping:
     def __call__(self, a: Site, b: Site, *args: Any, **kwargs: Any) -> Any:
         value = self.function(b, a, *args, **kwargs)
         return np.conj(np.transpose(value)) if np.ndim(value) else np.conj(value)
+
+
+# --------------------------------------------------------------------------------------
+# Vectorized construction
+# --------------------------------------------------------------------------------------
+
+
+class _TagIndex:
+    """Sorted integer keys of a set of integer tags, for fast vectorized membership tests."""
+
+    def __init__(self, tags: NDArray[np.int64], values: NDArray[np.int64]) -> None:
+        self.lo, self.hi = tags.min(axis=0), tags.max(axis=0)
+        # Mixed-radix integer key per tag: sorting and searching int64 is fast.
+        self.strides = np.cumprod(np.concatenate([[1], (self.hi - self.lo + 1)[:-1]])).astype(np.int64)
+        keys = (tags - self.lo) @ self.strides
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.values = keys[order], values[order]
+        if len(keys) > 1 and np.any(self.keys[1:] == self.keys[:-1]):
+            raise ValueError("the same site was added twice")
+
+    def find(self, tags: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Values stored for `tags`, -1 where a tag is absent."""
+        if not len(tags):
+            return np.zeros(0, dtype=np.int64)
+        inside = np.all((tags >= self.lo) & (tags <= self.hi), axis=1)
+        query = (np.clip(tags, self.lo, self.hi) - self.lo) @ self.strides
+        pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
+        return np.where(inside & (self.keys[pos] == query), self.values[pos], -1)
+
+
+class ArrayBuilder:
+    """Build large systems from arrays: sites by the million, values evaluated on arrays.
+
+    Sites are added as integer tag arrays (or by filling a region), hoppings by
+    :class:`HoppingKind`, and value functions receive :class:`~mesoscopic.lattice.SiteArray`
+    objects (``.pos`` of shape (n, dim), ``.tags`` of shape (n, d)) and return one
+    value per site or hopping. Leads are ordinary lead Builders. The result of
+    :meth:`finalized` is the same :class:`~mesoscopic.system.System` the Builder gives.
+
+    Examples
+    --------
+    >>> import numpy as np, mesoscopic as meso
+    >>> lat = meso.lattice.square(norbs=1)
+    >>> syst = meso.ArrayBuilder()
+    >>> syst.fill(lat, lambda pos: np.ones(len(pos), bool), ((0, 0), (99, 9)),
+    ...           onsite=lambda s, v: 4.0 + v * np.sin(s.pos[:, 0]))
+    1000
+    >>> syst.add_hoppings(lat.neighbors(), -1.0)
+    1890
+    >>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    >>> lead[(lat(0, y) for y in range(10))] = 4.0
+    >>> lead[lat.neighbors()] = -1.0
+    >>> syst.attach_lead(lead); syst.attach_lead(lead.reversed())
+    >>> fsys = syst.finalized()
+    >>> fsys.hamiltonian_submatrix(params={"v": 0.1}, sparse=True).shape
+    (1000, 1000)
+    """
+
+    def __init__(self, *, conservation_law: Any = None) -> None:
+        self.conservation_law = conservation_law
+        self._families: list[SiteFamily] = []
+        self._tags: list[NDArray[np.int64]] = []
+        self._onsite: list[Any] = []
+        self._hoppings: list[tuple[HoppingKind, Any]] = []
+        self._leads: list[Builder] = []
+        self._lookup: dict[int, _TagIndex] | None = None
+        self._pair_cache: dict[HoppingKind, tuple[NDArray[np.int64], ...]] = {}
+
+    # ---- sites -----------------------------------------------------------------------
+
+    def add_sites(self, family: SiteFamily, tags: ArrayLike, onsite: Any) -> int:
+        """Add sites of one family.
+
+        Parameters
+        ----------
+        family : Monatomic
+            A lattice (or one sublattice of a Polyatomic lattice).
+        tags : array_like of int, shape (n, d)
+            Integer coordinates of the sites, without duplicates.
+        onsite : number, matrix or callable
+            Onsite value; a callable receives a SiteArray first, then parameters by
+            name, and returns a scalar, an (n,) array, a matrix or an (n, k, k) array.
+
+        Returns
+        -------
+        int
+            Number of sites added.
+        """
+        if not isinstance(family, Monatomic):
+            raise TypeError(f"family must be a Monatomic lattice or sublattice, got {family!r}")
+        tags_arr = np.asarray(tags)
+        if tags_arr.ndim == 1 and len(family.prim_vecs) == 1:
+            tags_arr = tags_arr[:, None]
+        if tags_arr.ndim != 2 or tags_arr.shape[1] != len(family.prim_vecs):
+            raise ValueError(
+                f"tags must have shape (n, {len(family.prim_vecs)}) for this lattice, "
+                f"got {tags_arr.shape}"
+            )
+        if not np.issubdtype(tags_arr.dtype, np.integer):
+            raise TypeError(f"tags must be integers, got dtype {tags_arr.dtype}")
+        self._families.append(family)
+        self._tags.append(tags_arr.astype(np.int64))
+        self._onsite.append(_check_value(onsite, f"onsite of family {family.name!r}"))
+        self._lookup = None
+        self._pair_cache = {}
+        return len(tags_arr)
+
+    def fill(
+        self,
+        lattice: Any,
+        inside: Callable[[NDArray[np.float64]], NDArray[np.bool_]],
+        box: tuple[ArrayLike, ArrayLike],
+        *,
+        onsite: Any,
+    ) -> int:
+        """Add all sites of `lattice` inside a region, evaluated on arrays.
+
+        Parameters
+        ----------
+        lattice : Monatomic or Polyatomic
+        inside : callable
+            ``inside(pos) -> bool array``, with `pos` of shape (n, dim).
+        box : (lower, upper)
+            Real-space corners of a box containing the region.
+        onsite : number, matrix or callable
+            As in :meth:`add_sites` (used for every sublattice).
+
+        Returns
+        -------
+        int
+            Number of sites added.
+        """
+        lower = np.asarray(box[0], dtype=float)
+        upper = np.asarray(box[1], dtype=float)
+        total = 0
+        for fam in lattice.sublattices:
+            if lower.shape != (fam.prim_vecs.shape[1],) or upper.shape != lower.shape:
+                raise ValueError(f"box corners must have shape ({fam.prim_vecs.shape[1]},)")
+            corners = np.array(list(itertools.product(*zip(lower, upper))))
+            coords = (corners - fam.offset) @ fam._pinv
+            lo = np.floor(coords.min(axis=0)).astype(np.int64) - 1
+            hi = np.ceil(coords.max(axis=0)).astype(np.int64) + 1
+            axes = [np.arange(a, b + 1) for a, b in zip(lo, hi)]
+            tags = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
+            pos = fam.positions(tags)
+            in_box = np.all((pos >= lower - 1e-9) & (pos <= upper + 1e-9), axis=1)
+            tags, pos = tags[in_box], pos[in_box]
+            mask = np.asarray(inside(pos), dtype=bool)
+            if mask.shape != (len(pos),):
+                raise ValueError(
+                    f"inside(pos) must return a boolean array of shape ({len(pos)},), "
+                    f"got shape {mask.shape}"
+                )
+            if np.any(mask):
+                total += self.add_sites(fam, tags[mask], onsite)
+        if total == 0:
+            raise ValueError("the region contains no lattice sites inside the box")
+        return total
+
+    def _build_lookup(self) -> dict[int, _TagIndex]:
+        if self._lookup is None:
+            grouped: dict[int, tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]] = {}
+            start = 0
+            for fam, tags in zip(self._families, self._tags):
+                entry = grouped.setdefault(id(fam), ([], []))
+                entry[0].append(tags)
+                entry[1].append(np.arange(start, start + len(tags)))
+                start += len(tags)
+            self._lookup = {
+                key: _TagIndex(np.concatenate(tags), np.concatenate(idx))
+                for key, (tags, idx) in grouped.items()
+            }
+        return self._lookup
+
+    def _find(self, family: SiteFamily, tags: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Site indices of tags of `family`, -1 where absent."""
+        lookup = self._build_lookup()
+        if id(family) not in lookup:
+            return np.full(len(tags), -1, dtype=np.int64)
+        return lookup[id(family)].find(tags)
+
+    # ---- hoppings --------------------------------------------------------------------
+
+    def add_hoppings(self, kinds: HoppingKind | Iterable[HoppingKind], value: Any) -> int:
+        """Set hoppings ``<a(x + delta)|H|b(x)>`` for every pair present.
+
+        Parameters
+        ----------
+        kinds : HoppingKind or iterable of HoppingKind
+            For example ``lat.neighbors()``.
+        value : number, matrix or callable
+            A callable receives two SiteArrays (targets, sources), then parameters
+            by name.
+
+        Returns
+        -------
+        int
+            Number of hoppings added.
+        """
+        kinds = [kinds] if isinstance(kinds, HoppingKind) else list(kinds)
+        if not all(isinstance(k, HoppingKind) for k in kinds):
+            raise TypeError(f"add_hoppings takes HoppingKinds, got {kinds!r}")
+        value = _check_value(value, "hopping")
+        count = 0
+        for kind in kinds:
+            self._hoppings.append((kind, value))
+            count += len(self._pairs(kind)[0])
+        return count
+
+    def _pairs(self, kind: HoppingKind) -> tuple[NDArray[np.int64], ...]:
+        if kind not in self._pair_cache:
+            self._pair_cache[kind] = self._find_pairs(kind)
+        return self._pair_cache[kind]
+
+    def _find_pairs(self, kind: HoppingKind) -> tuple[NDArray[np.int64], ...]:
+        targets, sources, t_tags, s_tags = [], [], [], []
+        start = 0
+        delta = np.asarray(kind.delta, dtype=np.int64)
+        for fam, tags in zip(self._families, self._tags):
+            if fam is kind.family_b:
+                if len(delta) != tags.shape[1]:
+                    raise ValueError(f"HoppingKind delta {kind.delta} does not match the tags")
+                tt = tags + delta
+                found = self._find(kind.family_a, tt)
+                ok = found >= 0
+                targets.append(found[ok])
+                sources.append(np.arange(start, start + len(tags))[ok])
+                t_tags.append(tt[ok])
+                s_tags.append(tags[ok])
+            start += len(tags)
+        if not targets:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty.reshape(0, len(delta)), empty.reshape(0, len(delta))
+        return (
+            np.concatenate(targets), np.concatenate(sources),
+            np.concatenate(t_tags), np.concatenate(s_tags),
+        )
+
+    # ---- leads and finalization ------------------------------------------------------
+
+    def attach_lead(self, lead_builder: Builder) -> None:
+        """Attach a lead Builder. The interface must be a complete lead unit cell.
+
+        The lead is bonded to the sites furthest along its direction; unlike
+        :meth:`Builder.attach_lead` the region is not extended, so every site of the
+        interface cell must already be present.
+        """
+        if not isinstance(lead_builder, Builder) or lead_builder.symmetry is None:
+            raise ValueError(f"attach_lead needs a lead Builder with a symmetry, got {lead_builder!r}")
+        self._leads.append(lead_builder)
+
+    def finalized(self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> Any:
+        """Freeze into a :class:`~mesoscopic.system.System` (see :meth:`Builder.finalized`)."""
+        from .lattice import SiteArray
+        from .system import InfiniteSystem, System, _Group
+
+        if not self._families:
+            raise ValueError("the system has no sites")
+        norbs_by_family: dict[int, int] = {}
+        for fam, value in zip(self._families, self._onsite):
+            n = fam.norbs
+            if n is None and not callable(value) and np.ndim(value) == 2:
+                n = int(np.shape(value)[0])
+            norbs_by_family.setdefault(id(fam), n or 1)
+        norbs = np.concatenate(
+            [np.full(len(t), norbs_by_family[id(f)], dtype=np.int64) for f, t in zip(self._families, self._tags)]
+        )
+        pos = np.concatenate([f.positions(t) for f, t in zip(self._families, self._tags)])
+        onsite_groups = []
+        start = 0
+        for fam, tags, value in zip(self._families, self._tags, self._onsite):
+            idx = np.arange(start, start + len(tags), dtype=np.int64)
+            k = norbs_by_family[id(fam)]
+            onsite_groups.append(
+                _Group(idx, idx, value, (k, k), (SiteArray(fam, tags, pos[idx]),), onsite=True,
+                       vectorized=callable(value))
+            )
+            start += len(tags)
+        hopping_groups = []
+        for kind, value in self._hoppings:
+            ti, si, t_tags, s_tags = self._pairs(kind)
+            if not len(ti):
+                continue
+            shape = (norbs_by_family[id(kind.family_a)], norbs_by_family[id(kind.family_b)])
+            sites = (SiteArray(kind.family_a, t_tags, pos[ti]), SiteArray(kind.family_b, s_tags, pos[si]))
+            hopping_groups.append(
+                _Group(ti, si, value, shape, sites, onsite=False, vectorized=callable(value))
+            )
+        leads, interfaces = [], []
+        for lead_builder in self._leads:
+            flead = InfiniteSystem(lead_builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+            interfaces.append(self._interface(lead_builder, flead))
+            leads.append(flead)
+        families, tags_list = list(self._families), list(self._tags)
+
+        def make_sites() -> list[Site]:
+            return [Site(f, tuple(int(x) for x in t)) for f, tags in zip(families, tags_list) for t in tags]
+
+        return System._from_parts(
+            sites=make_sites, pos=pos, norbs=norbs, onsite=onsite_groups,
+            hoppings=hopping_groups, leads=leads, interfaces=interfaces,
+            spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux,
+        )
+
+    def _interface(self, lead_builder: Builder, flead: Any) -> NDArray[np.int64]:
+        sym = lead_builder.symmetry
+        assert sym is not None
+        max_dom = None
+        for fam in {id(s.family): s.family for s in flead.sites}.values():
+            lead_tags = np.array([s.tag for s in flead.sites if s.family is fam], dtype=np.int64)
+            delta, row = sym._data(fam)
+            for f, tags in zip(self._families, self._tags):
+                if f is not fam:
+                    continue
+                dom = np.floor(tags @ row + 1e-9).astype(np.int64)
+                fd = tags - dom[:, None] * delta
+                member = _TagIndex(lead_tags, np.arange(len(lead_tags))).find(fd) >= 0
+                if np.any(member):
+                    d = int(dom[member].max())
+                    max_dom = d if max_dom is None else max(max_dom, d)
+        if max_dom is None:
+            raise ValueError("the lead does not overlap the system: no site is a translate of a lead site")
+        idx = np.empty(len(flead.sites), dtype=np.int64)
+        images = [sym.act(max_dom, site) for site in flead.sites]
+        for fam in {id(s.family): s.family for s in images}.values():
+            which = [k for k, s in enumerate(images) if s.family is fam]
+            tags = np.array([images[k].tag for k in which], dtype=np.int64)
+            idx[which] = self._find(fam, tags)
+        if np.any(idx < 0):
+            missing = images[int(np.argmax(idx < 0))]
+            raise ValueError(
+                f"lead interface site {missing!r} is missing: ArrayBuilder does not extend "
+                "ragged edges; add the interface cell's sites or use Builder"
+            )
+        return idx

@@ -32,6 +32,7 @@ __all__ = [
     "Monatomic",
     "Polyatomic",
     "Site",
+    "SiteArray",
     "SiteFamily",
     "chain",
     "cubic",
@@ -114,6 +115,54 @@ class Site:
     @property
     def pos(self) -> NDArray[np.float64]:
         return self.family.pos(self.tag)
+
+
+class SiteArray:
+    """Many sites of one family at once, passed to vectorized value functions.
+
+    Attributes
+    ----------
+    family : SiteFamily
+    tags : ndarray of int, shape (n, d)
+        Integer lattice coordinates, one row per site.
+    pos : ndarray, shape (n, dim)
+        Real-space positions.
+
+    Examples
+    --------
+    >>> lat = square()
+    >>> arr = SiteArray(lat, [[0, 0], [2, 1]])
+    >>> arr.pos.tolist(), len(arr)
+    ([[0.0, 0.0], [2.0, 1.0]], 2)
+    """
+
+    __slots__ = ("_pos", "family", "tags")
+
+    def __init__(self, family: SiteFamily, tags: ArrayLike, pos: ArrayLike | None = None) -> None:
+        self.family = family
+        self.tags = np.asarray(tags, dtype=np.int64)
+        if self.tags.ndim != 2:
+            raise ValueError(f"tags must have shape (n, d), got {self.tags.shape}")
+        self._pos = None if pos is None else np.asarray(pos, dtype=float)
+
+    @property
+    def tag(self) -> NDArray[np.int64]:
+        return self.tags
+
+    @property
+    def pos(self) -> NDArray[np.float64]:
+        if self._pos is None:
+            self._pos = self.family.positions(self.tags)  # type: ignore[attr-defined]
+        return self._pos
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def __getitem__(self, index: Any) -> Site:
+        return Site(self.family, tuple(int(t) for t in self.tags[index]))
+
+    def __repr__(self) -> str:
+        return f"SiteArray({self.family.name!r}, {len(self)} sites)"
 
 
 def _check_vectors(prim_vecs: ArrayLike) -> NDArray[np.float64]:

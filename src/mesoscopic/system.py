@@ -165,97 +165,209 @@ def _infer_norbs(builder: Any) -> dict[int, int]:
         elif not callable(value) and np.ndim(value) == 2:
             norbs.setdefault(id(fam), int(np.shape(value)[0]))
     for (a, b), value in builder.hopping_value_pairs():
+        for fam in (a.family, b.family):
+            if fam.norbs is not None:
+                norbs[id(fam)] = fam.norbs
         if not callable(value) and np.ndim(value) == 2:
             norbs.setdefault(id(a.family), int(np.shape(value)[0]))
             norbs.setdefault(id(b.family), int(np.shape(value)[1]))
     return norbs
 
 
-class _Terms:
-    """Sites, hoppings and their values, evaluated into matrices for given parameters."""
+class _Group:
+    """Terms sharing one value (constant or function) and one block shape.
+
+    ``rows``/``cols`` are site indices (equal for onsite terms). ``sites`` holds
+    what a value function receives: a list of Site (or Site pairs) for per-element
+    calls, or a tuple of SiteArray for vectorized calls.
+    """
+
+    __slots__ = ("cols", "conj", "onsite", "rows", "shape", "sites", "value", "vectorized")
 
     def __init__(
         self,
-        sites: list[Site],
-        onsite_values: list[Any],
-        hop_i: NDArray[np.int64],
-        hop_j: NDArray[np.int64],
-        hop_sites: list[tuple[Site, Site]],
-        hop_values: list[Any],
-        norbs: NDArray[np.int64],
+        rows: NDArray[np.int64],
+        cols: NDArray[np.int64],
+        value: Any,
+        shape: tuple[int, int],
+        sites: Any,
+        *,
+        onsite: bool,
+        vectorized: bool = False,
+        conj: bool = False,
     ) -> None:
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.cols = np.asarray(cols, dtype=np.int64)
+        self.value = value
+        self.shape = shape
         self.sites = sites
-        self.onsite_values = onsite_values
-        self.hop_i = hop_i
-        self.hop_j = hop_j
-        self.hop_sites = hop_sites
-        self.hop_values = hop_values
-        self.norbs = norbs
-        self.offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
-        self.parameters = set()
-        for v in onsite_values:
-            if callable(v):
-                self.parameters |= _function_parameters(v, 1)
-        for v in hop_values:
-            if callable(v):
-                self.parameters |= _function_parameters(v, 2)
+        self.onsite = onsite
+        self.vectorized = vectorized
+        self.conj = conj
 
-    def _block(self, value: Any, shape: tuple[int, int], what: str) -> NDArray[np.complex128]:
-        block = np.asarray(value, dtype=complex)
-        if block.ndim == 0:
-            if shape != (1, 1):
+    def describe(self, k: int) -> str:
+        if self.vectorized:
+            fam = self.sites[0].family.name
+            return f"{'onsite' if self.onsite else 'hopping'} value of site(s) of family {fam!r}"
+        item = self.sites[k]
+        return f"{'onsite' if self.onsite else 'hopping'} value of {item!r}"
+
+    def blocks(self, params: Mapping[str, Any]) -> NDArray[np.complex128]:
+        """Evaluate the value for every term: array of shape (n, *shape)."""
+        n = len(self.rows)
+        what = "onsite" if self.onsite else "hopping"
+        if not callable(self.value):
+            block = _as_block(self.value, self.shape, self.describe(0))
+            return np.broadcast_to(block, (n, *self.shape))
+        if self.vectorized:
+            out = np.asarray(_call_value(self.value, tuple(self.sites), params, what), dtype=complex)
+            if out.ndim == 0 or out.shape == self.shape:
+                return np.broadcast_to(_as_block(out, self.shape, self.describe(0)), (n, *self.shape))
+            if out.shape == (n,) and self.shape == (1, 1):
+                out = out.reshape(n, 1, 1)
+            if out.shape != (n, *self.shape):
                 raise ValueError(
-                    f"{what} is a scalar but the sites have {shape[0]} and {shape[1]} orbitals; "
-                    "give a matrix"
+                    f"vectorized {self.describe(0)} returned shape {out.shape}; expected a "
+                    f"scalar, {self.shape}, ({n},) for one orbital, or {(n, *self.shape)}"
                 )
-            return block.reshape(1, 1)
-        if block.shape != shape:
+            if not np.all(np.isfinite(out)):
+                raise ValueError(f"{self.describe(0)} contains NaN or inf")
+            return out
+        result = np.empty((n, *self.shape), dtype=complex)
+        args = self.sites
+        for k in range(n):
+            item = args[k]
+            value = _call_value(self.value, item if isinstance(item, tuple) else (item,), params, what)
+            result[k] = _as_block(value, self.shape, self.describe(k))
+        return result
+
+
+def _as_block(value: Any, shape: tuple[int, int], what: str) -> NDArray[np.complex128]:
+    block = np.asarray(value, dtype=complex)
+    if block.ndim == 0:
+        if shape != (1, 1):
             raise ValueError(
-                f"{what} has shape {block.shape}, expected {shape} from the sites' norbs "
-                "(set norbs= on the lattice)"
+                f"{what} is a scalar but the sites have {shape[0]} and {shape[1]} orbitals; "
+                "give a matrix"
             )
-        if not np.all(np.isfinite(block)):
-            raise ValueError(f"{what} contains NaN or inf")
-        return block
+        block = block.reshape(1, 1)
+    elif block.shape != shape:
+        raise ValueError(
+            f"{what} has shape {block.shape}, expected {shape} from the sites' norbs "
+            "(set norbs= on the lattice)"
+        )
+    if not np.all(np.isfinite(block)):
+        raise ValueError(f"{what} contains NaN or inf")
+    return block
 
-    def onsite_blocks(self, params: Mapping[str, Any], *, check_hermiticity: bool = True) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]], list[NDArray[np.complex128]]]:
-        rows, cols, data = [], [], []
-        for i, (site, value) in enumerate(zip(self.sites, self.onsite_values)):
-            n = int(self.norbs[i])
-            if callable(value):
-                value = _call_value(value, (site,), params, "onsite")
-                what = f"onsite value of {site!r}"
-                block = self._block(value, (n, n), what)
-                if check_hermiticity and not np.allclose(block, block.conj().T, atol=1e-12):
-                    raise ValueError(f"{what} is not Hermitian: {block.tolist()}")
+
+def _group_terms(
+    items: Sequence[Any],
+    values: Sequence[Any],
+    rows: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    norbs: NDArray[np.int64],
+    *,
+    onsite: bool,
+    vectorize: bool,
+) -> list[_Group]:
+    """Group terms by (value, block shape[, families]) for evaluation in bulk."""
+    keyed: dict[tuple[Any, ...], list[int]] = {}
+    for k, value in enumerate(values):
+        shape = (int(norbs[rows[k]]), int(norbs[cols[k]]))
+        if callable(value):
+            key: tuple[Any, ...] = ("f", id(value), shape)
+            if vectorize:
+                fams = (items[k],) if onsite else items[k]
+                key += tuple(id(s.family) for s in fams)
+        else:
+            arr = np.asarray(value)
+            key = ("c", arr.tobytes(), arr.dtype.str, arr.shape, shape)
+        keyed.setdefault(key, []).append(k)
+    groups = []
+    for key, ks in keyed.items():
+        idx = np.array(ks, dtype=np.int64)
+        value = values[ks[0]]
+        shape = (int(norbs[rows[ks[0]]]), int(norbs[cols[ks[0]]]))
+        sites: Any
+        if callable(value) and vectorize:
+            from .lattice import SiteArray
+
+            if onsite:
+                fam = items[ks[0]].family
+                sites = (SiteArray(fam, [items[k].tag for k in ks]),)
             else:
-                block = self._block(value, (n, n), f"onsite value of {site!r}")
-            o = self.offsets[i]
-            r, c = np.meshgrid(np.arange(o, o + n), np.arange(o, o + n), indexing="ij")
-            rows.append(r.ravel())
-            cols.append(c.ravel())
-            data.append(block.ravel())
-        return rows, cols, data
+                fa, fb = items[ks[0]][0].family, items[ks[0]][1].family
+                sites = (
+                    SiteArray(fa, [items[k][0].tag for k in ks]),
+                    SiteArray(fb, [items[k][1].tag for k in ks]),
+                )
+        else:
+            sites = [items[k] for k in ks]
+        groups.append(
+            _Group(rows[idx], cols[idx], value, shape, sites, onsite=onsite,
+                   vectorized=bool(callable(value) and vectorize))
+        )
+    return groups
 
-    def hopping_blocks(
-        self,
-        params: Mapping[str, Any],
-        indices: Sequence[int] | None = None,
-        phases: NDArray[np.complex128] | None = None,
-    ) -> list[NDArray[np.complex128]]:
-        out = []
-        idx = range(len(self.hop_values)) if indices is None else indices
-        for k in idx:
-            value = self.hop_values[k]
-            a, b = self.hop_sites[k]
-            shape = (int(self.norbs[self.hop_i[k]]), int(self.norbs[self.hop_j[k]]))
-            if callable(value):
-                value = _call_value(value, (a, b), params, "hopping")
-            block = self._block(value, shape, f"hopping value of {(a, b)!r}")
-            if phases is not None:
-                block = block * phases[k]
-            out.append(block)
-        return out
+
+def _group_parameters(groups: Sequence[_Group]) -> set[str]:
+    names: set[str] = set()
+    for g in groups:
+        if callable(g.value):
+            names |= _function_parameters(g.value, 1 if g.onsite else 2)
+    return names
+
+
+def _assemble(
+    n_orbitals: int,
+    offsets: NDArray[np.int64],
+    onsite_groups: Sequence[_Group],
+    hopping_groups: Sequence[_Group],
+    params: Mapping[str, Any],
+    *,
+    phases: Callable[[_Group], NDArray[np.complex128] | None] | None = None,
+    hermitian_part: bool = True,
+    check_hermiticity: bool = True,
+) -> sp.csr_matrix:
+    """Sparse matrix from evaluated term groups (hoppings added with their conjugates)."""
+    rows, cols, data = [], [], []
+
+    def add(r_sites: NDArray[np.int64], c_sites: NDArray[np.int64], blocks: NDArray[np.complex128]) -> None:
+        na, nb = blocks.shape[1:]
+        r = offsets[r_sites][:, None, None] + np.arange(na)[None, :, None]
+        c = offsets[c_sites][:, None, None] + np.arange(nb)[None, None, :]
+        r, c = np.broadcast_arrays(r, c)
+        rows.append(r.ravel())
+        cols.append(c.ravel())
+        data.append(np.ascontiguousarray(blocks).ravel())
+
+    for g in onsite_groups:
+        blocks = g.blocks(params)
+        if check_hermiticity and callable(g.value):
+            bad = np.abs(blocks - blocks.conj().transpose(0, 2, 1)).max(axis=(1, 2)) > 1e-12
+            if np.any(bad):
+                k = int(np.argmax(bad))
+                raise ValueError(f"{g.describe(k)} is not Hermitian: {blocks[k].tolist()}")
+        add(g.rows, g.cols, blocks)
+    for g in hopping_groups:
+        blocks = g.blocks(params)
+        ph = phases(g) if phases is not None else None
+        if ph is not None:
+            blocks = blocks * ph[:, None, None]
+        r_sites, c_sites = g.rows, g.cols
+        if g.conj:
+            blocks = blocks.conj().transpose(0, 2, 1)
+            r_sites, c_sites = c_sites, r_sites
+        add(r_sites, c_sites, blocks)
+        if hermitian_part:
+            add(c_sites, r_sites, blocks.conj().transpose(0, 2, 1))
+    if not data:
+        return sp.csr_matrix((n_orbitals, n_orbitals), dtype=complex)
+    return sp.coo_matrix(
+        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_orbitals, n_orbitals),
+    ).tocsr()
 
 
 def _params_dict(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -305,120 +417,118 @@ class InfiniteSystem:
     spin_degeneracy : int
     """
 
-    def __init__(self, builder: Any, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> None:
+    def __init__(
+        self, builder: Any, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None
+    ) -> None:
         sym = builder.symmetry
         self.symmetry = sym
         self.spin_degeneracy = _check_degeneracy(spin_degeneracy)
         self.magnetic_flux = magnetic_flux
         self.conservation_law = builder.conservation_law
+        vectorize = bool(getattr(builder, "vectorize", False))
         sites = sorted(builder._sites, key=lambda s: (s.family.name, id(s.family), s.tag))
         if not sites:
             raise ValueError("the lead has no sites")
         index = {s: i for i, s in enumerate(sites)}
         norbs_map = _infer_norbs(builder)
         norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
-        onsite = [builder._sites[s] for s in sites]
-        cell_i, cell_j, cell_sites, cell_vals = [], [], [], []
-        inter_i, inter_j, inter_sites, inter_vals, inter_conj = [], [], [], [], []
+        self.sites = sites
+        self.pos = np.array([s.pos for s in sites], dtype=float)
+        self.norbs = norbs
+        self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
+        site_idx = np.arange(len(sites), dtype=np.int64)
+        self._onsite = _group_terms(
+            sites, [builder._sites[s] for s in sites], site_idx, site_idx, norbs,
+            onsite=True, vectorize=vectorize,
+        )
+        cell: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
+        forward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
+        backward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
         for (a, b), value in builder._hoppings.items():
             dom_b = sym.which(b)
-            if dom_b == 0:
-                cell_i.append(index[a])
-                cell_j.append(index[b])
-                cell_sites.append((a, b))
-                cell_vals.append(value)
-            elif dom_b in (1, -1):
-                # <a|H|b> with b one period away; stored so that the hopping maps to
-                # <cell 0|H|cell 1>: directly when b is in cell 1, conjugated otherwise.
-                inter_i.append(index[a] if dom_b == 1 else index[sym.to_fd(b)])
-                inter_j.append(index[sym.to_fd(b)] if dom_b == 1 else index[a])
-                inter_sites.append((a, b))
-                inter_vals.append(value)
-                inter_conj.append(dom_b == -1)
-            else:
+            target = {0: cell, 1: forward, -1: backward}.get(dom_b)
+            if target is None:
                 raise ValueError(
-                    f"lead hopping {(a, b)!r} spans {abs(dom_b)} periods; lead hoppings may only "
-                    "connect neighbouring unit cells (use a longer period)"
+                    f"lead hopping {(a, b)!r} spans {abs(dom_b)} periods; lead hoppings may "
+                    "only connect neighbouring unit cells (use a longer period)"
                 )
-        if not inter_vals:
+            target[0].append((a, b))
+            target[1].append(value)
+            target[2].append(index[a])
+            target[3].append(index[sym.to_fd(b)])
+        if not forward[0] and not backward[0]:
             raise ValueError(
                 "the lead has no hoppings between neighbouring unit cells, so it carries no "
                 "current; add hoppings across the period (e.g. lead[lat.neighbors()] = -t)"
             )
-        self.sites = sites
-        self.pos = np.array([s.pos for s in sites], dtype=float)
-        self._cell = _Terms(
-            sites, onsite, np.array(cell_i, dtype=np.int64), np.array(cell_j, dtype=np.int64),
-            cell_sites, cell_vals, norbs,
-        )
-        self._inter = _Terms(
-            sites, onsite, np.array(inter_i, dtype=np.int64), np.array(inter_j, dtype=np.int64),
-            inter_sites, inter_vals, norbs,
-        )
-        self._inter_conj = np.array(inter_conj, dtype=bool)
-        self.norbs = norbs
-        self.orb_offsets = self._cell.offsets
-        self.parameters = frozenset(self._cell.parameters | self._inter.parameters) | (
-            frozenset([magnetic_flux]) if magnetic_flux else frozenset()
-        )
-        if magnetic_flux is not None:
+
+        def groups(part: tuple[list[Any], list[Any], list[int], list[int]], conj: bool) -> list[_Group]:
+            out = _group_terms(
+                part[0], part[1], np.array(part[2], dtype=np.int64),
+                np.array(part[3], dtype=np.int64), norbs, onsite=False, vectorize=vectorize,
+            )
+            for g in out:
+                g.conj = conj
+            return out
+
+        self._cell = groups(cell, False)
+        # <a|H|b> with b in the next cell is directly part of <0|H|1>; with b in the
+        # previous cell its conjugate is.
+        self._inter = groups(forward, False) + groups(backward, True)
+        names = _group_parameters(self._onsite) | _group_parameters(self._cell)
+        names |= _group_parameters(self._inter)
+        if magnetic_flux:
+            names.add(magnetic_flux)
             self._direction = _lead_direction(sym.period)
+        self.parameters = frozenset(names)
 
     def __repr__(self) -> str:
-        return f"<InfiniteSystem with {len(self.sites)} sites per cell, {self.num_orbitals} orbitals>"
+        return (
+            f"<InfiniteSystem with {len(self.sites)} sites per cell, "
+            f"{self.num_orbitals} orbitals>"
+        )
 
     @property
     def num_orbitals(self) -> int:
         return int(self.orb_offsets[-1])
 
-    def _phases(self, terms: _Terms, params: Mapping[str, Any]) -> NDArray[np.complex128] | None:
+    def _phase_function(
+        self, params: Mapping[str, Any]
+    ) -> Callable[[_Group], NDArray[np.complex128] | None] | None:
         flux = _flux_value(params, self.magnetic_flux)
-        if self.magnetic_flux is None or flux == 0.0 or not terms.hop_sites:
+        if self.magnetic_flux is None or flux == 0.0:
             return None
-        ra = np.array([a.pos[:2] for a, _ in terms.hop_sites])
-        rb = np.array([b.pos[:2] for _, b in terms.hop_sites])
-        return np.exp(-2j * np.pi * flux * _lead_line_integral(ra, rb, self._direction))
 
-    def cell_hamiltonian(self, params: Mapping[str, Any] | None = None, *, sparse: bool = False) -> Any:
+        def phases(g: _Group) -> NDArray[np.complex128]:
+            if g.vectorized:
+                ra, rb = g.sites[0].pos[:, :2], g.sites[1].pos[:, :2]
+            else:
+                ra = np.array([a.pos[:2] for a, _ in g.sites])
+                rb = np.array([b.pos[:2] for _, b in g.sites])
+            return np.exp(-2j * np.pi * flux * _lead_line_integral(ra, rb, self._direction))
+
+        return phases
+
+    def cell_hamiltonian(
+        self, params: Mapping[str, Any] | None = None, *, sparse: bool = False
+    ) -> Any:
         """Hamiltonian of one unit cell, ``<m|H|m>``, shape (n, n) with n orbitals per cell."""
         params = _params_dict(params)
-        n = self.num_orbitals
-        rows, cols, data = self._cell.onsite_blocks(params)
-        blocks = self._cell.hopping_blocks(params, phases=self._phases(self._cell, params))
-        off = self.orb_offsets
-        for k, block in enumerate(blocks):
-            i, j = self._cell.hop_i[k], self._cell.hop_j[k]
-            r, c = np.meshgrid(
-                np.arange(off[i], off[i + 1]), np.arange(off[j], off[j + 1]), indexing="ij"
-            )
-            rows += [r.ravel(), c.T.ravel()]
-            cols += [c.ravel(), r.T.ravel()]
-            data += [block.ravel(), block.conj().T.ravel()]
-        mat = sp.coo_matrix(
-            (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-        ).tocsr()
+        mat = _assemble(
+            self.num_orbitals, self.orb_offsets, self._onsite, self._cell, params,
+            phases=self._phase_function(params),
+        )
         return mat if sparse else mat.toarray()
 
-    def inter_cell_hopping(self, params: Mapping[str, Any] | None = None, *, sparse: bool = False) -> Any:
+    def inter_cell_hopping(
+        self, params: Mapping[str, Any] | None = None, *, sparse: bool = False
+    ) -> Any:
         """Hopping from cell m+1 to cell m, ``<m|H|m+1>``, shape (n, n)."""
         params = _params_dict(params)
-        n = self.num_orbitals
-        blocks = self._inter.hopping_blocks(params, phases=self._phases(self._inter, params))
-        off = self.orb_offsets
-        rows, cols, data = [], [], []
-        for k, block in enumerate(blocks):
-            i, j = self._inter.hop_i[k], self._inter.hop_j[k]
-            if self._inter_conj[k]:
-                block = block.conj().T
-            r, c = np.meshgrid(
-                np.arange(off[i], off[i + 1]), np.arange(off[j], off[j + 1]), indexing="ij"
-            )
-            rows.append(r.ravel())
-            cols.append(c.ravel())
-            data.append(block.ravel())
-        mat = sp.coo_matrix(
-            (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-        ).tocsr()
+        mat = _assemble(
+            self.num_orbitals, self.orb_offsets, [], self._inter, params,
+            phases=self._phase_function(params), hermitian_part=False,
+        )
         return mat if sparse else mat.toarray()
 
     def conservation_projectors(self) -> list[NDArray[np.complex128]] | None:
@@ -464,11 +574,14 @@ class InfiniteSystem:
             projectors=self.conservation_projectors(),
         )
 
-    def selfenergy(self, energy: float = 0.0, params: Mapping[str, Any] | None = None) -> NDArray[np.complex128]:
+    def selfenergy(
+        self, energy: float = 0.0, params: Mapping[str, Any] | None = None
+    ) -> NDArray[np.complex128]:
         """Retarded self-energy on a copy of the unit cell next to the lead, shape (n, n)."""
         from . import leads
 
-        return leads.selfenergy(self.cell_hamiltonian(params), self.inter_cell_hopping(params), energy)  # type: ignore[no-any-return]
+        h_cell = self.cell_hamiltonian(params)
+        return leads.selfenergy(h_cell, self.inter_cell_hopping(params), energy)  # type: ignore[no-any-return]
 
 
 def _check_degeneracy(value: Any) -> int:
@@ -494,6 +607,8 @@ class System:
         All sites, in the order of the Hamiltonian's rows (orbital blocks).
     pos : ndarray, shape (n_sites, dim)
         Site positions.
+    norbs : ndarray of int, shape (n_sites,)
+        Orbitals per site; ``orb_offsets`` (n_sites + 1,) locates each site's block.
     leads : list of InfiniteSystem
         The leads, numbered in the order they were attached.
     lead_interfaces : list of ndarray of int
@@ -505,11 +620,10 @@ class System:
         1 or 2; multiplies conductances.
     """
 
-    def __init__(self, builder: Any, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> None:
-        self.spin_degeneracy = _check_degeneracy(spin_degeneracy)
-        if magnetic_flux is not None and not isinstance(magnetic_flux, str):
-            raise TypeError(f"magnetic_flux must be a parameter name (str), got {magnetic_flux!r}")
-        self.magnetic_flux = magnetic_flux
+    def __init__(
+        self, builder: Any, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None
+    ) -> None:
+        vectorize = bool(getattr(builder, "vectorize", False))
         sites = list(builder._sites)
         if not sites:
             raise ValueError("the system has no sites")
@@ -518,50 +632,107 @@ class System:
         for lead in builder.leads:
             for fam_id, n in _infer_norbs(lead.builder).items():
                 if norbs_map.setdefault(fam_id, n) != n:
-                    raise ValueError("a lead and the scattering region disagree on norbs")
+                    raise ValueError(
+                        f"a lead and the scattering region disagree on the number of orbitals "
+                        f"({n} vs {norbs_map[fam_id]}) of a site family; set norbs= on the lattice"
+                    )
         norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
-        hop_i, hop_j, hop_sites, hop_vals = [], [], [], []
-        for (a, b), value in builder._hoppings.items():
-            hop_i.append(index[a])
-            hop_j.append(index[b])
-            hop_sites.append((a, b))
-            hop_vals.append(value)
-        self.sites = sites
-        self.id_by_site = index
-        self.pos = np.array([s.pos for s in sites], dtype=float)
-        self._terms = _Terms(
-            sites, [builder._sites[s] for s in sites], np.array(hop_i, dtype=np.int64),
-            np.array(hop_j, dtype=np.int64), hop_sites, hop_vals, norbs,
+        site_idx = np.arange(len(sites), dtype=np.int64)
+        onsite = _group_terms(
+            sites, [builder._sites[s] for s in sites], site_idx, site_idx, norbs,
+            onsite=True, vectorize=vectorize,
         )
-        self.norbs = norbs
-        self.orb_offsets = self._terms.offsets
-        self.leads = [
+        pairs = list(builder._hoppings)
+        hoppings = _group_terms(
+            pairs, [builder._hoppings[p] for p in pairs],
+            np.array([index[a] for a, _ in pairs], dtype=np.int64),
+            np.array([index[b] for _, b in pairs], dtype=np.int64),
+            norbs, onsite=False, vectorize=vectorize,
+        )
+        leads = [
             InfiniteSystem(lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
             for lead in builder.leads
         ]
-        self.lead_interfaces = []
-        for lead, flead in zip(builder.leads, self.leads):
+        interfaces = []
+        for lead, flead in zip(builder.leads, leads):
             sym = lead.builder.symmetry
             images = [sym.act(lead.domain, s) for s in flead.sites]
             missing = [s for s in images if s not in index]
             if missing:
                 raise ValueError(f"lead interface site {missing[0]!r} is not in the system")
-            self.lead_interfaces.append(np.array([index[s] for s in images], dtype=np.int64))
-        params = set(self._terms.parameters)
-        for flead in self.leads:
-            params |= flead.parameters
+            interfaces.append(np.array([index[s] for s in images], dtype=np.int64))
+        self._setup(
+            sites=sites,
+            pos=np.array([s.pos for s in sites], dtype=float),
+            norbs=norbs,
+            onsite=onsite,
+            hoppings=hoppings,
+            leads=leads,
+            interfaces=interfaces,
+            spin_degeneracy=spin_degeneracy,
+            magnetic_flux=magnetic_flux,
+        )
+
+    @classmethod
+    def _from_parts(cls, **parts: Any) -> System:
+        self = cls.__new__(cls)
+        self._setup(**parts)
+        return self
+
+    def _setup(
+        self,
+        *,
+        sites: Any,
+        pos: NDArray[np.float64],
+        norbs: NDArray[np.int64],
+        onsite: list[_Group],
+        hoppings: list[_Group],
+        leads: list[InfiniteSystem],
+        interfaces: list[NDArray[np.int64]],
+        spin_degeneracy: int,
+        magnetic_flux: str | None,
+    ) -> None:
+        self.spin_degeneracy = _check_degeneracy(spin_degeneracy)
+        if magnetic_flux is not None and not isinstance(magnetic_flux, str):
+            raise TypeError(f"magnetic_flux must be a parameter name (str), got {magnetic_flux!r}")
+        self.magnetic_flux = magnetic_flux
+        self._sites = sites
+        self.pos = pos
+        self.norbs = norbs
+        self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
+        self._onsite = onsite
+        self._hoppings = hoppings
+        self.leads = leads
+        self.lead_interfaces = interfaces
+        self._hop_i = np.concatenate([g.rows for g in hoppings]) if hoppings else np.zeros(0, np.int64)
+        self._hop_j = np.concatenate([g.cols for g in hoppings]) if hoppings else np.zeros(0, np.int64)
+        names = _group_parameters(onsite) | _group_parameters(hoppings)
+        for flead in leads:
+            names |= flead.parameters
         if magnetic_flux:
-            params.add(magnetic_flux)
-        self.parameters = frozenset(params)
+            names.add(magnetic_flux)
+        self.parameters = frozenset(names)
         self._check_connected()
         if magnetic_flux is not None:
             self._setup_gauge()
 
     def __repr__(self) -> str:
         return (
-            f"<System with {len(self.sites)} sites, {len(self._terms.hop_values)} hoppings, "
+            f"<System with {len(self.pos)} sites, {len(self._hop_i)} hoppings, "
             f"{len(self.leads)} leads>"
         )
+
+    @property
+    def sites(self) -> list[Site]:
+        if not isinstance(self._sites, list):
+            self._sites = self._sites()
+        return self._sites  # type: ignore[no-any-return]
+
+    @property
+    def id_by_site(self) -> dict[Site, int]:
+        if not hasattr(self, "_id_by_site"):
+            self._id_by_site = {s: i for i, s in enumerate(self.sites)}
+        return self._id_by_site
 
     @property
     def num_orbitals(self) -> int:
@@ -569,54 +740,61 @@ class System:
 
     @property
     def graph(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Hoppings as two index arrays ``(i, j)``, each hopping once."""
-        return self._terms.hop_i, self._terms.hop_j
+        """Hoppings as two index arrays ``(i, j)``, each hopping once (``<i|H|j>``)."""
+        return self._hop_i, self._hop_j
+
+    def _adjacency(self) -> sp.csr_matrix:
+        n = len(self.pos)
+        adj = sp.coo_matrix((np.ones(len(self._hop_i)), (self._hop_i, self._hop_j)), shape=(n, n))
+        return (adj + adj.T).tocsr()
 
     def _check_connected(self) -> None:
-        n = len(self.sites)
+        n = len(self.pos)
         if n == 1 or not self.leads:
             return
-        adj = sp.coo_matrix(
-            (np.ones(len(self._terms.hop_i)), (self._terms.hop_i, self._terms.hop_j)), shape=(n, n)
-        )
-        ncomp, labels = sp.csgraph.connected_components(adj, directed=False)
+        ncomp, labels = sp.csgraph.connected_components(self._adjacency(), directed=False)
         if ncomp == 1:
             return
         lead_comps = {int(labels[iface[0]]) for iface in self.lead_interfaces}
-        orphan = [i for i in range(n) if int(labels[i]) not in lead_comps]
-        if orphan:
+        orphan = np.flatnonzero(~np.isin(labels, list(lead_comps)))
+        if len(orphan):
             raise ValueError(
-                f"the system is disconnected: {len(orphan)} sites (e.g. {self.sites[orphan[0]]!r}) "
-                "are not connected to any lead; remove them or add hoppings"
+                f"the system is disconnected: {len(orphan)} sites (e.g. the site at "
+                f"{self.pos[orphan[0]].tolist()}) are not connected to any lead; remove them "
+                "or add hoppings"
             )
 
     def _setup_gauge(self) -> None:
         if self.pos.shape[1] < 2:
             raise ValueError("a magnetic field needs a system in at least two dimensions")
-        chi = np.zeros(len(self.sites))
-        owner = np.full(len(self.sites), -1)
+        chi = np.zeros(len(self.pos))
+        owner = np.full(len(self.pos), -1)
         for k, (flead, iface) in enumerate(zip(self.leads, self.lead_interfaces)):
             direction = _lead_direction(flead.symmetry.period)
             values = _gauge_function(self.pos[iface, :2], direction)
             clash = (owner[iface] >= 0) & ~np.isclose(chi[iface], values)
             if np.any(clash):
                 raise ValueError(
-                    f"site {self.sites[iface[np.argmax(clash)]]!r} is an interface site of two "
-                    "leads in different directions; enlarge the scattering region"
+                    f"the site at {self.pos[iface[np.argmax(clash)]].tolist()} is an interface "
+                    "site of two leads in different directions; enlarge the scattering region"
                 )
             chi[iface] = values
             owner[iface] = k
-        ra = self.pos[self._terms.hop_i, :2]
-        rb = self.pos[self._terms.hop_j, :2]
-        self._gauge_integral = (
-            _landau_line_integral(ra, rb) + chi[self._terms.hop_i] - chi[self._terms.hop_j]
-        )
+        self._chi = chi
 
-    def _phases(self, params: Mapping[str, Any]) -> NDArray[np.complex128] | None:
+    def _phase_function(
+        self, params: Mapping[str, Any]
+    ) -> Callable[[_Group], NDArray[np.complex128] | None] | None:
         flux = _flux_value(params, self.magnetic_flux)
         if self.magnetic_flux is None or flux == 0.0:
             return None
-        return np.exp(-2j * np.pi * flux * self._gauge_integral)
+
+        def phases(g: _Group) -> NDArray[np.complex128]:
+            ra, rb = self.pos[g.rows, :2], self.pos[g.cols, :2]
+            integral = _landau_line_integral(ra, rb) + self._chi[g.rows] - self._chi[g.cols]
+            return np.exp(-2j * np.pi * flux * integral)
+
+        return phases
 
     def hamiltonian_submatrix(
         self,
@@ -637,6 +815,8 @@ class System:
             Values of the parameters the value functions take, by name.
         sparse : bool
             Return a scipy.sparse CSR matrix instead of a dense array.
+        return_norb : bool
+            Also return the number of orbitals of each site.
 
         Returns
         -------
@@ -655,50 +835,32 @@ class System:
         if args:
             raise TypeError("positional args are not supported; pass params={name: value}")
         if to_sites is not None or from_sites is not None:
-            raise NotImplementedError("to_sites/from_sites selections are not supported")
+            raise TypeError("to_sites/from_sites selections are not supported; slice the result")
         params = _params_dict(params)
-        n = self.num_orbitals
-        rows, cols, data = self._terms.onsite_blocks(params, check_hermiticity=check_hermiticity)
-        blocks = self._terms.hopping_blocks(params, phases=self._phases(params))
-        off = self.orb_offsets
-        hi, hj = self._terms.hop_i, self._terms.hop_j
-        if blocks and all(b.shape == (1, 1) for b in blocks):
-            vals = np.array([b[0, 0] for b in blocks])
-            rows += [off[hi], off[hj]]
-            cols += [off[hj], off[hi]]
-            data += [vals, vals.conj()]
-        else:
-            for k, block in enumerate(blocks):
-                i, j = hi[k], hj[k]
-                r, c = np.meshgrid(
-                    np.arange(off[i], off[i + 1]), np.arange(off[j], off[j + 1]), indexing="ij"
-                )
-                rows += [r.ravel(), c.T.ravel()]
-                cols += [c.ravel(), r.T.ravel()]
-                data += [block.ravel(), block.conj().T.ravel()]
-        mat = sp.coo_matrix(
-            (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-        ).tocsr()
+        mat = _assemble(
+            self.num_orbitals, self.orb_offsets, self._onsite, self._hoppings, params,
+            phases=self._phase_function(params), check_hermiticity=check_hermiticity,
+        )
         out = mat if sparse else mat.toarray()
         if return_norb:
             return out, self.norbs.copy()
         return out
 
     def lead_interface_orbitals(self, lead: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Orbital indices of lead `lead`'s interface: (system orbitals, lead-cell orbitals)."""
+        """Orbital indices of a lead's interface: (system orbitals, lead-cell orbitals)."""
         flead = self.leads[lead]
         iface = self.lead_interfaces[lead]
-        sys_orbs, cell_orbs = [], []
-        for k, i in enumerate(iface):
-            n = int(self.norbs[i])
-            if n != int(flead.norbs[k]):
-                raise ValueError(
-                    f"site {self.sites[i]!r} has {n} orbitals in the system but "
-                    f"{int(flead.norbs[k])} in lead {lead}"
-                )
-            sys_orbs.append(np.arange(self.orb_offsets[i], self.orb_offsets[i] + n))
-            cell_orbs.append(np.arange(flead.orb_offsets[k], flead.orb_offsets[k] + n))
-        return np.concatenate(sys_orbs), np.concatenate(cell_orbs)
+        if np.any(self.norbs[iface] != flead.norbs):
+            k = int(np.argmax(self.norbs[iface] != flead.norbs))
+            raise ValueError(
+                f"the site at {self.pos[iface[k]].tolist()} has {int(self.norbs[iface[k]])} "
+                f"orbitals in the system but {int(flead.norbs[k])} in lead {lead}"
+            )
+        sys_orbs = np.concatenate(
+            [np.arange(self.orb_offsets[i], self.orb_offsets[i + 1]) for i in iface]
+        )
+        cell_orbs = np.arange(flead.num_orbitals)
+        return sys_orbs.astype(np.int64), cell_orbs.astype(np.int64)
 
     def slices(self) -> list[NDArray[np.int64]]:
         """Order sites into slices so the Hamiltonian is block tridiagonal.
@@ -711,25 +873,31 @@ class System:
         list of ndarray of int
             Site indices per slice.
         """
-        n = len(self.sites)
-        adj = sp.coo_matrix(
-            (np.ones(len(self._terms.hop_i)), (self._terms.hop_i, self._terms.hop_j)), shape=(n, n)
-        ).tocsr()
-        adj = (adj + adj.T).tocsr()
+        n = len(self.pos)
         start = self.lead_interfaces[0] if self.leads else np.array([0])
-        layer = np.full(n, -1)
-        layer[start] = 0
-        queue = deque(int(i) for i in start)
-        while queue:
-            i = queue.popleft()
-            for j in adj.indices[adj.indptr[i] : adj.indptr[i + 1]]:
-                if layer[j] < 0:
-                    layer[j] = layer[i] + 1
-                    queue.append(int(j))
-        if np.any(layer < 0):
-            rest = np.flatnonzero(layer < 0)
-            layer[rest] = layer.max() + 1
+        layer = np.asarray(
+            sp.csgraph.shortest_path(
+                self._adjacency(), unweighted=True, indices=start, directed=False
+            ).min(axis=0)
+            if len(start) < 64
+            else _bfs_layers(self._adjacency(), start, n)
+        )
+        layer = np.where(np.isfinite(layer), layer, np.nan)
+        if np.any(np.isnan(layer)):
+            layer[np.isnan(layer)] = np.nanmax(layer) + 1
+        layer = layer.astype(np.int64)
         return [np.flatnonzero(layer == k) for k in range(int(layer.max()) + 1)]
 
-    def pos_of(self, i: int) -> NDArray[np.float64]:
-        return self.pos[i]
+
+def _bfs_layers(adj: sp.csr_matrix, start: NDArray[np.int64], n: int) -> NDArray[np.float64]:
+    layer = np.full(n, np.inf)
+    layer[start] = 0
+    frontier = np.asarray(start)
+    depth = 0
+    while len(frontier):
+        depth += 1
+        nbrs = np.unique(adj[frontier].indices)
+        nbrs = nbrs[np.isinf(layer[nbrs])]
+        layer[nbrs] = depth
+        frontier = nbrs
+    return layer

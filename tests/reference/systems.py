@@ -1,0 +1,165 @@
+"""Tight-binding systems written once against the Kwant vocabulary.
+
+Each ``make_*`` function takes the module to build with (``kwant`` or
+``mesoscopic``) so the very same script is run by both packages: this checks
+the numbers and that ``import mesoscopic as kwant`` ports a transport script.
+Each returns ``(finalized_system, params, energies)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIGMA_0 = np.eye(2)
+SIGMA_X = np.array([[0, 1], [1, 0]], dtype=complex)
+SIGMA_Y = np.array([[0, -1j], [1j, 0]])
+SIGMA_Z = np.array([[1, 0], [0, -1]], dtype=complex)
+
+
+def _disorder(tag, seed, strength):
+    """Onsite disorder in [-strength/2, strength/2], reproducible from the tag and seed."""
+    rng = np.random.default_rng([seed, *(int(t) + 10_000 for t in tag)])
+    return strength * (rng.random() - 0.5)
+
+
+def make_wire(kw, width=7, length=12):
+    lat = kw.lattice.square(1.0, norbs=1)
+    syst = kw.Builder()
+
+    def onsite(site, gate):
+        return 4.0 + gate
+
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[lat.neighbors()] = -1.0
+    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"gate": 0.05}, [0.3, 0.7, 1.1, 1.9]
+
+
+def make_disordered_wire(kw, width=10, length=30, seed=7, strength=2.0):
+    lat = kw.lattice.square(1.0, norbs=1)
+    syst = kw.Builder()
+
+    def onsite(site, w):
+        return 4.0 + w * _disorder(site.tag, seed, 1.0)
+
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[lat.neighbors()] = -1.0
+    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"w": strength}, [0.25, 0.8, 1.4]
+
+
+def make_spin_orbit_wire(kw, width=6, length=15):
+    """Rashba wire with a Zeeman field (two orbitals per site: spin up and down)."""
+    lat = kw.lattice.square(1.0, norbs=2)
+    syst = kw.Builder()
+
+    def onsite(site, ez):
+        return 4.0 * SIGMA_0 + ez * SIGMA_Z
+
+    def hop_x(a, b, alpha):
+        return -SIGMA_0 + 0.5j * alpha * SIGMA_Y
+
+    def hop_y(a, b, alpha):
+        return -SIGMA_0 - 0.5j * alpha * SIGMA_X
+
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[kw.builder.HoppingKind((1, 0), lat, lat)] = hop_x
+    syst[kw.builder.HoppingKind((0, 1), lat, lat)] = hop_y
+    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = onsite
+    lead[kw.builder.HoppingKind((1, 0), lat, lat)] = hop_x
+    lead[kw.builder.HoppingKind((0, 1), lat, lat)] = hop_y
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"alpha": 0.3, "ez": 0.1}, [0.2, 0.6, 1.3]
+
+
+def make_graphene_zigzag(kw, width=5, length=8):
+    """Zigzag graphene ribbon (nearest-neighbour hopping -1), leads along x."""
+    lat = kw.lattice.honeycomb(1.0, norbs=1)
+
+    def ribbon(pos):
+        x, y = pos
+        return 0 <= x < length and 0 <= y < width * np.sqrt(3) / 2 - 0.1
+
+    def lead_shape(pos):
+        return 0 <= pos[1] < width * np.sqrt(3) / 2 - 0.1
+
+    syst = kw.Builder()
+
+    def onsite(site, v):
+        return v
+
+    syst[lat.shape(ribbon, (0.1, 0.1))] = onsite
+    syst[lat.neighbors()] = -1.0
+    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
+    lead[lat.shape(lead_shape, (0.1, 0.1))] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"v": 0.02}, [0.05, 0.4, 0.9]
+
+
+def make_two_orbital_wire(kw, width=4, length=10):
+    """Two orbitals per site with inter-orbital hopping and a bump in the middle."""
+    lat = kw.lattice.square(1.0, norbs=2)
+    h0 = np.array([[0.5, 0.2], [0.2, -0.3]])
+    tx = np.array([[-1.0, 0.3], [-0.1, -0.7]])
+    ty = np.array([[-0.8, 0.0], [0.25, -1.1]])
+
+    def onsite(site, bump):
+        x, y = site.pos
+        return h0 + bump * np.exp(-((x - length / 2) ** 2) / 4) * np.eye(2)
+
+    syst = kw.Builder()
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[kw.builder.HoppingKind((1, 0), lat, lat)] = tx
+    syst[kw.builder.HoppingKind((0, 1), lat, lat)] = ty
+    lead = kw.Builder(kw.TranslationalSymmetry((1, 0)))
+    lead[(lat(0, y) for y in range(width))] = h0
+    lead[kw.builder.HoppingKind((1, 0), lat, lat)] = tx
+    lead[kw.builder.HoppingKind((0, 1), lat, lat)] = ty
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"bump": 0.4}, [-0.9, 0.1, 1.2]
+
+
+def make_wire_in_field(kw, length=20, width=9):
+    """Disordered wire in a perpendicular field, Peierls phases written by hand (Landau gauge)."""
+    lat = kw.lattice.square(1.0, norbs=1)
+
+    def hopping(a, b, phi):
+        xa, ya = a.pos
+        xb, yb = b.pos
+        return -np.exp(-2j * np.pi * phi * (-0.5 * (ya + yb) * (xa - xb)))
+
+    def onsite(site, w):
+        return 4.0 + w * _disorder(site.tag, 11, 1.0)
+
+    syst = kw.Builder()
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[lat.neighbors()] = hopping
+    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = hopping
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"phi": 0.03, "w": 1.5}, [0.3, 0.6, 1.2]
+
+
+SYSTEMS = {
+    "wire": make_wire,
+    "disordered_wire": make_disordered_wire,
+    "spin_orbit_wire": make_spin_orbit_wire,
+    "graphene_zigzag": make_graphene_zigzag,
+    "two_orbital_wire": make_two_orbital_wire,
+    "wire_in_field": make_wire_in_field,
+}
