@@ -1,0 +1,287 @@
+"""Lattices, the Builder, ArrayBuilder and finalized systems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mesoscopic as meso
+from mesoscopic import lattice
+
+
+def square_wire(width=4, length=6, onsite=4.0, builder=None):
+    lat = lattice.square(1.0, norbs=1)
+    syst = builder if builder is not None else meso.Builder()
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return lat, syst
+
+
+# ---- lattices ------------------------------------------------------------------------
+
+
+def test_honeycomb_geometry_matches_convention():
+    lat = lattice.honeycomb(2.0)
+    a, b = lat.sublattices
+    np.testing.assert_allclose(lat.prim_vecs, [[2, 0], [1, np.sqrt(3)]])
+    np.testing.assert_allclose(b(0, 0).pos, [0, 2 / np.sqrt(3)])
+    for kind in lat.neighbors():
+        d = kind.family_a(*kind.delta).pos - kind.family_b(0, 0).pos
+        assert np.isclose(np.linalg.norm(d), 2 / np.sqrt(3))
+    second = lat.neighbors(2)
+    assert len(second) == 6
+    for kind in second:
+        assert kind.family_a is kind.family_b
+        d = kind.family_a(*kind.delta).pos - kind.family_b(0, 0).pos
+        assert np.isclose(np.linalg.norm(d), 2.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "n", "count", "distance"),
+    [
+        (lattice.square, 1, 2, 1.0),
+        (lattice.square, 2, 2, np.sqrt(2)),
+        (lattice.square, 3, 2, 2.0),
+        (lattice.cubic, 1, 3, 1.0),
+        (lattice.triangular, 1, 3, 1.0),
+        (lattice.chain, 1, 1, 1.0),
+        (lattice.kagome, 1, 6, 0.5),
+    ],
+)
+def test_neighbor_shells(make, n, count, distance):
+    lat = make()
+    kinds = lat.neighbors(n)
+    assert len(kinds) == count
+    for kind in kinds:
+        tag0 = (0,) * len(kind.delta)
+        d = kind.family_a(*kind.delta).pos - kind.family_b(*tag0).pos
+        assert np.isclose(np.linalg.norm(d), distance)
+
+
+def test_shape_flood_fill_counts_disc_sites():
+    lat = lattice.square()
+    disc = lat.shape(lambda p: p @ p <= 10.0, (0, 0))
+    sites = list(disc())
+    expected = sum(1 for x in range(-4, 5) for y in range(-4, 5) if x * x + y * y <= 10)
+    assert len(sites) == expected == len(set(sites))
+
+
+def test_bad_lattice_input():
+    with pytest.raises(ValueError, match="linearly independent"):
+        lattice.general([[1, 0], [2, 0]])
+    with pytest.raises(ValueError, match="norbs must be a positive integer"):
+        lattice.square(norbs=0)
+    with pytest.raises(ValueError, match="takes 2 integer coordinates"):
+        lattice.square()(1, 2, 3)
+    with pytest.raises(ValueError, match="must be integers"):
+        lattice.square()(1.5, 2)
+
+
+# ---- Builder semantics -----------------------------------------------------------------
+
+
+def test_hopping_sets_hermitian_conjugate():
+    lat = lattice.chain()
+    syst = meso.Builder()
+    syst[lat(0)] = 0
+    syst[lat(1)] = 0
+    syst[lat(0), lat(1)] = 1 + 2j
+    assert syst[lat(1), lat(0)] == 1 - 2j
+    ham = syst.finalized().hamiltonian_submatrix()
+    assert ham[0, 1] == 1 + 2j and ham[1, 0] == 1 - 2j
+    syst[lat(1), lat(0)] = 3.0  # overwrites the same bond
+    assert len(list(syst.hoppings())) == 1
+    assert syst[lat(0), lat(1)] == 3.0
+
+
+def test_matrix_hopping_conjugate_transpose():
+    lat = lattice.chain(norbs=2)
+    syst = meso.Builder()
+    syst[lat(0)] = np.eye(2)
+    syst[lat(1)] = np.eye(2)
+    t = np.array([[1, 2j], [3, 4]])
+    syst[lat(1), lat(0)] = t
+    np.testing.assert_array_equal(syst[lat(0), lat(1)], t.conj().T)
+    ham = syst.finalized().hamiltonian_submatrix()
+    np.testing.assert_array_equal(ham[2:4, 0:2], t)
+    np.testing.assert_allclose(ham, ham.conj().T)
+
+
+def test_delete_site_removes_its_hoppings():
+    lat = lattice.square()
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(3) for y in range(3))] = 0
+    syst[lat.neighbors()] = -1
+    assert len(list(syst.hoppings())) == 12
+    del syst[lat(1, 1)]
+    assert lat(1, 1) not in syst
+    assert len(list(syst.hoppings())) == 8
+    assert syst.degree(lat(0, 1)) == 2
+
+
+def test_hopping_kind_lists_and_sets():
+    lat = lattice.square()
+    syst = meso.Builder()
+    syst[(lat(x, 0) for x in range(5))] = 0
+    kind = meso.HoppingKind((1, 0), lat)
+    assert len(list(kind(syst))) == 4
+    syst[kind] = -2
+    assert syst[lat(3, 0), lat(2, 0)] == -2
+
+
+def test_value_functions_receive_sites_and_named_params():
+    lat = lattice.chain()
+    syst = meso.Builder()
+    syst[(lat(i) for i in range(3))] = lambda site, v0, slope: v0 + slope * site.pos[0]
+    syst[lat.neighbors()] = lambda a, b, t: -t
+    fsys = syst.finalized()
+    assert fsys.parameters == {"v0", "slope", "t"}
+    ham = fsys.hamiltonian_submatrix(params={"v0": 1.0, "slope": 0.5, "t": 2.0, "extra": 9})
+    np.testing.assert_allclose(np.diag(ham).real, [1.0, 1.5, 2.0])
+    assert ham[1, 0] == -2.0
+    with pytest.raises(ValueError, match="missing parameter 'slope'"):
+        fsys.hamiltonian_submatrix(params={"v0": 1.0, "t": 1.0})
+
+
+def test_vectorized_builder_matches_plain_builder():
+    def onsite(site, v):
+        return 4 + v * np.cos(site.pos[..., 0])
+
+    def hop(a, b, t):
+        return -t * np.exp(0.1j * (a.pos[..., 1] - b.pos[..., 1]))
+
+    hams = []
+    for vectorize in (False, True):
+        lat = lattice.square(norbs=1)
+        syst = meso.Builder(vectorize=vectorize)
+        syst[(lat(x, y) for x in range(5) for y in range(3))] = onsite
+        syst[lat.neighbors()] = hop
+        hams.append(syst.finalized().hamiltonian_submatrix(params={"v": 0.3, "t": 1.1}))
+    np.testing.assert_allclose(hams[0], hams[1], atol=1e-14)
+
+
+def test_array_builder_matches_builder():
+    lat, syst = square_wire(width=5, length=7, onsite=lambda s, v: 4 + v * s.pos[0] ** 2)
+    fsys = syst.finalized()
+    arr = meso.ArrayBuilder()
+    arr.fill(lat, lambda p: np.ones(len(p), bool), ((0, 0), (6, 4)),
+             onsite=lambda s, v: 4 + v * s.pos[:, 0] ** 2)
+    arr.add_hoppings(lat.neighbors(), -1.0)
+    for lead in syst.leads:
+        arr.attach_lead(lead.builder)
+    fsys2 = arr.finalized()
+    order = [fsys2.sites.index(s) for s in fsys.sites]
+    h1 = fsys.hamiltonian_submatrix(params={"v": 0.2})
+    h2 = fsys2.hamiltonian_submatrix(params={"v": 0.2})[np.ix_(order, order)]
+    np.testing.assert_allclose(h1, h2)
+    for k in range(2):
+        assert [fsys.sites[i] for i in fsys.lead_interfaces[k]] == [
+            fsys2.sites[i] for i in fsys2.lead_interfaces[k]
+        ]
+
+
+# ---- leads ---------------------------------------------------------------------------
+
+
+def test_lead_cell_and_inter_cell_hopping():
+    lat, syst = square_wire(width=3)
+    lead = syst.finalized().leads[0]
+    np.testing.assert_allclose(
+        lead.cell_hamiltonian(), [[4, -1, 0], [-1, 4, -1], [0, -1, 4]]
+    )
+    np.testing.assert_allclose(lead.inter_cell_hopping(), -np.eye(3))
+
+
+def test_attach_lead_extends_ragged_region():
+    lat = lattice.square(norbs=1)
+    syst = meso.Builder()
+    # A staircase edge: the lead (4 sites wide) meets columns of different heights.
+    syst[(lat(x, y) for y in range(4) for x in range(0, 3 + y))] = 4
+    syst[lat.neighbors()] = -1
+    lead = meso.Builder(meso.TranslationalSymmetry((1, 0)))
+    lead[(lat(0, y) for y in range(4))] = 4
+    lead[lat.neighbors()] = -1
+    n_before = len(list(syst.sites()))
+    added = syst.attach_lead(lead)
+    assert len(added) == 6  # fills the missing triangle up to the column x = 5
+    assert len(list(syst.sites())) == n_before + 6
+    fsys = syst.finalized()
+    assert sorted(fsys.sites[i].tag for i in fsys.lead_interfaces[0]) == [(5, y) for y in range(4)]
+
+
+def test_lead_errors():
+    lat = lattice.square()
+    syst = meso.Builder()
+    syst[lat(0, 0)] = 0
+    with pytest.raises(ValueError, match="needs a Builder with a TranslationalSymmetry"):
+        syst.attach_lead(meso.Builder())
+    far = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    far[lat(0, 0)] = 0
+    far[lat(0, 0), lat(2, 0)] = -1
+    with pytest.raises(ValueError, match="spans 2 periods"):
+        meso.system.InfiniteSystem(far)
+    with pytest.raises(ValueError, match="not a lattice vector"):
+        meso.TranslationalSymmetry((0.5, 0)).which(lat(0, 0))
+    lonely = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lonely[lat(0, 0)] = 0
+    with pytest.raises(ValueError, match="no hoppings between neighbouring unit cells"):
+        lonely.finalized()
+
+
+# ---- bad input -----------------------------------------------------------------------
+
+
+def test_builder_errors_name_the_problem():
+    lat = lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[lat(0, 0)] = 0
+    with pytest.raises(KeyError, match=r"site Site\('', \(5, 5\)\) is not in the Builder"):
+        syst[lat(0, 0), lat(5, 5)] = -1
+    with pytest.raises(ValueError, match="not Hermitian"):
+        meso.Builder()[lattice.chain(norbs=2)(0)] = [[0, 1], [2, 0]]
+    with pytest.raises(ValueError, match="norbs=1"):
+        syst[lat(1, 0)] = np.eye(2)
+    with pytest.raises(TypeError, match="Builder keys are"):
+        syst["a"] = 1
+    with pytest.raises(ValueError, match="connects a site to itself"):
+        syst[lat(0, 0), lat(0, 0)] = 1
+
+
+def test_non_hermitian_onsite_function_is_reported():
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[lat(0)] = lambda site: 1j
+    with pytest.raises(ValueError, match="not Hermitian"):
+        syst.finalized().hamiltonian_submatrix()
+
+
+def test_disconnected_system_is_an_error():
+    lat, syst = square_wire()
+    syst[lat(20, 20)] = 0
+    with pytest.raises(ValueError, match="disconnected"):
+        syst.finalized()
+
+
+def test_spin_degeneracy_is_validated():
+    lat, syst = square_wire()
+    assert syst.finalized(spin_degeneracy=2).spin_degeneracy == 2
+    with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
+        syst.finalized(spin_degeneracy=3)
+
+
+def test_slices_are_block_tridiagonal():
+    lat, syst = square_wire(width=4, length=9)
+    fsys = syst.finalized()
+    slices = fsys.slices()
+    layer = np.empty(len(fsys.sites), int)
+    for k, s in enumerate(slices):
+        layer[s] = k
+    i, j = fsys.graph
+    assert np.all(np.abs(layer[i] - layer[j]) <= 1)
+    assert set(fsys.lead_interfaces[0]) == set(slices[0])
+    assert len(slices) == 9
