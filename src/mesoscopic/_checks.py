@@ -42,7 +42,7 @@ def temperature(value: ArrayLike, name: str = "kT") -> NDArray[np.float64]:
     """Validate a thermal energy kT >= 0 (array or scalar)."""
     arr = real_array(value, name)
     if np.any(arr < 0):
-        bad = arr[arr < 0].flat[0]
+        bad = float(arr[arr < 0].flat[0])
         raise ValueError(f"{name} must be >= 0 (a thermal energy k_B T), got {bad!r}")
     return arr
 
@@ -52,7 +52,7 @@ def positive(value: ArrayLike, name: str, *, allow_zero: bool = False) -> NDArra
     arr = real_array(value, name)
     bad = arr < 0 if allow_zero else arr <= 0
     if np.any(bad):
-        first = arr[bad].flat[0]
+        first = float(arr[bad].flat[0])
         need = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {need}, got {first!r}")
     return arr

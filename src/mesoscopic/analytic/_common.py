@@ -52,10 +52,10 @@ def whole_numbers(value: ArrayLike, name: str, *, minimum: int) -> NDArray[np.in
     """Validate an array of whole numbers >= minimum (integer or integral float input)."""
     arr = _checks.real_array(value, name)
     if np.any(arr != np.round(arr)):
-        bad = arr[arr != np.round(arr)].flat[0]
+        bad = float(arr[arr != np.round(arr)].flat[0])
         raise ValueError(f"{name} must be whole numbers >= {minimum}, got {bad!r}")
     if np.any(arr < minimum):
-        bad = arr[arr < minimum].flat[0]
+        bad = float(arr[arr < minimum].flat[0])
         raise ValueError(f"{name} must be whole numbers >= {minimum}, got {bad!r}")
     return arr.astype(np.int64)
 
@@ -65,7 +65,7 @@ def probability(value: ArrayLike, name: str) -> NDArray[np.float64]:
     arr = _checks.real_array(value, name)
     outside = (arr < 0) | (arr > 1)
     if np.any(outside):
-        bad = arr[outside].flat[0]
+        bad = float(arr[outside].flat[0])
         raise ValueError(f"{name} must lie in [0, 1] (a probability), got {bad!r}")
     return arr
 
@@ -78,7 +78,8 @@ def sech_squared(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def x_over_sinh(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """x / sinh(x), equal to 1 at x = 0, without overflow for large |x|."""
-    ax = np.abs(x)
+    # Beyond |x| = 1000 the value underflows to 0 anyway; the cap keeps 2 a e^{-a} finite.
+    ax = np.minimum(np.abs(x), 1000.0)
     out = np.ones_like(ax)
     nonzero = ax > 0
     a = ax[nonzero]

@@ -57,7 +57,7 @@ def hard_wall_subband_energies(
     --------
     >>> energies = hard_wall_subband_energies(100.0, num_subbands=3)
     >>> [round(float(e), 4) for e in energies]
-    [0.5612, 2.2449, 5.051]
+    [0.5612, 2.245, 5.0512]
     >>> float(energies[1] / energies[0])
     4.0
     """
