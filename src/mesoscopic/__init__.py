@@ -7,7 +7,7 @@ thermoelectrics.
 
 from __future__ import annotations
 
-from . import analytic, builder, constants, landauer, lattice, network, system
+from . import analytic, builder, constants, landauer, lattice, network, plot, system
 from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
 from .system import InfiniteSystem, System
 
@@ -27,5 +27,6 @@ __all__ = [
     "landauer",
     "lattice",
     "network",
+    "plot",
     "system",
 ]

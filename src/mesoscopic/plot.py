@@ -1,0 +1,269 @@
+"""Figures: systems with their leads, lead bands, maps on the lattice, current flow.
+
+matplotlib is imported only when a function here is called (install the
+``plot`` extra). Every function draws into a given ``ax`` or a new figure and
+returns the matplotlib Axes.
+
+Examples
+--------
+>>> import matplotlib
+>>> matplotlib.use("Agg")
+>>> import mesoscopic as meso
+>>> lat = meso.lattice.square(norbs=1)
+>>> syst = meso.Builder()
+>>> syst[(lat(x, y) for x in range(6) for y in range(3))] = 4.0
+>>> syst[lat.neighbors()] = -1.0
+>>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+>>> lead[(lat(0, y) for y in range(3))] = 4.0
+>>> lead[lat.neighbors()] = -1.0
+>>> syst.attach_lead(lead)
+[]
+>>> ax = meso.plot.system(syst.finalized())
+>>> len(ax.collections) >= 2
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["bands", "conductance", "current", "map", "system"]
+
+
+def _axes(ax: Any) -> Any:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    return ax
+
+
+def _plane(pos: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Positions projected to 2D for drawing (a 1D chain is drawn along x)."""
+    if pos.shape[1] == 1:
+        return np.column_stack([pos[:, 0], np.zeros(len(pos))])
+    return pos[:, :2]
+
+
+def system(
+    syst: Any,
+    *,
+    ax: Any = None,
+    num_lead_cells: int = 2,
+    site_size: float | None = None,
+    site_color: Any = "C0",
+    hop_color: str = "0.6",
+    lead_color: str = "C3",
+) -> Any:
+    """Draw the sites and hoppings of a finalized system and a few cells of each lead.
+
+    Parameters
+    ----------
+    syst : System
+        A finalized system (``Builder.finalized()``).
+    ax : matplotlib Axes, optional
+    num_lead_cells : int
+        Lead unit cells drawn beyond each interface.
+    site_size : float, optional
+        Marker area in points^2; chosen from the number of sites by default.
+    site_color, hop_color, lead_color : matplotlib colors
+        `site_color` may also be an array with one value per site.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from matplotlib.collections import LineCollection
+
+    ax = _axes(ax)
+    pos = _plane(syst.pos)
+    i, j = syst.graph
+    segments = np.stack([pos[i], pos[j]], axis=1)
+    ax.add_collection(LineCollection(segments, colors=hop_color, linewidths=0.8, zorder=1))
+    size = site_size if site_size is not None else max(2.0, 400.0 / np.sqrt(len(pos)))
+    ax.scatter(pos[:, 0], pos[:, 1], s=size, c=site_color, zorder=2)
+    for lead_index, lead in enumerate(syst.leads):
+        iface = syst.lead_interfaces[lead_index]
+        shift_vec = _plane(lead.symmetry.period[None, :])[0]
+        cell = pos[iface]
+        lead_segments = []
+        for m in range(1, num_lead_cells + 1):
+            here = cell + m * shift_vec
+            ax.scatter(here[:, 0], here[:, 1], s=size, c=lead_color, alpha=0.6, zorder=2)
+            lead_segments.extend(np.stack([here - shift_vec, here], axis=1))
+        ax.add_collection(
+            LineCollection(lead_segments, colors=lead_color, alpha=0.4, linewidths=0.8, zorder=1)
+        )
+        center = cell.mean(axis=0) + (num_lead_cells + 0.8) * shift_vec
+        ax.annotate(f"lead {lead_index}", center, color=lead_color, ha="center", va="center")
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    return ax
+
+
+def bands(
+    lead: Any,
+    *,
+    params: Mapping[str, Any] | None = None,
+    momenta: int | ArrayLike = 201,
+    ax: Any = None,
+    **line_kwargs: Any,
+) -> Any:
+    """Plot the band structure E(k) of a finalized lead.
+
+    Parameters
+    ----------
+    lead : InfiniteSystem
+        For example ``fsys.leads[0]``.
+    params : dict, optional
+        Parameter values by name.
+    momenta : int or array_like
+        Number of k points in [-pi, pi] or the k values themselves (1/cell length).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    ks = np.linspace(-np.pi, np.pi, int(momenta)) if np.ndim(momenta) == 0 else np.asarray(momenta)
+    h_cell = lead.cell_hamiltonian(params)
+    hop = lead.inter_cell_hopping(params)
+    energies = np.array(
+        [np.linalg.eigvalsh(h_cell + hop * np.exp(1j * k) + hop.conj().T * np.exp(-1j * k)) for k in ks]
+    )
+    ax.plot(ks, energies, **({"color": "C0"} | line_kwargs))
+    ax.set_xlabel("momentum k (1 / unit cell)")
+    ax.set_ylabel("energy")
+    ax.set_xlim(ks[0], ks[-1])
+    return ax
+
+
+def map(  # noqa: A001 - the name a user looks for next to `system` and `current`
+    syst: Any,
+    values: ArrayLike,
+    *,
+    ax: Any = None,
+    cmap: str = "viridis",
+    colorbar: bool = True,
+    label: str | None = None,
+) -> Any:
+    """Color the lattice by one value per site (LDOS, potential, density...).
+
+    Parameters
+    ----------
+    syst : System
+    values : array_like, shape (n_sites,)
+        One real value per site (sum orbitals beforehand).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib.tri as mtri
+
+    ax = _axes(ax)
+    values = np.asarray(values, dtype=float)
+    pos = _plane(syst.pos)
+    if values.shape != (len(pos),):
+        raise ValueError(f"values must have shape ({len(pos)},), one per site; got {values.shape}")
+    if len(pos) >= 3 and np.linalg.matrix_rank(pos - pos.mean(axis=0)) == 2:
+        art = ax.tripcolor(mtri.Triangulation(pos[:, 0], pos[:, 1]), values, cmap=cmap, shading="gouraud")
+    else:
+        art = ax.scatter(pos[:, 0], pos[:, 1], c=values, cmap=cmap)
+    if colorbar:
+        ax.figure.colorbar(art, ax=ax, label=label)
+    ax.set_aspect("equal")
+    return ax
+
+
+def current(
+    syst: Any,
+    bond_currents: ArrayLike,
+    *,
+    ax: Any = None,
+    cmap: str = "inferno",
+    arrows: bool = True,
+    colorbar: bool = True,
+) -> Any:
+    """Map of the current density from bond currents.
+
+    Parameters
+    ----------
+    syst : System
+    bond_currents : array_like, shape (n_hoppings,)
+        Current along each hopping ``(i, j)`` of ``syst.graph``, positive from j to i
+        (as returned by :func:`mesoscopic.observables.bond_currents`).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    pos = _plane(syst.pos)
+    i, j = syst.graph
+    bond = np.asarray(bond_currents, dtype=float)
+    if bond.shape != (len(i),):
+        raise ValueError(f"bond_currents must have shape ({len(i)},), one per hopping; got {bond.shape}")
+    # Current density at each site: half of each attached bond current times the bond direction.
+    direction = pos[i] - pos[j]
+    length = np.linalg.norm(direction, axis=1, keepdims=True)
+    vec = bond[:, None] * direction / np.where(length > 0, length, 1)
+    density = np.zeros_like(pos)
+    np.add.at(density, i, 0.5 * vec)
+    np.add.at(density, j, 0.5 * vec)
+    magnitude = np.linalg.norm(density, axis=1)
+    map(syst, magnitude, ax=ax, cmap=cmap, colorbar=colorbar, label="|current density|")
+    if arrows:
+        ax.quiver(pos[:, 0], pos[:, 1], density[:, 0], density[:, 1], color="w", alpha=0.8,
+                  angles="xy", pivot="mid")
+    return ax
+
+
+def conductance(
+    x: ArrayLike,
+    values: ArrayLike,
+    *,
+    ax: Any = None,
+    unit: str = "e2/h",
+    plateaus: bool | Sequence[float] = True,
+    xlabel: str | None = None,
+    label: str | None = None,
+    **line_kwargs: Any,
+) -> Any:
+    """Conductance against a parameter, with quantized plateau values marked.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+    values : array_like, shape (n,) or (n, m)
+        Conductances in the unit named by `unit`.
+    unit : {"e2/h", "2e2/h"}
+        Label of the conductance unit; plateaus are drawn at its integers.
+    plateaus : bool or sequence of float
+        Draw dashed lines at integer values (True) or at the given values.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if unit not in ("e2/h", "2e2/h"):
+        raise ValueError(f"unit must be 'e2/h' or '2e2/h', got {unit!r}")
+    ax = _axes(ax)
+    x = np.asarray(x, dtype=float)
+    values = np.asarray(values, dtype=float)
+    ax.plot(x, values, label=label, **line_kwargs)
+    if plateaus is not False:
+        levels = (
+            np.arange(0, np.ceil(np.nanmax(values)) + 1) if plateaus is True else np.asarray(plateaus)
+        )
+        for level in levels:
+            ax.axhline(level, color="0.7", lw=0.6, ls="--", zorder=0)
+    ax.set_ylabel("G (" + ("$e^2/h$" if unit == "e2/h" else "$2e^2/h$") + ")")
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    return ax
