@@ -12,7 +12,7 @@ Examples
 77.4809
 >>> round(c.R_K)                   # von Klitzing constant h/e^2 in ohm
 25813
->>> round(c.kelvin_to_meV(1.0), 6) # k_B * 1 K in meV
+>>> round(float(c.kelvin_to_meV(1.0)), 6)  # k_B * 1 K in meV
 0.086173
 """
 
