@@ -3,13 +3,33 @@
 From closed-form models to large tight-binding devices: transmission, finite
 temperature and bias, multi-terminal Büttiker networks with probes, noise and
 thermoelectrics.
+
+The tight-binding vocabulary follows Kwant (``Builder``, ``lattice``,
+``TranslationalSymmetry``, ``smatrix``, ``physics.Bands``), so a Kwant transport
+script runs after ``import mesoscopic as kwant``.
 """
 
 from __future__ import annotations
 
-from . import analytic, builder, constants, landauer, lattice, network, plot, system
+from . import (
+    analytic,
+    builder,
+    constants,
+    landauer,
+    lattice,
+    leads,
+    network,
+    physics,
+    plot,
+    scattering,
+    solvers,
+    system,
+    transport,
+)
 from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
+from .scattering import SMatrix
 from .system import InfiniteSystem, System
+from .transport import bond_currents, ldos, smatrix, wave_function
 
 __version__ = "0.1.0"
 
@@ -18,15 +38,25 @@ __all__ = [
     "Builder",
     "HoppingKind",
     "InfiniteSystem",
+    "SMatrix",
     "System",
     "TranslationalSymmetry",
     "__version__",
     "analytic",
+    "bond_currents",
     "builder",
     "constants",
     "landauer",
     "lattice",
+    "ldos",
+    "leads",
     "network",
+    "physics",
     "plot",
+    "scattering",
+    "smatrix",
+    "solvers",
     "system",
+    "transport",
+    "wave_function",
 ]

@@ -1,0 +1,1074 @@
+"""Semi-infinite periodic leads: bands, propagating and evanescent modes, exact self-energies.
+
+Conventions
+-----------
+A lead is a semi-infinite chain of identical unit cells numbered ``m = 0, 1, 2, ...`` going
+*away* from the scattering region. Each cell holds ``n`` orbitals.
+
+``h_cell``
+    ``(n, n)`` Hermitian, ``<m|H|m>``.
+``hop``
+    ``(n, n)``, ``<m|H|m+1>``; any rank (zero rows or columns, a singular ``hop`` and
+    ``hop = 0`` are all allowed).
+
+The Bloch Hamiltonian is ``H(k) = h_cell + hop e^{ik} + hop^dagger e^{-ik}``, with ``k`` in
+units of the inverse cell length, and a Bloch solution is ``psi_m = lambda^m phi`` with
+``lambda = e^{ik}``. Velocities are ``v = dE/dk`` in units of energy times cell length
+(``hbar = 1``); ``v > 0`` means moving away from the scattering region (outgoing).
+
+The particle current from cell ``m`` to cell ``m + 1`` is
+``J = -2 Im(psi_m^dagger hop psi_{m+1})`` (energy units, ``hbar = 1``); for a Bloch mode it is
+``J = v |phi|^2``. Propagating modes are normalized to unit current, ``|v| |phi|^2 = 1``, and
+modes at the same ``k`` are chosen so that they carry no cross current (the current operator
+is diagonal in them, equal to ``-1`` for incoming and ``+1`` for outgoing modes). Mode
+amplitudes refer to cell ``m = 0``: mode ``j`` in cell ``m`` is
+``wave_functions[:, j] * exp(1j * momenta[j] * m)``.
+
+The scattering region is attached to cell ``m = 0`` through a copy of a lead cell playing the
+role of cell ``m = -1`` (see :class:`LeadData`). :func:`selfenergy` is the exact retarded
+self-energy ``Sigma = hop g_0 hop^dagger`` that the semi-infinite lead adds to that cell, with
+``g_0`` the surface Green's function of cell 0 at energy ``E + i0``.
+
+Numerical method
+----------------
+Modes come from a generalized eigenvalue problem for ``lambda`` that never inverts ``hop``.
+The hopping is factored by its singular value decomposition, ``hop = A B^dagger`` with ``A``
+and ``B`` of shape ``(n, r)``, ``r = rank(hop)``, so that only the ``2 r`` solutions that
+couple neighbouring cells are computed and a singular ``hop`` yields no spurious zero or
+infinite eigenvalues. A solution is described by the reduced amplitudes
+``alpha_m = A^dagger psi_m`` and ``beta_m = B^dagger psi_m`` (``hop^dagger psi_m = B alpha_m``,
+``hop psi_m = A beta_m``); the eigenvector of mode ``j`` holds
+``(alpha_{-1}, beta_0) = (A^dagger phi / lambda, B^dagger phi)``, and
+``phi = M^{-1} [B (i beta_0 - alpha_{-1}) + lambda A (i alpha_{-1} - beta_0)]`` with the
+always invertible (away from flat bands) ``M = h_cell - E + i (A A^dagger + B B^dagger)``.
+Because ``lambda`` only multiplies bounded quantities, strongly evanescent modes
+(``|lambda|`` down to zero) neither overflow nor lose the others' accuracy; the eigenvalues are
+handled as ratios ``alpha/beta`` of the QZ decomposition and never formed when ``beta = 0``.
+
+The self-energy needs only the outgoing and decaying solutions: with ``X`` and ``Y`` the
+matrices of their ``alpha_{-1}`` and ``beta_0``, ``Sigma = A Y X^{-1} A^dagger``.
+
+Classification and tolerances
+-----------------------------
+* Singular values of ``hop`` below ``RANK_TOLERANCE`` times the largest are treated as zero.
+* ``| |lambda| - 1 | < UNIT_CIRCLE_TOLERANCE``: candidate propagating mode; its velocity
+  decides. Otherwise the mode is decaying (``|lambda| < 1``) or growing.
+* Candidates with ``|lambda_i - lambda_j| < DEGENERACY_TOLERANCE`` are one degenerate set:
+  the velocity operator is diagonalized in it (degenerate Hellmann-Feynman), which gives
+  modes of definite velocity that carry no cross current.
+* ``|v| <= VELOCITY_TOLERANCE * ||hop||`` (2-norm): the solution does not propagate. This
+  is the case of an energy exactly at a band edge (or within about ``1e-13 ||hop||`` of
+  it), where two solutions merge (a Jordan block: one eigenvector at ``k_edge`` carrying no
+  current). A slow candidate (``|v| < 1e-2 ||hop||``) is also treated so when its distance
+  to the nearest other candidate is below ten times its rounding error (estimated from its
+  condition number): rounding splits merging solutions by about the square root of the
+  machine precision and gives them small spurious velocities. As in Kwant, such modes are
+  not counted as propagating: the mode count at a band edge is the one just outside the
+  band, and the band-edge eigenvector is put among the decaying solutions (the common limit
+  of the retarded solution from both sides of the edge), so the self-energy stays finite
+  and exact and the S-matrix unitary.
+* An energy on a flat band of the lead (a cell state decoupled from the neighbouring cells)
+  has no scattering solution and raises ``ValueError``.
+
+References: the stabilized mode problem follows the ideas of M. Wimmer, PhD thesis
+(Regensburg, 2008) and C. W. Groth et al., New J. Phys. 16, 063065 (2014).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.linalg as la
+from numpy.typing import ArrayLike, NDArray
+
+from . import _checks
+
+__all__ = [
+    "DEGENERACY_TOLERANCE",
+    "RANK_TOLERANCE",
+    "UNIT_CIRCLE_TOLERANCE",
+    "VELOCITY_TOLERANCE",
+    "Bands",
+    "LeadData",
+    "PropagatingModes",
+    "StabilizedModes",
+    "bands",
+    "modes",
+    "selfenergy",
+]
+
+ComplexArray = NDArray[np.complex128]
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: Singular values of ``hop`` below this fraction of the largest one are treated as zero.
+RANK_TOLERANCE = 1e-12
+#: ``| |lambda| - 1 |`` below which a solution is examined as a propagating candidate.
+UNIT_CIRCLE_TOLERANCE = 1e-5
+#: Propagating candidates closer than this in ``lambda`` form one degenerate set.
+DEGENERACY_TOLERANCE = 1e-6
+#: Relative velocity below which a Bloch solution is treated as a band-edge (non-propagating)
+#: solution; see the module docstring for the scale it multiplies.
+VELOCITY_TOLERANCE = 1e-6
+
+# Relative tolerances of the input checks and of internal rank decisions.
+_HERMITIAN_TOLERANCE = 1e-10
+_INDEPENDENCE_TOLERANCE = 1e-4
+_NULL_SPACE_TOLERANCE = 1e-9
+# Relative velocity below which a propagating candidate is checked for being resolved from
+# its neighbours (see ``unresolved`` in ``_block_modes``).
+_SUSPECT_VELOCITY = 1e-2
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _complex_matrix(value: ArrayLike, name: str) -> ComplexArray:
+    """A finite complex 2-D array (a copy), or an error that names ``name``."""
+    if hasattr(value, "toarray"):  # scipy.sparse matrices
+        value = value.toarray()
+    try:
+        arr = np.array(value, dtype=complex)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric matrix, got {_checks._show(value)}") from exc
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got an array of shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got NaN or inf entries")
+    return arr
+
+
+def _lead_matrices(h_cell: ArrayLike, hop: ArrayLike) -> tuple[ComplexArray, ComplexArray]:
+    """Validated ``(h_cell, hop)``: square, same shape, ``h_cell`` Hermitian."""
+    h = _complex_matrix(h_cell, "h_cell")
+    v = _complex_matrix(hop, "hop")
+    if h.shape[0] != h.shape[1]:
+        raise ValueError(f"h_cell must be square (n, n), got shape {h.shape}")
+    if v.shape != h.shape:
+        raise ValueError(
+            f"hop must have the shape of h_cell {h.shape} (cell orbitals x cell orbitals), "
+            f"got shape {v.shape}"
+        )
+    scale = max(float(np.max(np.abs(h), initial=0.0)), 1.0)
+    deviation = float(np.max(np.abs(h - h.conj().T), initial=0.0))
+    if deviation > _HERMITIAN_TOLERANCE * scale:
+        raise ValueError(
+            f"h_cell must be Hermitian; max |h_cell - h_cell^dagger| = {deviation:.3g}"
+        )
+    return h, v
+
+
+def _energy(value: Any) -> float:
+    """A real, finite scalar energy."""
+    arr = _checks.real_array(value, "energy")
+    if arr.ndim != 0:
+        raise ValueError(f"energy must be a scalar, got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def _index_array(value: ArrayLike, name: str, size: int, what: str) -> IntArray:
+    """1-D array of distinct integers in ``range(size)``."""
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of indices, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must contain integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    bad = (arr < 0) | (arr >= size)
+    if np.any(bad):
+        raise ValueError(
+            f"{name} contains {int(arr[bad][0])}, which is not a valid {what} index "
+            f"(valid: 0..{size - 1})"
+        )
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"{name} contains repeated indices: {arr.tolist()}")
+    return arr
+
+
+def _projector_blocks(
+    projectors: Sequence[ArrayLike] | None, h: ComplexArray, v: ComplexArray
+) -> list[ComplexArray]:
+    """Validated conservation-law projectors (or the single identity block)."""
+    n = h.shape[0]
+    if projectors is None:
+        return [np.eye(n, dtype=complex)]
+    if isinstance(projectors, np.ndarray) or not isinstance(projectors, Sequence):
+        raise TypeError(
+            "projectors must be a list of (n, n_b) matrices, one per conserved block, got "
+            f"{_checks._show(projectors)}"
+        )
+    blocks = []
+    for b, p in enumerate(projectors):
+        arr = _complex_matrix(p, f"projectors[{b}]")
+        if arr.shape[0] != n:
+            raise ValueError(
+                f"projectors[{b}] must have {n} rows (the cell orbitals), got shape {arr.shape}"
+            )
+        blocks.append(arr)
+    if not blocks:
+        raise ValueError("projectors must contain at least one block")
+    stacked = np.hstack(blocks)
+    if stacked.shape[1] != n:
+        raise ValueError(
+            f"the projectors must together span all {n} cell orbitals; their columns add up "
+            f"to {stacked.shape[1]}"
+        )
+    gram_error = float(np.max(np.abs(stacked.conj().T @ stacked - np.eye(n)), initial=0.0))
+    if gram_error > 1e-8:
+        raise ValueError(
+            "the columns of the projectors must be orthonormal (within and across blocks); "
+            f"max |P^dagger P - 1| = {gram_error:.3g}"
+        )
+    scale = max(float(np.max(np.abs(h), initial=0.0)), float(np.max(np.abs(v), initial=0.0)))
+    for name, mat in (("h_cell", h), ("hop", v)):
+        rotated = stacked.conj().T @ mat @ stacked
+        leak = rotated.copy()
+        start = 0
+        for p in blocks:
+            stop = start + p.shape[1]
+            leak[start:stop, start:stop] = 0
+            start = stop
+        worst = float(np.max(np.abs(leak), initial=0.0))
+        if worst > 1e-10 * max(scale, 1e-300):
+            raise ValueError(
+                f"{name} couples different projector blocks (max coupling {worst:.3g}); the "
+                "projectors must describe a conservation law of the lead"
+            )
+    return blocks
+
+
+# --------------------------------------------------------------------------------------------
+# Public data classes
+# --------------------------------------------------------------------------------------------
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr)
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class LeadData:
+    """A lead attached to a scattering region, at the level of plain matrices.
+
+    The system orbital ``interface_sys[a]`` plays the role of orbital ``interface_cell[a]`` of
+    the lead cell ``m = -1``, so the coupling between the system and the first lead cell is
+    ``<interface_sys[a]| H |cell 0, orbital b> = hop[interface_cell[a], b]``. Rows of ``hop``
+    not listed in ``interface_cell`` must be zero (those orbitals of cell ``-1`` would couple
+    to the lead, but the system has no orbital in their place).
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian cell Hamiltonian ``<m|H|m>`` (energy units).
+    hop : (n, n) array_like
+        Hopping ``<m|H|m+1>`` towards the next cell away from the system.
+    interface_sys : (n_i,) array_like of int
+        System orbital indices of the interface.
+    interface_cell : (n_i,) array_like of int
+        Lead-cell orbital each interface orbital stands for.
+    projectors : list of (n, n_b) array_like, optional
+        Conservation law: orthonormal columns spanning blocks that ``h_cell`` and ``hop``
+        leave invariant (for example spin up and spin down). Modes and S-matrix blocks are
+        resolved by block, in this order.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, a non-Hermitian ``h_cell``, bad or repeated indices, or
+        nonzero rows of ``hop`` missing from ``interface_cell``.
+
+    Examples
+    --------
+    A 1D chain with hopping -1 attached to orbital 0 of a system:
+
+    >>> from mesoscopic.leads import LeadData
+    >>> lead = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    >>> lead.num_orbitals
+    1
+    """
+
+    h_cell: ComplexArray
+    hop: ComplexArray
+    interface_sys: IntArray
+    interface_cell: IntArray
+    projectors: tuple[ComplexArray, ...] | None = None
+
+    def __post_init__(self) -> None:
+        h, v = _lead_matrices(self.h_cell, self.hop)
+        n = h.shape[0]
+        cell = _index_array(self.interface_cell, "interface_cell", n, "lead-cell orbital")
+        sys_arr = np.asarray(self.interface_sys)
+        if sys_arr.ndim != 1 or sys_arr.shape != cell.shape:
+            raise ValueError(
+                "interface_sys and interface_cell must be 1-D and of the same length, got "
+                f"shapes {sys_arr.shape} and {cell.shape}"
+            )
+        system = _index_array(sys_arr, "interface_sys", np.iinfo(np.int64).max, "system orbital")
+        scale = float(np.max(np.abs(v), initial=0.0))
+        unlisted = np.setdiff1d(np.arange(n), cell)
+        if unlisted.size:
+            row_norms = np.max(np.abs(v[unlisted]), axis=1)
+            bad = unlisted[row_norms > 1e-12 * scale]
+            if bad.size:
+                raise ValueError(
+                    f"hop has nonzero rows {bad.tolist()} that are not listed in interface_cell;"
+                    " every cell orbital that hops to the next cell must have a system orbital "
+                    "in its place at the interface"
+                )
+        blocks = None
+        if self.projectors is not None:
+            blocks = tuple(_frozen(p) for p in _projector_blocks(self.projectors, h, v))
+        object.__setattr__(self, "h_cell", _frozen(h))
+        object.__setattr__(self, "hop", _frozen(v))
+        object.__setattr__(self, "interface_sys", _frozen(system))
+        object.__setattr__(self, "interface_cell", _frozen(cell))
+        object.__setattr__(self, "projectors", blocks)
+
+    @property
+    def num_orbitals(self) -> int:
+        """Number of orbitals ``n`` in a lead cell."""
+        return int(self.h_cell.shape[0])
+
+    def modes(self, energy: float) -> tuple[PropagatingModes, StabilizedModes]:
+        """Modes of this lead at ``energy``; see :func:`modes`."""
+        return modes(self.h_cell, self.hop, energy, projectors=self.projectors)
+
+
+@dataclass(frozen=True, eq=False)
+class PropagatingModes:
+    """Propagating modes of a lead at one energy, normalized to unit current.
+
+    Attributes
+    ----------
+    wave_functions : (n, 2 * num_modes) complex ndarray
+        Mode wave functions in cell ``m = 0``: first the ``num_modes`` incoming modes
+        (``v < 0``), then the ``num_modes`` outgoing ones (``v > 0``). Within each group
+        the modes are ordered by conservation-law block, then by momentum.
+    momenta : (2 * num_modes,) float ndarray
+        ``k`` in ``(-pi, pi]`` (inverse cell length).
+    velocities : (2 * num_modes,) float ndarray
+        ``dE/dk`` (energy times cell length, ``hbar = 1``). ``|v| * |phi|^2 = 1``.
+    block_nmodes : tuple of int
+        Incoming (= outgoing) modes in each conservation-law block; one entry without
+        projectors.
+    blocks : (2 * num_modes,) int ndarray
+        Block of each mode.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import modes
+    >>> prop, _ = modes([[0.0]], [[-1.0]], -1.0)   # E = -2 cos k with k = pi/3
+    >>> prop.num_modes
+    1
+    >>> np.round(prop.velocities, 6).tolist()     # dE/dk = 2 sin k
+    [-1.732051, 1.732051]
+    """
+
+    wave_functions: ComplexArray
+    momenta: FloatArray
+    velocities: FloatArray
+    block_nmodes: tuple[int, ...]
+    blocks: IntArray
+
+    @property
+    def num_modes(self) -> int:
+        """Number of open channels: incoming modes (equal to outgoing modes)."""
+        return int(self.momenta.size // 2)
+
+
+@dataclass(frozen=True, eq=False)
+class StabilizedModes:
+    """Outgoing and decaying solutions of a lead, in reduced coordinates, and its self-energy.
+
+    With ``hop = hop_left @ hop_right^dagger`` (shapes ``(n, r)``), a lead solution is
+    described at the interface by ``alpha = hop_left^dagger psi_{-1}`` (what the lead sees of
+    cell ``-1``) and ``beta = hop_right^dagger psi_0`` (what cell ``-1`` sees of the lead:
+    ``hop psi_0 = hop_left beta``). The ``r`` columns of ``alpha_out``/``beta_out`` span all
+    solutions that are outgoing or decay away from the system; the first ``num_modes`` of them
+    are the outgoing propagating modes, in the order and normalization of
+    :class:`PropagatingModes`. ``alpha_in``/``beta_in`` are the incoming propagating modes.
+
+    Attributes
+    ----------
+    hop_left, hop_right : (n, r) complex ndarray
+        Factors of ``hop`` (``r`` = its numerical rank, summed over blocks).
+    alpha_out, beta_out : (r, r) complex ndarray
+        Outgoing and decaying basis.
+    alpha_in, beta_in : (r, num_modes) complex ndarray
+        Incoming propagating modes.
+    selfenergy : (n, n) complex ndarray
+        Exact retarded self-energy on cell ``-1`` (energy units).
+    sources : (n, num_modes) complex ndarray
+        ``hop phi_j - Sigma phi_j exp(-i k_j)`` for each incoming mode ``j``: the term an
+        incoming wave adds to the equations of the cell ``-1`` orbitals. It is also
+        ``hop psi_0`` of the lead's own scattering state with a hard wall at cell ``-1``, and
+        ``i (Sigma - Sigma^dagger) = sources @ sources^dagger``.
+    num_modes : int
+        Number of open channels.
+    """
+
+    hop_left: ComplexArray
+    hop_right: ComplexArray
+    alpha_out: ComplexArray
+    beta_out: ComplexArray
+    alpha_in: ComplexArray
+    beta_in: ComplexArray
+    selfenergy: ComplexArray
+    sources: ComplexArray
+    num_modes: int
+    _alpha_out_lu: Any = field(default=None, repr=False)
+
+    def mode_amplitudes(self, alpha: ArrayLike) -> ComplexArray:
+        """Expand outgoing/decaying lead waves given their reduced interface amplitudes.
+
+        Parameters
+        ----------
+        alpha : (r,) or (r, k) array_like
+            ``hop_left^dagger psi_{-1}`` of the outgoing part of the lead wave.
+
+        Returns
+        -------
+        (r,) or (r, k) complex ndarray
+            Coefficients in the ``alpha_out`` basis; the first ``num_modes`` are the
+            amplitudes of the outgoing propagating modes (unit current normalization).
+        """
+        arr = np.asarray(alpha, dtype=complex)
+        if self.alpha_out.shape[0] == 0:
+            return arr.copy()
+        return la.lu_solve(self._alpha_out_lu, arr, check_finite=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Bands
+# --------------------------------------------------------------------------------------------
+
+
+def _bloch_hamiltonian(h: ComplexArray, v: ComplexArray, k: float) -> ComplexArray:
+    phase = complex(math.cos(k), math.sin(k))
+    return h + v * phase + v.conj().T * phase.conjugate()
+
+
+def _degenerate_groups(values: FloatArray, tolerance: float) -> list[NDArray[np.intp]]:
+    """Runs of sorted ``values`` that differ by at most ``tolerance``."""
+    if values.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(values) > tolerance) + 1
+    return list(np.split(np.arange(values.size), breaks))
+
+
+class Bands:
+    """Callable band structure ``E_n(k)`` of a lead (the counterpart of ``kwant.physics.Bands``).
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian cell Hamiltonian.
+    hop : (n, n) array_like
+        Hopping ``<m|H|m+1>``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import Bands
+    >>> chain = Bands([[0.0]], [[-1.0]])   # E = -2 cos k, v = 2 sin k
+    >>> energies, velocities = chain(np.pi / 3, derivative_order=1)
+    >>> np.round(energies, 12).tolist(), np.round(velocities, 6).tolist()
+    ([-1.0], [1.732051])
+    """
+
+    def __init__(self, h_cell: ArrayLike, hop: ArrayLike) -> None:
+        self.h_cell, self.hop = _lead_matrices(h_cell, hop)
+
+    def __call__(
+        self, k: float, *, derivative_order: int = 0
+    ) -> FloatArray | tuple[FloatArray, FloatArray]:
+        """Energies at momentum ``k`` (and velocities for ``derivative_order=1``).
+
+        Parameters
+        ----------
+        k : float
+            Momentum in units of the inverse cell length.
+        derivative_order : {0, 1}, keyword-only
+            ``1`` also returns the velocities ``dE_n/dk`` (Hellmann-Feynman; within a set of
+            degenerate bands the velocity operator is diagonalized, and the velocities of
+            the set are listed in ascending order).
+
+        Returns
+        -------
+        energies : (n,) float ndarray
+            Sorted band energies.
+        velocities : (n,) float ndarray
+            Only for ``derivative_order=1``; energy times cell length.
+        """
+        momentum = float(_checks.real_array(k, "k"))
+        if derivative_order not in (0, 1):
+            raise ValueError(f"derivative_order must be 0 or 1, got {derivative_order!r}")
+        hamiltonian = _bloch_hamiltonian(self.h_cell, self.hop, momentum)
+        if derivative_order == 0:
+            return np.asarray(la.eigvalsh(hamiltonian), dtype=float)
+        energies, vectors = la.eigh(hamiltonian)
+        phase = complex(math.cos(momentum), math.sin(momentum))
+        velocity_operator = 1j * (self.hop * phase - self.hop.conj().T * phase.conjugate())
+        scale = max(float(np.max(np.abs(energies), initial=0.0)), 1.0)
+        velocities = np.empty_like(energies)
+        for group in _degenerate_groups(energies, 1e-10 * scale):
+            sub = vectors[:, group]
+            velocities[group] = la.eigvalsh(sub.conj().T @ velocity_operator @ sub)
+        return np.asarray(energies, dtype=float), np.asarray(velocities, dtype=float)
+
+
+def bands(h_cell: ArrayLike, hop: ArrayLike, momenta: ArrayLike) -> FloatArray:
+    """Band energies of a lead at many momenta.
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian cell Hamiltonian (energy units).
+    hop : (n, n) array_like
+        Hopping ``<m|H|m+1>``.
+    momenta : (n_k,) array_like
+        Momenta ``k`` in units of the inverse cell length.
+
+    Returns
+    -------
+    (n_k, n) float ndarray
+        Sorted eigenvalues of ``H(k) = h_cell + hop e^{ik} + hop^dagger e^{-ik}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import bands
+    >>> np.round(bands([[0.0]], [[-1.0]], [0.0, np.pi]), 12).tolist()
+    [[-2.0], [2.0]]
+    """
+    h, v = _lead_matrices(h_cell, hop)
+    ks = _checks.real_array(momenta, "momenta")
+    if ks.ndim > 1:
+        raise ValueError(f"momenta must be a scalar or 1-D array, got shape {ks.shape}")
+    ks = np.atleast_1d(ks)
+    phases = np.exp(1j * ks)[:, None, None]
+    stack = h[None] + v[None] * phases + v.conj().T[None] * phases.conj()
+    return np.asarray(np.linalg.eigvalsh(stack), dtype=float)
+
+
+# --------------------------------------------------------------------------------------------
+# Modes of one conservation-law block
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _BlockModes:
+    """Modes of one block, in that block's own orbitals and reduced coordinates."""
+
+    hop_left: ComplexArray  # (n_b, r)
+    hop_right: ComplexArray  # (n_b, r)
+    in_vectors: ComplexArray  # (2r, p): stacked (alpha_{-1}, beta_0)
+    in_wave_functions: ComplexArray  # (n_b, p)
+    in_momenta: FloatArray
+    in_velocities: FloatArray
+    out_vectors: ComplexArray  # (2r, p)
+    out_wave_functions: ComplexArray
+    out_momenta: FloatArray
+    out_velocities: FloatArray
+    decaying_vectors: ComplexArray  # (2r, r - p)
+
+
+def _near_edge_message(energy: float) -> str:
+    return (
+        f"could not classify the lead modes at energy {energy!r}: it lies within numerical "
+        "precision of a band edge of unusual (higher-order or degenerate) kind; shift the "
+        "energy by a small amount (e.g. 1e-9 of the hopping)"
+    )
+
+
+def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes:
+    n = h.shape[0]
+    # Only the nonzero rows and columns of hop enter its factorization; wide cells with few
+    # orbitals hopping to the next cell then need only a small SVD.
+    rows = np.flatnonzero(np.any(v != 0, axis=1))
+    cols = np.flatnonzero(np.any(v != 0, axis=0))
+    if rows.size:
+        u_small, singular, wh_small = la.svd(v[np.ix_(rows, cols)], full_matrices=False)
+    else:
+        u_small, singular, wh_small = np.zeros((0, 0)), np.zeros(0), np.zeros((0, 0))
+    rank = int(np.sum(singular > RANK_TOLERANCE * singular[0])) if singular.size else 0
+    if rank == 0:
+        empty_vec = np.zeros((0, 0), dtype=complex)
+        empty_wf = np.zeros((n, 0), dtype=complex)
+        empty_real = np.zeros(0)
+        return _BlockModes(
+            np.zeros((n, 0), complex), np.zeros((n, 0), complex),
+            empty_vec, empty_wf, empty_real, empty_real,
+            empty_vec, empty_wf, empty_real, empty_real, empty_vec,
+        )  # fmt: skip
+    root = np.sqrt(singular[:rank])
+    left = np.zeros((n, rank), dtype=complex)  # A
+    right = np.zeros((n, rank), dtype=complex)  # B, so that v = A B^dagger
+    left[rows] = u_small[:, :rank] * root
+    right[cols] = wh_small[:rank].conj().T * root
+
+    shifted = h - energy * np.eye(n)
+    stabilized = shifted + 1j * (left @ left.conj().T + right @ right.conj().T)
+    lu = _lu_factor(stabilized)
+    if _reciprocal_condition(lu, stabilized) < 1e-13:
+        raise ValueError(
+            f"energy {energy!r} lies on a flat band of the lead: a cell state that does not "
+            "couple to the neighbouring cells is an eigenstate of h_cell at this energy, so "
+            "the lead has infinitely many states there; shift the energy slightly"
+        )
+    solved = la.lu_solve(lu, np.hstack([left, right]), check_finite=False)
+    g_left, g_right = solved[:, :rank], solved[:, rank:]
+    a_ga = left.conj().T @ g_left
+    a_gb = left.conj().T @ g_right
+    b_ga = right.conj().T @ g_left
+    b_gb = right.conj().T @ g_right
+    eye = np.eye(rank)
+    # Pencil L (alpha_{-1}, beta_0) = lambda R (alpha_{-1}, beta_0); see the module docstring.
+    pencil_l = np.block([[-a_gb, 1j * a_gb], [b_gb, eye - 1j * b_gb]])
+    pencil_r = np.block([[eye - 1j * a_ga, a_ga], [1j * b_ga, -b_ga]])
+    homogeneous, vectors = la.eig(pencil_l, pencil_r, homogeneous_eigvals=True, check_finite=False)
+    alpha, beta = homogeneous
+    size = np.hypot(np.abs(alpha), np.abs(beta))
+    pencil_norm = math.hypot(np.linalg.norm(pencil_l), np.linalg.norm(pencil_r))
+    if np.any(size < 1e-13 * pencil_norm):
+        raise ValueError(
+            f"the lead problem at energy {energy!r} is singular (a cell state decoupled from "
+            "the neighbouring cells at this energy); shift the energy slightly"
+        )
+    vectors = vectors / np.linalg.norm(vectors, axis=0)
+    abs_alpha, abs_beta = np.abs(alpha), np.abs(beta)
+    decaying = abs_alpha < (1 - UNIT_CIRCLE_TOLERANCE) * abs_beta
+    growing = abs_alpha > (1 + UNIT_CIRCLE_TOLERANCE) * abs_beta
+    candidates = np.flatnonzero(~decaying & ~growing)
+
+    def wave_functions(vecs: ComplexArray, lam: complex | ComplexArray) -> ComplexArray:
+        x, b = vecs[:rank], vecs[rank:]
+        rhs = right @ (1j * b - x) + (left @ (1j * x - b)) * lam
+        return la.lu_solve(lu, rhs, check_finite=False)
+
+    def currents(vecs: ComplexArray) -> ComplexArray:
+        x, b = vecs[:rank], vecs[rank:]
+        z = x.conj().T @ b
+        return 1j * (z - z.conj().T)
+
+    def velocity_basis(
+        basis: ComplexArray, lam: complex
+    ) -> tuple[FloatArray, ComplexArray, ComplexArray]:
+        """Velocities, and coefficients of the velocity eigenvectors (|phi| = 1), in a basis."""
+        waves = wave_functions(basis, lam)
+        norms = waves.conj().T @ waves
+        current_matrix = currents(basis)
+        if basis.shape[1] == 1:
+            velocity = np.array([current_matrix[0, 0].real / norms[0, 0].real])
+            coefficients = np.array([[1.0 / math.sqrt(norms[0, 0].real)]], dtype=complex)
+            return velocity, coefficients, waves
+        # Degenerate Hellmann-Feynman: diagonalize the current form against the norm.
+        velocity, coefficients = la.eigh(
+            (current_matrix + current_matrix.conj().T) / 2, (norms + norms.conj().T) / 2
+        )
+        return velocity, coefficients, waves
+
+    velocity_tolerance = VELOCITY_TOLERANCE * singular[0]
+
+    prop_vectors: list[ComplexArray] = []
+    prop_waves: list[ComplexArray] = []
+    prop_momenta: list[float] = []
+    prop_velocities: list[float] = []
+    zero_vectors: list[ComplexArray] = []  # zero-velocity solutions, assigned below
+    zero_keys: list[tuple[float, float]] = []
+    edge_out: list[ComplexArray] = []
+
+    lam_unit = alpha[candidates] * beta[candidates].conj()
+    lam_unit = lam_unit / np.abs(lam_unit)
+
+    def unresolved(position: int) -> bool:
+        """Whether a slow candidate cannot be told apart from its neighbours on the circle.
+
+        Next to a band edge two solutions merge; rounding splits them by about the square
+        root of the machine precision and gives them small spurious velocities. A solution
+        is taken as resolved only if its distance to the nearest other candidate exceeds
+        its rounding error, estimated from its condition number (left eigenvector by inverse
+        iteration).
+        """
+        others = np.delete(lam_unit, position)
+        if others.size == 0:
+            return False
+        gap = float(np.min(np.abs(others - lam_unit[position])))
+        member = candidates[position]
+        shifted_pencil = beta[member] * pencil_l - alpha[member] * pencil_r
+        with np.errstate(all="ignore"):
+            factor = _lu_factor(shifted_pencil.conj().T)
+            left_vector = la.lu_solve(factor, np.ones(2 * rank, dtype=complex))
+            left_vector = la.lu_solve(factor, left_vector / np.linalg.norm(left_vector))
+        if not np.all(np.isfinite(left_vector)):
+            return True
+        left_vector /= np.linalg.norm(left_vector)
+        right_vector = vectors[:, member]
+        projection = math.hypot(
+            abs(left_vector.conj() @ pencil_l @ right_vector),
+            abs(left_vector.conj() @ pencil_r @ right_vector),
+        )
+        error = np.finfo(float).eps * pencil_norm / max(projection, 1e-300)
+        return bool(10 * error > gap / 2)
+
+    for cluster in _clusters(lam_unit):
+        members = candidates[cluster]
+        lam0 = complex(np.mean(lam_unit[cluster]))
+        lam0 /= abs(lam0)
+        basis = _cluster_basis(vectors[:, members])
+        kind = "modes"
+        if basis is not None:
+            try:
+                velocity, coefficients, waves = velocity_basis(basis, lam0)
+            except la.LinAlgError:  # norm matrix not positive definite: dependent vectors
+                basis = None
+            else:
+                # |dE/dk| <= 2 ||hop||: anything larger means nearly dependent eigenvectors.
+                if np.max(np.abs(velocity)) > 2.5 * singular[0]:
+                    basis = None
+        if basis is None:
+            kind, basis = _eigenspace(pencil_l, pencil_r, lam0, members.size)
+            velocity, coefficients, waves = velocity_basis(basis, lam0)
+        if kind == "edge":
+            # The shared eigenvector of merging solutions carries (almost) no current.
+            if np.max(np.abs(velocity)) > 100 * velocity_tolerance:
+                raise RuntimeError(_near_edge_message(energy))
+            edge_out.extend(basis.T)
+            continue
+        momentum = float(np.angle(lam0))
+        if momentum <= -math.pi:
+            momentum += 2 * math.pi
+        for j in range(basis.shape[1]):
+            slow = abs(velocity[j]) < _SUSPECT_VELOCITY * singular[0] and basis.shape[1] == 1
+            if abs(velocity[j]) > velocity_tolerance and not (slow and unresolved(cluster[0])):
+                scale = 1 / math.sqrt(abs(velocity[j]))
+                prop_vectors.append(basis @ coefficients[:, j] * scale)
+                prop_waves.append(waves @ coefficients[:, j] * scale)
+                prop_momenta.append(momentum)
+                prop_velocities.append(float(velocity[j]))
+            elif basis.shape[1] == 1:
+                # A lone zero-velocity solution: an evanescent mode with |lambda| within the
+                # tolerance of 1, or one of two solutions merging at a band edge.
+                modulus = abs(alpha[members[0]]) / abs(beta[members[0]])
+                zero_vectors.append(vectors[:, members[0]])
+                zero_keys.append((round(modulus - 1, 12), -float(velocity[j])))
+            else:
+                zero_vectors.append(basis @ coefficients[:, j])
+                zero_keys.append((0.0, -float(velocity[j])))
+
+    velocities = np.array(prop_velocities)
+    outgoing = np.flatnonzero(velocities > 0)
+    incoming = np.flatnonzero(velocities < 0)
+    num_decaying = int(np.sum(decaying))
+    need = rank - num_decaying - outgoing.size - len(edge_out)
+    if outgoing.size != incoming.size or not 0 <= need <= len(zero_vectors):
+        raise RuntimeError(_near_edge_message(energy))
+    order = sorted(range(len(zero_vectors)), key=lambda i: zero_keys[i])
+    chosen = [zero_vectors[i] for i in order[:need]]
+
+    decaying_vectors = vectors[:, decaying]
+    if decaying_vectors.shape[1] > 1:
+        singular_dec = la.svdvals(decaying_vectors)
+        if singular_dec[-1] < _INDEPENDENCE_TOLERANCE * singular_dec[0]:
+            # Defective decaying eigenvalues (an exceptional point of the complex band
+            # structure): use an orthonormal basis of the decaying deflating subspace instead
+            # of the ill-conditioned eigenvectors.
+            threshold = 1 - UNIT_CIRCLE_TOLERANCE
+            result = la.ordqz(
+                pencil_l,
+                pencil_r,
+                sort=lambda a, b: np.abs(a) < threshold * np.abs(b),
+                output="complex",
+            )
+            if np.sum(np.abs(result[2]) < threshold * np.abs(result[3])) == num_decaying:
+                decaying_vectors = result[-1][:, :num_decaying]
+    evanescent = [*decaying_vectors.T, *edge_out, *chosen]
+    evanescent_block = (
+        np.array(evanescent).T if evanescent else np.zeros((2 * rank, 0), dtype=complex)
+    )
+
+    momenta = np.array(prop_momenta)
+    all_vectors = np.array(prop_vectors).T if prop_vectors else np.zeros((2 * rank, 0), complex)
+    all_waves = np.array(prop_waves).T if prop_waves else np.zeros((n, 0), complex)
+    incoming = incoming[np.argsort(momenta[incoming], kind="stable")]
+    outgoing = outgoing[np.argsort(momenta[outgoing], kind="stable")]
+    return _BlockModes(
+        hop_left=left,
+        hop_right=right,
+        in_vectors=all_vectors[:, incoming],
+        in_wave_functions=all_waves[:, incoming],
+        in_momenta=momenta[incoming] if momenta.size else np.zeros(0),
+        in_velocities=velocities[incoming] if velocities.size else np.zeros(0),
+        out_vectors=all_vectors[:, outgoing],
+        out_wave_functions=all_waves[:, outgoing],
+        out_momenta=momenta[outgoing] if momenta.size else np.zeros(0),
+        out_velocities=velocities[outgoing] if velocities.size else np.zeros(0),
+        decaying_vectors=evanescent_block,
+    )
+
+
+def _lu_factor(matrix: ComplexArray) -> tuple[ComplexArray, Any]:
+    """LU factorization; exact singularity is reported by the callers, not as a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", la.LinAlgWarning)
+        return la.lu_factor(matrix, check_finite=False)
+
+
+def _reciprocal_condition(lu: tuple[ComplexArray, Any], matrix: ComplexArray) -> float:
+    """LAPACK estimate of ``1 / cond_1(matrix)`` from its LU factorization."""
+    norm = float(np.linalg.norm(matrix, 1))
+    if norm == 0 or not np.all(np.isfinite(lu[0])):
+        return 0.0
+    gecon = la.get_lapack_funcs("gecon", (lu[0],))
+    rcond, info = gecon(lu[0], norm, norm="1")
+    return float(rcond) if info == 0 else 0.0
+
+
+def _clusters(lam: ComplexArray) -> list[NDArray[np.intp]]:
+    """Groups of unit-circle eigenvalues connected by distances below the tolerance."""
+    count = lam.size
+    if count == 0:
+        return []
+    close = np.abs(lam[:, None] - lam[None, :]) < DEGENERACY_TOLERANCE
+    labels = -np.ones(count, dtype=np.intp)
+    current = 0
+    for start in range(count):
+        if labels[start] >= 0:
+            continue
+        stack = [start]
+        labels[start] = current
+        while stack:
+            i = stack.pop()
+            for j in np.flatnonzero(close[i] & (labels < 0)):
+                labels[j] = current
+                stack.append(int(j))
+        current += 1
+    return [np.flatnonzero(labels == c) for c in range(current)]
+
+
+def _cluster_basis(vecs: ComplexArray) -> ComplexArray | None:
+    """Orthonormal basis of the span of a cluster's eigenvectors, or None if degenerate.
+
+    Eigenvectors of distinct or semisimple eigenvalues are well independent; nearly parallel
+    ones signal a band edge (a Jordan block), handled by :func:`_eigenspace`.
+    """
+    if vecs.shape[1] == 1:
+        return vecs
+    left_vectors, singular, _ = la.svd(vecs, full_matrices=False)
+    if singular[-1] > _INDEPENDENCE_TOLERANCE * singular[0]:
+        return left_vectors
+    return None
+
+
+def _eigenspace(
+    pencil_l: ComplexArray, pencil_r: ComplexArray, lam0: complex, size: int
+) -> tuple[str, ComplexArray]:
+    """Eigenvectors at ``lam0`` of a cluster of ``size`` eigenvalues, from the null space.
+
+    Returns ``("modes", basis)`` when the cluster has a complete set of eigenvectors, or
+    ``("edge", basis)`` at a band edge, where each eigenvector is shared by two merging
+    solutions (a 2 x 2 Jordan block) and only half of the solutions have one.
+    """
+    _, sigma, vh = la.svd(pencil_l - lam0 * pencil_r)
+    null = int(np.sum(sigma < _NULL_SPACE_TOLERANCE * sigma[0]))
+    basis = vh[sigma.size - null :].conj().T
+    if null == size:
+        return "modes", basis
+    if 2 * null == size:
+        return "edge", basis
+    raise RuntimeError(
+        "could not classify the lead modes: a band edge of higher order at this energy; shift "
+        "the energy by a small amount"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Public mode and self-energy functions
+# --------------------------------------------------------------------------------------------
+
+
+def modes(
+    h_cell: ArrayLike,
+    hop: ArrayLike,
+    energy: float,
+    *,
+    projectors: Sequence[ArrayLike] | None = None,
+) -> tuple[PropagatingModes, StabilizedModes]:
+    """Propagating and evanescent modes of a lead, and its exact self-energy.
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian cell Hamiltonian ``<m|H|m>`` (energy units).
+    hop : (n, n) array_like
+        Hopping ``<m|H|m+1>`` away from the system; any rank.
+    energy : float
+        Real energy, same units.
+    projectors : list of (n, n_b) array_like, optional, keyword-only
+        Conservation-law blocks (orthonormal columns, together spanning all ``n`` orbitals,
+        left invariant by ``h_cell`` and ``hop``). Modes are computed per block, labelled
+        with it, and ordered block by block.
+
+    Returns
+    -------
+    PropagatingModes
+        Unit-current propagating modes, incoming then outgoing.
+    StabilizedModes
+        Outgoing/decaying basis, incoming modes in reduced coordinates, self-energy, sources.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, non-Hermitian ``h_cell``, NaN/inf energy, bad projectors, or an energy on
+        a flat band of the lead.
+
+    Notes
+    -----
+    See the module docstring for the conventions, the method and the tolerances (including
+    the treatment of energies exactly at a band edge).
+
+    Examples
+    --------
+    Square-lattice strip three sites wide (hopping -1): at ``E = -1.5`` two of its three
+    transverse subbands are open.
+
+    >>> import numpy as np
+    >>> from mesoscopic.leads import modes
+    >>> h = -(np.eye(3, k=1) + np.eye(3, k=-1))
+    >>> prop, stab = modes(h, -np.eye(3), -1.5)
+    >>> prop.num_modes, prop.block_nmodes
+    (2, (2,))
+    >>> current = [-2 * np.imag(np.exp(1j * k) * phi.conj() @ -np.eye(3) @ phi)
+    ...            for k, phi in zip(prop.momenta, prop.wave_functions.T)]
+    >>> np.round(current, 10).tolist()
+    [-1.0, -1.0, 1.0, 1.0]
+    """
+    h, v = _lead_matrices(h_cell, hop)
+    e = _energy(energy)
+    blocks = _projector_blocks(projectors, h, v)
+    n = h.shape[0]
+    if projectors is None:
+        per_block = [_block_modes(h, v, e)]
+    else:
+        per_block = [_block_modes(p.conj().T @ h @ p, p.conj().T @ v @ p, e) for p in blocks]
+
+    ranks = [bm.hop_left.shape[1] for bm in per_block]
+    rank = sum(ranks)
+    offsets = np.concatenate([[0], np.cumsum(ranks)]).astype(int)
+    hop_left = np.zeros((n, rank), dtype=complex)
+    hop_right = np.zeros((n, rank), dtype=complex)
+    for p, bm, start in zip(blocks, per_block, offsets, strict=False):
+        hop_left[:, start : start + bm.hop_left.shape[1]] = p @ bm.hop_left
+        hop_right[:, start : start + bm.hop_left.shape[1]] = p @ bm.hop_right
+
+    def lift(kind: str) -> ComplexArray:
+        """Block-diagonal assembly of reduced vectors into (alpha, beta) of all blocks."""
+        columns = [getattr(bm, kind) for bm in per_block]
+        total = sum(c.shape[1] for c in columns)
+        alpha_part = np.zeros((rank, total), dtype=complex)
+        beta_part = np.zeros((rank, total), dtype=complex)
+        col = 0
+        for c, start, r_b in zip(columns, offsets, ranks, strict=False):
+            width = c.shape[1]
+            alpha_part[start : start + r_b, col : col + width] = c[:r_b]
+            beta_part[start : start + r_b, col : col + width] = c[r_b:]
+            col += width
+        return np.vstack([alpha_part, beta_part])
+
+    in_reduced = lift("in_vectors")
+    out_reduced = np.hstack([lift("out_vectors"), lift("decaying_vectors")])
+    num_modes = in_reduced.shape[1]
+    alpha_in, beta_in = in_reduced[:rank], in_reduced[rank:]
+    alpha_out, beta_out = out_reduced[:rank], out_reduced[rank:]
+
+    if rank:
+        alpha_out_lu = _lu_factor(alpha_out)
+        if _reciprocal_condition(alpha_out_lu, alpha_out) < 1e-14:
+            raise RuntimeError(_near_edge_message(e))
+        # K = beta_out alpha_out^{-1} maps alpha_{-1} to beta_0 for outgoing/decaying waves.
+        response = la.lu_solve(alpha_out_lu, beta_out.T, trans=1, check_finite=False).T
+    else:
+        alpha_out_lu = None
+        response = np.zeros((0, 0), dtype=complex)
+    sigma = hop_left @ response @ hop_left.conj().T
+    sources = hop_left @ (beta_in - response @ alpha_in)
+
+    in_waves = np.hstack(
+        [p @ bm.in_wave_functions for p, bm in zip(blocks, per_block, strict=False)]
+    )
+    out_waves = np.hstack(
+        [p @ bm.out_wave_functions for p, bm in zip(blocks, per_block, strict=False)]
+    )
+    block_nmodes = tuple(bm.in_momenta.size for bm in per_block)
+    labels = np.repeat(np.arange(len(blocks)), block_nmodes)
+    propagating = PropagatingModes(
+        wave_functions=_frozen(np.hstack([in_waves, out_waves])),
+        momenta=_frozen(np.concatenate([bm.in_momenta for bm in per_block]
+                                       + [bm.out_momenta for bm in per_block])),
+        velocities=_frozen(np.concatenate([bm.in_velocities for bm in per_block]
+                                          + [bm.out_velocities for bm in per_block])),
+        block_nmodes=block_nmodes,
+        blocks=_frozen(np.concatenate([labels, labels]).astype(np.int64)),
+    )  # fmt: skip
+    stabilized = StabilizedModes(
+        hop_left=_frozen(hop_left),
+        hop_right=_frozen(hop_right),
+        alpha_out=_frozen(alpha_out),
+        beta_out=_frozen(beta_out),
+        alpha_in=_frozen(alpha_in),
+        beta_in=_frozen(beta_in),
+        selfenergy=_frozen(sigma),
+        sources=_frozen(sources),
+        num_modes=num_modes,
+        _alpha_out_lu=alpha_out_lu,
+    )
+    return propagating, stabilized
+
+
+def selfenergy(
+    h_cell: ArrayLike,
+    hop: ArrayLike,
+    energy: float,
+    *,
+    projectors: Sequence[ArrayLike] | None = None,
+) -> ComplexArray:
+    """Exact retarded self-energy of a semi-infinite lead on the cell ``m = -1``.
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian cell Hamiltonian (energy units).
+    hop : (n, n) array_like
+        Hopping ``<m|H|m+1>`` away from the system; any rank.
+    energy : float
+        Real energy.
+    projectors : list of (n, n_b) array_like, optional, keyword-only
+        Conservation-law blocks; the result is the same, computed block by block.
+
+    Returns
+    -------
+    (n, n) complex ndarray
+        ``Sigma = hop g_0 hop^dagger`` with ``g_0`` the retarded surface Green's function of
+        cell 0 at ``E + i0`` (no broadening). ``-2 Im`` of its eigenvalues is ``>= 0``.
+
+    Examples
+    --------
+    1D chain with hopping ``-t``: inside the band ``Sigma = (E - i sqrt(4 t^2 - E^2)) / 2``.
+
+    >>> import numpy as np
+    >>> from mesoscopic.leads import selfenergy
+    >>> sigma = selfenergy([[0.0]], [[-1.0]], 1.0)
+    >>> bool(np.isclose(sigma[0, 0], (1 - 1j * np.sqrt(3)) / 2))
+    True
+    """
+    return np.array(modes(h_cell, hop, energy, projectors=projectors)[1].selfenergy)

@@ -1,0 +1,317 @@
+"""Scattering matrices and the transport quantities read from them.
+
+An :class:`SMatrix` holds the scattering matrix of a system with leads at one energy, in the
+basis of the leads' unit-current propagating modes (see :mod:`mesoscopic.leads`). Rows are
+outgoing modes and columns incoming modes, ordered lead by lead and, within a lead, by
+conservation-law block and then as in :class:`~mesoscopic.leads.PropagatingModes`.
+
+A lead is named by its index ``i`` or, when the lead has conservation-law projectors, by a
+``(i, block)`` pair, as in Kwant. ``transmission(i, j)`` is the transmission from lead ``j``
+into lead ``i``, ``sum |S_ij|^2``; ``transmission(i, i)`` is the total reflection probability
+of lead ``i`` (same as Kwant's ``transmission(i, i)``).
+
+Conductances are in units of ``e^2/h`` per spin species: pass ``spin_degeneracy=2`` for a
+spin-degenerate model written without explicit spin (never a silent factor 2).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .leads import PropagatingModes
+
+__all__ = ["SMatrix"]
+
+LeadKey = int | tuple[int, int]
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral | np.integer) and not isinstance(value, bool)
+
+
+def _lead_range(count: int) -> str:
+    return "this system has no leads" if count == 0 else f"this system has leads 0..{count - 1}"
+
+
+@dataclass(frozen=True, eq=False)
+class SMatrix:
+    """Scattering matrix at one energy.
+
+    Parameters
+    ----------
+    data : (n_out, n_in) array_like
+        ``S`` over the propagating modes of ``out_leads`` (rows) and ``in_leads`` (columns).
+    energy : float
+        Energy at which ``S`` was computed.
+    lead_info : sequence of PropagatingModes
+        Propagating modes of every lead of the system (not only the computed ones).
+    in_leads, out_leads : sequence of int, optional
+        Leads whose incoming (columns) and outgoing (rows) modes ``data`` covers, in the order
+        used in ``data``; all leads by default.
+
+    Examples
+    --------
+    A lone 1D chain site between two chain leads transmits perfectly:
+
+    >>> import numpy as np
+    >>> from mesoscopic.leads import LeadData
+    >>> from mesoscopic.solvers import scattering_matrix
+    >>> chain = dict(h_cell=[[0.0]], hop=[[-1.0]], interface_sys=[0], interface_cell=[0])
+    >>> s = scattering_matrix([[0.0]], [LeadData(**chain), LeadData(**chain)], energy=0.5)
+    >>> round(s.transmission(1, 0), 12), round(s.transmission(0, 0), 12)
+    (1.0, 0.0)
+    >>> s.conductance_matrix().round(12).tolist()
+    [[1.0, -1.0], [-1.0, 1.0]]
+    """
+
+    data: NDArray[np.complex128]
+    energy: float
+    lead_info: tuple[PropagatingModes, ...]
+    in_leads: tuple[int, ...] | None = None
+    out_leads: tuple[int, ...] | None = None
+    spin_degeneracy: int = 1
+    _in_offsets: dict[int, int] = field(init=False, repr=False)
+    _out_offsets: dict[int, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        info = tuple(self.lead_info)
+        for i, modes in enumerate(info):
+            if not isinstance(modes, PropagatingModes):
+                raise TypeError(f"lead_info[{i}] must be PropagatingModes, got {type(modes)}")
+        count = len(info)
+        in_leads = self._lead_list(self.in_leads, count, "in_leads")
+        out_leads = self._lead_list(self.out_leads, count, "out_leads")
+        data = np.array(self.data, dtype=complex)
+        want = (
+            sum(info[i].num_modes for i in out_leads),
+            sum(info[i].num_modes for i in in_leads),
+        )
+        if data.shape != want:
+            raise ValueError(
+                f"data must have shape {want} (outgoing x incoming modes of the given leads), "
+                f"got {data.shape}"
+            )
+        data.flags.writeable = False
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "energy", float(self.energy))
+        object.__setattr__(self, "lead_info", info)
+        object.__setattr__(self, "in_leads", in_leads)
+        object.__setattr__(self, "out_leads", out_leads)
+        for name, leads in (("_in_offsets", in_leads), ("_out_offsets", out_leads)):
+            offsets, start = {}, 0
+            for lead in leads:
+                offsets[lead] = start
+                start += info[lead].num_modes
+            object.__setattr__(self, name, offsets)
+
+    @staticmethod
+    def _lead_list(value: Sequence[int] | None, count: int, name: str) -> tuple[int, ...]:
+        if value is None:
+            return tuple(range(count))
+        leads = tuple(value)
+        for lead in leads:
+            if not _is_integer(lead):
+                raise TypeError(f"{name} must contain lead indices (int), got {lead!r}")
+            if not 0 <= lead < count:
+                raise ValueError(f"lead {lead} does not exist; {_lead_range(count)}")
+        if len(set(leads)) != len(leads):
+            raise ValueError(f"{name} contains repeated leads: {list(leads)}")
+        return tuple(int(lead) for lead in leads)
+
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def num_leads(self) -> int:
+        """Number of leads of the system."""
+        return len(self.lead_info)
+
+    def _resolve(self, lead: Any, role: str) -> tuple[int, slice]:
+        """Lead index and the slice of its modes (or of one block) within the lead."""
+        block: int | None = None
+        if isinstance(lead, tuple):
+            if len(lead) != 2 or not all(_is_integer(x) for x in lead):
+                raise TypeError(
+                    f"{role} must be a lead index or a (lead, block) pair, got {lead!r}"
+                )
+            lead, block = int(lead[0]), int(lead[1])
+        elif not _is_integer(lead):
+            raise TypeError(f"{role} must be a lead index or a (lead, block) pair, got {lead!r}")
+        lead = int(lead)
+        if not 0 <= lead < self.num_leads:
+            raise ValueError(f"lead {lead} does not exist; {_lead_range(self.num_leads)}")
+        modes = self.lead_info[lead]
+        if block is None:
+            return lead, slice(0, modes.num_modes)
+        nblocks = len(modes.block_nmodes)
+        if not 0 <= block < nblocks:
+            raise ValueError(
+                f"block {block} of lead {lead} does not exist; lead {lead} has blocks "
+                f"0..{nblocks - 1}"
+            )
+        start = sum(modes.block_nmodes[:block])
+        return lead, slice(start, start + modes.block_nmodes[block])
+
+    def _rows(self, lead: Any) -> slice:
+        index, local = self._resolve(lead, "to_lead")
+        if index not in self._out_offsets:
+            raise ValueError(
+                f"lead {index} was not computed as an outgoing lead; out_leads = "
+                f"{list(self._out_offsets)}"
+            )
+        offset = self._out_offsets[index]
+        return slice(offset + local.start, offset + local.stop)
+
+    def _columns(self, lead: Any) -> slice:
+        index, local = self._resolve(lead, "from_lead")
+        if index not in self._in_offsets:
+            raise ValueError(
+                f"lead {index} was not computed as an incoming lead; in_leads = "
+                f"{list(self._in_offsets)}"
+            )
+        offset = self._in_offsets[index]
+        return slice(offset + local.start, offset + local.stop)
+
+    def num_propagating(self, lead: LeadKey) -> int:
+        """Number of open channels (incoming = outgoing modes) of a lead or lead block.
+
+        Parameters
+        ----------
+        lead : int or (int, int)
+            Lead index, or ``(lead, block)``.
+
+        Returns
+        -------
+        int
+        """
+        _, local = self._resolve(lead, "lead")
+        return local.stop - local.start
+
+    def submatrix(self, to_lead: LeadKey, from_lead: LeadKey) -> NDArray[np.complex128]:
+        """Block of ``S`` from ``from_lead`` into ``to_lead``.
+
+        Parameters
+        ----------
+        to_lead, from_lead : int or (int, int)
+            Lead index, or ``(lead, block)``.
+
+        Returns
+        -------
+        (n_to, n_from) complex ndarray
+            Amplitudes of the outgoing modes of ``to_lead`` for unit incoming modes of
+            ``from_lead``.
+        """
+        return np.array(self.data[self._rows(to_lead), self._columns(from_lead)])
+
+    def transmission(self, to_lead: LeadKey, from_lead: LeadKey) -> float:
+        """Total transmission probability ``sum |S_ij|^2`` from ``from_lead`` into ``to_lead``.
+
+        ``transmission(i, i)`` is the total reflection probability of lead ``i``.
+
+        Parameters
+        ----------
+        to_lead, from_lead : int or (int, int)
+            Lead index, or ``(lead, block)``.
+
+        Returns
+        -------
+        float
+            Dimensionless.
+        """
+        block = self.data[self._rows(to_lead), self._columns(from_lead)]
+        return float(np.sum(block.real**2 + block.imag**2))
+
+    def reflection(self, lead: LeadKey) -> float:
+        """Total reflection probability of ``lead``, the same as ``transmission(lead, lead)``."""
+        return self.transmission(lead, lead)
+
+    def _require_all(self, what: str) -> None:
+        every = list(range(self.num_leads))
+        in_leads, out_leads = list(self._in_offsets), list(self._out_offsets)
+        if sorted(in_leads) != every or sorted(out_leads) != every:
+            raise ValueError(
+                f"{what} needs the S-matrix of all leads; this one has in_leads = "
+                f"{in_leads} and out_leads = {out_leads}"
+            )
+
+    def transmission_matrix(self) -> NDArray[np.float64]:
+        """Transmission matrix ``T[i, j]`` from lead ``j`` into lead ``i``.
+
+        Returns
+        -------
+        (n_leads, n_leads) float ndarray
+            ``T[i, i]`` is the total reflection of lead ``i``; rows and columns sum to the
+            numbers of open channels. The format :mod:`mesoscopic.network` takes.
+        """
+        self._require_all("transmission_matrix")
+        size = self.num_leads
+        out = np.empty((size, size))
+        for i in range(size):
+            for j in range(size):
+                out[i, j] = self.transmission(i, j)
+        return out
+
+    def with_spin_degeneracy(self, spin_degeneracy: int) -> SMatrix:
+        """The same S-matrix, labelled with the spin degeneracy of its system (1 or 2)."""
+        if isinstance(spin_degeneracy, bool) or spin_degeneracy not in (1, 2):
+            raise ValueError(f"spin_degeneracy must be 1 or 2, got {spin_degeneracy!r}")
+        return replace(self, spin_degeneracy=int(spin_degeneracy))
+
+    def conductance_matrix(self, *, spin_degeneracy: float | None = None) -> NDArray[np.float64]:
+        """Büttiker conductance matrix in units of ``e^2/h``, including the spin degeneracy.
+
+        ``G[i, i] = N_i - T[i, i]`` and ``G[i, j] = -T[i, j]`` with ``N_i`` the open channels
+        of lead ``i``; terminal currents are ``I = G V``. Rows and columns sum to zero.
+
+        Parameters
+        ----------
+        spin_degeneracy : float, keyword-only, optional
+            Multiplicity of each channel (1 when spin is explicit in the orbitals, 2 for a
+            spin-degenerate model written without spin). Defaults to the system's value
+            (:attr:`spin_degeneracy`, set by ``finalized(spin_degeneracy=...)``).
+
+        Returns
+        -------
+        (n_leads, n_leads) float ndarray
+        """
+        if spin_degeneracy is None:
+            spin_degeneracy = self.spin_degeneracy
+        if not isinstance(spin_degeneracy, numbers.Real) or not spin_degeneracy > 0:
+            raise ValueError(f"spin_degeneracy must be a positive number, got {spin_degeneracy!r}")
+        transmission = self.transmission_matrix()
+        channels = np.array([modes.num_modes for modes in self.lead_info], dtype=float)
+        return float(spin_degeneracy) * (np.diag(channels) - transmission)
+
+    def check_unitarity(self) -> float:
+        """Largest deviation ``max |S^dagger S - 1|`` (zero for an exact S-matrix).
+
+        Returns
+        -------
+        float
+        """
+        self._require_all("check_unitarity")
+        if self.data.size == 0:
+            return 0.0
+        product = self.data.conj().T @ self.data
+        return float(np.max(np.abs(product - np.eye(product.shape[0]))))
+
+    def check_current_conservation(self) -> float:
+        """Largest deviation of the row and column sums of ``T`` from the channel numbers.
+
+        Returns
+        -------
+        float
+            ``max(|sum_j T[i, j] - N_i|, |sum_i T[i, j] - N_j|)`` over all leads.
+        """
+        transmission = self.transmission_matrix()
+        if transmission.size == 0:
+            return 0.0
+        channels = np.array([modes.num_modes for modes in self.lead_info], dtype=float)
+        rows = np.abs(transmission.sum(axis=1) - channels)
+        columns = np.abs(transmission.sum(axis=0) - channels)
+        return float(max(rows.max(), columns.max()))

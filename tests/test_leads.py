@@ -1,0 +1,569 @@
+"""Tests of mesoscopic.leads: bands, unit-current modes and exact lead self-energies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as la
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from mesoscopic.leads import Bands, LeadData, bands, modes, selfenergy
+
+# --------------------------------------------------------------------------------------------
+# Leads written by hand
+# --------------------------------------------------------------------------------------------
+
+
+def chain(t: float = 1.0, onsite: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """1D chain: E = onsite - 2 t cos k."""
+    return np.array([[onsite]]), np.array([[-t]])
+
+
+def strip(width: int, *, tx: float = 1.0, ty: float = 1.0, onsite=None):
+    """Square-lattice strip lead (hard walls), hopping -tx along the lead and -ty across."""
+    h = -ty * (np.eye(width, k=1) + np.eye(width, k=-1))
+    if onsite is not None:
+        h = h + np.diag(onsite)
+    return h, -tx * np.eye(width)
+
+
+def strip_subbands(width: int, ty: float = 1.0) -> np.ndarray:
+    """Transverse energies of a hard-wall strip."""
+    return -2 * ty * np.cos(np.arange(1, width + 1) * np.pi / (width + 1))
+
+
+def side_coupled_chain(tau: float = 0.5, eps_d: float = 0.3):
+    """Chain with a dangling orbital on every site: hop has rank 1 (orbital 1 never hops)."""
+    return np.array([[0.0, tau], [tau, eps_d]]), np.array([[-1.0, 0.0], [0.0, 0.0]])
+
+
+def honeycomb_cell(kind: str, width: int):
+    """Graphene ribbon cell (nearest-neighbour hopping -1, Kwant's honeycomb geometry)."""
+    a1, a2 = np.array([1.0, 0.0]), np.array([0.5, np.sqrt(3) / 2])
+    basis = [np.zeros(2), np.array([0.0, 1 / np.sqrt(3)])]
+    if kind == "zigzag":
+        period = a1
+        positions = [j * a2 + b for j in range(width) for b in basis]
+        positions = [np.array([p[0] % 1.0, p[1]]) for p in positions]
+    else:  # armchair: period sqrt(3) across the zigzag direction
+        period = np.array([0.0, np.sqrt(3)])
+        positions = [
+            i * a1 + j * a2 + b
+            for i in range(-3 * width, 3 * width)
+            for j in range(-3 * width, 3 * width)
+            for b in basis
+            if -1e-9 <= (i * a1 + j * a2 + b)[1] < np.sqrt(3) - 1e-9
+            and -1e-9 <= (i * a1 + j * a2 + b)[0] < width - 1e-9
+        ]
+    pos = np.array(positions)
+    bond = 1 / np.sqrt(3)
+    inside = np.linalg.norm(pos[:, None] - pos[None, :], axis=-1)
+    across = np.linalg.norm(pos[:, None] - (pos[None, :] + period), axis=-1)
+    return -1.0 * (np.abs(inside - bond) < 1e-6), -1.0 * (np.abs(across - bond) < 1e-6)
+
+
+def random_lead(n: int, rank: int, seed: int):
+    """Random complex lead with a hopping of the given rank."""
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    left = rng.normal(size=(n, rank)) + 1j * rng.normal(size=(n, rank))
+    right = rng.normal(size=(n, rank)) + 1j * rng.normal(size=(n, rank))
+    return (h + h.conj().T) / 2, left @ right.conj().T / np.sqrt(n)
+
+
+LEADS = {
+    "chain": chain(),
+    "strip": strip(5),
+    "side_coupled": side_coupled_chain(),
+    "zigzag": honeycomb_cell("zigzag", 4),
+    "armchair": honeycomb_cell("armchair", 4),
+    "rank1_multiorbital": random_lead(4, 1, seed=3),
+    "random_full_rank": random_lead(3, 3, seed=5),
+}
+# Energies well away from band edges and flat bands of the leads above.
+ENERGIES = [-1.3, -0.45, 0.2, 0.77, 1.6]
+
+
+# --------------------------------------------------------------------------------------------
+# Independent references
+# --------------------------------------------------------------------------------------------
+
+
+def sancho_rubio_selfenergy(h, hop, energy, eta=1e-9, iterations=80):
+    """Self-energy from the surface Green's function by decimation at E + i eta.
+
+    Lopez Sancho, Lopez Sancho and Rubio, J. Phys. F 15, 851 (1985).
+    """
+    z = (energy + 1j * eta) * np.eye(h.shape[0])
+    surface, bulk = h.astype(complex), h.astype(complex)
+    forward, backward = hop.astype(complex), hop.conj().T.astype(complex)
+    for _ in range(iterations):
+        g = la.inv(z - bulk)
+        fgb, bgf = forward @ g @ backward, backward @ g @ forward
+        surface, bulk = surface + fgb, bulk + fgb + bgf
+        forward, backward = forward @ g @ forward, backward @ g @ backward
+    return hop @ la.inv(z - surface) @ hop.conj().T
+
+
+def current_matrix(prop, hop):
+    """Particle current between cells 0 and 1 of every pair of propagating modes.
+
+    J[a, b] = i (phi_a^+ hop phi_b lambda_b - phi_a^+ hop^+ phi_b conj(lambda_a)), the form
+    whose diagonal is the current -2 Im(psi_0^+ hop psi_1) of each mode.
+    """
+    lam = np.exp(1j * prop.momenta)
+    phi = prop.wave_functions
+    forward = phi.conj().T @ hop @ phi * lam[None, :]
+    backward = phi.conj().T @ hop.conj().T @ phi * lam.conj()[:, None]
+    return 1j * (forward - backward)
+
+
+def chain_selfenergy(energy, t=1.0):
+    """Closed form retarded self-energy of a semi-infinite chain (hopping -t)."""
+    if abs(energy) <= 2 * t:
+        return (energy - 1j * np.sqrt(4 * t**2 - energy**2)) / 2
+    return (energy - np.sign(energy) * np.sqrt(energy**2 - 4 * t**2)) / 2
+
+
+# --------------------------------------------------------------------------------------------
+# Bands
+# --------------------------------------------------------------------------------------------
+
+
+def test_chain_bands_and_velocities_closed_form():
+    ks = np.linspace(-np.pi, np.pi, 41)
+    h, hop = chain(t=1.3, onsite=0.2)
+    np.testing.assert_allclose(bands(h, hop, ks)[:, 0], 0.2 - 2.6 * np.cos(ks), atol=1e-13)
+    band = Bands(h, hop)
+    for k in ks:
+        energy, velocity = band(k, derivative_order=1)
+        assert energy[0] == pytest.approx(0.2 - 2.6 * np.cos(k), abs=1e-13)
+        assert velocity[0] == pytest.approx(2.6 * np.sin(k), abs=1e-13)
+        np.testing.assert_allclose(band(k), energy, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["strip", "zigzag", "random_full_rank", "rank1_multiorbital"])
+def test_band_velocities_are_finite_difference_derivatives(name):
+    h, hop = LEADS[name]
+    band = Bands(h, hop)
+    step = 1e-5
+    for k in [-2.1, -0.7, 0.4, 1.9]:
+        energies, velocities = band(k, derivative_order=1)
+        if np.min(np.diff(energies)) < 1e-3:
+            continue  # finite differences of sorted bands fail at crossings
+        slope = (bands(h, hop, [k + step])[0] - bands(h, hop, [k - step])[0]) / (2 * step)
+        np.testing.assert_allclose(velocities, slope, atol=1e-8)
+
+
+def test_degenerate_band_velocities_diagonalize_the_velocity_operator():
+    # Two copies of a chain with opposite-sign hopping cross at k = pi/2 where E = 0;
+    # there the degenerate pair must get velocities +2 and -2, not their average.
+    h = np.zeros((2, 2))
+    hop = np.diag([-1.0, 1.0])
+    rotation = np.array([[1, 1], [1, -1]]) / np.sqrt(2)  # hide the block structure
+    energies, velocities = Bands(rotation @ h @ rotation, rotation @ hop @ rotation)(
+        np.pi / 2, derivative_order=1
+    )
+    np.testing.assert_allclose(energies, [0, 0], atol=1e-14)
+    np.testing.assert_allclose(velocities, [-2, 2], atol=1e-13)
+
+
+def test_bands_input_errors():
+    with pytest.raises(ValueError, match="h_cell must be Hermitian"):
+        bands([[0, 1], [2, 0]], np.eye(2), [0.0])
+    with pytest.raises(ValueError, match="hop must have the shape of h_cell"):
+        bands(np.eye(2), np.eye(3), [0.0])
+    with pytest.raises(ValueError, match="momenta must be finite"):
+        bands(np.eye(1), np.eye(1), [np.nan])
+    with pytest.raises(ValueError, match="derivative_order must be 0 or 1"):
+        Bands(np.eye(1), np.eye(1))(0.0, derivative_order=2)
+
+
+# --------------------------------------------------------------------------------------------
+# Modes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", np.linspace(0.05, np.pi - 0.05, 9))
+def test_chain_modes_closed_form(k):
+    t = 0.8
+    h, hop = chain(t=t)
+    energy = -2 * t * np.cos(k)
+    prop, stab = modes(h, hop, energy)
+    assert prop.num_modes == 1
+    np.testing.assert_allclose(prop.momenta, [-k, k], atol=1e-12)
+    np.testing.assert_allclose(
+        prop.velocities, [-2 * t * np.sin(k), 2 * t * np.sin(k)], rtol=1e-12
+    )
+    np.testing.assert_allclose(np.abs(prop.wave_functions[0]) ** 2, 1 / (2 * t * np.sin(k)))
+    # Sigma = hop e^{ik} for the outgoing wave, the textbook -t e^{ik}.
+    assert stab.selfenergy[0, 0] == pytest.approx(-t * np.exp(1j * k), abs=1e-12)
+
+
+@pytest.mark.parametrize("energy", [-3.1, -2.0000001, 2.5, 40.0])
+def test_chain_selfenergy_outside_the_band_is_real(energy):
+    sigma = selfenergy(*chain(), energy)
+    assert sigma[0, 0] == pytest.approx(chain_selfenergy(energy), abs=1e-11)
+    assert modes(*chain(), energy)[0].num_modes == 0
+
+
+@pytest.mark.parametrize("name", list(LEADS))
+@pytest.mark.parametrize("energy", ENERGIES)
+def test_modes_are_bloch_solutions_with_band_velocities(name, energy):
+    h, hop = LEADS[name]
+    prop, _ = modes(h, hop, energy)
+    band = Bands(h, hop)
+    m = prop.num_modes
+    assert np.all(prop.velocities[:m] < 0) and np.all(prop.velocities[m:] > 0)
+    for j, k in enumerate(prop.momenta):
+        phi = prop.wave_functions[:, j]
+        bloch = h + hop * np.exp(1j * k) + hop.conj().T * np.exp(-1j * k)
+        residual = np.linalg.norm(bloch @ phi - energy * phi) / np.linalg.norm(phi)
+        assert residual < 1e-10
+        energies, velocities = band(k, derivative_order=1)
+        at_energy = np.abs(energies - energy) < 1e-9
+        assert np.any(at_energy)
+        # Degenerate Hellmann-Feynman: the mode velocity is one of the band velocities at E.
+        assert np.min(np.abs(velocities[at_energy] - prop.velocities[j])) < 1e-9
+
+
+@pytest.mark.parametrize("name", list(LEADS))
+@pytest.mark.parametrize("energy", ENERGIES)
+def test_mode_count_equals_band_crossings(name, energy):
+    h, hop = LEADS[name]
+    ks = np.linspace(-np.pi, np.pi, 4001)
+    energies = bands(h, hop, ks)
+    crossings = np.sum(np.diff(np.sign(energies - energy), axis=0) != 0)
+    assert 2 * modes(h, hop, energy)[0].num_modes == crossings
+
+
+@pytest.mark.parametrize("name", list(LEADS))
+@pytest.mark.parametrize("energy", ENERGIES)
+def test_unit_current_normalization_with_the_current_operator(name, energy):
+    h, hop = LEADS[name]
+    prop, _ = modes(h, hop, energy)
+    expected = np.diag(np.sign(prop.velocities))
+    np.testing.assert_allclose(current_matrix(prop, hop), expected, atol=1e-10)
+    np.testing.assert_allclose(
+        np.abs(prop.velocities) * np.sum(np.abs(prop.wave_functions) ** 2, axis=0), 1, rtol=1e-10
+    )
+
+
+def test_degenerate_modes_are_current_orthogonal():
+    # A spin-degenerate strip written without projectors: every k carries two modes.
+    h, hop = strip(4)
+    h2, hop2 = np.kron(h, np.eye(2)), np.kron(hop, np.eye(2))
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8)))
+    h2, hop2 = q @ h2 @ q.conj().T, q @ hop2 @ q.conj().T  # scramble the orbital basis
+    prop, _ = modes(h2, hop2, -1.1)
+    assert prop.num_modes == 2 * modes(h, hop, -1.1)[0].num_modes
+    np.testing.assert_allclose(
+        current_matrix(prop, hop2), np.diag(np.sign(prop.velocities)), atol=1e-10
+    )
+    # Each degenerate pair shares its momentum and velocity.
+    out = slice(prop.num_modes, None)
+    np.testing.assert_allclose(prop.momenta[out][::2], prop.momenta[out][1::2], atol=1e-12)
+    np.testing.assert_allclose(prop.velocities[out][::2], prop.velocities[out][1::2], atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["chain", "strip", "zigzag", "rank1_multiorbital"])
+def test_density_of_states_times_velocity_is_universal(name):
+    # Each channel contributes (1/2pi) dk/dE states per unit length and energy; times its
+    # velocity this is 1/(2 pi) (hbar = 1), the cancellation behind G0 = e^2/h per channel.
+    h, hop = LEADS[name]
+    energy, step = 0.2, 1e-6
+    lower, upper = modes(h, hop, energy - step)[0], modes(h, hop, energy + step)[0]
+    prop = modes(h, hop, energy)[0]
+    for j in range(prop.num_modes, 2 * prop.num_modes):  # outgoing modes, k increasing with E
+        k = prop.momenta[j]
+        k_lower = lower.momenta[np.argmin(np.abs(np.angle(np.exp(1j * (lower.momenta - k)))))]
+        k_upper = upper.momenta[np.argmin(np.abs(np.angle(np.exp(1j * (upper.momenta - k)))))]
+        dk_de = np.angle(np.exp(1j * (k_upper - k_lower))) / (2 * step)
+        density_per_mode = dk_de / (2 * np.pi)
+        assert density_per_mode * prop.velocities[j] == pytest.approx(1 / (2 * np.pi), rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Self-energy
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(LEADS))
+@pytest.mark.parametrize("energy", [-1.3, 0.2, 1.6])
+def test_selfenergy_matches_sancho_rubio_decimation(name, energy):
+    h, hop = LEADS[name]
+    reference = sancho_rubio_selfenergy(np.asarray(h, complex), np.asarray(hop, complex), energy)
+    np.testing.assert_allclose(selfenergy(h, hop, energy), reference, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", list(LEADS))
+@pytest.mark.parametrize("energy", ENERGIES)
+def test_selfenergy_is_exact_fixed_point_and_gamma_comes_from_incoming_modes(name, energy):
+    h, hop = LEADS[name]
+    prop, stab = modes(h, hop, energy)
+    sigma = stab.selfenergy
+    n = h.shape[0]
+    # Dyson: the lead seen from cell -1 is hop (E - h - Sigma)^{-1} hop^dagger, exactly.
+    dyson = hop @ la.solve(energy * np.eye(n) - h - sigma, hop.conj().T)
+    np.testing.assert_allclose(sigma, dyson, atol=1e-11)
+    # Gamma = i (Sigma - Sigma^+) = sum over incoming modes of s s^+ with
+    # s = hop phi - Sigma phi e^{-ik}: hop psi_0 of the lead's hard-wall scattering states.
+    gamma = 1j * (sigma - sigma.conj().T)
+    m = prop.num_modes
+    phi, k = prop.wave_functions[:, :m], prop.momenta[:m]
+    sources = hop @ phi - sigma @ phi * np.exp(-1j * k)
+    np.testing.assert_allclose(gamma, sources @ sources.conj().T, atol=1e-11)
+    np.testing.assert_allclose(stab.sources, sources, atol=1e-11)
+    # Im Sigma = -Gamma/2 is negative semidefinite with one positive direction per channel.
+    eigenvalues = np.linalg.eigvalsh(gamma)
+    assert eigenvalues.min() > -1e-11
+    assert np.sum(eigenvalues > 1e-8) == m
+
+
+def test_gamma_of_the_chain_is_the_velocity():
+    # 1D chain: Gamma = -2 Im Sigma = 2 t sin k = v (hbar = 1, unit cell length).
+    for k in [0.3, 1.2, 2.9]:
+        prop, stab = modes(*chain(), -2 * np.cos(k))
+        gamma = -2 * stab.selfenergy.imag[0, 0]
+        assert gamma == pytest.approx(prop.velocities[1], rel=1e-12)
+
+
+def test_strip_selfenergy_closed_form_per_subband():
+    width, energy = 7, -0.9
+    h, hop = strip(width)
+    subbands = strip_subbands(width)
+    y = np.arange(1, width + 1)
+    profile = np.sqrt(2 / (width + 1)) * np.sin(np.outer(y, y) * np.pi / (width + 1))
+    expected = profile @ np.diag([chain_selfenergy(energy - e) for e in subbands]) @ profile
+    np.testing.assert_allclose(selfenergy(h, hop, energy), expected, atol=1e-13)
+
+
+# --------------------------------------------------------------------------------------------
+# Singular hoppings, band edges, strongly evanescent modes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("energy", [-1.7, -0.4, 0.6, 1.5])
+def test_side_coupled_orbital_dispersion(energy):
+    # Orbital 1 never hops to the next cell; eliminating it gives
+    # E - tau^2 / (E - eps_d) = -2 cos k.
+    tau, eps_d = 0.5, 0.3
+    prop, _ = modes(*side_coupled_chain(tau, eps_d), energy)
+    effective = energy - tau**2 / (energy - eps_d)
+    if abs(effective) < 2:
+        k = np.arccos(-effective / 2)
+        np.testing.assert_allclose(prop.momenta, [-k, k], atol=1e-12)
+    else:
+        assert prop.num_modes == 0
+
+
+def test_zero_hopping_lead_has_no_modes():
+    prop, stab = modes(np.diag([0.1, -0.4]), np.zeros((2, 2)), 0.3)
+    assert prop.num_modes == 0 and prop.wave_functions.shape == (2, 0)
+    np.testing.assert_array_equal(stab.selfenergy, np.zeros((2, 2)))
+
+
+def test_graphene_ribbon_hoppings_are_singular():
+    for kind in ("zigzag", "armchair"):
+        h, hop = honeycomb_cell(kind, 4)
+        assert np.linalg.matrix_rank(hop) < h.shape[0] / 2 + 1
+        assert np.linalg.matrix_rank(hop) > 0
+
+
+@pytest.mark.parametrize("edge", ["bottom", "top"])
+def test_chain_exactly_at_band_edge(edge):
+    energy = -2.0 if edge == "bottom" else 2.0
+    prop, stab = modes(*chain(), energy)
+    # The merging k = +0/-0 pair carries no current: not a propagating mode (as in Kwant).
+    assert prop.num_modes == 0
+    assert np.all(np.isfinite(stab.selfenergy))
+    assert stab.selfenergy[0, 0] == pytest.approx(energy / 2, abs=1e-12)
+
+
+@pytest.mark.parametrize("subband", [0, 1, 3])
+def test_strip_exactly_at_subband_bottom(subband):
+    width = 6
+    h, hop = strip(width)
+    energy = strip_subbands(width)[subband] - 2
+    prop, stab = modes(h, hop, energy)
+    assert prop.num_modes == subband  # the subband opening at this energy is not counted
+    assert np.all(np.isfinite(prop.wave_functions)) and np.all(np.isfinite(stab.selfenergy))
+    n = h.shape[0]
+    dyson = hop @ la.solve(energy * np.eye(n) - h - stab.selfenergy, hop.conj().T)
+    np.testing.assert_allclose(stab.selfenergy, dyson, atol=1e-10)
+    sigma_below = selfenergy(h, hop, energy - 1e-10)  # the self-energy is continuous there
+    np.testing.assert_allclose(stab.selfenergy, sigma_below, atol=1e-4)
+
+
+def test_strongly_evanescent_modes_of_a_long_supercell():
+    # A strip lead described with a 24-site-long unit cell: its evanescent solutions decay
+    # by |lambda| = exp(-24 kappa) per cell, down to 1e-17. The self-energy on the last column
+    # must be the ordinary strip's, to full precision.
+    width, length, energy = 12, 24, -3.6
+    h1, hop1 = strip(width)
+    n = width * length
+    h = np.kron(np.eye(length), h1) - np.kron(
+        np.eye(length, k=1) + np.eye(length, k=-1), np.eye(width)
+    )
+    hop = np.zeros((n, n))
+    hop[-width:, :width] = hop1
+    ratio = (strip_subbands(width) - energy) / 2
+    kappa = np.arccosh(ratio[ratio > 1])  # decay rates of the closed subbands, per site
+    assert np.exp(-length * kappa.max()) < 1e-16
+    prop, stab = modes(h, hop, energy)
+    assert prop.num_modes == modes(h1, hop1, energy)[0].num_modes
+    assert np.all(np.isfinite(stab.alpha_out)) and np.all(np.isfinite(stab.beta_out))
+    np.testing.assert_allclose(
+        stab.selfenergy[-width:, -width:], selfenergy(h1, hop1, energy), atol=1e-12
+    )
+
+
+def test_wide_strip_near_band_bottom():
+    width = 100
+    h, hop = strip(width)
+    energy = strip_subbands(width)[2] - 2 + 1e-4  # three channels, 97 evanescent subbands
+    prop, stab = modes(h, hop, energy)
+    assert prop.num_modes == 3
+    np.testing.assert_allclose(
+        current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-9
+    )
+    sources = stab.sources
+    gamma = 1j * (stab.selfenergy - stab.selfenergy.conj().T)
+    np.testing.assert_allclose(gamma, sources @ sources.conj().T, atol=1e-12)
+
+
+def test_exceptional_point_of_the_complex_band_structure():
+    # Chain with next-nearest-neighbour hopping t' = 0.1, written with a two-site cell (a
+    # rank-2 hop). Above the band two evanescent solutions merge where dE/dk = 0 at complex k
+    # (cos k = -t / (4 t'), so E = 2.7): their eigenvectors coincide, and the decaying
+    # subspace must come from a stable basis rather than from the eigenvectors.
+    t, t2, energy = 1.0, 0.1, 2.7
+    h = np.array([[0.0, -t], [-t, 0.0]])
+    hop = np.array([[-t2, 0.0], [-t, -t2]])
+    prop, stab = modes(h, hop, energy)
+    assert prop.num_modes == 0
+    sigma = stab.selfenergy
+    np.testing.assert_allclose(sigma, sancho_rubio_selfenergy(h, hop, energy), atol=1e-8)
+    assert np.abs(sigma.imag).max() < 1e-12  # no states, no broadening
+    dyson = hop @ la.solve(energy * np.eye(2) - h - sigma, hop.conj().T)
+    np.testing.assert_allclose(sigma, dyson, atol=1e-13)
+
+
+def test_energy_on_a_flat_band_is_an_error():
+    # Orbital 1 is decoupled from everything: a flat band at its onsite energy.
+    h, hop = np.diag([0.0, 0.5]), np.diag([-1.0, 0.0])
+    assert modes(h, hop, 0.4)[0].num_modes == 1
+    with pytest.raises(ValueError, match="flat band"):
+        modes(h, hop, 0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# Conservation laws
+# --------------------------------------------------------------------------------------------
+
+
+def spinful_strip(width=4, zeeman=0.3):
+    h, hop = strip(width)
+    hs = np.kron(h, np.eye(2)) + np.kron(np.eye(width), zeeman * np.diag([1.0, -1.0]))
+    up = np.kron(np.eye(width), [[1.0], [0.0]])
+    down = np.kron(np.eye(width), [[0.0], [1.0]])
+    return hs, np.kron(hop, np.eye(2)), [up, down]
+
+
+def test_projectors_resolve_modes_by_block():
+    zeeman, energy = 0.3, -2.5
+    h, hop, projectors = spinful_strip(zeeman=zeeman)
+    prop, stab = modes(h, hop, energy, projectors=projectors)
+    plain_h, plain_hop = strip(4)
+    counts = tuple(modes(plain_h, plain_hop, energy - s * zeeman)[0].num_modes for s in (1, -1))
+    assert prop.block_nmodes == counts and counts[0] != counts[1]
+    m = prop.num_modes
+    np.testing.assert_array_equal(prop.blocks[:m], np.repeat([0, 1], counts))
+    np.testing.assert_array_equal(prop.blocks[m:], np.repeat([0, 1], counts))
+    for j, block in enumerate(prop.blocks):
+        other = projectors[1 - block]
+        assert np.linalg.norm(other.T @ prop.wave_functions[:, j]) < 1e-12
+    np.testing.assert_allclose(stab.selfenergy, selfenergy(h, hop, energy), atol=1e-12)
+
+
+def test_projector_errors():
+    h, hop, (up, down) = spinful_strip()
+    with pytest.raises(ValueError, match="orthonormal"):
+        modes(h, hop, 0.1, projectors=[2 * up, down])
+    with pytest.raises(ValueError, match="span all 8 cell orbitals"):
+        modes(h, hop, 0.1, projectors=[up])
+    flip = np.kron(np.eye(4), [[0.0, 0.2], [0.2, 0.0]])
+    with pytest.raises(ValueError, match="h_cell couples different projector blocks"):
+        modes(h + flip, hop, 0.1, projectors=[up, down])
+    with pytest.raises(TypeError, match="list of"):
+        modes(h, hop, 0.1, projectors=up)
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation
+# --------------------------------------------------------------------------------------------
+
+
+def test_mode_input_errors():
+    with pytest.raises(ValueError, match="energy must be finite"):
+        modes(*chain(), np.nan)
+    with pytest.raises(ValueError, match="energy must be a scalar"):
+        modes(*chain(), [0.1, 0.2])
+    with pytest.raises(ValueError, match="h_cell must be square"):
+        modes(np.zeros((2, 3)), np.zeros((2, 3)), 0.0)
+    with pytest.raises(ValueError, match="h_cell must be Hermitian"):
+        modes([[0, 1j], [1j, 0]], np.eye(2), 0.0)
+    with pytest.raises(ValueError, match="hop must be finite"):
+        modes(np.eye(1), [[np.inf]], 0.0)
+
+
+def test_lead_data_validation():
+    h, hop = np.zeros((2, 2)), np.diag([-1.0, -1.0])
+    lead = LeadData(h, hop, interface_sys=[4, 7], interface_cell=[0, 1])
+    assert lead.num_orbitals == 2 and not lead.hop.flags.writeable
+    with pytest.raises(ValueError, match=r"hop has nonzero rows \[1\] that are not listed"):
+        LeadData(h, hop, interface_sys=[4], interface_cell=[0])
+    with pytest.raises(ValueError, match="same length"):
+        LeadData(h, hop, interface_sys=[4], interface_cell=[0, 1])
+    with pytest.raises(ValueError, match="interface_cell contains 2"):
+        LeadData(h, hop, interface_sys=[4, 5], interface_cell=[0, 2])
+    with pytest.raises(ValueError, match="repeated"):
+        LeadData(h, hop, interface_sys=[4, 4], interface_cell=[0, 1])
+    with pytest.raises(ValueError, match="interface_sys contains -1"):
+        LeadData(h, hop, interface_sys=[-1, 4], interface_cell=[0, 1])
+    # Rows of hop that are zero need no interface orbital (a singular hopping).
+    singular = LeadData(h, np.diag([-1.0, 0.0]), interface_sys=[3], interface_cell=[0])
+    assert singular.modes(0.5)[0].num_modes == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Invariants over random leads
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    rank_fraction=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31),
+    energy=st.floats(-3.0, 3.0),
+)
+def test_random_lead_invariants(n, rank_fraction, seed, energy):
+    rank = max(1, round(rank_fraction * n))
+    h, hop = random_lead(n, rank, seed)
+    prop, stab = modes(h, hop, energy)
+    # Stay away from band edges, where unit-current normalization amplifies rounding.
+    assume(prop.num_modes == 0 or np.min(np.abs(prop.velocities)) > 1e-3)
+    m = prop.num_modes
+    assert prop.wave_functions.shape == (n, 2 * m)
+    np.testing.assert_allclose(
+        current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-8
+    )
+    sigma = stab.selfenergy
+    dyson = hop @ la.solve(energy * np.eye(n) - h - sigma, hop.conj().T)
+    np.testing.assert_allclose(sigma, dyson, atol=1e-8 * max(1.0, np.abs(sigma).max()))
+    gamma = 1j * (sigma - sigma.conj().T)
+    np.testing.assert_allclose(gamma, stab.sources @ stab.sources.conj().T, atol=1e-8)
+    assert np.linalg.eigvalsh(gamma).min() > -1e-9
