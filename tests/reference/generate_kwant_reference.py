@@ -40,7 +40,8 @@ def main() -> None:
                     "num_propagating": [int(s.num_propagating(i)) for i in range(n)],
                 }
             )
-        out["systems"][name] = {"params": params, "results": entries}
+        plain = {k: v for k, v in params.items() if isinstance(v, (int, float))}
+        out["systems"][name] = {"params": plain, "results": entries}
         print(name, [np.round(e["transmission"][1][0], 6) for e in entries])
     path = pathlib.Path(__file__).with_name("kwant_reference.json")
     path.write_text(json.dumps(out, indent=1))
