@@ -39,20 +39,27 @@ def beenakker_peak(delta, kT, gamma_left, gamma_right):
 @pytest.mark.parametrize("kT", [0.01, 0.03, 0.1])
 def test_single_level_lineshape_is_beenakker(kT):
     gamma_left, gamma_right = 1e-3, 3e-3
-    dot = cb.QuantumDot([0.2], [[gamma_left], [gamma_right]], charging_energy=1.0,
-                        gate_lever_arm=0.5)
+    dot = cb.QuantumDot(
+        [0.2], [[gamma_left], [gamma_right]], charging_energy=1.0, gate_lever_arm=0.5
+    )
     gates = cb.degeneracy_gates(dot)[0] + np.linspace(-12, 12, 97) * kT / 0.5
     delta = 0.2 + 0.5 - 0.5 * gates  # addition energy of the level above mu = 0
     got = cb.linear_conductance(dot, gate=gates, kT=kT)
-    np.testing.assert_allclose(got, beenakker_peak(delta, kT, gamma_left, gamma_right),
-                               rtol=1e-10, atol=0)
+    np.testing.assert_allclose(
+        got, beenakker_peak(delta, kT, gamma_left, gamma_right), rtol=1e-10, atol=0
+    )
+    # The same from the current of the full master equation at a small bias.
+    np.testing.assert_allclose(
+        finite_difference_conductance(dot, gates, kT, 0.5), got, rtol=1e-6, atol=0
+    )
 
 
 def test_peak_height_times_temperature_is_constant_with_other_levels():
     # Three levels 1 E_C apart: corrections from the other levels ~exp(-spacing/kT).
     gamma_left, gamma_right, e_c = 1e-3, 2e-3, 1.0
-    dot = cb.QuantumDot([0.0, 1.0, 2.0], [[gamma_left] * 3, [gamma_right] * 3],
-                        charging_energy=e_c)
+    dot = cb.QuantumDot(
+        [0.0, 1.0, 2.0], [[gamma_left] * 3, [gamma_right] * 3], charging_energy=e_c
+    )
     expected = np.pi / 2 * gamma_left * gamma_right / (gamma_left + gamma_right)
     gamma = gamma_left + gamma_right
     for peak in cb.degeneracy_gates(dot):
@@ -93,8 +100,7 @@ def test_spin_degenerate_level_peaks_shift_and_grow():
     """
     gamma_left, gamma_right, e_c, kT = 2e-3, 1e-3, 1.0, 0.02
     series = gamma_left * gamma_right / (gamma_left + gamma_right)
-    dot = cb.QuantumDot([0.1], [[gamma_left], [gamma_right]], charging_energy=e_c,
-                        degeneracy=2)
+    dot = cb.QuantumDot([0.1], [[gamma_left], [gamma_right]], charging_energy=e_c, degeneracy=2)
     first, second = cb.degeneracy_gates(dot)
     offsets = np.linspace(-10, 10, 81) * kT
     f1 = fermi(-offsets / kT)  # delta_1 = first - gate = -offset
@@ -117,6 +123,23 @@ def test_spin_degenerate_level_peaks_shift_and_grow():
         assert ratio == pytest.approx(8 * math.sqrt(2) / (4 + 3 * math.sqrt(2)), rel=1e-7)
 
 
+def test_peaks_of_a_fourfold_degenerate_level():
+    # n-th electron into a d-fold level (two-state rate equations with degeneracies
+    # C(d, n-1) and C(d, n)): peak at addition energy (kT/2) ln((d - n + 1) / n).
+    kT, d = 0.01, 4
+    dot = cb.QuantumDot([0.0], [[1e-4], [2e-4]], charging_energy=1.0, degeneracy=d)
+    for n, closing in enumerate(cb.degeneracy_gates(dot), start=1):
+        best = minimize_scalar(
+            lambda g: -float(cb.linear_conductance(dot, gate=g, kT=kT)),
+            bounds=(closing - 3 * kT, closing + 3 * kT),
+            method="bounded",
+            options={"xatol": 1e-9 * kT},
+        )
+        assert closing - best.x == pytest.approx(
+            0.5 * kT * math.log((d - n + 1) / n), abs=1e-4 * kT
+        )
+
+
 # --------------------------------------------------------------------------------------
 # Metallic (orthodox) regime, level spacing << kT << E_C
 # --------------------------------------------------------------------------------------
@@ -124,8 +147,9 @@ def test_spin_degenerate_level_peaks_shift_and_grow():
 
 def test_metallic_peak_height_is_temperature_independent_and_lineshape_classical():
     g_left, g_right, e_c, lever = 0.08, 0.02, 1.0, 0.3
-    dot = cb.MetallicDot([g_left, g_right], charging_energy=e_c, gate_lever_arm=lever,
-                         lead_lever_arms=[0.2, 0.1])
+    dot = cb.MetallicDot(
+        [g_left, g_right], charging_energy=e_c, gate_lever_arm=lever, lead_lever_arms=[0.2, 0.1]
+    )
     peak = cb.degeneracy_gates(dot, charges=[3])[0]
     height = g_left * g_right / (2 * (g_left + g_right))
     for kT in (e_c / 100, e_c / 30, e_c / 10):
@@ -181,8 +205,9 @@ def test_linear_conductance_matches_finite_difference_quantum_dot(bias_fraction)
 
 @pytest.mark.parametrize("kT", [0.02, 0.5, 3.0])
 def test_linear_conductance_matches_finite_difference_metallic(kT):
-    dot = cb.MetallicDot([0.3, 0.1], charging_energy=1.0, gate_lever_arm=0.3,
-                         lead_lever_arms=[0.1, 0.4])
+    dot = cb.MetallicDot(
+        [0.3, 0.1], charging_energy=1.0, gate_lever_arm=0.3, lead_lever_arms=[0.1, 0.4]
+    )
     gates = np.linspace(-2, 8, 41)
     exact = cb.linear_conductance(dot, gate=gates, kT=kT)
     numeric = finite_difference_conductance(dot, gates, kT, 1.0)
@@ -224,8 +249,7 @@ def quantum_dots(draw):
     n_leads = draw(st.integers(2, 3))
     levels = draw(st.lists(st.floats(-1, 1), min_size=n_levels, max_size=n_levels))
     couplings = draw(
-        st.lists(st.floats(1e-4, 1e-2), min_size=n_leads * n_levels,
-                 max_size=n_leads * n_levels)
+        st.lists(st.floats(1e-4, 1e-2), min_size=n_leads * n_levels, max_size=n_leads * n_levels)
     )
     degeneracy = draw(st.lists(st.integers(1, 2), min_size=n_levels, max_size=n_levels))
     arms = draw(st.lists(st.floats(0, 0.2), min_size=n_leads + 1, max_size=n_leads + 1))
@@ -267,8 +291,9 @@ def test_current_conservation_and_probabilities(dot, potentials, gate, kT):
     bias_fraction=st.floats(0, 1),
 )
 def test_metallic_current_conservation(conductances, bias, gate, kT, bias_fraction):
-    dot = cb.MetallicDot(conductances, charging_energy=1.0, gate_lever_arm=0.5,
-                         lead_lever_arms=[0.2, 0.1])
+    dot = cb.MetallicDot(
+        conductances, charging_energy=1.0, gate_lever_arm=0.5, lead_lever_arms=[0.2, 0.1]
+    )
     state = cb.stationary_state(dot, gate=gate, kT=kT, bias=bias, bias_fraction=bias_fraction)
     assert np.all(state.probabilities >= 0)
     assert state.probabilities.sum() == pytest.approx(1, abs=1e-14)
@@ -294,20 +319,25 @@ def test_equilibrium_is_grand_canonical_and_carries_no_current(dot, mu, gate, kT
         - mu * n
     )
     weights = np.exp(-(energy - energy.min()) / kT)
-    np.testing.assert_allclose(state.probabilities, weights / weights.sum(), rtol=1e-8,
-                               atol=1e-14)
+    np.testing.assert_allclose(state.probabilities, weights / weights.sum(), rtol=1e-8, atol=1e-14)
     assert np.abs(state.currents).max() <= 1e-13 * 2 * np.pi * dot.couplings.sum()
 
 
 def test_single_level_occupation_is_fermi_dirac_at_zero_bias():
-    dot = cb.QuantumDot([0.1], [[0.002], [0.005]], charging_energy=0.7, gate_lever_arm=0.6,
-                        lead_lever_arms=[0.1, 0.2])
+    dot = cb.QuantumDot(
+        [0.1],
+        [[0.002], [0.005]],
+        charging_energy=0.7,
+        gate_lever_arm=0.6,
+        lead_lever_arms=[0.1, 0.2],
+    )
     gates = np.linspace(-1, 2, 31)
     mu, kT = 0.15, 0.05
     state = cb.stationary_state(dot, gate=gates, kT=kT, lead_potentials=[mu, mu])
     addition = 0.1 + 0.7 / 2 - 0.6 * gates + (0.1 + 0.2) * mu
-    np.testing.assert_allclose(state.level_occupation[:, 0], fermi_dirac(addition, mu, kT),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        state.level_occupation[:, 0], fermi_dirac(addition, mu, kT), rtol=1e-12, atol=1e-15
+    )
     np.testing.assert_allclose(state.currents, 0, atol=1e-16)
 
 
@@ -403,15 +433,25 @@ def test_diamond_edges_follow_the_capacitances_and_close_at_degeneracy_points():
     assert fits["lead0_left"][0] == pytest.approx(slope_lead0, rel=2e-3)
     assert fits["lead0_right"][0] == pytest.approx(slope_lead0, rel=2e-3)
     # Each pair of edges meets at zero bias exactly at a degeneracy point.
-    for name, closing in (("lead1_left", g1), ("lead0_left", g1), ("lead0_right", g2),
-                          ("lead1_right", g2)):
+    for name, closing in (
+        ("lead1_left", g1),
+        ("lead0_left", g1),
+        ("lead0_right", g2),
+        ("lead1_right", g2),
+    ):
         slope, intercept = fits[name]
         assert -intercept / slope == pytest.approx(closing, abs=3 * kT / alpha_g)
 
 
 def test_diamonds_close_at_degeneracy_points_in_linear_response():
-    dot = cb.QuantumDot([0.0, 0.3], [[0.001, 0.002], [0.002, 0.001]], charging_energy=1.0,
-                        gate_lever_arm=0.5, lead_lever_arms=[0.1, 0.2], degeneracy=2)
+    dot = cb.QuantumDot(
+        [0.0, 0.3],
+        [[0.001, 0.002], [0.002, 0.001]],
+        charging_energy=1.0,
+        gate_lever_arm=0.5,
+        lead_lever_arms=[0.1, 0.2],
+        degeneracy=2,
+    )
     kT = 1e-3
     gates = cb.degeneracy_gates(dot)
     bias = 0.2 * kT
@@ -424,8 +464,9 @@ def test_diamonds_close_at_degeneracy_points_in_linear_response():
 
 def test_diamond_height_is_the_charging_energy_without_level_spacing():
     e_c = 1.0
-    dot = cb.MetallicDot.from_capacitances([0.05, 0.05], lead_capacitances=[0.3, 0.2],
-                                           gate_capacitance=0.5)
+    dot = cb.MetallicDot.from_capacitances(
+        [0.05, 0.05], lead_capacitances=[0.3, 0.2], gate_capacitance=0.5
+    )
     assert dot.charging_energy == pytest.approx(e_c)
     kT = 1e-4
     # Vertex of the N = 0 diamond with lead 1 grounded: alpha_g g = mu_dot(0) + alpha_0 E_C.
@@ -499,7 +540,7 @@ def test_bad_dots_are_rejected_with_clear_messages():
         cb.QuantumDot([0.0], [[0.1], [-0.1]], charging_energy=1.0)
     with pytest.raises(ValueError, match=r"couplings must have shape \(n_leads, 2\)"):
         cb.QuantumDot([0.0, 1.0], [[0.1, 0.1, 0.1]], charging_energy=1.0)
-    with pytest.raises(ValueError, match="charging_energy must be >= 0.*-1.0"):
+    with pytest.raises(ValueError, match=r"charging_energy must be >= 0.*-1\.0"):
         cb.QuantumDot([0.0], [0.1, 0.1], charging_energy=-1.0)
     with pytest.raises(ValueError, match="charging_energy must be > 0"):
         cb.MetallicDot([0.1, 0.1], charging_energy=0.0)
@@ -512,20 +553,22 @@ def test_bad_dots_are_rejected_with_clear_messages():
     with pytest.raises(ValueError, match=r"lead_lever_arms must have shape \(2,\)"):
         cb.QuantumDot([0.0], [0.1, 0.1], charging_energy=1.0, lead_lever_arms=[0.1])
     with pytest.raises(ValueError, match="must be <= 1"):
-        cb.QuantumDot([0.0], [0.1, 0.1], charging_energy=1.0, gate_lever_arm=0.6,
-                      lead_lever_arms=[0.3, 0.3])
+        cb.QuantumDot(
+            [0.0], [0.1, 0.1], charging_energy=1.0, gate_lever_arm=0.6, lead_lever_arms=[0.3, 0.3]
+        )
     with pytest.raises(ValueError, match=r"conductances must be >= 0.*-0\.2"):
         cb.MetallicDot([0.1, -0.2], charging_energy=1.0)
     with pytest.raises(ValueError, match="levels must be finite"):
         cb.QuantumDot([np.nan], [0.1, 0.1], charging_energy=1.0)
     with pytest.raises(ValueError, match="gate_capacitance must be > 0"):
-        cb.QuantumDot.from_capacitances([0.0], [0.1, 0.1], lead_capacitances=[1, 1],
-                                        gate_capacitance=0.0)
+        cb.QuantumDot.from_capacitances(
+            [0.0], [0.1, 0.1], lead_capacitances=[1, 1], gate_capacitance=0.0
+        )
 
 
 def test_bad_solver_inputs_are_rejected_with_clear_messages():
     dot = cb.QuantumDot([0.0], [0.01, 0.01], charging_energy=1.0)
-    with pytest.raises(ValueError, match="kT must be >= 0.*-0.1"):
+    with pytest.raises(ValueError, match=r"kT must be >= 0.*-0\.1"):
         cb.current(dot, gate=0.0, kT=-0.1)
     with pytest.raises(ValueError, match="kT must be finite"):
         cb.current(dot, gate=0.0, kT=np.nan)

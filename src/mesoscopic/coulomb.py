@@ -17,11 +17,12 @@ Two models of the dot
 :class:`QuantumDot`
     The constant-interaction model with a discrete spectrum: orbital levels
     ``eps_k``, each holding up to ``degeneracy[k]`` electrons (1: spinless or
-    spin-resolved, 2: spin-degenerate), coupled to the leads with broadenings
-    ``Gamma[j, k]``. The master equation runs over all occupation configurations of
-    the ``M = sum(degeneracy)`` spin-orbitals (``2**M`` many-body states, so keep
-    ``M <~ 10``), without relaxation inside the dot. Valid for any ratio of ``kT``
-    to the level spacing.
+    spin-resolved, 2: spin-degenerate; no exchange), coupled to the leads with
+    broadenings ``Gamma[j, k]``. The master equation runs over all occupation
+    configurations of the ``M = sum(degeneracy)`` spin-orbitals (``2**M`` many-body
+    states), without relaxation inside the dot. Valid for any ratio of ``kT`` to the
+    level spacing. Cost grows as ``4**M`` per point: a 200 x 200 stability diagram of
+    16 states takes about a second, of 64 states several seconds; ``M <= 12``.
 :class:`MetallicDot`
     The orthodox model of a metallic island (level spacing ``<< kT``): only the
     charge ``N`` is tracked, and junction ``j`` has a tunnel conductance ``G_j``.
@@ -120,8 +121,9 @@ _MAX_SPIN_ORBITALS = 12
 # Thermal factors below this are raised to it in the QuantumDot rate matrix. At
 # kT -> 0 they underflow to zero, which would leave degenerate ground states (spin up
 # and down of one electron) without any exit and the stationary state undetermined;
-# a common floor splits them evenly, as the kT -> 0 limit does. Its effect on any
-# result is of relative order 1e-200.
+# a common floor splits them evenly, as the kT -> 0 limit does. It changes
+# probabilities and currents by ~1e-200 of the tunnel-rate scale: currents that small
+# (deep in blockade at kT -> 0) are zero to all purposes, not meaningful numbers.
 _THERMAL_FLOOR = 1e-200
 
 # Floor for log-rates of the MetallicDot charge chain, for the same reason.
@@ -246,16 +248,6 @@ class QuantumDot:
     >>> addition_energies(dot).round(3)  # E_C, E_C + 0.3, E_C
     array([1. , 1.3, 1. ])
     """
-
-    __slots__ = (
-        "__dict__",
-        "_charging_energy",
-        "_couplings",
-        "_degeneracy",
-        "_gate_lever_arm",
-        "_lead_lever_arms",
-        "_levels",
-    )
 
     def __init__(
         self,
@@ -611,19 +603,21 @@ def _fermi_pair(
 
 
 def _log_orthodox(energy: NDArray[np.float64], kT: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``log(x / (exp(x/kT) - 1))``: log of the orthodox rate per unit conductance (x energy)."""
+    """``log(x / (exp(x/kT) - 1))``: log of the orthodox rate per unit conductance (x energy).
+
+    Written as ``log|x| - log(1 - exp(-|u|)) - max(u, 0)`` with ``u = x/kT``, which holds
+    for either sign of x and stays finite (or -inf) for any ``|u|`` up to infinity.
+    """
     hot = kT > 0
     safe_kT = np.where(hot, kT, 1.0)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         u = energy / safe_kT
-    a = np.abs(u)
-    small = a < 1e-8
-    safe_a = np.where(small, 1.0, a)
-    # x / (exp(x) - 1) = a / (1 - exp(-a)) * (exp(-x) if x > 0 else 1) with a = |x|.
-    with np.errstate(over="ignore", invalid="ignore"):
-        ratio = np.where(small, 0.0, np.log(safe_a / -np.expm1(-safe_a)))
-        log_hot = np.log(safe_kT) + ratio - np.maximum(u, 0.0)
-    with np.errstate(divide="ignore"):
+        a = np.abs(u)
+        near = a < 1e-8
+        far_a = np.where(near, 1.0, a)
+        log_far = np.log(np.abs(energy)) - np.log(-np.expm1(-far_a)) - np.maximum(u, 0.0)
+        # x / (exp(u) - 1) = kT (1 - u/2 + O(u^2)) near u = 0.
+        log_hot = np.where(near, np.log(safe_kT) - 0.5 * u, log_far)
         log_cold = np.log(np.maximum(-energy, 0.0))
     return np.maximum(np.where(hot, log_hot, log_cold), _LOG_RATE_FLOOR)
 
@@ -998,6 +992,16 @@ def _positive_kT(kT: ArrayLike) -> NDArray[np.float64]:
     return t
 
 
+def _gibbs_log_probabilities(
+    energy: NDArray[np.float64], kT: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Log of the grand-canonical probabilities of states with energies (B, S) at kT (B,)."""
+    excess = energy - energy.min(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # an infinite excess is a state of weight exactly 0
+        log_w = -excess / kT[:, None]
+    return np.asarray(log_w - np.logaddexp.reduce(log_w, axis=1, keepdims=True))
+
+
 def _quantum_dot_link_weights(
     dot: QuantumDot, gate: NDArray[np.float64], kT: NDArray[np.float64]
 ) -> NDArray[np.float64]:
@@ -1010,12 +1014,14 @@ def _quantum_dot_link_weights(
         + 0.5 * dot.charging_energy * n[None, :] ** 2
         - dot.gate_lever_arm * gate[:, None] * n[None, :]
     )
-    log_w = -energy / kT[:, None]
-    log_p = log_w - np.logaddexp.reduce(log_w, axis=1, keepdims=True)
+    log_p = _gibbs_log_probabilities(energy, kT)
     src, dst, orbital = dot._transitions
-    a, b = log_p[:, src], log_p[:, dst]
-    # P(s) f(dE) = P(s) P(s') / (P(s) + P(s')): symmetric and free of overflow.
-    link = np.exp(a + b - np.logaddexp(a, b)) / kT[:, None]  # (B, T)
+    low = np.minimum(log_p[:, src], log_p[:, dst])
+    high = np.maximum(log_p[:, src], log_p[:, dst])
+    # P(s) f(dE) = P(s) P(s') / (P(s) + P(s')) = P_low / (1 + P_low / P_high).
+    with np.errstate(invalid="ignore"):  # both weights 0: the link carries nothing
+        link = np.exp(low) / (1.0 + np.exp(low - high))
+    link = np.where(np.isneginf(high), 0.0, link) / kT[:, None]  # (B, T)
     one_hot = (orbital[:, None] == np.arange(dot.n_spin_orbitals)[None, :]).astype(float)
     return np.asarray(link @ one_hot)
 
@@ -1026,20 +1032,27 @@ def _metallic_link_weights(
     """``sum_N P_eq(N) F(dE_N) / kT`` with F the orthodox rate per unit conductance, (B,)."""
     mu = np.zeros((gate.size, dot.n_leads))
     _, charges = _charge_window(dot, mu, gate, _charge_window_size(dot, mu, kT))
-    e_c = dot.charging_energy
-    energy = 0.5 * e_c * charges**2 - dot.gate_lever_arm * gate[:, None] * charges
-    log_w = -energy / kT[:, None]
-    log_p = log_w - np.logaddexp.reduce(log_w, axis=1, keepdims=True)
-    cost = e_c * (charges[:, :-1] + 0.5) - dot.gate_lever_arm * gate[:, None]
-    log_f = _log_orthodox(cost, kT[:, None]) - np.log(kT)[:, None]
-    return np.asarray(np.exp(log_p[:, :-1] + log_f).sum(axis=1))
+    energy = 0.5 * dot.charging_energy * charges**2 - dot.gate_lever_arm * gate[:, None] * charges
+    log_p = _gibbs_log_probabilities(energy, kT)
+    low = np.minimum(log_p[:, :-1], log_p[:, 1:])
+    high = np.maximum(log_p[:, :-1], log_p[:, 1:])
+    # With u = dE_N / kT = log P(N) - log P(N+1) and a = |u|:
+    # P(N) u / (exp(u) - 1) = P_low a / (1 - exp(-a)).
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = high - low
+    usable = np.isfinite(low) & np.isfinite(a)
+    safe_a = np.where(usable & (a > 1e-12), a, 1.0)
+    factor = np.where(usable & (a > 1e-12), safe_a / -np.expm1(-safe_a), 1.0)
+    return np.asarray(
+        np.where(usable, np.exp(np.where(usable, low, 0.0)) * factor, 0.0).sum(axis=1)
+    )
 
 
 def conductance_matrix(dot: Dot, *, gate: ArrayLike, kT: ArrayLike) -> NDArray[np.float64]:
     """Exact linear-response conductance matrix of the sequential-tunnelling master equation.
 
     ``G_ij = dI_i / dmu_j`` at all lead potentials 0, in units of ``e^2/h``, from the
-    closed-form solution of the linearized master equation (Beenakker 1991, eq. 3.6;
+    closed-form solution of the linearized master equation (as in Beenakker 1991;
     without relaxation inside the dot the linearized equation is solved exactly by
     giving each spin-orbital p its own potential ``sum_j Gamma_jp mu_j / Gamma_p``,
     so that no net current flows along any link of the state graph). For a
@@ -1228,9 +1241,11 @@ def degeneracy_gates(dot: Dot, *, charges: ArrayLike | None = None) -> NDArray[n
 
     There the N-th electron's addition energy equals the leads' potential (0), the
     Coulomb diamonds close and, at ``kT -> 0``, the linear-conductance peaks sit. At
-    finite kT a level of degeneracy d shifts its peak by ``kT ln(d) / 2`` divided by
-    the gate lever arm (for a spin-degenerate orbital: to lower gate for the first
-    electron, to higher gate for the second).
+    finite kT the peak of the n-th electron entering a d-fold degenerate level sits
+    where its addition energy is ``(kT/2) ln((d - n + 1) / n)`` above the leads'
+    potential, i.e. shifted in gate by minus that over the gate lever arm (for a
+    spin-degenerate orbital: ``kT ln(2) / 2`` to lower gate for the first electron, to
+    higher gate for the second; no shift for a non-degenerate level).
 
     Parameters
     ----------
