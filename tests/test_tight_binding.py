@@ -290,3 +290,46 @@ def test_energy_exactly_at_a_band_edge_is_finite():
     s_above = meso.smatrix(fsys, edge + 1e-6)
     assert s_above.num_propagating(0) == 1
     assert abs(s_above.transmission(1, 0) - 1) < 1e-8
+
+
+def test_conservation_law_resolves_spin_blocks():
+    """A wire with spin-dependent scattering but no spin flips: blocks by sigma_z."""
+    sigma_z = np.diag([1.0, -1.0])
+    lat = meso.lattice.square(1.0, norbs=2)
+    barrier = np.diag([0.3, 1.1])
+
+    def onsite(site):
+        return 4 * np.eye(2) + (barrier if 3 <= site.tag[0] < 6 else 0 * barrier)
+
+    syst = meso.Builder(conservation_law=-sigma_z)
+    syst[(lat(x, y) for x in range(9) for y in range(4))] = onsite
+    syst[lat.neighbors()] = -np.eye(2)
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)), conservation_law=-sigma_z)
+    lead[(lat(0, y) for y in range(4))] = 4 * np.eye(2)
+    lead[lat.neighbors()] = -np.eye(2)
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    s = meso.smatrix(fsys, 1.2)
+    # Block 0 has the smallest eigenvalue of -sigma_z: spin up.
+    up, down = s.transmission((1, 0), (0, 0)), s.transmission((1, 1), (0, 1))
+    assert s.transmission((1, 1), (0, 0)) == 0 and s.transmission((1, 0), (0, 1)) == 0
+    assert abs(up + down - s.transmission(1, 0)) < 1e-12
+    assert up > down > 0  # the lower barrier (spin up) transmits more
+
+    def spinless(height):
+        lat1 = meso.lattice.square(1.0, norbs=1)
+        b = meso.Builder()
+        b[(lat1(x, y) for x in range(9) for y in range(4))] = (
+            lambda site: 4 + (height if 3 <= site.tag[0] < 6 else 0)
+        )
+        b[lat1.neighbors()] = -1
+        ld = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+        ld[(lat1(0, y) for y in range(4))] = 4
+        ld[lat1.neighbors()] = -1
+        b.attach_lead(ld)
+        b.attach_lead(ld.reversed())
+        return meso.smatrix(b.finalized(), 1.2).transmission(1, 0)
+
+    assert abs(up - spinless(0.3)) < 1e-10
+    assert abs(down - spinless(1.1)) < 1e-10

@@ -1,0 +1,58 @@
+"""Figures are drawn from the right data (matplotlib Agg backend)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mesoscopic as meso
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@pytest.fixture
+def wire():
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(6) for y in range(3))] = 4.0
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(3))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def test_system_plot_draws_every_site_and_lead_cells(wire):
+    ax = meso.plot.system(wire, num_lead_cells=2)
+    scatter = ax.collections[1]
+    assert len(scatter.get_offsets()) == len(wire.sites)
+    lead_points = sum(len(c.get_offsets()) for c in ax.collections[2:] if hasattr(c, "get_sizes") and len(c.get_sizes()))
+    assert lead_points == 2 * 2 * 3
+    plt.close("all")
+
+
+def test_bands_plot_matches_band_structure(wire):
+    ax = meso.plot.bands(wire.leads[0], momenta=[0.0, np.pi])
+    lines = ax.get_lines()
+    assert len(lines) == 3
+    bottom = min(line.get_ydata()[0] for line in lines)
+    assert bottom == pytest.approx(4 - 2 - 2 * np.cos(np.pi / 4))
+    plt.close("all")
+
+
+def test_current_map_and_conductance_plot(wire):
+    psi = meso.wave_function(wire, 1.0)(0)
+    currents = meso.bond_currents(wire, psi)
+    ax = meso.plot.current(wire, currents)
+    assert ax.get_aspect() == 1.0
+    with pytest.raises(ValueError, match="one per hopping"):
+        meso.plot.current(wire, currents[:-1])
+    ax = meso.plot.conductance([0, 1, 2], [0.0, 1.0, 2.0], unit="2e2/h")
+    assert sorted(line.get_ydata()[0] for line in ax.get_lines()[1:]) == [0, 1, 2]
+    with pytest.raises(ValueError, match="unit must be"):
+        meso.plot.conductance([0], [0], unit="S")
+    plt.close("all")
