@@ -38,8 +38,12 @@ def build_ours(size):
     disorder = rng.uniform(-0.5, 0.5, size=(size, size))
     start = time.perf_counter()
     syst = meso.ArrayBuilder()
-    syst.fill(lat, lambda pos: np.ones(len(pos), bool), ((0, 0), (size - 1, size - 1)),
-              onsite=lambda s: 4.0 + disorder[s.tags[:, 0], s.tags[:, 1]])
+    syst.fill(
+        lat,
+        lambda pos: np.ones(len(pos), bool),
+        ((0, 0), (size - 1, size - 1)),
+        onsite=lambda s: 4.0 + disorder[s.tags[:, 0], s.tags[:, 1]],
+    )
     syst.add_hoppings(lat.neighbors(), -1.0)
     lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
     lead[(lat(0, y) for y in range(size))] = 4.0
@@ -99,8 +103,12 @@ def time_smatrix(module, fsys, energies):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1000, help="side of the square lattice")
-    parser.add_argument("--kwant-size", type=int, default=None,
-                        help="side for Kwant's build (default: same as --size)")
+    parser.add_argument(
+        "--kwant-size",
+        type=int,
+        default=None,
+        help="side for Kwant's build (default: same as --size)",
+    )
     parser.add_argument("--energies", type=int, default=8)
     args = parser.parse_args()
     kwant_size = args.kwant_size or args.size
@@ -111,7 +119,11 @@ def main() -> None:
     if kwant is not None:
         theirs, _ = build_kwant(kwant_size)
         scale = (args.size / kwant_size) ** 2
-        note = "" if kwant_size == args.size else f" (measured at {kwant_size}^2, scaled x{scale:.1f})"
+        note = (
+            ""
+            if kwant_size == args.size
+            else f" (measured at {kwant_size}^2, scaled x{scale:.1f})"
+        )
         print(f"   Kwant Builder:           {theirs * scale:8.2f} s{note}")
         print(f"   ratio Kwant / ours:      {theirs * scale / ours:8.1f}x")
     else:

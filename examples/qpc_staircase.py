@@ -92,8 +92,9 @@ def main(out_dir: str = "out") -> xr.Dataset:
     meso.plot.map(fsys, potential, ax=ax_sys, label="gate potential (t)")
     ax_sys.set_title("QPC: saddle potential on the lattice")
     for kT, g in zip(temperatures, conductance / 2):
-        meso.plot.conductance(energies[window], g, ax=ax_g, unit="2e2/h", plateaus=kT == 0,
-                              label=f"kT = {kT:g} t")
+        meso.plot.conductance(
+            energies[window], g, ax=ax_g, unit="2e2/h", plateaus=kT == 0, label=f"kT = {kT:g} t"
+        )
     ax_g.set_xlabel("Fermi energy (t)")
     ax_g.legend()
     ax_g.set_title("conductance staircase and thermal smearing")

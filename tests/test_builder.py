@@ -27,7 +27,7 @@ def square_wire(width=4, length=6, onsite=4.0, builder=None):
 
 def test_honeycomb_geometry_matches_convention():
     lat = lattice.honeycomb(2.0)
-    a, b = lat.sublattices
+    _, b = lat.sublattices
     np.testing.assert_allclose(lat.prim_vecs, [[2, 0], [1, np.sqrt(3)]])
     np.testing.assert_allclose(b(0, 0).pos, [0, 2 / np.sqrt(3)])
     for kind in lat.neighbors():
@@ -169,8 +169,12 @@ def test_array_builder_matches_builder():
     lat, syst = square_wire(width=5, length=7, onsite=lambda s, v: 4 + v * s.pos[0] ** 2)
     fsys = syst.finalized()
     arr = meso.ArrayBuilder()
-    arr.fill(lat, lambda p: np.ones(len(p), bool), ((0, 0), (6, 4)),
-             onsite=lambda s, v: 4 + v * s.pos[:, 0] ** 2)
+    arr.fill(
+        lat,
+        lambda p: np.ones(len(p), bool),
+        ((0, 0), (6, 4)),
+        onsite=lambda s, v: 4 + v * s.pos[:, 0] ** 2,
+    )
     arr.add_hoppings(lat.neighbors(), -1.0)
     for lead in syst.leads:
         arr.attach_lead(lead.builder)
@@ -189,11 +193,9 @@ def test_array_builder_matches_builder():
 
 
 def test_lead_cell_and_inter_cell_hopping():
-    lat, syst = square_wire(width=3)
+    _, syst = square_wire(width=3)
     lead = syst.finalized().leads[0]
-    np.testing.assert_allclose(
-        lead.cell_hamiltonian(), [[4, -1, 0], [-1, 4, -1], [0, -1, 4]]
-    )
+    np.testing.assert_allclose(lead.cell_hamiltonian(), [[4, -1, 0], [-1, 4, -1], [0, -1, 4]])
     np.testing.assert_allclose(lead.inter_cell_hopping(), -np.eye(3))
 
 
@@ -268,14 +270,14 @@ def test_disconnected_system_is_an_error():
 
 
 def test_spin_degeneracy_is_validated():
-    lat, syst = square_wire()
+    _, syst = square_wire()
     assert syst.finalized(spin_degeneracy=2).spin_degeneracy == 2
     with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
         syst.finalized(spin_degeneracy=3)
 
 
 def test_slices_are_block_tridiagonal():
-    lat, syst = square_wire(width=4, length=9)
+    _, syst = square_wire(width=4, length=9)
     fsys = syst.finalized()
     slices = fsys.slices()
     layer = np.empty(len(fsys.sites), int)

@@ -30,7 +30,11 @@ def test_system_plot_draws_every_site_and_lead_cells(wire):
     ax = meso.plot.system(wire, num_lead_cells=2)
     scatter = ax.collections[1]
     assert len(scatter.get_offsets()) == len(wire.sites)
-    lead_points = sum(len(c.get_offsets()) for c in ax.collections[2:] if hasattr(c, "get_sizes") and len(c.get_sizes()))
+    lead_points = sum(
+        len(c.get_offsets())
+        for c in ax.collections[2:]
+        if hasattr(c, "get_sizes") and len(c.get_sizes())
+    )
     assert lead_points == 2 * 2 * 3
     plt.close("all")
 

@@ -152,8 +152,9 @@ def test_onsager_casimir_reciprocity_in_field():
     for energy in (0.7, 1.4):
         plus = meso.smatrix(fsys, energy, params=params)
         minus = meso.smatrix(fsys, energy, params={**params, "phi": -0.013})
-        check = network.check_onsager(plus.conductance_matrix(), minus.conductance_matrix(),
-                                      atol=1e-10)
+        check = network.check_onsager(
+            plus.conductance_matrix(), minus.conductance_matrix(), atol=1e-10
+        )
         assert check.ok, str(check)
         # Away from the reciprocal point the matrix is genuinely non-symmetric.
         t = plus.transmission_matrix()
@@ -320,8 +321,8 @@ def test_conservation_law_resolves_spin_blocks():
     def spinless(height):
         lat1 = meso.lattice.square(1.0, norbs=1)
         b = meso.Builder()
-        b[(lat1(x, y) for x in range(9) for y in range(4))] = (
-            lambda site: 4 + (height if 3 <= site.tag[0] < 6 else 0)
+        b[(lat1(x, y) for x in range(9) for y in range(4))] = lambda site: (
+            4 + (height if 3 <= site.tag[0] < 6 else 0)
         )
         b[lat1.neighbors()] = -1
         ld = meso.Builder(meso.TranslationalSymmetry((-1, 0)))

@@ -25,9 +25,13 @@ def real_array(value: ArrayLike, name: str, *, finite: bool = True) -> NDArray[n
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged nested sequences and the like
-        raise TypeError(f"{name} must be a real number or array of real numbers, got {_show(value)}") from exc
+        raise TypeError(
+            f"{name} must be a real number or array of real numbers, got {_show(value)}"
+        ) from exc
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be a real number or array of real numbers, got {_show(value)}")
+        raise TypeError(
+            f"{name} must be a real number or array of real numbers, got {_show(value)}"
+        )
     if np.iscomplexobj(arr):
         if np.any(arr.imag != 0):
             raise TypeError(f"{name} must be real, got complex values {_show(value)}")

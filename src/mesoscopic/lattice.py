@@ -96,12 +96,10 @@ class Site:
         raise AttributeError("sites are immutable")
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[no-any-return]
+        return self._hash  # type: ignore[attr-defined]
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Site) and self.family is other.family and self.tag == other.tag
-        )
+        return isinstance(other, Site) and self.family is other.family and self.tag == other.tag
 
     def __lt__(self, other: Site) -> bool:
         return (self.family.name, self.tag) < (other.family.name, other.tag)
@@ -220,7 +218,10 @@ class Monatomic(SiteFamily):
         self.dim = dim
 
     def __repr__(self) -> str:
-        return f"Monatomic({self.prim_vecs.tolist()}, offset={self.offset.tolist()}, name={self.name!r}, norbs={self.norbs})"
+        return (
+            f"Monatomic({self.prim_vecs.tolist()}, offset={self.offset.tolist()}, "
+            f"name={self.name!r}, norbs={self.norbs})"
+        )
 
     def normalize_tag(self, tag: Sequence[Any]) -> tuple[int, ...]:
         if len(tag) == 1 and isinstance(tag[0], (tuple, list, np.ndarray)):
@@ -243,7 +244,10 @@ class Monatomic(SiteFamily):
 
     def positions(self, tags: ArrayLike) -> NDArray[np.float64]:
         """Positions of many tags at once, shape (n, dim)."""
-        return self.offset + np.asarray(tags, dtype=float).reshape(-1, len(self.prim_vecs)) @ self.prim_vecs
+        return (
+            self.offset
+            + np.asarray(tags, dtype=float).reshape(-1, len(self.prim_vecs)) @ self.prim_vecs
+        )
 
     def vec(self, int_vec: Sequence[int]) -> NDArray[np.float64]:
         """Real-space vector of an integer lattice vector."""
@@ -258,7 +262,7 @@ class Monatomic(SiteFamily):
             tag = guess + np.array(shift)
             d = np.linalg.norm(self.pos(tag) - pos)
             if d < best_d - 1e-12:
-                best, best_d = tuple(int(t) for t in tag), d
+                best, best_d = tuple(int(t) for t in tag), float(d)
         return best
 
     def n_closest(self, pos: ArrayLike, n: int = 1) -> list[tuple[int, ...]]:
@@ -272,7 +276,7 @@ class Monatomic(SiteFamily):
         return Shape([self], function, start)
 
     def wire(self, center: ArrayLike, radius: float) -> Shape:
-        """An infinite wire along the first primitive vector (for leads), see :meth:`Polyatomic.wire`."""
+        """An infinite wire along the first primitive vector (see :meth:`Polyatomic.wire`)."""
         return Polyatomic.wire(self, center, radius)  # type: ignore[arg-type]
 
     def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[Any]:
@@ -318,7 +322,8 @@ class Polyatomic:
         basis_arr = np.atleast_2d(np.asarray(basis, dtype=float))
         if basis_arr.ndim != 2 or basis_arr.shape[1] != self.prim_vecs.shape[1]:
             raise ValueError(
-                f"basis must have shape (n_basis, {self.prim_vecs.shape[1]}), got {basis_arr.shape}"
+                f"basis must have shape (n_basis, {self.prim_vecs.shape[1]}), "
+                f"got {basis_arr.shape}"
             )
         n_basis = len(basis_arr)
         if isinstance(name, str):
@@ -328,7 +333,7 @@ class Polyatomic:
             if len(names) != n_basis:
                 raise ValueError(f"got {len(names)} names for {n_basis} sublattices")
         if norbs is None or isinstance(norbs, (int, np.integer)):
-            norbs_list: list[int | None] = [norbs] * n_basis  # type: ignore[list-item]
+            norbs_list: list[int | None] = [None if norbs is None else int(norbs)] * n_basis
         else:
             norbs_list = list(norbs)
             if len(norbs_list) != n_basis:
@@ -341,7 +346,8 @@ class Polyatomic:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"Polyatomic({self.prim_vecs.tolist()}, {[s.offset.tolist() for s in self.sublattices]})"
+        offsets = [s.offset.tolist() for s in self.sublattices]
+        return f"Polyatomic({self.prim_vecs.tolist()}, {offsets})"
 
     def vec(self, int_vec: Sequence[int]) -> NDArray[np.float64]:
         """Real-space vector of an integer lattice vector."""
@@ -460,8 +466,15 @@ class Polyatomic:
             if i > j or (i == j and first < 0):
                 i, j, s = j, i, tuple(-x for x in s)
             kinds.append(HoppingKind(s, subs[i], subs[j]))
-        return sorted(kinds, key=lambda k: (subs.index(k.family_a), subs.index(k.family_b),
-                                            [abs(x) for x in k.delta][::-1], [-x for x in k.delta]))
+        return sorted(
+            kinds,
+            key=lambda k: (
+                subs.index(k.family_a),
+                subs.index(k.family_b),
+                [abs(x) for x in k.delta][::-1],
+                [-x for x in k.delta],
+            ),
+        )
 
 
 class Shape:
@@ -536,7 +549,8 @@ class Shape:
                             raise ValueError(
                                 "shape fill exceeded 5e7 sites: is the shape function bounded?"
                             )
-        return sorted(seen, key=lambda s: (self.families.index(s.family), s.tag))
+        order = {id(f): k for k, f in enumerate(self.families)}
+        return sorted(seen, key=lambda s: (order[id(s.family)], s.tag))
 
 
 def general(
@@ -569,7 +583,7 @@ def general(
     if len(basis_arr) == 1:
         nm = name if isinstance(name, str) else name[0]
         nb = norbs if norbs is None or isinstance(norbs, (int, np.integer)) else norbs[0]
-        return Monatomic(prim_vecs, basis_arr[0], nm, nb)  # type: ignore[arg-type]
+        return Monatomic(prim_vecs, basis_arr[0], nm, nb)
     return Polyatomic(prim_vecs, basis_arr, name, norbs)
 
 
@@ -636,7 +650,7 @@ def kagome(
     """
     return Polyatomic(
         [[a, 0], [a / 2, a * np.sqrt(3) / 2]],
-        [[0, 0], [a / 2, 0], [a / 4, a * np.sqrt(3) / 4]],
+        [[0.0, 0.0], [a / 2, 0.0], [a / 4, a * np.sqrt(3) / 4]],
         name,
         norbs,
     )

@@ -41,11 +41,19 @@ class Bands:
     ``bands(k, derivative_order=1)`` also returns the velocities dE/dk.
     """
 
-    def __init__(self, lead: InfiniteSystem, args: tuple[Any, ...] = (), *, params: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        lead: InfiniteSystem,
+        args: tuple[Any, ...] = (),
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
         if args:
             raise TypeError("positional args are not supported; pass params={name: value}")
         if not isinstance(lead, InfiniteSystem):
-            raise TypeError(f"Bands needs a finalized lead (InfiniteSystem), got {type(lead).__name__}")
+            raise TypeError(
+                f"Bands needs a finalized lead (InfiniteSystem), got {type(lead).__name__}"
+            )
         self._bands = _leads.Bands(lead.cell_hamiltonian(params), lead.inter_cell_hopping(params))
 
     def __call__(self, k: float, derivative_order: int = 0) -> Any:

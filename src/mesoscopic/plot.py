@@ -84,14 +84,14 @@ def system(
     pos = _plane(syst.pos)
     i, j = syst.graph
     segments = np.stack([pos[i], pos[j]], axis=1)
-    ax.add_collection(LineCollection(segments, colors=hop_color, linewidths=0.8, zorder=1))
+    ax.add_collection(LineCollection(list(segments), colors=hop_color, linewidths=0.8, zorder=1))
     size = site_size if site_size is not None else max(2.0, 400.0 / np.sqrt(len(pos)))
     ax.scatter(pos[:, 0], pos[:, 1], s=size, c=site_color, zorder=2)
     for lead_index, lead in enumerate(syst.leads):
         iface = syst.lead_interfaces[lead_index]
         shift_vec = _plane(lead.symmetry.period[None, :])[0]
         cell = pos[iface]
-        lead_segments = []
+        lead_segments: list[NDArray[np.float64]] = []
         for m in range(1, num_lead_cells + 1):
             here = cell + m * shift_vec
             ax.scatter(here[:, 0], here[:, 1], s=size, c=lead_color, alpha=0.6, zorder=2)
@@ -130,11 +130,17 @@ def bands(
     matplotlib Axes
     """
     ax = _axes(ax)
-    ks = np.linspace(-np.pi, np.pi, int(momenta)) if np.ndim(momenta) == 0 else np.asarray(momenta)
+    if np.ndim(momenta) == 0:
+        ks = np.linspace(-np.pi, np.pi, int(np.asarray(momenta)))
+    else:
+        ks = np.asarray(momenta, dtype=float)
     h_cell = lead.cell_hamiltonian(params)
     hop = lead.inter_cell_hopping(params)
     energies = np.array(
-        [np.linalg.eigvalsh(h_cell + hop * np.exp(1j * k) + hop.conj().T * np.exp(-1j * k)) for k in ks]
+        [
+            np.linalg.eigvalsh(h_cell + hop * np.exp(1j * k) + hop.conj().T * np.exp(-1j * k))
+            for k in ks
+        ]
     )
     ax.plot(ks, energies, **({"color": "C0"} | line_kwargs))
     ax.set_xlabel("momentum k (1 / unit cell)")
@@ -143,7 +149,7 @@ def bands(
     return ax
 
 
-def map(  # noqa: A001 - the name a user looks for next to `system` and `current`
+def map(
     syst: Any,
     values: ArrayLike,
     *,
@@ -172,7 +178,9 @@ def map(  # noqa: A001 - the name a user looks for next to `system` and `current
     if values.shape != (len(pos),):
         raise ValueError(f"values must have shape ({len(pos)},), one per site; got {values.shape}")
     if len(pos) >= 3 and np.linalg.matrix_rank(pos - pos.mean(axis=0)) == 2:
-        art = ax.tripcolor(mtri.Triangulation(pos[:, 0], pos[:, 1]), values, cmap=cmap, shading="gouraud")
+        art = ax.tripcolor(
+            mtri.Triangulation(pos[:, 0], pos[:, 1]), values, cmap=cmap, shading="gouraud"
+        )
     else:
         art = ax.scatter(pos[:, 0], pos[:, 1], c=values, cmap=cmap)
     if colorbar:
@@ -208,7 +216,9 @@ def current(
     i, j = syst.graph
     bond = np.asarray(bond_currents, dtype=float)
     if bond.shape != (len(i),):
-        raise ValueError(f"bond_currents must have shape ({len(i)},), one per hopping; got {bond.shape}")
+        raise ValueError(
+            f"bond_currents must have shape ({len(i)},), one per hopping; got {bond.shape}"
+        )
     # Current density at each site: half of each attached bond current times the bond direction.
     direction = pos[i] - pos[j]
     length = np.linalg.norm(direction, axis=1, keepdims=True)
@@ -219,8 +229,16 @@ def current(
     magnitude = np.linalg.norm(density, axis=1)
     map(syst, magnitude, ax=ax, cmap=cmap, colorbar=colorbar, label="|current density|")
     if arrows:
-        ax.quiver(pos[:, 0], pos[:, 1], density[:, 0], density[:, 1], color="w", alpha=0.8,
-                  angles="xy", pivot="mid")
+        ax.quiver(
+            pos[:, 0],
+            pos[:, 1],
+            density[:, 0],
+            density[:, 1],
+            color="w",
+            alpha=0.8,
+            angles="xy",
+            pivot="mid",
+        )
     return ax
 
 
@@ -259,7 +277,9 @@ def conductance(
     ax.plot(x, values, label=label, **line_kwargs)
     if plateaus is not False:
         levels = (
-            np.arange(0, np.ceil(np.nanmax(values)) + 1) if plateaus is True else np.asarray(plateaus)
+            np.arange(0, np.ceil(np.nanmax(values)) + 1)
+            if plateaus is True
+            else np.asarray(plateaus)
         )
         for level in levels:
             ax.axhline(level, color="0.7", lw=0.6, ls="--", zorder=0)

@@ -33,7 +33,6 @@ Examples
 from __future__ import annotations
 
 import inspect
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -53,7 +52,9 @@ __all__ = ["InfiniteSystem", "System"]
 
 
 @lru_cache(maxsize=4096)
-def _signature_info(func: Callable[..., Any], n_sites: int) -> tuple[tuple[str, ...], frozenset[str], bool]:
+def _signature_info(
+    func: Callable[..., Any], n_sites: int
+) -> tuple[tuple[str, ...], frozenset[str], bool]:
     """Parameter names a value function takes after its site arguments.
 
     Returns (names, names_with_defaults, takes_all_params).
@@ -71,9 +72,14 @@ def _signature_info(func: Callable[..., Any], n_sites: int) -> tuple[tuple[str, 
     if len(positional) < n_sites and not any(
         p.kind == p.VAR_POSITIONAL for p in sig.parameters.values()
     ):
-        what = "an onsite function takes the site" if n_sites == 1 else "a hopping function takes two sites"
+        what = (
+            "an onsite function takes the site"
+            if n_sites == 1
+            else "a hopping function takes two sites"
+        )
         raise TypeError(
-            f"value function {getattr(func, '__name__', func)!r} takes {len(positional)} positional "
+            f"value function {getattr(func, '__name__', func)!r} takes {len(positional)} "
+            "positional "
             f"arguments, but {what} first, then parameters by name"
         )
     names = []
@@ -125,7 +131,7 @@ def _landau_line_integral(ra: NDArray[np.float64], rb: NDArray[np.float64]) -> N
 def _lead_line_integral(
     ra: NDArray[np.float64], rb: NDArray[np.float64], direction: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Integral of A_u = (s x - c y)(c, s) from rb to ra, translation invariant along u = (c, s)."""
+    """Integral of A_u = (s x - c y)(c, s) from rb to ra; A_u is invariant along u = (c, s)."""
     c, s = direction
     mid = 0.5 * (ra + rb)
     d = ra - rb
@@ -220,9 +226,13 @@ class _Group:
             block = _as_block(self.value, self.shape, self.describe(0))
             return np.broadcast_to(block, (n, *self.shape))
         if self.vectorized:
-            out = np.asarray(_call_value(self.value, tuple(self.sites), params, what), dtype=complex)
+            out = np.asarray(
+                _call_value(self.value, tuple(self.sites), params, what), dtype=complex
+            )
             if out.ndim == 0 or out.shape == self.shape:
-                return np.broadcast_to(_as_block(out, self.shape, self.describe(0)), (n, *self.shape))
+                return np.broadcast_to(
+                    _as_block(out, self.shape, self.describe(0)), (n, *self.shape)
+                )
             if out.shape == (n,) and self.shape == (1, 1):
                 out = out.reshape(n, 1, 1)
             if out.shape != (n, *self.shape):
@@ -237,7 +247,9 @@ class _Group:
         args = self.sites
         for k in range(n):
             item = args[k]
-            value = _call_value(self.value, item if isinstance(item, tuple) else (item,), params, what)
+            value = _call_value(
+                self.value, item if isinstance(item, tuple) else (item,), params, what
+            )
             result[k] = _as_block(value, self.shape, self.describe(k))
         return result
 
@@ -285,7 +297,7 @@ def _group_terms(
             key = ("c", arr.tobytes(), arr.dtype.str, arr.shape, shape)
         keyed.setdefault(key, []).append(k)
     groups = []
-    for key, ks in keyed.items():
+    for ks in keyed.values():
         idx = np.array(ks, dtype=np.int64)
         value = values[ks[0]]
         shape = (int(norbs[rows[ks[0]]]), int(norbs[cols[ks[0]]]))
@@ -305,8 +317,15 @@ def _group_terms(
         else:
             sites = [items[k] for k in ks]
         groups.append(
-            _Group(rows[idx], cols[idx], value, shape, sites, onsite=onsite,
-                   vectorized=bool(callable(value) and vectorize))
+            _Group(
+                rows[idx],
+                cols[idx],
+                value,
+                shape,
+                sites,
+                onsite=onsite,
+                vectorized=bool(callable(value) and vectorize),
+            )
         )
     return groups
 
@@ -333,7 +352,9 @@ def _assemble(
     """Sparse matrix from evaluated term groups (hoppings added with their conjugates)."""
     rows, cols, data = [], [], []
 
-    def add(r_sites: NDArray[np.int64], c_sites: NDArray[np.int64], blocks: NDArray[np.complex128]) -> None:
+    def add(
+        r_sites: NDArray[np.int64], c_sites: NDArray[np.int64], blocks: NDArray[np.complex128]
+    ) -> None:
         na, nb = blocks.shape[1:]
         r = offsets[r_sites][:, None, None] + np.arange(na)[None, :, None]
         c = offsets[c_sites][:, None, None] + np.arange(nb)[None, None, :]
@@ -438,8 +459,13 @@ class InfiniteSystem:
         self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
         site_idx = np.arange(len(sites), dtype=np.int64)
         self._onsite = _group_terms(
-            sites, [builder._sites[s] for s in sites], site_idx, site_idx, norbs,
-            onsite=True, vectorize=vectorize,
+            sites,
+            [builder._sites[s] for s in sites],
+            site_idx,
+            site_idx,
+            norbs,
+            onsite=True,
+            vectorize=vectorize,
         )
         cell: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
         forward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
@@ -462,10 +488,17 @@ class InfiniteSystem:
                 "current; add hoppings across the period (e.g. lead[lat.neighbors()] = -t)"
             )
 
-        def groups(part: tuple[list[Any], list[Any], list[int], list[int]], conj: bool) -> list[_Group]:
+        def groups(
+            part: tuple[list[Any], list[Any], list[int], list[int]], conj: bool
+        ) -> list[_Group]:
             out = _group_terms(
-                part[0], part[1], np.array(part[2], dtype=np.int64),
-                np.array(part[3], dtype=np.int64), norbs, onsite=False, vectorize=vectorize,
+                part[0],
+                part[1],
+                np.array(part[2], dtype=np.int64),
+                np.array(part[3], dtype=np.int64),
+                norbs,
+                onsite=False,
+                vectorize=vectorize,
             )
             for g in out:
                 g.conj = conj
@@ -484,8 +517,7 @@ class InfiniteSystem:
 
     def __repr__(self) -> str:
         return (
-            f"<InfiniteSystem with {len(self.sites)} sites per cell, "
-            f"{self.num_orbitals} orbitals>"
+            f"<InfiniteSystem with {len(self.sites)} sites per cell, {self.num_orbitals} orbitals>"
         )
 
     @property
@@ -515,7 +547,11 @@ class InfiniteSystem:
         """Hamiltonian of one unit cell, ``<m|H|m>``, shape (n, n) with n orbitals per cell."""
         params = _params_dict(params)
         mat = _assemble(
-            self.num_orbitals, self.orb_offsets, self._onsite, self._cell, params,
+            self.num_orbitals,
+            self.orb_offsets,
+            self._onsite,
+            self._cell,
+            params,
             phases=self._phase_function(params),
         )
         return mat if sparse else mat.toarray()
@@ -526,8 +562,13 @@ class InfiniteSystem:
         """Hopping from cell m+1 to cell m, ``<m|H|m+1>``, shape (n, n)."""
         params = _params_dict(params)
         mat = _assemble(
-            self.num_orbitals, self.orb_offsets, [], self._inter, params,
-            phases=self._phase_function(params), hermitian_part=False,
+            self.num_orbitals,
+            self.orb_offsets,
+            [],
+            self._inter,
+            params,
+            phases=self._phase_function(params),
+            hermitian_part=False,
         )
         return mat if sparse else mat.toarray()
 
@@ -581,7 +622,7 @@ class InfiniteSystem:
         from . import leads
 
         h_cell = self.cell_hamiltonian(params)
-        return leads.selfenergy(h_cell, self.inter_cell_hopping(params), energy)  # type: ignore[no-any-return]
+        return leads.selfenergy(h_cell, self.inter_cell_hopping(params), energy)
 
 
 def _check_degeneracy(value: Any) -> int:
@@ -639,18 +680,28 @@ class System:
         norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
         site_idx = np.arange(len(sites), dtype=np.int64)
         onsite = _group_terms(
-            sites, [builder._sites[s] for s in sites], site_idx, site_idx, norbs,
-            onsite=True, vectorize=vectorize,
+            sites,
+            [builder._sites[s] for s in sites],
+            site_idx,
+            site_idx,
+            norbs,
+            onsite=True,
+            vectorize=vectorize,
         )
         pairs = list(builder._hoppings)
         hoppings = _group_terms(
-            pairs, [builder._hoppings[p] for p in pairs],
+            pairs,
+            [builder._hoppings[p] for p in pairs],
             np.array([index[a] for a, _ in pairs], dtype=np.int64),
             np.array([index[b] for _, b in pairs], dtype=np.int64),
-            norbs, onsite=False, vectorize=vectorize,
+            norbs,
+            onsite=False,
+            vectorize=vectorize,
         )
         leads = [
-            InfiniteSystem(lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+            InfiniteSystem(
+                lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
+            )
             for lead in builder.leads
         ]
         interfaces = []
@@ -704,8 +755,12 @@ class System:
         self._hoppings = hoppings
         self.leads = leads
         self.lead_interfaces = interfaces
-        self._hop_i = np.concatenate([g.rows for g in hoppings]) if hoppings else np.zeros(0, np.int64)
-        self._hop_j = np.concatenate([g.cols for g in hoppings]) if hoppings else np.zeros(0, np.int64)
+        self._hop_i = (
+            np.concatenate([g.rows for g in hoppings]) if hoppings else np.zeros(0, np.int64)
+        )
+        self._hop_j = (
+            np.concatenate([g.cols for g in hoppings]) if hoppings else np.zeros(0, np.int64)
+        )
         names = _group_parameters(onsite) | _group_parameters(hoppings)
         for flead in leads:
             names |= flead.parameters
@@ -726,7 +781,7 @@ class System:
     def sites(self) -> list[Site]:
         if not isinstance(self._sites, list):
             self._sites = self._sites()
-        return self._sites  # type: ignore[no-any-return]
+        return self._sites
 
     @property
     def id_by_site(self) -> dict[Site, int]:
@@ -838,8 +893,13 @@ class System:
             raise TypeError("to_sites/from_sites selections are not supported; slice the result")
         params = _params_dict(params)
         mat = _assemble(
-            self.num_orbitals, self.orb_offsets, self._onsite, self._hoppings, params,
-            phases=self._phase_function(params), check_hermiticity=check_hermiticity,
+            self.num_orbitals,
+            self.orb_offsets,
+            self._onsite,
+            self._hoppings,
+            params,
+            phases=self._phase_function(params),
+            check_hermiticity=check_hermiticity,
         )
         out = mat if sparse else mat.toarray()
         if return_norb:

@@ -37,7 +37,7 @@ from .scattering import SMatrix
 from .solvers import sparse
 from .system import System
 
-__all__ = ["bond_currents", "lead_data", "ldos", "smatrix", "wave_function"]
+__all__ = ["bond_currents", "ldos", "lead_data", "smatrix", "wave_function"]
 
 
 def _check_system(syst: Any, what: str) -> System:
@@ -128,7 +128,9 @@ def smatrix(
     _no_args(args)
     syst = _check_system(sys, "smatrix")
     energy = _check_energy(energy)
-    ham = syst.hamiltonian_submatrix(params=params, sparse=True, check_hermiticity=check_hermiticity)
+    ham = syst.hamiltonian_submatrix(
+        params=params, sparse=True, check_hermiticity=check_hermiticity
+    )
     result = sparse.scattering_matrix(
         ham, lead_data(syst, params=params), energy, in_leads=in_leads, out_leads=out_leads
     )
@@ -155,13 +157,21 @@ def wave_function(
     _no_args(args)
     syst = _check_system(sys, "wave_function")
     energy = _check_energy(energy)
-    ham = syst.hamiltonian_submatrix(params=params, sparse=True, check_hermiticity=check_hermiticity)
+    ham = syst.hamiltonian_submatrix(
+        params=params, sparse=True, check_hermiticity=check_hermiticity
+    )
     states = sparse.scattering_states(ham, lead_data(syst, params=params), energy)
     n_leads = len(states)
 
     def psi(lead: int) -> NDArray[np.complex128]:
-        if isinstance(lead, bool) or not isinstance(lead, (int, np.integer)) or not 0 <= lead < n_leads:
-            raise ValueError(f"lead {lead!r} does not exist; this system has leads 0..{n_leads - 1}")
+        if (
+            isinstance(lead, bool)
+            or not isinstance(lead, (int, np.integer))
+            or not 0 <= lead < n_leads
+        ):
+            raise ValueError(
+                f"lead {lead!r} does not exist; this system has leads 0..{n_leads - 1}"
+            )
         return states[int(lead)]
 
     return psi
@@ -215,7 +225,8 @@ def bond_currents(
     state = np.atleast_2d(np.asarray(state, dtype=complex))
     if state.shape[-1] != sys.num_orbitals:
         raise ValueError(
-            f"state must have {sys.num_orbitals} orbitals in its last axis, got shape {state.shape}"
+            f"state must have {sys.num_orbitals} orbitals in its last axis, "
+            f"got shape {state.shape}"
         )
     ham = sys.hamiltonian_submatrix(params=params, sparse=True).tocsr()
     hi, hj = sys.graph
@@ -230,7 +241,11 @@ def bond_currents(
     else:
         for k, (i, j) in enumerate(zip(hi, hj)):
             block = ham[off[i] : off[i + 1], off[j] : off[j + 1]].toarray()
-            amp = np.einsum("si,ij,sj->s", np.conj(state[:, off[i] : off[i + 1]]), block,
-                            state[:, off[j] : off[j + 1]])
+            amp = np.einsum(
+                "si,ij,sj->s",
+                np.conj(state[:, off[i] : off[i + 1]]),
+                block,
+                state[:, off[j] : off[j + 1]],
+            )
             currents[k] = 2 * np.sum(amp.imag)
     return currents

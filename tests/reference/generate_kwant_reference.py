@@ -18,7 +18,7 @@ import kwant
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from systems import SYSTEMS  # noqa: E402
+from systems import SYSTEMS
 
 
 def transmission_matrix(smatrix, n_leads):

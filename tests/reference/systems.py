@@ -116,7 +116,7 @@ def make_two_orbital_wire(kw, width=4, length=10):
     ty = np.array([[-0.8, 0.0], [0.25, -1.1]])
 
     def onsite(site, bump):
-        x, y = site.pos
+        x = site.pos[0]
         return h0 + bump * np.exp(-((x - length / 2) ** 2) / 4) * np.eye(2)
 
     syst = kw.Builder()
@@ -169,6 +169,7 @@ def make_hall_bar(kw, length=24, width=10, arm=6, flux=0.03):
         return 4.0 + w * _disorder(site.tag, 5, 1.0)
 
     if is_kwant:
+
         def hopping(a, b, peierls):
             return -peierls(a, b)
     else:
