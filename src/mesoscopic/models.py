@@ -1,0 +1,589 @@
+"""Ready-made devices: each function returns a finalized System with documented parameters.
+
+Lattice models use a square (or honeycomb) lattice of constant 1 and hopping
+t = 1; energies, potentials and temperatures are in units of t, the magnetic
+field is the flux per unit cell ``phi`` in units of h/e (see
+:meth:`mesoscopic.Builder.finalized`). :class:`Discretization` converts physical
+units (meV, nm, tesla, kelvin, effective mass) to these lattice units once.
+
+Every model names its parameters in its docstring; they are supplied at solve
+time, ``meso.smatrix(fsys, energy, params={...})``. Random disorder is drawn
+from ``numpy.random.default_rng(seed)`` with ``seed`` a parameter, so each
+configuration is reproducible and seeds can be swept.
+
+Examples
+--------
+>>> import mesoscopic as meso
+>>> fsys = meso.models.quantum_point_contact(width=12, length=16)
+>>> sorted(fsys.parameters)
+['confinement', 'gate']
+>>> s = meso.smatrix(fsys, 0.5, params={"gate": 0.0, "confinement": 0.0})
+>>> s.num_propagating(0)
+2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import constants
+from .builder import Builder, HoppingKind, TranslationalSymmetry
+from .lattice import Monatomic, SiteArray, honeycomb, square
+from .system import System
+
+__all__ = [
+    "Discretization",
+    "aharonov_bohm_ring",
+    "bhz_ribbon",
+    "disordered_wire",
+    "double_barrier",
+    "graphene_pn_junction",
+    "graphene_ribbon",
+    "hall_bar",
+    "quantum_point_contact",
+]
+
+SIGMA_0 = np.eye(2)
+SIGMA_Z = np.diag([1.0, -1.0])
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Discretization:
+    """Finite-difference discretization of a 2D electron gas: physical units <-> lattice units.
+
+    Parameters
+    ----------
+    lattice_constant : float
+        Lattice constant a in nm.
+    effective_mass : float
+        Effective mass in units of the electron mass (0.067 for GaAs).
+
+    Attributes
+    ----------
+    hopping : float
+        t = hbar^2 / (2 m* a^2) in meV; the band is E = 4t - 2t cos kx - 2t cos ky.
+
+    Examples
+    --------
+    >>> d = Discretization(lattice_constant=5.0, effective_mass=0.067)
+    >>> round(d.hopping, 3)
+    22.746
+    >>> round(float(d.flux(1.0)), 6)  # 1 T through a 5 nm x 5 nm cell, in units of h/e
+    0.006045
+    """
+
+    lattice_constant: float
+    effective_mass: float = 0.067
+
+    def __post_init__(self) -> None:
+        for name in ("lattice_constant", "effective_mass"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+    @property
+    def hopping(self) -> float:
+        a = self.lattice_constant * 1e-9
+        joule = constants.hbar**2 / (2 * self.effective_mass * constants.m_e * a**2)
+        return float(joule / constants.meV)
+
+    def energy(self, energy_meV: Any) -> Any:
+        """Energy in meV -> units of t."""
+        return np.asarray(energy_meV, dtype=float) / self.hopping
+
+    def to_meV(self, energy_t: Any) -> Any:
+        """Energy in units of t -> meV."""
+        return np.asarray(energy_t, dtype=float) * self.hopping
+
+    def thermal_energy(self, temperature_K: Any) -> Any:
+        """Temperature in kelvin -> kT in units of t."""
+        return constants.kelvin_to_meV(temperature_K) / self.hopping
+
+    def length(self, length_nm: Any) -> Any:
+        """Length in nm -> number of lattice constants."""
+        return np.asarray(length_nm, dtype=float) / self.lattice_constant
+
+    def flux(self, field_T: Any) -> Any:
+        """Magnetic field in tesla -> flux per unit cell in units of h/e."""
+        area = (self.lattice_constant * 1e-9) ** 2
+        return np.asarray(field_T, dtype=float) * area * constants.e / constants.h
+
+    def zeeman(self, field_T: Any, g_factor: float = -0.44) -> Any:
+        """Zeeman splitting |g| mu_B B in units of t."""
+        mu_b = constants.e * constants.hbar / (2 * constants.m_e) / constants.meV
+        return abs(g_factor) * mu_b * np.asarray(field_T, dtype=float) / self.hopping
+
+
+def _wire_lead(lat: Monatomic, width: int, direction: int, onsite: Any, hopping: Any) -> Builder:
+    lead = Builder(TranslationalSymmetry((direction, 0)))
+    lead[(lat(0, y) for y in range(width))] = onsite
+    lead[lat.neighbors()] = hopping
+    return lead
+
+
+def _uniform_disorder(seed: Any, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """Uniform numbers in [-1/2, 1/2] for every lattice point of a box, from an explicit seed."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng(int(seed)).uniform(-0.5, 0.5, size=shape)
+
+
+def quantum_point_contact(
+    width: int = 40,
+    length: int = 60,
+    *,
+    kind: str = "saddle",
+    constriction: int | None = None,
+    smoothness: float | None = None,
+    zeeman: bool = False,
+    spin_degeneracy: int | None = None,
+) -> System:
+    """A quantum point contact in a two-dimensional electron gas.
+
+    Parameters
+    ----------
+    width, length : int
+        Size of the scattering region in lattice constants; the leads are as wide.
+    kind : {"saddle", "abrupt"}
+        ``"saddle"``: smooth gate potential
+        ``V(x, y) = env(x) [gate + confinement (y - yc)^2 / 2]`` with a Gaussian
+        envelope of width `smoothness` (default length/7): near the centre a saddle
+        point (Büttiker's model, adiabatic, flat plateaus). ``"abrupt"``: a hard-wall
+        constriction `constriction` sites wide and length/3 long, with a uniform
+        potential ``gate`` inside.
+    zeeman : bool
+        Two orbitals (spin up, down) per site with a Zeeman term ``zeeman * sigma_z / 2``:
+        the plateaus split into e^2/h steps.
+    spin_degeneracy : int, optional
+        Defaults to 2 without Zeeman (GaAs-like, conductance in 2e^2/h steps) and 1 with.
+
+    Parameters at solve time: ``gate`` (t), ``confinement`` (t, saddle only),
+    ``zeeman`` (t, with ``zeeman=True``).
+    """
+    width = _positive_int(width, "width", 2)
+    length = _positive_int(length, "length", 3)
+    if kind not in ("saddle", "abrupt"):
+        raise ValueError(f"kind must be 'saddle' or 'abrupt', got {kind!r}")
+    norbs = 2 if zeeman else 1
+    lat = square(1.0, norbs=norbs)
+    x0, yc = (length - 1) / 2, (width - 1) / 2
+    sigma = length / 7 if smoothness is None else float(smoothness)
+    eye = np.eye(norbs)
+
+    def spin_term(value: float) -> Any:
+        return value * eye if norbs == 2 else value
+
+    if kind == "saddle":
+
+        def potential(x: float, y: float, gate: float, confinement: float) -> float:
+            env = np.exp(-((x - x0) ** 2) / (2 * sigma**2))
+            return float(env * (gate + 0.5 * confinement * (y - yc) ** 2))
+
+        if zeeman:
+
+            def onsite(site: Any, gate: float, confinement: float, zeeman: float) -> Any:
+                x, y = site.pos
+                return (4 + potential(x, y, gate, confinement)) * eye + 0.5 * zeeman * SIGMA_Z
+
+        else:
+
+            def onsite(site: Any, gate: float, confinement: float) -> Any:  # type: ignore[misc]
+                x, y = site.pos
+                return 4 + potential(x, y, gate, confinement)
+
+        sites = [lat(x, y) for x in range(length) for y in range(width)]
+    else:
+        w0 = constriction if constriction is not None else max(2, width // 4)
+        w0 = _positive_int(w0, "constriction", 1)
+        if w0 > width:
+            raise ValueError(f"constriction ({w0}) must not exceed width ({width})")
+        lo, hi = length // 3, length - length // 3
+        ylo = (width - w0) // 2
+
+        def inside(x: int, y: int) -> bool:
+            return not (lo <= x < hi) or ylo <= y < ylo + w0
+
+        if zeeman:
+
+            def onsite(site: Any, gate: float, zeeman: float) -> Any:  # type: ignore[misc]
+                x = site.tag[0]
+                return (4 + (gate if lo <= x < hi else 0.0)) * eye + 0.5 * zeeman * SIGMA_Z
+
+        else:
+
+            def onsite(site: Any, gate: float) -> Any:  # type: ignore[misc]
+                x = site.tag[0]
+                return 4 + (gate if lo <= x < hi else 0.0)
+
+        sites = [lat(x, y) for x in range(length) for y in range(width) if inside(x, y)]
+    syst = Builder()
+    syst[sites] = onsite
+    syst[lat.neighbors()] = spin_term(-1.0)
+    if zeeman:
+
+        def lead_onsite(site: Any, zeeman: float) -> Any:
+            return 4 * eye + 0.5 * zeeman * SIGMA_Z
+
+        lead_value: Any = lead_onsite
+    else:
+        lead_value = 4.0
+    left = _wire_lead(lat, width, -1, lead_value, spin_term(-1.0))
+    syst.attach_lead(left)
+    syst.attach_lead(left.reversed())
+    if spin_degeneracy is None:
+        spin_degeneracy = 1 if zeeman else 2
+    return syst.finalized(spin_degeneracy=spin_degeneracy)
+
+
+def disordered_wire(width: int = 20, length: int = 100, *, spin_degeneracy: int = 1) -> System:
+    """A wire with uniform onsite (Anderson) disorder.
+
+    Onsite energy ``4 + disorder * u(x, y)`` with u uniform in [-1/2, 1/2] drawn from
+    ``default_rng(seed)``; clean leads of the same width.
+
+    Parameters at solve time: ``disorder`` (W, in t) and ``seed`` (int).
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> fsys = meso.models.disordered_wire(5, 30)
+    >>> t1 = meso.smatrix(fsys, 1.0, params={"disorder": 1.5, "seed": 1}).transmission(1, 0)
+    >>> t2 = meso.smatrix(fsys, 1.0, params={"disorder": 1.5, "seed": 1}).transmission(1, 0)
+    >>> t1 == t2
+    True
+    """
+    width = _positive_int(width, "width")
+    length = _positive_int(length, "length")
+    lat = square(1.0, norbs=1)
+
+    def onsite(sites: SiteArray, disorder: float, seed: int) -> NDArray[np.float64]:
+        u = _uniform_disorder(seed, (length, width))
+        return 4.0 + disorder * u[sites.tags[:, 0], sites.tags[:, 1]]
+
+    syst = Builder(vectorize=True)
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[lat.neighbors()] = -1.0
+    lead = _wire_lead(lat, width, -1, 4.0, -1.0)
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(spin_degeneracy=spin_degeneracy)
+
+
+def double_barrier(
+    well: int = 20, barrier: int = 2, *, width: int = 1, spin_degeneracy: int = 1
+) -> System:
+    """Double barrier (Fabry-Pérot cavity) in a chain (width 1) or a wire.
+
+    Two barriers of `barrier` sites and height ``barrier_height`` enclose a well of
+    `well` sites with potential ``well_potential``.
+
+    Parameters at solve time: ``barrier_height`` and ``well_potential`` (t).
+    """
+    well = _positive_int(well, "well")
+    barrier = _positive_int(barrier, "barrier")
+    width = _positive_int(width, "width")
+    total = 2 * barrier + well
+    if width == 1:
+        lat = square(1.0, norbs=1)
+        onsite_base = 2.0  # the chain band E = 2 - 2 cos k sits at the bottom of the 2D band
+    else:
+        lat = square(1.0, norbs=1)
+        onsite_base = 4.0
+
+    def onsite(site: Any, barrier_height: float, well_potential: float) -> float:
+        x = site.tag[0]
+        if x < barrier or x >= barrier + well:
+            return onsite_base + barrier_height
+        return onsite_base + well_potential
+
+    syst = Builder()
+    syst[(lat(x, y) for x in range(total) for y in range(width))] = onsite
+    syst[lat.neighbors()] = -1.0
+    lead = _wire_lead(lat, width, -1, onsite_base, -1.0)
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(spin_degeneracy=spin_degeneracy)
+
+
+def hall_bar(
+    length: int = 40, width: int = 18, *, terminals: int = 6, arm: int | None = None
+) -> System:
+    """A Hall bar in a perpendicular magnetic field, with optional disorder.
+
+    Leads: 0 left and 1 right (along x); for 6 terminals 2, 3 on top (left, right)
+    and 4, 5 at the bottom; for 4 terminals 2 on top and 3 at the bottom, at the
+    centre. Side arms are `arm` sites wide (default width/2).
+
+    Parameters at solve time: ``phi`` (flux per cell, h/e), ``disorder`` (t) and
+    ``seed`` (int). Use :func:`mesoscopic.network.four_terminal_resistance` with
+    ``current=(0, 1)`` and ``voltage=(2, 4)`` (6 terminals) for R_xy, ``(2, 3)`` for R_xx.
+    """
+    length = _positive_int(length, "length", 4)
+    width = _positive_int(width, "width", 2)
+    if terminals not in (4, 6):
+        raise ValueError(f"terminals must be 4 or 6, got {terminals!r}")
+    arm = max(1, width // 2) if arm is None else _positive_int(arm, "arm")
+    lat = square(1.0, norbs=1)
+    if terminals == 6:
+        starts = [length // 4 - arm // 2, 3 * length // 4 - arm // 2]
+    else:
+        starts = [length // 2 - arm // 2]
+    if min(starts) < 0 or max(starts) + arm > length:
+        raise ValueError(f"side arms of width {arm} do not fit along a bar of length {length}")
+    box = (length, width + 4)
+
+    def onsite(sites: SiteArray, disorder: float, seed: int) -> NDArray[np.float64]:
+        u = _uniform_disorder(seed, box)
+        return 4.0 + disorder * u[sites.tags[:, 0], sites.tags[:, 1] + 2]
+
+    syst = Builder(vectorize=True)
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    for x0 in starts:
+        syst[(lat(x, y) for x in range(x0, x0 + arm) for y in (-2, -1, width, width + 1))] = onsite
+    syst[lat.neighbors()] = -1.0
+    left = _wire_lead(lat, width, -1, 4.0, -1.0)
+    leads = [left, left.reversed()]
+    for direction in (1, -1):
+        for x0 in starts:
+            side = Builder(TranslationalSymmetry((0, direction)))
+            side[(lat(x, 0) for x in range(x0, x0 + arm))] = 4.0
+            side[lat.neighbors()] = -1.0
+            leads.append(side)
+    for lead in leads:
+        syst.attach_lead(lead)
+    return syst.finalized(magnetic_flux="phi")
+
+
+def aharonov_bohm_ring(
+    outer_radius: float = 12.0, inner_radius: float = 7.0, *, lead_width: int | None = None
+) -> System:
+    """A ring threaded by a magnetic field, with two leads (Aharonov-Bohm interferometer).
+
+    The flux through the hole is about ``phi * pi * r_mean^2`` (h/e): the
+    conductance oscillates with period 1/(pi r_mean^2) in ``phi``.
+
+    Parameters at solve time: ``phi`` (flux per cell, h/e).
+    """
+    if not 0 < inner_radius < outer_radius:
+        raise ValueError(
+            f"need 0 < inner_radius < outer_radius, got {inner_radius!r}, {outer_radius!r}"
+        )
+    width = (
+        int(np.floor(outer_radius - inner_radius))
+        if lead_width is None
+        else _positive_int(lead_width, "lead_width")
+    )
+    lat = square(1.0, norbs=1)
+    r_mean = (outer_radius + inner_radius) / 2
+    y0 = -(width // 2)
+
+    def in_ring(pos: NDArray[np.float64]) -> bool:
+        r2 = pos[0] ** 2 + pos[1] ** 2
+        return bool(inner_radius**2 <= r2 <= outer_radius**2)
+
+    syst = Builder()
+    syst[lat.shape(in_ring, (r_mean, 0.0))] = 4.0
+    # Short straight stubs join the ring to the leads.
+    stub = [
+        lat(x, y)
+        for x in range(-int(outer_radius) - 2, int(outer_radius) + 3)
+        for y in range(y0, y0 + width)
+        if abs(x) >= np.sqrt(max(inner_radius**2 - y**2, 0)) + 1 and abs(x) > r_mean
+    ]
+    syst[stub] = 4.0
+    syst[lat.neighbors()] = -1.0
+    lead = Builder(TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(y0, y0 + width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(magnetic_flux="phi")
+
+
+def _graphene_lead_and_region(
+    edge: str, width: float, length: float
+) -> tuple[Any, Builder, Callable[[NDArray[np.float64]], bool], tuple[float, float]]:
+    lat = honeycomb(1.0, norbs=1)
+    if edge == "zigzag":
+        period: tuple[float, float] = (-1.0, 0.0)
+
+        def across(pos: NDArray[np.float64]) -> bool:
+            return bool(0 <= pos[1] < width)
+
+        def region(pos: NDArray[np.float64]) -> bool:
+            return bool(across(pos) and 0 <= pos[0] < length)
+
+        start = (0.1, 0.1)
+    elif edge == "armchair":
+        period = (0.0, -np.sqrt(3))
+
+        def across(pos: NDArray[np.float64]) -> bool:
+            return bool(-0.01 <= pos[0] < width - 0.01)
+
+        def region(pos: NDArray[np.float64]) -> bool:
+            return bool(across(pos) and 0 <= pos[1] < length)
+
+        start = (0.0, 0.1)
+    else:
+        raise ValueError(f"edge must be 'zigzag' or 'armchair', got {edge!r}")
+    lead = Builder(TranslationalSymmetry(period))
+    lead[lat.shape(across, start)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    return lat, lead, region, start
+
+
+def graphene_ribbon(width: int = 6, length: float = 10.0, *, edge: str = "zigzag") -> System:
+    """A graphene nanoribbon (nearest-neighbour hopping t = 1, lattice constant 1).
+
+    Parameters
+    ----------
+    width : int
+        Zigzag: number of zigzag chains across the ribbon. Armchair: number of
+        dimer lines (metallic when width % 3 == 2).
+    length : float
+        Length of the scattering region along the ribbon.
+    edge : {"zigzag", "armchair"}
+
+    Parameters at solve time: ``potential`` (onsite energy in the scattering region, t).
+    """
+    width = _positive_int(width, "width", 2)
+    across = width * np.sqrt(3) / 2 - 0.1 if edge == "zigzag" else width / 2
+    lat, lead, region, start = _graphene_lead_and_region(edge, across, length)
+
+    def onsite(site: Any, potential: float) -> float:
+        return potential
+
+    syst = Builder()
+    syst[lat.shape(region, start)] = onsite
+    syst[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def graphene_pn_junction(
+    width: int = 30, length: float = 40.0, *, smoothness: float = 2.0
+) -> System:
+    """A graphene p-n junction: a smooth potential step across a zigzag ribbon.
+
+    ``V(x) = v_left + (v_right - v_left) / (1 + exp(-(x - length/2) / smoothness))``;
+    the leads carry ``v_left`` and ``v_right``.
+
+    Parameters at solve time: ``v_left``, ``v_right`` (t).
+    """
+    width = _positive_int(width, "width", 2)
+    across = width * np.sqrt(3) / 2 - 0.1
+    lat, lead, region, start = _graphene_lead_and_region("zigzag", across, length)
+
+    def step(x: float, v_left: float, v_right: float) -> float:
+        return float(v_left + (v_right - v_left) / (1 + np.exp(-(x - length / 2) / smoothness)))
+
+    def onsite(site: Any, v_left: float, v_right: float) -> float:
+        return step(site.pos[0], v_left, v_right)
+
+    def left_onsite(site: Any, v_left: float) -> float:
+        return v_left
+
+    def right_onsite(site: Any, v_right: float) -> float:
+        return v_right
+
+    syst = Builder()
+    syst[lat.shape(region, start)] = onsite
+    syst[lat.neighbors()] = -1.0
+    left = Builder(lead.symmetry)
+    for site in lead.sites():
+        left[site] = left_onsite
+    left[lat.neighbors()] = -1.0
+    right = left.reversed()
+    for site in right.sites():
+        right[site] = right_onsite
+    syst.attach_lead(left)
+    syst.attach_lead(right)
+    return syst.finalized()
+
+
+def _bhz_terms(
+    a: float, b: float, d: float, m: float
+) -> tuple[NDArray[np.complex128], NDArray[np.complex128], NDArray[np.complex128]]:
+    """Onsite and hoppings of the BHZ model on a square lattice of spacing 1.
+
+    Basis (E1 up, H1 up, E1 down, H1 down). Spin up: h(k) = eps(k) + d(k).sigma with
+    eps = -D k^2, d = (A kx, -A ky, M - B k^2); spin down: h*(-k). On the lattice
+    k^2 -> 2(2 - cos kx - cos ky) and k -> sin k. Hoppings are ``<x + 1|H|x>``, so
+    H(k) = onsite + hop e^{-ik} + hop^dagger e^{ik} along each axis.
+    """
+    s0 = np.eye(2, dtype=complex)
+    sx = np.array([[0, 1], [1, 0]], dtype=complex)
+    sy = np.array([[0, -1j], [1j, 0]])
+    sz = np.diag([1.0, -1.0]).astype(complex)
+    up, down = np.diag([1.0, 0.0]), np.diag([0.0, 1.0])
+    diagonal = d * s0 + b * sz
+    onsite_block = -4 * d * s0 + (m - 4 * b) * sz
+    onsite = np.kron(up + down, onsite_block)
+    hop_x = np.kron(up, diagonal + 0.5j * a * sx) + np.kron(down, diagonal - 0.5j * a * sx)
+    hop_y = np.kron(up + down, diagonal - 0.5j * a * sy)
+    return onsite, hop_x, hop_y
+
+
+def bhz_ribbon(
+    width: int = 30,
+    length: int = 30,
+    *,
+    a: float = 0.5,
+    b: float = -1.0,
+    d: float = 0.0,
+) -> System:
+    """Quantum spin Hall ribbon: the BHZ model (HgTe quantum well) with Anderson disorder.
+
+    Four orbitals per site (E1 up, H1 up, E1 down, H1 down); Bernevig, Hughes and
+    Zhang, Science 314, 1757 (2006). The bands are inverted (topological) for
+    0 < M/B < 4 and trivial for M/B < 0: with the default B = -1, ``mass`` in (-4, 0)
+    is a quantum spin Hall insulator. In its gap each edge carries one Kramers pair:
+    T = 2 (G = 2 e^2/h), robust to non-magnetic disorder; the trivial gap has T = 0.
+
+    Parameters at solve time: ``mass`` (M, in units of the hopping scale),
+    ``disorder`` (t) and ``seed`` (int).
+    """
+    width = _positive_int(width, "width", 2)
+    length = _positive_int(length, "length")
+    lat = square(1.0, norbs=4)
+
+    def terms(mass: float) -> tuple[Any, Any, Any]:
+        return _bhz_terms(a, b, d, mass)
+
+    def onsite(sites: SiteArray, mass: float, disorder: float, seed: int) -> Any:
+        u = _uniform_disorder(seed, (length, width))[sites.tags[:, 0], sites.tags[:, 1]]
+        return terms(mass)[0][None] + disorder * u[:, None, None] * np.eye(4)[None]
+
+    def hop_x(a_: SiteArray, b_: SiteArray, mass: float) -> Any:
+        return terms(mass)[1]
+
+    def hop_y(a_: SiteArray, b_: SiteArray, mass: float) -> Any:
+        return terms(mass)[2]
+
+    syst = Builder(vectorize=True)
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[HoppingKind((1, 0), lat)] = hop_x
+    syst[HoppingKind((0, 1), lat)] = hop_y
+    lead = Builder(TranslationalSymmetry((-1, 0)), vectorize=True)
+
+    def lead_onsite(sites: SiteArray, mass: float) -> Any:
+        return terms(mass)[0]
+
+    lead[(lat(0, y) for y in range(width))] = lead_onsite
+    lead[HoppingKind((1, 0), lat)] = hop_x
+    lead[HoppingKind((0, 1), lat)] = hop_y
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
