@@ -8,6 +8,7 @@ import scipy.linalg as la
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import mesoscopic
 from mesoscopic.leads import Bands, LeadData, bands, modes, selfenergy
 
 # --------------------------------------------------------------------------------------------
@@ -567,3 +568,140 @@ def test_random_lead_invariants(n, rank_fraction, seed, energy):
     gamma = 1j * (sigma - sigma.conj().T)
     np.testing.assert_allclose(gamma, stab.sources @ stab.sources.conj().T, atol=1e-8)
     assert np.linalg.eigvalsh(gamma).min() > -1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# Graphene ribbons with bearded edges: band edges that share k with crossing bands
+# --------------------------------------------------------------------------------------------
+
+
+def bearded_ribbon(ymax: float):
+    """Lead builder and clean two-terminal ribbon of the honeycomb lattice, 0 <= y < ymax.
+
+    With translations along (1, 0) both edges are bearded (sites with a single neighbour):
+    ymax = 3.0 gives a 7-site cell (4 + 3 sites, hence a flat band at E = 0), ymax = 5.0 a
+    12-site cell.
+    """
+    lat = mesoscopic.lattice.honeycomb(norbs=1)
+    lead = mesoscopic.Builder(mesoscopic.TranslationalSymmetry((-1, 0)))
+    lead[lat.shape(lambda pos: 0 <= pos[1] < ymax, (0, 0))] = 0
+    lead[lat.neighbors()] = -1
+    ribbon = mesoscopic.Builder()
+    ribbon[lat.shape(lambda pos: 0 <= pos[0] < 2 and 0 <= pos[1] < ymax, (0, 0))] = 0
+    ribbon[lat.neighbors()] = -1
+    ribbon.attach_lead(lead)
+    ribbon.attach_lead(lead.reversed())
+    return lead.finalized(), ribbon.finalized()
+
+
+def test_band_edge_at_a_crossing_of_two_other_bands():
+    # 7-site bearded cell at E = 1: at k = pi three bands meet, two crossing E with
+    # velocities -+1/sqrt(2) and one with a minimum E = 1 + (k - pi)^2 / 2 (a band edge:
+    # four solutions with three eigenvectors). Another band crosses E at k = +-pi/2 with
+    # velocity -+1/2. As everywhere, the band edge mode (zero velocity) is not propagating,
+    # so E = 1 has the two channels of E = 1 - 0 and a third one opens above it. (Kwant 1.5
+    # reports three channels at exactly E = 1 with velocities that are no band velocities,
+    # and a non-unitary S-matrix there.)
+    lead, ribbon = bearded_ribbon(3.0)
+    h, hop = lead.cell_hamiltonian(), lead.inter_cell_hopping()
+    at_k_pi, velocities = Bands(h, hop)(np.pi, derivative_order=1)
+    np.testing.assert_allclose(at_k_pi[4:], 1.0, atol=1e-13)
+    np.testing.assert_allclose(
+        np.sort(velocities[4:]), [-np.sqrt(0.5), 0, np.sqrt(0.5)], atol=1e-13
+    )
+    prop, stab = lead.modes(1.0)
+    assert prop.num_modes == 2
+    expected_momenta = [np.pi / 2, np.pi, -np.pi / 2, np.pi]
+    momentum_errors = np.angle(np.exp(1j * (prop.momenta - expected_momenta)))
+    np.testing.assert_allclose(momentum_errors, 0, atol=1e-12)
+    np.testing.assert_allclose(
+        prop.velocities, [-0.5, -np.sqrt(0.5), 0.5, np.sqrt(0.5)], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-12
+    )
+    dyson = hop @ la.solve(np.eye(7) - h - stab.selfenergy, hop.conj().T)
+    np.testing.assert_allclose(stab.selfenergy, dyson, atol=1e-12)
+    # The self-energy is continuous across the edge (from the side without the new channel).
+    np.testing.assert_allclose(stab.selfenergy, lead.selfenergy(1.0 - 1e-12), atol=1e-5)
+    assert lead.modes(1.0 - 1e-9)[0].num_modes == 2
+    assert lead.modes(1.0 + 1e-6)[0].num_modes == 3
+    for energy in (1.0, -1.0):  # E -> -E is a symmetry of the bipartite lattice
+        s = mesoscopic.smatrix(ribbon, energy)
+        assert s.num_propagating(0) == s.num_propagating(1) == 2
+        assert s.check_unitarity() < 1e-10
+        assert s.transmission(1, 0) == pytest.approx(2.0, abs=1e-10)  # clean ribbon
+
+
+def test_bands_crossing_at_close_momenta_stay_exact_bloch_solutions():
+    # Slightly above E = 1 the two bands crossing at k = pi cross E at k = pi -+ 1.4e-7,
+    # closer than DEGENERACY_TOLERANCE: each mode must still solve the Bloch equation at its
+    # own k, and the modes must carry no cross current.
+    lead, _ = bearded_ribbon(3.0)
+    h, hop = lead.cell_hamiltonian(), lead.inter_cell_hopping()
+    energy = 1.0 + 1e-7
+    prop, _ = lead.modes(energy)
+    assert prop.num_modes == 3
+    for k, phi in zip(prop.momenta, prop.wave_functions.T, strict=True):
+        bloch = h + hop * np.exp(1j * k) + hop.conj().T * np.exp(-1j * k)
+        assert np.linalg.norm(bloch @ phi - energy * phi) < 1e-11 * np.linalg.norm(phi)
+    np.testing.assert_allclose(
+        current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-8
+    )
+
+
+def test_energy_on_the_flat_band_of_an_unbalanced_ribbon_is_an_error():
+    lead, _ = bearded_ribbon(3.0)  # 4 + 3 sites per cell: a zero-energy band at every k
+    assert np.allclose(lead_bands(lead)[:, 3], 0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"energy 0\.0 lies on a flat band"):
+        lead.modes(0.0)
+
+
+def lead_bands(lead, num_k: int = 2000):
+    """Sorted bands of a finalized lead on a periodic grid of ``num_k`` momenta."""
+    ks = np.linspace(-np.pi, np.pi, num_k, endpoint=False)
+    return bands(lead.cell_hamiltonian(), lead.inter_cell_hopping(), ks)
+
+
+def upward_crossings(energies_k: np.ndarray, energy: float) -> int:
+    """Crossings of ``energy`` by the bands with dE/dk > 0, on a periodic k grid."""
+    below = energies_k < energy
+    return int(np.sum(below & ~np.roll(below, -1, axis=0)))
+
+
+def band_extrema(energies_k: np.ndarray) -> np.ndarray:
+    """Local extrema (including flat stretches) of the sorted bands on a periodic k grid."""
+    forward = np.roll(energies_k, -1, axis=0) - energies_k
+    backward = energies_k - np.roll(energies_k, 1, axis=0)
+    return energies_k[forward * backward <= 0]
+
+
+@pytest.mark.parametrize("ymax", [3.0, 5.0])
+def test_bearded_ribbon_energy_scan(ymax):
+    # The flat band (7-site cell only) is the one energy that may raise; elsewhere the number
+    # of channels is the number of bands crossing E upwards, and the clean ribbon transmits
+    # every channel with a unitary S-matrix, at band edges and band crossings included (the
+    # S-matrix at every other energy of the grid and at E = +-1, to keep the test fast).
+    lead, ribbon = bearded_ribbon(ymax)
+    energies_k = lead_bands(lead, num_k=12000)
+    extrema = band_extrema(energies_k)
+    scan = np.concatenate([np.linspace(-3, 3, 201)[1:-1], [-1.0, 1.0]])
+    flat_levels = energies_k.mean(axis=0)[np.ptp(energies_k, axis=0) < 1e-12]
+    flat = [e for e in scan if np.any(np.abs(flat_levels - e) < 1e-12)]
+    assert flat == ([0.0] if ymax == 3.0 else [])
+    checked = 0
+    for index, energy in enumerate(scan):
+        if energy in flat:
+            with pytest.raises(ValueError, match="flat band"):
+                lead.modes(energy)
+            continue
+        num_modes = lead.modes(energy)[0].num_modes
+        if np.min(np.abs(extrema - energy)) > 1e-6:
+            assert num_modes == upward_crossings(energies_k, energy)
+            checked += 1
+        if index % 2 == 0 or abs(energy) == 1.0:
+            s = mesoscopic.smatrix(ribbon, energy)
+            assert s.num_propagating(0) == s.num_propagating(1) == num_modes
+            assert s.check_unitarity() < 1e-10
+            assert s.transmission(1, 0) == pytest.approx(num_modes, abs=1e-8)
+    assert checked > 150

@@ -55,7 +55,9 @@ Classification and tolerances
   decides. Otherwise the mode is decaying (``|lambda| < 1``) or growing.
 * Candidates with ``|lambda_i - lambda_j| < DEGENERACY_TOLERANCE`` are one degenerate set:
   the velocity operator is diagonalized in it (degenerate Hellmann-Feynman), which gives
-  modes of definite velocity that carry no cross current.
+  modes of definite velocity that carry no cross current. Each eigenvector keeps its own
+  eigenvalue, so bands crossing the energy at close but distinct ``k`` stay exact Bloch
+  solutions.
 * ``|v| <= VELOCITY_TOLERANCE * ||hop||`` (2-norm): the solution does not propagate. This
   is the case of an energy exactly at a band edge (or within about ``1e-13 ||hop||`` of
   it), where two solutions merge (a Jordan block: one eigenvector at ``k_edge`` carrying no
@@ -67,8 +69,18 @@ Classification and tolerances
   band, and the band-edge eigenvector is put among the decaying solutions (the common limit
   of the retarded solution from both sides of the edge), so the self-energy stays finite
   and exact and the S-matrix unitary.
-* An energy on a flat band of the lead (a cell state decoupled from the neighbouring cells)
-  has no scattering solution and raises ``ValueError``.
+* A band edge can share its ``k`` with bands that cross the energy there (for example a band
+  minimum at ``k = pi`` where two other bands cross). The set of ``s`` solutions at that
+  ``k`` then has only ``d < s`` eigenvectors: ``s - d`` band edges (2 x 2 Jordan blocks)
+  and ``2 d - s`` crossing bands. The velocity operator, diagonalized on the eigenvectors,
+  vanishes on exactly one direction per edge (the merging solutions carry no current, nor
+  any cross current with the others): those directions go with the decaying solutions, the
+  others are propagating modes with their band velocities. Bands touching the energy to
+  third or higher order in ``k - k0`` at the energy itself are not resolved and raise
+  ``RuntimeError`` (shifting the energy by ``1e-9`` resolves them).
+* An energy on a flat band of the lead (a cell state decoupled from the neighbouring cells,
+  or more generally an energy that ``H(k)`` has at every ``k``) has infinitely many states
+  and no well-defined set of modes; it raises ``ValueError``.
 
 References: the stabilized mode problem follows the ideas of M. Wimmer, PhD thesis
 (Regensburg, 2008) and C. W. Groth et al., New J. Phys. 16, 063065 (2014).
@@ -642,8 +654,9 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
     pencil_norm = math.hypot(np.linalg.norm(pencil_l), np.linalg.norm(pencil_r))
     if np.any(size < 1e-13 * pencil_norm):
         raise ValueError(
-            f"the lead problem at energy {energy!r} is singular (a cell state decoupled from "
-            "the neighbouring cells at this energy); shift the energy slightly"
+            f"energy {energy!r} lies on a flat band of the lead: H(k) has the eigenvalue "
+            f"{energy!r} at every momentum k, so the lead has infinitely many states at this "
+            "energy and no well-defined set of modes; shift the energy slightly"
         )
     vectors = vectors / np.linalg.norm(vectors, axis=0)
     abs_alpha, abs_beta = np.abs(alpha), np.abs(beta)
@@ -662,9 +675,12 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
         return 1j * (z - z.conj().T)
 
     def velocity_basis(
-        basis: ComplexArray, lam: complex
+        basis: ComplexArray, lam: complex | ComplexArray
     ) -> tuple[FloatArray, ComplexArray, ComplexArray]:
-        """Velocities, and coefficients of the velocity eigenvectors (|phi| = 1), in a basis."""
+        """Velocities, and coefficients of the velocity eigenvectors (|phi| = 1), in a basis.
+
+        ``lam`` is the common eigenvalue of the basis vectors, or one eigenvalue per vector.
+        """
         waves = wave_functions(basis, lam)
         norms = waves.conj().T @ waves
         current_matrix = currents(basis)
@@ -725,11 +741,15 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
         members = candidates[cluster]
         lam0 = complex(np.mean(lam_unit[cluster]))
         lam0 /= abs(lam0)
-        basis = _cluster_basis(vectors[:, members])
-        kind = "modes"
-        if basis is not None:
+        num_edges = 0
+        basis: ComplexArray | None = None
+        if _independent(vectors[:, members]):
+            # Each eigenvector keeps its own eigenvalue: close but distinct eigenvalues (bands
+            # crossing the energy at nearby k) then keep exact Bloch solutions, and exactly
+            # degenerate ones are mixed by the velocity diagonalization at no cost.
+            basis, basis_lam = vectors[:, members], lam_unit[cluster]
             try:
-                velocity, coefficients, waves = velocity_basis(basis, lam0)
+                velocity, coefficients, waves = velocity_basis(basis, basis_lam)
             except la.LinAlgError:  # norm matrix not positive definite: dependent vectors
                 basis = None
             else:
@@ -737,26 +757,39 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
                 if np.max(np.abs(velocity)) > 2.5 * singular[0]:
                     basis = None
         if basis is None:
-            kind, basis = _eigenspace(pencil_l, pencil_r, lam0, members.size)
+            basis, num_edges = _eigenspace(pencil_l, pencil_r, lam0, members.size, energy)
+            basis_lam = np.full(basis.shape[1], lam0)
             velocity, coefficients, waves = velocity_basis(basis, lam0)
-        if kind == "edge":
-            # The shared eigenvector of merging solutions carries (almost) no current.
-            if np.max(np.abs(velocity)) > 100 * velocity_tolerance:
+        if num_edges:
+            # Band edges at this k, possibly together with bands crossing the energy at the
+            # same k. The eigenvector shared by the two solutions merging at an edge carries
+            # no current and no cross current with the other eigenvectors (current
+            # conservation), so the velocity operator of the eigenspace vanishes on exactly
+            # one direction per edge; the crossing bands keep their nonzero velocities.
+            by_speed = np.argsort(np.abs(velocity), kind="stable")
+            heads, crossing = by_speed[:num_edges], by_speed[num_edges:]
+            if np.max(np.abs(velocity[heads])) > 100 * velocity_tolerance or np.any(
+                np.abs(velocity[crossing]) <= velocity_tolerance
+            ):
                 raise RuntimeError(_near_edge_message(energy))
-            edge_out.extend(basis.T)
-            continue
-        momentum = float(np.angle(lam0))
-        if momentum <= -math.pi:
-            momentum += 2 * math.pi
-        for j in range(basis.shape[1]):
-            slow = abs(velocity[j]) < _SUSPECT_VELOCITY * singular[0] and basis.shape[1] == 1
+            head_vectors = basis @ coefficients[:, heads]
+            edge_out.extend((head_vectors / np.linalg.norm(head_vectors, axis=0)).T)
+            velocity, coefficients = velocity[crossing], coefficients[:, crossing]
+        wave_weights = np.sum(np.abs(waves) ** 2, axis=0)
+        single = velocity.size == 1 and basis.shape[1] == 1
+        for j in range(velocity.size):
+            dominant = int(np.argmax(np.abs(coefficients[:, j]) ** 2 * wave_weights))
+            momentum = float(np.angle(basis_lam[dominant]))
+            if momentum <= -math.pi:
+                momentum += 2 * math.pi
+            slow = abs(velocity[j]) < _SUSPECT_VELOCITY * singular[0] and single
             if abs(velocity[j]) > velocity_tolerance and not (slow and unresolved(cluster[0])):
                 scale = 1 / math.sqrt(abs(velocity[j]))
                 prop_vectors.append(basis @ coefficients[:, j] * scale)
                 prop_waves.append(waves @ coefficients[:, j] * scale)
                 prop_momenta.append(momentum)
                 prop_velocities.append(float(velocity[j]))
-            elif basis.shape[1] == 1:
+            elif single:
                 # A lone zero-velocity solution: an evanescent mode with |lambda| within the
                 # tolerance of 1, or one of two solutions merging at a band edge.
                 modulus = abs(alpha[members[0]]) / abs(beta[members[0]])
@@ -766,6 +799,8 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
                 zero_vectors.append(basis @ coefficients[:, j])
                 zero_keys.append((0.0, -float(velocity[j])))
 
+    if len(prop_vectors) > 1:
+        _remove_cross_currents(prop_vectors, prop_waves, prop_velocities, rank)
     velocities = np.array(prop_velocities)
     outgoing = np.flatnonzero(velocities > 0)
     incoming = np.flatnonzero(velocities < 0)
@@ -817,6 +852,41 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
     )
 
 
+def _remove_cross_currents(
+    vectors: list[ComplexArray], waves: list[ComplexArray], velocities: list[float], rank: int
+) -> None:
+    """Make unit-current modes carry no cross current, correcting the slower ones (in place).
+
+    Modes at different ``k`` carry no cross current in exact arithmetic. Rounding gives a
+    slow mode (near a band edge) components along the fast modes of nearby ``k`` that its
+    small norm amplifies; they are removed by Gram-Schmidt in the current form, from the
+    fastest mode down. Each correction mixes in a solution at a ``k`` a distance ``dk`` away
+    with a weight of the order of the rounding error divided by ``dk``, so the modes stay
+    Bloch solutions to rounding accuracy.
+    """
+    stacked = np.array(vectors).T
+    stacked_waves = np.array(waves).T
+
+    def current(x: ComplexArray, y: ComplexArray) -> ComplexArray:
+        """Cross current of reduced solutions ``x`` (columns) and ``y`` (columns)."""
+        return 1j * (x[:rank].conj().T @ y[rank:] - x[rank:].conj().T @ y[:rank])
+
+    order = np.argsort(-np.abs(np.array(velocities)), kind="stable")
+    for position in range(1, order.size):
+        j, faster = order[position], order[:position]
+        signs = np.sign(np.array(velocities)[faster])
+        weights = signs * current(stacked[:, faster], stacked[:, [j]])[:, 0]
+        vector = stacked[:, j] - stacked[:, faster] @ weights
+        wave = stacked_waves[:, j] - stacked_waves[:, faster] @ weights
+        flux = float(current(vector[:, None], vector[:, None])[0, 0].real)
+        if flux * velocities[j] <= 0:
+            continue  # a correction that large is no rounding correction; leave the mode
+        scale = 1 / math.sqrt(abs(flux))
+        stacked[:, j], stacked_waves[:, j] = vector * scale, wave * scale
+        vectors[j], waves[j] = stacked[:, j], stacked_waves[:, j]
+        velocities[j] = math.copysign(1 / float(np.vdot(waves[j], waves[j]).real), flux)
+
+
 def _lu_factor(matrix: ComplexArray) -> tuple[ComplexArray, Any]:
     """LU factorization; exact singularity is reported by the callers, not as a warning."""
     with warnings.catch_warnings():
@@ -856,40 +926,42 @@ def _clusters(lam: ComplexArray) -> list[NDArray[np.intp]]:
     return [np.flatnonzero(labels == c) for c in range(current)]
 
 
-def _cluster_basis(vecs: ComplexArray) -> ComplexArray | None:
-    """Orthonormal basis of the span of a cluster's eigenvectors, or None if degenerate.
+def _independent(vecs: ComplexArray) -> bool:
+    """Whether a cluster's eigenvectors are well independent.
 
-    Eigenvectors of distinct or semisimple eigenvalues are well independent; nearly parallel
-    ones signal a band edge (a Jordan block), handled by :func:`_eigenspace`.
+    Eigenvectors of distinct or semisimple eigenvalues are; nearly parallel ones signal a
+    band edge (a Jordan block), handled by :func:`_eigenspace`.
     """
     if vecs.shape[1] == 1:
-        return vecs
-    left_vectors, singular, _ = la.svd(vecs, full_matrices=False)
-    if singular[-1] > _INDEPENDENCE_TOLERANCE * singular[0]:
-        return left_vectors
-    return None
+        return True
+    singular = la.svdvals(vecs)
+    return bool(singular[-1] > _INDEPENDENCE_TOLERANCE * singular[0])
 
 
 def _eigenspace(
-    pencil_l: ComplexArray, pencil_r: ComplexArray, lam0: complex, size: int
-) -> tuple[str, ComplexArray]:
+    pencil_l: ComplexArray, pencil_r: ComplexArray, lam0: complex, size: int, energy: float
+) -> tuple[ComplexArray, int]:
     """Eigenvectors at ``lam0`` of a cluster of ``size`` eigenvalues, from the null space.
 
-    Returns ``("modes", basis)`` when the cluster has a complete set of eigenvectors, or
-    ``("edge", basis)`` at a band edge, where each eigenvector is shared by two merging
-    solutions (a 2 x 2 Jordan block) and only half of the solutions have one.
+    Returns an orthonormal basis of the eigenspace and the number of band edges in the
+    cluster. Each band edge is a 2 x 2 Jordan block (two solutions merging, with a single
+    eigenvector), each band crossing the energy a simple eigenvalue, so a cluster of ``size``
+    eigenvalues with ``null`` eigenvectors holds ``size - null`` band edges, as long as that
+    is at most ``null``. Jordan blocks of size three or more (bands touching the energy as
+    ``(k - k0)^3`` or flatter) are not resolved and raise ``RuntimeError``.
     """
     _, sigma, vh = la.svd(pencil_l - lam0 * pencil_r)
     null = int(np.sum(sigma < _NULL_SPACE_TOLERANCE * sigma[0]))
     basis = vh[sigma.size - null :].conj().T
-    if null == size:
-        return "modes", basis
-    if 2 * null == size:
-        return "edge", basis
-    raise RuntimeError(
-        "could not classify the lead modes: a band edge of higher order at this energy; shift "
-        "the energy by a small amount"
-    )
+    num_edges = size - null
+    if null == 0 or not 0 <= num_edges <= null:
+        raise RuntimeError(
+            f"could not classify the lead modes at energy {energy!r}: {size} solutions merge "
+            f"at k = {float(np.angle(lam0)):.6g} with only {null} independent eigenvectors, "
+            "a band touching the energy to higher than second order in k; shift the energy "
+            "by a small amount (e.g. 1e-9 of the hopping)"
+        )
+    return basis, num_edges
 
 
 # --------------------------------------------------------------------------------------------
