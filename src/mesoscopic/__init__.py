@@ -25,6 +25,7 @@ from . import (
     plot,
     scattering,
     solvers,
+    spin,
     system,
     transport,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "scattering",
     "smatrix",
     "solvers",
+    "spin",
     "system",
     "transport",
     "wave_function",
