@@ -810,7 +810,7 @@ class System:
         ncomp, labels = sp.csgraph.connected_components(self._adjacency(), directed=False)
         if ncomp == 1:
             return
-        lead_comps = {int(labels[iface[0]]) for iface in self.lead_interfaces}
+        lead_comps = {int(label) for iface in self.lead_interfaces for label in labels[iface]}
         orphan = np.flatnonzero(~np.isin(labels, list(lead_comps)))
         if len(orphan):
             raise ValueError(
