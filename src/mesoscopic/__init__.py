@@ -17,6 +17,7 @@ from . import (
     capacitor,
     constants,
     coulomb,
+    dephasing,
     landauer,
     lattice,
     models,
@@ -29,6 +30,7 @@ from . import (
     solvers,
     spin,
     system,
+    thermoelectric,
     transport,
 )
 from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
@@ -53,6 +55,7 @@ __all__ = [
     "capacitor",
     "constants",
     "coulomb",
+    "dephasing",
     "landauer",
     "lattice",
     "models",
@@ -67,6 +70,7 @@ __all__ = [
     "solvers",
     "spin",
     "system",
+    "thermoelectric",
     "transport",
     "wave_function",
 ]

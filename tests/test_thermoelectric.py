@@ -1,0 +1,250 @@
+"""Thermoelectric response of tight-binding devices: mesoscopic.thermoelectric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mesoscopic as meso
+from mesoscopic import analytic, landauer, thermoelectric
+
+
+def barrier_chain(height, length):
+    """A chain with `length` sites at onsite `height` between clean leads (hopping -1)."""
+    lat = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+
+    def onsite(site):
+        return height if 2 <= site.tag[0] < 2 + length else 0.0
+
+    syst[(lat(i) for i in range(length + 4))] = onsite
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def clean_wire(width, length, *, spin_degeneracy):
+    lat = meso.lattice.square(1.0, norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = 4.0
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(spin_degeneracy=spin_degeneracy)
+
+
+@pytest.fixture(scope="module")
+def tunnel_barrier():
+    """Three sites at 3t: T(E) ~ 7e-3 at E = 0, smooth, d ln T / dE ~ 1.5 / t."""
+    return barrier_chain(3.0, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Low temperature: the Mott formula
+# --------------------------------------------------------------------------------------------
+
+
+def test_mott_formula_is_the_low_temperature_limit(tunnel_barrier):
+    height, length, mu = 3.0, 3, 0.0
+    temperatures = np.array([0.02, 0.01, 0.005])
+    result = thermoelectric.thermoelectric_response(
+        tunnel_barrier, mu, temperatures, points_per_kT=1
+    )
+    # d ln T / dE from the closed form of the chain barrier, independent of the solver.
+    step = 1e-4
+    log_slope = (
+        np.log(analytic.chain_barrier_transmission(mu + step, height, length))
+        - np.log(analytic.chain_barrier_transmission(mu - step, height, length))
+    ) / (2 * step)
+    mott = -(np.pi**2) / 3 * temperatures * log_slope
+    seebeck = result.seebeck.values
+    assert np.all(seebeck < 0)  # T(E) rises with energy: electron-like
+    relative_error = np.abs(seebeck / mott - 1)
+    # Sommerfeld corrections are of order (kT / delta)^2: halving kT divides them by 4.
+    np.testing.assert_allclose(relative_error[:-1] / relative_error[1:], 4.0, rtol=0.05)
+    assert relative_error[-1] < 1e-4
+    # The same formula on the interpolated T(E) agrees with the closed-form derivative.
+    on_grid = thermoelectric.mott_seebeck(
+        result.energy.values, result.transmission.values, mu, temperatures
+    )
+    np.testing.assert_allclose(on_grid, mott, rtol=1e-7)
+
+
+# --------------------------------------------------------------------------------------------
+# A plateau: Wiedemann-Franz
+# --------------------------------------------------------------------------------------------
+
+
+def test_wiedemann_franz_on_a_conductance_plateau():
+    width = 4
+    fsys = clean_wire(width, 3, spin_degeneracy=2)
+    bottoms = 2 - 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
+    mu = 0.5 * (bottoms[0] + bottoms[1])  # one open subband
+    kT = 0.01  # mu +- 40 kT stays on the plateau
+    assert bottoms[0] < mu - 40 * kT and mu + 40 * kT < bottoms[1]
+    result = thermoelectric.thermoelectric_response(fsys, mu, kT)
+    assert result.attrs["spin_degeneracy"] == 2
+    assert float(result.conductance) == pytest.approx(2.0, abs=1e-10)
+    assert abs(float(result.lorenz) - np.pi**2 / 3) < 1e-6
+    assert abs(float(result.seebeck)) < 1e-8
+    # kappa = L G T with the spin degeneracy in both G and kappa.
+    assert float(result.thermal_conductance) == pytest.approx(np.pi**2 / 3 * 2 * kT, rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Electron-like and hole-like steps
+# --------------------------------------------------------------------------------------------
+
+
+def test_thermopower_sign_flips_between_electron_and_hole_like_steps():
+    """Below the band of a barrier T rises (S < 0); above the band of a well it falls (S > 0).
+
+    The chain is bipartite: flipping the sign of every other orbital maps H to -H, so a
+    barrier V at energy E transmits like a well -V at -E, and S(mu, V) = -S(-mu, -V) exactly.
+    """
+    mu = np.array([-1.3, -1.2])
+    kT = np.array([0.01, 0.02])
+    barrier = thermoelectric.thermoelectric_response(
+        barrier_chain(1.0, 4), mu, kT, points_per_kT=1
+    )
+    well = thermoelectric.thermoelectric_response(barrier_chain(-1.0, 4), -mu, kT, points_per_kT=1)
+    assert np.all(barrier.seebeck.values < 0)  # below the barrier's band bottom at E = -1
+    assert np.all(well.seebeck.values > 0)  # above the well's band top at E = +1
+    np.testing.assert_allclose(well.seebeck.values, -barrier.seebeck.values, rtol=1e-9)
+    np.testing.assert_allclose(well.conductance.values, barrier.conductance.values, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# Onsager reciprocity from the currents
+# --------------------------------------------------------------------------------------------
+
+
+def test_peltier_equals_seebeck_times_temperature_from_independent_currents(tunnel_barrier):
+    """Heat carried per charge at zero dT equals the open-circuit voltage per dT times T.
+
+    Both sides come from landauer.current and landauer.heat_current driven by a small bias or
+    a small temperature difference: the Onsager relation L12 = L21 between two experiments.
+    """
+    mu, kT = 0.1, 0.02
+    result = thermoelectric.thermoelectric_response(tunnel_barrier, mu, kT)
+    energies, transmission = result.energy.values, result.transmission.values
+    d_mu, d_kT = 1e-6, 1e-6
+    # Peltier: heat current / electric current at equal temperatures (electrons: charge -e).
+    particle = landauer.current(energies, transmission, mu + d_mu / 2, mu - d_mu / 2, kT, kT)
+    heat = (
+        landauer.heat_current(energies, transmission, mu + d_mu / 2, mu - d_mu / 2, kT, kT)
+        + 0.5 * d_mu * particle
+    )  # heat measured from the mean chemical potential
+    peltier = -float(heat / particle)
+    # Seebeck: the open-circuit mu_hot - mu_cold that cancels the current a temperature
+    # difference drives, per unit kT_hot - kT_cold (in k_B/e; -e V = mu for electrons).
+    thermal = landauer.current(energies, transmission, mu, mu, kT + d_kT / 2, kT - d_kT / 2)
+    seebeck = -float((thermal / d_kT) / (particle / d_mu))
+    assert seebeck == pytest.approx(float(result.seebeck), rel=1e-6)
+    assert peltier == pytest.approx(float(result.peltier), rel=1e-6)
+    assert peltier == pytest.approx(seebeck * kT, rel=1e-6)
+
+
+def test_figure_of_merit_and_units(tunnel_barrier):
+    mu = np.array([0.0, 0.1])
+    kT = np.array([0.01, 0.02])
+    bare = thermoelectric.thermoelectric_response(tunnel_barrier, mu, kT, points_per_kT=1)
+    with_phonons = thermoelectric.thermoelectric_response(
+        tunnel_barrier, mu, kT, phonon_conductance=1e-3, energies=bare.energy.values
+    )
+    s, g, kappa = bare.seebeck, bare.conductance, bare.thermal_conductance
+    kt = bare.kT
+    np.testing.assert_allclose(bare.zt, s**2 * g * kt / kappa, rtol=1e-12)
+    np.testing.assert_allclose(with_phonons.zt, s**2 * g * kt / (kappa + 1e-3), rtol=1e-12)
+    np.testing.assert_allclose(bare.peltier, s * kt, rtol=1e-12)
+    assert bare.seebeck.dims == ("mu", "kT") and bare.sizes["mu"] == 2
+    units = {name: bare[name].attrs["units"] for name in bare.data_vars}
+    assert units["seebeck"] == "k_B/e" and units["conductance"] == "e^2/h"
+    assert units["lorenz"] == "(k_B/e)^2" and units["zt"] == "1"
+
+
+# --------------------------------------------------------------------------------------------
+# Energy grid and transmission
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    mu=st.lists(st.floats(-3, 3), min_size=1, max_size=6),
+    kT=st.lists(st.floats(1e-3, 0.2), min_size=1, max_size=4),
+    density=st.floats(1, 4),
+)
+def test_energy_grid_covers_and_resolves_every_window(mu, kT, density):
+    grid = thermoelectric.energy_grid(mu, kT, points_per_kT=density)
+    spacing = np.diff(grid)
+    # No two knots a rounding error apart (nearly coincident window edges are merged), which
+    # would spoil the spline through T(E).
+    assert np.min(spacing) >= 0.25 * min(kT) / density
+    middle = 0.5 * (grid[1:] + grid[:-1])
+    for centre in mu:
+        for thermal in kT:
+            assert grid[0] <= centre - 40 * thermal + 1e-12
+            assert grid[-1] >= centre + 40 * thermal - 1e-12
+            inside = np.abs(middle - centre) < 40 * thermal
+            assert np.all(spacing[inside] <= thermal / density * (1 + 1e-9))
+
+
+def test_batched_transmission_is_used_when_the_package_has_it(monkeypatch, tunnel_barrier):
+    calls = []
+
+    def batched(fsys, energies, to_lead, from_lead, *, params=None):
+        calls.append((to_lead, from_lead, len(energies)))
+        return np.full(len(energies), 0.25)
+
+    monkeypatch.setattr(meso, "transmission", batched, raising=False)
+    result = thermoelectric.thermoelectric_response(tunnel_barrier, 0.0, 0.01, leads=(1, 0))
+    assert calls == [(0, 1, result.sizes["energy"])]
+    assert float(result.conductance) == pytest.approx(0.25, abs=1e-12)
+
+
+def test_transmission_curve_matches_the_closed_form(tunnel_barrier):
+    energies = np.linspace(-1.9, 1.9, 9)
+    exact = analytic.chain_barrier_transmission(energies, 3.0, 3)
+    np.testing.assert_allclose(
+        thermoelectric.transmission_curve(tunnel_barrier, energies), exact, rtol=1e-10, atol=0
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_bad_input_is_refused_with_clear_messages(tunnel_barrier):
+    response = thermoelectric.thermoelectric_response
+    with pytest.raises(ValueError, match=r"kT must be > 0 for thermoelectric coefficients"):
+        response(tunnel_barrier, 0.0, [0.01, 0.0])
+    with pytest.raises(ValueError, match=r"kT must be >= 0 .* got -0.01"):
+        response(tunnel_barrier, 0.0, -0.01)
+    with pytest.raises(ValueError, match=r"mu must be finite"):
+        response(tunnel_barrier, np.nan, 0.01)
+    with pytest.raises(ValueError, match=r"lead 2 does not exist; this system has leads 0..1"):
+        response(tunnel_barrier, 0.0, 0.01, leads=(0, 2))
+    with pytest.raises(ValueError, match=r"two different leads"):
+        response(tunnel_barrier, 0.0, 0.01, leads=(1, 1))
+    with pytest.raises(TypeError, match=r"pair \(source, drain\)"):
+        response(tunnel_barrier, 0.0, 0.01, leads=0)
+    with pytest.raises(ValueError, match=r"phonon_conductance must be >= 0"):
+        response(tunnel_barrier, 0.0, 0.01, phonon_conductance=-1.0)
+    with pytest.raises(ValueError, match=r"extend the energy grid"):
+        response(tunnel_barrier, 0.0, 0.01, energies=np.linspace(-0.1, 0.1, 101))
+    with pytest.raises(ValueError, match=r"points_per_kT must be >= 1"):
+        thermoelectric.energy_grid(0.0, 0.01, points_per_kT=0.5)
+    with pytest.raises(TypeError, match=r"needs a finalized system"):
+        response("wire", 0.0, 0.01)
+    with pytest.raises(ValueError, match=r"mu must lie inside the energy grid"):
+        thermoelectric.mott_seebeck(np.linspace(0, 1, 11), np.ones(11), 2.0, 0.01)
