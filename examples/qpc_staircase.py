@@ -20,7 +20,7 @@ import xarray as xr
 import mesoscopic as meso
 
 
-def make_qpc(width=40, length=60, *, smoothness=8.0):
+def make_qpc(width=40, length=90, *, smoothness=15.0):
     """Saddle-point QPC: V(x, y) = gate * envelope(x) * (2y/W - 1)^2, leads without gate."""
     lat = meso.lattice.square(1.0, norbs=1)
     x0 = length / 2
@@ -47,10 +47,11 @@ def main(out_dir: str = "out") -> xr.Dataset:
     out.mkdir(parents=True, exist_ok=True)
     fsys, onsite = make_qpc()
     params = {"gate": 2.5}
-    energies = np.linspace(0.02, 0.6, 233)
+    # The grid resolves the smallest kT and covers mu +- 34 kT of the largest.
+    energies = np.linspace(-0.7, 1.3, 1001)
     transmission = meso.transmission(fsys, energies, 1, 0, params=params)
-    temperatures = np.array([0.0, 0.002, 0.005, 0.01])  # kT in units of t
-    window = (energies >= 0.1) & (energies <= 0.52)
+    temperatures = np.array([0.0, 0.005, 0.01, 0.02])  # kT in units of t
+    window = (energies >= 0.02) & (energies <= 0.6)
     conductance = np.stack(
         [
             meso.landauer.linear_conductance(
@@ -75,7 +76,7 @@ def main(out_dir: str = "out") -> xr.Dataset:
         },
         attrs={
             "title": "QPC conductance staircase",
-            "model": "square lattice 40 x 60, saddle gate potential, spin-degenerate",
+            "model": "square lattice 40 x 90, saddle gate potential, spin-degenerate",
             "gate": params["gate"],
             "mesoscopic_version": meso.__version__,
         },

@@ -120,7 +120,7 @@ class Discretization:
         return np.asarray(field_T, dtype=float) * area * constants.e / constants.h
 
     def zeeman(self, field_T: Any, g_factor: float = -0.44) -> Any:
-        """Zeeman splitting |g| mu_B B in units of t."""
+        """Zeeman splitting ``|g| mu_B B`` in units of t."""
         mu_b = constants.e * constants.hbar / (2 * constants.m_e) / constants.meV
         return abs(g_factor) * mu_b * np.asarray(field_T, dtype=float) / self.hopping
 

@@ -275,14 +275,12 @@ def conductance(
     x = np.asarray(x, dtype=float)
     values = np.asarray(values, dtype=float)
     ax.plot(x, values, label=label, **line_kwargs)
-    if plateaus is not False:
-        levels = (
-            np.arange(0, np.ceil(np.nanmax(values)) + 1)
-            if plateaus is True
-            else np.asarray(plateaus)
-        )
-        for level in levels:
-            ax.axhline(level, color="0.7", lw=0.6, ls="--", zorder=0)
+    if isinstance(plateaus, (bool, np.bool_)):
+        levels = np.arange(0, np.ceil(np.nanmax(values)) + 1) if plateaus else np.zeros(0)
+    else:
+        levels = np.atleast_1d(np.asarray(plateaus, dtype=float))
+    for level in levels:
+        ax.axhline(level, color="0.7", lw=0.6, ls="--", zorder=0)
     ax.set_ylabel("G (" + ("$e^2/h$" if unit == "e2/h" else "$2e^2/h$") + ")")
     if xlabel:
         ax.set_xlabel(xlabel)

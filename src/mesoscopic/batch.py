@@ -1,0 +1,500 @@
+"""Transmission and scattering matrices of a finalized system for many energies at once.
+
+:func:`transmission` and :func:`smatrices` evaluate the system's Hamiltonian and leads once
+for the whole batch of energies and hand them to a solver:
+
+``solver="rgf"``
+    Recursive Green's functions over slices (:mod:`mesoscopic.solvers.rgf`), vectorized over
+    the energies, on the CPU (NumPy) or a GPU (CuPy, ``device="gpu"``).
+``solver="sparse"``
+    The sparse direct solver (:mod:`mesoscopic.solvers.sparse`), energy by energy, CPU only.
+``solver="auto"`` (default)
+    RGF unless the system slices badly, then sparse: the largest slice holds more than
+    half of the orbitals of a system above :data:`AUTO_SMALL_SYSTEM` orbitals, or one
+    energy of the recursion would not fit in memory.
+
+Both solvers give the same numbers (to about 1e-12). Units: energies in the unit of the
+Hamiltonian; transmissions dimensionless, per spin species present in the orbitals (multiply
+conductances by the system's ``spin_degeneracy`` where it applies).
+
+Parallelism and threads
+-----------------------
+The dense linear algebra runs on NumPy's BLAS, which uses all cores by default.
+``workers=k`` additionally splits the energies into contiguous chunks solved by ``k``
+processes (:class:`concurrent.futures.ProcessPoolExecutor`); give each process one BLAS
+thread so they do not compete, either with ``blas_threads=1`` (needs the optional package
+``threadpoolctl``) or in your own code::
+
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        T = meso.batch.transmission(fsys, energies, workers=4)
+
+Results do not depend on ``workers`` for a given ``chunk_size``.
+
+Sweeping parameters
+-------------------
+Parameter values enter value functions, evaluated once per call; sweep them in a loop and
+batch the energies inside it::
+
+    G = np.array([meso.batch.transmission(fsys, energies, 1, 0, params={"v": v})
+                  for v in gates])          # shape (n_gates, n_energies)
+
+Examples
+--------
+>>> import numpy as np
+>>> import mesoscopic as meso
+>>> lat = meso.lattice.square(norbs=1)
+>>> syst = meso.Builder()
+>>> syst[(lat(x, y) for x in range(6) for y in range(3))] = 4.0
+>>> syst[lat.neighbors()] = -1.0
+>>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+>>> lead[(lat(0, y) for y in range(3))] = 4.0
+>>> lead[lat.neighbors()] = -1.0
+>>> _ = syst.attach_lead(lead); _ = syst.attach_lead(lead.reversed())
+>>> fsys = syst.finalized()
+>>> transmission(fsys, [1.0, 2.5, 3.8], 1, 0).round(10).tolist()   # open channels
+[1.0, 2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .leads import LeadData
+from .scattering import SMatrix
+from .solvers import _backend, rgf, sparse
+from .system import System
+
+__all__ = ["AUTO_SMALL_SYSTEM", "SOLVERS", "SMatrixBatch", "smatrices", "transmission"]
+
+#: Solver names accepted by :func:`transmission` and :func:`smatrices`.
+SOLVERS = ("auto", "rgf", "sparse")
+#: Below this many orbitals ``solver="auto"`` always uses RGF, whatever the slicing.
+AUTO_SMALL_SYSTEM = 2000
+# Above this fraction of all orbitals in the largest slice, "auto" prefers the sparse solver.
+_AUTO_MAX_SLICE_FRACTION = 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_system(system: Any, what: str) -> System:
+    if not isinstance(system, System):
+        raise TypeError(
+            f"{what} needs a finalized system (Builder.finalized()), got {type(system).__name__}"
+        )
+    if not system.leads:
+        raise ValueError(f"{what} needs a system with at least one lead; attach leads first")
+    return system
+
+
+def _check_solver(solver: Any, device: str) -> str:
+    if not isinstance(solver, str) or solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if solver == "sparse" and device != "cpu":
+        raise ValueError(f"solver='sparse' runs on the CPU only; got device={device!r}")
+    return solver
+
+
+def _check_lead(value: Any, count: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a lead index (int), got {value!r}")
+    if not 0 <= int(value) < count:
+        raise ValueError(f"lead {value} does not exist; this system has leads 0..{count - 1}")
+    return int(value)
+
+
+def _check_workers(workers: Any) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return int(workers)
+
+
+# --------------------------------------------------------------------------------------------
+# Solver plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def _problem_inputs(
+    system: System, params: Mapping[str, Any] | None, check_hermiticity: bool
+) -> tuple[Any, list[LeadData]]:
+    from .transport import lead_data
+
+    ham = system.hamiltonian_submatrix(
+        params=params, sparse=True, check_hermiticity=check_hermiticity
+    )
+    return ham, lead_data(system, params=params)
+
+
+def _rgf_problem(
+    solver: str, ham: Any, leads: list[LeadData], device: str, memory_limit: float | None
+) -> rgf.RGFProblem | None:
+    """The prepared RGF problem, or None where ``solver="auto"`` picks the sparse solver."""
+    if solver == "sparse":
+        return None
+    problem = rgf.prepare(ham, leads)
+    if solver == "rgf":
+        return problem
+    slicing = problem.slicing
+    if (
+        problem.num_orbitals > AUTO_SMALL_SYSTEM
+        and slicing.max_size > _AUTO_MAX_SLICE_FRACTION * problem.num_orbitals
+    ):
+        return None
+    xp = _backend.array_module(device)
+    budget = _backend.device_memory_bytes(xp) if memory_limit is None else memory_limit
+    if problem.memory_per_energy(smatrix=True) > budget:
+        return None
+    return problem
+
+
+def _sparse_chunk(args: tuple[Any, list[LeadData], NDArray[np.float64]]) -> list[SMatrix]:
+    ham, leads, energies = args
+    return [sparse.scattering_matrix(ham, leads, float(e)) for e in energies]
+
+
+def _sparse_smatrices(
+    ham: Any, leads: list[LeadData], energies: NDArray[np.float64], workers: int
+) -> list[SMatrix]:
+    if workers == 1 or energies.size == 1:
+        return _sparse_chunk((ham, leads, energies))
+    pieces = np.array_split(energies, min(workers, energies.size))
+    with ProcessPoolExecutor(max_workers=len(pieces)) as pool:
+        parts = list(pool.map(_sparse_chunk, [(ham, leads, p) for p in pieces]))
+    return [s for part in parts for s in part]
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SMatrixBatch(Sequence[SMatrix]):
+    """Scattering matrices at a batch of energies, with vectorized read-outs.
+
+    A sequence of :class:`~mesoscopic.scattering.SMatrix` (``batch[k]`` is the one at
+    ``batch.energies[k]``), plus the usual transport quantities as arrays over energy.
+
+    Attributes
+    ----------
+    energies : (n_E,) float ndarray
+        The energies, in the order given.
+    smatrices : tuple of SMatrix
+        One per energy.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[(lat(i) for i in range(3))] = 0.0
+    >>> syst[lat(1)] = 1.0
+    >>> syst[lat.neighbors()] = -1.0
+    >>> lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    >>> lead[lat(0)] = 0.0
+    >>> lead[lat.neighbors()] = -1.0
+    >>> _ = syst.attach_lead(lead); _ = syst.attach_lead(lead.reversed())
+    >>> batch = smatrices(syst.finalized(), [0.0, 1.0])
+    >>> len(batch), batch.transmission(1, 0).round(6).tolist()
+    (2, [0.8, 0.75])
+    >>> bool(batch.check_unitarity().max() < 1e-12)
+    True
+    """
+
+    energies: NDArray[np.float64]
+    smatrices: tuple[SMatrix, ...]
+
+    def __post_init__(self) -> None:
+        energies = np.array(self.energies, dtype=float)
+        if energies.shape != (len(self.smatrices),):
+            raise ValueError(
+                f"energies must have shape ({len(self.smatrices)},), one per S-matrix, got "
+                f"{energies.shape}"
+            )
+        energies.flags.writeable = False
+        object.__setattr__(self, "energies", energies)
+        object.__setattr__(self, "smatrices", tuple(self.smatrices))
+
+    def __len__(self) -> int:
+        return len(self.smatrices)
+
+    @overload
+    def __getitem__(self, index: int) -> SMatrix: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SMatrixBatch: ...
+
+    def __getitem__(self, index: int | slice) -> SMatrix | SMatrixBatch:
+        if isinstance(index, slice):
+            return SMatrixBatch(self.energies[index], self.smatrices[index])
+        return self.smatrices[index]
+
+    def __iter__(self) -> Iterator[SMatrix]:
+        return iter(self.smatrices)
+
+    def transmission(self, to_lead: Any, from_lead: Any) -> NDArray[np.float64]:
+        """Transmission from ``from_lead`` into ``to_lead`` at every energy, shape (n_E,).
+
+        Leads are indices or ``(lead, block)`` pairs as in :meth:`SMatrix.transmission`;
+        ``transmission(i, i)`` is the total reflection of lead ``i``.
+        """
+        return np.array([s.transmission(to_lead, from_lead) for s in self.smatrices])
+
+    def transmission_matrix(self) -> NDArray[np.float64]:
+        """``T[k, i, j]`` from lead ``j`` into lead ``i`` at ``energies[k]``, (n_E, n, n)."""
+        return np.array([s.transmission_matrix() for s in self.smatrices])
+
+    def num_propagating(self, lead: Any) -> NDArray[np.int64]:
+        """Open channels of a lead (or ``(lead, block)``) at every energy, shape (n_E,)."""
+        return np.array([s.num_propagating(lead) for s in self.smatrices], dtype=np.int64)
+
+    def conductance_matrix(self, *, spin_degeneracy: float | None = None) -> NDArray[np.float64]:
+        """Büttiker conductance matrices in units of e^2/h, shape (n_E, n_leads, n_leads).
+
+        See :meth:`SMatrix.conductance_matrix`; the system's spin degeneracy by default.
+        """
+        return np.array(
+            [s.conductance_matrix(spin_degeneracy=spin_degeneracy) for s in self.smatrices]
+        )
+
+    def check_unitarity(self) -> NDArray[np.float64]:
+        """``max |S^dagger S - 1|`` at every energy, shape (n_E,)."""
+        return np.array([s.check_unitarity() for s in self.smatrices])
+
+
+def _labelled(values: NDArray[np.float64], energies: NDArray[np.float64], pair: bool) -> Any:
+    try:
+        import xarray
+    except ImportError as exc:  # pragma: no cover - xarray is a dependency
+        raise ImportError("labelled=True needs xarray: pip install xarray") from exc
+    if pair:
+        return xarray.DataArray(
+            values, dims=("energy",), coords={"energy": energies}, name="transmission"
+        )
+    leads = np.arange(values.shape[1])
+    return xarray.DataArray(
+        values,
+        dims=("energy", "to_lead", "from_lead"),
+        coords={"energy": energies, "to_lead": leads, "from_lead": leads},
+        name="transmission",
+        attrs={"description": "T[to_lead, from_lead]; diagonal: total reflection"},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------------
+
+
+def transmission(
+    system: System,
+    energies: ArrayLike,
+    to_lead: int | None = None,
+    from_lead: int | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    solver: str = "auto",
+    device: str = "cpu",
+    workers: int = 1,
+    chunk_size: int | None = None,
+    memory_limit: float | None = None,
+    blas_threads: int | None = None,
+    labelled: bool = False,
+    check_hermiticity: bool = True,
+) -> Any:
+    """Transmission of a finalized system for a batch of energies.
+
+    Parameters
+    ----------
+    system : System
+        A finalized system with leads.
+    energies : (n_E,) array_like
+        Real, finite energies in the unit of the Hamiltonian; at least one.
+    to_lead, from_lead : int, optional
+        Give both for the transmission from ``from_lead`` into ``to_lead``; neither for the
+        whole matrix.
+    params : dict, optional, keyword-only
+        Parameter values by name (evaluated once for all energies).
+    solver : {"auto", "rgf", "sparse"}, keyword-only
+        See the module docstring.
+    device : {"cpu", "gpu"}, keyword-only
+        Where the RGF recursion runs (``"gpu"`` needs CuPy and a CUDA device).
+    workers : int, keyword-only
+        Processes solving contiguous chunks of energies (CPU only; 1 = no pool).
+    chunk_size : int, optional, keyword-only
+        Energies per RGF batch (default: what fits in memory, capped; see
+        :func:`mesoscopic.solvers.rgf.transmission_matrices`).
+    memory_limit : float, optional, keyword-only
+        Memory budget in bytes for one RGF batch (default: from the free memory).
+    blas_threads : int, optional, keyword-only
+        BLAS threads per process, set with threadpoolctl (which must be installed).
+    labelled : bool, keyword-only
+        Return an ``xarray.DataArray`` with the energies (and lead indices) as coordinates.
+    check_hermiticity : bool, keyword-only
+        Check that the value functions give a Hermitian Hamiltonian.
+
+    Returns
+    -------
+    (n_E,) or (n_E, n_leads, n_leads) float ndarray
+        ``T[k]`` at ``energies[k]``: with both leads given, the transmission between them;
+        otherwise ``T[k, i, j]`` from lead ``j`` into lead ``i``, with ``T[k, i, i]`` the
+        total reflection of lead ``i`` (as Kwant's ``transmission(i, i)``), so that columns
+        sum to the open channels of the source lead.
+
+    Raises
+    ------
+    ValueError
+        Empty, non-1-D or non-finite energies; unknown solver or device names; a lead that
+        does not exist; only one of ``to_lead``/``from_lead``.
+    TypeError
+        Not a finalized system; complex energies.
+    RuntimeError
+        ``device="gpu"`` without CuPy or a CUDA device.
+
+    Examples
+    --------
+    A chain with one impurity (onsite 1, hopping -1): ``T = 1 / (1 + 1 / (4 sin^2 k))``.
+
+    >>> import numpy as np
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[(lat(i) for i in range(3))] = 0.0
+    >>> syst[lat(1)] = 1.0
+    >>> syst[lat.neighbors()] = -1.0
+    >>> lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    >>> lead[lat(0)] = 0.0
+    >>> lead[lat.neighbors()] = -1.0
+    >>> _ = syst.attach_lead(lead); _ = syst.attach_lead(lead.reversed())
+    >>> fsys = syst.finalized()
+    >>> energies = np.array([-1.0, 0.0, 1.0])
+    >>> k = np.arccos(-energies / 2)
+    >>> bool(np.allclose(transmission(fsys, energies, 1, 0), 1 / (1 + 1 / (4 * np.sin(k)**2))))
+    True
+    >>> transmission(fsys, energies).shape
+    (3, 2, 2)
+    """
+    syst = _check_system(system, "transmission")
+    e = rgf.check_energies(energies)
+    device = _backend.check_device(device)
+    solver = _check_solver(solver, device)
+    workers = _check_workers(workers)
+    count = len(syst.leads)
+    if (to_lead is None) != (from_lead is None):
+        raise ValueError(
+            "give both to_lead and from_lead for one transmission, or neither for the "
+            f"matrix; got to_lead={to_lead!r}, from_lead={from_lead!r}"
+        )
+    pair = to_lead is not None
+    if pair:
+        to_lead = _check_lead(to_lead, count, "to_lead")
+        from_lead = _check_lead(from_lead, count, "from_lead")
+    if device == "gpu":
+        _backend.array_module(device)  # a clear error before any work
+    ham, leads = _problem_inputs(syst, params, check_hermiticity)
+    problem = _rgf_problem(solver, ham, leads, device, memory_limit)
+    if problem is None:
+        result = np.array(
+            [s.transmission_matrix() for s in _sparse_smatrices(ham, leads, e, workers)]
+        )
+    else:
+        result = problem.transmission(
+            e,
+            device=device,
+            chunk_size=chunk_size,
+            workers=workers,
+            memory_limit=memory_limit,
+            blas_threads=blas_threads,
+        )
+    if pair:
+        result = result[:, to_lead, from_lead]
+    if labelled:
+        return _labelled(result, e, pair)
+    return result
+
+
+def smatrices(
+    system: System,
+    energies: ArrayLike,
+    *,
+    params: Mapping[str, Any] | None = None,
+    solver: str = "auto",
+    device: str = "cpu",
+    workers: int = 1,
+    chunk_size: int | None = None,
+    memory_limit: float | None = None,
+    blas_threads: int | None = None,
+    check_hermiticity: bool = True,
+) -> SMatrixBatch:
+    """Scattering matrices of a finalized system for a batch of energies.
+
+    Parameters
+    ----------
+    system : System
+        A finalized system with leads.
+    energies : (n_E,) array_like
+        Real, finite energies in the unit of the Hamiltonian; at least one.
+    params, solver, device, workers, chunk_size, memory_limit, blas_threads, \
+check_hermiticity
+        As in :func:`transmission` (keyword-only).
+
+    Returns
+    -------
+    SMatrixBatch
+        A sequence of :class:`~mesoscopic.scattering.SMatrix`, one per energy (the same
+        matrices, mode basis and order as :func:`mesoscopic.smatrix`), with
+        ``.transmission(i, j)``, ``.transmission_matrix()``, ``.conductance_matrix()``,
+        ``.num_propagating(i)`` and ``.check_unitarity()`` as arrays over energy.
+
+    Raises
+    ------
+    ValueError, TypeError, RuntimeError
+        As in :func:`transmission`.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.square(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[(lat(x, y) for x in range(5) for y in range(4))] = 4.0
+    >>> syst[lat.neighbors()] = -1.0
+    >>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    >>> lead[(lat(0, y) for y in range(4))] = 4.0
+    >>> lead[lat.neighbors()] = -1.0
+    >>> _ = syst.attach_lead(lead); _ = syst.attach_lead(lead.reversed())
+    >>> batch = smatrices(syst.finalized(), [0.5, 2.0])
+    >>> batch.num_propagating(0).tolist(), batch.transmission(1, 0).round(10).tolist()
+    ([1, 2], [1.0, 2.0])
+    """
+    syst = _check_system(system, "smatrices")
+    e = rgf.check_energies(energies)
+    device = _backend.check_device(device)
+    solver = _check_solver(solver, device)
+    workers = _check_workers(workers)
+    if device == "gpu":
+        _backend.array_module(device)
+    ham, leads = _problem_inputs(syst, params, check_hermiticity)
+    problem = _rgf_problem(solver, ham, leads, device, memory_limit)
+    if problem is None:
+        result = _sparse_smatrices(ham, leads, e, workers)
+    else:
+        result = problem.smatrices(
+            e,
+            device=device,
+            chunk_size=chunk_size,
+            workers=workers,
+            memory_limit=memory_limit,
+            blas_threads=blas_threads,
+        )
+    degeneracy = syst.spin_degeneracy
+    return SMatrixBatch(e, tuple(s.with_spin_degeneracy(degeneracy) for s in result))

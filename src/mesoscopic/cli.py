@@ -1,0 +1,536 @@
+"""The ``meso`` command: run a study from a TOML file, inspect the installation, plot results.
+
+``meso run study.toml`` builds a device from :mod:`mesoscopic.models`, sweeps its
+parameters (energies batched through the fast solver), writes a NetCDF dataset
+and a figure. ``meso info`` reports versions, optional components and devices.
+``meso plot result.nc`` draws a result file.
+
+A study file::
+
+    [device]
+    model = "quantum_point_contact"   # a function of mesoscopic.models
+    width = 24                        # its keyword arguments
+    length = 72
+
+    [parameters]                      # fixed solve-time parameters
+    confinement = 0.02
+
+    [sweep]                           # grid axes: a list, or start/stop/num
+    energy = { start = 0.3, stop = 1.1, num = 81 }
+    gate = [0.2, 0.3]
+
+    [observable]
+    quantity = "transmission"         # or "transmission_matrix", "conductance_matrix"
+    from_lead = 0
+    to_lead = 1
+
+    [units]                           # optional; default lattice units (t, h/e per cell)
+    energy = "meV"                    # needs [discretization]
+
+    [discretization]
+    lattice_constant = 10.0           # nm
+    effective_mass = 0.067
+
+    [output]
+    path = "out/qpc.nc"               # relative to the current folder
+    figure = "out/qpc.png"
+
+Every error in a study names the file, the field and what would be valid, and is
+raised before anything is computed or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import pathlib
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ConfigError", "Study", "load_study", "main", "run_study"]
+
+QUANTITIES = ("transmission", "transmission_matrix", "conductance_matrix")
+UNITS = {
+    "energy": ("t", "meV"),
+    "flux": ("h/e per cell", "T"),
+    "temperature": ("t", "K"),
+}
+_ENERGY_LIKE = {
+    "energy",
+    "gate",
+    "potential",
+    "v_left",
+    "v_right",
+    "disorder",
+    "zeeman",
+    "barrier_height",
+    "well_potential",
+    "confinement",
+    "mass",
+}
+_FLUX_LIKE = {"phi"}
+
+
+class ConfigError(ValueError):
+    """A study file is malformed or inconsistent; the message names file and field."""
+
+
+def _tomllib() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli  # pragma: no cover - Python 3.10
+
+    return tomli  # pragma: no cover
+
+
+@dataclass
+class Study:
+    """A validated study: what to build, what to sweep, where to write."""
+
+    path: pathlib.Path
+    model: str
+    model_options: dict[str, Any]
+    fixed: dict[str, Any]
+    grid: dict[str, np.ndarray]
+    quantity: str
+    to_lead: int | None
+    from_lead: int | None
+    output: pathlib.Path
+    figure: pathlib.Path | None
+    units: dict[str, str] = field(default_factory=dict)
+    discretization: dict[str, float] | None = None
+
+
+def _error(path: pathlib.Path, where: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: [{where}] {message}")
+
+
+def _axis(path: pathlib.Path, name: str, spec: Any) -> np.ndarray:
+    where = f"sweep.{name}"
+    if isinstance(spec, Mapping):
+        missing = {"start", "stop", "num"} - set(spec)
+        extra = set(spec) - {"start", "stop", "num"}
+        if missing or extra:
+            raise _error(
+                path,
+                where,
+                "a range needs exactly start, stop and num "
+                f"(missing: {sorted(missing)}, unknown: {sorted(extra)})",
+            )
+        num = spec["num"]
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise _error(path, where, f"num must be a positive integer, got {num!r}")
+        try:
+            values = np.linspace(float(spec["start"]), float(spec["stop"]), num)
+        except (TypeError, ValueError) as exc:
+            raise _error(path, where, f"start and stop must be numbers, got {spec!r}") from exc
+    elif isinstance(spec, list):
+        if not spec:
+            raise _error(path, where, "the list of values is empty")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec):
+            raise _error(path, where, f"values must be numbers, got {spec!r}")
+        values = np.asarray(spec, dtype=float if any(isinstance(v, float) for v in spec) else int)
+    else:
+        raise _error(path, where, f"give a list of values or {{start, stop, num}}, got {spec!r}")
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise _error(path, where, "values must be finite")
+    return values
+
+
+def load_study(path: str | os.PathLike[str]) -> Study:
+    """Read and validate a study file (see the module docstring for its fields).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the field and the valid choices.
+    """
+    from . import models
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such study file")
+    toml = _tomllib()
+    try:
+        config = toml.loads(path.read_text())
+    except toml.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from exc
+    known = {"device", "parameters", "sweep", "observable", "units", "discretization", "output"}
+    unknown = set(config) - known
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown table(s) {sorted(unknown)}; valid tables: {sorted(known)}"
+        )
+    device = dict(config.get("device", {}))
+    if "model" not in device:
+        raise _error(path, "device", "missing 'model'; valid models: " + ", ".join(_model_names()))
+    model = device.pop("model")
+    if model not in _model_names():
+        raise _error(
+            path,
+            "device.model",
+            f"unknown model {model!r}; valid models: {', '.join(_model_names())}",
+        )
+    signature = inspect.signature(getattr(models, model))
+    options = set(signature.parameters)
+    bad = set(device) - options
+    if bad:
+        raise _error(
+            path,
+            "device",
+            f"unknown option(s) {sorted(bad)} for {model}; valid options: {sorted(options)}",
+        )
+    sweep = config.get("sweep", {})
+    if not sweep:
+        raise _error(
+            path, "sweep", "give at least one axis, e.g. energy = {start=0.1, stop=1, num=50}"
+        )
+    grid = {name: _axis(path, name, spec) for name, spec in sweep.items()}
+    if "energy" not in grid:
+        raise _error(path, "sweep", "the sweep needs an 'energy' axis (the Fermi energy)")
+    fixed = dict(config.get("parameters", {}))
+    for name, value in fixed.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _error(path, f"parameters.{name}", f"must be a number, got {value!r}")
+    both = set(fixed) & set(grid)
+    if both:
+        raise _error(path, "parameters", f"{sorted(both)} are both fixed and swept; keep one")
+    observable = dict(config.get("observable", {}))
+    quantity = observable.pop("quantity", "transmission")
+    if quantity not in QUANTITIES:
+        raise _error(
+            path,
+            "observable.quantity",
+            f"unknown quantity {quantity!r}; valid: {', '.join(QUANTITIES)}",
+        )
+    to_lead = observable.pop("to_lead", 1 if quantity == "transmission" else None)
+    from_lead = observable.pop("from_lead", 0 if quantity == "transmission" else None)
+    if observable:
+        raise _error(
+            path,
+            "observable",
+            f"unknown field(s) {sorted(observable)}; valid: quantity, to_lead, from_lead",
+        )
+    units = dict(config.get("units", {}))
+    for kind, unit in units.items():
+        if kind not in UNITS:
+            raise _error(path, "units", f"unknown quantity {kind!r}; valid: {sorted(UNITS)}")
+        if unit not in UNITS[kind]:
+            raise _error(
+                path,
+                f"units.{kind}",
+                f"unknown unit {unit!r}; valid units: {', '.join(UNITS[kind])}",
+            )
+    physical = any(unit != UNITS[kind][0] for kind, unit in units.items())
+    discretization = config.get("discretization")
+    if physical and discretization is None:
+        raise _error(
+            path,
+            "discretization",
+            "physical units need lattice_constant (nm) and "
+            "effective_mass (m_e) to convert to lattice units",
+        )
+    if discretization is not None:
+        allowed = {"lattice_constant", "effective_mass"}
+        if set(discretization) - allowed or "lattice_constant" not in discretization:
+            raise _error(
+                path,
+                "discretization",
+                "give lattice_constant (nm) and optionally "
+                f"effective_mass (m_e); got {sorted(discretization)}",
+            )
+        try:
+            models.Discretization(**discretization)
+        except ValueError as exc:
+            raise _error(path, "discretization", str(exc)) from exc
+    output = config.get("output", {})
+    out_path = pathlib.Path(output.get("path", f"out/{path.stem}.nc"))
+    if out_path.suffix != ".nc":
+        raise _error(path, "output.path", f"must end in .nc (NetCDF), got {str(out_path)!r}")
+    figure = output.get("figure", str(out_path.with_suffix(".png")))
+    study = Study(
+        path=path,
+        model=model,
+        model_options=device,
+        fixed=fixed,
+        grid=grid,
+        quantity=quantity,
+        to_lead=to_lead,
+        from_lead=from_lead,
+        output=out_path,
+        figure=pathlib.Path(figure) if figure else None,
+        units=units,
+        discretization=discretization,
+    )
+    _check_parameters(study)
+    return study
+
+
+def _model_names() -> list[str]:
+    from . import models
+
+    return sorted(n for n in models.__all__ if n[0].islower())
+
+
+@lru_cache(maxsize=8)
+def _build(model: str, options: tuple[tuple[str, Any], ...]) -> Any:
+    from . import models
+
+    return getattr(models, model)(**dict(options))
+
+
+def _system(study: Study) -> Any:
+    try:
+        return _build(study.model, tuple(sorted(study.model_options.items())))
+    except (TypeError, ValueError) as exc:
+        raise _error(study.path, "device", f"cannot build {study.model}: {exc}") from exc
+
+
+def _check_parameters(study: Study) -> None:
+    fsys = _system(study)
+    given = set(study.fixed) | (set(study.grid) - {"energy"})
+    missing = sorted(set(fsys.parameters) - given)
+    if missing:
+        raise _error(
+            study.path,
+            "parameters",
+            f"missing parameter(s) {missing} of {study.model}; it takes "
+            f"{sorted(fsys.parameters)} (fix them in [parameters] or sweep them)",
+        )
+    unknown = sorted(given - set(fsys.parameters))
+    if unknown:
+        raise _error(
+            study.path,
+            "parameters",
+            f"{study.model} has no parameter(s) {unknown}; it takes {sorted(fsys.parameters)}",
+        )
+    n_leads = len(fsys.leads)
+    for name in ("to_lead", "from_lead"):
+        lead = getattr(study, name)
+        if lead is not None and (not isinstance(lead, int) or not 0 <= lead < n_leads):
+            raise _error(
+                study.path,
+                f"observable.{name}",
+                f"lead {lead!r} does not exist; {study.model} has leads 0..{n_leads - 1}",
+            )
+
+
+def _to_lattice_units(study: Study, name: str, values: Any) -> Any:
+    from . import models
+
+    if study.discretization is None:
+        return values
+    disc = models.Discretization(**study.discretization)
+    if name in _ENERGY_LIKE and study.units.get("energy") == "meV":
+        return disc.energy(values)
+    if name in _FLUX_LIKE and study.units.get("flux") == "T":
+        return disc.flux(values)
+    return values
+
+
+def _study_observable(energy: Any, *, study: Study, device: str, **params: Any) -> Any:
+    from . import batch
+
+    fsys = _system(study)
+    energies = _to_lattice_units(study, "energy", np.atleast_1d(energy))
+    lattice_params = {k: _to_lattice_units(study, k, v) for k, v in params.items()}
+    if study.quantity == "transmission":
+        return batch.transmission(
+            fsys, energies, study.to_lead, study.from_lead, params=lattice_params, device=device
+        )
+    t = batch.transmission(fsys, energies, params=lattice_params, device=device)
+    if study.quantity == "transmission_matrix":
+        return t
+    channels = np.array([np.diag(np.sum(t_e, axis=0)) for t_e in t])
+    return fsys.spin_degeneracy * (channels - t)
+
+
+def run_study(
+    study: Study,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    device: str = "cpu",
+    progress: bool | None = None,
+) -> Any:
+    """Run a validated study: returns the dataset after writing it (and its figure)."""
+    from functools import partial
+
+    from . import __version__, sweep
+
+    if device not in ("cpu", "gpu"):
+        raise ConfigError(f"unknown device {device!r}; valid devices: cpu, gpu")
+    names = ("lead_to", "lead_from")
+    units = "1" if study.quantity != "conductance_matrix" else "e^2/h"
+    output = sweep.Output(
+        units,
+        dims=() if study.quantity == "transmission" else names,
+        long_name=study.quantity.replace("_", " "),
+    )
+    observable = sweep.Observable(
+        partial(_study_observable, study=study, device=device),
+        outputs={study.quantity: output},
+        name=f"{study.model}.{study.quantity}",
+    )
+    executor = "dask" if scheduler else ("processes" if workers and workers > 1 else "serial")
+    axis_units = {
+        name: study.units.get("energy", "t") for name in study.grid if name in _ENERGY_LIKE
+    }
+    axis_units.update(
+        {
+            name: study.units.get("flux", "h/e per cell")
+            for name in study.grid
+            if name in _FLUX_LIKE
+        }
+    )
+    study.output.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = study.output.with_suffix("")
+    data = sweep.run_sweep(
+        observable,
+        study.grid,
+        fixed_params=study.fixed,
+        batch_axis="energy",
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        checkpoint=checkpoint,
+        progress=progress,
+        units=axis_units,
+        attrs={
+            "title": f"{study.model} study from {study.path.name}",
+            "model": study.model,
+            "study_file": str(study.path),
+            "created_with": f"mesoscopic {__version__}",
+        },
+    )
+    if study.figure is not None:
+        plot_dataset(data, study.figure)
+    return data
+
+
+def plot_dataset(
+    data: Any, figure: str | os.PathLike[str], *, variable: str | None = None
+) -> pathlib.Path:
+    """Draw a result dataset: a line per curve for 1-D data, a map for 2-D data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [v for v in data.data_vars if data[v].dtype.kind in "fiu"]
+    if variable is None:
+        if not names:
+            raise ValueError("the dataset has no numeric variable to plot")
+        variable = names[0]
+    if variable not in data.data_vars:
+        raise ValueError(f"no variable {variable!r}; the dataset has {list(data.data_vars)}")
+    array = data[variable]
+    extra = [d for d in array.dims if d not in data.coords or d.startswith("lead")]
+    for dim in extra:
+        array = array.isel({dim: -1 if dim == "lead_to" else 0})
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    if array.ndim == 1:
+        array.plot(ax=ax)
+    elif array.ndim == 2:
+        array.plot(ax=ax, x=array.dims[-1] if "energy" not in array.dims else "energy")
+    else:
+        raise ValueError(f"cannot draw {array.ndim}-D data; select a slice first")
+    ax.set_title(data.attrs.get("title", variable))
+    fig.tight_layout()
+    figure = pathlib.Path(figure)
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=120)
+    plt.close(fig)
+    return figure
+
+
+def _info() -> str:
+    import platform
+
+    import numpy
+    import scipy
+
+    from . import __version__
+
+    lines = [
+        f"mesoscopic {__version__}",
+        f"python {platform.python_version()}",
+        f"numpy {numpy.__version__}",
+        f"scipy {scipy.__version__}",
+        f"cpus {os.cpu_count()}",
+    ]
+    for module in ("xarray", "matplotlib", "dask", "distributed", "tqdm", "cupy"):
+        try:
+            mod = __import__(module)
+            lines.append(f"{module} {getattr(mod, '__version__', 'installed')}")
+        except Exception:
+            lines.append(f"{module} not installed")
+    try:
+        import cupy
+
+        lines.append(f"gpu devices {cupy.cuda.runtime.getDeviceCount()}")
+    except Exception:
+        lines.append("gpu none (device='gpu' needs CuPy and a CUDA GPU)")
+    lines.append("models " + ", ".join(_model_names()))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``meso`` command; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="meso", description="mesoscopic quantum transport")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a study described by a TOML file")
+    run.add_argument("study", help="the study file (TOML)")
+    run.add_argument("--workers", type=int, default=None, help="local worker processes")
+    run.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:port")
+    run.add_argument("--device", default="cpu", help="cpu or gpu")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sub.add_parser("info", help="versions, optional components, devices, models")
+    plot = sub.add_parser("plot", help="draw a result file")
+    plot.add_argument("result", help="a NetCDF file written by meso run")
+    plot.add_argument("--out", default=None, help="figure path (default: next to the result)")
+    plot.add_argument("--variable", default=None, help="which variable to draw")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "info":
+            print(_info())
+        elif args.command == "run":
+            if args.workers is not None and args.workers < 1:
+                raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
+            study = load_study(args.study)
+            data = run_study(
+                study,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                device=args.device,
+                progress=not args.no_progress and None,
+            )
+            print(f"wrote {study.output}" + (f" and {study.figure}" if study.figure else ""))
+            del data
+        else:
+            from . import io
+
+            result = pathlib.Path(args.result)
+            if not result.is_file():
+                raise ConfigError(f"{result}: no such result file")
+            data = io.load(result)
+            out = plot_dataset(
+                data, args.out or result.with_suffix(".png"), variable=args.variable
+            )
+            print(f"wrote {out}")
+    except (ConfigError, ValueError) as exc:
+        print(f"meso: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

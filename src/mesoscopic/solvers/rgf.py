@@ -1,0 +1,1252 @@
+"""Recursive Green's functions over slices, batched over energies, on CPU (NumPy) or GPU (CuPy).
+
+The scattering region is cut into slices ``0, ..., S - 1`` (see
+:mod:`mesoscopic.solvers._slicing`) so that its Hamiltonian is block tridiagonal, with
+diagonal blocks ``H_s`` and couplings ``V_s = <s|H|s+1>``, and each lead's interface inside
+one slice. The retarded Green's function ``G = (E - H - sum_l Sigma_l)^{-1}`` is built by the
+Dyson recursion of *left-connected* Green's functions: with ``G^L_s`` the Green's function of
+slices ``0..s`` alone, restricted to slice ``s``,
+
+    G^L_s = (E - H_s - Sigma_leads(s) - V_{s-1}^dagger G^L_{s-1} V_{s-1})^{-1}.
+
+Only bounded surface quantities enter, never products of transfer matrices, so the
+recursion stays finite through any amount of evanescent decay. Alongside it the sweep keeps
+what the leads need, projected on their broadening (``Gamma_l = W_l W_l^dagger``):
+
+* columns ``Q_m = G_{s, m} W_m`` and rows ``P_l = W_l^dagger G_{l, s}`` that connect the
+  current slice to each lead already passed, updated as
+  ``Q_m <- G^L_s V_{s-1}^dagger Q_m`` and ``P_l <- P_l V_{s-1} G^L_s``;
+* the lead-to-lead blocks ``M_lm = W_l^dagger G_lm W_m``, corrected at every slice by the
+  Dyson term ``P_l V_{s-1}^dagger Q_m`` (the region to the right changes them too).
+
+When the last slice is done every ``M_lm`` is that of the whole system, wherever the leads
+sit (a two-lead wire, a six-terminal Hall bar with side leads in middle slices, leads sharing
+a slice). The Caroli formula gives ``T_lm = Tr[Gamma_l G_lm Gamma_m G_lm^dagger] =
+||M_lm||_F^2``, and ``T_ll = N_l - sum_{m != l} T_ml`` is the total reflection (Kwant's
+``transmission(l, l)``). With two leads only ``T_10`` is computed (``T_01 = T_10``). For the
+full scattering matrix the rows are projected with the lead's ``hop_left`` instead and the
+blocks go through the Fisher-Lee read-out of :mod:`mesoscopic.solvers.sparse`, mode for mode
+the same S-matrix.
+
+The decaying columns and rows are rescaled by exact powers of two every few slices (the
+exponents are carried separately), so long tunnelling regions give a finite transmission
+with full relative accuracy and no subnormal slow-down; only the final number can underflow.
+
+Memory is ``O(B n_max^2)`` for a batch of ``B`` energies and the largest slice ``n_max``;
+nothing of the size of the whole system is formed. Work per slice is one batched ``n x n``
+inverse, plus matrix products that are skipped where the coupling ``V`` is a multiple of the
+identity or diagonal (as on square lattices); equal slice blocks are stored once.
+
+Lead self-energies for a whole batch: when a lead's hopping commutes with its cell
+Hamiltonian (and is normal, e.g. ``hop = -t * 1``), both are diagonal in one unitary basis
+``U`` and the lead is a set of independent chains, with the closed-form self-energy
+``Sigma = U diag(2 tau_n^2 / (z_n + sqrt(z_n - 2 tau_n) sqrt(z_n + 2 tau_n))) U^dagger``,
+``z_n = E - epsilon_n``, evaluated on the device for all energies at once. Any other lead
+uses the exact eigenmode method of :mod:`mesoscopic.leads` energy by energy.
+
+References: A. MacKinnon, Z. Phys. B 59, 385 (1985); D. S. Fisher and P. A. Lee, Phys. Rev.
+B 23, 6851 (1981); C. Caroli et al., J. Phys. C 4, 916 (1971); M. Wimmer and K. Richter,
+J. Comput. Phys. 228, 8548 (2009) (slicing).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import scipy.linalg.lapack as la_lapack
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+
+from .. import _checks
+from ..leads import RANK_TOLERANCE, VELOCITY_TOLERANCE, LeadData, modes
+from ..scattering import SMatrix
+from . import _backend
+from ._slicing import Slicing, slice_orbitals
+from .sparse import _checked_leads, _system_hamiltonian
+
+__all__ = [
+    "RGFProblem",
+    "closed_form_lead",
+    "lead_selfenergies",
+    "prepare",
+    "scattering_matrices",
+    "transmission_matrices",
+]
+
+ComplexArray = NDArray[np.complex128]
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+# Decaying columns are rescaled every this many slices; between rescalings they can shrink by
+# at most 2^-1000 overall, i.e. 2^-250 per slice (a barrier 10^75 times the hopping).
+_RESCALE_INTERVAL = 4
+# The left-connected Green's function is cleared of subnormal parts every this many slices.
+_FLUSH_INTERVAL = 16
+# Largest chunk of energies processed at once when neither memory nor the caller limits it.
+_DEFAULT_MAX_CHUNK = {"cpu": 256, "gpu": 2048}
+# On the CPU, chunks hold at most about this many matrix entries of the largest slice.
+_CPU_CHUNK_ENTRIES = 1 << 18
+# From this slice size on, matrices are inverted one by one with getrf + getri on the CPU.
+_LAPACK_LOOP_MIN_SIZE = 16
+# Adding and subtracting this flushes real and imaginary parts below about 2^-952 to zero.
+_FLUSH = complex(2.0**-900, 2.0**-900)
+# Relative tolerances for recognising structure in blocks and leads.
+_STRUCTURE_TOLERANCE = 1e-14
+_COMMUTATION_TOLERANCE = 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------------
+
+
+def check_energies(energies: Any) -> FloatArray:
+    """A 1-D, real, finite, non-empty float array of energies, or a clear error."""
+    if isinstance(energies, (str, bytes)):
+        raise TypeError(f"energies must be a 1-D array of real numbers, got {energies!r}")
+    arr = _checks.real_array(energies, "energies", finite=False)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"energies must be a 1-D array, got an array of shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError("energies is empty; give at least one energy")
+    bad = ~np.isfinite(arr)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ValueError(f"energies must be finite, got {float(arr[k])!r} at index {k}")
+    return np.ascontiguousarray(arr, dtype=float)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Leads: closed-form self-energies for commuting leads, eigenmodes otherwise
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ClosedFormLead:
+    """A lead whose cell Hamiltonian and hopping are diagonal in one unitary basis.
+
+    Then ``h_cell = U diag(onsite) U^dagger`` and ``hop = U diag(hopping) U^dagger``: the lead
+    is ``n`` independent chains with onsite energies ``onsite`` and hoppings of modulus
+    ``abs(hopping)`` (their phases are a gauge choice of each chain).
+
+    Attributes
+    ----------
+    basis : (n, n) complex ndarray
+        ``U``, columns are the chains' transverse wave functions.
+    onsite : (n,) float ndarray
+        Chain onsite energies (energy units).
+    hopping : (n,) float ndarray
+        Chain hopping moduli, all ``> 0``.
+    velocity_floor : float
+        Velocities at or below this are not counted as open channels (as in
+        :mod:`mesoscopic.leads`).
+    """
+
+    basis: ComplexArray
+    onsite: FloatArray
+    hopping: FloatArray
+    velocity_floor: float
+
+    def selfenergy_diagonal(self, xp: ModuleType, energies: Any) -> tuple[Any, Any]:
+        """Chain self-energies and velocities for a batch of energies, on the device of ``xp``.
+
+        Returns ``(sigma, velocity)``, both of shape (B, n): ``sigma`` is complex, the
+        retarded self-energy ``2 tau^2 / (z + sqrt(z - 2 tau) sqrt(z + 2 tau))`` with
+        ``z = E - onsite`` (the root taken on ``z + i0``, stable on both sides of the band),
+        ``velocity`` is ``sqrt(4 tau^2 - z^2)`` in the band and 0 outside.
+        """
+        eps = xp.asarray(self.onsite)
+        tau = xp.asarray(self.hopping)
+        z = xp.asarray(energies)[:, None] - eps[None, :]
+        zc = z.astype(complex)
+        root = xp.sqrt(zc - 2 * tau[None, :]) * xp.sqrt(zc + 2 * tau[None, :])
+        sigma = 2 * (tau**2)[None, :] / (zc + root)
+        velocity = -2 * sigma.imag
+        return sigma, velocity
+
+
+def closed_form_lead(h_cell: ArrayLike, hop: ArrayLike) -> ClosedFormLead | None:
+    """Decompose a lead into independent chains when its hopping commutes with ``h_cell``.
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian cell Hamiltonian ``<m|H|m>``.
+    hop : (n, n) array_like
+        Hopping ``<m|H|m+1>``.
+
+    Returns
+    -------
+    ClosedFormLead or None
+        None unless ``hop`` is normal, commutes with ``h_cell`` and has full rank (a
+        singular hopping means flat bands or dangling orbitals, left to the exact method).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = 4 * np.eye(3) - (np.eye(3, k=1) + np.eye(3, k=-1))
+    >>> lead = closed_form_lead(h, -np.eye(3))
+    >>> np.round(lead.onsite, 6).tolist(), np.round(lead.hopping, 12).tolist()
+    ([2.585786, 4.0, 5.414214], [1.0, 1.0, 1.0])
+    """
+    h = np.asarray(h_cell, dtype=complex)
+    v = np.asarray(hop, dtype=complex)
+    n = h.shape[0]
+    scale = max(float(np.max(np.abs(h), initial=0.0)), float(np.max(np.abs(v), initial=0.0)))
+    if n == 0 or scale == 0:
+        return None
+    tol = _COMMUTATION_TOLERANCE * scale * scale * n
+    if np.max(np.abs(h @ v - v @ h)) > tol:
+        return None
+    if np.max(np.abs(v @ v.conj().T - v.conj().T @ v)) > tol:
+        return None
+    # A generic Hermitian combination of commuting normal matrices has their common
+    # eigenvectors; the check below catches an accidental degeneracy of the combination.
+    combo = h + 0.5772156649 * (v + v.conj().T) + 0.3183098862j * (v - v.conj().T)
+    _, basis = np.linalg.eigh(combo)
+    h_diag = basis.conj().T @ h @ basis
+    v_diag = basis.conj().T @ v @ basis
+    off = ~np.eye(n, dtype=bool)
+    if np.max(np.abs(h_diag[off]), initial=0.0) > 1e-10 * scale:
+        return None
+    if np.max(np.abs(v_diag[off]), initial=0.0) > 1e-10 * scale:
+        return None
+    hopping = np.abs(np.diag(v_diag))
+    if hopping.min() <= RANK_TOLERANCE * hopping.max():
+        return None
+    return ClosedFormLead(
+        basis=basis,
+        onsite=np.diag(h_diag).real.copy(),
+        hopping=hopping,
+        velocity_floor=VELOCITY_TOLERANCE * float(hopping.max()),
+    )
+
+
+def lead_selfenergies(
+    h_cell: ArrayLike, hop: ArrayLike, energies: ArrayLike, *, method: str = "auto"
+) -> ComplexArray:
+    """Retarded self-energy of a semi-infinite lead for a batch of energies.
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian cell Hamiltonian (energy units).
+    hop : (n, n) array_like
+        Hopping ``<m|H|m+1>`` away from the system.
+    energies : (n_E,) array_like
+        Real, finite energies.
+    method : {"auto", "closed_form", "eigenmodes"}, keyword-only
+        ``"closed_form"``: independent chains (needs ``hop`` normal, commuting with
+        ``h_cell``, full rank; see :func:`closed_form_lead`); ``"eigenmodes"``: the exact mode
+        method of :func:`mesoscopic.leads.selfenergy` per energy; ``"auto"``: the first when
+        it applies.
+
+    Returns
+    -------
+    (n_E, n, n) complex ndarray
+        ``Sigma(E)`` on the cell next to the lead (no broadening).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import selfenergy
+    >>> h = 4 * np.eye(4) - (np.eye(4, k=1) + np.eye(4, k=-1))
+    >>> fast = lead_selfenergies(h, -np.eye(4), [0.5, 2.0, 9.0], method="closed_form")
+    >>> exact = np.array([selfenergy(h, -np.eye(4), e) for e in (0.5, 2.0, 9.0)])
+    >>> bool(np.allclose(fast, exact, atol=1e-12))
+    True
+    """
+    e = check_energies(energies)
+    if method not in ("auto", "closed_form", "eigenmodes"):
+        raise ValueError(f"method must be 'auto', 'closed_form' or 'eigenmodes', got {method!r}")
+    decomposition = None if method == "eigenmodes" else closed_form_lead(h_cell, hop)
+    if decomposition is None:
+        if method == "closed_form":
+            raise ValueError(
+                "the closed form needs a full-rank normal hopping that commutes with h_cell; "
+                "use method='eigenmodes'"
+            )
+        return np.array([modes(h_cell, hop, energy)[1].selfenergy for energy in e])
+    sigma, _ = decomposition.selfenergy_diagonal(np, e)
+    u = decomposition.basis
+    return np.einsum("ik,bk,jk->bij", u, sigma, u.conj())
+
+
+@dataclass(eq=False)
+class _LeadTerms:
+    """What the sweep needs of one lead for a batch of energies (arrays on the device)."""
+
+    selfenergy: Any  # (B, n_i, n_i)
+    rows: Any  # (B, n_i, a): the row projection is rows^dagger
+    columns: Any  # (B, n_i, w)
+    num_modes: IntArray  # (B,) on the host
+    stabilized: list[Any] | None = None  # StabilizedModes per energy (S-matrix mode)
+    propagating: list[Any] | None = None
+
+
+def _lead_terms(
+    xp: ModuleType,
+    lead: LeadData,
+    closed: ClosedFormLead | None,
+    energies: FloatArray,
+    energies_dev: Any,
+    *,
+    exact: bool,
+) -> _LeadTerms:
+    cell = lead.interface_cell
+    if closed is not None and not exact:
+        sigma_diag, velocity = closed.selfenergy_diagonal(xp, energies_dev)
+        basis = xp.asarray(closed.basis[cell])
+        sigma = xp.matmul(basis[None] * sigma_diag[:, None, :], basis.conj().T[None])
+        is_open = velocity > closed.velocity_floor
+        open_any = _backend.to_host(xp, xp.any(is_open, axis=0))
+        columns_used = xp.asarray(np.flatnonzero(open_any))
+        weight = xp.sqrt(xp.where(is_open, velocity, 0.0))[:, columns_used]
+        columns = basis[:, columns_used][None] * weight[:, None, :]
+        num = _backend.to_host(xp, xp.sum(is_open, axis=1)).astype(np.int64)
+        return _LeadTerms(selfenergy=sigma, rows=columns, columns=columns, num_modes=num)
+    sigmas, sources, props, stabs = [], [], [], []
+    for energy in energies:
+        prop, stab = lead.modes(float(energy))
+        props.append(prop)
+        stabs.append(stab)
+        sigmas.append(stab.selfenergy[np.ix_(cell, cell)])
+        sources.append(stab.sources[cell])
+    width = max(s.shape[1] for s in sources)
+    padded = np.zeros((len(energies), len(cell), width), dtype=complex)
+    for k, s in enumerate(sources):
+        padded[k, :, : s.shape[1]] = s
+    columns = _backend.to_device(xp, padded)
+    if exact:
+        hop_left = np.ascontiguousarray(stabs[0].hop_left[cell])
+        rows = _backend.to_device(xp, np.broadcast_to(hop_left, (len(energies), *hop_left.shape)))
+    else:
+        rows = columns
+    return _LeadTerms(
+        selfenergy=_backend.to_device(xp, np.array(sigmas)),
+        rows=rows,
+        columns=columns,
+        num_modes=np.array([s.num_modes for s in stabs], dtype=np.int64),
+        stabilized=stabs if exact else None,
+        propagating=props if exact else None,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Slice blocks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Coupling:
+    """``V_s = <s|H|s+1>`` in the cheapest exact form: zero, scalar * 1, diagonal or dense."""
+
+    kind: str  # "zero" | "scalar" | "diagonal" | "dense"
+    scalar: complex = 0.0
+    diagonal: ComplexArray | None = None
+    dense: ComplexArray | None = None
+    shape: tuple[int, int] = (0, 0)
+
+
+def _classify_coupling(block: ComplexArray) -> _Coupling:
+    rows, cols = block.shape
+    scale = float(np.max(np.abs(block), initial=0.0))
+    if scale == 0:
+        return _Coupling("zero", shape=(rows, cols))
+    if rows == cols:
+        diag = np.diag(block).copy()
+        off = block - np.diag(diag)
+        if np.max(np.abs(off)) <= _STRUCTURE_TOLERANCE * scale:
+            if np.max(np.abs(diag - diag[0])) <= _STRUCTURE_TOLERANCE * scale:
+                return _Coupling("scalar", scalar=complex(diag[0]), shape=(rows, cols))
+            return _Coupling("diagonal", diagonal=diag, shape=(rows, cols))
+    return _Coupling("dense", dense=np.ascontiguousarray(block), shape=(rows, cols))
+
+
+@dataclass(frozen=True, eq=False)
+class _SliceBlocks:
+    """Diagonal blocks as (shared off-diagonal template, own diagonal), and the couplings."""
+
+    templates: tuple[ComplexArray, ...]
+    template_of_slice: IntArray
+    diagonals: tuple[ComplexArray, ...]
+    couplings: tuple[_Coupling, ...]
+
+
+def _extract_blocks(matrix: sp.csr_matrix, slicing: Slicing) -> _SliceBlocks:
+    size = matrix.shape[0]
+    num = slicing.num_slices
+    slice_of = np.full(size, -1, dtype=np.int64)
+    local = np.full(size, -1, dtype=np.int64)
+    for s, orbs in enumerate(slicing.slices):
+        slice_of[orbs] = s
+        local[orbs] = np.arange(len(orbs))
+    coo = matrix.tocoo()
+    si, sj = slice_of[coo.row], slice_of[coo.col]
+    inside = (si >= 0) & (sj >= 0)
+    if np.any(inside & (np.abs(si - sj) > 1)):
+        raise RuntimeError("internal error: the slicing is not block tridiagonal")
+    sizes = slicing.sizes
+
+    def scatter(mask: NDArray[np.bool_], row_slice: IntArray, shape_of: Any) -> list[ComplexArray]:
+        keys = row_slice[mask]
+        order = np.argsort(keys, kind="stable")
+        r, c, v = coo.row[mask][order], coo.col[mask][order], coo.data[mask][order]
+        bounds = np.searchsorted(keys[order], np.arange(num + 1))
+        out = []
+        for s in range(num):
+            rows_s, cols_s = shape_of(s)
+            block = np.zeros((rows_s, cols_s), dtype=complex)
+            lo, hi = bounds[s], bounds[s + 1]
+            np.add.at(block, (local[r[lo:hi]], local[c[lo:hi]]), v[lo:hi])
+            out.append(block)
+        return out
+
+    diag_blocks = scatter(inside & (si == sj), si, lambda s: (sizes[s], sizes[s]))
+    coupling_blocks = scatter(
+        inside & (sj == si + 1),
+        si,
+        lambda s: (sizes[s], sizes[s + 1] if s + 1 < num else 0),
+    )
+    templates: list[ComplexArray] = []
+    index: dict[tuple[int, bytes], int] = {}
+    template_of_slice = np.empty(num, dtype=np.int64)
+    diagonals = []
+    for s, block in enumerate(diag_blocks):
+        diag = np.diag(block).copy()
+        off = block - np.diag(diag)
+        key = (off.shape[0], off.tobytes())
+        if key not in index:
+            index[key] = len(templates)
+            templates.append(off)
+        template_of_slice[s] = index[key]
+        diagonals.append(diag)
+    couplings = tuple(_classify_coupling(b) for b in coupling_blocks[:-1])
+    return _SliceBlocks(
+        templates=tuple(templates),
+        template_of_slice=template_of_slice,
+        diagonals=tuple(diagonals),
+        couplings=couplings,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The problem: everything prepared once on the host
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RGFProblem:
+    """A scattering problem prepared for the recursive Green's function solver.
+
+    Built by :func:`prepare` from a Hamiltonian and its leads: the slicing, the slice blocks
+    (equal blocks stored once) and the leads' closed-form decompositions. It holds plain
+    NumPy arrays only, so it can be sent to worker processes, and solves any number of
+    energies with :meth:`transmission` and :meth:`smatrices`.
+
+    Attributes
+    ----------
+    slicing : Slicing
+        The block-tridiagonal ordering.
+    leads : tuple of LeadData
+        The leads.
+    closed_form : tuple of (ClosedFormLead or None)
+        Per lead, its decomposition into independent chains when it has one.
+    num_orbitals : int
+        Orbitals of the scattering region.
+    """
+
+    slicing: Slicing
+    leads: tuple[LeadData, ...]
+    closed_form: tuple[ClosedFormLead | None, ...]
+    num_orbitals: int
+    _blocks: _SliceBlocks
+    _lead_local: tuple[IntArray, ...]  # interface orbitals' positions within their slice
+
+    @property
+    def num_leads(self) -> int:
+        """Number of leads."""
+        return len(self.leads)
+
+    def memory_per_energy(self, *, smatrix: bool = False) -> int:
+        """Estimated working memory of the sweep per energy, in bytes.
+
+        The largest slice needs a handful of ``n_max x n_max`` complex matrices (the
+        Green's function, the matrix being inverted, and the inverse's workspace); each lead
+        adds its self-energy and its projected rows and columns.
+        """
+        n_max = self.slicing.max_size
+        widths = [len(lead.interface_cell) for lead in self.leads]
+        total = sum(widths)
+        entries = 6 * n_max * n_max + 4 * n_max * total + 2 * total * total
+        entries += sum(w * w for w in widths)
+        if smatrix:
+            entries += 2 * total * total
+        return 16 * entries
+
+    def chunk_size(
+        self,
+        num_energies: int,
+        xp: ModuleType,
+        *,
+        smatrix: bool = False,
+        memory_limit: float | None = None,
+        requested: int | None = None,
+    ) -> int:
+        """Energies per batch: as many as fit in the memory budget, capped."""
+        budget = _backend.device_memory_bytes(xp) if memory_limit is None else memory_limit
+        per_energy = self.memory_per_energy(smatrix=smatrix)
+        fit = int(budget // per_energy)
+        if fit < 1:
+            device = "gpu" if xp is not np else "cpu"
+            raise MemoryError(
+                f"one energy needs about {per_energy / 2**20:.1f} MiB of {device} memory "
+                f"(largest slice {self.slicing.max_size} orbitals), more than the "
+                f"{budget / 2**20:.1f} MiB available; use solver='sparse' or a machine with "
+                "more memory"
+            )
+        if requested is None:
+            cap = _DEFAULT_MAX_CHUNK["cpu" if xp is np else "gpu"]
+            if xp is np:
+                # Large slices gain nothing from long batches on the CPU (each matrix is its
+                # own BLAS call), while short chunks of sorted energies keep the lead
+                # projections narrow (fewer open channels to pad to).
+                cap = min(cap, max(8, _CPU_CHUNK_ENTRIES // max(1, self.slicing.max_size) ** 2))
+        else:
+            cap = requested
+        return max(1, min(num_energies, fit, cap))
+
+    def transmission(
+        self,
+        energies: ArrayLike,
+        *,
+        device: str = "cpu",
+        chunk_size: int | None = None,
+        workers: int = 1,
+        memory_limit: float | None = None,
+        blas_threads: int | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> FloatArray:
+        """Transmission matrices for a batch of energies; see :func:`transmission_matrices`."""
+        return _run(
+            self,
+            energies,
+            smatrix=False,
+            device=device,
+            chunk_size=chunk_size,
+            workers=workers,
+            memory_limit=memory_limit,
+            blas_threads=blas_threads,
+            stats=stats,
+        )
+
+    def smatrices(
+        self,
+        energies: ArrayLike,
+        *,
+        device: str = "cpu",
+        chunk_size: int | None = None,
+        workers: int = 1,
+        memory_limit: float | None = None,
+        blas_threads: int | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> list[SMatrix]:
+        """Scattering matrices for a batch of energies; see :func:`scattering_matrices`."""
+        return _run(
+            self,
+            energies,
+            smatrix=True,
+            device=device,
+            chunk_size=chunk_size,
+            workers=workers,
+            memory_limit=memory_limit,
+            blas_threads=blas_threads,
+            stats=stats,
+        )
+
+
+def prepare(
+    h_sys: ArrayLike | sp.spmatrix,
+    leads: Sequence[LeadData],
+    *,
+    slicing: Slicing | None = None,
+) -> RGFProblem:
+    """Slice a scattering problem and extract its blocks, once for any number of energies.
+
+    Parameters
+    ----------
+    h_sys : (N, N) array_like or scipy.sparse matrix
+        Hermitian Hamiltonian of the scattering region (energy units).
+    leads : sequence of LeadData
+        The leads, numbered in this order.
+    slicing : Slicing, optional, keyword-only
+        A slicing to use instead of the automatic one (see
+        :func:`mesoscopic.solvers._slicing.slice_orbitals`).
+
+    Returns
+    -------
+    RGFProblem
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import LeadData
+    >>> chain = -(np.eye(5, k=1) + np.eye(5, k=-1))
+    >>> left = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    >>> right = LeadData([[0.0]], [[-1.0]], interface_sys=[4], interface_cell=[0])
+    >>> problem = prepare(chain, [left, right])
+    >>> problem.slicing.num_slices, problem.slicing.max_size
+    (5, 1)
+    >>> problem.transmission([-1.0, 0.5])[:, 1, 0].round(12).tolist()
+    [1.0, 1.0]
+    """
+    matrix = _system_hamiltonian(h_sys)
+    lead_list = _checked_leads(leads, matrix.shape[0])
+    if slicing is None:
+        slicing = slice_orbitals(matrix, [lead.interface_sys for lead in lead_list])
+    elif not isinstance(slicing, Slicing):
+        raise TypeError(f"slicing must be a Slicing, got {type(slicing).__name__}")
+    blocks = _extract_blocks(matrix, slicing)
+    local_index = np.full(matrix.shape[0], -1, dtype=np.int64)
+    for orbs in slicing.slices:
+        local_index[orbs] = np.arange(len(orbs))
+    lead_local = tuple(local_index[lead.interface_sys] for lead in lead_list)
+    return RGFProblem(
+        slicing=slicing,
+        leads=tuple(lead_list),
+        closed_form=tuple(closed_form_lead(lead.h_cell, lead.hop) for lead in lead_list),
+        num_orbitals=int(matrix.shape[0]),
+        _blocks=blocks,
+        _lead_local=lead_local,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------
+
+
+def _needed_pairs(problem: RGFProblem, smatrix: bool) -> list[tuple[int, int]]:
+    count = problem.num_leads
+    if smatrix:
+        return [(i, j) for i in range(count) for j in range(count)]
+    if count == 2:
+        # Only T_10 is needed (T_01 = T_10 in a two-terminal system); rows are taken from the
+        # lead reached last so that its row projection is formed as late as possible.
+        first, second = problem.slicing.lead_slices
+        return [(0, 1)] if first > second else [(1, 0)]
+    return [(i, j) for i in range(count) for j in range(count) if i != j]
+
+
+class _DeviceBlocks:
+    """Slice blocks copied to the device once."""
+
+    def __init__(self, xp: ModuleType, blocks: _SliceBlocks) -> None:
+        self.templates = [_backend.to_device(xp, t) for t in blocks.templates]
+        self.template_is_zero = [not np.any(t) for t in blocks.templates]
+        self.diagonals = [_backend.to_device(xp, d) for d in blocks.diagonals]
+        self.couplings: list[tuple[_Coupling, Any, Any]] = []
+        for c in blocks.couplings:
+            if c.kind == "diagonal":
+                assert c.diagonal is not None
+                d = _backend.to_device(xp, c.diagonal)
+                self.couplings.append((c, d, None))
+            elif c.kind == "dense":
+                assert c.dense is not None
+                v = _backend.to_device(xp, c.dense)
+                self.couplings.append((c, v, v.conj().T.copy()))
+            else:
+                self.couplings.append((c, None, None))
+        self.template_of_slice = blocks.template_of_slice
+
+
+def _apply_vdag(xp: ModuleType, coupling: Any, q: Any) -> Any:
+    """``V^dagger q`` for q of shape (B, n_prev, w) -> (B, n, w)."""
+    kind, c = coupling[0].kind, coupling[0]
+    if kind == "scalar":
+        return q * np.conj(c.scalar)
+    if kind == "diagonal":
+        return q * coupling[1].conj()[None, :, None]
+    if kind == "dense":
+        return xp.matmul(coupling[2][None], q)
+    return xp.zeros((q.shape[0], c.shape[1], q.shape[2]), dtype=complex)
+
+
+def _apply_v_right(xp: ModuleType, coupling: Any, p: Any) -> Any:
+    """``p V`` for p of shape (B, a, n_prev) -> (B, a, n)."""
+    kind, c = coupling[0].kind, coupling[0]
+    if kind == "scalar":
+        return p * c.scalar
+    if kind == "diagonal":
+        return p * coupling[1][None, None, :]
+    if kind == "dense":
+        return xp.matmul(p, coupling[1][None])
+    return xp.zeros((p.shape[0], p.shape[1], c.shape[1]), dtype=complex)
+
+
+def _singular(energy: float) -> ValueError:
+    return ValueError(
+        f"the scattering problem is singular at energy {energy!r}: the system has a bound "
+        "state at this energy that does not couple to any lead; shift the energy slightly"
+    )
+
+
+def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
+    """Inverse of every matrix of a (B, n, n) batch, overwriting it.
+
+    LAPACK's LU with partial pivoting and its in-place inverse (getrf + getri, ``8 n^3``
+    flops) run on each matrix in turn; this is about twice as fast as NumPy's batched
+    inverse, which solves against the identity (``32/3 n^3`` flops) and copies. A C-ordered
+    matrix is the Fortran-ordered storage of its transpose, and ``inv(A^T)^T = inv(A)``, so
+    the factorization runs in place without copies. Small matrices, where the per-call cost
+    dominates, use NumPy's batched routine.
+    """
+    batch, n, _ = matrix.shape
+    if n < _LAPACK_LOOP_MIN_SIZE:
+        try:
+            return np.asarray(np.linalg.inv(matrix), dtype=complex)
+        except np.linalg.LinAlgError:
+            for k in range(batch):
+                if np.linalg.cond(matrix[k]) > 1 / np.finfo(float).eps:
+                    raise _singular(float(energies[k])) from None
+            raise
+    getrf, getri, getri_lwork = la_lapack.get_lapack_funcs(
+        ("getrf", "getri", "getri_lwork"), (matrix,)
+    )
+    lwork = max(int(getri_lwork(n)[0].real), 3 * n, 1)
+    for k in range(batch):
+        transposed = matrix[k].T
+        lu, piv, info = getrf(transposed, overwrite_a=1)
+        if info > 0:
+            raise _singular(float(energies[k]))
+        inverse, info = getri(lu, piv, lwork=lwork, overwrite_lu=1)
+        if info != 0:
+            raise _singular(float(energies[k]))
+        if not np.shares_memory(inverse, matrix):
+            matrix[k] = inverse.T
+    if not np.all(np.isfinite(matrix)):
+        bad = int(np.argmax(~np.isfinite(matrix).reshape(batch, -1).all(axis=1)))
+        raise _singular(float(energies[bad]))
+    return matrix
+
+
+def _device_inverse(xp: ModuleType) -> Any:
+    def inverse(matrix: Any, energies: Any) -> Any:
+        result = xp.linalg.inv(matrix)
+        finite = _backend.to_host(
+            xp, xp.all(xp.isfinite(result.reshape(matrix.shape[0], -1)), axis=1)
+        )
+        if not finite.all():
+            raise _singular(float(_backend.to_host(xp, energies)[int(np.argmin(finite))]))
+        return result
+
+    return inverse
+
+
+def _rescale(xp: ModuleType, array: Any) -> tuple[Any, Any, Any]:
+    """Divide each batch entry by a power of two near its largest modulus (exact).
+
+    Returns the rescaled array, the (B,) exponents removed and the (B,) factors applied.
+    """
+    batch = array.shape[0]
+    if array.size == 0:
+        return array, xp.zeros(batch), xp.ones(batch)
+    peak = xp.max(xp.abs(array).reshape(batch, -1), axis=1)
+    _, exponent = xp.frexp(xp.where(peak > 0, peak, 1.0))
+    factor = xp.ldexp(xp.ones(batch), -exponent)
+    scaled = array * factor[:, None, None]
+    scaled += _FLUSH
+    scaled -= _FLUSH
+    return scaled, exponent.astype(float), factor
+
+
+def _sweep(
+    xp: ModuleType,
+    problem: RGFProblem,
+    dev: _DeviceBlocks,
+    energies_dev: Any,
+    terms: Sequence[_LeadTerms],
+    pairs: Sequence[tuple[int, int]],
+) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
+    """Run the recursion; returns the blocks M_lm, their (B,) log2 scales and the flops."""
+    batch = int(energies_dev.shape[0])
+    slicing = problem.slicing
+    lead_slice = slicing.lead_slices
+    row_leads = {i for i, _ in pairs}
+    col_leads = {m for _, m in pairs}
+    leads_in_slice: dict[int, list[int]] = {}
+    for lead, s in enumerate(lead_slice):
+        leads_in_slice.setdefault(s, []).append(lead)
+    local = [xp.asarray(idx) for idx in problem._lead_local]
+    whole_slice = [
+        len(idx) == slicing.sizes[lead_slice[k]] and bool(np.all(idx == np.arange(len(idx))))
+        for k, idx in enumerate(problem._lead_local)
+    ]
+
+    inverse = _cpu_inverse if xp is np else _device_inverse(xp)
+    rows: dict[int, Any] = {}  # P_l = rows_l^dagger G_{l, s}: (B, a_l, n_s)
+    cols: dict[int, Any] = {}  # Q_m = G_{s, m} columns_m: (B, n_s, w_m)
+    row_exp: dict[int, Any] = {}
+    col_exp: dict[int, Any] = {}
+    blocks: dict[tuple[int, int], Any] = {}
+    flops = 0.0
+    # The recursion keeps green = sign * G^L with sign = +-1: the matrix to invert is built in
+    # place over it with the sign that needs no extra pass (inverting -A gives -G).
+    green: Any = None
+    sign = 1.0
+    n_prev = 0
+    for s in range(slicing.num_slices):
+        n = int(slicing.sizes[s])
+        coupling: Any = dev.couplings[s - 1] if s > 0 else None
+        kind = coupling[0].kind if coupling is not None else "zero"
+        # target * (E - H_s - Sigma_leads(s) - V^dagger G^L V), target = -sign where the
+        # coupling term is reused in place.
+        target = -sign
+        if kind == "scalar":
+            matrix = green
+            weight = abs(coupling[0].scalar) ** 2
+            if weight != 1.0:
+                matrix *= weight
+        elif kind == "diagonal":
+            d = coupling[1]
+            matrix = green
+            matrix *= (d.conj()[:, None] * d[None, :])[None]
+        elif kind == "dense":
+            matrix = xp.matmul(coupling[2][None], xp.matmul(green, coupling[1][None]))
+            flops += 8.0 * batch * (n_prev * n_prev * n + n * n_prev * n)
+        else:
+            matrix = xp.zeros((batch, n, n), dtype=complex)
+            target = 1.0
+        template = dev.template_of_slice[s]
+        if not dev.template_is_zero[template]:
+            if target > 0:
+                matrix -= dev.templates[template][None]
+            else:
+                matrix += dev.templates[template][None]
+        flat = matrix.reshape(batch, n * n)
+        flat[:, :: n + 1] += target * (energies_dev[:, None] - dev.diagonals[s][None, :])
+        for lead in leads_in_slice.get(s, []):
+            sigma = terms[lead].selfenergy
+            if whole_slice[lead]:
+                if target > 0:
+                    matrix -= sigma
+                else:
+                    matrix += sigma
+            else:
+                ix = local[lead]
+                matrix[:, ix[:, None], ix[None, :]] -= target * sigma
+        green = inverse(matrix, energies_dev)
+        sign = target
+        del matrix
+        flops += 8.0 * batch * n**3
+
+        if coupling is not None:
+            dense = kind == "dense"
+            moved: dict[int, Any] = {}
+            for m in cols:
+                moved[m] = _apply_vdag(xp, coupling, cols[m])
+                width = moved[m].shape[2]
+                cols[m] = xp.matmul(green, moved[m])
+                if sign < 0:
+                    cols[m] *= -1
+                flops += 8.0 * batch * (n * n * width + (n * n_prev * width if dense else 0))
+            for i in rows:
+                height = rows[i].shape[1]
+                rows[i] = xp.matmul(_apply_v_right(xp, coupling, rows[i]), green)
+                if sign < 0:
+                    rows[i] *= -1
+                flops += 8.0 * batch * (height * n * n + (height * n_prev * n if dense else 0))
+            for (i, m), block in blocks.items():
+                if i in rows and m in moved:
+                    block += xp.matmul(rows[i], moved[m])
+                    flops += 8.0 * batch * rows[i].shape[1] * n * moved[m].shape[2]
+
+        new = leads_in_slice.get(s, [])
+        for a in new:
+            ia = local[a]
+            if a in col_leads:
+                cols[a] = xp.matmul(green[:, :, ia], terms[a].columns)
+                if sign < 0:
+                    cols[a] *= -1
+                col_exp[a] = xp.zeros(batch)
+                flops += 8.0 * batch * n * len(ia) * terms[a].columns.shape[2]
+            if a in row_leads:
+                rows[a] = xp.matmul(terms[a].rows.conj().transpose(0, 2, 1), green[:, ia, :])
+                if sign < 0:
+                    rows[a] *= -1
+                row_exp[a] = xp.zeros(batch)
+                flops += 8.0 * batch * terms[a].rows.shape[2] * len(ia) * n
+        for i, m in pairs:
+            if (i, m) in blocks or lead_slice[i] > s or lead_slice[m] > s:
+                continue
+            # Both leads are present from this slice on; one of them sits in it.
+            if lead_slice[m] == s:
+                block = xp.matmul(rows[i][:, :, local[m]], terms[m].columns)
+            else:
+                block = xp.matmul(terms[i].rows.conj().transpose(0, 2, 1), cols[m][:, local[i], :])
+            blocks[(i, m)] = block
+            flops += 8.0 * batch * block.shape[1] * len(local[m]) * block.shape[2]
+
+        if (s + 1) % _FLUSH_INTERVAL == 0:
+            # In tunnelling regions parts of G^L (its coupling to the lead behind) decay
+            # without bound; flush what falls below ~1e-287 to zero so that no subnormal
+            # numbers slow the arithmetic down (x + c - c == x exactly for |x| >> c).
+            green += _FLUSH
+            green -= _FLUSH
+        if (s + 1) % _RESCALE_INTERVAL == 0 or s == slicing.num_slices - 1:
+            for m in cols:
+                cols[m], exponent, factor = _rescale(xp, cols[m])
+                col_exp[m] = col_exp[m] + exponent
+                for key in blocks:
+                    if key[1] == m:
+                        blocks[key] = blocks[key] * factor[:, None, None]
+            for i in rows:
+                rows[i], exponent, factor = _rescale(xp, rows[i])
+                row_exp[i] = row_exp[i] + exponent
+                for key in blocks:
+                    if key[0] == i:
+                        blocks[key] = blocks[key] * factor[:, None, None]
+        n_prev = n
+    zero = xp.zeros(batch)
+    scales = {key: row_exp.get(key[0], zero) + col_exp.get(key[1], zero) for key in blocks}
+    return blocks, scales, flops
+
+
+# --------------------------------------------------------------------------------------------
+# Read-out and driver
+# --------------------------------------------------------------------------------------------
+
+
+def _scaled(values: NDArray[Any], exponents: FloatArray) -> NDArray[Any]:
+    """``values * 2**exponents`` without overflow of the power itself."""
+    e = exponents.astype(np.int64).reshape((-1,) + (1,) * (values.ndim - 1))
+    if np.iscomplexobj(values):
+        return np.ldexp(values.real, e) + 1j * np.ldexp(values.imag, e)
+    return np.ldexp(values, e)
+
+
+def _transmission_from_blocks(
+    xp: ModuleType,
+    problem: RGFProblem,
+    blocks: dict[tuple[int, int], Any],
+    scales: dict[tuple[int, int], Any],
+    terms: Sequence[_LeadTerms],
+    batch: int,
+) -> FloatArray:
+    count = problem.num_leads
+    result = np.zeros((batch, count, count))
+    for (i, j), block in blocks.items():
+        weight = _backend.to_host(xp, xp.sum(block.real**2 + block.imag**2, axis=(1, 2)))
+        result[:, i, j] = _scaled(weight, 2 * _backend.to_host(xp, scales[(i, j)]))
+    if count == 2:
+        if (1, 0) in blocks:
+            result[:, 0, 1] = result[:, 1, 0]
+        else:
+            result[:, 1, 0] = result[:, 0, 1]
+    for i in range(count):
+        others = result[:, :, i].sum(axis=1) - result[:, i, i]
+        result[:, i, i] = terms[i].num_modes - others
+    return result
+
+
+def _smatrices_from_blocks(
+    xp: ModuleType,
+    problem: RGFProblem,
+    blocks: dict[tuple[int, int], Any],
+    scales: dict[tuple[int, int], Any],
+    terms: Sequence[_LeadTerms],
+    energies: FloatArray,
+) -> list[SMatrix]:
+    count = problem.num_leads
+    host = {
+        key: _scaled(_backend.to_host(xp, block), _backend.to_host(xp, scales[key]))
+        for key, block in blocks.items()
+    }
+    result = []
+    for k, energy in enumerate(energies):
+        stabs = [t.stabilized[k] for t in terms]  # type: ignore[index]
+        props = tuple(t.propagating[k] for t in terms)  # type: ignore[index]
+        rows = []
+        for i in range(count):
+            row = []
+            for j in range(count):
+                alpha = host[(i, j)][k][:, : stabs[j].num_modes]
+                if i == j:
+                    alpha = alpha - stabs[i].alpha_in
+                row.append(stabs[i].mode_amplitudes(alpha)[: stabs[i].num_modes])
+            rows.append(np.hstack(row))
+        result.append(SMatrix(data=np.vstack(rows), energy=float(energy), lead_info=props))
+    return result
+
+
+def _solve_chunk(
+    problem: RGFProblem,
+    energies: FloatArray,
+    smatrix: bool,
+    xp: ModuleType,
+    dev: _DeviceBlocks,
+) -> tuple[Any, float]:
+    energies_dev = _backend.to_device(xp, energies)
+    terms = [
+        _lead_terms(xp, lead, closed, energies, energies_dev, exact=smatrix)
+        for lead, closed in zip(problem.leads, problem.closed_form)
+    ]
+    blocks, scales, flops = _sweep(
+        xp, problem, dev, energies_dev, terms, _needed_pairs(problem, smatrix)
+    )
+    if smatrix:
+        return _smatrices_from_blocks(xp, problem, blocks, scales, terms, energies), flops
+    return _transmission_from_blocks(xp, problem, blocks, scales, terms, len(energies)), flops
+
+
+class _BlasLimits:
+    """Context manager pinning the BLAS thread count with threadpoolctl (optional)."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.controller: Any = None
+
+    def __enter__(self) -> _BlasLimits:
+        if self.threads is None:
+            return self
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError as exc:
+            raise RuntimeError(
+                "blas_threads needs the threadpoolctl package: pip install threadpoolctl"
+            ) from exc
+        self.controller = threadpool_limits(limits=self.threads, user_api="blas")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.controller is not None:
+            self.controller.restore_original_limits()
+
+
+def _worker(args: tuple[RGFProblem, FloatArray, bool, int | None]) -> tuple[Any, float]:
+    problem, energies, smatrix, blas_threads = args
+    with _BlasLimits(blas_threads):
+        return _solve_chunk(problem, energies, smatrix, np, _DeviceBlocks(np, problem._blocks))
+
+
+def _run(
+    problem: RGFProblem,
+    energies: ArrayLike,
+    *,
+    smatrix: bool,
+    device: str,
+    chunk_size: int | None,
+    workers: int,
+    memory_limit: float | None,
+    blas_threads: int | None,
+    stats: dict[str, Any] | None,
+) -> Any:
+    e = check_energies(energies)
+    device = _backend.check_device(device)
+    workers = _positive_int(workers, "workers")
+    if chunk_size is not None:
+        chunk_size = _positive_int(chunk_size, "chunk_size")
+    if blas_threads is not None:
+        blas_threads = _positive_int(blas_threads, "blas_threads")
+    if memory_limit is not None:
+        memory_limit = float(_checks.positive(memory_limit, "memory_limit"))
+    if workers > 1 and device != "cpu":
+        raise ValueError(
+            f"workers > 1 runs processes on the CPU; got workers={workers} with "
+            f"device={device!r} (one process drives the GPU)"
+        )
+    xp = _backend.array_module(device)
+    requested = chunk_size
+    if requested is None and workers > 1:
+        requested = math.ceil(e.size / workers)
+    chunk = problem.chunk_size(
+        e.size, xp, smatrix=smatrix, memory_limit=memory_limit, requested=requested
+    )
+    # Chunks of sorted energies: neighbouring energies have similar numbers of open channels,
+    # so the lead projections padded to the chunk's widest are narrow.
+    order = np.argsort(e, kind="stable")
+    pieces = [e[order[i : i + chunk]] for i in range(0, e.size, chunk)]
+    start = time.perf_counter()
+    if workers == 1 or len(pieces) == 1:
+        with _BlasLimits(blas_threads):
+            dev = _DeviceBlocks(xp, problem._blocks)
+            results = [_solve_chunk(problem, piece, smatrix, xp, dev) for piece in pieces]
+    else:
+        jobs = [(problem, piece, smatrix, blas_threads) for piece in pieces]
+        with ProcessPoolExecutor(max_workers=min(workers, len(pieces))) as pool:
+            results = list(pool.map(_worker, jobs))
+    elapsed = time.perf_counter() - start
+    flops = sum(r[1] for r in results)
+    if stats is not None:
+        stats.update(
+            flops=flops,
+            seconds=elapsed,
+            num_energies=int(e.size),
+            chunk_size=chunk,
+            num_chunks=len(pieces),
+            num_slices=problem.slicing.num_slices,
+            max_slice=problem.slicing.max_size,
+            closed_form_leads=tuple(c is not None for c in problem.closed_form),
+        )
+    if smatrix:
+        ordered = [s for r in results for s in r[0]]
+        return [ordered[k] for k in np.argsort(order, kind="stable")]
+    values = np.concatenate([r[0] for r in results], axis=0)
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions on plain matrices
+# --------------------------------------------------------------------------------------------
+
+
+def transmission_matrices(
+    h_sys: ArrayLike | sp.spmatrix,
+    leads: Sequence[LeadData],
+    energies: ArrayLike,
+    *,
+    device: str = "cpu",
+    chunk_size: int | None = None,
+    workers: int = 1,
+    memory_limit: float | None = None,
+    blas_threads: int | None = None,
+    slicing: Slicing | None = None,
+    stats: dict[str, Any] | None = None,
+) -> FloatArray:
+    """Transmission between all pairs of leads for a batch of energies.
+
+    Parameters
+    ----------
+    h_sys : (N, N) array_like or scipy.sparse matrix
+        Hermitian Hamiltonian of the scattering region (energy units).
+    leads : sequence of LeadData
+        The leads, numbered in this order.
+    energies : (n_E,) array_like
+        Real, finite energies (same units), at least one.
+    device : {"cpu", "gpu"}, keyword-only
+        Where the recursion runs (NumPy or CuPy; the slicing is always done on the CPU).
+    chunk_size : int, optional, keyword-only
+        Energies solved together; by default as many as fit in the memory budget (capped
+        at 256 on the CPU, 2048 on the GPU), or ``ceil(n_E / workers)``.
+    workers : int, keyword-only
+        Processes on the CPU, each solving contiguous chunks of energies (1: no pool).
+    memory_limit : float, optional, keyword-only
+        Memory budget in bytes for one chunk (default: half the free memory, at most
+        8 GiB, on the CPU; 60% of the free device memory on the GPU).
+    blas_threads : int, optional, keyword-only
+        Pin the BLAS threads (in every worker) with threadpoolctl, which must be installed.
+    slicing : Slicing, optional, keyword-only
+        Use this slicing instead of the automatic one.
+    stats : dict, optional, keyword-only
+        Filled with ``flops`` (floating-point operations of the sweep, counting an
+        ``n x n`` complex inverse as ``8 n^3`` and a product as ``8 n m k``), ``seconds``,
+        the chunking and the slicing sizes.
+
+    Returns
+    -------
+    (n_E, n_leads, n_leads) float ndarray
+        ``T[k, i, j]``: transmission from lead ``j`` into lead ``i`` at ``energies[k]``;
+        ``T[k, i, i]`` is the total reflection of lead ``i``, ``N_i - sum_{j != i} T[k, j, i]``
+        with ``N_i`` its open channels.
+
+    Raises
+    ------
+    ValueError
+        Bad energies (empty, NaN, not 1-D), unknown device, bad options.
+    RuntimeError
+        ``device="gpu"`` without CuPy or a CUDA device.
+    MemoryError
+        A single energy needs more memory than the budget.
+
+    Examples
+    --------
+    A 1D chain with one impurity of energy 1: ``T = 1 / (1 + (1 / (2 sin k))^2)``.
+
+    >>> import numpy as np
+    >>> from mesoscopic.leads import LeadData
+    >>> chain = -(np.eye(3, k=1) + np.eye(3, k=-1)) + np.diag([0.0, 1.0, 0.0])
+    >>> left = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    >>> right = LeadData([[0.0]], [[-1.0]], interface_sys=[2], interface_cell=[0])
+    >>> t = transmission_matrices(chain, [left, right], [0.0, -1.0])
+    >>> k = np.arccos(-np.array([0.0, -1.0]) / 2)
+    >>> bool(np.allclose(t[:, 1, 0], 1 / (1 + 1 / (2 * np.sin(k)) ** 2)))
+    True
+    >>> t[:, 0, 0] + t[:, 1, 0]    # reflection + transmission = one open channel
+    array([1., 1.])
+    """
+    problem = prepare(h_sys, leads, slicing=slicing)
+    return problem.transmission(
+        energies,
+        device=device,
+        chunk_size=chunk_size,
+        workers=workers,
+        memory_limit=memory_limit,
+        blas_threads=blas_threads,
+        stats=stats,
+    )
+
+
+def scattering_matrices(
+    h_sys: ArrayLike | sp.spmatrix,
+    leads: Sequence[LeadData],
+    energies: ArrayLike,
+    *,
+    device: str = "cpu",
+    chunk_size: int | None = None,
+    workers: int = 1,
+    memory_limit: float | None = None,
+    blas_threads: int | None = None,
+    slicing: Slicing | None = None,
+    stats: dict[str, Any] | None = None,
+) -> list[SMatrix]:
+    """Scattering matrices for a batch of energies (Fisher-Lee read-out of the RGF blocks).
+
+    Parameters
+    ----------
+    h_sys, leads, energies, device, chunk_size, workers, memory_limit, blas_threads, slicing, \
+stats
+        As in :func:`transmission_matrices`.
+
+    Returns
+    -------
+    list of SMatrix
+        One per energy, over all leads, in the mode basis and order of
+        :func:`mesoscopic.leads.modes`: the same matrices as
+        :func:`mesoscopic.solvers.sparse.scattering_matrix`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import LeadData
+    >>> lead = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    >>> s = scattering_matrices([[1.0]], [lead, lead], [0.0])[0]
+    >>> round(s.transmission(1, 0), 12), s.check_unitarity() < 1e-12
+    (0.8, True)
+    """
+    problem = prepare(h_sys, leads, slicing=slicing)
+    return problem.smatrices(
+        energies,
+        device=device,
+        chunk_size=chunk_size,
+        workers=workers,
+        memory_limit=memory_limit,
+        blas_threads=blas_threads,
+        stats=stats,
+    )

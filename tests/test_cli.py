@@ -1,0 +1,130 @@
+"""The ``meso`` command: studies from TOML files, clear config errors, plots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import mesoscopic as meso
+from mesoscopic import cli, io
+
+STUDY = """
+[device]
+model = "double_barrier"
+well = 8
+barrier = 2
+
+[parameters]
+well_potential = 0.0
+
+[sweep]
+energy = {{ start = 0.2, stop = 1.6, num = 15 }}
+barrier_height = [0.8, 1.6]
+
+[observable]
+quantity = "transmission"
+
+[output]
+path = "{out}/study.nc"
+figure = "{out}/study.png"
+"""
+
+
+def write(tmp_path, text, name="study.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_run_writes_dataset_and_figure_with_correct_values(tmp_path):
+    out = tmp_path / "results"
+    study = write(tmp_path, STUDY.format(out=out))
+    assert cli.main(["run", str(study), "--no-progress"]) == 0
+    data = io.load(out / "study.nc")
+    assert (out / "study.png").stat().st_size > 1000
+    fsys = meso.models.double_barrier(well=8, barrier=2)
+    for height in (0.8, 1.6):
+        for energy in (0.2, 0.9, 1.6):
+            expected = meso.smatrix(
+                fsys, energy, params={"barrier_height": height, "well_potential": 0.0}
+            ).transmission(1, 0)
+            got = data["transmission"].sel(energy=energy, barrier_height=height, method="nearest")
+            assert float(got) == pytest.approx(expected, abs=1e-10)
+    assert data.attrs["model"] == "double_barrier"
+    assert cli.main(["plot", str(out / "study.nc"), "--out", str(tmp_path / "again.png")]) == 0
+    assert (tmp_path / "again.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda s: s.replace('model = "double_barrier"', 'model = "transistor"'),
+            r"\[device.model\] unknown model 'transistor'; valid models: .*double_barrier",
+        ),
+        (
+            lambda s: s.replace("well_potential = 0.0", ""),
+            r"\[parameters\] missing parameter\(s\) \['well_potential'\]",
+        ),
+        (
+            lambda s: s + '\n[units]\nenergy = "eV"\n',
+            r"\[units.energy\] unknown unit 'eV'; valid units: t, meV",
+        ),
+        (
+            lambda s: s + '\n[units]\nenergy = "meV"\n',
+            r"\[discretization\] physical units need lattice_constant",
+        ),
+        (
+            lambda s: s.replace('quantity = "transmission"', 'quantity = "noise"'),
+            r"\[observable.quantity\] unknown quantity 'noise'",
+        ),
+        (lambda s: s.replace("well = 8", "well = 8\nwell = 9"), r"malformed TOML"),
+        (lambda s: s.replace("num = 15", "num = 0"), r"\[sweep.energy\] num must be a positive"),
+    ],
+)
+def test_bad_study_names_file_and_field_and_writes_nothing(tmp_path, change, message, capsys):
+    out = tmp_path / "results"
+    study = write(tmp_path, change(STUDY.format(out=out)))
+    with pytest.raises(cli.ConfigError, match=message):
+        cli.load_study(study)
+    assert cli.main(["run", str(study)]) == 2
+    err = capsys.readouterr().err
+    assert str(study) in err
+    assert not out.exists()
+
+
+def test_info_and_console_script():
+    result = subprocess.run(
+        [sys.executable, "-m", "mesoscopic.cli", "info"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "mesoscopic" in result.stdout and "models" in result.stdout
+    assert cli.main(["plot", "/nonexistent.nc"]) == 2
+
+
+def test_physical_units_are_converted_once(tmp_path):
+    out = tmp_path / "r"
+    text = (
+        STUDY.format(out=out)
+        .replace("energy = { start = 0.2, stop = 1.6, num = 15 }", "energy = [1.0, 2.0]")
+        .replace("energy = {{ start = 0.2, stop = 1.6, num = 15 }}", "energy = [1.0, 2.0]")
+    )
+    text += '\n[units]\nenergy = "meV"\n\n[discretization]\nlattice_constant = 10.0\n'
+    study = cli.load_study(write(tmp_path, text))
+    data = cli.run_study(study, progress=False)
+    disc = meso.models.Discretization(lattice_constant=10.0)
+    fsys = meso.models.double_barrier(well=8, barrier=2)
+    expected = meso.smatrix(
+        fsys,
+        float(disc.energy(2.0)),
+        params={"barrier_height": float(disc.energy(1.6)), "well_potential": 0.0},
+    ).transmission(1, 0)
+    got = float(data["transmission"].sel(energy=2.0, barrier_height=1.6))
+    assert got == pytest.approx(expected, abs=1e-10)
+    assert np.all(data["energy"].values == [1.0, 2.0])

@@ -1,0 +1,181 @@
+"""Every gallery script runs (at reduced size where it allows) and shows its physics."""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+import mesoscopic as meso
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def examples_on_path():
+    sys.path.insert(0, str(EXAMPLES))
+    yield
+    sys.path.remove(str(EXAMPLES))
+
+
+def example(name):
+    return importlib.import_module(name)
+
+
+def test_every_script_is_covered():
+    scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
+    tested = {name[len("test_") :] for name in globals() if name.startswith("test_")}
+    assert scripts <= tested, f"untested examples: {sorted(scripts - tested)}"
+
+
+def test_qpc_staircase(tmp_path):
+    data = example("qpc_staircase").main(str(tmp_path))
+    assert (tmp_path / "qpc_staircase.nc").is_file() and (tmp_path / "qpc_staircase.png").is_file()
+    g0 = data["conductance"].sel(kT=0.0).values  # units of 2e^2/h
+    on_plateau = np.abs(g0 - np.round(g0)) < 0.01
+    assert on_plateau.mean() > 0.4
+    assert set(np.round(g0[on_plateau]).astype(int)) >= {1, 2, 3}
+    hot = data["conductance"].sel(kT=data["kT"].values[-1]).values
+    assert np.max(np.abs(np.diff(hot))) < np.max(np.abs(np.diff(g0)))  # thermal smearing
+
+
+def test_four_probe(tmp_path):
+    r = example("four_probe").main(tmp_path, num=5)
+    t = r["transmission"]
+    np.testing.assert_allclose(r["r_two_terminal"], 1 / t, rtol=1e-6)
+    np.testing.assert_allclose(r["r_four_terminal"], 1 / t - 1, atol=1e-6 / t.min())
+    np.testing.assert_allclose(r["r_two_terminal"] - r["r_four_terminal"], 1.0, atol=1e-5)
+
+
+def test_onsager(tmp_path):
+    r = example("onsager").main(tmp_path, num=5)
+    assert r["two_terminal_asymmetry"] < 1e-10
+    assert r["onsager_deviation"] < 1e-10
+    assert r["four_terminal_asymmetry"] > 1e-2
+
+
+def test_quantum_hall(tmp_path):
+    r = example("quantum_hall").main(tmp_path, temperatures=(0.0, 0.1))
+    mu = r["mu"]
+    middle = (mu > 0.85) & (mu < 1.0)  # middle of the first plateau
+    r_xy, r_xx = r["curves"][0.0]
+    # kT = 0 values come from a cubic interpolation of T_ij(E) on a 0.1 t grid.
+    np.testing.assert_allclose(r_xy[middle], 1.0, atol=5e-3)
+    assert np.max(np.abs(r_xx[middle])) < 5e-3
+    hot_xy, _ = r["curves"][0.1]
+    assert np.max(np.abs(hot_xy[middle] - 1)) > np.max(np.abs(r_xy[middle] - 1))
+
+
+def test_graphene(tmp_path):
+    r = example("graphene").main(tmp_path, num=6, widths=range(4, 10))
+    assert r["armchair_channels"] == {n: int(n % 3 == 2) for n in range(4, 10)}
+    low = (r["energies"] > 0.05) & (r["energies"] < 0.35)  # a tiny gap opens below 0.05 t
+    np.testing.assert_allclose(r["zigzag"][low], 1.0, atol=1e-8)
+
+
+def test_quantum_spin_hall(tmp_path):
+    r = example("quantum_spin_hall").main(tmp_path, num=6, seeds=(1,))
+    inside = np.abs(r["energies"]) < 0.2
+    np.testing.assert_allclose(r["topological"][inside], 2.0, atol=1e-6)
+    assert np.all(r["trivial"][inside] < 1e-6)
+    assert np.all(r["disordered"][:, inside] > 1.9)
+
+
+def test_disordered_wire(tmp_path):
+    r = example("disordered_wire").main(tmp_path, samples=80)
+    std0, std_b = r["std"]["B = 0"], r["std"]["B > 0"]
+    assert 0.25 < std0 < 0.45  # UCF, sqrt(2/15) = 0.37 e^2/h
+    assert std_b < std0  # the unitary ensemble fluctuates less, sqrt(1/15)
+    assert r["mean"]["B > 0"] > r["mean"]["B = 0"]  # weak localization lifted by the field
+
+
+def test_coulomb_blockade(tmp_path):
+    path = example("coulomb_blockade").main(str(tmp_path))
+    assert pathlib.Path(path).is_file()
+    from mesoscopic import analytic, coulomb
+
+    dot = coulomb.QuantumDot([0.0], [[0.001], [0.001]], charging_energy=1.0)
+    for kT in (0.02, 0.04):
+        g = coulomb.linear_conductance(dot, gate=0.5 + 0.0, kT=kT)
+        g_peak = max(
+            coulomb.linear_conductance(dot, gate=x, kT=kT) for x in np.linspace(0.3, 0.7, 401)
+        )
+        expected = analytic.sequential_tunneling_conductance(
+            0.0, kT=kT, gamma_left=0.001, gamma_right=0.001, spin_degeneracy=1
+        )
+        assert g_peak == pytest.approx(expected, rel=1e-3)
+        assert g <= g_peak
+
+
+def test_shot_noise(tmp_path):
+    path = example("shot_noise").main(tmp_path)
+    assert pathlib.Path(path).is_file()
+    from mesoscopic import noise
+
+    mod = example("shot_noise")
+    fsys = mod.chain(3, lambda site: 0.0)
+    s = meso.smatrix(fsys, 0.3)
+    assert noise.fano_factor(s, 1, 0) == pytest.approx(
+        0.0, abs=1e-10
+    )  # a clean chain is noiseless
+
+
+def test_mesoscopic_capacitor(tmp_path):
+    mod = example("mesoscopic_capacitor")
+    path = mod.main(tmp_path)
+    assert pathlib.Path(path).is_file()
+    from mesoscopic import capacitor
+
+    dot = mod.quantum_dot()
+    r_q = capacitor.charge_relaxation_resistance(
+        dot, mod.FERMI_ENERGY, params={"gate": 0.0, "barrier": mod.barrier_for(0.4)}
+    )
+    assert r_q == pytest.approx(0.5, abs=1e-6)
+
+
+def test_dephasing(tmp_path):
+    mod = example("dephasing")
+    assert pathlib.Path(mod.main(str(tmp_path))).is_file()
+    from mesoscopic import dephasing
+
+    # Ohmic growth: resistance (h/e^2) of a dephased chain is 1 + L / (2 l_phi).
+    eta, energy = 0.1, 0.0
+    resistances = []
+    for length in (100, 140):
+        fsys = mod.chain(length)
+        t = dephasing.dephased_transmission(fsys, energy, range(length), eta=eta)
+        resistances.append(1 / t[1, 0])
+    slope = (resistances[1] - resistances[0]) / 40
+    velocity = 2.0  # chain velocity at E = 0 (hopping 1)
+    assert slope == pytest.approx(1 / (2 * velocity / eta), rel=1e-2)
+
+
+def test_thermoelectric_qpc(tmp_path):
+    mod = example("thermoelectric_qpc")
+    assert pathlib.Path(mod.main(str(tmp_path))).is_file()
+    from mesoscopic import thermoelectric
+
+    fsys = mod.make_qpc()
+    data = thermoelectric.thermoelectric_response(
+        fsys, np.linspace(0.1, 0.9, 9), 0.01, params={"gate": 1.0}
+    )
+    lorenz = data["lorenz"].values
+    conductance = data["conductance"].values
+    plateau = np.abs(conductance / 2 - np.round(conductance / 2)) < 1e-3
+    if plateau.any():
+        np.testing.assert_allclose(lorenz[plateau], np.pi**2 / 3, rtol=1e-2)
+    assert np.all(data["thermal_conductance"].values >= 0)
+
+
+def test_spin_valve(tmp_path):
+    mod = example("spin_valve")
+    assert pathlib.Path(mod.main(str(tmp_path))).is_file()
+    from mesoscopic import spin
+
+    polarization, tmr = mod.tmr_vs_polarization([0.3, 0.6])
+    julliere = [spin.julliere_tmr(p, p) for p in polarization]
+    np.testing.assert_allclose(tmr, julliere, rtol=0.05)
