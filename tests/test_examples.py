@@ -179,3 +179,51 @@ def test_spin_valve(tmp_path):
     polarization, tmr = mod.tmr_vs_polarization([0.3, 0.6])
     julliere = [spin.julliere_tmr(p, p) for p in polarization]
     np.testing.assert_allclose(tmr, julliere, rtol=0.05)
+
+
+def test_qpc_zeeman(tmp_path):
+    r = example("qpc_zeeman").main(tmp_path, num=66)
+    split = r["conductance"][0.1]
+    degenerate = r["conductance"][0.0]
+    for odd in (1, 3, 5):
+        assert np.any(np.abs(split - odd) < 0.05), f"no half plateau at {odd} e^2/h"
+    on_integer = np.abs(degenerate - np.round(degenerate)) < 0.05
+    assert np.all(np.round(degenerate[on_integer]).astype(int) % 2 == 0)
+
+
+def test_tight_binding_resonance_is_breit_wigner_and_thermally_broadened():
+    """The coherent side of the Coulomb-blockade comparison, on the lattice."""
+    from scipy.optimize import minimize_scalar
+
+    from mesoscopic import analytic, landauer
+
+    fsys = meso.models.double_barrier(well=6, barrier=2)
+    params = {"barrier_height": 3.0, "well_potential": 0.0}
+
+    def t(e):
+        return meso.smatrix(fsys, e, params=params).transmission(1, 0)
+
+    grid = np.linspace(0.2, 1.2, 201)
+    guess = grid[np.argmax(meso.transmission(fsys, grid, 1, 0, params=params))]
+    level = minimize_scalar(lambda e: -t(e), bracket=(guess - 0.005, guess, guess + 0.005)).x
+    assert t(level) == pytest.approx(1.0, abs=1e-8)
+    # Width from the half-maximum points; the line shape is then Breit-Wigner.
+    from scipy.optimize import brentq
+
+    half = brentq(lambda e: t(e) - 0.5, level, level + 0.2)
+    gamma = 2 * (half - level)
+    for offset in (0.5, 1.0, 2.0):
+        e = level + offset * gamma
+        bw = analytic.breit_wigner_transmission(
+            e, level=level, gamma_left=gamma / 2, gamma_right=gamma / 2
+        )
+        assert t(e) == pytest.approx(bw, rel=0.05)
+    # kT >> Gamma: the coherent peak is thermally broadened, height x kT = pi Gamma / 8.
+    kT = 10 * gamma
+    energies = np.linspace(level - 40 * kT, level + 40 * kT, 801)
+    energies = energies[(energies > -1.99) & (energies < 1.99)]
+    fine = np.unique(np.concatenate([energies, level + gamma * np.linspace(-8, 8, 161)]))
+    g = landauer.linear_conductance(
+        fine, meso.transmission(fsys, fine, 1, 0, params=params), level, kT
+    )
+    assert g * kT == pytest.approx(np.pi * gamma / 8, rel=0.05)

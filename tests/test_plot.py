@@ -60,3 +60,15 @@ def test_current_map_and_conductance_plot(wire):
     with pytest.raises(ValueError, match="unit must be"):
         meso.plot.conductance([0], [0], unit="S")
     plt.close("all")
+
+
+def test_parameter_map_draws_values_on_the_grid():
+    x, y = np.linspace(0, 1, 4), np.linspace(-1, 1, 3)
+    values = np.outer(y, x)
+    ax = meso.plot.parameter_map(x, y, values, symmetric=True, xlabel="gate", ylabel="bias")
+    mesh = ax.collections[0]
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(3, 4), values)
+    assert mesh.get_clim() == (-1.0, 1.0)
+    with pytest.raises(ValueError, match="values must have shape"):
+        meso.plot.parameter_map(x, y, values.T)
+    plt.close("all")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["bands", "conductance", "current", "map", "system"]
+__all__ = ["bands", "conductance", "current", "map", "parameter_map", "system"]
 
 
 def _axes(ax: Any) -> Any:
@@ -284,4 +284,54 @@ def conductance(
     ax.set_ylabel("G (" + ("$e^2/h$" if unit == "e2/h" else "$2e^2/h$") + ")")
     if xlabel:
         ax.set_xlabel(xlabel)
+    return ax
+
+
+def parameter_map(
+    x: ArrayLike,
+    y: ArrayLike,
+    values: ArrayLike,
+    *,
+    ax: Any = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    label: str | None = None,
+    cmap: str = "viridis",
+    symmetric: bool = False,
+) -> Any:
+    """A quantity over two swept parameters (gate x field, gate x bias for Coulomb diamonds).
+
+    Parameters
+    ----------
+    x : array_like, shape (n_x,)
+        Values along the horizontal axis.
+    y : array_like, shape (n_y,)
+        Values along the vertical axis.
+    values : array_like, shape (n_y, n_x)
+        The quantity, one row per `y` value.
+    symmetric : bool
+        Center the color scale on zero (for signed quantities such as dI/dV or R_xy).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(y), len(x)):
+        raise ValueError(
+            f"values must have shape (len(y), len(x)) = {(len(y), len(x))}, got {values.shape}"
+        )
+    limits = {}
+    if symmetric:
+        bound = float(np.nanmax(np.abs(values)))
+        limits = {"vmin": -bound, "vmax": bound}
+    mesh = ax.pcolormesh(x, y, values, cmap=cmap, shading="nearest", **limits)
+    ax.figure.colorbar(mesh, ax=ax, label=label)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
     return ax
