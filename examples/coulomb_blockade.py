@@ -34,7 +34,9 @@ import numpy as np
 from matplotlib.colors import SymLogNorm
 from scipy.special import expit
 
+import mesoscopic as meso
 from mesoscopic import coulomb as cb
+from mesoscopic import landauer
 
 
 def trapezoid(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -158,6 +160,32 @@ def panel_lineshapes(ax: plt.Axes, kT: float) -> None:
     ax.legend(fontsize=7)
 
 
+def tight_binding_resonance() -> tuple[float, float, np.ndarray, np.ndarray]:
+    """A lattice double barrier: its resonance level, width Gamma and T(E) around it."""
+    from scipy.optimize import brentq, minimize_scalar
+
+    fsys = meso.models.double_barrier(well=6, barrier=2)
+    params = {"barrier_height": 3.0, "well_potential": 0.0}
+
+    def t(energy: float) -> float:
+        return meso.smatrix(fsys, energy, params=params).transmission(1, 0)
+
+    grid = np.linspace(0.2, 1.2, 201)
+    guess = grid[np.argmax(meso.transmission(fsys, grid, 1, 0, params=params))]
+    level = minimize_scalar(lambda e: -t(e), bracket=(guess - 5e-3, guess, guess + 5e-3)).x
+    gamma = 2 * (brentq(lambda e: t(e) - 0.5, level, level + 0.2) - level)
+    energies = np.unique(
+        np.concatenate(
+            [
+                np.linspace(level - 1.5, level + 1.5, 1201),
+                level + gamma * np.linspace(-40, 40, 1601),
+            ]
+        )
+    )
+    energies = energies[np.abs(energies) < 1.999]
+    return level, gamma, energies, meso.transmission(fsys, energies, 1, 0, params=params)
+
+
 def panel_peak_heights(ax: plt.Axes) -> None:
     gamma_left = gamma_right = 0.5
     temperatures = np.geomspace(0.02, 50, 40)
@@ -169,6 +197,16 @@ def panel_peak_heights(ax: plt.Axes) -> None:
     sequential = [float(cb.linear_conductance(dot, gate=0.0, kT=t)) for t in temperatures]
     ax.loglog(temperatures, coherent, label="coherent (Breit-Wigner)")
     ax.loglog(temperatures, sequential, ls="--", label="sequential ∝ 1/T")
+    # The same crossover for the resonance of a tight-binding double barrier (no fit:
+    # its level and width are read off the computed transmission).
+    level, gamma, energies, transmission = tight_binding_resonance()
+    ratios = np.geomspace(0.2, 20, 10)
+    ratios = ratios[34 * ratios * gamma < 1.4]  # keep the Fermi window on the grid
+    peaks = [
+        float(landauer.linear_conductance(energies, transmission, level, r * gamma))
+        for r in ratios
+    ]
+    ax.loglog(ratios, peaks, "o", ms=4, label="tight-binding double barrier")
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel("kT / Γ")
     ax.set_ylabel("peak G (e²/h)")
