@@ -42,6 +42,7 @@ from .scattering import SMatrix
 from .system import InfiniteSystem, System
 from .transport import bond_currents, ldos, smatrix, wave_function
 
+#: Version of the installed package.
 __version__ = "0.1.0"
 
 __all__ = [

@@ -205,7 +205,7 @@ def current(
     syst : System
     bond_currents : array_like, shape (n_hoppings,)
         Current along each hopping ``(i, j)`` of ``syst.graph``, positive from j to i
-        (as returned by :func:`mesoscopic.observables.bond_currents`).
+        (as returned by :func:`mesoscopic.transport.bond_currents`).
 
     Returns
     -------
