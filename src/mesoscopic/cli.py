@@ -380,7 +380,9 @@ def run_study(
         outputs={study.quantity: output},
         name=f"{study.model}.{study.quantity}",
     )
-    executor = "dask" if scheduler else ("processes" if workers and workers > 1 else "serial")
+    executor: sweep.ExecutorName = (
+        "dask" if scheduler else ("processes" if workers and workers > 1 else "serial")
+    )
     axis_units = {
         name: study.units.get("energy", "t") for name in study.grid if name in _ENERGY_LIKE
     }
