@@ -925,39 +925,19 @@ class System:
     def slices(self) -> list[NDArray[np.int64]]:
         """Order sites into slices so the Hamiltonian is block tridiagonal.
 
-        Slices are breadth-first layers from lead 0's interface; every hopping
-        connects sites in the same or in neighbouring slices.
+        This is the slicing the recursive Green's function solver uses
+        (:func:`mesoscopic.solvers._slicing.slice_orbitals` applied to the site
+        graph): every hopping connects sites in the same or in neighbouring
+        slices, each lead's interface lies inside one slice, and sites that no
+        lead reaches are left out.
 
         Returns
         -------
         list of ndarray of int
             Site indices per slice.
         """
-        n = len(self.pos)
-        start = self.lead_interfaces[0] if self.leads else np.array([0])
-        layer = np.asarray(
-            sp.csgraph.shortest_path(
-                self._adjacency(), unweighted=True, indices=start, directed=False
-            ).min(axis=0)
-            if len(start) < 64
-            else _bfs_layers(self._adjacency(), start, n)
-        )
-        layer = np.where(np.isfinite(layer), layer, np.nan)
-        if np.any(np.isnan(layer)):
-            layer[np.isnan(layer)] = np.nanmax(layer) + 1
-        layer = layer.astype(np.int64)
-        return [np.flatnonzero(layer == k) for k in range(int(layer.max()) + 1)]
+        from .solvers._slicing import slice_orbitals
 
-
-def _bfs_layers(adj: sp.csr_matrix, start: NDArray[np.int64], n: int) -> NDArray[np.float64]:
-    layer = np.full(n, np.inf)
-    layer[start] = 0
-    frontier = np.asarray(start)
-    depth = 0
-    while len(frontier):
-        depth += 1
-        nbrs = np.unique(adj[frontier].indices)
-        nbrs = nbrs[np.isinf(layer[nbrs])]
-        layer[nbrs] = depth
-        frontier = nbrs
-    return layer
+        if not self.leads:
+            raise ValueError("slicing needs at least one lead to start from; attach leads first")
+        return list(slice_orbitals(self._adjacency(), self.lead_interfaces).slices)
