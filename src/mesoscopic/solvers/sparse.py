@@ -132,8 +132,19 @@ def _solve(
     lead_list = _checked_leads(leads, size)
     chosen = _lead_selection(in_leads, len(lead_list), "in_leads")
     propagating, stabilized = [], []
+    # Leads that are copies of each other (a wire's two ends, the arms of a Hall bar) share
+    # their modes: the eigenproblem is the expensive part for wide leads.
+    computed: dict[tuple[bytes, ...], tuple[PropagatingModes, StabilizedModes]] = {}
     for lead in lead_list:
-        prop, stab = lead.modes(e)
+        key = (
+            lead.h_cell.tobytes(),
+            lead.hop.tobytes(),
+            repr(lead.h_cell.shape).encode(),
+            b"" if lead.projectors is None else b"".join(p.tobytes() for p in lead.projectors),
+        )
+        if key not in computed:
+            computed[key] = lead.modes(e)
+        prop, stab = computed[key]
         propagating.append(prop)
         stabilized.append(stab)
 
