@@ -128,3 +128,24 @@ def test_physical_units_are_converted_once(tmp_path):
     got = float(data["transmission"].sel(energy=2.0, barrier_height=1.6))
     assert got == pytest.approx(expected, abs=1e-10)
     assert np.all(data["energy"].values == [1.0, 2.0])
+
+
+def test_gallery_study_file_runs(tmp_path, monkeypatch):
+    import pathlib
+
+    study_file = (
+        pathlib.Path(__file__).resolve().parents[1]
+        / "examples"
+        / "studies"
+        / "qpc_gate_sweep.toml"
+    )
+    monkeypatch.chdir(tmp_path)
+    study = cli.load_study(study_file)
+    study.grid["energy"] = study.grid["energy"][::8]
+    data = cli.run_study(study, progress=False)
+    assert (tmp_path / "out" / "qpc_gate_sweep.nc").is_file()
+    assert (tmp_path / "out" / "qpc_gate_sweep.png").is_file()
+    t = data["transmission"]
+    # A lower saddle opens more channels at every energy; all values are physical.
+    assert np.all(t.sel(gate=0.2).values >= t.sel(gate=0.4).values - 1e-9)
+    assert float(t.min()) >= -1e-12 and float(t.max()) <= 6
