@@ -287,3 +287,19 @@ def test_slices_are_block_tridiagonal():
     assert np.all(np.abs(layer[i] - layer[j]) <= 1)
     assert set(fsys.lead_interfaces[0]) == set(slices[0])
     assert len(slices) == 9
+
+
+def test_substituted_renames_parameters_of_value_functions():
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(i) for i in range(2))] = lambda site, v, shift=0.0: v + shift
+    syst[lat.neighbors()] = lambda a, b, t: -t
+    renamed = syst.substituted(v="v_dot", t="t_dot")
+    fsys = renamed.finalized()
+    assert fsys.parameters == {"v_dot", "shift", "t_dot"}
+    ham = fsys.hamiltonian_submatrix(params={"v_dot": 2.0, "t_dot": 0.5, "shift": 1.0})
+    np.testing.assert_allclose(ham.real, [[3.0, -0.5], [-0.5, 3.0]])
+    # The original is unchanged.
+    assert syst.finalized().parameters == {"v", "shift", "t"}
+    with pytest.raises(ValueError, match="valid identifier"):
+        syst.substituted(v="not a name")

@@ -532,6 +532,54 @@ class Builder:
                 if site in self._sites:
                     self._delete_site(site)
 
+    def substituted(self, **substitutions: str) -> Builder:
+        """A copy whose value functions take some parameters under new names.
+
+        ``lead.substituted(peierls="peierls_lead")`` makes every value function that
+        takes a parameter ``peierls`` receive the solve-time parameter
+        ``peierls_lead`` instead, as in Kwant; useful to give leads their own values.
+
+        Parameters
+        ----------
+        **substitutions : str
+            ``old_name="new_name"`` pairs.
+
+        Examples
+        --------
+        >>> import mesoscopic as meso
+        >>> lat = meso.lattice.chain()
+        >>> syst = meso.Builder()
+        >>> syst[lat(0)] = lambda site, v: v
+        >>> renamed = syst.substituted(v="v_dot")
+        >>> renamed.finalized().hamiltonian_submatrix(params={"v_dot": 3.0}).real.tolist()
+        [[3.0]]
+        """
+        for old, new in substitutions.items():
+            if not isinstance(new, str) or not new.isidentifier():
+                raise ValueError(
+                    f"substitution {old}={new!r}: the new name must be a valid identifier"
+                )
+        targets = list(substitutions.values())
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"substitutions map two parameters onto one name: {substitutions}")
+        result = Builder(
+            self.symmetry,
+            conservation_law=self.conservation_law,
+            time_reversal=self.time_reversal,
+            particle_hole=self.particle_hole,
+            chiral=self.chiral,
+            vectorize=self.vectorize,
+        )
+
+        def rename(value: Any) -> Any:
+            return _Substituted(value, substitutions) if callable(value) else value
+
+        result._sites = {site: rename(value) for site, value in self._sites.items()}
+        result._hoppings = {key: rename(value) for key, value in self._hoppings.items()}
+        result._adjacent = {site: set(nbrs) for site, nbrs in self._adjacent.items()}
+        result.leads = list(self.leads)
+        return result
+
     def update(self, other: Builder) -> None:
         """Copy the sites and hoppings of `other` into this Builder (values overwrite)."""
         for site, value in other.site_value_pairs():
@@ -1089,3 +1137,26 @@ class ArrayBuilder:
                 "ragged edges; add the interface cell's sites or use Builder"
             )
         return idx
+
+
+class _Substituted:
+    """A value function whose parameters are supplied under other names."""
+
+    def __init__(self, function: Callable[..., Any], substitutions: dict[str, str]) -> None:
+        import inspect
+
+        self.function = function
+        signature = inspect.signature(function)
+        self._renamed = {
+            old: new for old, new in substitutions.items() if old in signature.parameters
+        }
+        parameters = [
+            p.replace(name=self._renamed.get(p.name, p.name))
+            for p in signature.parameters.values()
+        ]
+        self.__signature__ = signature.replace(parameters=parameters)
+        self.__name__ = getattr(function, "__name__", "value_function")
+
+    def __call__(self, *sites: Any, **params: Any) -> Any:
+        back = {new: old for old, new in self._renamed.items()}
+        return self.function(*sites, **{back.get(k, k): v for k, v in params.items()})
