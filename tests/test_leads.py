@@ -705,3 +705,70 @@ def test_bearded_ribbon_energy_scan(ymax):
             assert s.check_unitarity() < 1e-10
             assert s.transmission(1, 0) == pytest.approx(num_modes, abs=1e-8)
     assert checked > 150
+
+
+# --------------------------------------------------------------------------------------------
+# Quantum spin Hall ribbon: a bound state of the semi-infinite lead at E = 0
+# --------------------------------------------------------------------------------------------
+
+BHZ_PARAMS = {"mass": -0.5, "disorder": 0.0, "seed": 1}
+
+
+def bhz_lead(width: int):
+    lead = mesoscopic.models.bhz_ribbon(width, 2).leads[0]
+    return lead.cell_hamiltonian(BHZ_PARAMS), lead.inter_cell_hopping(BHZ_PARAMS)
+
+
+@pytest.mark.parametrize("width", [8, 24])
+def test_bhz_lead_end_state_is_a_pole_of_the_selfenergy_at_zero_energy(width):
+    # The hybridized helical edges form a gapped 1D Dirac system (gap 2 x 8.7e-3 for width 8,
+    # 2 x 1.2e-3 for width 24) whose end binds a Kramers pair pinned at E = 0 by the
+    # particle-hole symmetry of the model (D = 0): Sigma(E) ~ R / E. At E = 0 itself the
+    # modes are those of E + POLE_ENERGY_SHIFT ||hop||, continuous with both sides.
+    h, hop = bhz_lead(width)
+    n = h.shape[0]
+    gap = bands(h, hop, [0.0])[0][n // 2]
+    assert 1e-3 < gap < 1e-2
+    sigma_1, sigma_2 = selfenergy(h, hop, 1e-9), selfenergy(h, hop, 2e-9)
+    assert np.abs(sigma_1).max() > 1e4
+    np.testing.assert_allclose(2 * sigma_2, sigma_1, rtol=0, atol=1e-4 * np.abs(sigma_1).max())
+    prop, stab = modes(h, hop, 0.0)
+    assert prop.num_modes == 0 == modes(h, hop, 1e-9)[0].num_modes
+    shift = mesoscopic.leads.POLE_ENERGY_SHIFT * np.linalg.norm(hop, 2)
+    np.testing.assert_allclose(stab.selfenergy, selfenergy(h, hop, shift), rtol=1e-12)
+    s = mesoscopic.smatrix(mesoscopic.models.bhz_ribbon(width, 6), 0.0, params=BHZ_PARAMS)
+    assert s.num_propagating(0) == s.num_propagating(1) == 0
+
+
+def test_scattering_through_energy_of_a_lead_end_state_is_continuous():
+    # Lead: the width-8 BHZ ribbon lead (end state at E = 0) next to a 3-wide strip (three
+    # open channels), coupled by a random Hermitian term in the middle cell of a 3-cell
+    # device, so that the pole direction of Sigma matters for the device.
+    from mesoscopic.solvers.sparse import scattering_matrix
+
+    h_bhz, hop_bhz = bhz_lead(8)
+    h_strip, hop_strip = strip(3)
+    h, hop = la.block_diag(h_bhz, h_strip), la.block_diag(hop_bhz, hop_strip)
+    n, cells = h.shape[0], 3
+    h_sys = (
+        np.kron(np.eye(cells), h)
+        + np.kron(np.eye(cells, k=1), hop)
+        + np.kron(np.eye(cells, k=-1), hop.conj().T)
+    )
+    rng = np.random.default_rng(0)
+    coupling = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    h_sys[n : 2 * n, n : 2 * n] += 0.3 * (coupling + coupling.conj().T)
+    cell = np.arange(n)
+    leads = [
+        LeadData(h, hop.conj().T, interface_sys=cell, interface_cell=cell),
+        LeadData(h, hop, interface_sys=cell + (cells - 1) * n, interface_cell=cell),
+    ]
+    probabilities = {}
+    for energy in (0.0, 1e-9, -1e-9):
+        s = scattering_matrix(h_sys, leads, energy)
+        assert s.num_propagating(0) == s.num_propagating(1) == 3
+        # Rounding grows as 1 / (distance to the pole): about 1e-8 at 1e-9 of the hopping.
+        assert s.check_unitarity() < 1e-7
+        probabilities[energy] = np.abs(np.asarray(s.data)) ** 2
+    for energy in (1e-9, -1e-9):
+        np.testing.assert_allclose(probabilities[0.0], probabilities[energy], atol=1e-6)

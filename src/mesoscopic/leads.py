@@ -78,6 +78,18 @@ Classification and tolerances
   others are propagating modes with their band velocities. Bands touching the energy to
   third or higher order in ``k - k0`` at the energy itself are not resolved and raise
   ``RuntimeError`` (shifting the energy by ``1e-9`` resolves them).
+* An energy can coincide with a bound state of the semi-infinite lead itself (cells
+  ``m >= 0`` alone, cut off from cell ``-1``): then ``X`` is singular and ``Sigma`` has a
+  pole, ``Sigma ~ R / (E - E_b)``. This happens for instance in a quantum spin Hall ribbon
+  whose two helical edges hybridize into a gapped 1D Dirac system: at some widths its end
+  binds a Kramers pair pinned at ``E = 0`` by the particle-hole symmetry of the model. The
+  pole does not show in the attached system (the divergent direction of ``Sigma`` is
+  projected out of its Green's function), whose S-matrix is continuous through ``E_b``.
+  ``modes`` then returns the modes at ``E + POLE_ENERGY_SHIFT * ||hop||`` (2-norm), or at
+  ``E - POLE_ENERGY_SHIFT * ||hop||`` if that is a pole too: the nearest energies where
+  ``Sigma`` is finite, as accurate as any energy that close to the pole (the rounding error
+  of ``Sigma`` grows as the inverse distance to the pole), with the reported momenta and
+  velocities those of the shifted energy.
 * An energy on a flat band of the lead (a cell state decoupled from the neighbouring cells,
   or more generally an energy that ``H(k)`` has at every ``k``) has infinitely many states
   and no well-defined set of modes; it raises ``ValueError``.
@@ -102,6 +114,7 @@ from . import _checks
 
 __all__ = [
     "DEGENERACY_TOLERANCE",
+    "POLE_ENERGY_SHIFT",
     "RANK_TOLERANCE",
     "UNIT_CIRCLE_TOLERANCE",
     "VELOCITY_TOLERANCE",
@@ -127,6 +140,9 @@ DEGENERACY_TOLERANCE = 1e-6
 #: Relative velocity below which a Bloch solution is treated as a band-edge (non-propagating)
 #: solution; see the module docstring for the scale it multiplies.
 VELOCITY_TOLERANCE = 1e-6
+#: Relative energy shift (times the 2-norm of ``hop``) at which the modes of an energy on a
+#: pole of the self-energy (a bound state of the semi-infinite lead) are computed.
+POLE_ENERGY_SHIFT = 1e-9
 
 # Relative tolerances of the input checks and of internal rank decisions.
 _HERMITIAN_TOLERANCE = 1e-10
@@ -1007,7 +1023,9 @@ def modes(
     Notes
     -----
     See the module docstring for the conventions, the method and the tolerances (including
-    the treatment of energies exactly at a band edge).
+    the treatment of energies exactly at a band edge, and of an energy at a bound state of
+    the semi-infinite lead, where the modes are those of the energy shifted by
+    ``POLE_ENERGY_SHIFT`` times the 2-norm of ``hop``).
 
     Examples
     --------
@@ -1028,8 +1046,31 @@ def modes(
     h, v = _lead_matrices(h_cell, hop)
     e = _energy(energy)
     blocks = _projector_blocks(projectors, h, v)
+    try:
+        return _modes_at(h, v, e, blocks, projectors is not None)
+    except _SelfEnergyPole as pole:
+        # The semi-infinite lead has a bound state at exactly this energy (see the module
+        # docstring); its self-energy is continuous on either side of the pole's energy
+        # only up to the divergent pole term, which the attached system projects out.
+        shift = POLE_ENERGY_SHIFT * float(np.linalg.norm(v, 2))
+        for shifted in (e + shift, e - shift):
+            try:
+                return _modes_at(h, v, shifted, blocks, projectors is not None)
+            except _SelfEnergyPole:
+                continue
+        raise RuntimeError(_near_edge_message(e)) from pole
+
+
+class _SelfEnergyPole(Exception):
+    """The outgoing/decaying basis has no invertible interface part at this energy."""
+
+
+def _modes_at(
+    h: ComplexArray, v: ComplexArray, e: float, blocks: list[ComplexArray], by_block: bool
+) -> tuple[PropagatingModes, StabilizedModes]:
+    """:func:`modes` at one energy, for validated input; raises ``_SelfEnergyPole``."""
     n = h.shape[0]
-    if projectors is None:
+    if not by_block:
         per_block = [_block_modes(h, v, e)]
     else:
         per_block = [_block_modes(p.conj().T @ h @ p, p.conj().T @ v @ p, e) for p in blocks]
@@ -1066,7 +1107,7 @@ def modes(
     if rank:
         alpha_out_lu = _lu_factor(alpha_out)
         if _reciprocal_condition(alpha_out_lu, alpha_out) < 1e-14:
-            raise RuntimeError(_near_edge_message(e))
+            raise _SelfEnergyPole
         # K = beta_out alpha_out^{-1} maps alpha_{-1} to beta_0 for outgoing/decaying waves.
         response = la.lu_solve(alpha_out_lu, beta_out.T, trans=1, check_finite=False).T
     else:
