@@ -442,7 +442,12 @@ def plot_dataset(
     if array.ndim == 1:
         array.plot(ax=ax)
     elif array.ndim == 2:
-        array.plot(ax=ax, x=array.dims[-1] if "energy" not in array.dims else "energy")
+        x = "energy" if "energy" in array.dims else array.dims[-1]
+        other = next(d for d in array.dims if d != x)
+        if array.sizes[other] <= 8:  # a few curves read better than a coarse map
+            array.plot.line(ax=ax, x=x, hue=other)
+        else:
+            array.plot(ax=ax, x=x)
     else:
         raise ValueError(f"cannot draw {array.ndim}-D data; select a slice first")
     ax.set_title(data.attrs.get("title", variable))
