@@ -61,6 +61,8 @@ UNITS = {
     "flux": ("h/e per cell", "T"),
     "temperature": ("t", "K"),
 }
+# Parameters that are energies, converted from meV when [units] energy = "meV"; every other
+# parameter (curvatures, seeds, lengths) is always given in lattice units.
 _ENERGY_LIKE = {
     "energy",
     "gate",
@@ -71,7 +73,6 @@ _ENERGY_LIKE = {
     "zeeman",
     "barrier_height",
     "well_potential",
-    "confinement",
     "mass",
 }
 _FLUX_LIKE = {"phi"}
