@@ -25,7 +25,10 @@ A study file::
     to_lead = 1
 
     [units]                           # optional; default lattice units (t, h/e per cell)
-    energy = "meV"                    # needs [discretization]
+    energy = "meV"                    # the energy axis and energy-valued parameters
+                                      # (gate, potential, disorder, zeeman, ...); needs
+                                      # [discretization]. Other parameters stay in
+                                      # lattice units.
 
     [discretization]
     lattice_constant = 10.0           # nm
