@@ -34,9 +34,7 @@ import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks, landauer
-from .solvers import sparse
 from .system import System
-from .transport import lead_data
 
 __all__ = [
     "energy_grid",
@@ -53,7 +51,6 @@ _WINDOW_KT = 40.0
 _LANDAUER_WINDOW_KT = 38.0
 # A grid point where the lead modes sit numerically on a band edge is evaluated this far
 # (relative to the energy scale) to the side; the interpolant cannot tell the difference.
-_EDGE_NUDGE = 1e-9
 
 
 def _positive_kT(kT: ArrayLike) -> FloatArray:
@@ -229,10 +226,9 @@ def transmission_curve(
 ) -> FloatArray:
     """Transmission ``T(E)`` from lead ``leads[0]`` into lead ``leads[1]`` at many energies.
 
-    Uses the batched solver ``mesoscopic.transmission`` where the package provides one, and
-    otherwise the sparse solver (:func:`mesoscopic.solvers.scattering_matrix`) at each
-    energy, for the source lead's incoming modes only, with the Hamiltonian and the leads
-    evaluated once.
+    Computed by the batched solver :func:`mesoscopic.transmission` (recursive Green's
+    functions, or the sparse solver where the system does not slice well), with the
+    Hamiltonian and the leads evaluated once for all energies.
 
     Parameters
     ----------
@@ -270,32 +266,9 @@ def transmission_curve(
     if grid.ndim != 1:
         raise ValueError(f"energies must be a 1-D array, got shape {grid.shape}")
     source, drain = _lead_pair(system, leads)
-    import mesoscopic
+    from .batch import transmission
 
-    batched = getattr(mesoscopic, "transmission", None)
-    if batched is not None:
-        return np.asarray(batched(system, grid, drain, source, params=params), dtype=float)
-    # The Hamiltonian and the leads are evaluated once for all energies.
-    hamiltonian = system.hamiltonian_submatrix(params=params, sparse=True)
-    leads_data = lead_data(system, params=params)
-    scale = max(1.0, float(np.max(np.abs(grid), initial=0.0)))
-    out = np.empty(grid.size)
-    for k, energy in enumerate(grid):
-        try:
-            result = sparse.scattering_matrix(
-                hamiltonian, leads_data, float(energy), in_leads=[source], out_leads=[drain]
-            )
-        except RuntimeError:
-            # Lead modes within rounding of an unusual band edge: step a hair to the side.
-            result = sparse.scattering_matrix(
-                hamiltonian,
-                leads_data,
-                float(energy) + _EDGE_NUDGE * scale,
-                in_leads=[source],
-                out_leads=[drain],
-            )
-        out[k] = result.transmission(drain, source)
-    return out
+    return np.asarray(transmission(system, grid, drain, source, params=params), dtype=float)
 
 
 def mott_seebeck(
