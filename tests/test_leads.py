@@ -772,3 +772,26 @@ def test_scattering_through_energy_of_a_lead_end_state_is_continuous():
         probabilities[energy] = np.abs(np.asarray(s.data)) ** 2
     for energy in (1e-9, -1e-9):
         np.testing.assert_allclose(probabilities[0.0], probabilities[energy], atol=1e-6)
+
+
+def test_bhz_lead_with_a_tiny_hybridization_gap_has_no_modes_inside_it():
+    # At width 50 (mass -1) the two helical edges hybridize into a gap of only 2 x 1.6e-6:
+    # inside it the solutions are evanescent with |lambda| within ~3e-6 of 1, closer than the
+    # moduli's own rounding near merging pairs. The band structure of the Hermitian H(k)
+    # (an independent method, accurate to rounding of the energies) tells where a band is.
+    lead = mesoscopic.models.bhz_ribbon(50, 2).leads[0]
+    params = {"mass": -1.0}
+    h, hop = lead.cell_hamiltonian(params), lead.inter_cell_hopping(params)
+    n = h.shape[0]
+    ks = np.linspace(-1e-3, 1e-3, 201)
+    half_gap = float(np.min(np.abs(bands(h, hop, ks))))
+    assert 1e-6 < half_gap < 3e-6
+    assert np.argmin(np.min(np.abs(bands(h, hop, ks)), axis=1)) == 100  # the gap is at k = 0
+    for fraction, expected in [(0.0, 0), (0.8, 0), (1.2, 2), (5.0, 2)]:
+        energy = fraction * half_gap
+        prop, stab = modes(h, hop, energy)
+        assert prop.num_modes == expected, fraction
+        if fraction:  # E = 0 is the lead's end-state pole, computed at a shifted energy
+            dyson = hop @ la.solve(energy * np.eye(n) - h - stab.selfenergy, hop.conj().T)
+            scale = np.abs(stab.selfenergy).max()
+            np.testing.assert_allclose(stab.selfenergy, dyson, atol=1e-6 * scale)

@@ -53,6 +53,17 @@ Classification and tolerances
 * Singular values of ``hop`` below ``RANK_TOLERANCE`` times the largest are treated as zero.
 * ``| |lambda| - 1 | < UNIT_CIRCLE_TOLERANCE``: candidate propagating mode; its velocity
   decides. Otherwise the mode is decaying (``|lambda| < 1``) or growing.
+* Candidates with ``|lambda| != 1`` beyond rounding of a simple eigenvalue (a cluster of
+  them more than ``1e-10`` off the circle) are checked against the band structure: the
+  distance from the energy to the spectrum of the Hermitian ``H(k)``, minimized over ``k``
+  near the cluster, is accurate to the rounding of energies, while the moduli of two
+  solutions near merging are only accurate to about ``1e-8``. If no band comes within
+  ``1e-11 ||hop||`` of the energy, the energy lies in a gap (for example the tiny
+  hybridization gap of two edge states, ``2 x 1.6e-6`` in a quantum spin Hall ribbon 50
+  sites wide) and the cluster is evanescent: its decaying solutions (or, where their
+  moduli are not resolved, the eigenvectors of the merged eigenspace, one per pair, as at
+  a band edge) join the decaying ones. Without this check a decaying and a growing
+  solution that close to the circle would be mixed into a spurious propagating pair.
 * Candidates with ``|lambda_i - lambda_j| < DEGENERACY_TOLERANCE`` are one degenerate set:
   the velocity operator is diagonalized in it (degenerate Hellmann-Feynman), which gives
   modes of definite velocity that carry no cross current. Each eigenvector keeps its own
@@ -78,18 +89,20 @@ Classification and tolerances
   others are propagating modes with their band velocities. Bands touching the energy to
   third or higher order in ``k - k0`` at the energy itself are not resolved and raise
   ``RuntimeError`` (shifting the energy by ``1e-9`` resolves them).
-* An energy can coincide with a bound state of the semi-infinite lead itself (cells
+* An energy can coincide with a bound state of the semi-infinite lead itself (the cells
   ``m >= 0`` alone, cut off from cell ``-1``): then ``X`` is singular and ``Sigma`` has a
-  pole, ``Sigma ~ R / (E - E_b)``. This happens for instance in a quantum spin Hall ribbon
-  whose two helical edges hybridize into a gapped 1D Dirac system: at some widths its end
-  binds a Kramers pair pinned at ``E = 0`` by the particle-hole symmetry of the model. The
-  pole does not show in the attached system (the divergent direction of ``Sigma`` is
-  projected out of its Green's function), whose S-matrix is continuous through ``E_b``.
-  ``modes`` then returns the modes at ``E + POLE_ENERGY_SHIFT * ||hop||`` (2-norm), or at
-  ``E - POLE_ENERGY_SHIFT * ||hop||`` if that is a pole too: the nearest energies where
-  ``Sigma`` is finite, as accurate as any energy that close to the pole (the rounding error
-  of ``Sigma`` grows as the inverse distance to the pole), with the reported momenta and
-  velocities those of the shifted energy.
+  pole, ``Sigma ~ R / (E - E_b)`` (taken so where the reciprocal condition number of ``X``
+  is below ``1e-10``: closer to the pole than its own rounding). This happens for instance
+  in a quantum spin Hall ribbon whose two helical edges hybridize into a gapped 1D Dirac
+  system: at some widths its end binds a Kramers pair pinned at ``E = 0`` by the
+  particle-hole symmetry of the model. The pole does not show in the attached system (the
+  divergent direction of ``Sigma`` is projected out of its Green's function), whose
+  S-matrix is continuous through ``E_b``. ``modes`` then returns the modes at
+  ``E + POLE_ENERGY_SHIFT * ||hop||`` (2-norm), or at ``E - POLE_ENERGY_SHIFT * ||hop||``
+  if that is a pole too: the nearest energies where ``Sigma`` is finite, as accurate as
+  any energy that close to the pole (the rounding error of ``Sigma`` grows as the inverse
+  distance to the pole), with the reported momenta and velocities those of the shifted
+  energy.
 * An energy on a flat band of the lead (a cell state decoupled from the neighbouring cells,
   or more generally an energy that ``H(k)`` has at every ``k``) has infinitely many states
   and no well-defined set of modes; it raises ``ValueError``.
@@ -109,6 +122,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as la
 from numpy.typing import ArrayLike, NDArray
+from scipy import optimize
 
 from . import _checks
 
@@ -148,6 +162,18 @@ POLE_ENERGY_SHIFT = 1e-9
 _HERMITIAN_TOLERANCE = 1e-10
 _INDEPENDENCE_TOLERANCE = 1e-4
 _NULL_SPACE_TOLERANCE = 1e-9
+# A cluster of candidates whose moduli leave the unit circle by more than this is checked
+# against the band structure; a gap wider than this (times ||hop||) makes it evanescent.
+_OFF_CIRCLE_CHECK = 1e-10
+_BAND_REACH_TOLERANCE = 1e-11
+# Reciprocal condition number of one side of the mode pencil above which its eigenproblem is
+# solved as a standard one.
+_STANDARD_EIGEN_RCOND = 1e-3
+# Reciprocal condition of the interface part of the outgoing/decaying basis below which the
+# energy is taken as a pole of the self-energy (closer to it than the pole's own rounding).
+_POLE_RCOND = 1e-10
+# |log |lambda|| above which the side of the unit circle of a solution is trusted.
+_RESOLVED_MODULUS = 1e-6
 # Relative velocity below which a propagating candidate is checked for being resolved from
 # its neighbours (see ``unresolved`` in ``_block_modes``).
 _SUSPECT_VELOCITY = 1e-2
@@ -664,8 +690,7 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
     # Pencil L (alpha_{-1}, beta_0) = lambda R (alpha_{-1}, beta_0); see the module docstring.
     pencil_l = np.block([[-a_gb, 1j * a_gb], [b_gb, eye - 1j * b_gb]])
     pencil_r = np.block([[eye - 1j * a_ga, a_ga], [1j * b_ga, -b_ga]])
-    homogeneous, vectors = la.eig(pencil_l, pencil_r, homogeneous_eigvals=True, check_finite=False)
-    alpha, beta = homogeneous
+    (alpha, beta), vectors = _pencil_eigenproblem(pencil_l, pencil_r)
     size = np.hypot(np.abs(alpha), np.abs(beta))
     pencil_norm = math.hypot(np.linalg.norm(pencil_l), np.linalg.norm(pencil_r))
     if np.any(size < 1e-13 * pencil_norm):
@@ -759,6 +784,21 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
         lam0 /= abs(lam0)
         num_edges = 0
         basis: ComplexArray | None = None
+        off_circle = np.abs(np.log(abs_alpha[members] / abs_beta[members]))
+        if np.max(off_circle) > _OFF_CIRCLE_CHECK and not _band_reaches(
+            h, v, energy, lam_unit[cluster], singular[0]
+        ):
+            # Decaying and growing solutions too close to the unit circle for their moduli
+            # to be trusted (a tiny gap, e.g. of two hybridized edge states): no band of
+            # H(k) reaches the energy near this k, so none of them propagates. The common
+            # limit of the pairs, the band-edge eigenvectors, join the decaying solutions.
+            decays = abs_alpha[members] < abs_beta[members]
+            edge_out.extend(
+                _gap_solutions(
+                    pencil_l, pencil_r, vectors, members, decays, off_circle, lam0, energy
+                )
+            )
+            continue
         if _independent(vectors[:, members]):
             # Each eigenvector keeps its own eigenvalue: close but distinct eigenvalues (bands
             # crossing the energy at nearby k) then keep exact Bloch solutions, and exactly
@@ -903,6 +943,36 @@ def _remove_cross_currents(
         velocities[j] = math.copysign(1 / float(np.vdot(waves[j], waves[j]).real), flux)
 
 
+def _pencil_eigenproblem(
+    pencil_l: ComplexArray, pencil_r: ComplexArray
+) -> tuple[tuple[ComplexArray, ComplexArray], ComplexArray]:
+    """Eigenvalues ``lambda = alpha / beta`` and right eigenvectors of ``L x = lambda R x``.
+
+    Where ``R`` (or ``L``) is well conditioned the pencil is reduced to the standard problem
+    of ``R^{-1} L`` (or ``L^{-1} R``, eigenvalues ``1 / lambda``), about five times faster
+    than the QZ algorithm, losing at most a factor ``1 / _STANDARD_EIGEN_RCOND`` of accuracy;
+    otherwise (a singular or ill-conditioned pencil: strongly evanescent modes, flat bands)
+    QZ handles the eigenvalues as ratios that are never formed when ``beta = 0``.
+    """
+    best: tuple[float, bool, Any] | None = None
+    for inverted in (False, True):
+        matrix = pencil_l if inverted else pencil_r
+        lu = _lu_factor(matrix)
+        rcond = _reciprocal_condition(lu, matrix)
+        if best is None or rcond > best[0]:
+            best = (rcond, inverted, lu)
+    assert best is not None
+    rcond, inverted, lu = best
+    if rcond > _STANDARD_EIGEN_RCOND:
+        other = pencil_r if inverted else pencil_l
+        values, vectors = la.eig(la.lu_solve(lu, other, check_finite=False), check_finite=False)
+        ones = np.ones_like(values)
+        pair = (ones, values) if inverted else (values, ones)
+        return pair, vectors
+    homogeneous, vectors = la.eig(pencil_l, pencil_r, homogeneous_eigvals=True, check_finite=False)
+    return (homogeneous[0], homogeneous[1]), vectors
+
+
 def _lu_factor(matrix: ComplexArray) -> tuple[ComplexArray, Any]:
     """LU factorization; exact singularity is reported by the callers, not as a warning."""
     with warnings.catch_warnings():
@@ -952,6 +1022,68 @@ def _independent(vecs: ComplexArray) -> bool:
         return True
     singular = la.svdvals(vecs)
     return bool(singular[-1] > _INDEPENDENCE_TOLERANCE * singular[0])
+
+
+def _band_reaches(
+    h: ComplexArray, hop: ComplexArray, energy: float, lam: ComplexArray, scale: float
+) -> bool:
+    """Whether a band of ``H(k) = h + hop e^{ik} + hop^dagger e^{-ik}`` reaches ``energy``.
+
+    Searched near the momenta ``arg(lam)`` of a cluster of near-unit-circle solutions: the
+    distance from ``energy`` to the spectrum of the Hermitian ``H(k)``, minimized over
+    ``k``, is accurate to the rounding of the energies (~1e-16 ``||H||``), far better than
+    the moduli of the pencil's eigenvalues next to a merging pair (~1e-8).
+    """
+    centre = complex(np.mean(lam))
+    spread = float(np.max(np.abs(np.angle(lam / centre))))
+    k0 = float(np.angle(centre))
+    half_width = max(DEGENERACY_TOLERANCE, 10.0 * spread)
+
+    def distance(k: float) -> float:
+        phase = np.exp(1j * k)
+        bloch = h + hop * phase + hop.conj().T / phase
+        return float(np.min(np.abs(la.eigvalsh(bloch) - energy)))
+
+    best = optimize.minimize_scalar(
+        distance,
+        bounds=(k0 - half_width, k0 + half_width),
+        method="bounded",
+        options={"xatol": 1e-14},
+    )
+    return bool(min(float(best.fun), distance(k0)) <= _BAND_REACH_TOLERANCE * scale)
+
+
+def _gap_solutions(
+    pencil_l: ComplexArray,
+    pencil_r: ComplexArray,
+    vectors: ComplexArray,
+    members: NDArray[np.intp],
+    decays: NDArray[np.bool_],
+    off_circle: FloatArray,
+    lam0: complex,
+    energy: float,
+) -> list[ComplexArray]:
+    """The decaying half of a cluster of evanescent pairs at an energy in a tiny gap.
+
+    ``off_circle`` holds ``|log |lambda||`` of the members. Where the moduli are resolved
+    (all far enough from 1 that rounding, about ``eps / |log |lambda||`` for a pair near
+    merging, cannot move them across the circle) these are the solutions with
+    ``|lambda| < 1`` (the growing partner of a pair may lie outside the cluster);
+    otherwise the eigenvectors of the merged eigenspace at ``lam0``, one
+    per pair, stand for them as at a band edge.
+    """
+    if np.min(off_circle) > _RESOLVED_MODULUS:
+        return list(vectors[:, members[decays]].T)
+    split = 2 * int(np.sum(decays)) == members.size
+    try:
+        basis, num_edges = _eigenspace(pencil_l, pencil_r, lam0, members.size, energy)
+    except RuntimeError:
+        num_edges = -1
+    if 2 * num_edges == members.size:
+        return list(basis.T)
+    if split:
+        return list(vectors[:, members[decays]].T)
+    raise RuntimeError(_near_edge_message(energy))
 
 
 def _eigenspace(
@@ -1106,7 +1238,7 @@ def _modes_at(
 
     if rank:
         alpha_out_lu = _lu_factor(alpha_out)
-        if _reciprocal_condition(alpha_out_lu, alpha_out) < 1e-14:
+        if _reciprocal_condition(alpha_out_lu, alpha_out) < _POLE_RCOND:
             raise _SelfEnergyPole
         # K = beta_out alpha_out^{-1} maps alpha_{-1} to beta_0 for outgoing/decaying waves.
         response = la.lu_solve(alpha_out_lu, beta_out.T, trans=1, check_finite=False).T
