@@ -17,6 +17,7 @@ import numpy as np
 import mesoscopic as meso
 from mesoscopic.analytic import chain_barrier_transmission
 from mesoscopic.sweep import run_sweep
+from model_systems import barrier_chain
 
 # The sweep that the kill -9 test interrupts and resumes: 6 x 8 = 48 calls.
 LOGGED_GRID = {"energy": np.linspace(-1.5, 1.5, 6), "gate": np.arange(8)}
@@ -29,19 +30,7 @@ def tight_binding_chain(energy: float, height: float, *, length: int) -> dict[st
     Lead 0 on the left, lead 1 on the right, hopping -1, computed with the sparse
     scattering solver.
     """
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    first = 2
-    syst[(lat(i) for i in range(length + 2 * first))] = lambda site: (
-        height if first <= site.tag[0] < first + length else 0.0
-    )
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[lat(0)] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    smatrix = meso.smatrix(syst.finalized(), energy)
+    smatrix = meso.smatrix(barrier_chain(height, length).finalized(), energy)
     return {
         "transmission": smatrix.transmission(1, 0),
         "reflection": smatrix.transmission(0, 0),

@@ -7,19 +7,13 @@ import pytest
 
 import mesoscopic as meso
 from mesoscopic import lattice
+from model_systems import square_wire
 
 
-def square_wire(width=4, length=6, onsite=4.0, builder=None):
+def wire(width=4, length=6, onsite=4.0):
+    """The lattice and a `width` x `length` wire built on it, with leads on both ends."""
     lat = lattice.square(1.0, norbs=1)
-    syst = builder if builder is not None else meso.Builder()
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return lat, syst
+    return lat, square_wire(width, length, onsite, lat=lat)
 
 
 # ---- lattices ------------------------------------------------------------------------
@@ -166,7 +160,7 @@ def test_vectorized_builder_matches_plain_builder():
 
 
 def test_array_builder_matches_builder():
-    lat, syst = square_wire(width=5, length=7, onsite=lambda s, v: 4 + v * s.pos[0] ** 2)
+    lat, syst = wire(width=5, length=7, onsite=lambda s, v: 4 + v * s.pos[0] ** 2)
     fsys = syst.finalized()
     arr = meso.ArrayBuilder()
     arr.fill(
@@ -193,7 +187,7 @@ def test_array_builder_matches_builder():
 
 
 def test_lead_cell_and_inter_cell_hopping():
-    _, syst = square_wire(width=3)
+    _, syst = wire(width=3)
     lead = syst.finalized().leads[0]
     np.testing.assert_allclose(lead.cell_hamiltonian(), [[4, -1, 0], [-1, 4, -1], [0, -1, 4]])
     np.testing.assert_allclose(lead.inter_cell_hopping(), -np.eye(3))
@@ -263,21 +257,21 @@ def test_non_hermitian_onsite_function_is_reported():
 
 
 def test_disconnected_system_is_an_error():
-    lat, syst = square_wire()
+    lat, syst = wire()
     syst[lat(20, 20)] = 0
     with pytest.raises(ValueError, match="disconnected"):
         syst.finalized()
 
 
 def test_spin_degeneracy_is_validated():
-    _, syst = square_wire()
+    _, syst = wire()
     assert syst.finalized(spin_degeneracy=2).spin_degeneracy == 2
     with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
         syst.finalized(spin_degeneracy=3)
 
 
 def test_slices_are_block_tridiagonal():
-    _, syst = square_wire(width=4, length=9)
+    _, syst = wire(width=4, length=9)
     fsys = syst.finalized()
     slices = fsys.slices()
     layer = np.empty(len(fsys.sites), int)

@@ -12,6 +12,7 @@ import mesoscopic as meso
 from mesoscopic import analytic, capacitor
 from mesoscopic.leads import PropagatingModes
 from mesoscopic.scattering import SMatrix
+from model_systems import chain_with_leads
 
 # --------------------------------------------------------------------------------------------
 # Systems
@@ -213,13 +214,7 @@ def test_delay_times_are_independent_of_the_basis_of_degenerate_modes(seed, ener
 def test_partial_densities_of_states_of_a_clean_chain_are_the_transit_time():
     """A clean chain of n sites: t = exp(i k (n + 1)), so nu[1, 0] = (n + 1) / (2 pi v)."""
     n = 5
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x) for x in range(n))] = 0.0
-    syst[lat.neighbors()] = -1.0
-    syst.attach_lead(chain_lead(lat))
-    syst.attach_lead(chain_lead(lat).reversed())
-    fsys = syst.finalized()
+    fsys = chain_with_leads(n, 0.0).finalized()
     for energy in (-1.2, 0.3, 1.5):
         velocity = np.sqrt(4 - energy**2)
         nu = capacitor.partial_densities_of_states(fsys, energy)
@@ -228,12 +223,7 @@ def test_partial_densities_of_states_of_a_clean_chain_are_the_transit_time():
 
 
 def test_partial_densities_of_states_sum_to_the_total_and_are_reciprocal():
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x) for x in range(8))] = lambda site: 1.5 if site.tag[0] in (0, 7) else 0.1
-    syst[lat.neighbors()] = -1.0
-    syst.attach_lead(chain_lead(lat))
-    syst.attach_lead(chain_lead(lat).reversed())
+    syst = chain_with_leads(8, lambda site: 1.5 if site.tag[0] in (0, 7) else 0.1)
     fsys = syst.finalized(spin_degeneracy=2)
     nu = capacitor.partial_densities_of_states(fsys, 0.4)
     total = capacitor.density_of_states(fsys, 0.4)
@@ -379,18 +369,13 @@ def test_density_of_states_oscillates_with_the_gate():
 
 
 def test_bad_input_gives_clear_errors():
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x) for x in range(3))] = 0.0
-    syst[lat.neighbors()] = -1.0
-    syst.attach_lead(chain_lead(lat))
-    syst.attach_lead(chain_lead(lat).reversed())
-    two_leads = syst.finalized()
+    two_leads = chain_with_leads(3, 0.0).finalized()
     with pytest.raises(ValueError, match=r"exactly one lead.*got 2 leads"):
         capacitor.mesoscopic_capacitor(two_leads, 0.0, geometric_charging_energy=0.0)
     with pytest.raises(ValueError, match=r"exactly one lead.*got 2 leads"):
         capacitor.charge_relaxation_resistance(two_leads, 0.0)
 
+    lat = meso.lattice.chain(norbs=1)
     closed = meso.Builder()
     closed[lat(0)] = 0.0
     with pytest.raises(ValueError, match="no leads"):

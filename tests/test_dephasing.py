@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 import mesoscopic as meso
 from mesoscopic import analytic, dephasing, landauer, network
+from model_systems import square_wire
 
 pytestmark = [
     pytest.mark.filterwarnings("error::mesoscopic.network.CurrentConservationWarning"),
@@ -181,17 +182,8 @@ def test_current_conservation_and_reciprocity_with_probes(seed, energy, eta, flu
     """sum_q T_qp = sum_q T_pq = N_p for leads and probes; T_pq(B) = T_qp(-B)."""
     length, width = 6, 3
     lat = meso.lattice.square(1.0, norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite_disorder(
-        seed, (length, width), 2.0
-    )
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    fsys = syst.finalized(magnetic_flux="phi")
+    onsite = onsite_disorder(seed, (length, width), 2.0)
+    fsys = square_wire(width, length, onsite, lat=lat).finalized(magnetic_flux="phi")
     sites = [lat(x, y) for x in (1, 3, 4) for y in range(width)]
     couplings = eta * np.linspace(0.5, 1.5, len(sites))
     plus = dephasing.probe_transmission(fsys, energy, sites, eta=couplings, params={"phi": flux})

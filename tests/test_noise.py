@@ -15,6 +15,7 @@ import mesoscopic as meso
 from mesoscopic import landauer, noise
 from mesoscopic.leads import PropagatingModes
 from mesoscopic.scattering import SMatrix
+from model_systems import chain_with_leads, square_wire
 
 # --------------------------------------------------------------------------------------------
 # Systems
@@ -57,19 +58,6 @@ def breit_wigner_smatrices(energies, gamma_left, gamma_right):
     ]
 
 
-def chain(n_sites, onsite):
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x) for x in range(n_sites))] = onsite
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[lat(0)] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
-
-
 def disorder(seed, strength, width, length):
     """Box-distributed onsite energies, indexed [x, y], reproducible from the seed."""
     return {"pot": strength * np.random.default_rng(seed).uniform(-0.5, 0.5, (length, width))}
@@ -78,19 +66,12 @@ def disorder(seed, strength, width, length):
 def disordered_square(width, length, *, three_terminal=False, flux=False):
     """Square-lattice region (onsite 4 + disorder, hopping -1) with two or three leads."""
     lat = meso.lattice.square(1.0, norbs=1)
-    syst = meso.Builder()
 
     def onsite(site, pot):
         x, y = site.tag
         return 4.0 + pot[x, y]
 
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
+    syst = square_wire(width, length, onsite, lat=lat)
     if three_terminal:
         top = meso.Builder(meso.TranslationalSymmetry((0, 1)))
         top[(lat(x, 0) for x in range(1, length - 1))] = 4.0
@@ -191,7 +172,7 @@ def test_johnson_nyquist_noise_is_four_kT_G(three_terminal):
 
     # Two terminals: S = 4 kT G with G = int T(E) (-df/dE) dE, here for a chain with a
     # rectangular barrier (T rising from 0.1 to 0.9 across the thermal window).
-    barrier = chain(3, 1.5)
+    barrier = chain_with_leads(3, 1.5).finalized()
     grid = np.linspace(-0.7, 0.7, 71)
     smatrices = [meso.smatrix(barrier, e) for e in grid]
     transmission = np.array([s.transmission(1, 0) for s in smatrices])
@@ -322,7 +303,9 @@ def test_tight_binding_double_barrier_has_fano_factor_one_half():
     changes by ~3 % over the window, hence the 1e-3 tolerance on the phase average.
     """
     length, height = 10, 4.0
-    fsys = chain(length + 2, lambda site, v: v if site.tag[0] in (0, length + 1) else 0.0)
+    fsys = chain_with_leads(
+        length + 2, lambda site, v: v if site.tag[0] in (0, length + 1) else 0.0
+    ).finalized()
     params = {"v": height}
 
     def transmission(energy):
@@ -339,7 +322,7 @@ def test_tight_binding_double_barrier_has_fano_factor_one_half():
     current = landauer.current(grid, samples, high, low, 0.0, 0.0)
     fano = shot / (2.0 * current)
 
-    barrier = chain(1, lambda site, v: v)
+    barrier = chain_with_leads(1, lambda site, v: v).finalized()
     tau = meso.smatrix(barrier, 0.5 * (low + high), params=params).transmission(1, 0)
     reflection = 1.0 - tau
     phase_average = 1.0 - tau**2 * (1 + reflection**2) / (1 - reflection**2) ** 2
@@ -452,4 +435,6 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="S-matrix of all leads"):
         noise.shot_noise_matrix(partial, mu=[0.0, 0.1])
     with pytest.raises(ValueError, match="energies must be a 1-D array"):
-        noise.noise_matrix_of_system(chain(1, 0.0), [[0.0, 0.1]], mu=0.0, kT=0.0)
+        noise.noise_matrix_of_system(
+            chain_with_leads(1, 0.0).finalized(), [[0.0, 0.1]], mu=0.0, kT=0.0
+        )

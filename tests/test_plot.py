@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mesoscopic as meso
+from model_systems import square_wire
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -14,16 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 @pytest.fixture
 def wire():
-    lat = meso.lattice.square(norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x, y) for x in range(6) for y in range(3))] = 4.0
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(3))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
+    return square_wire(3, 6).finalized()
 
 
 def test_system_plot_draws_every_site_and_lead_cells(wire):

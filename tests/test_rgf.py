@@ -22,6 +22,13 @@ from mesoscopic.leads import LeadData, selfenergy
 from mesoscopic.solvers import _backend, rgf, sparse
 from mesoscopic.solvers._slicing import slice_orbitals
 from mesoscopic.transport import lead_data
+from model_systems import (
+    attach_wire_leads,
+    barrier_chain,
+    hall_bar,
+    spin_barrier_wire,
+    square_wire,
+)
 from reference.systems import SYSTEMS
 
 REFERENCE = json.loads(
@@ -35,53 +42,24 @@ HAS_GPU_STACK = importlib.util.find_spec("cupy") is not None
 # --------------------------------------------------------------------------------------------
 
 
-def square_wire(width, length, onsite=4.0, lead_onsite=4.0):
-    lat = meso.lattice.square(1.0, norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = lead_onsite
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
-
-
 def disordered_wire(width, length, strength, seed):
     values = np.random.default_rng(seed).uniform(-0.5, 0.5, size=(length, width))
-    return square_wire(width, length, onsite=lambda site: 4.0 + strength * values[site.tag])
+
+    def onsite(site):
+        return 4.0 + strength * values[site.tag]
+
+    return square_wire(width, length, onsite=onsite).finalized()
 
 
-def hall_bar(width=10, length=24, arm=4):
+def disordered_hall_bar(width=10, length=24, arm=4):
     """Six terminals: 0 left, 1 right, 2/3 top, 4/5 bottom; field by ``magnetic_flux``."""
-    lat = meso.lattice.square(1.0, norbs=1)
     values = np.random.default_rng(11).uniform(-0.5, 0.5, size=(length, width + 4))
 
     def onsite(site, w):
         x, y = site.tag
         return 4.0 + w * values[x, y + 2]
 
-    syst = meso.Builder()
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
-    arms = [length // 4 - arm // 2, 3 * length // 4 - arm // 2]
-    for x0 in arms:
-        for x in range(x0, x0 + arm):
-            for y in (-2, -1, width, width + 1):
-                syst[lat(x, y)] = onsite
-    syst[lat.neighbors()] = -1.0
-    horizontal = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    horizontal[(lat(0, y) for y in range(width))] = 4.0
-    leads = [horizontal, horizontal.reversed()]
-    for direction in (1, -1):
-        for x0 in arms:
-            lead = meso.Builder(meso.TranslationalSymmetry((0, direction)))
-            lead[(lat(x, 0) for x in range(x0, x0 + arm))] = 4.0
-            leads.append(lead)
-    for lead in leads:
-        lead[lat.neighbors()] = -1.0
-        syst.attach_lead(lead)
-    return syst.finalized(magnetic_flux="phi")
+    return hall_bar(width, length, arm, onsite).finalized(magnetic_flux="phi")
 
 
 def armchair_ribbon(dimer_lines=7, cells=3):
@@ -124,7 +102,7 @@ def assert_same(fsys, energies, params=None, atol=1e-10):
 
 def test_clean_wire_transmits_its_open_channels():
     width = 6
-    fsys = square_wire(width, 9)
+    fsys = square_wire(width, 9).finalized()
     energies = np.array([0.3, 0.9, 1.7, 2.6, 3.3])
     bottoms = 2 - 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
     channels = [int(np.sum(np.abs(e - bottoms - 2) < 2)) for e in energies]
@@ -142,7 +120,7 @@ def test_disordered_wire_agrees_with_sparse_solver_and_is_reciprocal():
 
 
 def test_six_terminal_hall_bar_in_a_field():
-    fsys = hall_bar()
+    fsys = disordered_hall_bar()
     params = {"phi": 0.05, "w": 1.0}
     energies = [0.5, 0.9, 1.3]
     t = assert_same(fsys, energies, params)
@@ -161,7 +139,7 @@ def test_six_terminal_hall_bar_in_a_field():
 
 
 def test_quantum_hall_plateau_from_batched_transmission():
-    fsys = hall_bar(width=14, length=32, arm=6)
+    fsys = disordered_hall_bar(width=14, length=32, arm=6)
     t = batch.transmission(fsys, [0.9], params={"phi": 0.08, "w": 0.3}, solver="rgf")[0]
     channels = np.diag(t) + t.sum(axis=0) - np.diag(t)
     g = np.diag(channels) - t
@@ -192,18 +170,7 @@ def test_kwant_reference_systems(name):
 
 
 def test_spin_blocks_are_kept_in_batched_smatrices():
-    sigma_z = np.diag([1.0, -1.0])
-    lat = meso.lattice.square(1.0, norbs=2)
-    syst = meso.Builder(conservation_law=-sigma_z)
-    syst[(lat(x, y) for x in range(6) for y in range(3))] = lambda site: (
-        4 * np.eye(2) + (np.diag([0.3, 1.1]) if 2 <= site.tag[0] < 4 else 0)
-    )
-    syst[lat.neighbors()] = -np.eye(2)
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)), conservation_law=-sigma_z)
-    lead[(lat(0, y) for y in range(3))] = 4 * np.eye(2)
-    lead[lat.neighbors()] = -np.eye(2)
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
+    syst = spin_barrier_wire(3, 6, start=2, stop=4)
     result = batch.smatrices(syst.finalized(), [0.8, 1.4], solver="rgf")
     up, down = result.transmission((1, 0), (0, 0)), result.transmission((1, 1), (0, 1))
     np.testing.assert_allclose(up + down, result.transmission(1, 0), atol=1e-12)
@@ -232,11 +199,7 @@ def test_long_wire_with_a_tunnel_barrier_matches_the_closed_form():
         ),
     )
     syst.add_hoppings(lat.neighbors(), -1.0)
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
+    attach_wire_leads(syst, lat, width)
     fsys = syst.finalized()
     energies = np.array([0.3, 0.4, 0.6])
     t = batch.transmission(fsys, energies, 1, 0, solver="rgf")
@@ -250,15 +213,7 @@ def test_long_wire_with_a_tunnel_barrier_matches_the_closed_form():
 
 
 def test_impenetrable_barrier_underflows_to_zero_cleanly():
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    syst[(lat(i) for i in range(400))] = lambda site: 1e6 if 100 <= site.tag[0] < 300 else 0.0
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[lat(0)] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
+    syst = barrier_chain(1e6, 200, margin=100)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         t = batch.transmission(syst.finalized(), [0.0, 1.0], solver="rgf")
     np.testing.assert_array_equal(t[:, 1, 0], 0.0)
@@ -293,7 +248,7 @@ def test_process_pool_gives_identical_results():
 
 
 def test_smatrix_batch_is_a_sequence_with_vectorized_readouts():
-    fsys = square_wire(3, 4, onsite=lambda site, v: 4.0 + v * (site.tag[0] == 1))
+    fsys = square_wire(3, 4, onsite=lambda site, v: 4.0 + v * (site.tag[0] == 1)).finalized()
     result = batch.smatrices(fsys, [0.5, 1.5, 2.5], params={"v": 0.7})
     assert len(result) == 3 and isinstance(result[1], meso.SMatrix)
     assert [s.energy for s in result] == [0.5, 1.5, 2.5]
@@ -307,7 +262,7 @@ def test_smatrix_batch_is_a_sequence_with_vectorized_readouts():
 
 
 def test_labelled_result_carries_energies_and_leads():
-    fsys = square_wire(3, 4)
+    fsys = square_wire(3, 4).finalized()
     labelled = batch.transmission(fsys, [1.0, 2.5], labelled=True)
     assert labelled.dims == ("energy", "to_lead", "from_lead")
     assert labelled.sel(energy=2.5, to_lead=1, from_lead=0).item() == pytest.approx(2.0)
@@ -316,7 +271,7 @@ def test_labelled_result_carries_energies_and_leads():
 
 
 def test_stats_count_the_work():
-    fsys = square_wire(5, 10)
+    fsys = square_wire(5, 10).finalized()
     stats: dict = {}
     h = fsys.hamiltonian_submatrix(sparse=True)
     rgf.transmission_matrices(h, lead_data(fsys), [1.0, 2.0], stats=stats)
@@ -374,7 +329,7 @@ def test_closed_form_is_used_only_for_commuting_leads():
     exact = [selfenergy(h, -np.diag([1.0, 1.2, 1.0]), e) for e in (0.5, 1.5)]
     np.testing.assert_allclose(auto, exact, atol=1e-12)
     # Square-lattice leads qualify; leads in a field or with spin-orbit coupling do not.
-    problem = rgf.prepare(*_inputs(square_wire(4, 3)))
+    problem = rgf.prepare(*_inputs(square_wire(4, 3).finalized()))
     assert all(c is not None for c in problem.closed_form)
     fsys, params, _ = SYSTEMS["spin_orbit_wire"](meso)
     problem = rgf.prepare(*_inputs(fsys, params))
@@ -408,11 +363,7 @@ def test_slicing_is_block_tridiagonal_with_each_interface_in_one_slice(
     for x, y in sites:
         syst[lat(x, y)] = 4.0
     syst[lat.neighbors()] = -1.0
-    left = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    left[(lat(0, y) for y in range(width))] = 4.0
-    left[lat.neighbors()] = -1.0
-    syst.attach_lead(left)
-    syst.attach_lead(left.reversed())
+    attach_wire_leads(syst, lat, width)
     if side_lead and all((x, width - 1) in sites for x in range(length)):
         top = meso.Builder(meso.TranslationalSymmetry((0, 1)))
         top[(lat(x, 0) for x in range(length))] = 4.0
@@ -436,7 +387,7 @@ def test_slicing_is_block_tridiagonal_with_each_interface_in_one_slice(
 
 
 def test_wire_slices_are_its_columns_and_the_leads_sit_at_the_ends():
-    fsys = square_wire(5, 7)
+    fsys = square_wire(5, 7).finalized()
     slicing = rgf.prepare(*_inputs(fsys)).slicing
     assert slicing.num_slices == 7 and slicing.max_size == 5
     assert sorted(slicing.lead_slices) == [0, 6]
@@ -497,7 +448,7 @@ def test_a_single_lead_reflects_everything():
 
 
 def test_bad_input_is_reported_clearly():
-    fsys = square_wire(3, 4)
+    fsys = square_wire(3, 4).finalized()
     with pytest.raises(ValueError, match="solver must be one of"):
         batch.transmission(fsys, [1.0], solver="mumps")
     with pytest.raises(ValueError, match="device must be one of"):
@@ -526,7 +477,7 @@ def test_bad_input_is_reported_clearly():
 
 @pytest.mark.skipif(HAS_GPU_STACK, reason="CuPy is installed; see test_gpu.py")
 def test_gpu_without_cupy_is_a_clear_error():
-    fsys = square_wire(3, 4)
+    fsys = square_wire(3, 4).finalized()
     with pytest.raises(RuntimeError, match=r"device='gpu' needs CuPy and a CUDA GPU"):
         batch.transmission(fsys, [1.0], device="gpu")
     with pytest.raises(RuntimeError, match=r"pip install 'mesoscopic\[gpu\]'"):

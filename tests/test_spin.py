@@ -29,6 +29,7 @@ from mesoscopic.spin import (
     sigma_z,
     zeeman,
 )
+from model_systems import chain_with_leads
 
 PARALLEL = {"m_left": (0.0, 0.0, 1.0), "m_right": (0.0, 0.0, 1.0)}
 
@@ -688,13 +689,6 @@ def test_bad_input_to_transport_functions():
         spin.magnetoresistance(fsys, 0.3, left="magnetization")
     with pytest.raises(ValueError, match="rotation_plane must be orthogonal to axis"):
         spin.conductance_vs_angle(fsys, 0.3, [0.0], rotation_plane=(0, 0, 1))
-    spinless = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    syst[spinless(0)] = 0.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[spinless(0)] = 0.0
-    lead[spinless.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
+    spinless = chain_with_leads(1, 0.0).finalized()
     with pytest.raises(ValueError, match="two orbitals"):
-        spin.spin_resolved_transmission(meso.smatrix(syst.finalized(), 0.2), 1, 0)
+        spin.spin_resolved_transmission(meso.smatrix(spinless, 0.2), 1, 0)

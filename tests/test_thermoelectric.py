@@ -9,43 +9,13 @@ from hypothesis import strategies as st
 
 import mesoscopic as meso
 from mesoscopic import analytic, landauer, thermoelectric
-
-
-def barrier_chain(height, length):
-    """A chain with `length` sites at onsite `height` between clean leads (hopping -1)."""
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-
-    def onsite(site):
-        return height if 2 <= site.tag[0] < 2 + length else 0.0
-
-    syst[(lat(i) for i in range(length + 4))] = onsite
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[lat(0)] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
-
-
-def clean_wire(width, length, *, spin_degeneracy):
-    lat = meso.lattice.square(1.0, norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = 4.0
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized(spin_degeneracy=spin_degeneracy)
+from model_systems import barrier_chain, square_wire
 
 
 @pytest.fixture(scope="module")
 def tunnel_barrier():
     """Three sites at 3t: T(E) ~ 7e-3 at E = 0, smooth, d ln T / dE ~ 1.5 / t."""
-    return barrier_chain(3.0, 3)
+    return barrier_chain(3.0, 3).finalized()
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,7 +56,7 @@ def test_mott_formula_is_the_low_temperature_limit(tunnel_barrier):
 
 def test_wiedemann_franz_on_a_conductance_plateau():
     width = 4
-    fsys = clean_wire(width, 3, spin_degeneracy=2)
+    fsys = square_wire(width, 3).finalized(spin_degeneracy=2)
     bottoms = 2 - 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
     mu = 0.5 * (bottoms[0] + bottoms[1])  # one open subband
     kT = 0.01  # mu +- 40 kT stays on the plateau
@@ -114,9 +84,11 @@ def test_thermopower_sign_flips_between_electron_and_hole_like_steps():
     mu = np.array([-1.3, -1.2])
     kT = np.array([0.01, 0.02])
     barrier = thermoelectric.thermoelectric_response(
-        barrier_chain(1.0, 4), mu, kT, points_per_kT=1
+        barrier_chain(1.0, 4).finalized(), mu, kT, points_per_kT=1
     )
-    well = thermoelectric.thermoelectric_response(barrier_chain(-1.0, 4), -mu, kT, points_per_kT=1)
+    well = thermoelectric.thermoelectric_response(
+        barrier_chain(-1.0, 4).finalized(), -mu, kT, points_per_kT=1
+    )
     assert np.all(barrier.seebeck.values < 0)  # below the barrier's band bottom at E = -1
     assert np.all(well.seebeck.values > 0)  # above the well's band top at E = +1
     np.testing.assert_allclose(well.seebeck.values, -barrier.seebeck.values, rtol=1e-9)

@@ -7,19 +7,7 @@ import pytest
 
 import mesoscopic as meso
 from mesoscopic import analytic, network
-
-
-def square_wire(width, length, onsite=4.0, lead_onsite=4.0):
-    lat = meso.lattice.square(1.0, norbs=1)
-    syst = meso.Builder()
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = lead_onsite
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst
+from model_systems import chain_with_leads, hall_bar, spin_barrier_wire, square_wire
 
 
 def open_channels(energy, width):
@@ -44,21 +32,12 @@ def test_clean_wire_transmits_every_open_channel():
 
 
 def test_chain_barrier_matches_closed_form():
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
     height, length = 0.7, 5
 
     def onsite(site, v):
         return v if 3 <= site.tag[0] < 3 + length else 0.0
 
-    syst[(lat(i) for i in range(12))] = onsite
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[lat(0)] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    fsys = syst.finalized()
+    fsys = chain_with_leads(12, onsite).finalized()
     energies = np.linspace(-1.95, 1.95, 27)
     ours = [meso.smatrix(fsys, e, params={"v": height}).transmission(1, 0) for e in energies]
     exact = analytic.chain_barrier_transmission(energies, height, length, hopping=1.0)
@@ -82,40 +61,19 @@ def test_disordered_wire_is_unitary_and_reciprocal():
         assert 0 < s.transmission(1, 0) < s.num_propagating(0)
 
 
-def hall_bar(width=14, length=36, arm=6):
+def disordered_hall_bar(width=14, length=36, arm=6):
     """Six-terminal Hall bar: 0 left, 1 right, 2/3 top (left/right), 4/5 bottom."""
-    lat = meso.lattice.square(1.0, norbs=1)
 
     def onsite(site, w, seed):
         x, y = site.tag
         return 4.0 + w * (np.random.default_rng([seed, x + 99, y + 99]).random() - 0.5)
 
-    syst = meso.Builder()
-    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
-    arms = [length // 4 - arm // 2, 3 * length // 4 - arm // 2]
-    for x0 in arms:
-        for x in range(x0, x0 + arm):
-            for y in (-2, -1, width, width + 1):
-                syst[lat(x, y)] = onsite
-    syst[lat.neighbors()] = -1.0
-    leads = []
-    horizontal = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    horizontal[(lat(0, y) for y in range(width))] = 4.0
-    leads += [horizontal, horizontal.reversed()]
-    for direction in (1, -1):
-        for x0 in arms:
-            lead = meso.Builder(meso.TranslationalSymmetry((0, direction)))
-            lead[(lat(x, 0) for x in range(x0, x0 + arm))] = 4.0
-            leads.append(lead)
-    for lead in leads:
-        lead[lat.neighbors()] = -1.0
-        syst.attach_lead(lead)
-    return syst.finalized(magnetic_flux="phi")
+    return hall_bar(width, length, arm, onsite).finalized(magnetic_flux="phi")
 
 
 @pytest.mark.parametrize(("energy", "n_edge", "tolerance"), [(0.9, 1, 1e-10), (1.7, 2, 1e-7)])
 def test_quantum_hall_plateaus_in_a_hall_bar(energy, n_edge, tolerance):
-    fsys = hall_bar(width=18, length=40, arm=10)
+    fsys = disordered_hall_bar(width=18, length=40, arm=10)
     params = {"phi": 0.08, "w": 0.5, "seed": 3}
     s = meso.smatrix(fsys, energy, params=params)
     assert [s.num_propagating(i) for i in range(6)] == [n_edge] * 6
@@ -137,7 +95,7 @@ def test_quantum_hall_plateaus_in_a_hall_bar(energy, n_edge, tolerance):
 def test_hall_plateau_deviation_shrinks_with_width():
     deviations = []
     for width in (14, 18):
-        fsys = hall_bar(width=width, length=40, arm=10)
+        fsys = disordered_hall_bar(width=width, length=40, arm=10)
         s = meso.smatrix(fsys, 1.7, params={"phi": 0.08, "w": 0.5, "seed": 3})
         r_xy = network.four_terminal_resistance(
             s.conductance_matrix(), current=(0, 1), voltage=(2, 4)
@@ -147,7 +105,7 @@ def test_hall_plateau_deviation_shrinks_with_width():
 
 
 def test_onsager_casimir_reciprocity_in_field():
-    fsys = hall_bar(width=8, length=20, arm=4)
+    fsys = disordered_hall_bar(width=8, length=20, arm=4)
     params = {"phi": 0.013, "w": 2.0, "seed": 1}
     for energy in (0.7, 1.4):
         plus = meso.smatrix(fsys, energy, params=params)
@@ -295,22 +253,7 @@ def test_energy_exactly_at_a_band_edge_is_finite():
 
 def test_conservation_law_resolves_spin_blocks():
     """A wire with spin-dependent scattering but no spin flips: blocks by sigma_z."""
-    sigma_z = np.diag([1.0, -1.0])
-    lat = meso.lattice.square(1.0, norbs=2)
-    barrier = np.diag([0.3, 1.1])
-
-    def onsite(site):
-        return 4 * np.eye(2) + (barrier if 3 <= site.tag[0] < 6 else 0 * barrier)
-
-    syst = meso.Builder(conservation_law=-sigma_z)
-    syst[(lat(x, y) for x in range(9) for y in range(4))] = onsite
-    syst[lat.neighbors()] = -np.eye(2)
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)), conservation_law=-sigma_z)
-    lead[(lat(0, y) for y in range(4))] = 4 * np.eye(2)
-    lead[lat.neighbors()] = -np.eye(2)
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    fsys = syst.finalized()
+    fsys = spin_barrier_wire(4, 9, start=3, stop=6).finalized()
     s = meso.smatrix(fsys, 1.2)
     # Block 0 has the smallest eigenvalue of -sigma_z: spin up.
     up, down = s.transmission((1, 0), (0, 0)), s.transmission((1, 1), (0, 1))
@@ -319,18 +262,8 @@ def test_conservation_law_resolves_spin_blocks():
     assert up > down > 0  # the lower barrier (spin up) transmits more
 
     def spinless(height):
-        lat1 = meso.lattice.square(1.0, norbs=1)
-        b = meso.Builder()
-        b[(lat1(x, y) for x in range(9) for y in range(4))] = lambda site: (
-            4 + (height if 3 <= site.tag[0] < 6 else 0)
-        )
-        b[lat1.neighbors()] = -1
-        ld = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-        ld[(lat1(0, y) for y in range(4))] = 4
-        ld[lat1.neighbors()] = -1
-        b.attach_lead(ld)
-        b.attach_lead(ld.reversed())
-        return meso.smatrix(b.finalized(), 1.2).transmission(1, 0)
+        syst = square_wire(4, 9, lambda site: 4 + (height if 3 <= site.tag[0] < 6 else 0))
+        return meso.smatrix(syst.finalized(), 1.2).transmission(1, 0)
 
     assert abs(up - spinless(0.3)) < 1e-10
     assert abs(down - spinless(1.1)) < 1e-10

@@ -196,7 +196,8 @@ def _transported(smatrix: SMatrix, reference: SMatrix, offset: float) -> NDArray
             f"the S-matrix at energy {smatrix.energy!r} has {smatrix.num_leads} leads but the "
             f"one at {reference.energy!r} has {reference.num_leads}"
         )
-    rotations_in, rotations_out = [], []
+    rotations_in: list[NDArray[np.complex128]] = []
+    rotations_out: list[NDArray[np.complex128]] = []
     for lead, (ref, mod) in enumerate(zip(reference.lead_info, smatrix.lead_info, strict=True)):
         if ref.num_modes != mod.num_modes:
             raise ValueError(
@@ -206,16 +207,15 @@ def _transported(smatrix: SMatrix, reference: SMatrix, offset: float) -> NDArray
                 "from it or reduce step"
             )
         count = ref.num_modes
-        rotations_in.append(
-            _alignment(
-                _cell(ref)[:, :count], _cell(mod)[:, :count], f"incoming modes of lead {lead}"
+        for rotations, columns, kind in (
+            (rotations_in, slice(None, count), "incoming"),
+            (rotations_out, slice(count, None), "outgoing"),
+        ):
+            rotations.append(
+                _alignment(
+                    _cell(ref)[:, columns], _cell(mod)[:, columns], f"{kind} modes of lead {lead}"
+                )
             )
-        )
-        rotations_out.append(
-            _alignment(
-                _cell(ref)[:, count:], _cell(mod)[:, count:], f"outgoing modes of lead {lead}"
-            )
-        )
     # Amplitudes in the transported basis are U a, so S becomes U_out S U_in^dagger.
     return _block_diagonal(rotations_out) @ smatrix.data @ _block_diagonal(rotations_in).conj().T
 
@@ -262,6 +262,14 @@ def _smatrix_and_derivative(
         )
     # Richardson extrapolation removes the O(h^2) error of the central differences.
     return centre, (4.0 * fine - coarse) / 3.0
+
+
+def _check_one_lead(count: int) -> None:
+    if count != 1:
+        raise ValueError(
+            "a mesoscopic capacitor needs a system with exactly one lead (its single contact "
+            f"to a reservoir), got {count} leads"
+        )
 
 
 def _delay_matrix(
@@ -613,17 +621,10 @@ def mesoscopic_capacitor(
     charging = float(
         _checks.positive(geometric_charging_energy, "geometric_charging_energy", allow_zero=True)
     )
-    if isinstance(scattering, System) and len(scattering.leads) != 1:
-        raise ValueError(
-            "a mesoscopic capacitor needs a system with exactly one lead (its single contact "
-            f"to a reservoir), got {len(scattering.leads)} leads"
-        )
+    if isinstance(scattering, System):
+        _check_one_lead(len(scattering.leads))
     centre, derivative = _smatrix_and_derivative(scattering, energy, params, step)
-    if centre.num_leads != 1:
-        raise ValueError(
-            "a mesoscopic capacitor needs a system with exactly one lead (its single contact "
-            f"to a reservoir), got {centre.num_leads} leads"
-        )
+    _check_one_lead(centre.num_leads)
     if centre.lead_info[0].num_modes == 0:
         raise ValueError(
             f"the capacitor's lead has no open channel at energy {centre.energy!r}; charge "

@@ -580,6 +580,14 @@ def _check_dot(dot: Any) -> None:
         raise TypeError(f"dot must be a QuantumDot or a MetallicDot, got {type(dot).__name__}")
 
 
+def _check_two_lead_dot(dot: Any, function: str, advice: str = "") -> None:
+    _check_dot(dot)
+    if dot.n_leads != 2:
+        raise ValueError(
+            f"{function} needs a two-lead dot; this dot has {dot.n_leads} lead(s){advice}"
+        )
+
+
 # --------------------------------------------------------------------------------------
 # Thermal factors
 # --------------------------------------------------------------------------------------
@@ -1162,12 +1170,7 @@ def linear_conductance(dot: Dot, *, gate: ArrayLike, kT: ArrayLike) -> NDArray[n
     >>> [round(float(linear_conductance(dot, gate=0.5, kT=t)), 6) for t in (0.01, 0.05)]
     [0.02, 0.02]
     """
-    _check_dot(dot)
-    if dot.n_leads != 2:
-        raise ValueError(
-            f"linear_conductance needs a two-lead dot; this dot has {dot.n_leads} lead(s), "
-            "use conductance_matrix instead"
-        )
+    _check_two_lead_dot(dot, "linear_conductance", ", use conductance_matrix instead")
     return np.asarray(conductance_matrix(dot, gate=gate, kT=kT)[..., 0, 0])
 
 
@@ -1345,11 +1348,7 @@ def diamond_edge_slopes(dot: Dot, *, bias_fraction: float = 0.5) -> tuple[float,
     >>> [round(s, 6) for s in diamond_edge_slopes(dot, bias_fraction=1.0)]
     [-0.625, 2.5]
     """
-    _check_dot(dot)
-    if dot.n_leads != 2:
-        raise ValueError(
-            f"diamond_edge_slopes needs a two-lead dot; this dot has {dot.n_leads} lead(s)"
-        )
+    _check_two_lead_dot(dot, "diamond_edge_slopes")
     s = _scalar(bias_fraction, "bias_fraction")
     if not 0 <= s <= 1:
         raise ValueError(f"bias_fraction must be in [0, 1], got {s!r}")
@@ -1438,11 +1437,7 @@ def stability_diagram(
     >>> bool(abs(diagram.current[2]).max() < 1e-12)  # zero bias carries no current
     True
     """
-    _check_dot(dot)
-    if dot.n_leads != 2:
-        raise ValueError(
-            f"stability_diagram needs a two-lead dot; this dot has {dot.n_leads} lead(s)"
-        )
+    _check_two_lead_dot(dot, "stability_diagram")
     g = _checks.real_array(gates, "gates")
     v = _checks.real_array(biases, "biases")
     for name, arr in (("gates", g), ("biases", v)):

@@ -107,6 +107,13 @@ def _check_energy(energy: Any) -> float:
     return float(value)
 
 
+def _sites_type_error(value: Any) -> TypeError:
+    return TypeError(
+        "sites must be a site of the system, a site index (int), a sequence of them or a "
+        f"function site -> bool; got {_checks._show(value)}"
+    )
+
+
 def _site_index(fsys: System, site: Any, n_sites: int) -> int:
     if isinstance(site, Site):
         try:
@@ -118,10 +125,7 @@ def _site_index(fsys: System, site: Any, n_sites: int) -> int:
                 f"an index 0..{n_sites - 1})"
             ) from None
     if isinstance(site, bool) or not isinstance(site, numbers.Integral):
-        raise TypeError(
-            "sites must be a site of the system, a site index (int), a sequence of them or a "
-            f"function site -> bool; got {_checks._show(site)}"
-        )
+        raise _sites_type_error(site)
     if not 0 <= int(site) < n_sites:
         raise ValueError(
             f"site index {int(site)} does not exist; this system has sites 0..{n_sites - 1}"
@@ -143,10 +147,7 @@ def _probe_site_indices(fsys: System, sites: Any) -> NDArray[np.intp]:
     try:
         listed = list(sites)
     except TypeError:
-        raise TypeError(
-            "sites must be a site of the system, a site index (int), a sequence of them or a "
-            f"function site -> bool; got {_checks._show(sites)}"
-        ) from None
+        raise _sites_type_error(sites) from None
     indices = [
         _site_index(fsys, s.item() if isinstance(s, np.generic) else s, n_sites) for s in listed
     ]
@@ -173,6 +174,12 @@ def _probe_couplings(eta: ArrayLike, n_probes: int) -> FloatArray:
             f"eta must be >= 0 (the probe coupling hbar/tau_phi, an energy); got {bad!r}"
         )
     return values
+
+
+def _probes(system: System, sites: Any, eta: ArrayLike) -> tuple[NDArray[np.intp], FloatArray]:
+    """Site indices and couplings of the probes."""
+    indices = _probe_site_indices(system, sites)
+    return indices, _probe_couplings(eta, indices.size)
 
 
 def probe_sites(fsys: System, sites: SiteSelection) -> NDArray[np.intp]:
@@ -436,8 +443,7 @@ def probe_transmission(
     """
     system = _check_system(fsys, "probe_transmission")
     e = _check_energy(energy)
-    indices = _probe_site_indices(system, sites)
-    couplings = _probe_couplings(eta, indices.size)
+    indices, couplings = _probes(system, sites, eta)
     return _ProbedSystem(system, indices, couplings, params).transmission(e)
 
 
@@ -506,8 +512,7 @@ def dephased_transmission(
     grid = _checks.real_array(energy, "energy")
     if grid.ndim > 1:
         raise ValueError(f"energy must be a number or a 1-D array, got shape {grid.shape}")
-    indices = _probe_site_indices(system, sites)
-    couplings = _probe_couplings(eta, indices.size)
+    indices, couplings = _probes(system, sites, eta)
     coupled = couplings > 0
     indices, couplings = indices[coupled], couplings[coupled]
     probed = _ProbedSystem(system, indices, couplings, params)
@@ -666,8 +671,7 @@ def dephased_transport(
         raise ValueError(
             f"kind must be one of {', '.join(repr(k) for k in network.PROBE_KINDS)}, got {kind!r}"
         )
-    indices = _probe_site_indices(system, sites)
-    couplings = _probe_couplings(eta, indices.size)
+    indices, couplings = _probes(system, sites, eta)
     if np.any(couplings == 0):
         bad = int(indices[int(np.argmax(couplings == 0))])
         raise ValueError(

@@ -90,6 +90,17 @@ _CHUNK_NODES = 1 << 16
 # --------------------------------------------------------------------------------------
 
 
+def _occupation_inputs(
+    energy: ArrayLike, mu: ArrayLike, kT: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Checked energy, chemical potential and thermal energy of a Fermi function."""
+    return (
+        _checks.real_array(energy, "energy"),
+        _checks.real_array(mu, "mu"),
+        _checks.temperature(kT, "kT"),
+    )
+
+
 def fermi_dirac(
     energy: ArrayLike, mu: ArrayLike = 0.0, kT: ArrayLike = 0.0
 ) -> NDArray[np.float64]:
@@ -117,9 +128,7 @@ def fermi_dirac(
     >>> float(fermi_dirac(1e5, 0.0, 1.0))
     0.0
     """
-    energy = _checks.real_array(energy, "energy")
-    mu = _checks.real_array(mu, "mu")
-    kT = _checks.temperature(kT, "kT")
+    energy, mu, kT = _occupation_inputs(energy, mu, kT)
     de, kT = np.broadcast_arrays(energy - mu, kT)
     out = np.empty(de.shape)
     hot = kT > 0
@@ -164,9 +173,7 @@ def fermi_derivative(energy: ArrayLike, mu: ArrayLike, kT: ArrayLike) -> NDArray
     >>> float(fermi_derivative(1e6, 0.0, 1.0))
     0.0
     """
-    energy = _checks.real_array(energy, "energy")
-    mu = _checks.real_array(mu, "mu")
-    kT = _checks.temperature(kT, "kT")
+    energy, mu, kT = _occupation_inputs(energy, mu, kT)
     if np.any(kT == 0):
         raise ValueError(
             "fermi_derivative needs kT > 0: at kT = 0 -df/dE is a Dirac delta at E = mu; "
@@ -321,8 +328,10 @@ def _energy_grid(energies: ArrayLike, interpolation: str) -> NDArray[np.float64]
 
 
 def _sampled_transmission(
-    energies: ArrayLike, transmission: ArrayLike, interpolation: str
+    energies: ArrayLike | None, transmission: ArrayLike, interpolation: str
 ) -> _SampledTransmission:
+    if energies is None:
+        raise ValueError("energies must be given when transmission is an array of samples")
     grid = _energy_grid(energies, interpolation)
     values = _checks.real_array(transmission, "transmission")
     if values.ndim == 0 or values.shape[0] != grid.size:
@@ -847,8 +856,6 @@ def _broadening_integrals(
         )
         return out.reshape((len(orders), *point_shape))
 
-    if energies is None:
-        raise ValueError("energies must be given when transmission is an array of samples")
     table = _sampled_transmission(energies, transmission, interpolation)
     _check_coverage(table.knots, lower, upper, "the thermal kernel -df/dE", halfwidth)
     ratio = _check_resolution(table.knots, mu_flat[hot], kT_flat[hot], halfwidth)
@@ -909,8 +916,6 @@ def _bias_integrals(
         )
         return out[0].reshape(point_shape)
 
-    if energies is None:
-        raise ValueError("energies must be given when transmission is an array of samples")
     table = _sampled_transmission(energies, transmission, interpolation)
     window = "the heat-current window (E - mu_L)(f_L - f_R)" if heat else "the window f_L - f_R"
     _check_coverage(table.knots, lower, upper, window, halfwidth)

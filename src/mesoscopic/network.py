@@ -182,11 +182,13 @@ def _first_singular(matrices: FloatArray) -> tuple[int, ...]:
     return ()
 
 
-def _unreached(conductance: FloatArray, sources: NDArray[np.bool_]) -> NDArray[np.bool_]:
+def _unreached(
+    conductance: FloatArray, sources: NDArray[np.integer[Any]] | int
+) -> NDArray[np.bool_]:
     """Terminals not linked, through nonzero couplings, to any of the `sources` terminals.
 
-    A link is any nonzero ``G[i, j]`` or ``G[j, i]``; the search runs over every element of a
-    batch, returning a (..., N) mask.
+    `sources` are terminal indices. A link is any nonzero ``G[i, j]`` or ``G[j, i]``; the
+    search runs over every element of a batch, returning a (..., N) mask.
     """
     n = conductance.shape[-1]
     nonzero = conductance != 0
@@ -197,7 +199,9 @@ def _unreached(conductance: FloatArray, sources: NDArray[np.bool_]) -> NDArray[n
         if np.array_equal(union, common):
             return np.broadcast_to(_unreached(common.astype(float), sources), nonzero.shape[:-1])
     linked = nonzero | np.swapaxes(nonzero, -1, -2)
-    reached = np.broadcast_to(sources, linked.shape[:-1]).copy()
+    start = np.zeros(n, dtype=bool)
+    start[sources] = True
+    reached = np.broadcast_to(start, linked.shape[:-1]).copy()
     for _ in range(n):
         grown = reached | np.any(linked & reached[..., np.newaxis, :], axis=-1)
         if np.array_equal(grown, reached):
@@ -216,17 +220,21 @@ def _first_bad(mask: NDArray[np.bool_]) -> tuple[tuple[int, ...], list[int], int
     return batch, terminals, count
 
 
+def _check_mapping(values: Any, name: str, example: str = "") -> None:
+    if not isinstance(values, Mapping):
+        raise TypeError(
+            f"{name} must be a mapping from terminal index to value{example}, "
+            f"got {type(values).__name__}"
+        )
+
+
 def _terminal_values(
     values: Mapping[int, ArrayLike] | None, name: str, n_terminals: int
 ) -> dict[int, FloatArray]:
     """Validate a {terminal: value} mapping of given voltages or currents."""
     if values is None:
         return {}
-    if not isinstance(values, Mapping):
-        raise TypeError(
-            f"{name} must be a mapping from terminal index to value, e.g. {{0: 1.0, 1: 0.0}}, "
-            f"got {type(values).__name__}"
-        )
+    _check_mapping(values, name, ", e.g. {0: 1.0, 1: 0.0}")
     out: dict[int, FloatArray] = {}
     for terminal, value in values.items():
         key = _checks.index(terminal, n_terminals, f"terminal in {name}")
@@ -409,9 +417,7 @@ def solve(
         i_all[..., terminal] = value
 
     if free.size:
-        is_fixed = np.zeros(n, dtype=bool)
-        is_fixed[fixed] = True
-        island = _unreached(conductance, is_fixed)
+        island = _unreached(conductance, fixed)
         if island.any():
             where, terminals, count = _first_bad(island)
             driven = [t for t in terminals if t in given_i]
@@ -595,9 +601,7 @@ def resistance_matrix(G: ArrayLike, *, ground: int = 0) -> FloatArray:
     out = np.zeros(conductance.shape)
     if others.size == 0:
         return out
-    is_ground = np.zeros(n, dtype=bool)
-    is_ground[ground] = True
-    island = _unreached(conductance, is_ground)
+    island = _unreached(conductance, ground)
     if island.any():
         where, terminals, _ = _first_bad(island)
         raise ValueError(
@@ -731,9 +735,7 @@ def eliminate_probes(
     conductance = _conductance_unchecked(transmission)
     if check:
         _warn_if_not_conserving(conductance, atol, "T")
-    is_kept = np.zeros(n, dtype=bool)
-    is_kept[kept] = True
-    island = _unreached(conductance, is_kept)
+    island = _unreached(conductance, kept)
     if island.any():
         where, terminals, _ = _first_bad(island)
         raise ValueError(
@@ -926,11 +928,7 @@ def _parse_probe_setup(
 ) -> tuple[dict[int, float], dict[int, float], dict[int, str]]:
     """Validate the reservoir and probe specification of :func:`solve_probes`."""
     for name, mapping in (("mu", mu), ("kT", kT), ("probes", probes)):
-        if not isinstance(mapping, Mapping):
-            raise TypeError(
-                f"{name} must be a mapping from terminal index to value, got "
-                f"{type(mapping).__name__}"
-            )
+        _check_mapping(mapping, name)
     kinds: dict[int, str] = {}
     for terminal, kind in probes.items():
         key = _checks.index(terminal, n_terminals, "terminal in probes")

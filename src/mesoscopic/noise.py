@@ -154,6 +154,11 @@ def _lead_index(value: Any, count: int, name: str) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def _mode_counts(smatrix: SMatrix) -> list[int]:
+    """Open channels of every lead of an S-matrix."""
+    return [modes.num_modes for modes in smatrix.lead_info]
+
+
 def _lead_indicator(counts: Sequence[int]) -> NDArray[np.float64]:
     """(n_leads, n_modes) matrix that sums mode indices into their lead."""
     indicator = np.zeros((len(counts), sum(counts)))
@@ -341,8 +346,7 @@ def shot_noise_matrix(
     s = _check_smatrix(smatrix, "smatrix")
     g_s = _check_spin_degeneracy(s.spin_degeneracy if spin_degeneracy is None else spin_degeneracy)
     potentials = _per_terminal(mu, s.num_leads, "mu", thermal=False)
-    counts = [modes.num_modes for modes in s.lead_info]
-    coefficients = _noise_coefficients(s.data[None], counts)[0]
+    coefficients = _noise_coefficients(s.data[None], _mode_counts(s))[0]
     return g_s * np.einsum("ijkl,kl->ij", coefficients, _pair_weights(potentials))
 
 
@@ -409,8 +413,8 @@ def _coefficient_samples(
     for n, item in enumerate(items):
         group.append(n)
         following = items[n + 1] if n + 1 < len(items) else None
-        counts = [modes.num_modes for modes in item.lead_info]
-        if following is None or counts != [m.num_modes for m in following.lead_info]:
+        counts = _mode_counts(item)
+        if following is None or counts != _mode_counts(following):
             data = np.stack([items[m].data for m in group])
             coefficients[group[0] : n + 1] = _noise_coefficients(data, counts)
             group = []

@@ -211,6 +211,15 @@ def _nearest_neighbour(delta: Any) -> tuple[int, int]:
     return int(arr[0]), int(arr[1])
 
 
+def _spin_orbit_bond(
+    coefficient: Any, name: str, delta: Any, lattice_constant: Any
+) -> tuple[complex, int, int]:
+    """Prefactor ``1j c / 2a`` of a spin-orbit hopping and the bond's ``(delta_x, delta_y)``."""
+    c = _real_scalar(coefficient, name)
+    dx, dy = _nearest_neighbour(delta)
+    return 0.5j * c / _lattice_constant(lattice_constant), dx, dy
+
+
 def _positive_int(value: Any, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_checks._show(value)}")
@@ -255,6 +264,11 @@ def direction_from_angles(theta: float, phi: float = 0.0) -> FloatArray:
 
 def _n_dot_sigma(n: FloatArray) -> ComplexArray:
     return np.asarray(n[0] * sigma_x + n[1] * sigma_y + n[2] * sigma_z, dtype=complex)
+
+
+def _projector(n: FloatArray, sign: int) -> ComplexArray:
+    """``(1 + sign n . sigma) / 2`` for a unit vector ``n``."""
+    return (sigma_0 + sign * _n_dot_sigma(n)) / 2
 
 
 def zeeman(field: ArrayLike) -> ComplexArray:
@@ -336,7 +350,7 @@ def spin_projector(direction: ArrayLike, sign: int = 1) -> ComplexArray:
     n = _unit_vector(direction, "direction")
     if isinstance(sign, bool) or sign not in (1, -1):
         raise ValueError(f"sign must be +1 or -1, got {sign!r}")
-    return (sigma_0 + sign * _n_dot_sigma(n)) / 2
+    return _projector(n, sign)
 
 
 def spin_conservation_law(axis: ArrayLike = (0.0, 0.0, 1.0)) -> ComplexArray:
@@ -396,9 +410,7 @@ def rashba_hopping(
     >>> rashba_hopping(0.2, (1, 0)).tolist()
     [[0j, (-0.1+0j)], [(0.1+0j), 0j]]
     """
-    a = _real_scalar(alpha, "alpha")
-    dx, dy = _nearest_neighbour(delta)
-    scale = 0.5j * a / _lattice_constant(lattice_constant)
+    scale, dx, dy = _spin_orbit_bond(alpha, "alpha", delta, lattice_constant)
     return np.asarray(scale * (dy * sigma_x - dx * sigma_y), dtype=np.complex128)
 
 
@@ -429,10 +441,8 @@ def dresselhaus_hopping(
     >>> dresselhaus_hopping(0.2, (0, 1)).tolist()
     [[0j, (-0.1+0j)], [(0.1+0j), 0j]]
     """
-    b = _real_scalar(beta, "beta")
-    dx, dy = _nearest_neighbour(delta)
-    scale = 0.5j * b / _lattice_constant(lattice_constant)
-    return np.asarray(scale * (dx * sigma_x - dy * sigma_y), dtype=complex)
+    scale, dx, dy = _spin_orbit_bond(beta, "beta", delta, lattice_constant)
+    return np.asarray(scale * (dx * sigma_x - dy * sigma_y), dtype=np.complex128)
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,14 +511,17 @@ def _lead_index(smatrix: SMatrix, lead: Any, name: str) -> int:
     return _checks.index(lead, smatrix.num_leads, name)
 
 
+def _lead_pair(smatrix: SMatrix, to_lead: Any, from_lead: Any) -> tuple[int, int]:
+    """Checked ``(to_lead, from_lead)`` indices of an S-matrix."""
+    return _lead_index(smatrix, to_lead, "to_lead"), _lead_index(smatrix, from_lead, "from_lead")
+
+
 def _spin_projectors(
     smatrix: SMatrix, lead: int, outgoing: bool, axis: FloatArray, strict: bool, name: str
 ) -> tuple[ComplexArray, ComplexArray]:
     projectors = []
     for sign in (1, -1):
-        matrix, gram_error = _mode_operator(
-            smatrix, lead, outgoing, (sigma_0 + sign * _n_dot_sigma(axis)) / 2
-        )
+        matrix, gram_error = _mode_operator(smatrix, lead, outgoing, _projector(axis, sign))
         if gram_error > _PURITY_TOLERANCE:
             raise RuntimeError(
                 f"the modes of lead {lead} are not orthonormal within a degenerate group "
@@ -585,8 +598,7 @@ def spin_resolved_transmission(
     >>> spin_resolved_transmission(s, 1, 0).round(4).tolist()
     [[0.9399, 0.0], [0.0, 0.9399]]
     """
-    to_index = _lead_index(smatrix, to_lead, "to_lead")
-    from_index = _lead_index(smatrix, from_lead, "from_lead")
+    to_index, from_index = _lead_pair(smatrix, to_lead, from_lead)
     out_axis = _unit_vector(to_axis, "to_axis")
     in_axis = out_axis if from_axis is None else _unit_vector(from_axis, "from_axis")
     block = smatrix.submatrix(to_index, from_index)
@@ -634,8 +646,7 @@ def spin_transmission_from_blocks(smatrix: SMatrix, to_lead: int, from_lead: int
     >>> spin_transmission_from_blocks(s, 1, 0).round(4).tolist()
     [[0.9899, 0.0], [0.0, 0.9899]]
     """
-    to_index = _lead_index(smatrix, to_lead, "to_lead")
-    from_index = _lead_index(smatrix, from_lead, "from_lead")
+    to_index, from_index = _lead_pair(smatrix, to_lead, from_lead)
     for index, name in ((to_index, "to_lead"), (from_index, "from_lead")):
         nblocks = len(smatrix.lead_info[index].block_nmodes)
         if nblocks != 2:
@@ -705,8 +716,7 @@ def spin_current(smatrix: SMatrix, to_lead: int, from_lead: int) -> FloatArray:
     >>> j.round(4).tolist(), round(s.transmission(1, 0), 4)
     ([-0.4446, 0.5089, 0.2567], 0.8882)
     """
-    to_index = _lead_index(smatrix, to_lead, "to_lead")
-    from_index = _lead_index(smatrix, from_lead, "from_lead")
+    to_index, from_index = _lead_pair(smatrix, to_lead, from_lead)
     block = smatrix.submatrix(to_index, from_index)
     density = block @ block.conj().T
     result = np.empty(3)
@@ -781,11 +791,16 @@ def transmitted_spin_polarization(smatrix: SMatrix, to_lead: int, from_lead: int
 _KINDS = ("surface", "dos", "channels")
 
 
-def _lead_of(fsys: Any, lead: Any) -> Any:
+def _check_finalized(fsys: Any) -> System:
     if not isinstance(fsys, System):
         raise TypeError(
             f"fsys must be a finalized system (Builder.finalized()), got {type(fsys).__name__}"
         )
+    return fsys
+
+
+def _lead_of(fsys: Any, lead: Any) -> Any:
+    fsys = _check_finalized(fsys)
     index = _checks.index(lead, len(fsys.leads), "lead")
     return fsys.leads[index]
 
@@ -853,8 +868,7 @@ def lead_spin_density_of_states(
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
     index = int(lead)
     projectors = [
-        _cell_operator((sigma_0 + sign * _n_dot_sigma(n)) / 2, infinite.num_orbitals, index)
-        for sign in (1, -1)
+        _cell_operator(_projector(n, sign), infinite.num_orbitals, index) for sign in (1, -1)
     ]
     if kind == "surface":
         from .leads import selfenergy
@@ -1164,10 +1178,7 @@ def _two_terminal_conductance(
 def _valve_inputs(
     fsys: Any, params: Mapping[str, Any] | None, axis: ArrayLike, names: Sequence[str]
 ) -> tuple[FloatArray, dict[str, Any]]:
-    if not isinstance(fsys, System):
-        raise TypeError(
-            f"fsys must be a finalized system (Builder.finalized()), got {type(fsys).__name__}"
-        )
+    fsys = _check_finalized(fsys)
     if len(fsys.leads) < 2:
         raise ValueError(f"a spin valve needs two leads; this system has {len(fsys.leads)}")
     for name in names:
