@@ -19,15 +19,21 @@ conductances by the system's ``spin_degeneracy`` where it applies).
 
 Parallelism and threads
 -----------------------
-The dense linear algebra runs on NumPy's BLAS, which uses all cores by default.
-``workers=k`` additionally splits the energies into contiguous chunks solved by ``k``
-processes (:class:`concurrent.futures.ProcessPoolExecutor`); give each process one BLAS
-thread so they do not compete, either with ``blas_threads=1`` (needs the optional package
-``threadpoolctl``) or in your own code::
+The RGF sweep on the CPU is a chain of LAPACK calls on matrices of a few hundred rows at
+most, which extra BLAS threads slow down rather than speed up (on two cores, 5x slower for a
+100 x 100 wire with two threads than with one). It therefore runs with one BLAS thread per
+process (:data:`mesoscopic.solvers.rgf.DEFAULT_BLAS_THREADS`) unless ``blas_threads`` says
+otherwise, and uses more cores through processes: ``workers=k`` splits the energies into
+contiguous chunks solved by ``k`` processes
+(:class:`concurrent.futures.ProcessPoolExecutor`)::
 
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1, user_api="blas"):
-        T = meso.batch.transmission(fsys, energies, workers=4)
+    import os
+    T = meso.batch.transmission(fsys, energies, workers=os.cpu_count())
+
+Lead modes computed by the exact eigenmode method (:func:`mesoscopic.leads.modes`) likewise
+use one BLAS thread for cells of up to
+:data:`mesoscopic.leads.SINGLE_THREAD_MAX_ORBITALS` orbitals. Threads are pinned with
+``threadpoolctl`` and restored afterwards.
 
 Results do not depend on ``workers`` for a given ``chunk_size``.
 
@@ -124,15 +130,51 @@ def _check_workers(workers: Any) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _problem_inputs(
-    system: System, params: Mapping[str, Any] | None, check_hermiticity: bool
-) -> tuple[Any, list[LeadData]]:
+def _checked_options(
+    energies: ArrayLike, solver: Any, device: Any, workers: Any
+) -> tuple[NDArray[np.float64], str, str, int]:
+    """Checked energies, device, solver and worker count of a batch computation."""
+    e = rgf.check_energies(energies)
+    device = _backend.check_device(device)
+    solver = _check_solver(solver, device)
+    return e, device, solver, _check_workers(workers)
+
+
+def _problem(
+    system: System,
+    params: Mapping[str, Any] | None,
+    check_hermiticity: bool,
+    solver: str,
+    device: str,
+    memory_limit: float | None,
+) -> tuple[Any, list[LeadData], rgf.RGFProblem | None]:
+    """Hamiltonian, lead data and the prepared RGF problem (None: use the sparse solver)."""
     from .transport import lead_data
 
+    if device == "gpu":
+        _backend.array_module(device)  # a clear error before any work
     ham = system.hamiltonian_submatrix(
         params=params, sparse=True, check_hermiticity=check_hermiticity
     )
-    return ham, lead_data(system, params=params)
+    leads = lead_data(system, params=params)
+    return ham, leads, _rgf_problem(solver, ham, leads, device, memory_limit)
+
+
+def _rgf_options(
+    device: str,
+    chunk_size: int | None,
+    workers: int,
+    memory_limit: float | None,
+    blas_threads: int | None,
+) -> dict[str, Any]:
+    """Keyword arguments of ``RGFProblem.transmission`` and ``RGFProblem.smatrices``."""
+    return {
+        "device": device,
+        "chunk_size": chunk_size,
+        "workers": workers,
+        "memory_limit": memory_limit,
+        "blas_threads": blas_threads,
+    }
 
 
 def _rgf_problem(
@@ -337,7 +379,8 @@ def transmission(
     memory_limit : float, optional, keyword-only
         Memory budget in bytes for one RGF batch (default: from the free memory).
     blas_threads : int, optional, keyword-only
-        BLAS threads per process, set with threadpoolctl (which must be installed).
+        BLAS threads per process during an RGF sweep on the CPU (default 1; see the module
+        docstring), set with threadpoolctl.
     labelled : bool, keyword-only
         Return an ``xarray.DataArray`` with the energies (and lead indices) as coordinates.
     check_hermiticity : bool, keyword-only
@@ -385,10 +428,7 @@ def transmission(
     (3, 2, 2)
     """
     syst = _check_system(system, "transmission")
-    e = rgf.check_energies(energies)
-    device = _backend.check_device(device)
-    solver = _check_solver(solver, device)
-    workers = _check_workers(workers)
+    e, device, solver, workers = _checked_options(energies, solver, device, workers)
     count = len(syst.leads)
     if (to_lead is None) != (from_lead is None):
         raise ValueError(
@@ -399,22 +439,14 @@ def transmission(
     if pair:
         to_lead = _check_lead(to_lead, count, "to_lead")
         from_lead = _check_lead(from_lead, count, "from_lead")
-    if device == "gpu":
-        _backend.array_module(device)  # a clear error before any work
-    ham, leads = _problem_inputs(syst, params, check_hermiticity)
-    problem = _rgf_problem(solver, ham, leads, device, memory_limit)
+    ham, leads, problem = _problem(syst, params, check_hermiticity, solver, device, memory_limit)
     if problem is None:
         result = np.array(
             [s.transmission_matrix() for s in _sparse_smatrices(ham, leads, e, workers)]
         )
     else:
         result = problem.transmission(
-            e,
-            device=device,
-            chunk_size=chunk_size,
-            workers=workers,
-            memory_limit=memory_limit,
-            blas_threads=blas_threads,
+            e, **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads)
         )
     if pair:
         result = result[:, to_lead, from_lead]
@@ -477,24 +509,13 @@ check_hermiticity
     ([1, 2], [1.0, 2.0])
     """
     syst = _check_system(system, "smatrices")
-    e = rgf.check_energies(energies)
-    device = _backend.check_device(device)
-    solver = _check_solver(solver, device)
-    workers = _check_workers(workers)
-    if device == "gpu":
-        _backend.array_module(device)
-    ham, leads = _problem_inputs(syst, params, check_hermiticity)
-    problem = _rgf_problem(solver, ham, leads, device, memory_limit)
+    e, device, solver, workers = _checked_options(energies, solver, device, workers)
+    ham, leads, problem = _problem(syst, params, check_hermiticity, solver, device, memory_limit)
     if problem is None:
         result = _sparse_smatrices(ham, leads, e, workers)
     else:
         result = problem.smatrices(
-            e,
-            device=device,
-            chunk_size=chunk_size,
-            workers=workers,
-            memory_limit=memory_limit,
-            blas_threads=blas_threads,
+            e, **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads)
         )
     degeneracy = syst.spin_degeneracy
     return SMatrixBatch(e, tuple(s.with_spin_degeneracy(degeneracy) for s in result))

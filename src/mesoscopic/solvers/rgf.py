@@ -65,13 +65,21 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from .. import _checks
-from ..leads import RANK_TOLERANCE, VELOCITY_TOLERANCE, LeadData, modes
+from ..leads import (
+    RANK_TOLERANCE,
+    VELOCITY_TOLERANCE,
+    LeadData,
+    PropagatingModes,
+    StabilizedModes,
+    modes,
+)
 from ..scattering import SMatrix
 from . import _backend
 from ._slicing import Slicing, slice_orbitals
 from .sparse import _checked_leads, _system_hamiltonian
 
 __all__ = [
+    "DEFAULT_BLAS_THREADS",
     "RGFProblem",
     "closed_form_lead",
     "lead_selfenergies",
@@ -83,6 +91,9 @@ __all__ = [
 ComplexArray = NDArray[np.complex128]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+
+#: BLAS threads per process during a CPU sweep unless ``blas_threads`` is given.
+DEFAULT_BLAS_THREADS = 1
 
 # Decaying columns are rescaled every this many slices; between rescalings they can shrink by
 # at most 2^-1000 overall, i.e. 2^-250 per slice (a barrier 10^75 times the hopping).
@@ -305,9 +316,11 @@ def _lead_terms(
     closed: ClosedFormLead | None,
     energies: FloatArray,
     energies_dev: Any,
+    computed: list[tuple[PropagatingModes, StabilizedModes]] | None,
     *,
     exact: bool,
 ) -> _LeadTerms:
+    """The lead's terms; ``computed`` holds its modes per energy unless in closed form."""
     cell = lead.interface_cell
     if closed is not None and not exact:
         sigma_diag, velocity = closed.selfenergy_diagonal(xp, energies_dev)
@@ -320,13 +333,11 @@ def _lead_terms(
         columns = basis[:, columns_used][None] * weight[:, None, :]
         num = _backend.to_host(xp, xp.sum(is_open, axis=1)).astype(np.int64)
         return _LeadTerms(selfenergy=sigma, rows=columns, columns=columns, num_modes=num)
-    sigmas, sources, props, stabs = [], [], [], []
-    for energy in energies:
-        prop, stab = lead.modes(float(energy))
-        props.append(prop)
-        stabs.append(stab)
-        sigmas.append(stab.selfenergy[np.ix_(cell, cell)])
-        sources.append(stab.sources[cell])
+    assert computed is not None
+    props = [prop for prop, _ in computed]
+    stabs = [stab for _, stab in computed]
+    sigmas = [stab.selfenergy[np.ix_(cell, cell)] for stab in stabs]
+    sources = [stab.sources[cell] for stab in stabs]
     width = max(s.shape[1] for s in sources)
     padded = np.zeros((len(energies), len(cell), width), dtype=complex)
     for k, s in enumerate(sources):
@@ -1002,9 +1013,18 @@ def _solve_chunk(
     dev: _DeviceBlocks,
 ) -> tuple[Any, float]:
     energies_dev = _backend.to_device(xp, energies)
+    # Modes energy by energy, all leads at each: a lead and its mirror image (the two ends of
+    # a wire) then share their eigenproblem (see mesoscopic.leads).
+    exact_leads = [k for k, closed in enumerate(problem.closed_form) if closed is None or smatrix]
+    computed: dict[int, list[tuple[PropagatingModes, StabilizedModes]]] = {
+        k: [] for k in exact_leads
+    }
+    for energy in energies:
+        for k in exact_leads:
+            computed[k].append(problem.leads[k].modes(float(energy)))
     terms = [
-        _lead_terms(xp, lead, closed, energies, energies_dev, exact=smatrix)
-        for lead, closed in zip(problem.leads, problem.closed_form)
+        _lead_terms(xp, lead, closed, energies, energies_dev, computed.get(k), exact=smatrix)
+        for k, (lead, closed) in enumerate(zip(problem.leads, problem.closed_form))
     ]
     blocks, scales, flops = _sweep(
         xp, problem, dev, energies_dev, terms, _needed_pairs(problem, smatrix)
@@ -1015,22 +1035,17 @@ def _solve_chunk(
 
 
 class _BlasLimits:
-    """Context manager pinning the BLAS thread count with threadpoolctl (optional)."""
+    """Context manager pinning the BLAS thread count with threadpoolctl (None: unchanged)."""
 
     def __init__(self, threads: int | None) -> None:
         self.threads = threads
         self.controller: Any = None
 
     def __enter__(self) -> _BlasLimits:
-        if self.threads is None:
-            return self
-        try:
+        if self.threads is not None:
             from threadpoolctl import threadpool_limits
-        except ImportError as exc:
-            raise RuntimeError(
-                "blas_threads needs the threadpoolctl package: pip install threadpoolctl"
-            ) from exc
-        self.controller = threadpool_limits(limits=self.threads, user_api="blas")
+
+            self.controller = threadpool_limits(limits=self.threads, user_api="blas")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1063,6 +1078,11 @@ def _run(
         chunk_size = _positive_int(chunk_size, "chunk_size")
     if blas_threads is not None:
         blas_threads = _positive_int(blas_threads, "blas_threads")
+    elif device == "cpu":
+        # The slice loop is a chain of LAPACK calls on matrices of a few hundred rows, which
+        # extra BLAS threads slow down (measured on two cores: 5x at 100 x 100, 1.4x even at
+        # 400 x 100); processes (workers) are the way to use more cores.
+        blas_threads = DEFAULT_BLAS_THREADS
     if memory_limit is not None:
         memory_limit = float(_checks.positive(memory_limit, "memory_limit"))
     if workers > 1 and device != "cpu":
@@ -1151,7 +1171,9 @@ def transmission_matrices(
         Memory budget in bytes for one chunk (default: half the free memory, at most
         8 GiB, on the CPU; 60% of the free device memory on the GPU).
     blas_threads : int, optional, keyword-only
-        Pin the BLAS threads (in every worker) with threadpoolctl, which must be installed.
+        BLAS threads in every process during a CPU sweep, pinned with threadpoolctl (default
+        :data:`DEFAULT_BLAS_THREADS`: the slice loop's small LAPACK calls run slower with
+        more threads; use ``workers`` for more cores).
     slicing : Slicing, optional, keyword-only
         Use this slicing instead of the automatic one.
     stats : dict, optional, keyword-only
