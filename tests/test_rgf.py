@@ -482,3 +482,42 @@ def test_gpu_without_cupy_is_a_clear_error():
         batch.transmission(fsys, [1.0], device="gpu")
     with pytest.raises(RuntimeError, match=r"pip install 'mesoscopic\[gpu\]'"):
         _backend.array_module("gpu")
+
+
+def test_energy_with_a_singular_slice_is_solved_exactly():
+    # At the charge-neutrality point of a zigzag graphene ribbon (E equal to the region's
+    # potential) the part of the flake left of some slice binds a zero mode: that slice's
+    # partial Green's function has a pole although the whole system has none. Such
+    # energies go to the sparse solver; the others stay in the batch.
+    fsys = meso.models.graphene_ribbon(4, 6.0, edge="zigzag")
+    params = {"potential": 0.1}
+    problem = rgf.prepare(
+        fsys.hamiltonian_submatrix(params=params, sparse=True), lead_data(fsys, params=params)
+    )
+    blocks = rgf._DeviceBlocks(np, problem._blocks)
+    with pytest.raises(rgf._SingularSlice):
+        rgf._recursion(problem, np.array([0.1]), False, np, blocks)
+    energies = np.array([0.3, 0.1, 0.05, 0.1])
+    reference = [meso.smatrix(fsys, e, params=params) for e in energies]
+    t = batch.transmission(fsys, energies, params=params, solver="rgf")
+    np.testing.assert_allclose(t, [s.transmission_matrix() for s in reference], rtol=0, atol=1e-10)
+    for s, ref in zip(batch.smatrices(fsys, energies, params=params, solver="rgf"), reference):
+        np.testing.assert_allclose(np.abs(s.data), np.abs(ref.data), atol=1e-10)
+        assert s.check_unitarity() < 1e-10
+
+
+def test_bound_state_of_the_whole_system_is_still_reported():
+    # Two orbitals at 0.25 hanging off the middle of a chain with equal hoppings: their
+    # antisymmetric combination decouples, a bound state of the whole system at E = 0.25.
+    h = np.zeros((5, 5))
+    h[[0, 1], [1, 2]] = h[[1, 2], [0, 1]] = -1.0
+    h[3, 3] = h[4, 4] = 0.25
+    h[1, 3] = h[3, 1] = h[1, 4] = h[4, 1] = -0.5
+    left = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    right = LeadData([[0.0]], [[-1.0]], interface_sys=[2], interface_cell=[0])
+    with pytest.raises(ValueError, match="bound state"):
+        rgf.transmission_matrices(h, [left, right], [0.1, 0.25])
+    t = rgf.transmission_matrices(h, [left, right], [0.1, 0.3])
+    for k, energy in enumerate([0.1, 0.3]):
+        exact = sparse.scattering_matrix(h, [left, right], energy).transmission_matrix()
+        np.testing.assert_allclose(t[k], exact, atol=1e-12)

@@ -32,6 +32,12 @@ The decaying columns and rows are rescaled by exact powers of two every few slic
 exponents are carried separately), so long tunnelling regions give a finite transmission
 with full relative accuracy and no subnormal slow-down; only the final number can underflow.
 
+A left-connected ``G^L_s`` can have a pole exactly at an energy where the whole system has
+none: the part of the system left of slice ``s`` binds a state there (a zero mode of a cut
+through a zigzag graphene ribbon at its charge-neutrality point, for instance). Such an
+energy is solved by the sparse direct solver instead, the rest of the batch by the
+recursion; only a bound state of the whole system raises ``ValueError``.
+
 Memory is ``O(B n_max^2)`` for a batch of ``B`` energies and the largest slice ``n_max``;
 nothing of the size of the whole system is formed. Work per slice is one batched ``n x n``
 inverse, plus matrix products that are skipped where the coupling ``V`` is a multiple of the
@@ -76,7 +82,7 @@ from ..leads import (
 from ..scattering import SMatrix
 from . import _backend
 from ._slicing import Slicing, slice_orbitals
-from .sparse import _checked_leads, _system_hamiltonian
+from .sparse import _checked_leads, _system_hamiltonian, scattering_matrix
 
 __all__ = [
     "DEFAULT_BLAS_THREADS",
@@ -488,6 +494,7 @@ class RGFProblem:
     num_orbitals: int
     _blocks: _SliceBlocks
     _lead_local: tuple[IntArray, ...]  # interface orbitals' positions within their slice
+    _hamiltonian: sp.csr_matrix  # for energies where the recursion meets a singular slice
 
     @property
     def num_leads(self) -> int:
@@ -644,6 +651,7 @@ def prepare(
         num_orbitals=int(matrix.shape[0]),
         _blocks=blocks,
         _lead_local=lead_local,
+        _hamiltonian=matrix,
     )
 
 
@@ -710,11 +718,19 @@ def _apply_v_right(xp: ModuleType, coupling: Any, p: Any) -> Any:
     return xp.zeros((p.shape[0], p.shape[1], c.shape[1]), dtype=complex)
 
 
-def _singular(energy: float) -> ValueError:
-    return ValueError(
-        f"the scattering problem is singular at energy {energy!r}: the system has a bound "
-        "state at this energy that does not couple to any lead; shift the energy slightly"
-    )
+class _SingularSlice(ValueError):
+    """A slice's partial Green's function has a pole at one energy of the batch."""
+
+    def __init__(self, energy: float, index: int) -> None:
+        super().__init__(
+            f"the recursion meets a singular slice at energy {energy!r}: a part of the "
+            "system cut off by the slicing has a bound state exactly at this energy"
+        )
+        self.index = index
+
+
+def _singular(energies: Any, index: int) -> _SingularSlice:
+    return _SingularSlice(float(energies[index]), index)
 
 
 def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
@@ -734,7 +750,7 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
         except np.linalg.LinAlgError:
             for k in range(batch):
                 if np.linalg.cond(matrix[k]) > 1 / np.finfo(float).eps:
-                    raise _singular(float(energies[k])) from None
+                    raise _singular(energies, k) from None
             raise
     getrf, getri, getri_lwork = la_lapack.get_lapack_funcs(
         ("getrf", "getri", "getri_lwork"), (matrix,)
@@ -744,15 +760,15 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
         transposed = matrix[k].T
         lu, piv, info = getrf(transposed, overwrite_a=1)
         if info > 0:
-            raise _singular(float(energies[k]))
+            raise _singular(energies, k)
         inverse, info = getri(lu, piv, lwork=lwork, overwrite_lu=1)
         if info != 0:
-            raise _singular(float(energies[k]))
+            raise _singular(energies, k)
         if not np.shares_memory(inverse, matrix):
             matrix[k] = inverse.T
     if not np.all(np.isfinite(matrix)):
         bad = int(np.argmax(~np.isfinite(matrix).reshape(batch, -1).all(axis=1)))
-        raise _singular(float(energies[bad]))
+        raise _singular(energies, bad)
     return matrix
 
 
@@ -763,7 +779,7 @@ def _device_inverse(xp: ModuleType) -> Any:
             xp, xp.all(xp.isfinite(result.reshape(matrix.shape[0], -1)), axis=1)
         )
         if not finite.all():
-            raise _singular(float(_backend.to_host(xp, energies)[int(np.argmin(finite))]))
+            raise _singular(_backend.to_host(xp, energies), int(np.argmin(finite)))
         return result
 
     return inverse
@@ -1006,6 +1022,36 @@ def _smatrices_from_blocks(
 
 
 def _solve_chunk(
+    problem: RGFProblem,
+    energies: FloatArray,
+    smatrix: bool,
+    xp: ModuleType,
+    dev: _DeviceBlocks,
+) -> tuple[Any, float]:
+    """:func:`_recursion` on a chunk; energies where it meets a singular slice go sparse.
+
+    A slice's partial Green's function (the part of the system left of it, with its leads)
+    can have a pole exactly at an energy where the whole system has none, for example a
+    zero mode of a cut through a graphene flake at the charge-neutrality point. Those
+    energies are solved by the sparse direct solver, which raises only if the whole
+    problem is singular.
+    """
+    try:
+        return _recursion(problem, energies, smatrix, xp, dev)
+    except _SingularSlice as singular:
+        k = singular.index
+    s = scattering_matrix(problem._hamiltonian, problem.leads, float(energies[k]))
+    single: Any = [s] if smatrix else s.transmission_matrix()[None]
+    rest = np.delete(energies, k)
+    if rest.size == 0:
+        return single, 0.0
+    values, flops = _solve_chunk(problem, rest, smatrix, xp, dev)
+    if smatrix:
+        return [*values[:k], s, *values[k:]], flops
+    return np.concatenate([values[:k], single, values[k:]], axis=0), flops
+
+
+def _recursion(
     problem: RGFProblem,
     energies: FloatArray,
     smatrix: bool,
