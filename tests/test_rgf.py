@@ -521,3 +521,29 @@ def test_bound_state_of_the_whole_system_is_still_reported():
     for k, energy in enumerate([0.1, 0.3]):
         exact = sparse.scattering_matrix(h, [left, right], energy).transmission_matrix()
         np.testing.assert_allclose(t[k], exact, atol=1e-12)
+
+
+def test_nearly_singular_slice_is_detected_by_its_condition_number():
+    # A clean metallic armchair ribbon (width 8) transmits its one channel perfectly at
+    # E = 0. There a partial system left of a slice has a zero mode, but rounding leaves
+    # no zero pivot: the inverse would be finite and T wrong by ~1. The slice's 1-norm
+    # condition number (1e23 here) sends the energy to the sparse solver.
+    fsys = meso.models.graphene_ribbon(8, 10.0, edge="armchair")
+    params = {"potential": 0.0}
+    problem = rgf.prepare(
+        fsys.hamiltonian_submatrix(params=params, sparse=True), lead_data(fsys, params=params)
+    )
+    with pytest.raises(rgf._SingularSlice):
+        rgf._recursion(problem, np.array([0.0]), False, np, rgf._DeviceBlocks(np, problem._blocks))
+    t = batch.transmission(fsys, [0.0, 0.1], 1, 0, params=params, solver="rgf")
+    np.testing.assert_allclose(t, [1.0, 1.0], atol=1e-12)
+
+
+def test_device_inverse_checks_conditioning_like_the_cpu_one(monkeypatch):
+    # The GPU path's batched inverse, run here with NumPy standing in for CuPy.
+    fsys = meso.models.graphene_ribbon(8, 10.0, edge="armchair")
+    params = {"potential": 0.0}
+    expected = batch.transmission(fsys, [0.0, 0.1, 0.3], params=params, solver="sparse")
+    monkeypatch.setattr(rgf, "_cpu_inverse", rgf._device_inverse(np))
+    t = batch.transmission(fsys, [0.0, 0.1, 0.3], params=params, solver="rgf")
+    np.testing.assert_allclose(t, expected, atol=1e-12)

@@ -115,6 +115,9 @@ _LAPACK_LOOP_MIN_SIZE = 16
 # Adding and subtracting this flushes real and imaginary parts below about 2^-952 to zero.
 _FLUSH = complex(2.0**-900, 2.0**-900)
 # Relative tolerances for recognising structure in blocks and leads.
+# Slice matrices with a reciprocal 1-norm condition number below this are treated as singular
+# (their energy goes to the sparse solver): ordinary slices stay above ~1e-8.
+_SLICE_RCOND = 1e-9
 _STRUCTURE_TOLERANCE = 1e-14
 _COMMUTATION_TOLERANCE = 1e-12
 
@@ -744,14 +747,17 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
     dominates, use NumPy's batched routine.
     """
     batch, n, _ = matrix.shape
+    norms = _one_norms(np, matrix)
     if n < _LAPACK_LOOP_MIN_SIZE:
         try:
-            return np.asarray(np.linalg.inv(matrix), dtype=complex)
+            result = np.asarray(np.linalg.inv(matrix), dtype=complex)
         except np.linalg.LinAlgError:
             for k in range(batch):
                 if np.linalg.cond(matrix[k]) > 1 / np.finfo(float).eps:
                     raise _singular(energies, k) from None
             raise
+        _check_conditioning(np, norms, result, energies)
+        return result
     getrf, getri, getri_lwork = la_lapack.get_lapack_funcs(
         ("getrf", "getri", "getri_lwork"), (matrix,)
     )
@@ -766,20 +772,34 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
             raise _singular(energies, k)
         if not np.shares_memory(inverse, matrix):
             matrix[k] = inverse.T
-    if not np.all(np.isfinite(matrix)):
-        bad = int(np.argmax(~np.isfinite(matrix).reshape(batch, -1).all(axis=1)))
-        raise _singular(energies, bad)
+    _check_conditioning(np, norms, matrix, energies)
     return matrix
+
+
+def _one_norms(xp: ModuleType, matrix: Any) -> Any:
+    """1-norms (largest column sums of moduli) of a (B, n, n) batch."""
+    return xp.max(xp.sum(xp.abs(matrix), axis=-2), axis=-1)
+
+
+def _check_conditioning(xp: ModuleType, norms: Any, inverse: Any, energies: Any) -> None:
+    """Raise :class:`_SingularSlice` where ``1 / (||A||_1 ||A^-1||_1) < _SLICE_RCOND``.
+
+    The 1-norm condition number comes for free with the explicit inverse. A slice matrix
+    at a pole of its partial Green's function is singular, but rounding rarely leaves an
+    exactly zero pivot: its inverse is then finite and wrong (by up to 100% in T). NaN and
+    infinite inverses count as singular too.
+    """
+    product = norms * _one_norms(xp, inverse)
+    good = _backend.to_host(xp, product < 1.0 / _SLICE_RCOND)
+    if not good.all():
+        raise _singular(_backend.to_host(xp, energies), int(np.argmin(good)))
 
 
 def _device_inverse(xp: ModuleType) -> Any:
     def inverse(matrix: Any, energies: Any) -> Any:
+        norms = _one_norms(xp, matrix)
         result = xp.linalg.inv(matrix)
-        finite = _backend.to_host(
-            xp, xp.all(xp.isfinite(result.reshape(matrix.shape[0], -1)), axis=1)
-        )
-        if not finite.all():
-            raise _singular(_backend.to_host(xp, energies), int(np.argmin(finite)))
+        _check_conditioning(xp, norms, result, energies)
         return result
 
     return inverse
