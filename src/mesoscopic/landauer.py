@@ -344,7 +344,10 @@ def _sampled_transmission(
     if interpolation == "cubic":
         coefficients = scipy.interpolate.CubicSpline(grid, flat, axis=0, bc_type="not-a-knot").c
     elif interpolation == "pchip":
-        coefficients = scipy.interpolate.PchipInterpolator(grid, flat, axis=0).c
+        # SciPy's harmonic mean of neighbouring slopes overflows for subnormal slopes (it
+        # then takes a zero derivative, the correct limit): not worth a warning.
+        with np.errstate(over="ignore"):
+            coefficients = scipy.interpolate.PchipInterpolator(grid, flat, axis=0).c
     else:
         coefficients = np.zeros((4, grid.size - 1, flat.shape[1]))
         coefficients[2] = np.diff(flat, axis=0) / np.diff(grid)[:, None]
