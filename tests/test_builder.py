@@ -297,3 +297,101 @@ def test_substituted_renames_parameters_of_value_functions():
     assert syst.finalized().parameters == {"v", "shift", "t"}
     with pytest.raises(ValueError, match="valid identifier"):
         syst.substituted(v="not a name")
+
+
+def test_key_function_of_the_builder_selects_hoppings_as_in_kwant():
+    # Kwant's Aharonov-Bohm tutorial idiom: a function of the builder yields the hoppings
+    # that cross a branch cut, and only those get the phase.
+    lat = meso.lattice.square(1.0, norbs=1)
+    syst = meso.Builder()
+    syst[lat.shape(lambda pos: 3**2 < pos[0] ** 2 + pos[1] ** 2 < 7**2, (0, 4))] = 4.0
+    syst[lat.neighbors()] = -1.0
+
+    def across_cut(builder):
+        for hop in meso.HoppingKind((1, 0), lat, lat)(builder):
+            if hop[0].tag[1] < 0 and hop[0].tag[0] == 1:
+                yield hop
+
+    cut = list(across_cut(syst))
+    assert sorted(hop[0].tag[1] for hop in cut) == [-6, -5, -4]  # the lower arm at x = 0, 1
+    syst[across_cut] = lambda a, b, phi: -np.exp(1j * phi)
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[lat.shape(lambda pos: -2 < pos[1] < 2, (0, 0))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    assert fsys.parameters == frozenset({"phi"})
+
+    def t(phi):
+        return meso.smatrix(fsys, 0.7, params={"phi": phi}).transmission(1, 0)
+
+    assert t(0.4 + 2 * np.pi) == pytest.approx(t(0.4), abs=1e-10)
+    assert t(-0.4) == pytest.approx(t(0.4), abs=1e-10)  # two-terminal Onsager
+    assert abs(t(np.pi) - t(0.0)) > 1e-2  # the flux through the ring matters
+    with pytest.raises(TypeError, match="functions of the builder"):
+        syst[42] = 1.0
+
+
+def square_template(lat):
+    template = meso.Builder(meso.TranslationalSymmetry(*lat.prim_vecs))
+    template[lat(0, 0)] = 4.0
+    template[lat.neighbors()] = -1.0
+    return template
+
+
+def test_fill_from_a_template_builds_the_same_system_as_by_hand():
+    lat = meso.lattice.square(1.0, norbs=1)
+    filled = meso.Builder()
+    added = filled.fill(
+        square_template(lat), lambda s: 0 <= s.tag[0] < 12 and 0 <= s.tag[1] < 5, lat(3, 2)
+    )
+    assert len(added) == 60
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead.fill(square_template(lat), lambda s: 0 <= s.tag[1] < 5, (0.2, 0.1))
+    assert sorted(s.tag for s in lead.sites()) == [(0, y) for y in range(5)]
+    by_hand = meso.Builder()
+    by_hand[(lat(x, y) for x in range(12) for y in range(5))] = 4.0
+    by_hand[lat.neighbors()] = -1.0
+    hand_lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    hand_lead[(lat(0, y) for y in range(5))] = 4.0
+    hand_lead[lat.neighbors()] = -1.0
+    systems = []
+    for syst, lead_builder in ((filled, lead), (by_hand, hand_lead)):
+        syst.attach_lead(lead_builder)
+        syst.attach_lead(lead_builder.reversed())
+        systems.append(syst.finalized())
+    hamiltonians = []
+    for f in systems:
+        order = sorted(range(len(f.sites)), key=lambda i: f.sites[i].tag)
+        h = f.hamiltonian_submatrix(sparse=False)
+        hamiltonians.append(h[np.ix_(order, order)])
+    np.testing.assert_array_equal(hamiltonians[0], hamiltonians[1])
+    for energy in (0.4, 1.3):
+        t = [meso.smatrix(f, energy).transmission(1, 0) for f in systems]
+        assert t[0] == pytest.approx(t[1], abs=1e-12)
+    # Filling again from a site already present adds nothing.
+    with pytest.raises(ValueError, match="nothing to fill"):
+        filled.fill(square_template(lat), lambda s: True, lat(0, 0))
+
+
+def test_fill_errors_name_the_problem():
+    lat = meso.lattice.square(1.0, norbs=1)
+    template = square_template(lat)
+    with pytest.raises(ValueError, match="outside the shape"):
+        meso.Builder().fill(template, lambda s: s.tag[0] > 5, lat(0, 0))
+    with pytest.raises(RuntimeError, match="without closing the shape"):
+        meso.Builder().fill(template, lambda s: True, lat(0, 0), max_sites=50)
+    with pytest.raises(TypeError, match="template must be a Builder"):
+        meso.Builder().fill("square", lambda s: True, lat(0, 0))
+    other = meso.lattice.square(1.0, norbs=1)
+    with pytest.raises(ValueError, match="not in the template"):
+        meso.Builder().fill(template, lambda s: True, other(0, 0))
+    with pytest.raises(ValueError, match="cannot be finalized"):
+        template.finalized()
+    syst = meso.Builder()
+    syst[lat(0, 0)] = 4.0
+    with pytest.raises(ValueError, match="one period"):
+        syst.attach_lead(template)
+    with pytest.raises(ValueError, match="linearly independent"):
+        meso.TranslationalSymmetry((1, 0), (2, 0))

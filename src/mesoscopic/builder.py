@@ -31,7 +31,6 @@ Examples
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -114,21 +113,23 @@ class HoppingKind:
 
 
 class TranslationalSymmetry:
-    """Discrete translational symmetry along one real-space period (a lead).
+    """Discrete translational symmetry along one or several real-space periods.
 
     Parameters
     ----------
-    period : array_like, shape (dim,)
-        The translation vector in real-space length units. For a lead it points
-        away from the scattering region (as in Kwant): a lead to the left of the
-        system has ``TranslationalSymmetry((-a, 0))``.
+    *periods : array_like, each shape (dim,)
+        The translation vectors in real-space length units. A lead has one period, pointing
+        away from the scattering region (as in Kwant): a lead to the left of the system has
+        ``TranslationalSymmetry((-a, 0))``. Several linearly independent periods (up to the
+        lattice dimension, e.g. ``TranslationalSymmetry(*lat.prim_vecs)``) make a template
+        for :meth:`Builder.fill`; such a builder cannot be a lead or be finalized.
 
     Notes
     -----
-    Every site family used in a lead must have the period as an integer
-    combination of its primitive vectors. Sites are grouped into periods
-    ("domains") by the coordinate of their tag along the period, so domain ``n``
-    is mapped to domain ``n + 1`` by one translation.
+    Every site family used with the symmetry must have the periods as integer combinations
+    of its primitive vectors. Sites are grouped into domains by the coordinates of their
+    tags along the periods, so one translation by period ``i`` adds one to the ``i``-th
+    domain index.
 
     Examples
     --------
@@ -137,49 +138,72 @@ class TranslationalSymmetry:
     >>> sym = TranslationalSymmetry((-1, 0))
     >>> sym.which(lat(3, 5)), sym.to_fd(lat(3, 5))
     (-3, Site('', (0, 5)))
+    >>> TranslationalSymmetry((1, 0), (0, 2)).to_fd(lat(3, 5))
+    Site('', (0, 1))
     """
 
     def __init__(self, *periods: ArrayLike) -> None:
-        if len(periods) != 1:
+        if not periods:
+            raise ValueError("TranslationalSymmetry needs at least one period")
+        vectors = []
+        for period in periods:
+            vector = np.asarray(period, dtype=float).ravel()
+            if vector.size == 0 or not np.all(np.isfinite(vector)) or not np.any(vector):
+                raise ValueError(f"a period must be a non-zero finite vector, got {period!r}")
+            vectors.append(vector)
+        if len({v.size for v in vectors}) != 1:
             raise ValueError(
-                f"TranslationalSymmetry takes exactly one period (a lead), got {len(periods)}"
+                f"the periods must have the same dimension, got {[p.tolist() for p in vectors]}"
             )
-        period = np.asarray(periods[0], dtype=float).ravel()
-        if period.size == 0 or not np.all(np.isfinite(period)) or not np.any(period):
-            raise ValueError(f"the period must be a non-zero finite vector, got {periods[0]!r}")
-        self.period = period
-        self.periods = period[None, :]
+        self.periods = np.array(vectors)
+        if np.linalg.matrix_rank(self.periods) < len(vectors):
+            raise ValueError(
+                f"the periods must be linearly independent, got {self.periods.tolist()}"
+            )
+        self.period = self.periods[0]
         self._family_data: dict[
             int, tuple[SiteFamily, NDArray[np.int64], NDArray[np.float64]]
         ] = {}
 
+    @property
+    def num_directions(self) -> int:
+        """Number of periods (1 for a lead)."""
+        return int(self.periods.shape[0])
+
     def __repr__(self) -> str:
-        return f"TranslationalSymmetry({self.period.tolist()})"
+        return f"TranslationalSymmetry({', '.join(str(p.tolist()) for p in self.periods)})"
 
     def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Integer periods in tag space, shape (k, m), and the rows giving domain coordinates."""
         key = id(family)
         if key not in self._family_data:
             if not isinstance(family, Monatomic):
                 raise TypeError(f"site family {family!r} has no lattice structure")
             prim = family.prim_vecs
-            if prim.shape[1] != self.period.size:
+            if prim.shape[1] != self.periods.shape[1]:
                 raise ValueError(
-                    f"period {self.period.tolist()} has dimension {self.period.size} but "
-                    f"lattice {family.name!r} lives in {prim.shape[1]} dimensions"
+                    f"periods {self.periods.tolist()} have dimension {self.periods.shape[1]} "
+                    f"but lattice {family.name!r} lives in {prim.shape[1]} dimensions"
                 )
-            coef, *_ = np.linalg.lstsq(prim.T, self.period, rcond=None)
-            delta = np.rint(coef).astype(np.int64)
-            if not np.allclose(
-                delta @ prim, self.period, atol=1e-8 * max(1.0, np.abs(prim).max())
-            ):
+            if self.num_directions > prim.shape[0]:
                 raise ValueError(
-                    f"period {self.period.tolist()} is not a lattice vector of lattice "
-                    f"{family.name!r} with primitive vectors {prim.tolist()}"
+                    f"{self.num_directions} periods exceed the dimension {prim.shape[0]} of "
+                    f"lattice {family.name!r}"
                 )
-            # Complete the integer period with unit vectors to a basis of tag space; the
-            # domain of a tag is the integer part of its coordinate along the period.
-            n = len(delta)
-            basis = [delta.astype(float)]
+            deltas: list[NDArray[np.int64]] = []
+            for period in self.periods:
+                coef, *_ = np.linalg.lstsq(prim.T, period, rcond=None)
+                delta = np.rint(coef).astype(np.int64)
+                if not np.allclose(delta @ prim, period, atol=1e-8 * max(1.0, np.abs(prim).max())):
+                    raise ValueError(
+                        f"period {period.tolist()} is not a lattice vector of lattice "
+                        f"{family.name!r} with primitive vectors {prim.tolist()}"
+                    )
+                deltas.append(delta)
+            # Complete the integer periods with unit vectors to a basis of tag space; the
+            # domain of a tag is the integer part of its coordinates along the periods.
+            n = prim.shape[0]
+            basis = [d.astype(float) for d in deltas]
             for k in range(n):
                 if len(basis) == n:
                     break
@@ -188,30 +212,41 @@ class TranslationalSymmetry:
                 if np.linalg.matrix_rank(np.array([*basis, cand])) == len(basis) + 1:
                     basis.append(cand)
             inverse = np.linalg.inv(np.array(basis).T)
-            self._family_data[key] = (family, delta, inverse[0])
-        _, delta, row = self._family_data[key]
-        return delta, row
+            self._family_data[key] = (
+                family,
+                np.array(deltas),
+                inverse[: self.num_directions],
+            )
+        _, delta_matrix, rows = self._family_data[key]
+        return delta_matrix, rows
 
-    def which(self, site: Site) -> int:
-        """Index of the period (domain) that contains `site`."""
-        _, row = self._data(site.family)
-        return math.floor(float(row @ np.asarray(site.tag, dtype=float)) + 1e-9)
+    def _domain(self, site: Site) -> NDArray[np.int64]:
+        _, rows = self._data(site.family)
+        return np.floor(rows @ np.asarray(site.tag, dtype=float) + 1e-9).astype(np.int64)
 
-    def act(self, n: int, site: Site) -> Site:
-        """Translate `site` by `n` periods."""
-        delta, _ = self._data(site.family)
-        return Site(site.family, tuple(int(t + n * d) for t, d in zip(site.tag, delta)))
+    def which(self, site: Site) -> Any:
+        """Index of the domain that contains `site`: an int for one period, else a tuple."""
+        domain = self._domain(site)
+        if self.num_directions == 1:
+            return int(domain[0])
+        return tuple(int(d) for d in domain)
+
+    def act(self, n: Any, site: Site) -> Site:
+        """Translate `site` by `n` periods (an int for one period, else one int each)."""
+        deltas, _ = self._data(site.family)
+        shift = np.atleast_1d(np.asarray(n, dtype=np.int64)) @ deltas
+        return Site(site.family, tuple(int(t + d) for t, d in zip(site.tag, shift)))
 
     def to_fd(self, site: Site, other: Site | None = None) -> Any:
         """Map `site` (and `other`, by the same translation) to the fundamental domain."""
-        n = self.which(site)
+        n = -self._domain(site)
         if other is None:
-            return self.act(-n, site)
-        return self.act(-n, site), self.act(-n, other)
+            return self.act(n, site)
+        return self.act(n, site), self.act(n, other)
 
     def reversed(self) -> TranslationalSymmetry:
-        """The symmetry with the opposite period."""
-        return TranslationalSymmetry(-self.period)
+        """The symmetry with the opposite periods."""
+        return TranslationalSymmetry(*(-self.periods))
 
 
 # --------------------------------------------------------------------------------------
@@ -345,10 +380,14 @@ class Builder:
             yield from key(self)
         elif isinstance(key, tuple) and len(key) == 2 and any(isinstance(k, Site) for k in key):
             raise TypeError(f"a hopping is a pair of sites, got {key!r}")
+        elif callable(key) and not isinstance(key, Iterable):
+            # A key function (as in Kwant): called with the builder, it returns or yields
+            # the sites and hoppings, e.g. the hoppings of one kind that cross a branch cut.
+            yield from self._expand(list(key(self)))
         elif isinstance(key, (str, bytes)) or not isinstance(key, Iterable):
             raise TypeError(
-                "Builder keys are sites, pairs of sites (hoppings), HoppingKinds, shapes or "
-                f"iterables of these; got {key!r}"
+                "Builder keys are sites, pairs of sites (hoppings), HoppingKinds, shapes, "
+                f"functions of the builder returning these, or iterables of these; got {key!r}"
             )
         else:
             for item in key:
@@ -620,6 +659,116 @@ class Builder:
 
     # ---- leads -----------------------------------------------------------------------
 
+    def fill(
+        self,
+        template: Builder,
+        shape: Callable[[Site], bool],
+        start: Any,
+        *,
+        max_sites: int = 10**7,
+    ) -> list[Site]:
+        """Flood-fill this Builder with the sites and hoppings of a template, as in Kwant.
+
+        Starting from ``start``, the template's hopping graph is walked and every site for
+        which ``shape(site)`` is true is copied here with its onsite value, together with
+        its hoppings to sites already here. The walk stops at sites outside the shape and
+        at sites this Builder already has (so existing values are kept).
+
+        Parameters
+        ----------
+        template : Builder
+            Usually a Builder with a translational symmetry of the whole lattice, e.g.
+            ``Builder(TranslationalSymmetry(*lat.prim_vecs))`` with its onsite and
+            hopping values set once.
+        shape : callable
+            ``shape(site) -> bool``; with a symmetry here (a lead), it must be invariant
+            under it.
+        start : Site, iterable of Site, or a position
+            Where the walk starts; a real-space position stands for the template's site
+            closest to it.
+        max_sites : int, keyword-only
+            Stop with ``RuntimeError`` beyond this many new sites (an unbounded shape).
+
+        Returns
+        -------
+        list of Site
+            The sites added.
+
+        Examples
+        --------
+        >>> import mesoscopic as meso
+        >>> lat = meso.lattice.square(norbs=1)
+        >>> template = meso.Builder(meso.TranslationalSymmetry(*lat.prim_vecs))
+        >>> template[lat(0, 0)] = 4.0
+        >>> template[lat.neighbors()] = -1.0
+        >>> syst = meso.Builder()
+        >>> added = syst.fill(template, lambda s: abs(s.pos[0]) < 3 and 0 <= s.pos[1] < 2,
+        ...                   (0, 0))
+        >>> len(added), len(list(syst.hoppings()))
+        (10, 13)
+        """
+        if not isinstance(template, Builder):
+            raise TypeError(f"template must be a Builder, got {type(template).__name__}")
+        if not callable(shape):
+            raise TypeError(f"shape must be a function of a site, got {shape!r}")
+        if isinstance(max_sites, bool) or not isinstance(max_sites, int) or max_sites < 1:
+            raise ValueError(f"max_sites must be a positive integer, got {max_sites!r}")
+        queue = self._fill_start(template, start)
+        for site in queue:
+            if not shape(site):
+                raise ValueError(f"the start site {site!r} is outside the shape")
+        added: list[Site] = []
+        seen = set(queue)
+        while queue:
+            site = queue.pop()
+            if site in self or not shape(site):
+                continue
+            if len(added) >= max_sites:
+                raise RuntimeError(
+                    f"Builder.fill added {max_sites} sites without closing the shape; is "
+                    "it bounded (or invariant under this Builder's symmetry)?"
+                )
+            self[site] = template[site]
+            added.append(site)
+            for neighbor in template.neighbors(site):
+                if neighbor in self:
+                    if (site, neighbor) not in self:
+                        self[site, neighbor] = template[site, neighbor]
+                elif neighbor not in seen:
+                    seen.add(neighbor)
+                    queue.append(neighbor)
+        return added
+
+    def _fill_start(self, template: Builder, start: Any) -> list[Site]:
+        """The start sites of :meth:`fill`, all in the template."""
+        if isinstance(start, Site):
+            sites = [start]
+        else:
+            items = list(start) if isinstance(start, Iterable) else []
+            if items and all(isinstance(item, Site) for item in items):
+                sites = items
+            else:
+                pos = np.asarray(start, dtype=float).ravel()
+                families = {id(s.family): s.family for s in template._sites}.values()
+                candidates = [
+                    family(*family.closest(pos))
+                    for family in families
+                    if isinstance(family, Monatomic) and family.prim_vecs.shape[1] == pos.size
+                ]
+                candidates = [c for c in candidates if c in template]
+                if not candidates:
+                    raise ValueError(
+                        f"no site of the template lies near the start position {pos.tolist()}"
+                    )
+                sites = [min(candidates, key=lambda c: float(np.linalg.norm(c.pos - pos)))]
+        for site in sites:
+            if site not in template:
+                raise ValueError(f"the start site {site!r} is not in the template")
+        fresh = [site for site in sites if site not in self]
+        if not fresh:
+            raise ValueError("the start sites are all in this Builder already: nothing to fill")
+        return fresh
+
     def attach_lead(
         self, lead_builder: Builder, origin: Site | None = None, add_cells: int = 0
     ) -> list[Site]:
@@ -654,6 +803,12 @@ class Builder:
             raise ValueError(
                 "attach_lead needs a Builder with a TranslationalSymmetry (a lead), "
                 f"got {lead_builder!r}"
+            )
+        if lead_builder.symmetry.num_directions != 1:
+            raise ValueError(
+                "a lead needs a TranslationalSymmetry with one period, got "
+                f"{lead_builder.symmetry!r} (a symmetry with several periods makes a "
+                "template for Builder.fill)"
             )
         if not lead_builder._sites:
             raise ValueError("the lead Builder has no sites")
@@ -733,6 +888,11 @@ class Builder:
         """
         from .system import InfiniteSystem, System
 
+        if self.symmetry is not None and self.symmetry.num_directions != 1:
+            raise ValueError(
+                f"a Builder with {self.symmetry!r} (several periods) cannot be finalized; "
+                "use it as a template for Builder.fill"
+            )
         if self.symmetry is not None:
             return InfiniteSystem(
                 self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
@@ -1110,7 +1270,8 @@ class ArrayBuilder:
         max_dom = None
         for fam in {id(s.family): s.family for s in flead.sites}.values():
             lead_tags = np.array([s.tag for s in flead.sites if s.family is fam], dtype=np.int64)
-            delta, row = sym._data(fam)
+            deltas, rows = sym._data(fam)
+            delta, row = deltas[0], rows[0]
             for f, tags in zip(self._families, self._tags):
                 if f is not fam:
                     continue

@@ -631,13 +631,29 @@ def honeycomb(
     Primitive vectors (a, 0) and (a/2, a sqrt(3)/2); sublattices at (0, 0) and
     (0, a/sqrt(3)), as in Kwant.
 
+    The sublattices are also ``lat.a`` and ``lat.b``, as in Kwant.
+
     >>> a, b = honeycomb().sublattices
     >>> round(float(np.linalg.norm(b(0, 0).pos - a(0, 0).pos)), 6)
     0.57735
     """
-    return Polyatomic(
+    return _Honeycomb(
         [[a, 0], [a / 2, a * np.sqrt(3) / 2]], [[0, 0], [0, a / np.sqrt(3)]], name, norbs
     )
+
+
+class _Honeycomb(Polyatomic):
+    """The honeycomb lattice, with its two sublattices also as ``a`` and ``b``."""
+
+    @property
+    def a(self) -> Monatomic:
+        """Sublattice A, at the origin of the unit cell."""
+        return self.sublattices[0]
+
+    @property
+    def b(self) -> Monatomic:
+        """Sublattice B."""
+        return self.sublattices[1]
 
 
 def kagome(

@@ -212,6 +212,62 @@ def make_hall_bar(kw, length=24, width=10, arm=6, flux=0.03):
     return syst.finalized(magnetic_flux="phi"), params, [0.6, 1.0]
 
 
+def make_graphene_flake_fill(kw, radius=7.0, lead_half_width=4.0):
+    """A graphene disk and its leads flood-filled from a template (``Builder.fill``)."""
+    lat = kw.lattice.honeycomb(norbs=1)
+    template = kw.Builder(kw.TranslationalSymmetry(*lat.prim_vecs))
+    template[lat.a(0, 0)] = 0.0
+    template[lat.b(0, 0)] = 0.0
+    template[lat.neighbors()] = -1.0
+
+    def disk(site):
+        x, y = site.pos
+        return x**2 + y**2 < radius**2
+
+    syst = kw.Builder()
+    syst.fill(template, disk, (0, 0))
+
+    def onsite(site, v):
+        return v * np.tanh(site.pos[0])
+
+    syst[list(syst.sites())] = onsite
+    lead = kw.Builder(kw.TranslationalSymmetry(lat.vec((-1, 0))))
+    lead.fill(template, lambda site: abs(site.pos[1]) < lead_half_width, (0, 0))
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"v": 0.1}, [0.35, 0.6, 0.95]
+
+
+def make_ring_with_branch_cut(kw, inner=5.0, outer=10.0, width=5):
+    """Kwant's Aharonov-Bohm ring: a key function selects the hoppings across a cut."""
+    lat = kw.lattice.square(1.0, norbs=1)
+    syst = kw.Builder()
+
+    def ring(pos):
+        x, y = pos
+        return inner**2 < x**2 + y**2 < outer**2
+
+    syst[lat.shape(ring, (0, inner + 1))] = 4.0
+    syst[lat.neighbors()] = -1.0
+
+    def hops_across_cut(builder):
+        for hop in kw.builder.HoppingKind((1, 0), lat, lat)(builder):
+            x0, y0 = hop[0].tag
+            if y0 < 0 and x0 == 1:
+                yield hop
+
+    def phase(a, b, phi):
+        return -np.exp(1j * phi)
+
+    syst[hops_across_cut] = phase
+    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
+    lead[lat.shape(lambda pos: -width / 2 < pos[1] < width / 2, (0, 0))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized(), {"phi": 0.9}, [0.4, 0.8, 1.3]
+
+
 SYSTEMS = {
     "wire": make_wire,
     "disordered_wire": make_disordered_wire,
@@ -220,4 +276,6 @@ SYSTEMS = {
     "two_orbital_wire": make_two_orbital_wire,
     "wire_in_field": make_wire_in_field,
     "hall_bar": make_hall_bar,
+    "graphene_flake_fill": make_graphene_flake_fill,
+    "ring_with_branch_cut": make_ring_with_branch_cut,
 }
