@@ -46,6 +46,18 @@ from .lattice import Site
 __all__ = ["InfiniteSystem", "System"]
 
 
+class _Positions(np.ndarray):
+    """Site positions, shape (n_sites, dim): an array that is also Kwant's ``pos(i)``."""
+
+    @classmethod
+    def of(cls, array: NDArray[np.float64]) -> _Positions:
+        return np.asarray(array, dtype=float).view(cls)
+
+    def __call__(self, i: int) -> NDArray[np.float64]:
+        """Position of site ``i``."""
+        return np.asarray(self)[i].copy()
+
+
 # --------------------------------------------------------------------------------------
 # Value functions
 # --------------------------------------------------------------------------------------
@@ -454,7 +466,7 @@ class InfiniteSystem:
         norbs_map = _infer_norbs(builder)
         norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
         self.sites = sites
-        self.pos = np.array([s.pos for s in sites], dtype=float)
+        self.pos = _Positions.of(np.array([s.pos for s in sites], dtype=float))
         self.norbs = norbs
         self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
         site_idx = np.arange(len(sites), dtype=np.int64)
@@ -647,7 +659,7 @@ class System:
     sites : list of Site
         All sites, in the order of the Hamiltonian's rows (orbital blocks).
     pos : ndarray, shape (n_sites, dim)
-        Site positions.
+        Site positions; also callable, ``pos(i)``, as Kwant's method.
     norbs : ndarray of int, shape (n_sites,)
         Orbitals per site; ``orb_offsets`` (n_sites + 1,) locates each site's block.
     leads : list of InfiniteSystem
@@ -748,7 +760,7 @@ class System:
             raise TypeError(f"magnetic_flux must be a parameter name (str), got {magnetic_flux!r}")
         self.magnetic_flux = magnetic_flux
         self._sites = sites
-        self.pos = pos
+        self.pos = _Positions.of(pos)
         self.norbs = norbs
         self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
         self._onsite = onsite
@@ -850,6 +862,48 @@ class System:
             return np.exp(-2j * np.pi * flux * integral)
 
         return phases
+
+    def hamiltonian(
+        self, i: int, j: int, *args: Any, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """The Hamiltonian block ``<i|H|j>`` between sites ``i`` and ``j``, as Kwant's method.
+
+        Parameters
+        ----------
+        i, j : int
+            Site indices (into ``sites``).
+        params : dict, optional
+            Parameter values by name.
+
+        Returns
+        -------
+        complex or (norbs_i, norbs_j) complex ndarray
+            A number for one-orbital sites, else the block (zero where no hopping).
+
+        Examples
+        --------
+        >>> import mesoscopic as meso
+        >>> lat = meso.lattice.chain(norbs=1)
+        >>> syst = meso.Builder()
+        >>> syst[(lat(x) for x in range(3))] = lambda site, v: v
+        >>> syst[lat.neighbors()] = -1.0
+        >>> fsys = syst.finalized()
+        >>> fsys.hamiltonian(1, 1, params={"v": 0.5}), fsys.hamiltonian(0, 1, params={"v": 0.5})
+        ((0.5+0j), (-1+0j))
+        """
+        if args:
+            raise TypeError("positional args are not supported; pass params={name: value}")
+        count = len(self.pos)
+        for name, index in (("i", i), ("j", j)):
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"{name} must be a site index (int), got {index!r}")
+            if not 0 <= index < count:
+                raise ValueError(f"site index {name}={index} is out of range 0..{count - 1}")
+        matrix = self.hamiltonian_submatrix(sparse=True, params=params)
+        rows = slice(self.orb_offsets[i], self.orb_offsets[i + 1])
+        cols = slice(self.orb_offsets[j], self.orb_offsets[j + 1])
+        block = np.asarray(matrix[rows, cols].toarray())
+        return complex(block[0, 0]) if block.shape == (1, 1) else block
 
     def hamiltonian_submatrix(
         self,
