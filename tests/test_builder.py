@@ -412,3 +412,19 @@ def test_system_pos_and_hamiltonian_methods_as_in_kwant():
     np.testing.assert_allclose(fsys.hamiltonian(0, k, params={"b": 0.3}), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="out of range"):
         fsys.hamiltonian(0, 3, params={"b": 0.3})
+
+
+def test_add_site_family_chooses_the_lead_cell_and_checks_its_vectors():
+    lat = meso.lattice.honeycomb(norbs=1)
+    sym = meso.TranslationalSymmetry(lat.vec((-1, 0)))
+    sym.add_site_family(lat.a, other_vectors=[(-1, 2)])
+    # Domains are cut along (-1, 2) instead of the unit vector (0, 1).
+    assert sym.which(lat.a(-1, 2)) == 0 and sym.which(lat.a(0, 1)) == -1
+    assert meso.TranslationalSymmetry(lat.vec((-1, 0))).which(lat.a(0, 1)) == 0
+    assert sym.reversed().which(lat.a(1, -2)) == 0
+    with pytest.raises(ValueError, match="do not form a basis"):
+        meso.TranslationalSymmetry(lat.vec((-1, 0))).add_site_family(lat.b, [(2, 0)])
+    with pytest.raises(ValueError, match="integer vector"):
+        meso.TranslationalSymmetry(lat.vec((-1, 0))).add_site_family(lat.b, [(0.5, 1)])
+    with pytest.raises(ValueError, match="already in use"):
+        sym.add_site_family(lat.a)

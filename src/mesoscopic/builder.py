@@ -161,6 +161,7 @@ class TranslationalSymmetry:
                 f"the periods must be linearly independent, got {self.periods.tolist()}"
             )
         self.period = self.periods[0]
+        self._other_vectors: dict[int, NDArray[np.int64]] = {}
         self._family_data: dict[
             int, tuple[SiteFamily, NDArray[np.int64], NDArray[np.float64]]
         ] = {}
@@ -172,6 +173,42 @@ class TranslationalSymmetry:
 
     def __repr__(self) -> str:
         return f"TranslationalSymmetry({', '.join(str(p.tolist()) for p in self.periods)})"
+
+    def add_site_family(self, family: SiteFamily, other_vectors: ArrayLike | None = None) -> None:
+        """Choose how the fundamental domain of `family` is cut, as Kwant's method.
+
+        Parameters
+        ----------
+        family : Monatomic
+            A site family (a sublattice) used with this symmetry.
+        other_vectors : array_like of int, shape (m - k, m), optional
+            Integer lattice vectors (in the family's primitive vectors) that complete the
+            ``k`` periods to a basis of its ``m``-dimensional lattice. The domain of a site
+            is the integer part of its coordinates along the periods in this basis. By
+            default unit vectors complete the basis. The lead is the same either way; only
+            which sites make up its cell 0 changes.
+        """
+        if not isinstance(family, Monatomic):
+            raise TypeError(f"family must be a lattice site family, got {family!r}")
+        if id(family) in self._family_data:
+            raise ValueError(f"site family {family!r} is already in use with this symmetry")
+        dim = family.prim_vecs.shape[0]
+        if other_vectors is None:
+            vectors = np.zeros((0, dim), dtype=np.int64)
+        else:
+            raw = np.atleast_2d(np.asarray(other_vectors, dtype=float))
+            if raw.shape != (dim - self.num_directions, dim) or not np.allclose(raw, np.rint(raw)):
+                raise ValueError(
+                    f"other_vectors must be {dim - self.num_directions} integer vector(s) of "
+                    f"length {dim}, got {np.asarray(other_vectors).tolist()}"
+                )
+            vectors = np.rint(raw).astype(np.int64)
+        self._other_vectors[id(family)] = vectors
+        try:
+            self._data(family)
+        except ValueError:
+            del self._other_vectors[id(family)]
+            raise
 
     def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Integer periods in tag space, shape (k, m), and the rows giving domain coordinates."""
@@ -204,6 +241,14 @@ class TranslationalSymmetry:
             # domain of a tag is the integer part of its coordinates along the periods.
             n = prim.shape[0]
             basis = [d.astype(float) for d in deltas]
+            others = self._other_vectors.get(key, np.zeros((0, len(deltas[0])), np.int64))
+            basis += [v.astype(float) for v in others]
+            if np.linalg.matrix_rank(np.array(basis)) < len(basis):
+                raise ValueError(
+                    f"other_vectors {others.tolist()} and the periods "
+                    f"{[d.tolist() for d in deltas]} (in lattice vectors of {family!r}) do "
+                    "not form a basis of the lattice"
+                )
             for k in range(n):
                 if len(basis) == n:
                     break
@@ -245,8 +290,10 @@ class TranslationalSymmetry:
         return self.act(n, site), self.act(n, other)
 
     def reversed(self) -> TranslationalSymmetry:
-        """The symmetry with the opposite periods."""
-        return TranslationalSymmetry(*(-self.periods))
+        """The symmetry with the opposite periods (and the same choice of domains)."""
+        flipped = TranslationalSymmetry(*(-self.periods))
+        flipped._other_vectors = dict(self._other_vectors)
+        return flipped
 
 
 # --------------------------------------------------------------------------------------

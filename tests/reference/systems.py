@@ -268,6 +268,49 @@ def make_ring_with_branch_cut(kw, inner=5.0, outer=10.0, width=5):
     return syst.finalized(), {"phi": 0.9}, [0.4, 0.8, 1.3]
 
 
+def make_graphene_disk_two_directions(kw, r=10, w=2.0, pot=0.1):
+    """Kwant's graphene tutorial: a disk with a p-n step, leads along two lattice vectors.
+
+    Uses ``add_site_family(..., other_vectors=...)``, ``del syst[site]``, an explicit extra
+    hopping and a lead along the second primitive vector.
+    """
+    sin_30, cos_30 = 1 / 2, np.sqrt(3) / 2
+    graphene = kw.lattice.general(
+        [(1, 0), (sin_30, cos_30)], [(0, 0), (0, 1 / np.sqrt(3))], norbs=1
+    )
+    a, b = graphene.sublattices
+
+    def circle(pos):
+        x, y = pos
+        return x**2 + y**2 < r**2
+
+    def potential(site):
+        x, y = site.pos
+        return pot * np.tanh((y * cos_30 + x * sin_30) / w)
+
+    syst = kw.Builder()
+    syst[graphene.shape(circle, (0, 0))] = potential
+    hoppings = (((0, 0), a, b), ((0, 1), a, b), ((-1, 1), a, b))
+    syst[[kw.builder.HoppingKind(*hopping) for hopping in hoppings]] = -1
+    del syst[a(0, 0)]
+    syst[a(-2, 1), b(2, 2)] = -1
+    leads = []
+    for vector, onsite, across in (
+        ((-1, 0), -pot, lambda pos: -0.4 * r < pos[1] < 0.4 * r),
+        ((0, 1), pot, lambda pos: -0.4 * r < pos[1] * sin_30 - pos[0] * cos_30 < 0.4 * r),
+    ):
+        sym = kw.TranslationalSymmetry(graphene.vec(vector))
+        sym.add_site_family(a, other_vectors=[(-1, 2)])
+        sym.add_site_family(b, other_vectors=[(-1, 2)])
+        lead = kw.Builder(sym)
+        lead[graphene.shape(across, (0, 0))] = onsite
+        lead[[kw.builder.HoppingKind(*hopping) for hopping in hoppings]] = -1
+        leads.append(lead)
+    for lead in leads:
+        syst.attach_lead(lead)
+    return syst.finalized(), {}, [-0.15, -0.05, 0.07, 0.13]
+
+
 SYSTEMS = {
     "wire": make_wire,
     "disordered_wire": make_disordered_wire,
@@ -278,4 +321,5 @@ SYSTEMS = {
     "hall_bar": make_hall_bar,
     "graphene_flake_fill": make_graphene_flake_fill,
     "ring_with_branch_cut": make_ring_with_branch_cut,
+    "graphene_disk_two_directions": make_graphene_disk_two_directions,
 }
