@@ -795,3 +795,32 @@ def test_bhz_lead_with_a_tiny_hybridization_gap_has_no_modes_inside_it():
             dyson = hop @ la.solve(energy * np.eye(n) - h - stab.selfenergy, hop.conj().T)
             scale = np.abs(stab.selfenergy).max()
             np.testing.assert_allclose(stab.selfenergy, dyson, atol=1e-6 * scale)
+
+
+def test_mirror_leads_share_modes_deterministically_and_thread_safely():
+    # The two ends of a ribbon have hoppings hop and hop^dagger: one eigenproblem serves
+    # both (kept in a small cache). Results must not depend on the order of calls, on the
+    # cache, or on threads computing at the same time.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mesoscopic import leads as leads_module
+
+    fsys = mesoscopic.models.graphene_ribbon(6, 6.0)
+    params = {"potential": 0.05}
+    energies = np.linspace(0.1, 0.9, 5)
+
+    def smatrix_data(energy):
+        return np.asarray(mesoscopic.smatrix(fsys, energy, params=params).data)
+
+    leads_module._EIGEN_CACHE.clear()
+    reference = [smatrix_data(e) for e in energies]
+    leads_module._EIGEN_CACHE.clear()
+    reversed_order = [smatrix_data(e) for e in energies[::-1]][::-1]
+    for a, b in zip(reference, reversed_order):
+        np.testing.assert_array_equal(a, b)
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(smatrix_data, list(energies) * 4))
+    for k, data in enumerate(threaded):
+        np.testing.assert_array_equal(data, reference[k % len(energies)])
+    lead_0, lead_1 = (lead for lead in mesoscopic.transport.lead_data(fsys, params=params))
+    np.testing.assert_array_equal(lead_1.hop, lead_0.hop.conj().T)  # a mirror pair indeed

@@ -116,6 +116,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -995,6 +996,7 @@ _EIGEN_CACHE: OrderedDict[bytes, tuple[tuple[ComplexArray, ComplexArray], Comple
     OrderedDict()
 )
 _EIGEN_CACHE_SIZE = 4
+_EIGEN_CACHE_LOCK = threading.Lock()
 
 
 def _lead_digest(h: ComplexArray, v: ComplexArray, energy: float) -> bytes:
@@ -1026,9 +1028,11 @@ def _shared_pencil_eigenproblem(
     so the second lead of a pair costs no eigenproblem.
     """
     key = _lead_digest(h, v, energy)
-    if key in _EIGEN_CACHE:
-        _EIGEN_CACHE.move_to_end(key)
-        return _EIGEN_CACHE[key]
+    with _EIGEN_CACHE_LOCK:
+        cached = _EIGEN_CACHE.get(key)
+        if cached is not None:
+            _EIGEN_CACHE.move_to_end(key)
+            return cached
     dagger = v.conj().T
     if _canonical_bytes(dagger) < _canonical_bytes(v):
         mirror = _stabilized_pencil(h, dagger, energy)
@@ -1039,9 +1043,10 @@ def _shared_pencil_eigenproblem(
         result = _pencil_eigenproblem(pencil.matrix_l, pencil.matrix_r)
     for array in (*result[0], result[1]):
         array.flags.writeable = False
-    _EIGEN_CACHE[key] = result
-    while len(_EIGEN_CACHE) > _EIGEN_CACHE_SIZE:
-        _EIGEN_CACHE.popitem(last=False)
+    with _EIGEN_CACHE_LOCK:
+        _EIGEN_CACHE[key] = result
+        while len(_EIGEN_CACHE) > _EIGEN_CACHE_SIZE:
+            _EIGEN_CACHE.popitem(last=False)
     return result
 
 
