@@ -547,3 +547,26 @@ def test_device_inverse_checks_conditioning_like_the_cpu_one(monkeypatch):
     monkeypatch.setattr(rgf, "_cpu_inverse", rgf._device_inverse(np))
     t = batch.transmission(fsys, [0.0, 0.1, 0.3], params=params, solver="rgf")
     np.testing.assert_allclose(t, expected, atol=1e-12)
+
+
+def test_hard_wall_sites_stay_in_the_recursion_and_singular_energies_leave_together():
+    # Orbitals pushed out by a huge potential (a hard wall of 1e10) make slice matrices with
+    # entries 1e10 apart, which is no reason to leave the recursion: the conditioning test
+    # equilibrates the rows.
+    lat = meso.lattice.square(1.0, norbs=1)
+    syst = square_wire(
+        4, 30, lambda site: 1e10 if 10 <= site.tag[0] < 20 and site.tag[1] == 0 else 4.0, lat=lat
+    )
+    fsys = syst.finalized()
+    energies = np.linspace(0.2, 1.8, 40)
+    stats = {}
+    problem = rgf.prepare(fsys.hamiltonian_submatrix(sparse=True), lead_data(fsys))
+    t = problem.transmission(energies, stats=stats)
+    assert stats["flops"] > 0
+    expected = [meso.smatrix(fsys, e).transmission_matrix() for e in energies[::8]]
+    np.testing.assert_allclose(t[::8], expected, atol=1e-10)
+    # Many energies at a singular slice in one chunk go to the sparse solver together.
+    ribbon = meso.models.graphene_ribbon(8, 10.0, edge="armchair")
+    many = np.tile([0.0, 0.1], 300)
+    t = batch.transmission(ribbon, many, 1, 0, params={"potential": 0.0}, chunk_size=600)
+    np.testing.assert_allclose(t, 1.0, atol=1e-12)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .lattice import Monatomic, Shape, Site, SiteFamily
+from .lattice import Monatomic, Polyatomic, Shape, Site, SiteFamily
 
 __all__ = ["ArrayBuilder", "Builder", "HoppingKind", "TranslationalSymmetry"]
 
@@ -418,36 +418,33 @@ class Builder:
     # ---- item access -----------------------------------------------------------------
 
     def _expand(self, key: Any) -> Iterator[Any]:
-        """Yield the individual sites and hoppings a key stands for."""
+        """Yield the individual sites and hoppings a key stands for.
+
+        A key is a site, a hopping (a pair of sites), a HoppingKind or shape, a function
+        of the builder returning a key (as in Kwant: e.g. the hoppings that cross a branch
+        cut), or an iterable of keys.
+        """
         if isinstance(key, Site) or _is_hopping_key(key):
             yield key
-        elif isinstance(key, HoppingKind):
+        elif isinstance(key, (HoppingKind, Shape)):
             yield from list(key(self))
-        elif isinstance(key, Shape):
-            yield from key(self)
         elif isinstance(key, tuple) and len(key) == 2 and any(isinstance(k, Site) for k in key):
             raise TypeError(f"a hopping is a pair of sites, got {key!r}")
+        elif isinstance(key, (SiteFamily, Polyatomic)):
+            raise TypeError(
+                f"a lattice is not a Builder key, got {key!r}: give sites, e.g. "
+                "lat.shape(function, start), or hoppings, e.g. lat.neighbors()"
+            )
         elif callable(key) and not isinstance(key, Iterable):
-            # A key function (as in Kwant): called with the builder, it returns or yields
-            # the sites and hoppings, e.g. the hoppings of one kind that cross a branch cut.
-            yield from self._expand(list(key(self)))
+            yield from self._expand(key(self))
         elif isinstance(key, (str, bytes)) or not isinstance(key, Iterable):
             raise TypeError(
                 "Builder keys are sites, pairs of sites (hoppings), HoppingKinds, shapes, "
                 f"functions of the builder returning these, or iterables of these; got {key!r}"
             )
         else:
-            for item in key:
-                if isinstance(item, Site) or _is_hopping_key(item):
-                    yield item
-                elif isinstance(item, (HoppingKind, Shape)):
-                    yield from self._expand(item)
-                elif isinstance(item, tuple) and len(item) == 2:
-                    raise TypeError(f"a hopping is a pair of sites, got {item!r}")
-                else:
-                    raise TypeError(
-                        f"Builder keys are sites, hoppings, HoppingKinds or shapes; got {item!r}"
-                    )
+            for item in list(key):
+                yield from self._expand(item)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         items = list(self._expand(key))

@@ -46,18 +46,6 @@ from .lattice import Site
 __all__ = ["InfiniteSystem", "System"]
 
 
-class _Positions(np.ndarray):
-    """Site positions, shape (n_sites, dim): an array that is also Kwant's ``pos(i)``."""
-
-    @classmethod
-    def of(cls, array: NDArray[np.float64]) -> _Positions:
-        return np.asarray(array, dtype=float).view(cls)
-
-    def __call__(self, i: int) -> NDArray[np.float64]:
-        """Position of site ``i``."""
-        return np.asarray(self)[i].copy()
-
-
 # --------------------------------------------------------------------------------------
 # Value functions
 # --------------------------------------------------------------------------------------
@@ -466,7 +454,7 @@ class InfiniteSystem:
         norbs_map = _infer_norbs(builder)
         norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
         self.sites = sites
-        self.pos = _Positions.of(np.array([s.pos for s in sites], dtype=float))
+        self.pos = np.array([s.pos for s in sites], dtype=float)
         self.norbs = norbs
         self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
         site_idx = np.arange(len(sites), dtype=np.int64)
@@ -659,7 +647,7 @@ class System:
     sites : list of Site
         All sites, in the order of the Hamiltonian's rows (orbital blocks).
     pos : ndarray, shape (n_sites, dim)
-        Site positions; also callable, ``pos(i)``, as Kwant's method.
+        Site positions (Kwant's method ``pos(i)`` is ``pos[i]`` here).
     norbs : ndarray of int, shape (n_sites,)
         Orbitals per site; ``orb_offsets`` (n_sites + 1,) locates each site's block.
     leads : list of InfiniteSystem
@@ -760,7 +748,7 @@ class System:
             raise TypeError(f"magnetic_flux must be a parameter name (str), got {magnetic_flux!r}")
         self.magnetic_flux = magnetic_flux
         self._sites = sites
-        self.pos = _Positions.of(pos)
+        self.pos = pos
         self.norbs = norbs
         self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
         self._onsite = onsite
@@ -879,6 +867,11 @@ class System:
         -------
         complex or (norbs_i, norbs_j) complex ndarray
             A number for one-orbital sites, else the block (zero where no hopping).
+
+        Notes
+        -----
+        Each call evaluates the whole Hamiltonian; for many elements take them from one
+        :meth:`hamiltonian_submatrix`.
 
         Examples
         --------

@@ -722,18 +722,19 @@ def _apply_v_right(xp: ModuleType, coupling: Any, p: Any) -> Any:
 
 
 class _SingularSlice(ValueError):
-    """A slice's partial Green's function has a pole at one energy of the batch."""
+    """A slice's partial Green's function has a pole at some energies of the batch."""
 
-    def __init__(self, energy: float, index: int) -> None:
+    def __init__(self, energies: Any, indices: NDArray[np.intp]) -> None:
         super().__init__(
-            f"the recursion meets a singular slice at energy {energy!r}: a part of the "
-            "system cut off by the slicing has a bound state exactly at this energy"
+            f"the recursion meets a singular slice at energies {np.asarray(energies).tolist()}:"
+            " a part of the system cut off by the slicing has a bound state there"
         )
-        self.index = index
+        self.indices = indices
 
 
-def _singular(energies: Any, index: int) -> _SingularSlice:
-    return _SingularSlice(float(energies[index]), index)
+def _singular(energies: Any, index: Any) -> _SingularSlice:
+    indices = np.atleast_1d(np.asarray(index, dtype=np.intp))
+    return _SingularSlice(np.asarray(energies)[indices], indices)
 
 
 def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
@@ -776,23 +777,33 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
     return matrix
 
 
-def _one_norms(xp: ModuleType, matrix: Any) -> Any:
-    """1-norms (largest column sums of moduli) of a (B, n, n) batch."""
-    return xp.max(xp.sum(xp.abs(matrix), axis=-2), axis=-1)
+def _one_norms(xp: ModuleType, matrix: Any) -> tuple[Any, Any]:
+    """Row scales ``r`` and 1-norms of the row-equilibrated matrices ``diag(1/r) A``.
+
+    ``r_i`` is the largest modulus in row ``i`` (B, n); with the inverse, the condition
+    number of the equilibrated matrix follows (:func:`_check_conditioning`). Equilibrating
+    keeps orbitals at very different energy scales (a hard wall of onsite 1e10) from
+    looking ill conditioned.
+    """
+    moduli = xp.abs(matrix)
+    rows = xp.max(moduli, axis=-1)
+    rows = xp.where(rows > 0, rows, 1.0)
+    return rows, xp.max(xp.sum(moduli / rows[:, :, None], axis=-2), axis=-1)
 
 
 def _check_conditioning(xp: ModuleType, norms: Any, inverse: Any, energies: Any) -> None:
-    """Raise :class:`_SingularSlice` where ``1 / (||A||_1 ||A^-1||_1) < _SLICE_RCOND``.
+    """Raise :class:`_SingularSlice` for the matrices with ``rcond < _SLICE_RCOND``.
 
-    The 1-norm condition number comes for free with the explicit inverse. A slice matrix
-    at a pole of its partial Green's function is singular, but rounding rarely leaves an
-    exactly zero pivot: its inverse is then finite and wrong (by up to 100% in T). NaN and
-    infinite inverses count as singular too.
+    ``rcond = 1 / (||D^-1 A||_1 ||A^-1 D||_1)`` with ``D`` the row scales, computed from the
+    explicit inverse for free. A slice matrix at a pole of its partial Green's function is
+    singular, but rounding rarely leaves an exactly zero pivot: its inverse is then finite
+    and wrong (by up to 100% in T). NaN and infinite inverses count as singular too.
     """
-    product = norms * _one_norms(xp, inverse)
-    good = _backend.to_host(xp, product < 1.0 / _SLICE_RCOND)
+    rows, norm = norms
+    inverse_norm = xp.max(xp.sum(xp.abs(inverse), axis=-2) * rows, axis=-1)
+    good = _backend.to_host(xp, norm * inverse_norm < 1.0 / _SLICE_RCOND)
     if not good.all():
-        raise _singular(_backend.to_host(xp, energies), int(np.argmin(good)))
+        raise _singular(_backend.to_host(xp, energies), np.flatnonzero(~good))
 
 
 def _device_inverse(xp: ModuleType) -> Any:
@@ -1054,21 +1065,39 @@ def _solve_chunk(
     can have a pole exactly at an energy where the whole system has none, for example a
     zero mode of a cut through a graphene flake at the charge-neutrality point. Those
     energies are solved by the sparse direct solver, which raises only if the whole
-    problem is singular.
+    problem is singular; the rest of the chunk stays in the recursion, reusing the lead
+    modes already computed.
     """
-    try:
-        return _recursion(problem, energies, smatrix, xp, dev)
-    except _SingularSlice as singular:
-        k = singular.index
-    s = scattering_matrix(problem._hamiltonian, problem.leads, float(energies[k]))
-    single: Any = [s] if smatrix else s.transmission_matrix()[None]
-    rest = np.delete(energies, k)
-    if rest.size == 0:
-        return single, 0.0
-    values, flops = _solve_chunk(problem, rest, smatrix, xp, dev)
+    modes_cache: dict[tuple[int, float], tuple[PropagatingModes, StabilizedModes]] = {}
+    sparse_results: dict[int, SMatrix] = {}
+    remaining = np.arange(energies.size)
+    values: Any = [] if smatrix else np.zeros((0, problem.num_leads, problem.num_leads))
+    flops = 0.0
+    while remaining.size:
+        try:
+            values, flops = _recursion(problem, energies[remaining], smatrix, xp, dev, modes_cache)
+            break
+        except _SingularSlice as singular:
+            for k in remaining[singular.indices]:
+                sparse_results[int(k)] = scattering_matrix(
+                    problem._hamiltonian, problem.leads, float(energies[k])
+                )
+            remaining = np.delete(remaining, singular.indices)
+    if not sparse_results:
+        return values, flops
+    position = {int(k): i for i, k in enumerate(remaining)}
     if smatrix:
-        return [*values[:k], s, *values[k:]], flops
-    return np.concatenate([values[:k], single, values[k:]], axis=0), flops
+        merged = [
+            sparse_results[k] if k in sparse_results else values[position[k]]
+            for k in range(energies.size)
+        ]
+        return merged, flops
+    out = np.empty((energies.size, problem.num_leads, problem.num_leads))
+    if remaining.size:
+        out[remaining] = values
+    for k, s in sparse_results.items():
+        out[k] = s.transmission_matrix()
+    return out, flops
 
 
 def _recursion(
@@ -1077,17 +1106,22 @@ def _recursion(
     smatrix: bool,
     xp: ModuleType,
     dev: _DeviceBlocks,
+    modes_cache: dict[tuple[int, float], tuple[PropagatingModes, StabilizedModes]] | None = None,
 ) -> tuple[Any, float]:
     energies_dev = _backend.to_device(xp, energies)
     # Modes energy by energy, all leads at each: a lead and its mirror image (the two ends of
     # a wire) then share their eigenproblem (see mesoscopic.leads).
+    cache = {} if modes_cache is None else modes_cache
     exact_leads = [k for k, closed in enumerate(problem.closed_form) if closed is None or smatrix]
     computed: dict[int, list[tuple[PropagatingModes, StabilizedModes]]] = {
         k: [] for k in exact_leads
     }
     for energy in energies:
         for k in exact_leads:
-            computed[k].append(problem.leads[k].modes(float(energy)))
+            key = (k, float(energy))
+            if key not in cache:
+                cache[key] = problem.leads[k].modes(float(energy))
+            computed[k].append(cache[key])
     terms = [
         _lead_terms(xp, lead, closed, energies, energies_dev, computed.get(k), exact=smatrix)
         for k, (lead, closed) in enumerate(zip(problem.leads, problem.closed_form))
