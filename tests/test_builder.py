@@ -370,23 +370,31 @@ def test_fill_from_a_template_builds_the_same_system_as_by_hand():
     for energy in (0.4, 1.3):
         t = [meso.smatrix(f, energy).transmission(1, 0) for f in systems]
         assert t[0] == pytest.approx(t[1], abs=1e-12)
-    # Filling again from a site already present adds nothing.
-    with pytest.raises(ValueError, match="nothing to fill"):
-        filled.fill(square_template(lat), lambda s: True, lat(0, 0))
+    # Filling again from a site already present adds nothing, with a warning (as Kwant).
+    with pytest.warns(RuntimeWarning, match="already in this Builder"):
+        assert filled.fill(square_template(lat), lambda s: True, lat(0, 0)) == []
 
 
 def test_fill_errors_name_the_problem():
     lat = meso.lattice.square(1.0, norbs=1)
     template = square_template(lat)
-    with pytest.raises(ValueError, match="outside the shape"):
-        meso.Builder().fill(template, lambda s: s.tag[0] > 5, lat(0, 0))
+    with pytest.warns(RuntimeWarning, match="outside the shape"):
+        assert meso.Builder().fill(template, lambda s: s.tag[0] > 5, lat(0, 0)) == []
     with pytest.raises(RuntimeError, match="without closing the shape"):
-        meso.Builder().fill(template, lambda s: True, lat(0, 0), max_sites=50)
+        meso.Builder().fill(template, lambda s: True, lat(0, 0), max_sites=50.0)
+    with pytest.raises(ValueError, match="max_sites must be positive"):
+        meso.Builder().fill(template, lambda s: True, lat(0, 0), max_sites=0)
     with pytest.raises(TypeError, match="template must be a Builder"):
         meso.Builder().fill("square", lambda s: True, lat(0, 0))
     other = meso.lattice.square(1.0, norbs=1)
-    with pytest.raises(ValueError, match="not in the template"):
-        meso.Builder().fill(template, lambda s: True, other(0, 0))
+    with pytest.warns(RuntimeWarning, match="not in the template"):
+        assert meso.Builder().fill(template, lambda s: True, other(0, 0)) == []
+    assert meso.Builder().fill(template, lambda s: True, []) == []
+    # A lead is filled in its fundamental domain, and fill reports those sites.
+    lead = meso.Builder(meso.TranslationalSymmetry((-2, 0)))
+    added = lead.fill(template, lambda s: 0 <= s.tag[1] < 3, lat(5, 1))
+    assert sorted(s.tag for s in added) == sorted(s.tag for s in lead.sites())
+    assert len(added) == 6
     with pytest.raises(ValueError, match="cannot be finalized"):
         template.finalized()
     syst = meso.Builder()
@@ -427,3 +435,21 @@ def test_add_site_family_chooses_the_lead_cell_and_checks_its_vectors():
         meso.TranslationalSymmetry(lat.vec((-1, 0))).add_site_family(lat.b, [(0.5, 1)])
     with pytest.raises(ValueError, match="already in use"):
         sym.add_site_family(lat.a)
+
+
+def test_key_functions_expand_like_any_key():
+    lat = meso.lattice.square(1.0, norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(3) for y in range(2))] = 0.0
+    syst[lambda builder: (lat(0, 0), lat(1, 0))] = -2.0  # one hopping, not two sites
+    assert syst[lat(0, 0)] == 0.0 and syst[lat(0, 0), lat(1, 0)] == -2.0
+    syst[lambda builder: lat(2, 1)] = 5.0  # one site
+    assert syst[lat(2, 1)] == 5.0
+
+    def bottom_row(builder):
+        return [h for h in meso.HoppingKind((1, 0), lat)(builder) if h[0].tag[1] == 0]
+
+    syst[[bottom_row]] = -1.0  # a key function inside a list
+    assert syst[lat(1, 0), lat(2, 0)] == -1.0 and (lat(1, 1), lat(2, 1)) not in syst
+    with pytest.raises(TypeError, match="a lattice is not a Builder key"):
+        syst[lat] = 1.0

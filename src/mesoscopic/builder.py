@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -161,9 +162,11 @@ class TranslationalSymmetry:
                 f"the periods must be linearly independent, got {self.periods.tolist()}"
             )
         self.period = self.periods[0]
-        self._other_vectors: dict[int, NDArray[np.int64]] = {}
+        # Keyed by the family objects themselves (hashed by identity), which pickling keeps
+        # consistent with the sites; ids would not survive it.
+        self._other_vectors: dict[SiteFamily, NDArray[np.int64]] = {}
         self._family_data: dict[
-            int, tuple[SiteFamily, NDArray[np.int64], NDArray[np.float64]]
+            SiteFamily, tuple[SiteFamily, NDArray[np.int64], NDArray[np.float64]]
         ] = {}
 
     @property
@@ -190,7 +193,7 @@ class TranslationalSymmetry:
         """
         if not isinstance(family, Monatomic):
             raise TypeError(f"family must be a lattice site family, got {family!r}")
-        if id(family) in self._family_data:
+        if family in self._family_data:
             raise ValueError(f"site family {family!r} is already in use with this symmetry")
         dim = family.prim_vecs.shape[0]
         if other_vectors is None:
@@ -203,16 +206,16 @@ class TranslationalSymmetry:
                     f"length {dim}, got {np.asarray(other_vectors).tolist()}"
                 )
             vectors = np.rint(raw).astype(np.int64)
-        self._other_vectors[id(family)] = vectors
+        self._other_vectors[family] = vectors
         try:
             self._data(family)
         except ValueError:
-            del self._other_vectors[id(family)]
+            del self._other_vectors[family]
             raise
 
     def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Integer periods in tag space, shape (k, m), and the rows giving domain coordinates."""
-        key = id(family)
+        key = family
         if key not in self._family_data:
             if not isinstance(family, Monatomic):
                 raise TypeError(f"site family {family!r} has no lattice structure")
@@ -730,13 +733,17 @@ class Builder:
         start : Site, iterable of Site, or a position
             Where the walk starts; a real-space position stands for the template's site
             closest to it.
-        max_sites : int, keyword-only
+        max_sites : number, keyword-only
             Stop with ``RuntimeError`` beyond this many new sites (an unbounded shape).
+
+        Start sites that the template lacks, that lie outside the shape or that this
+        Builder already has are skipped with a ``RuntimeWarning`` (so a repeated fill
+        adds nothing), as in Kwant.
 
         Returns
         -------
         list of Site
-            The sites added.
+            The sites added (for a lead, in its fundamental domain).
 
         Examples
         --------
@@ -755,12 +762,20 @@ class Builder:
             raise TypeError(f"template must be a Builder, got {type(template).__name__}")
         if not callable(shape):
             raise TypeError(f"shape must be a function of a site, got {shape!r}")
-        if isinstance(max_sites, bool) or not isinstance(max_sites, int) or max_sites < 1:
-            raise ValueError(f"max_sites must be a positive integer, got {max_sites!r}")
+        if isinstance(max_sites, bool) or not isinstance(max_sites, (int, float)):
+            raise TypeError(f"max_sites must be a positive number, got {max_sites!r}")
+        if not max_sites > 0:
+            raise ValueError(f"max_sites must be positive, got {max_sites!r}")
         queue = self._fill_start(template, start)
-        for site in queue:
-            if not shape(site):
-                raise ValueError(f"the start site {site!r} is outside the shape")
+        inside = [site for site in queue if shape(site)]
+        if len(inside) < len(queue):
+            warnings.warn(
+                "Builder.fill: start sites outside the shape are ignored: "
+                f"{[site for site in queue if site not in inside]}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        queue = inside
         added: list[Site] = []
         seen = set(queue)
         while queue:
@@ -773,7 +788,7 @@ class Builder:
                     "it bounded (or invariant under this Builder's symmetry)?"
                 )
             self[site] = template[site]
-            added.append(site)
+            added.append(self._canonical_site(site))
             for neighbor in template.neighbors(site):
                 if neighbor in self:
                     if (site, neighbor) not in self:
@@ -789,7 +804,9 @@ class Builder:
             sites = [start]
         else:
             items = list(start) if isinstance(start, Iterable) else []
-            if items and all(isinstance(item, Site) for item in items):
+            if all(isinstance(item, Site) for item in items) and (
+                items or isinstance(start, (list, tuple))
+            ):
                 sites = items
             else:
                 pos = np.asarray(start, dtype=float).ravel()
@@ -805,13 +822,23 @@ class Builder:
                         f"no site of the template lies near the start position {pos.tolist()}"
                     )
                 sites = [min(candidates, key=lambda c: float(np.linalg.norm(c.pos - pos)))]
-        for site in sites:
-            if site not in template:
-                raise ValueError(f"the start site {site!r} is not in the template")
-        fresh = [site for site in sites if site not in self]
-        if not fresh:
-            raise ValueError("the start sites are all in this Builder already: nothing to fill")
-        return fresh
+        # As in Kwant, start sites the template lacks or this Builder already has are
+        # skipped with a warning (a repeated fill adds nothing).
+        missing = [site for site in sites if site not in template]
+        if missing:
+            warnings.warn(
+                f"Builder.fill: start sites not in the template are ignored: {missing}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        present = [site for site in sites if site in template and site in self]
+        if present:
+            warnings.warn(
+                f"Builder.fill: start sites already in this Builder are ignored: {present}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return [site for site in sites if site in template and site not in self]
 
     def attach_lead(
         self, lead_builder: Builder, origin: Site | None = None, add_cells: int = 0

@@ -119,9 +119,9 @@ import math
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import scipy.linalg as la
@@ -1035,8 +1035,12 @@ def _shared_pencil_eigenproblem(
             return cached
     dagger = v.conj().T
     if _canonical_bytes(dagger) < _canonical_bytes(v):
-        mirror = _stabilized_pencil(h, dagger, energy)
-        (alpha, beta), vectors = _shared_pencil_eigenproblem(h, dagger, energy, mirror)
+        with _EIGEN_CACHE_LOCK:
+            solved = _EIGEN_CACHE.get(_lead_digest(h, dagger, energy))
+        if solved is None:
+            mirror = _stabilized_pencil(h, dagger, energy)
+            solved = _shared_pencil_eigenproblem(h, dagger, energy, mirror)
+        (alpha, beta), vectors = solved
         rank = pencil.rank
         result = (beta, alpha), vectors[np.r_[rank : 2 * rank, 0:rank]]
     else:
@@ -1196,18 +1200,20 @@ def _band_reaches(
     k0 = float(np.angle(centre))
     half_width = max(DEGENERACY_TOLERANCE, 10.0 * spread)
 
-    def distance(k: float) -> float:
-        phase = np.exp(1j * k)
+    def distance(offset: float) -> float:
+        phase = np.exp(1j * (k0 + offset))
         bloch = h + hop * phase + hop.conj().T / phase
         return float(np.min(np.abs(la.eigvalsh(bloch) - energy)))
 
+    # Searched in the offset from k0: the bounded method's relative tolerance then applies
+    # to the offset (~1e-6), not to k itself (up to pi).
     best = optimize.minimize_scalar(
         distance,
-        bounds=(k0 - half_width, k0 + half_width),
+        bounds=(-half_width, half_width),
         method="bounded",
-        options={"xatol": 1e-14},
+        options={"xatol": 1e-15},
     )
-    return bool(min(float(best.fun), distance(k0)) <= _BAND_REACH_TOLERANCE * scale)
+    return bool(min(float(best.fun), distance(0.0)) <= _BAND_REACH_TOLERANCE * scale)
 
 
 def _gap_solutions(
@@ -1359,7 +1365,42 @@ def _modes_with_pole_shift(
 
 #: Lead cells with at most this many orbitals are solved with one BLAS thread.
 SINGLE_THREAD_MAX_ORBITALS = 384
-_THREADPOOLS: list[Any] = []
+
+
+class _SingleThreadBlas:
+    """Reference-counted single-thread BLAS limit, safe when threads overlap.
+
+    The BLAS thread count is a process-wide setting: the first entry sets it to one and
+    the last exit restores it, whatever the order in which overlapping threads leave.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._limiter: Any = None
+        self._controller: Any = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                if self._controller is None:
+                    from threadpoolctl import ThreadpoolController
+
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._limiter is not None:
+                    self._limiter.restore_original_limits()
+                    self._limiter = None
+
+
+_single_thread_blas = _SingleThreadBlas()
 
 
 def _blas_threads_for(num_orbitals: int) -> contextlib.AbstractContextManager[Any]:
@@ -1368,18 +1409,12 @@ def _blas_threads_for(num_orbitals: int) -> contextlib.AbstractContextManager[An
     The mode problem is a chain of LAPACK calls on matrices of a few hundred rows, between
     which the BLAS threads fall asleep: waking them costs more than they save (measured
     on two cores: 5x slower for 50 orbitals, 1.7x for 200, even at 400). Larger cells keep
-    the threads configured by the user.
+    the threads the caller set (inside an RGF sweep on the CPU: ``blas_threads``, one by
+    default).
     """
     if num_orbitals > SINGLE_THREAD_MAX_ORBITALS:
         return contextlib.nullcontext()
-    if not _THREADPOOLS:
-        from threadpoolctl import ThreadpoolController
-
-        _THREADPOOLS.append(ThreadpoolController())
-    return cast(
-        contextlib.AbstractContextManager[Any],
-        _THREADPOOLS[0].limit(limits=1, user_api="blas"),
-    )
+    return _single_thread_blas()
 
 
 class _SelfEnergyPole(Exception):
