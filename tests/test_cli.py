@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -84,6 +85,36 @@ def test_run_writes_dataset_and_figure_with_correct_values(tmp_path):
         ),
         (lambda s: s.replace("well = 8", "well = 8\nwell = 9"), r"malformed TOML"),
         (lambda s: s.replace("num = 15", "num = 0"), r"\[sweep.energy\] num must be a positive"),
+        (
+            lambda s: s.replace("well_potential = 0.0", "well_potential = 0.0\nbarrier = 1"),
+            r"\[parameters\] double_barrier has no parameter",
+        ),
+        (
+            lambda s: s.replace('figure = "', 'figur = "'),
+            r"\[output\] unknown field\(s\) \['figur'\]; valid: path, figure",
+        ),
+        (
+            lambda s: s.replace("study.png", "study.txt"),
+            r"\[output.figure\] must be a file name ending in one of \.png",
+        ),
+        (
+            lambda s: re.sub(r'path = ".*"', "path = 3", s),
+            r"\[output.path\] must be a file name ending in .nc, got 3",
+        ),
+        (
+            lambda s: "device = 3\n[parameters]" + s.split("[parameters]")[1],
+            r"\[device\] must be a table",
+        ),
+        (
+            lambda s: s.replace(
+                'quantity = "transmission"', 'quantity = "conductance_matrix"\nfrom_lead = 0'
+            ),
+            r"\[observable.from_lead\] only with quantity = 'transmission'",
+        ),
+        (
+            lambda s: s + '\n[units]\ntemperature = "K"\n',
+            r"\[units\] unknown quantity 'temperature'; valid: \['energy', 'flux'\]",
+        ),
     ],
 )
 def test_bad_study_names_file_and_field_and_writes_nothing(tmp_path, change, message, capsys):
@@ -149,3 +180,47 @@ def test_gallery_study_file_runs(tmp_path, monkeypatch):
     # A lower saddle opens more channels at every energy; all values are physical.
     assert np.all(t.sel(gate=0.2).values >= t.sel(gate=0.4).values - 1e-9)
     assert float(t.min()) >= -1e-12 and float(t.max()) <= 6
+
+
+def test_values_the_model_rejects_and_a_missing_gpu_fail_before_writing(tmp_path, capsys):
+    out = tmp_path / "results"
+    study = write(
+        tmp_path,
+        f"""
+        [device]
+        model = "disordered_wire"
+        width = 3
+        length = 4
+        [parameters]
+        disorder = 1.0
+        seed = 1.5
+        [sweep]
+        energy = [0.5, 1.0]
+        [output]
+        path = "{out}/wire.nc"
+        """,
+    )
+    assert cli.main(["run", str(study), "--no-progress"]) == 2
+    assert "[parameters] disordered_wire rejects the parameter values: seed" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
+    study.write_text(study.read_text().replace("seed = 1.5", "seed = 1"))
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        assert cli.main(["run", str(study), "--no-progress", "--device", "gpu"]) == 2
+        assert "--device gpu" in capsys.readouterr().err
+        assert not out.exists()
+
+
+def test_plot_draws_a_slice_of_data_with_three_swept_axes(tmp_path):
+    import xarray as xr
+
+    data = xr.Dataset(
+        {"transmission": (("energy", "gate", "phi"), np.random.default_rng(0).random((5, 3, 2)))},
+        coords={"energy": np.linspace(0, 1, 5), "gate": [0.1, 0.2, 0.3], "phi": [0.0, 0.5]},
+        attrs={"title": "three axes"},
+    )
+    figure = cli.plot_dataset(data, tmp_path / "slice.png")
+    assert figure.stat().st_size > 1000

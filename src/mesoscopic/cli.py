@@ -59,10 +59,10 @@ import numpy as np
 __all__ = ["ConfigError", "Study", "load_study", "main", "run_study"]
 
 QUANTITIES = ("transmission", "transmission_matrix", "conductance_matrix")
+FIGURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".tif", ".tiff", ".webp")
 UNITS = {
     "energy": ("t", "meV"),
     "flux": ("h/e per cell", "T"),
-    "temperature": ("t", "K"),
 }
 # Parameters that are energies, converted from meV when [units] energy = "meV"; every other
 # parameter (curvatures, seeds, lengths) is always given in lattice units.
@@ -173,6 +173,11 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         raise ConfigError(
             f"{path}: unknown table(s) {sorted(unknown)}; valid tables: {sorted(known)}"
         )
+    for table, content in config.items():
+        if not isinstance(content, Mapping):
+            raise _error(
+                path, table, f"must be a table ([{table}] with key = value lines), got {content!r}"
+            )
     device = dict(config.get("device", {}))
     if "model" not in device:
         raise _error(path, "device", "missing 'model'; valid models: " + ", ".join(_model_names()))
@@ -215,6 +220,14 @@ def load_study(path: str | os.PathLike[str]) -> Study:
             "observable.quantity",
             f"unknown quantity {quantity!r}; valid: {', '.join(QUANTITIES)}",
         )
+    if quantity != "transmission":
+        for name in ("to_lead", "from_lead"):
+            if name in observable:
+                raise _error(
+                    path,
+                    f"observable.{name}",
+                    f"only with quantity = 'transmission'; {quantity} covers all lead pairs",
+                )
     to_lead = observable.pop("to_lead", 1 if quantity == "transmission" else None)
     from_lead = observable.pop("from_lead", 0 if quantity == "transmission" else None)
     if observable:
@@ -239,8 +252,8 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         raise _error(
             path,
             "discretization",
-            "physical units need lattice_constant (nm) and "
-            "effective_mass (m_e) to convert to lattice units",
+            "physical units need lattice_constant (nm), and effective_mass (m_e) "
+            "for energies in meV, to convert to lattice units",
         )
     if discretization is not None:
         allowed = {"lattice_constant", "effective_mass"}
@@ -255,11 +268,26 @@ def load_study(path: str | os.PathLike[str]) -> Study:
             models.Discretization(**discretization)
         except ValueError as exc:
             raise _error(path, "discretization", str(exc)) from exc
-    output = config.get("output", {})
-    out_path = pathlib.Path(output.get("path", f"out/{path.stem}.nc"))
+    output = dict(config.get("output", {}))
+    bad = set(output) - {"path", "figure"}
+    if bad:
+        raise _error(path, "output", f"unknown field(s) {sorted(bad)}; valid: path, figure")
+    raw_path = output.get("path", f"out/{path.stem}.nc")
+    if not isinstance(raw_path, str):
+        raise _error(path, "output.path", f"must be a file name ending in .nc, got {raw_path!r}")
+    out_path = pathlib.Path(raw_path)
     if out_path.suffix != ".nc":
         raise _error(path, "output.path", f"must end in .nc (NetCDF), got {str(out_path)!r}")
     figure = output.get("figure", str(out_path.with_suffix(".png")))
+    if figure is not False and not (
+        isinstance(figure, str) and pathlib.Path(figure).suffix.lower() in FIGURE_FORMATS
+    ):
+        raise _error(
+            path,
+            "output.figure",
+            f"must be a file name ending in one of {', '.join(FIGURE_FORMATS)}, or false; "
+            f"got {figure!r}",
+        )
     study = Study(
         path=path,
         model=model,
@@ -316,6 +344,17 @@ def _check_parameters(study: Study) -> None:
             "parameters",
             f"{study.model} has no parameter(s) {unknown}; it takes {sorted(fsys.parameters)}",
         )
+    first = {name: values[0] for name, values in study.grid.items() if name != "energy"}
+    params = {
+        name: _to_lattice_units(study, name, value)
+        for name, value in {**study.fixed, **first}.items()
+    }
+    try:
+        fsys.hamiltonian_submatrix(params=params, sparse=True)
+    except (TypeError, ValueError) as exc:
+        raise _error(
+            study.path, "parameters", f"{study.model} rejects the parameter values: {exc}"
+        ) from exc
     n_leads = len(fsys.leads)
     for name in ("to_lead", "from_lead"):
         lead = getattr(study, name)
@@ -372,6 +411,13 @@ def run_study(
 
     if device not in ("cpu", "gpu"):
         raise ConfigError(f"unknown device {device!r}; valid devices: cpu, gpu")
+    if device == "gpu":
+        from .solvers import _backend
+
+        try:
+            _backend.array_module("gpu")
+        except RuntimeError as exc:
+            raise ConfigError(f"--device gpu: {exc}") from exc
     names = ("lead_to", "lead_from")
     units = "1" if study.quantity != "conductance_matrix" else "e^2/h"
     output = sweep.Output(
@@ -442,6 +488,12 @@ def plot_dataset(
     extra = [d for d in array.dims if d not in data.coords or d.startswith("lead")]
     for dim in extra:
         array = array.isel({dim: -1 if dim == "lead_to" else 0})
+    # Beyond two swept axes, draw the slice at the first value of the others.
+    kept = ["energy"] if "energy" in array.dims else []
+    kept += [d for d in array.dims if d not in kept][: 2 - len(kept)]
+    selection = {d: 0 for d in array.dims if d not in kept}
+    array = array.isel(selection)
+    sliced = "".join(f", {d} = {data[d].values[0]:g}" for d in selection if d in data.coords)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     if array.ndim == 1:
         array.plot(ax=ax)
@@ -453,8 +505,8 @@ def plot_dataset(
         else:
             array.plot(ax=ax, x=x)
     else:
-        raise ValueError(f"cannot draw {array.ndim}-D data; select a slice first")
-    ax.set_title(data.attrs.get("title", variable))
+        raise ValueError(f"cannot draw {array.ndim}-D data")
+    ax.set_title(data.attrs.get("title", variable) + sliced)
     fig.tight_layout()
     figure = pathlib.Path(figure)
     figure.parent.mkdir(parents=True, exist_ok=True)
