@@ -623,3 +623,46 @@ def test_observable_errors_say_where_they_happened():
         assert "while evaluating the sweep at {'energy': 0.1, 'gate': 2.0}" in (
             caught.value.__notes__
         )
+
+
+def wire_transmission(energy, *, system):
+    import mesoscopic as meso
+
+    return meso.transmission(
+        system, np.atleast_1d(energy), 1, 0, params={"disorder": 0.0, "seed": 0}
+    )
+
+
+def test_checkpoint_of_another_system_is_refused_even_without_pickling(tmp_path):
+    # Model systems hold closures and cannot be pickled; their content digest still tells
+    # a 4-wide wire from an 8-wide one, so a reused checkpoint is refused, not mixed.
+    import mesoscopic as meso
+
+    grid = {"energy": np.array([0.5, 1.0])}
+    checkpoint = tmp_path / "wire"
+    narrow = run_sweep(
+        wire_transmission,
+        grid,
+        fixed_params={"system": meso.models.disordered_wire(4, 10)},
+        batch_axis="energy",
+        checkpoint=checkpoint,
+        progress=False,
+    )
+    again = run_sweep(
+        wire_transmission,
+        grid,
+        fixed_params={"system": meso.models.disordered_wire(4, 10)},
+        batch_axis="energy",
+        checkpoint=checkpoint,
+        progress=False,
+    )
+    xr.testing.assert_equal(narrow, again)  # the same system built again resumes
+    with pytest.raises(ValueError, match="belongs to a different sweep"):
+        run_sweep(
+            wire_transmission,
+            grid,
+            fixed_params={"system": meso.models.disordered_wire(8, 10)},
+            batch_axis="energy",
+            checkpoint=checkpoint,
+            progress=False,
+        )

@@ -26,10 +26,11 @@ first run (an exception, Ctrl-C, a dead worker, ``kill -9``). The checkpoint
 records a fingerprint of the grid, the fixed parameters and the observable (its
 qualified name, source code and, for partials and Observables, its pickled state),
 so pointing a different sweep at it raises an error instead of mixing results.
-Fixed parameters that are objects (a finalized System, say) enter the fingerprint
-by their pickled state, or by their type alone when they cannot be pickled; the
-source of functions the observable calls does not enter it. After changing either,
-start a new checkpoint.
+A finalized System among the fixed parameters enters the fingerprint by
+:meth:`~mesoscopic.system.System.content_digest` (its sites, hoppings, leads and value
+functions with what they close over); other objects by their pickled state, or by their
+type alone when they cannot be pickled (a warning says so). The source of functions the
+observable calls does not enter it. After changing those, start a new checkpoint.
 """
 
 from __future__ import annotations
@@ -1129,11 +1130,23 @@ def _fingerprint_value(value: Any) -> Any:
         return {str(k): _fingerprint_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_fingerprint_value(v) for v in value]
-    # Objects such as a finalized System: their repr may hold a memory address, which
-    # differs from run to run, so they are identified by their pickled state instead.
+    # A finalized System (often holding closures, which cannot be pickled) by the hash of
+    # its sites, hoppings, leads and value functions.
+    content_digest = getattr(value, "content_digest", None)
+    if callable(content_digest):
+        return {"content_sha256": content_digest()}
+    # Other objects: their repr may hold a memory address, which differs from run to run,
+    # so they are identified by their pickled state instead.
     try:
         return {"pickle_sha256": hashlib.sha256(pickle.dumps(value, protocol=4)).hexdigest()}
     except Exception:
+        warnings.warn(
+            f"a fixed parameter of type {type(value).__qualname__} cannot be pickled, so only "
+            "its type enters the checkpoint fingerprint: a changed value would not be "
+            "detected on resuming; start a new checkpoint after changing it",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 

@@ -32,7 +32,9 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -44,6 +46,52 @@ from numpy.typing import NDArray
 from .lattice import Site
 
 __all__ = ["InfiniteSystem", "System"]
+
+
+def _digest_object(obj: Any, digest: Any, depth: int = 0) -> None:
+    """Feed a stable description of a value (number, array, function) into a hash.
+
+    Functions contribute their byte code, constants, defaults and closure contents (so two
+    closures of the same function over different arrays differ); other objects their
+    pickled state where possible, else their type. Memory addresses never enter.
+    """
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        digest.update(repr(obj).encode())
+    elif isinstance(obj, np.ndarray) and obj.dtype.kind in "biufc":
+        digest.update(repr((obj.shape, obj.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, (list, tuple)) and depth < 6:
+        digest.update(f"{type(obj).__name__}{len(obj)}".encode())
+        for item in obj:
+            _digest_object(item, digest, depth + 1)
+    elif hasattr(obj, "__code__") and depth < 6:
+        code = obj.__code__
+        digest.update(code.co_code)
+        for const in code.co_consts:
+            _digest_object(
+                const.co_code if hasattr(const, "co_code") else const, digest, depth + 1
+            )
+        digest.update(repr(code.co_names).encode())
+        _digest_object(getattr(obj, "__defaults__", None), digest, depth + 1)
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell
+                contents = None
+            _digest_object(contents, digest, depth + 1)
+    else:
+        try:
+            digest.update(pickle.dumps(obj, protocol=4))
+        except Exception:
+            digest.update(f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
+
+
+def _digest_groups(groups: Sequence[Any], digest: Any) -> None:
+    for group in groups:
+        digest.update(np.ascontiguousarray(group.rows).tobytes())
+        digest.update(np.ascontiguousarray(group.cols).tobytes())
+        digest.update(repr((group.shape, group.conj)).encode())
+        _digest_object(group.value, digest)
 
 
 # --------------------------------------------------------------------------------------
@@ -770,6 +818,26 @@ class System:
         self._check_connected()
         if magnetic_flux is not None:
             self._setup_gauge()
+
+    def content_digest(self) -> str:
+        """A hash of everything that defines this system, stable across runs.
+
+        Sites, orbitals, hoppings, leads, spin degeneracy, field parameter, and the values:
+        constants by their numbers, value functions by their code and what they close
+        over. Used to tell checkpoints of different systems apart.
+        """
+        digest = hashlib.sha256()
+        for array in (self.pos, self.norbs, self._hop_i, self._hop_j):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr((self.spin_degeneracy, self.magnetic_flux)).encode())
+        _digest_groups([*self._onsite, *self._hoppings], digest)
+        for flead, interface in zip(self.leads, self.lead_interfaces):
+            digest.update(np.ascontiguousarray(interface).tobytes())
+            for array in (flead.pos, flead.norbs):
+                digest.update(np.ascontiguousarray(array).tobytes())
+            for name in ("_onsite", "_cell", "_inter"):
+                _digest_groups(getattr(flead, name, []), digest)
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         return (
