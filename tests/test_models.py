@@ -137,3 +137,14 @@ def test_model_errors():
         models.graphene_ribbon(edge="chiral")
     with pytest.raises(ValueError, match="width must be an integer >= 1"):
         models.disordered_wire(0)
+
+
+def test_qpc_options_are_checked_against_the_kind():
+    with pytest.raises(ValueError, match="smoothness must be a positive length"):
+        models.quantum_point_contact(12, 24, smoothness=0.0)
+    with pytest.raises(ValueError, match="smoothness must be a positive length"):
+        models.quantum_point_contact(12, 24, smoothness=-3.0)
+    with pytest.raises(ValueError, match="applies to kind='abrupt'"):
+        models.quantum_point_contact(12, 24, constriction=4)
+    with pytest.raises(ValueError, match="applies to kind='saddle' only"):
+        models.quantum_point_contact(12, 24, kind="abrupt", smoothness=2.0)

@@ -177,6 +177,19 @@ def quantum_point_contact(
         raise ValueError(f"kind must be 'saddle' or 'abrupt', got {kind!r}")
     norbs = 2 if zeeman else 1
     lat = square(1.0, norbs=norbs)
+    if kind == "saddle" and constriction is not None:
+        raise ValueError(
+            f"constriction={constriction!r} applies to kind='abrupt'; the saddle's opening is "
+            "set by the gate and confinement parameters"
+        )
+    if kind == "abrupt" and smoothness is not None:
+        raise ValueError(f"smoothness={smoothness!r} applies to kind='saddle' only")
+    if smoothness is not None and not (
+        isinstance(smoothness, (int, float))
+        and not isinstance(smoothness, bool)
+        and smoothness > 0
+    ):
+        raise ValueError(f"smoothness must be a positive length (sites), got {smoothness!r}")
     x0, yc = (length - 1) / 2, (width - 1) / 2
     sigma = length / 7 if smoothness is None else float(smoothness)
     eye = np.eye(norbs)
