@@ -666,3 +666,62 @@ def test_checkpoint_of_another_system_is_refused_even_without_pickling(tmp_path)
             checkpoint=checkpoint,
             progress=False,
         )
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_worker_processes_end_with_a_killed_driver(tmp_path):
+    script = (
+        "import time\n"
+        "from mesoscopic import sweep\n"
+        "def slow(x):\n"
+        "    time.sleep(0.5)\n"
+        "    return x\n"
+        "if __name__ == '__main__':\n"
+        "    sweep.run_sweep(slow, {'x': list(range(40))}, executor='processes', workers=2,\n"
+        "                    chunk_size=2, progress=False)\n"
+    )
+    path = tmp_path / "driver.py"
+    path.write_text(script)
+    process = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.DEVNULL)
+
+    def alive(pid: int) -> bool:
+        try:
+            state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    def descendants(root: int) -> set[int]:
+        parents = {}
+        for entry in pathlib.Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        found, frontier = set(), {root}
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+            found |= frontier
+        return found
+
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+            workers = {pid for pid in descendants(process.pid) if alive(pid)}
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in workers):
+            left = [pid for pid in workers if alive(pid)]
+            assert time.monotonic() < deadline, f"workers left behind: {left}"
+            time.sleep(0.1)
+    finally:
+        process.kill()
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -73,6 +73,7 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._workers import exit_with_parent
 from .leads import LeadData
 from .scattering import SMatrix
 from .solvers import _backend, rgf, sparse
@@ -210,7 +211,7 @@ def _sparse_smatrices(
     if workers == 1 or energies.size == 1:
         return _sparse_chunk((ham, leads, energies))
     pieces = np.array_split(energies, min(workers, energies.size))
-    with ProcessPoolExecutor(max_workers=len(pieces)) as pool:
+    with ProcessPoolExecutor(max_workers=len(pieces), initializer=exit_with_parent) as pool:
         parts = list(pool.map(_sparse_chunk, [(ham, leads, p) for p in pieces]))
     return [s for part in parts for s in part]
 

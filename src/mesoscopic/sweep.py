@@ -58,6 +58,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import io as _io
+from ._workers import exit_with_parent
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -813,7 +814,7 @@ def _run_processes(
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent)
     clean_exit = False
     try:
         futures = [pool.submit(_evaluate_chunk, observable, plan, chunk) for chunk in chunks]

@@ -71,6 +71,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from .. import _checks
+from .._workers import exit_with_parent
 from ..leads import (
     RANK_TOLERANCE,
     VELOCITY_TOLERANCE,
@@ -1208,7 +1209,9 @@ def _run(
             results = [_solve_chunk(problem, piece, smatrix, xp, dev) for piece in pieces]
     else:
         jobs = [(problem, piece, smatrix, blas_threads) for piece in pieces]
-        with ProcessPoolExecutor(max_workers=min(workers, len(pieces))) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(pieces)), initializer=exit_with_parent
+        ) as pool:
             results = list(pool.map(_worker, jobs))
     elapsed = time.perf_counter() - start
     flops = sum(r[1] for r in results)
