@@ -628,3 +628,23 @@ def test_narrow_energy_grid_warns():
             kT={0: 0.02, 1: 0.02, 2: 0.02},
             probes={2: "voltage"},
         )
+
+
+def test_probes_between_reservoirs_in_equilibrium_take_their_state_even_at_zero_temperature():
+    energies = np.linspace(-1.5, 1.5, 601)
+    t = np.zeros((*energies.shape, 4, 4))
+    t[:, 0, 1] = t[:, 1, 0] = 0.5 + 0.4 * np.tanh(energies / 0.1)
+    t[:, 0, 2] = t[:, 2, 0] = 0.3
+    t[:, 1, 2] = t[:, 2, 1] = 0.4
+    t[:, 2, 3] = t[:, 3, 2] = 0.2
+    for kT in (0.0, 0.05):
+        solution = nw.solve_probes(
+            energies,
+            t,
+            mu={0: 0.1, 1: 0.1, 3: 0.1},
+            kT={0: kT, 1: kT, 3: kT},
+            probes={2: "thermal"},
+        )
+        np.testing.assert_allclose(solution.mu, 0.1)
+        assert solution.kT[2] == kT
+        np.testing.assert_allclose(solution.charge_current, 0.0, atol=1e-12)

@@ -1268,7 +1268,15 @@ def solve_probes(
         kT_all[terminal] = value
 
     iterations = 0
-    if unknown.size:
+    reservoir_kT = np.array(list(temperatures.values()))
+    if unknown.size and np.ptp(reservoir_mu) == 0 and np.ptp(reservoir_kT) == 0:
+        # Equilibrium: every terminal at the common mu and kT carries no current, whatever
+        # T(E); exact, also at kT = 0 where the grid cannot resolve a probe temperature.
+        for terminal in unknown_terminals:
+            mu_all[terminal] = reservoir_mu[0]
+            if kinds[terminal] == "thermal":
+                kT_all[terminal] = reservoir_kT[0]
+    elif unknown.size:
         window, _, _ = _occupation_and_slope(grid, np.array([center]), np.array([scale]))
         slope = window[:, 0] * (1.0 - window[:, 0]) / scale
         coupling = np.einsum("e,eu->u", weights * slope, conductance[:, unknown, unknown])
