@@ -638,34 +638,22 @@ def test_checkpoint_of_another_system_is_refused_even_without_pickling(tmp_path)
     # a 4-wide wire from an 8-wide one, so a reused checkpoint is refused, not mixed.
     import mesoscopic as meso
 
-    grid = {"energy": np.array([0.5, 1.0])}
     checkpoint = tmp_path / "wire"
-    narrow = run_sweep(
-        wire_transmission,
-        grid,
-        fixed_params={"system": meso.models.disordered_wire(4, 10)},
-        batch_axis="energy",
-        checkpoint=checkpoint,
-        progress=False,
-    )
-    again = run_sweep(
-        wire_transmission,
-        grid,
-        fixed_params={"system": meso.models.disordered_wire(4, 10)},
-        batch_axis="energy",
-        checkpoint=checkpoint,
-        progress=False,
-    )
-    xr.testing.assert_equal(narrow, again)  # the same system built again resumes
-    with pytest.raises(ValueError, match="belongs to a different sweep"):
-        run_sweep(
+
+    def sweep(width):
+        return run_sweep(
             wire_transmission,
-            grid,
-            fixed_params={"system": meso.models.disordered_wire(8, 10)},
+            {"energy": np.array([0.5, 1.0])},
+            fixed_params={"system": meso.models.disordered_wire(width, 10)},
             batch_axis="energy",
             checkpoint=checkpoint,
             progress=False,
         )
+
+    narrow = sweep(4)
+    xr.testing.assert_equal(narrow, sweep(4))  # the same system built again resumes
+    with pytest.raises(ValueError, match="belongs to a different sweep"):
+        sweep(8)
 
 
 @pytest.mark.skipif(not pathlib.Path("/proc/self/stat").exists(), reason="needs /proc")
