@@ -590,3 +590,14 @@ ONES = np.ones(ENERGY.size)
 def test_bad_input_is_reported(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_zero_bias_at_zero_temperature_needs_no_grid_but_a_conductance_does():
+    grid = np.linspace(0.0, 1.0, 11)
+    # mu_L = mu_R outside the grid at kT = 0: an empty window, the current is exactly 0.
+    np.testing.assert_array_equal(
+        current(grid, grid, np.array([0.3, 5.0]), np.array([0.5, 5.0]), 0.0, 0.0)[1], 0.0
+    )
+    # ...but the conductance at mu = 5 needs T(5), which the grid does not have.
+    with pytest.raises(ValueError, match="extend the energy grid"):
+        linear_conductance(grid, grid, 5.0, 0.0)
