@@ -767,15 +767,8 @@ class Builder:
         if not max_sites > 0:
             raise ValueError(f"max_sites must be positive, got {max_sites!r}")
         queue = self._fill_start(template, start)
-        inside = [site for site in queue if shape(site)]
-        if len(inside) < len(queue):
-            warnings.warn(
-                "Builder.fill: start sites outside the shape are ignored: "
-                f"{[site for site in queue if site not in inside]}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        queue = inside
+        _skip_start_sites([site for site in queue if not shape(site)], "outside the shape", 2)
+        queue = [site for site in queue if shape(site)]
         added: list[Site] = []
         seen = set(queue)
         while queue:
@@ -824,20 +817,14 @@ class Builder:
                 sites = [min(candidates, key=lambda c: float(np.linalg.norm(c.pos - pos)))]
         # As in Kwant, start sites the template lacks or this Builder already has are
         # skipped with a warning (a repeated fill adds nothing).
-        missing = [site for site in sites if site not in template]
-        if missing:
-            warnings.warn(
-                f"Builder.fill: start sites not in the template are ignored: {missing}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        present = [site for site in sites if site in template and site in self]
-        if present:
-            warnings.warn(
-                f"Builder.fill: start sites already in this Builder are ignored: {present}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        _skip_start_sites(
+            [site for site in sites if site not in template], "not in the template", 3
+        )
+        _skip_start_sites(
+            [site for site in sites if site in template and site in self],
+            "already in this Builder",
+            3,
+        )
         return [site for site in sites if site in template and site not in self]
 
     def attach_lead(
@@ -969,6 +956,19 @@ class Builder:
                 self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
         return System(self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+
+
+def _skip_start_sites(sites: list[Site], why: str, stacklevel: int) -> None:
+    """Warn, as Kwant does, that :meth:`Builder.fill` ignores these start sites.
+
+    ``stacklevel`` counts from the caller, as for :func:`warnings.warn`.
+    """
+    if sites:
+        warnings.warn(
+            f"Builder.fill: start sites {why} are ignored: {sites}",
+            RuntimeWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 class BuilderLead:

@@ -660,9 +660,9 @@ def _hop_factors(v: ComplexArray) -> tuple[NDArray[np.intp], NDArray[np.intp], A
     swapped factors and can share their eigenproblem.
     """
     v = v + 0.0  # no negative zeros: v and the dagger of its mirror are the same bytes
-    dagger = v.conj().T + 0.0
-    if _canonical_bytes(dagger) < _canonical_bytes(v):
+    if _solved_as_mirror(v):
         # v^dagger = U S W^dagger, so v = W S U^dagger.
+        dagger = v.conj().T + 0.0
         cols, rows, u_dagger, singular, wh_dagger = _hop_factors_direct(dagger)
         return rows, cols, wh_dagger.conj().T, singular, u_dagger.conj().T
     return _hop_factors_direct(v)
@@ -1007,6 +1007,15 @@ def _lead_digest(h: ComplexArray, v: ComplexArray, energy: float) -> bytes:
     return digest.digest()
 
 
+def _solved_as_mirror(v: ComplexArray) -> bool:
+    """Whether a lead with hopping ``v`` is solved through its mirror (hopping ``v^dagger``).
+
+    Of the two, the one whose bytes come first is factorized and solved, so that both get
+    exactly swapped factors and share one eigenproblem (:func:`_shared_pencil_eigenproblem`).
+    """
+    return _canonical_bytes(v.conj().T) < _canonical_bytes(v)
+
+
 def _canonical_bytes(matrix: ComplexArray) -> bytes:
     """The bytes of a C-ordered copy, with negative zeros (from ``conj``) made positive."""
     return (np.ascontiguousarray(matrix) + 0.0).tobytes()
@@ -1033,8 +1042,8 @@ def _shared_pencil_eigenproblem(
         if cached is not None:
             _EIGEN_CACHE.move_to_end(key)
             return cached
-    dagger = v.conj().T
-    if _canonical_bytes(dagger) < _canonical_bytes(v):
+    if _solved_as_mirror(v):
+        dagger = v.conj().T
         with _EIGEN_CACHE_LOCK:
             solved = _EIGEN_CACHE.get(_lead_digest(h, dagger, energy))
         if solved is None:
@@ -1054,12 +1063,13 @@ def _shared_pencil_eigenproblem(
     return result
 
 
-def _well_conditioned_side(
+def _standard_matrix(
     pencil_l: ComplexArray, pencil_r: ComplexArray
-) -> tuple[bool, tuple[ComplexArray, Any]] | None:
-    """The better conditioned of ``R`` and ``L`` (``inverted``: ``L``) with its LU, if good.
+) -> tuple[bool, ComplexArray] | None:
+    """The pencil as a standard matrix: ``R^{-1} L``, or ``L^{-1} R`` (``inverted``).
 
-    None when neither has a reciprocal condition number above ``_STANDARD_EIGEN_RCOND``.
+    Of ``R`` and ``L`` the better conditioned is inverted; None when neither has a
+    reciprocal condition number above ``_STANDARD_EIGEN_RCOND``.
     """
     best: tuple[float, bool, tuple[ComplexArray, Any]] | None = None
     for inverted in (False, True):
@@ -1069,9 +1079,11 @@ def _well_conditioned_side(
         if best is None or rcond > best[0]:
             best = (rcond, inverted, lu)
     assert best is not None
-    if best[0] > _STANDARD_EIGEN_RCOND:
-        return best[1], best[2]
-    return None
+    rcond, inverted, lu = best
+    if not rcond > _STANDARD_EIGEN_RCOND:
+        return None
+    other = pencil_r if inverted else pencil_l
+    return inverted, la.lu_solve(lu, other, check_finite=False)
 
 
 def _pencil_eigenproblem(
@@ -1085,11 +1097,10 @@ def _pencil_eigenproblem(
     otherwise (a singular or ill-conditioned pencil: strongly evanescent modes, flat bands)
     QZ handles the eigenvalues as ratios that are never formed when ``beta = 0``.
     """
-    side = _well_conditioned_side(pencil_l, pencil_r)
-    if side is not None:
-        inverted, lu = side
-        other = pencil_r if inverted else pencil_l
-        values, vectors = la.eig(la.lu_solve(lu, other, check_finite=False), check_finite=False)
+    standard = _standard_matrix(pencil_l, pencil_r)
+    if standard is not None:
+        inverted, matrix = standard
+        values, vectors = la.eig(matrix, check_finite=False)
         ones = np.ones_like(values)
         pair = (ones, values) if inverted else (values, ones)
         return pair, vectors
@@ -1107,11 +1118,9 @@ def _decaying_subspace(
     (ordered QZ). None if the ordering does not find exactly ``count`` solutions.
     """
     threshold = 1 - UNIT_CIRCLE_TOLERANCE
-    side = _well_conditioned_side(pencil_l, pencil_r)
-    if side is not None:
-        inverted, lu = side
-        other = pencil_r if inverted else pencil_l
-        matrix = la.lu_solve(lu, other, check_finite=False)
+    standard = _standard_matrix(pencil_l, pencil_r)
+    if standard is not None:
+        inverted, matrix = standard
         if inverted:  # eigenvalues 1 / lambda
 
             def decays(x: complex) -> bool:
