@@ -133,7 +133,7 @@ def test_model_errors():
         models.quantum_point_contact(kind="smooth")
     with pytest.raises(ValueError, match="terminals must be 4 or 6"):
         models.hall_bar(terminals=5)
-    with pytest.raises(ValueError, match="edge must be 'zigzag' or 'armchair'"):
+    with pytest.raises(ValueError, match="edge must be one of 'zigzag', 'armchair', 'bearded'"):
         models.graphene_ribbon(edge="chiral")
     with pytest.raises(ValueError, match="width must be an integer >= 1"):
         models.disordered_wire(0)

@@ -424,15 +424,49 @@ def aharonov_bohm_ring(
     return syst.finalized(magnetic_flux="phi")
 
 
+_GRAPHENE_EDGES = ("zigzag", "armchair", "bearded")
+
+# Honeycomb of constant 1 (carbon-carbon distance 1/sqrt(3)): A at (0, 0), B at
+# (0, 1/sqrt(3)), so the A-B bond along y joins zigzag chains that run along x.
+# Zigzag chain j holds the A atoms at y = j sqrt(3)/2 and the B atoms at
+# y = j sqrt(3)/2 - 1/(2 sqrt(3)), joined by the two tilted bonds of each atom.
+_ROW_MARGIN = 0.1  # less than half the smallest spacing between atom rows, 1/(2 sqrt(3))
+
+
+def _positive_length(value: Any, name: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number (lattice constants), got {value!r}")
+    return float(value)
+
+
 def _graphene_lead_and_region(
-    edge: str, width: float, length: float
+    edge: str, width: int, length: float
 ) -> tuple[Any, Builder, Callable[[NDArray[np.float64]], bool], tuple[float, float]]:
+    """Honeycomb lattice, lead builder, region shape and flood start of a ribbon.
+
+    ``width`` counts zigzag chains (zigzag, bearded) or dimer lines (armchair).
+    """
     lat = honeycomb(1.0, norbs=1)
-    if edge == "zigzag":
+    if edge in ("zigzag", "bearded"):
         period: tuple[float, float] = (-1.0, 0.0)
+        # Zigzag: chains 0..width-1 whole, so the lowest atoms are B (two tilted bonds up
+        # to chain 0's A atoms) and the highest are A (two tilted bonds down). Bearded:
+        # the same A rows with the B rows shifted up by one chain (1..width), so the A
+        # atoms of chain 0 and the B atoms of chain `width` hang on a single bond.
+        if edge == "zigzag":
+            bottom = -1 / (2 * np.sqrt(3)) - _ROW_MARGIN
+            top = (width - 1) * np.sqrt(3) / 2 + _ROW_MARGIN
+        else:
+            bottom = -_ROW_MARGIN
+            top = width * np.sqrt(3) / 2 - 1 / (2 * np.sqrt(3)) + _ROW_MARGIN
 
         def across(pos: NDArray[np.float64]) -> bool:
-            return bool(0 <= pos[1] < width)
+            return bool(bottom < pos[1] < top)
 
         def region(pos: NDArray[np.float64]) -> bool:
             return bool(across(pos) and 0 <= pos[0] < length)
@@ -440,16 +474,20 @@ def _graphene_lead_and_region(
         start = (0.1, 0.1)
     elif edge == "armchair":
         period = (0.0, -np.sqrt(3))
+        # Dimer line n is the column of A-B bonds at x = n/2; lines 0..width-1.
+        right = (width - 1) / 2 + _ROW_MARGIN
 
         def across(pos: NDArray[np.float64]) -> bool:
-            return bool(-0.01 <= pos[0] < width - 0.01)
+            return bool(-_ROW_MARGIN < pos[0] < right)
 
         def region(pos: NDArray[np.float64]) -> bool:
             return bool(across(pos) and 0 <= pos[1] < length)
 
         start = (0.0, 0.1)
     else:
-        raise ValueError(f"edge must be 'zigzag' or 'armchair', got {edge!r}")
+        raise ValueError(
+            f"edge must be one of {', '.join(repr(e) for e in _GRAPHENE_EDGES)}, got {edge!r}"
+        )
     lead = Builder(TranslationalSymmetry(period))
     lead[lat.shape(across, start)] = 0.0
     lead[lat.neighbors()] = -1.0
@@ -459,20 +497,43 @@ def _graphene_lead_and_region(
 def graphene_ribbon(width: int = 6, length: float = 10.0, *, edge: str = "zigzag") -> System:
     """A graphene nanoribbon (nearest-neighbour hopping t = 1, lattice constant 1).
 
+    The honeycomb lattice is :func:`mesoscopic.lattice.honeycomb` with constant 1,
+    so the carbon-carbon distance is ``1/sqrt(3)``. Zigzag and bearded ribbons run
+    along x (period 1), armchair ribbons along y (period ``sqrt(3)``).
+
     Parameters
     ----------
     width : int
-        Zigzag: number of zigzag chains across the ribbon. Armchair: number of
-        dimer lines (metallic when width % 3 == 2).
+        Width in the convention of the literature, at least 2.
+        Zigzag: the number N of zigzag chains (N-ZGNR), 2N atoms per unit cell; every
+        edge atom has two bonds inside the ribbon. The ribbon is gapless for every N:
+        its edge band is flat at E = 0 for ``2 pi/3 <= |k| <= pi``, and one channel is
+        open at any small ``E != 0``.
+        Armchair: the number N of dimer lines (N-AGNR), 2N atoms per unit cell; every
+        edge atom has two bonds inside the ribbon. Metallic when ``N % 3 == 2``,
+        otherwise a gap opens at E = 0 (the bands at k = 0 are
+        ``+-|1 + 2 cos(p pi / (N + 1))|``, p = 1..N).
+        Bearded: 2N atoms per unit cell, N - 1 whole zigzag chains and at each edge
+        one atom per cell hanging on a single bond (Klein edges); no states within
+        ``|E| < 0.095`` at N = 4 (0.023 at N = 6), a gap that halves with each chain.
     length : float
-        Length of the scattering region along the ribbon.
-    edge : {"zigzag", "armchair"}
+        Length of the scattering region along the ribbon, in lattice constants (> 0).
+    edge : {"zigzag", "armchair", "bearded"}
+        Edge termination.
 
     Parameters at solve time: ``potential`` (onsite energy in the scattering region, t).
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> fsys = meso.models.graphene_ribbon(4, 6.0, edge="zigzag")
+    >>> s = meso.smatrix(fsys, 1e-3, params={"potential": 0.0})
+    >>> s.num_propagating(0), round(float(s.transmission(1, 0)), 8)
+    (1, 1.0)
     """
     width = _positive_int(width, "width", 2)
-    across = width * np.sqrt(3) / 2 - 0.1 if edge == "zigzag" else width / 2
-    lat, lead, region, start = _graphene_lead_and_region(edge, across, length)
+    length = _positive_length(length, "length")
+    lat, lead, region, start = _graphene_lead_and_region(edge, width, length)
 
     def onsite(site: Any, potential: float) -> float:
         return potential
@@ -490,14 +551,21 @@ def graphene_pn_junction(
 ) -> System:
     """A graphene p-n junction: a smooth potential step across a zigzag ribbon.
 
+    The ribbon is the one of ``graphene_ribbon(width, length, edge="zigzag")``:
+    ``width`` is the number of zigzag chains (at least 2), every edge atom has two
+    bonds inside the ribbon, and the leads carry one channel at small energies
+    ``|E - v| > 0``.
+
     ``V(x) = v_left + (v_right - v_left) / (1 + exp(-(x - length/2) / smoothness))``;
-    the leads carry ``v_left`` and ``v_right``.
+    the leads carry ``v_left`` and ``v_right``. ``length`` and ``smoothness`` are in
+    lattice constants and positive.
 
     Parameters at solve time: ``v_left``, ``v_right`` (t).
     """
     width = _positive_int(width, "width", 2)
-    across = width * np.sqrt(3) / 2 - 0.1
-    lat, lead, region, start = _graphene_lead_and_region("zigzag", across, length)
+    length = _positive_length(length, "length")
+    smoothness = _positive_length(smoothness, "smoothness")
+    lat, lead, region, start = _graphene_lead_and_region("zigzag", width, length)
 
     def step(x: float, v_left: float, v_right: float) -> float:
         return float(v_left + (v_right - v_left) / (1 + np.exp(-(x - length / 2) / smoothness)))
