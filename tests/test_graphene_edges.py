@@ -138,6 +138,21 @@ def test_pn_junction_uses_the_zigzag_cut():
         assert s.transmission(1, 0) == pytest.approx(1.0, abs=1e-8)
 
 
+@pytest.mark.parametrize("width", [4, 5, 6, 7])
+def test_pn_junction_valley_valve(width):
+    # Single-channel zigzag p-n junction (Akhmerov et al., PRB 77, 205416 (2008)): for even
+    # N the n and p modes have opposite parity under the mirror across the ribbon, so a
+    # y-independent potential cannot couple them and T = 0 exactly; for odd N a smooth step
+    # transmits the edge channel almost perfectly.
+    fsys = models.graphene_pn_junction(width, 20.0, smoothness=2.0)
+    s = meso.smatrix(fsys, 1e-3, params={"v_left": -0.1, "v_right": 0.1})
+    assert s.num_propagating(0) == s.num_propagating(1) == 1
+    if width % 2 == 0:
+        assert s.transmission(1, 0) < 1e-20
+    else:
+        assert s.transmission(1, 0) > 0.99
+
+
 def test_graphene_geometry_errors():
     with pytest.raises(ValueError, match=r"edge must be one of .*'bearded'.*got 'chiral'"):
         models.graphene_ribbon(edge="chiral")
