@@ -122,8 +122,8 @@ def test_seebeck_of_exponential_transmission_and_its_mott_limit():
 def test_onsager_integrals_of_cubic_transmission_are_exact(kT):
     # A cubic is reproduced exactly by the spline, and its L_n follow from the
     # Sommerfeld moments of its Taylor expansion at mu.
-    a, b, c, d = 0.7, 0.3, -0.2, 0.05
-    energy = np.linspace(-2.0, 2.0, 801)
+    a, b, c, d = 1.2, 0.3, -0.2, 0.05  # positive on the grid, as a transmission is
+    energy = np.linspace(-1.5, 1.5, 601)
     mu = np.array([-0.6, 0.0, 0.45])
     t0 = a + b * mu + c * mu**2 + d * mu**3
     t1 = b + 2 * c * mu + 3 * d * mu**2
@@ -135,10 +135,10 @@ def test_onsager_integrals_of_cubic_transmission_are_exact(kT):
         t0 * M2 * kT**2 + t2 / 2 * M4 * kT**4,
     ]
     transmission = a + b * energy + c * energy**2 + d * energy**3
-    integrals = onsager_integrals(energy, transmission, mu, kT)
+    integrals = onsager_integrals(energy, transmission, mu, kT, interpolation="cubic")
     assert integrals.shape == (3, 3)
     assert np.allclose(integrals, expected, rtol=1e-10, atol=0)
-    g = linear_conductance(energy, transmission, mu, kT, spin_degeneracy=2)
+    g = linear_conductance(energy, transmission, mu, kT, spin_degeneracy=2, interpolation="cubic")
     assert np.allclose(g, 2 * np.asarray(expected[0]), rtol=1e-10)
 
 
@@ -146,10 +146,12 @@ def test_zero_temperature_limits_are_exact():
     energy = np.linspace(-1.0, 1.0, 11)  # coarse: kT = 0 needs no resolution
     transmission = 1 + energy - energy**3
     mu = np.array([-0.33, 0.0, 0.71])
-    integrals = onsager_integrals(energy, transmission, mu, 0.0)
+    integrals = onsager_integrals(energy, transmission, mu, 0.0, interpolation="cubic")
     assert np.allclose(integrals[0], 1 + mu - mu**3, rtol=1e-13)
     assert np.array_equal(integrals[1:], np.zeros((2, 3)))
-    c = thermoelectric_coefficients(energy, transmission, mu, 0.0, spin_degeneracy=2)
+    c = thermoelectric_coefficients(
+        energy, transmission, mu, 0.0, spin_degeneracy=2, interpolation="cubic"
+    )
     assert np.allclose(c.conductance, 2 * (1 + mu - mu**3), rtol=1e-13)
     assert np.array_equal(c.seebeck, np.zeros(3))
     assert np.array_equal(c.thermal_conductance, np.zeros(3))
@@ -207,9 +209,12 @@ def test_thermally_smeared_step(breakpoints):
 )
 def test_sampled_integrals_are_exact_for_the_interpolant(interpolation, interpolant):
     # Non-uniform grid, rough data, kT equal to the largest spacing: the sampled
-    # path must integrate its interpolant as exactly as the adaptive path does.
+    # path must integrate its interpolant as exactly as the adaptive path does. The
+    # grid is jittered rather than random, so that the cubic spline through the rough
+    # data stays positive (a transmission the callable path accepts).
     rng = np.random.default_rng(7)
-    energy = np.sort(np.concatenate([[-1.0, 1.0], rng.uniform(-1.0, 1.0, 3000)]))
+    energy = np.linspace(-1.0, 1.0, 3001)
+    energy[1:-1] += rng.uniform(-0.3, 0.3, energy.size - 2) * (energy[1] - energy[0])
     samples = 1.0 + 0.5 * np.sin(6 * energy) + 0.3 * rng.random(energy.size)
     function = interpolant(energy, samples)
     kT = np.diff(energy).max()
@@ -246,6 +251,71 @@ def test_sampled_and_callable_transmission_agree():
     c_callable = thermoelectric_coefficients(None, resonance, mu_left, 0.01)
     assert np.allclose(c_sampled.seebeck, c_callable.seebeck, rtol=1e-8)
     assert np.allclose(c_sampled.lorenz, c_callable.lorenz, rtol=1e-9)
+
+
+def staircase(energy, thresholds=(-0.52, 0.05, 0.61)):
+    """Integer transmission N(E) of a clean wire: one more channel above each threshold."""
+    return np.sum(np.asarray(energy)[..., None] > np.asarray(thresholds), axis=-1).astype(float)
+
+
+def test_default_interpolation_keeps_a_coarse_staircase_inside_zero_to_n():
+    # Three channels opening at steps that fall between the samples of a coarse grid: the
+    # default interpolant never leaves [0, 3], so neither do G, the currents per unit bias
+    # and L0, at any mu and kT (the cubic spline rings to -0.1 and 3.1 here).
+    energy = np.linspace(-10.0, 10.0, 101)  # spacing 0.2: kT = 0.2 is resolved, barely
+    samples = staircase(energy)
+    n_max = samples.max()
+    mu = np.linspace(-1.0, 1.0, 401)
+    for kT in (0.0, 0.2):
+        g = linear_conductance(energy, samples, mu, kT, spin_degeneracy=2)
+        assert np.all(g >= 0) and np.all(g <= 2 * n_max * (1 + 1e-12))
+        l0 = onsager_integrals(energy, samples, mu[:, None], np.array([kT, 0.0]), orders=(0,))
+        assert np.all(l0 >= 0) and np.all(l0 <= n_max * (1 + 1e-12))
+        c = thermoelectric_coefficients(energy, samples, mu, kT)
+        assert np.all(c.conductance >= 0) and np.all(c.conductance <= n_max * (1 + 1e-12))
+    # Current per unit bias is an average of the interpolant over the window.
+    bias = 0.05
+    for kT in (0.0, 0.2):
+        i = current(energy, samples, mu + bias / 2, mu - bias / 2, kT, kT)
+        assert np.all(i >= 0) and np.all(i <= n_max * bias * (1 + 1e-12))
+    # At kT = 0 the heat kernel (E - mu_L) is <= 0 across the window [mu_R, mu_L]: with
+    # 0 <= T <= N the heat current lies between -N bias^2 / 2 and 0.
+    j = heat_current(energy, samples, mu + bias / 2, mu - bias / 2, 0.0, 0.0)
+    assert np.all(j <= 0) and np.all(j >= -n_max * bias**2 / 2 * (1 + 1e-12))
+
+
+def test_default_interpolation_converges_on_smooth_transmission():
+    # No ringing does not mean no accuracy: on a smooth T(E) the default converges to the
+    # exact integral (the callable path, to 1e-10) at least as fast as h^3.
+    mu, kT = np.array([-0.1, 0.04, 0.2]), 0.02
+    exact = thermoelectric_coefficients(None, resonance, mu, kT)
+    errors = []
+    for n_points in (201, 401, 801, 1601):
+        energy = np.linspace(-1.0, 1.0, n_points)
+        sampled = thermoelectric_coefficients(energy, resonance(energy), mu, kT)
+        errors.append(np.max(np.abs(sampled.conductance / exact.conductance - 1)))
+        seebeck_error = np.max(np.abs(sampled.seebeck - exact.seebeck))
+    errors = np.array(errors)
+    assert np.all(errors[1:] < errors[:-1] / 7)  # order >= 2.8
+    assert errors[-1] < 1e-7 and seebeck_error < 1e-6
+
+
+def test_negative_transmission_is_refused_and_rounding_is_set_to_zero():
+    energy = np.linspace(-1.0, 1.0, 41)
+    samples = np.ones((energy.size, 2))
+    samples[7, 1] = -0.25
+    with pytest.raises(
+        ValueError,
+        match=r"transmission must be >= 0 .* transmission\[7, 1\] = "
+        r"-0\.25 \(at E = -0\.6",
+    ):
+        linear_conductance(energy, samples, 0.0, 0.05)
+    with pytest.raises(ValueError, match=r"got transmission\(E\) = -0\.3 at E = "):
+        current(None, lambda e: np.full(e.shape, -0.3), 0.1, 0.0, 0.0, 0.0)
+    # A computed zero that came out as -1e-15 is a zero.
+    rounding = np.where(energy > 0.0, 1.0, -1e-15)
+    assert float(linear_conductance(energy, rounding, -0.5, 0.0)) == 0.0
+    assert float(linear_conductance(None, lambda e: -1e-15 + 0 * e, 0.0, 0.01)) == 0.0
 
 
 def test_several_curves_at_once_and_broadcast_shapes():
@@ -349,7 +419,7 @@ def test_zero_temperature_current_of_a_cubic_is_its_integral():
 
     samples = 1 + energy - energy**3
     mu_left, mu_right = np.array([0.37, -0.6, 0.11]), np.array([-0.21, 0.9, 0.1100001])
-    i = current(energy, samples, mu_left, mu_right, 0.0, 0.0)
+    i = current(energy, samples, mu_left, mu_right, 0.0, 0.0, interpolation="cubic")
     assert np.allclose(i, antiderivative(mu_left) - antiderivative(mu_right), rtol=1e-12)
 
 
@@ -463,7 +533,9 @@ ONES = np.ones(ENERGY.size)
             r"strictly increasing, got energies\[1\] = 1\.0 followed by energies\[2\] = 1\.0",
         ),
         (
-            lambda: linear_conductance([0.0, 1.0, 2.0], [1, 1, 1], 0.5, 0.0),
+            lambda: linear_conductance(
+                [0.0, 1.0, 2.0], [1, 1, 1], 0.5, 0.0, interpolation="cubic"
+            ),
             ValueError,
             r"at least 4 points for interpolation='cubic', got 3",
         ),

@@ -7,15 +7,21 @@ that defaults to 1 (never a silent factor 2).
 
 Transmission is given either as samples on a 1-D energy grid or as a callable.
 
-* Samples are interpolated by a piecewise cubic (``interpolation="cubic"``, a
-  not-a-knot cubic spline, error O(h^4) for smooth data), a monotone piecewise
-  cubic (``"pchip"``, for data with kinks or steps: no overshoot, so non-negative
-  samples give a non-negative interpolant) or straight lines (``"linear"``). The
-  interpolant is integrated against the thermal kernel with Gauss-Legendre rules on
-  every grid interval, whose order is chosen from the ratio of grid spacing to
-  ``kT`` so that the quadrature error stays near machine precision: the integral
-  of the interpolant is exact to ~1e-13 relative, and the only approximation is
-  the interpolation itself.
+* Samples are interpolated by a monotone piecewise cubic (``interpolation="pchip"``,
+  the default), a not-a-knot cubic spline (``"cubic"``, error O(h^4) for smooth data)
+  or straight lines (``"linear"``). The default cannot overshoot: on every grid
+  interval the monotone cubic and the straight line stay between the two samples at
+  its ends, so transmission sampled in ``[0, N]`` gives an interpolant, and hence a
+  conductance, in ``[0, N]`` however coarse the grid and however sharp the steps of
+  ``T(E)`` (channel openings, band edges). The cubic spline is more accurate for
+  smooth, well-resolved data but rings at a step (overshoots by ~10% of its height, and
+  can go negative), so it is opt-in. Samples must be ``>= 0`` (a transmission is a
+  probability sum); negatives within rounding (``1e-12`` of the largest sample) are
+  set to zero. The interpolant is integrated against the thermal kernel with
+  Gauss-Legendre rules on every grid interval, whose order is chosen from the ratio of
+  grid spacing to ``kT`` so that the quadrature error stays near machine precision:
+  the integral of the interpolant is exact to ~1e-13 relative, and the only
+  approximation is the interpolation itself.
 * A callable ``T(E)`` (vectorized over ``E``) is integrated with an adaptive,
   vectorized Gauss-Legendre rule to 1e-10 relative.
 
@@ -80,6 +86,10 @@ _ADAPTIVE_RTOL = 1e-11  # a decade below the promised 1e-10: estimates at steps 
 _ADAPTIVE_LOW, _ADAPTIVE_HIGH = 8, 16
 _ADAPTIVE_ROUNDS = 64
 _ADAPTIVE_MAX_PANELS = 2_000_000
+
+# Negative transmission down to this fraction of the largest value (at least 1) is
+# rounding of a computed zero, set to zero; below it the input is refused.
+_NEGATIVE_TOLERANCE = 1e-12
 
 # Work per chunk of the vectorized sampled path (number of quadrature nodes).
 _CHUNK_NODES = 1 << 16
@@ -327,6 +337,37 @@ def _energy_grid(energies: ArrayLike, interpolation: str) -> NDArray[np.float64]
     return grid
 
 
+def _non_negative(
+    values: NDArray[np.float64], energy: NDArray[np.float64], source: str | None = None
+) -> NDArray[np.float64]:
+    """Refuse negative transmission; set negatives within rounding to zero.
+
+    `energy` has the shape of `values` or of their first axis. Transmission is a sum of
+    probabilities: a negative value is a mistake (a sign, a difference of two quantities, a
+    reflection subtracted from the wrong channel count), except for the rounding of a
+    computed zero, tolerated down to ``-_NEGATIVE_TOLERANCE`` times the largest value (at
+    least 1). `source` names the callable that returned `values` (None for samples).
+    """
+    if values.size == 0:
+        return values
+    floor = -_NEGATIVE_TOLERANCE * max(1.0, float(np.max(np.abs(values))))
+    if np.any(values < floor):
+        index = np.unravel_index(int(np.argmin(values)), values.shape)
+        at = float(energy[index if energy.shape == values.shape else index[0]])
+        value = float(values[index])
+        if source is None:
+            where = ", ".join(str(int(i)) for i in index)
+            seen = f"transmission[{where}] = {value!r} (at E = {at!r})"
+        else:
+            seen = f"{source} = {value!r} at E = {at!r}"
+        raise ValueError(
+            f"transmission must be >= 0 (a sum of probabilities), got {seen}; negative "
+            f"values within {_NEGATIVE_TOLERANCE:g} of the largest transmission count as "
+            "rounding and are set to zero"
+        )
+    return np.maximum(values, 0.0)
+
+
 def _sampled_transmission(
     energies: ArrayLike | None, transmission: ArrayLike, interpolation: str
 ) -> _SampledTransmission:
@@ -339,6 +380,7 @@ def _sampled_transmission(
             f"transmission must have shape (n_E, ...) with n_E = len(energies) = {grid.size} "
             f"samples along its first axis, got shape {values.shape}"
         )
+    values = _non_negative(values, grid)
     curve_shape = values.shape[1:]
     flat = values.reshape(grid.size, -1)
     if interpolation == "cubic":
@@ -789,7 +831,7 @@ def _call_transmission(
     if not np.all(np.isfinite(values)):
         bad = flat[~np.isfinite(values)][0]
         raise ValueError(f"{called} returned NaN or inf at E = {float(bad)!r}")
-    return values.reshape(energy.shape)
+    return _non_negative(values, flat, called).reshape(energy.shape)
 
 
 # --------------------------------------------------------------------------------------
@@ -939,7 +981,7 @@ def linear_conductance(
     kT: ArrayLike,
     *,
     spin_degeneracy: int = 1,
-    interpolation: Interpolation = "cubic",
+    interpolation: Interpolation = "pchip",
 ) -> NDArray[np.float64]:
     """Linear-response conductance ``G = g_s int T(E) (-df/dE) dE`` in units of e^2/h.
 
@@ -962,10 +1004,12 @@ def linear_conductance(
     spin_degeneracy : int, optional
         ``g_s``, multiplies the result: 1 for spin-resolved channels, 2 for
         spin-degenerate ones (then the result divided by 2 is in units of 2e^2/h).
-    interpolation : {"cubic", "pchip", "linear"}, optional
-        Interpolant of sampled transmission: not-a-knot cubic spline (smooth data,
-        error O(h^4)), monotone piecewise cubic (data with kinks or steps; keeps
-        non-negative data non-negative), or piecewise linear.
+    interpolation : {"pchip", "cubic", "linear"}, optional
+        Interpolant of sampled transmission: monotone piecewise cubic (the default;
+        never leaves the range of the samples on any grid interval, so steps and kinks
+        give no overshoot and ``0 <= T <= N`` carries over to the result), not-a-knot
+        cubic spline (smooth, well-resolved data only, error O(h^4); it rings at
+        steps), or piecewise linear.
 
     Returns
     -------
@@ -1009,7 +1053,7 @@ def current(
     kT_right: ArrayLike,
     *,
     spin_degeneracy: int = 1,
-    interpolation: Interpolation = "cubic",
+    interpolation: Interpolation = "pchip",
 ) -> NDArray[np.float64]:
     """Landauer current ``I = g_s int T(E) [f_L(E) - f_R(E)] dE`` in units of e/h x energy.
 
@@ -1039,7 +1083,7 @@ def current(
         Thermal energies ``>= 0`` of the reservoirs.
     spin_degeneracy : int, optional
         ``g_s``, multiplies the result.
-    interpolation : {"cubic", "pchip", "linear"}, optional
+    interpolation : {"pchip", "cubic", "linear"}, optional
         Interpolant of sampled transmission, as in :func:`linear_conductance`.
 
     Returns
@@ -1075,7 +1119,7 @@ def heat_current(
     kT_right: ArrayLike,
     *,
     spin_degeneracy: int = 1,
-    interpolation: Interpolation = "cubic",
+    interpolation: Interpolation = "pchip",
 ) -> NDArray[np.float64]:
     """Heat current leaving the left reservoir, ``J = g_s int (E - mu_L) T [f_L - f_R] dE``.
 
@@ -1090,7 +1134,7 @@ def heat_current(
         potential (one power of ``E - mu`` widens the window by ``2 kT``).
     spin_degeneracy : int, optional
         ``g_s``, multiplies the result.
-    interpolation : {"cubic", "pchip", "linear"}, optional
+    interpolation : {"pchip", "cubic", "linear"}, optional
         Interpolant of sampled transmission, as in :func:`linear_conductance`.
 
     Returns
@@ -1123,7 +1167,7 @@ def onsager_integrals(
     kT: ArrayLike,
     *,
     orders: Sequence[int] = (0, 1, 2),
-    interpolation: Interpolation = "cubic",
+    interpolation: Interpolation = "pchip",
 ) -> NDArray[np.float64]:
     """Onsager (transport) integrals ``L_n = int T(E) (E - mu)^n (-df/dE) dE``.
 
@@ -1134,7 +1178,7 @@ def onsager_integrals(
         ``mu ± (34 + 2 max(orders)) kT``.
     orders : sequence of int, optional
         Powers ``n >= 0`` to compute.
-    interpolation : {"cubic", "pchip", "linear"}, optional
+    interpolation : {"pchip", "cubic", "linear"}, optional
         Interpolant of sampled transmission, as in :func:`linear_conductance`.
 
     Returns
@@ -1224,7 +1268,7 @@ def thermoelectric_coefficients(
     *,
     spin_degeneracy: int = 1,
     phonon_conductance: ArrayLike = 0.0,
-    interpolation: Interpolation = "cubic",
+    interpolation: Interpolation = "pchip",
 ) -> ThermoelectricCoefficients:
     """Conductance, thermopower, Peltier and heat conductance, Lorenz number and ZT.
 
@@ -1240,7 +1284,7 @@ def thermoelectric_coefficients(
     phonon_conductance : array_like, optional
         Phonon heat conductance ``>= 0`` in units of ``k_B/h`` times energy (the unit
         of ``thermal_conductance``), broadcast; enters only ``zt``.
-    interpolation : {"cubic", "pchip", "linear"}, optional
+    interpolation : {"pchip", "cubic", "linear"}, optional
         Interpolant of sampled transmission, as in :func:`linear_conductance`.
 
     Returns
