@@ -63,8 +63,14 @@ def main(out_dir: str = "out") -> Path:
     result = thermoelectric.thermoelectric_response(
         fsys, mu, temperatures, params={"gate": 2.0}, points_per_kT=1
     )
+    # The leads' subband edges (result.step), where T(E) has its onsets, split the splines
+    # through T(E) that the Mott formula differentiates.
     mott = thermoelectric.mott_seebeck(
-        result.energy.values, result.transmission.values, mu[:, None], temperatures[None, :]
+        result.energy.values,
+        result.transmission.values,
+        mu[:, None],
+        temperatures[None, :],
+        steps=result.step.values,
     )
     g_s = result.attrs["spin_degeneracy"]
 

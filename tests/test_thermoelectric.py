@@ -217,3 +217,100 @@ def test_bad_input_is_refused_with_clear_messages(tunnel_barrier):
         response("wire", 0.0, 0.01)
     with pytest.raises(ValueError, match=r"mu must lie inside the energy grid"):
         thermoelectric.mott_seebeck(np.linspace(0, 1, 11), np.ones(11), 2.0, 0.01)
+
+
+# --------------------------------------------------------------------------------------------
+# Steps of T(E) at the band edges of the leads
+# --------------------------------------------------------------------------------------------
+
+
+def smeared_staircase(openings, closings, mu, kT):
+    """Exact L0 and L1 of an integer staircase T(E) = #{n: open_n < E < close_n}.
+
+    A channel open above e contributes int_e^inf (E - mu)^j (-df/dE) dE: f(e) for j = 0 and
+    (e - mu) f(e) + kT ln(1 + exp(-(e - mu)/kT)) for j = 1.
+    """
+
+    def above(e):
+        x = (np.asarray(e)[:, None] - mu) / kT
+        occupation = 0.5 * (1 - np.tanh(x / 2))
+        first = (np.asarray(e)[:, None] - mu) * occupation + kT * np.logaddexp(0.0, -x)
+        return occupation.sum(axis=0), first.sum(axis=0)
+
+    (l0_open, l1_open), (l0_close, l1_close) = above(openings), above(closings)
+    return l0_open - l0_close, l1_open - l1_close
+
+
+@pytest.mark.parametrize("kT", [0.002, 0.005, 0.02])
+def test_clean_wire_staircase_is_exact_at_and_around_a_threshold(kT):
+    """T(E) of a clean wire is the integer number of open subbands, with thresholds at the
+    transverse energies 4 - 2 cos(pi n / (W + 1)) -+ 2: G and S are the Fermi-smeared
+    staircase exactly, with mu on a threshold, just below and just above it."""
+    width = 4
+    fsys = square_wire(width, 3).finalized()
+    transverse = 4 - 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
+    openings, closings = transverse - 2, transverse + 2
+    threshold = openings[1]
+    mu = threshold + np.array([-3 * kT, -1e-7, 0.0, 1e-7, 0.5 * kT, 3 * kT])
+    result = thermoelectric.thermoelectric_response(fsys, mu, kT)
+    l0, l1 = smeared_staircase(openings, closings, mu, kT)
+    np.testing.assert_allclose(result.conductance.values, l0, rtol=1e-8)
+    np.testing.assert_allclose(result.seebeck.values, -l1 / (kT * l0), rtol=1e-6)
+    # The thresholds in reach are in the grid, each sampled on both sides and never on it.
+    edges = np.concatenate([openings, closings])
+    in_grid = edges[(edges >= result.energy[0].item()) & (edges <= result.energy[-1].item())]
+    np.testing.assert_allclose(np.sort(result.step.values), np.sort(in_grid), atol=1e-12)
+    grid = result.energy.values
+    for edge in in_grid:
+        assert np.min(np.abs(grid - edge)) > 1e-9
+        assert np.sum(np.abs(grid - edge) < 1e-6) == 2
+
+
+def test_band_edges_away_from_the_zone_centre_and_boundary_are_found():
+    """A chain with next-nearest hopping t2 = 1/2 has E(k) = -2 cos k - cos 2k: a minimum -3
+    at k = 0, a local minimum 1 at k = pi and maxima 3/2 at cos k = -1/2, off any simple
+    momentum grid. The clean chain transmits one channel on (-3, 1), two on (1, 3/2)."""
+    lat = meso.lattice.chain(norbs=1)
+
+    def nnn_chain(builder, sites):
+        builder[(lat(i) for i in sites)] = 0.0
+        builder[lat.neighbors()] = -1.0
+        builder[lat.neighbors(2)] = -0.5
+
+    syst = meso.Builder()
+    nnn_chain(syst, range(6))
+    lead = meso.Builder(meso.TranslationalSymmetry((-2,)))
+    nnn_chain(lead, range(2))
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    kT = 0.004
+    mu = np.array([1.0, 1.5 - kT, 1.5, 1.5 + 0.1 * kT])
+    result = thermoelectric.thermoelectric_response(fsys, mu, kT)
+    assert np.any(np.abs(result.step.values - 1.5) < 1e-12)
+    assert np.any(np.abs(result.step.values - 1.0) < 1e-12)
+    l0, l1 = smeared_staircase([-3.0, 1.0], [1.5, 1.5], mu, kT)
+    np.testing.assert_allclose(result.conductance.values, l0, rtol=1e-8)
+    np.testing.assert_allclose(result.seebeck.values, -l1 / (kT * l0), rtol=1e-6)
+
+
+def test_given_steps_enter_a_given_grid_and_the_mott_formula_respects_them():
+    fsys = square_wire(4, 3).finalized()
+    transverse = 4 - 2 * np.cos(np.pi * np.arange(1, 5) / 5)
+    mu, kT = transverse[1] - 2 + 0.05, 0.005  # one smeared threshold 10 kT below mu
+    coarse = np.linspace(mu - 0.25, mu + 0.25, 201)  # spacing kT / 2, a point on the edge
+    result = thermoelectric.thermoelectric_response(fsys, mu, kT, energies=coarse, steps=[mu])
+    assert np.sum(np.abs(result.energy.values - mu) < 1e-6) == 2
+    l0, _ = smeared_staircase(transverse - 2, transverse + 2, np.array([mu]), kT)
+    assert float(result.conductance) == pytest.approx(l0[0], rel=1e-8)
+    # On a plateau T' = 0, so the Mott thermopower vanishes, right next to the threshold
+    # too; one spline through the jump there would ring.
+    near = transverse[1] - 2 + np.array([-0.003, 0.003])
+    mott = thermoelectric.mott_seebeck(
+        result.energy.values, result.transmission.values, near, kT, steps=result.step
+    )
+    np.testing.assert_allclose(mott, 0.0, atol=1e-9)
+    ringing = thermoelectric.mott_seebeck(
+        result.energy.values, result.transmission.values, near, kT
+    )
+    assert np.max(np.abs(ringing)) > 1e-4

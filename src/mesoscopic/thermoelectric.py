@@ -30,10 +30,12 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.interpolate
+import scipy.optimize
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks, landauer
+from . import leads as _leads
 from .system import System
 
 __all__ = [
@@ -49,8 +51,15 @@ FloatArray = NDArray[np.float64]
 # for the second Onsager integral.
 _WINDOW_KT = 40.0
 _LANDAUER_WINDOW_KT = 38.0
-# A grid point where the lead modes sit numerically on a band edge is evaluated this far
-# (relative to the energy scale) to the side; the interpolant cannot tell the difference.
+# A step of T(E) at energy e (a band edge of a lead, where a channel opens) enters the grid
+# as the pair e -+ _STEP_OFFSET * max(1, |e|): the transmission is evaluated just below and
+# just above the edge, never on it (where the lead modes are singular), and the monotone
+# interpolant ramps between the two in a width ~1e-8, whose error in a thermal average is
+# of order (width / kT)^2. The offset stays far above the lead solver's band-edge
+# tolerance (1e-11 of the lead's energy scale), so the mode counts on either side are right.
+_STEP_OFFSET = 1e-8
+# Lead bands are sampled at this many momenta before every extremum is refined.
+_BAND_SAMPLES = 128
 
 
 def _positive_kT(kT: ArrayLike) -> FloatArray:
@@ -80,13 +89,17 @@ def energy_grid(
     points_per_kT: float = 2.0,
     max_spacing: float | None = None,
     window_kT: float = _WINDOW_KT,
+    steps: ArrayLike = (),
 ) -> FloatArray:
     """Energy grid for the thermal averages at every pair of `mu` and `kT`.
 
     The grid covers ``mu +- window_kT * kT`` for every pair, with spacing at most
     ``kT / points_per_kT`` inside each such window (the finest that applies where windows
     overlap) and at most `max_spacing` everywhere; stretches that no window reaches get no
-    points.
+    points. Every energy of `steps` inside the grid becomes a pair of points
+    ``e -+ 1e-8 max(1, |e|)`` (points closer to ``e`` than that are dropped), so that a
+    jump of ``T(E)`` at ``e`` is sampled on both sides and the monotone interpolant of
+    :mod:`mesoscopic.landauer` integrates it as a step.
 
     Parameters
     ----------
@@ -100,6 +113,9 @@ def energy_grid(
         Largest spacing anywhere, to resolve structure of ``T(E)`` narrower than ``kT``.
     window_kT : float, optional
         Half-width of each window in units of its ``kT`` (default 40; at least 38).
+    steps : float or array_like, optional
+        Energies where ``T(E)`` may jump, e.g. the band edges of the leads, where channels
+        open (:func:`thermoelectric_response` adds those of the leads itself).
 
     Returns
     -------
@@ -111,6 +127,9 @@ def energy_grid(
     >>> E = energy_grid([0.0, 0.1], 0.01)
     >>> float(E[0]), float(E[-1]), round(float(np.max(np.diff(E))), 12), E.size
     (-0.4, 0.5, 0.005, 181)
+    >>> E = energy_grid(0.0, 0.01, steps=0.0)   # a step at E = 0: sampled either side
+    >>> E[(E > -0.001) & (E < 0.001)].tolist()
+    [-1e-08, 1e-08]
     """
     potentials = _chemical_potentials(mu)
     temperatures = _positive_kT(kT)
@@ -123,6 +142,7 @@ def energy_grid(
             f"window_kT must be >= 38 (landauer integrates mu +- 38 kT), got {window_kT!r}"
         )
     limit = np.inf if max_spacing is None else float(_checks.positive(max_spacing, "max_spacing"))
+    jumps = _step_energies(steps)
     centre = np.repeat(potentials, temperatures.size)
     width = np.tile(temperatures, potentials.size)
     lower, upper = centre - reach * width, centre + reach * width
@@ -134,17 +154,17 @@ def energy_grid(
         upper[np.newaxis, :] > start[:, np.newaxis]
     )
     # A stretch that no window reaches gets no points inside (step inf).
-    steps = np.min(np.where(overlapping, spacing[np.newaxis, :], np.inf), axis=1)
+    widths = np.min(np.where(overlapping, spacing[np.newaxis, :], np.inf), axis=1)
     # Consecutive segments that need the same spacing are filled as one run.
-    run_ends = np.flatnonzero(np.append(steps[1:] != steps[:-1], True))
+    run_ends = np.flatnonzero(np.append(widths[1:] != widths[:-1], True))
     pieces = [breaks[:1]]
     first = 0
     for last in run_ends:
-        low, high, step = start[first], stop[last], steps[last]
+        low, high, step = start[first], stop[last], widths[last]
         count = 1 if np.isinf(step) else max(1, int(np.ceil((high - low) / step - 1e-9)))
         pieces.append(np.linspace(low, high, count + 1)[1:])
         first = last + 1
-    return np.concatenate(pieces)
+    return _with_steps(np.concatenate(pieces), jumps)
 
 
 def _merged_breaks(
@@ -170,6 +190,101 @@ def _merged_breaks(
             else:
                 kept.append(k)
     return breaks[kept]
+
+
+def _step_energies(steps: ArrayLike, what: str = "steps") -> FloatArray:
+    values = _checks.real_array(steps, what)
+    if values.ndim > 1:
+        raise ValueError(f"{what} must be a number or a 1-D array, got shape {values.shape}")
+    return np.unique(np.atleast_1d(values))
+
+
+def _step_offsets(steps: FloatArray) -> FloatArray:
+    return _STEP_OFFSET * np.maximum(1.0, np.abs(steps))
+
+
+def _with_steps(grid: FloatArray, steps: FloatArray) -> FloatArray:
+    """`grid` with every step inside it replaced by a pair of points just either side.
+
+    Points of `grid` closer to a step than its offset are dropped, so no interval of the
+    result is wider than the widest interval of `grid` it lies in: the resolution of every
+    thermal window is kept. Steps closer together than their offsets count as one.
+    """
+    inside = steps[(steps >= grid[0]) & (steps <= grid[-1])]
+    if inside.size == 0:
+        return grid
+    offsets = _step_offsets(inside)
+    distinct = np.append(True, np.diff(inside) > 2 * offsets[:-1])
+    inside, offsets = inside[distinct], offsets[distinct]
+    nearest = np.clip(np.searchsorted(inside, grid), 1, inside.size)
+    near = np.zeros(grid.size, dtype=bool)
+    for candidate in (nearest - 1, np.minimum(nearest, inside.size - 1)):
+        near |= np.abs(grid - inside[candidate]) < offsets[candidate]
+    return np.unique(np.concatenate([grid[~near], inside - offsets, inside + offsets]))
+
+
+def _lead_band_edges(
+    fsys: System, params: Mapping[str, Any] | None, low: float, high: float
+) -> FloatArray:
+    """Band minima and maxima in ``[low, high]`` of every lead with a band structure.
+
+    These are the energies where a lead's channels open or close, hence where ``T(E)``
+    jumps (for a clean lead) or has a square-root onset. Each band of
+    ``H(k) = h_cell + hop e^{ik} + h.c.`` is sampled at ``_BAND_SAMPLES`` momenta, and every
+    local extremum of the samples is refined by a bounded Brent search between its two
+    neighbours, which finds the extremal energy to rounding (the error in ``E`` is
+    quadratic in that of ``k``). Band crossings give extra, harmless breakpoints. Leads
+    given only by a self-energy or by modes have no band structure here and add nothing.
+    """
+    edges: list[float] = []
+    seen: set[bytes] = set()
+    momenta = np.linspace(-np.pi, np.pi, _BAND_SAMPLES, endpoint=False)
+    spacing = 2 * np.pi / _BAND_SAMPLES
+    for lead in fsys.leads:
+        if not (hasattr(lead, "cell_hamiltonian") and hasattr(lead, "inter_cell_hopping")):
+            continue
+        h = np.asarray(lead.cell_hamiltonian(params), dtype=complex)
+        v = np.asarray(lead.inter_cell_hopping(params), dtype=complex)
+        key = h.tobytes() + v.tobytes()
+        if key in seen:
+            continue
+        seen.add(key)
+
+        def bloch_energies(k: float, h: NDArray[Any] = h, v: NDArray[Any] = v) -> FloatArray:
+            phase = complex(np.cos(k), np.sin(k))
+            return np.asarray(
+                np.linalg.eigvalsh(h + v * phase + v.conj().T * phase.conjugate()), dtype=float
+            )
+
+        bands = _leads.bands(h, v, momenta)  # (n_k, n_bands), sorted at each k
+        before, after = np.roll(bands, 1, axis=0), np.roll(bands, -1, axis=0)
+        reach = float(np.max(np.abs(bands - before), initial=0.0))
+        scale = max(1.0, float(np.max(np.abs(bands), initial=0.0)))
+        flat = np.ptp(bands, axis=0) <= 1e-12 * scale
+        edges.extend(bands[0, flat].tolist())
+        for sign, extremum in (
+            (1.0, (bands <= before) & (bands <= after)),
+            (-1.0, (bands >= before) & (bands >= after)),
+        ):
+            extremum[:, flat] = False
+            near = (bands >= low - reach) & (bands <= high + reach)
+            for j, n in zip(*np.nonzero(extremum & near)):
+                centre = float(momenta[j])
+
+                def signed(
+                    offset: float, n: int = int(n), centre: float = centre, sign: float = sign
+                ) -> float:
+                    return sign * float(bloch_energies(centre + offset)[n])
+
+                best = scipy.optimize.minimize_scalar(
+                    signed,
+                    bounds=(-spacing, spacing),
+                    method="bounded",
+                    options={"xatol": 1e-12},
+                )
+                edges.append(sign * min(float(best.fun), signed(0.0)))
+    found = np.unique(np.asarray(edges, dtype=float))
+    return found[(found >= low) & (found <= high)]
 
 
 def _check_coverage(grid: FloatArray, mu: FloatArray, kT: FloatArray) -> None:
@@ -276,12 +391,15 @@ def mott_seebeck(
     transmission: ArrayLike,
     mu: ArrayLike,
     kT: ArrayLike,
+    *,
+    steps: ArrayLike = (),
 ) -> FloatArray:
     """Thermopower from the Mott formula, ``S = -(pi^2/3) kT T'(mu) / T(mu)``, in ``k_B/e``.
 
-    ``T`` and ``T'`` are taken from the not-a-knot cubic spline through the samples (the same
-    interpolant :mod:`mesoscopic.landauer` integrates), so the comparison with
-    :func:`thermoelectric_response` isolates the Sommerfeld expansion.
+    ``T`` and ``T'`` are taken from not-a-knot cubic splines through the samples, one for
+    each stretch of the grid between two `steps` (a spline across a jump of ``T`` would ring
+    on both sides of it), so that the comparison with :func:`thermoelectric_response`
+    isolates the Sommerfeld expansion.
 
     Parameters
     ----------
@@ -291,6 +409,10 @@ def mott_seebeck(
         Samples of ``T(E)``.
     mu, kT : array_like
         Chemical potentials and thermal energies (energy units); broadcast together.
+    steps : float or array_like, optional
+        Energies where ``T(E)`` jumps: the ``step`` coordinate of
+        :func:`thermoelectric_response`. A `mu` between the two samples that flank a step
+        takes the stretch above it.
 
     Returns
     -------
@@ -322,9 +444,28 @@ def mott_seebeck(
             f"mu must lie inside the energy grid [{grid[0]:g}, {grid[-1]:g}], got "
             f"{_checks._show(mu)}"
         )
-    spline = scipy.interpolate.CubicSpline(grid, values, bc_type="not-a-knot")
-    value = spline(potentials)
-    slope = spline(potentials, 1)
+    jumps = _step_energies(steps)
+    # Stretch boundaries: the first knot above each step that has knots on both sides.
+    cuts = np.unique(np.searchsorted(grid, jumps, side="right"))
+    cuts = cuts[(cuts > 0) & (cuts < grid.size)]
+    bounds = np.concatenate([[0], cuts, [grid.size]])
+    # A mu above the last knot below a step belongs to the stretch above it.
+    stretch = np.searchsorted(grid[cuts - 1], potentials, side="left")
+    value = np.zeros(np.shape(potentials))
+    slope = np.zeros(np.shape(potentials))
+    for piece in range(bounds.size - 1):
+        low, high = int(bounds[piece]), int(bounds[piece + 1])
+        here = stretch == piece
+        if not np.any(here):
+            continue
+        knots = grid[low:high]
+        degree = min(3, knots.size - 1)
+        if degree == 3:
+            spline = scipy.interpolate.CubicSpline(knots, values[low:high], bc_type="not-a-knot")
+        else:
+            spline = scipy.interpolate.make_interp_spline(knots, values[low:high], k=degree)
+        value = np.where(here, spline(potentials), value)
+        slope = np.where(here, spline(potentials, 1), slope)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(value != 0, slope / np.where(value != 0, value, 1.0), np.nan)
     return np.asarray(-(np.pi**2) / 3 * temperatures * ratio, dtype=float)
@@ -341,7 +482,8 @@ def thermoelectric_response(
     points_per_kT: float = 2.0,
     max_spacing: float | None = None,
     phonon_conductance: ArrayLike = 0.0,
-    interpolation: Literal["cubic", "pchip", "linear"] = "cubic",
+    interpolation: Literal["cubic", "pchip", "linear"] = "pchip",
+    steps: ArrayLike = (),
 ) -> xr.Dataset:
     """Conductance, thermopower, Peltier coefficient, heat conductance, Lorenz ratio and ZT.
 
@@ -350,6 +492,14 @@ def thermoelectric_response(
     :func:`energy_grid` (or the given `energies`) with :func:`transmission_curve`, and the
     coefficients by :func:`mesoscopic.landauer.thermoelectric_coefficients` with the system's
     spin degeneracy.
+
+    ``T(E)`` jumps (clean leads) or has a square-root onset wherever a lead's channel opens
+    or closes, at the band minima and maxima of the leads. These band edges, found from the
+    band structure of every lead at `params`, and the given `steps` are put into the grid
+    (the default one and given `energies` alike) as pairs of points just either side
+    (:func:`energy_grid`), and the monotone interpolant then integrates each jump as a
+    step: a clean wire's thermally smeared staircase comes out exact to ~1e-9, with ``mu``
+    anywhere, on a threshold included.
 
     Parameters
     ----------
@@ -373,15 +523,22 @@ def thermoelectric_response(
     phonon_conductance : float or array_like, optional
         Phonon heat conductance ``>= 0`` in units of ``k_B/h`` times energy, broadcast against
         ``(n_mu, n_kT)``; enters only ``zt``.
-    interpolation : {"cubic", "pchip", "linear"}, optional
-        Interpolant of the sampled ``T(E)`` (see :mod:`mesoscopic.landauer`): "pchip" for a
-        ``T(E)`` with steps sharper than the grid.
+    interpolation : {"pchip", "cubic", "linear"}, optional
+        Interpolant of the sampled ``T(E)`` (see :mod:`mesoscopic.landauer`). The default
+        monotone cubic never overshoots, so it is exact on the steps at the band edges;
+        the not-a-knot "cubic" spline rings at every step in the windows and is only for a
+        ``T(E)`` that is smooth across them.
+    steps : float or array_like, optional
+        Further energies where ``T(E)`` jumps (besides the band edges of the leads, which
+        are found automatically), e.g. the edges of a lead given only by a self-energy.
 
     Returns
     -------
     xarray.Dataset
-        Coordinates ``mu`` (n_mu), ``kT`` (n_kT) and ``energy`` (n_E); a number given for
-        `mu` or `kT` becomes a scalar coordinate instead of an axis. Variables over
+        Coordinates ``mu`` (n_mu), ``kT`` (n_kT), ``energy`` (n_E) and ``step`` (the band
+        edges and `steps` inside the grid, where ``T(E)`` may jump: pass them to
+        :func:`mott_seebeck`); a number given for `mu` or `kT` becomes a scalar coordinate
+        instead of an axis. Variables over
         ``(mu, kT)``, each with a ``units`` attribute: ``conductance`` (e^2/h, the spin
         degeneracy included), ``seebeck`` (k_B/e, 86.17 µV/K), ``peltier`` (energy unit / e;
         equal to ``seebeck * kT``), ``thermal_conductance`` (k_B/h times the energy unit,
@@ -421,6 +578,7 @@ def thermoelectric_response(
     potentials = _chemical_potentials(mu)
     temperatures = _positive_kT(kT)
     phonon = _checks.positive(phonon_conductance, "phonon_conductance", allow_zero=True)
+    given_steps = _step_energies(steps)
     if energies is None:
         grid = energy_grid(
             potentials, temperatures, points_per_kT=points_per_kT, max_spacing=max_spacing
@@ -433,6 +591,10 @@ def thermoelectric_response(
                 f"{_checks._show(energies)}"
             )
         _check_coverage(grid, potentials, temperatures)
+    edges = _lead_band_edges(system, params, float(grid[0]), float(grid[-1]))
+    jumps = np.union1d(edges, given_steps)
+    jumps = jumps[(jumps >= grid[0]) & (jumps <= grid[-1])]
+    grid = _with_steps(grid, jumps)
     transmission = transmission_curve(system, grid, leads=(source, drain), params=params)
     g_s = system.spin_degeneracy
     coefficients = landauer.thermoelectric_coefficients(
@@ -478,6 +640,14 @@ def thermoelectric_response(
             "mu": xr.DataArray(potentials, dims="mu", attrs={"units": "energy"}),
             "kT": xr.DataArray(temperatures, dims="kT", attrs={"units": "energy"}),
             "energy": xr.DataArray(grid, dims="energy", attrs={"units": "energy"}),
+            "step": xr.DataArray(
+                jumps,
+                dims="step",
+                attrs={
+                    "units": "energy",
+                    "long_name": "band edges of the leads and given steps, where T(E) may jump",
+                },
+            ),
         },
         attrs={
             "source_lead": source,
