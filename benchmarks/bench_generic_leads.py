@@ -34,14 +34,14 @@ CASES = {"graphene_zigzag_60x60": (60, 60.0), "bhz_40x40": (40, 40)}
 def graphene_zigzag(kw, width: int, length: float):
     """Zigzag ribbon with `width` zigzag chains, a smooth p-n step of height 0.1."""
     lat = kw.lattice.honeycomb(1.0, norbs=1)
-    across = width * np.sqrt(3) / 2 - 0.1
+    low, high = -1 / (2 * np.sqrt(3)) - 0.1, (width - 1) * np.sqrt(3) / 2 + 0.1
     syst = kw.Builder()
-    syst[lat.shape(lambda p: 0 <= p[1] < across and 0 <= p[0] < length, (0.1, 0.1))] = (
+    syst[lat.shape(lambda p: low < p[1] < high and 0 <= p[0] < length, (0.1, 0.1))] = (
         lambda site: 0.1 * np.tanh(site.pos[0] - length / 2)
     )
     syst[lat.neighbors()] = -1.0
     lead = kw.Builder(kw.TranslationalSymmetry((-1.0, 0.0)))
-    lead[lat.shape(lambda p: 0 <= p[1] < across, (0.1, 0.1))] = 0.0
+    lead[lat.shape(lambda p: low < p[1] < high, (0.1, 0.1))] = 0.0
     lead[lat.neighbors()] = -1.0
     syst.attach_lead(lead)
     syst.attach_lead(lead.reversed())

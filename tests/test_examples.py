@@ -73,8 +73,13 @@ def test_quantum_hall(tmp_path):
 def test_graphene(tmp_path):
     r = example("graphene").main(tmp_path, num=6, widths=range(4, 10))
     assert r["armchair_channels"] == {n: int(n % 3 == 2) for n in range(4, 10)}
-    low = (r["energies"] > 0.05) & (r["energies"] < 0.35)  # a tiny gap opens below 0.05 t
+    assert r["zigzag_channels"] == {n: 1 for n in range(4, 10)}  # gapless at every width
+    # Zigzag edges: one channel from E = 0.001 t up to the next subband (no gap at E = 0);
+    # bearded edges (one bond per edge atom) are gapped there.
+    assert r["energies"][0] <= 1e-3
+    low = r["energies"] < 0.35
     np.testing.assert_allclose(r["zigzag"][low], 1.0, atol=1e-8)
+    assert r["bearded"][0] < 1e-8
 
 
 def test_quantum_spin_hall(tmp_path):

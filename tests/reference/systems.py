@@ -83,7 +83,11 @@ def make_spin_orbit_wire(kw, width=6, length=15):
 
 
 def make_graphene_zigzag(kw, width=5, length=8):
-    """Zigzag graphene ribbon (nearest-neighbour hopping -1), leads along x."""
+    """Graphene ribbon with bearded edges, leads along x.
+
+    One single-bond atom per cell on each edge: the geometry of
+    ``models.graphene_ribbon(width, edge="bearded")``; nearest-neighbour hopping -1.
+    """
     lat = kw.lattice.honeycomb(1.0, norbs=1)
 
     def ribbon(pos):
