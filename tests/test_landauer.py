@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from mesoscopic.landauer import (
+    NoConductanceWarning,
     ThermoelectricCoefficients,
     current,
     fermi_derivative,
@@ -175,11 +176,20 @@ def test_figure_of_merit_matches_onsager_integrals():
     assert np.allclose(with_phonons.zt, c.zt / 1.5, rtol=1e-12)
 
 
-def test_vanishing_conductance_gives_nan_ratios():
+def test_vanishing_conductance_gives_nan_ratios_with_a_warning():
     energy = np.linspace(-1.0, 1.0, 201)
-    c = thermoelectric_coefficients(energy, np.zeros(energy.size), 0.0, 0.02)
+    with pytest.warns(NoConductanceWarning, match=r"vanishes at 1 of 1 points .* NaN"):
+        c = thermoelectric_coefficients(energy, np.zeros(energy.size), 0.0, 0.02)
     assert c.conductance == 0.0
     assert np.isnan(c.seebeck) and np.isnan(c.lorenz) and np.isnan(c.zt)
+    # A gap at kT = 0: NaN and the warning at the point in the gap only.
+    gapped = np.where(np.abs(energy) < 0.3, 0.0, 1.0)
+    with pytest.warns(NoConductanceWarning, match=r"vanishes at 1 of 2 points"):
+        c = thermoelectric_coefficients(energy, gapped, np.array([0.0, 0.5]), 0.0)
+    assert np.isnan(c.seebeck[0]) and c.seebeck[1] == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoConductanceWarning)
+        thermoelectric_coefficients(energy, gapped, 0.5, 0.01)
 
 
 # ---------------------------------------------------------------------------------
@@ -271,7 +281,9 @@ def test_default_interpolation_keeps_a_coarse_staircase_inside_zero_to_n():
         assert np.all(g >= 0) and np.all(g <= 2 * n_max * (1 + 1e-12))
         l0 = onsager_integrals(energy, samples, mu[:, None], np.array([kT, 0.0]), orders=(0,))
         assert np.all(l0 >= 0) and np.all(l0 <= n_max * (1 + 1e-12))
-        c = thermoelectric_coefficients(energy, samples, mu, kT)
+        with warnings.catch_warnings():  # below the first step at kT = 0: no conductance
+            warnings.simplefilter("ignore", NoConductanceWarning)
+            c = thermoelectric_coefficients(energy, samples, mu, kT)
         assert np.all(c.conductance >= 0) and np.all(c.conductance <= n_max * (1 + 1e-12))
     # Current per unit bias is an average of the interpolant over the window.
     bias = 0.05

@@ -55,6 +55,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _checks
 
 __all__ = [
+    "NoConductanceWarning",
     "ThermoelectricCoefficients",
     "current",
     "fermi_derivative",
@@ -93,6 +94,14 @@ _NEGATIVE_TOLERANCE = 1e-12
 
 # Work per chunk of the vectorized sampled path (number of quadrature nodes).
 _CHUNK_NODES = 1 << 16
+
+
+class NoConductanceWarning(UserWarning):
+    """The conductance vanishes, so ratios to it (thermopower, Lorenz ratio, ...) are NaN.
+
+    Raised by :func:`thermoelectric_coefficients` where ``L0 = int T (-df/dE) dE`` is exactly
+    zero: no transmission within the thermal window (an insulator, or a gap at ``kT = 0``).
+    """
 
 
 # --------------------------------------------------------------------------------------
@@ -1249,7 +1258,7 @@ class ThermoelectricCoefficients:
     Notes
     -----
     Where the conductance vanishes (``L0 = 0``) every field but the conductance is
-    NaN.
+    NaN, and :func:`thermoelectric_coefficients` warns (:class:`NoConductanceWarning`).
     """
 
     conductance: NDArray[np.float64]
@@ -1330,6 +1339,15 @@ def thermoelectric_coefficients(
         np.where(hot, np.nan, 0.0),
     )
     undefined = ~conducting
+    if np.any(undefined):
+        warnings.warn(
+            f"the conductance vanishes at {int(np.count_nonzero(undefined))} of {undefined.size} "
+            "points (no transmission within the thermal window: an insulator); the "
+            "thermopower, Peltier coefficient, heat conductance, Lorenz ratio and ZT are "
+            "undefined there and returned as NaN",
+            NoConductanceWarning,
+            stacklevel=2,
+        )
     seebeck, peltier, thermal, lorenz, zt = (
         np.where(undefined, np.nan, q) for q in (seebeck, peltier, thermal, lorenz, zt)
     )
