@@ -398,6 +398,24 @@ def test_strip_exactly_at_subband_bottom(subband):
     np.testing.assert_allclose(stab.selfenergy, sigma_below, atol=1e-4)
 
 
+@pytest.mark.parametrize("energy", [-0.999999, 0.999999])
+def test_slow_mode_whose_shifted_pencil_is_exactly_singular(energy):
+    # Strip of 3 sites, hopping 0.5: E = -+(1 - 1e-6) lies 1e-6 inside the band of the middle
+    # subband (k near 0 or pi, |v| = 1.4e-3). Checking that this slow mode is resolved from
+    # its partner factorizes the pencil shifted by its own eigenvalue, which here is singular
+    # to the last bit: the check must not end in SciPy's "array must not contain infs".
+    h, hop = strip(3, tx=0.5, ty=0.5)
+    prop, stab = modes(h, hop, energy)
+    subbands = strip_subbands(3, ty=0.5)
+    assert prop.num_modes == int(np.sum(np.abs(energy - subbands) < 1.0)) == 2
+    np.testing.assert_allclose(np.sort(np.abs(prop.velocities))[:2], np.sqrt(2e-6), rtol=1e-4)
+    np.testing.assert_allclose(
+        current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-9
+    )
+    gamma = 1j * (stab.selfenergy - stab.selfenergy.conj().T)
+    np.testing.assert_allclose(gamma, stab.sources @ stab.sources.conj().T, atol=1e-12)
+
+
 def test_strongly_evanescent_modes_of_a_long_supercell():
     # A strip lead described with a 24-site-long unit cell: its evanescent solutions decay
     # by |lambda| = exp(-24 kappa) per cell, down to 1e-17. The self-energy on the last column

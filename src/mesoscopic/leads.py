@@ -817,13 +817,7 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
         gap = float(np.min(np.abs(others - lam_unit[position])))
         member = candidates[position]
         shifted_pencil = beta[member] * pencil_l - alpha[member] * pencil_r
-        with np.errstate(all="ignore"):
-            factor = _lu_factor(shifted_pencil.conj().T)
-            left_vector = la.lu_solve(factor, np.ones(2 * rank, dtype=complex))
-            left_vector = la.lu_solve(factor, left_vector / np.linalg.norm(left_vector))
-        if not np.all(np.isfinite(left_vector)):
-            return True
-        left_vector /= np.linalg.norm(left_vector)
+        left_vector = _left_null_vector(shifted_pencil)
         right_vector = vectors[:, member]
         projection = math.hypot(
             abs(left_vector.conj() @ pencil_l @ right_vector),
@@ -1158,6 +1152,27 @@ def _reciprocal_condition(lu: tuple[ComplexArray, Any], matrix: ComplexArray) ->
     gecon = la.get_lapack_funcs("gecon", (lu[0],))
     rcond, info = gecon(lu[0], norm, norm="1")
     return float(rcond) if info == 0 else 0.0
+
+
+def _left_null_vector(matrix: ComplexArray) -> ComplexArray:
+    """Unit ``y`` with ``y^dagger matrix`` smallest, for a (nearly) singular square matrix.
+
+    Two steps of inverse iteration on ``matrix^dagger``; where the LU factorization meets an
+    exactly zero pivot (the shift is an eigenvalue to the last bit, which happens for
+    structured leads such as clean wires) the iteration overflows, and the left singular
+    vector of the smallest singular value is taken instead.
+    """
+    with np.errstate(all="ignore"):
+        factor = _lu_factor(matrix.conj().T)
+        vector = la.lu_solve(factor, np.ones(matrix.shape[0], dtype=complex), check_finite=False)
+        norm = np.linalg.norm(vector)
+        if np.isfinite(norm) and norm > 0:
+            vector = la.lu_solve(factor, vector / norm, check_finite=False)
+            norm = np.linalg.norm(vector)
+    if np.isfinite(norm) and norm > 0:
+        return np.asarray(vector / norm)
+    u, _, _ = la.svd(matrix, check_finite=False)
+    return np.asarray(u[:, -1])
 
 
 def _clusters(lam: ComplexArray) -> list[NDArray[np.intp]]:
