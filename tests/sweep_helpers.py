@@ -95,3 +95,21 @@ def run_logged_sweep(checkpoint: str, log_path: str, delay: float) -> None:
         checkpoint=checkpoint,
         progress=False,
     )
+
+
+# A module-level constant that the next two observables use, directly or through a helper.
+ENERGY_SCALE = 2.0
+
+
+def scaled_energy(energy: float) -> float:
+    """energy * ENERGY_SCALE."""
+    return energy * ENERGY_SCALE
+
+
+def _energy_shift(energy: float) -> float:
+    return ENERGY_SCALE * energy + 1.0
+
+
+def shifted_energy(energy: float) -> float:
+    """ENERGY_SCALE * energy + 1, through a helper of this module."""
+    return _energy_shift(energy)

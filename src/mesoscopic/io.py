@@ -24,15 +24,24 @@ Other programs can open the NetCDF files as they are (``ncdump``, xarray, netCDF
 they see the encoded form. Zarr stores (a path ending in ``.zarr``) need the
 optional ``zarr`` package; they keep complex numbers and 64-bit integers natively
 and use the same attribute encoding.
+
+:func:`load` treats a file as data, never as code or as a recipe for allocations: it
+reads regular NetCDF files with an engine chosen from the file's first bytes (never by
+xarray's guessing), reads a Zarr store only when ``format="zarr"`` is asked for, and
+refuses a file whose header or attributes ask for more data than the file holds (a
+damaged or hostile file) with an error naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import importlib.util
 import json
+import math
 import os
 import pathlib
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Hashable, Mapping
@@ -57,6 +66,10 @@ _RESERVED_ATTRS = (_JSON_ATTRS, _ORIGINAL_DTYPE, _COMPLEX_OF, _COMPLEX_PART)
 _NETCDF3_INTEGERS = (np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.int32))
 _INT32 = np.iinfo(np.int32)
 _EXACT_FLOAT_INTEGER = 2**53
+# Decoded data may be wider than stored data (CF scaling, restored integer dtypes), but
+# never by more than this factor over the file's size: beyond it the header lies.
+_MAX_DATA_PER_FILE_BYTE = 8
+_TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
 
 
 def save(
@@ -120,6 +133,7 @@ def save(
     target = pathlib.Path(path)
     chosen = _choose_format(target, format)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     if chosen == "netcdf":
         encoded = _encode(dataset, split_complex=True, narrow_integers=True)
         _atomic_write(target, lambda tmp: encoded.to_netcdf(tmp, engine="scipy"))
@@ -135,20 +149,26 @@ def load(
     *,
     format: FileFormat | None = None,
 ) -> xr.Dataset:
-    """Read a dataset written by :func:`save` (or any NetCDF file / Zarr store).
+    """Read a dataset written by :func:`save` (or any NetCDF file; a Zarr store on request).
 
     The data are read into memory and the file is closed, so it can be replaced or
     deleted right after. Encodings made by :func:`save` are undone: complex
     variables, original integer dtypes and non-string attributes are restored.
 
+    Only a regular file is read, with the engine its first bytes call for (SciPy for
+    NetCDF3; netCDF4 or h5netcdf for NetCDF4), and a Zarr store only with
+    ``format="zarr"``: a directory or a ``.zarr`` path is never opened by guessing,
+    since opening a store runs its codecs. A file whose header or attributes ask for
+    more data than it holds is refused before anything is allocated.
+
     Parameters
     ----------
     path : str or path-like
         A NetCDF file (NetCDF3 is read with SciPy; a NetCDF4/HDF5 file needs the
-        ``netCDF4`` or ``h5netcdf`` package) or a Zarr store.
+        ``netCDF4`` or ``h5netcdf`` package), or a Zarr store with ``format="zarr"``.
     format : {"netcdf", "zarr"}, optional
-        Default: ``"zarr"`` for a path ending in ``.zarr`` or a directory, else
-        ``"netcdf"``.
+        Default ``"netcdf"``. ``"zarr"`` reads a Zarr store (a directory; needs the
+        ``zarr`` package): only read stores you trust.
 
     Returns
     -------
@@ -160,7 +180,9 @@ def load(
     FileNotFoundError
         If `path` does not exist.
     ValueError
-        If `format` is unknown or the file is not NetCDF.
+        If `format` is unknown, `path` is a directory (or ends in ``.zarr``) without
+        ``format="zarr"``, or the file is not NetCDF, is damaged, or declares sizes
+        or dtypes its content cannot hold. The message names the file.
 
     Examples
     --------
@@ -178,26 +200,146 @@ def load(
     source = pathlib.Path(path)
     if not source.exists():
         raise FileNotFoundError(f"no dataset at {str(source)!r}")
+    if format is None:
+        if source.is_dir():
+            raise ValueError(
+                f"{str(source)!r} is a directory, not a NetCDF file; a Zarr store is read "
+                "only when asked for: io.load(path, format='zarr'), for a store you trust"
+            )
+        if source.suffix == ".zarr":
+            raise ValueError(
+                f"{str(source)!r} ends in .zarr; load reads NetCDF unless told otherwise: "
+                "pass format='zarr' to read a Zarr store you trust"
+            )
+        return _read_netcdf(source)
     chosen = _choose_format(source, format)
     if chosen == "netcdf":
-        with open(source, "rb") as handle:
-            magic = handle.read(4)
-        if magic[:3] == b"CDF":
-            engine: str | None = "scipy"
-        elif magic == b"\x89HDF":
-            engine = None  # NetCDF4: let xarray pick netCDF4 or h5netcdf
-        else:
-            raise ValueError(
-                f"{str(source)!r} is not a NetCDF file (it starts with {magic!r}, "
-                "expected b'CDF' for NetCDF3 or b'\\x89HDF' for NetCDF4)"
-            )
-        with xr.open_dataset(source, engine=engine) as opened:
-            dataset = opened.load()
+        return _read_netcdf(source)
+    if not source.is_dir():
+        raise ValueError(f"{str(source)!r} is not a Zarr store (a Zarr store is a directory)")
+    _require_zarr()
+    with xr.open_dataset(source, engine="zarr", chunks=None) as opened:
+        _check_declared_sizes(opened, source, _directory_size(source))
+        dataset = opened.load()
+    return _decode(dataset, str(source))
+
+
+def _read_netcdf(
+    source: pathlib.Path,
+    *,
+    check_attrs: Callable[[dict[Any, Any]], None] | None = None,
+    netcdf3_only: bool = False,
+) -> xr.Dataset:
+    """Read a regular NetCDF file into memory, checking it before the data are read.
+
+    `check_attrs` sees the dataset's raw attributes before any data is read; it raises
+    to refuse the file. With `netcdf3_only`, only classic NetCDF3 (read by SciPy, no
+    other library involved) is accepted.
+    """
+    import xarray as xr
+
+    if source.is_symlink() or not source.is_file():
+        raise ValueError(
+            f"{str(source)!r} is not a regular file (a directory, link or device); "
+            "only NetCDF files are read"
+        )
+    with open(source, "rb") as handle:
+        magic = handle.read(4)
+    if magic[:3] == b"CDF":
+        engine = "scipy"
+    elif magic == b"\x89HDF" and not netcdf3_only:
+        engine = _netcdf4_engine(source)
+    elif netcdf3_only:
+        raise ValueError(
+            f"{str(source)!r} is not a NetCDF3 file written by mesoscopic (it starts with "
+            f"{magic!r}, expected b'CDF')"
+        )
     else:
-        _require_zarr()
-        with xr.open_dataset(source, engine="zarr", chunks=None) as opened:
+        raise ValueError(
+            f"{str(source)!r} is not a NetCDF file (it starts with {magic!r}, "
+            "expected b'CDF' for NetCDF3 or b'\\x89HDF' for NetCDF4)"
+        )
+    try:
+        opened = xr.open_dataset(source, engine=engine)
+    except Exception as exc:
+        raise _unreadable(source, exc) from exc
+    with opened:
+        if check_attrs is not None:
+            check_attrs(dict(opened.attrs))
+        _check_declared_sizes(opened, source, source.stat().st_size)
+        try:
             dataset = opened.load()
-    return _decode(dataset)
+        except Exception as exc:
+            raise _unreadable(source, exc) from exc
+    return _decode(dataset, str(source))
+
+
+def _unreadable(source: pathlib.Path, exc: BaseException) -> ValueError:
+    return ValueError(
+        f"{str(source)!r} is not a readable NetCDF file; it is damaged or was not written "
+        f"as NetCDF ({type(exc).__name__}: {exc})"
+    )
+
+
+def _netcdf4_engine(source: pathlib.Path) -> str:
+    for module, engine in (("netCDF4", "netcdf4"), ("h5netcdf", "h5netcdf")):
+        if importlib.util.find_spec(module) is not None:
+            return engine
+    raise ImportError(
+        f"{str(source)!r} is a NetCDF4 (HDF5) file; reading it needs the netCDF4 or "
+        "h5netcdf package (files written by mesoscopic are NetCDF3 and need neither)"
+    )
+
+
+def _directory_size(folder: pathlib.Path) -> int:
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, files in os.walk(folder)
+        for name in files
+    )
+
+
+def _check_declared_sizes(opened: xr.Dataset, source: pathlib.Path, stored: int) -> None:
+    """Refuse a file whose variables declare more data than the file can hold."""
+    declared = 0
+    for name, variable in opened.variables.items():
+        size = math.prod(variable.shape)
+        declared += size * variable.dtype.itemsize
+        original = variable.attrs.get(_ORIGINAL_DTYPE)
+        if original is not None:
+            declared += size * _restorable_dtype(original, name, str(source)).itemsize
+    limit = _MAX_DATA_PER_FILE_BYTE * stored + 2**20
+    if declared > limit:
+        raise ValueError(
+            f"{str(source)!r} declares {declared} bytes of data in a file of {stored} bytes; "
+            "it is damaged or not a dataset, and is not read"
+        )
+
+
+def _remove_stale_temporaries(target: pathlib.Path) -> None:
+    """Remove temporaries of `target` left by writers that were killed (their pid is gone)."""
+    if not target.parent.is_dir():
+        return
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        match = _TEMPORARY_NAME.fullmatch(leftover.name)
+        if match is None or match["target"] != target.name or _process_alive(int(match["pid"])):
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or a pid we cannot ask about: keep the file
+    return True
 
 
 def _choose_format(path: pathlib.Path, format: str | None) -> FileFormat:
@@ -372,7 +514,39 @@ def _encode(dataset: xr.Dataset, *, split_complex: bool, narrow_integers: bool) 
     return xr.Dataset(data_vars, coords=coords, attrs=_encode_attrs(dataset.attrs, "the dataset"))
 
 
-def _decode(dataset: xr.Dataset) -> xr.Dataset:
+def _restorable_dtype(original: Any, name: Hashable, origin: str) -> np.dtype[Any]:
+    """The integer dtype a variable was saved from; anything else is refused."""
+    try:
+        dtype = np.dtype(str(original))
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in "iu" or dtype.itemsize > 8:
+        raise ValueError(
+            f"{origin!r}: variable {name!r} asks to be restored to dtype {str(original)!r}; "
+            "only integer dtypes of up to 8 bytes are restored, so the file is damaged or "
+            "was not written by mesoscopic"
+        )
+    return dtype
+
+
+def _restore_integers(
+    values: np.ndarray, dtype: np.dtype[Any], name: Hashable, origin: str
+) -> np.ndarray:
+    limits = np.iinfo(dtype)
+    if values.size and (
+        values.dtype.kind not in "iuf"
+        or (values.dtype.kind == "f" and not np.all(np.isfinite(values) & (values % 1 == 0)))
+        or values.min() < limits.min
+        or values.max() > limits.max
+    ):
+        raise ValueError(
+            f"{origin!r}: variable {name!r} holds values that are not {dtype} integers; "
+            "the file is damaged"
+        )
+    return values.astype(dtype)
+
+
+def _decode(dataset: xr.Dataset, origin: str = "the dataset") -> xr.Dataset:
     import xarray as xr
 
     parts: dict[str, dict[str, xr.Variable]] = {}
@@ -386,8 +560,15 @@ def _decode(dataset: xr.Dataset) -> xr.Dataset:
         part = attrs.pop(_COMPLEX_PART, None)
         original = attrs.pop(_ORIGINAL_DTYPE, None)
         if original is not None:
-            values = values.astype(np.dtype(str(original)))
-        decoded = xr.Variable(variable.dims, values, _decode_attrs(attrs))
+            dtype = _restorable_dtype(original, name, origin)
+            values = _restore_integers(values, dtype, name, origin)
+        try:
+            decoded_attrs = _decode_attrs(attrs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{origin!r}: the attributes of variable {name!r} are damaged ({exc})"
+            ) from exc
+        decoded = xr.Variable(variable.dims, values, decoded_attrs)
         if complex_of is not None and part in ("real", "imag"):
             key = str(complex_of)
             if key not in parts:
@@ -403,10 +584,30 @@ def _decode(dataset: xr.Dataset) -> xr.Dataset:
     for key, pair in parts.items():
         real, imag = pair.get("real"), pair.get("imag")
         if real is None or imag is None:
-            raise ValueError(f"complex variable {key!r} is missing its real or imaginary part")
-        dtype = np.result_type(real.dtype, np.complex64)
-        combined = (real.values + 1j * imag.values).astype(dtype)
+            raise ValueError(
+                f"{origin!r}: complex variable {key!r} is missing its real or imaginary part"
+            )
+        if (
+            real.dims != imag.dims
+            or real.shape != imag.shape
+            or real.dtype != imag.dtype
+            or real.dtype.kind != "f"
+        ):
+            raise ValueError(
+                f"{origin!r}: the parts of complex variable {key!r} differ in dims, shapes "
+                f"or dtypes ({real.dims} {real.shape} {real.dtype} and {imag.dims} "
+                f"{imag.shape} {imag.dtype}); the file is damaged"
+            )
+        # Filled part by part: real + 1j * imag would turn an infinite imaginary part
+        # into a NaN real part and lose the sign of zeros.
+        combined = np.empty(real.shape, dtype=np.result_type(real.dtype, np.complex64))
+        combined.real = real.values
+        combined.imag = imag.values
         variables[key] = xr.Variable(real.dims, combined, real.attrs)
     data_vars = {k: variables[k] for k in order if k not in coord_names}
     coords = {k: variables[k] for k in order if k in coord_names}
-    return xr.Dataset(data_vars, coords=coords, attrs=_decode_attrs(dataset.attrs))
+    try:
+        attrs = _decode_attrs(dataset.attrs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{origin!r}: the dataset's attributes are damaged ({exc})") from exc
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)

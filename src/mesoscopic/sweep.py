@@ -43,6 +43,7 @@ import inspect
 import json
 import keyword
 import math
+import multiprocessing
 import os
 import pathlib
 import pickle
@@ -72,7 +73,9 @@ _CALL_DIM = "sweep_call"
 _CALL_INDEX = "sweep_call_index"
 _MANIFEST = "sweep.json"
 _CHUNK_PREFIX = "chunk-"
-_MANIFEST_FORMAT = 1
+_MANIFEST_FORMAT = 2  # 2: chunks carry a checksum; the observable's constants fingerprinted
+_MAX_MANIFEST_BYTES = 64 * 2**20
+_CHECKSUM = "checksum"
 _MAX_DEFAULT_CHUNK = 256
 _PROVENANCE_KEYS = (
     "mesoscopic_version",
@@ -210,6 +213,7 @@ def run_sweep(
     progress: bool | None = None,
     units: Mapping[str, str] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> xr.Dataset:
     """Evaluate an observable over the Cartesian product of a parameter grid.
 
@@ -250,7 +254,10 @@ def run_sweep(
         Where to keep results. Finished chunks go to the directory
         ``<stem>.chunks/`` and the assembled dataset to ``<stem>.nc``, where
         ``<stem>`` is `checkpoint` without a trailing ``.nc``. Re-running the same
-        sweep with the same `checkpoint` resumes; a different sweep raises.
+        sweep with the same `checkpoint` resumes; a different sweep raises. Each chunk
+        carries a SHA-256 checksum of its data: a chunk that fails it is computed
+        again with a warning. Entries that are not NetCDF3 files written for this
+        sweep are refused before their data are read.
     progress : bool, optional
         Show a tqdm progress bar (on stderr) counting grid points. Default: shown
         when stderr is a terminal.
@@ -261,6 +268,10 @@ def run_sweep(
         Extra dataset attributes (title, model description, ...). They may not use
         the provenance names: mesoscopic_version, software, observable, grid,
         batch_axis, fixed_params, seeds, fingerprint, created.
+    overwrite : bool, optional
+        With a `checkpoint`: replace an existing ``<stem>.nc`` that is not this
+        sweep's own result, and discard a checkpoint directory that belongs to a
+        different sweep. Default False: both raise before anything is computed.
 
     Returns
     -------
@@ -276,8 +287,11 @@ def run_sweep(
     Raises
     ------
     ValueError
-        Unknown executor, bad grid (empty, not 1-D, NaN, names that are not
-        identifiers), bad options, a checkpoint that belongs to a different sweep, or
+        Unknown executor, bad grid (empty, not 1-D, NaN, repeated values, names that
+        are not identifiers), bad options, a checkpoint that belongs to a different
+        sweep or holds foreign files, an existing ``<stem>.nc`` of another sweep
+        (without `overwrite`), results that would not fit in memory (estimated
+        before computing from the grid size, then from the first results), or
         outputs whose structure changes between calls.
     TypeError
         A non-callable observable, one that cannot be pickled for
@@ -286,7 +300,9 @@ def run_sweep(
         ``executor="dask"`` without Dask distributed installed.
     RuntimeError
         A worker process died (``executor="processes"``); finished chunks are kept
-        in the checkpoint.
+        in the checkpoint. Or worker processes were started while a script was
+        being imported by a spawned process: the script needs an
+        ``if __name__ == "__main__":`` guard.
 
     Examples
     --------
@@ -326,6 +342,10 @@ def run_sweep(
             f"attrs may not set {clashes}: these names hold the provenance "
             f"({', '.join(_PROVENANCE_KEYS)}); choose other names"
         )
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    points_per_call = plan.batch_length
+    _check_memory(plan.n_calls * points_per_call, plan.n_calls, None, grid=plan.call_sizes)
     if chosen == "processes":
         _check_picklable(observable, plan.fixed_params)
 
@@ -335,8 +355,25 @@ def run_sweep(
     done: list[_ChunkResult] = []
     if checkpoint is not None:
         store = _CheckpointStore(checkpoint)
-        store.open(description, fingerprint)
+        store.open(description, fingerprint, overwrite=overwrite)
         done = store.load_chunks(fingerprint, plan.n_calls)
+
+    sized = False
+
+    def check_result_size(result: _ChunkResult) -> None:
+        nonlocal sized
+        if not sized:
+            sized = True
+            per_call = sum(v.data.nbytes for v in result.variables.values()) / len(result.indices)
+            _check_memory(
+                plan.n_calls * points_per_call,
+                plan.n_calls,
+                math.ceil(per_call / points_per_call),
+                grid=plan.call_sizes,
+            )
+
+    for chunk in done[:1]:
+        check_result_size(chunk)
 
     finished = np.zeros(plan.n_calls, dtype=bool)
     for chunk in done:
@@ -344,7 +381,6 @@ def run_sweep(
     remaining = np.flatnonzero(~finished)
 
     results = list(done)
-    points_per_call = plan.batch_length
     bar = _progress_bar(
         progress,
         total=plan.n_calls * points_per_call,
@@ -353,6 +389,7 @@ def run_sweep(
     )
 
     def collect(result: _ChunkResult) -> None:
+        check_result_size(result)
         if store is not None:
             store.write_chunk(result, fingerprint)
         results.append(result)
@@ -385,6 +422,74 @@ def run_sweep(
     return dataset
 
 
+# --- memory ---------------------------------------------------------------------------------
+
+# Per observable call: its flag, its index and the index's copies in the chunk lists.
+_BOOKKEEPING_BYTES_PER_CALL = 24
+
+
+def _check_memory(
+    n_points: int, n_calls: int, bytes_per_point: int | None, *, grid: Sequence[int] = ()
+) -> None:
+    """Refuse a sweep whose results would not fit in the memory available now.
+
+    The results are held twice while they are assembled (the chunks and the dataset).
+    Without `bytes_per_point` (before the first result), one byte per point is the
+    lower bound used.
+    """
+    available = _available_memory()
+    if available is None:
+        return
+    per_point = 1 if bytes_per_point is None else max(int(bytes_per_point), 1)
+    needed = 2 * n_points * per_point + n_calls * _BOOKKEEPING_BYTES_PER_CALL
+    if needed <= available:
+        return
+    shape = " x ".join(map(str, grid))
+    if bytes_per_point is None:
+        size = (
+            f"at least {_format_bytes(needed)} (one byte per point, held twice while assembling)"
+        )
+    else:
+        size = f"about {_format_bytes(needed)} (held twice while assembling)"
+    raise ValueError(
+        f"the sweep has {n_points} points"
+        + (f" ({shape} grid values)" if len(grid) > 1 else "")
+        + (f" of {per_point} bytes each" if bytes_per_point is not None else "")
+        + f" and its results would need {size} of memory, more than the "
+        f"{_format_bytes(available)} available; sweep fewer points, or split the grid "
+        "into several sweeps"
+    )
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to this process now, or None when unknown."""
+    available = None
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+                break
+    if available is None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    # A container's own limit (cgroup v2) may be lower than the machine's memory.
+    with contextlib.suppress(OSError, ValueError):
+        limit = pathlib.Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = pathlib.Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            left = max(int(limit) - int(used), 0)
+            available = left if available is None else min(available, left)
+    return available
+
+
+def _format_bytes(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
 # --- the plan: the grid and how calls map onto it ---------------------------------------
 
 
@@ -411,6 +516,11 @@ class _Plan:
     @property
     def n_calls(self) -> int:
         return math.prod(self.call_shape)
+
+    @property
+    def call_sizes(self) -> tuple[int, ...]:
+        """Number of values of every grid axis, the batch axis included."""
+        return tuple(len(values) for values in self.axis_values)
 
     @property
     def batch_values(self) -> np.ndarray | None:
@@ -507,6 +617,14 @@ def _axis_values(name: str, raw: Any) -> np.ndarray:
         )
     if values.dtype.kind == "f" and np.isnan(values).any():
         raise ValueError(f"grid axis {name!r} contains NaN; give real values")
+    unique, counts = np.unique(values, return_counts=True)
+    if unique.size < values.size:
+        repeated = unique[counts > 1]
+        raise ValueError(
+            f"grid axis {name!r} holds {repeated[0].item()!r} more than once"
+            + (f" (and {repeated.size - 1} other repeated values)" if repeated.size > 1 else "")
+            + "; every grid value must be distinct, or its results could not be told apart"
+        )
     return values
 
 
@@ -817,7 +935,8 @@ def _run_processes(
     pool = ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent)
     clean_exit = False
     try:
-        futures = [pool.submit(_evaluate_chunk, observable, plan, chunk) for chunk in chunks]
+        with _explain_missing_main_guard("executor='processes'"):
+            futures = [pool.submit(_evaluate_chunk, observable, plan, chunk) for chunk in chunks]
         try:
             for future in as_completed(futures):
                 collect(future.result())
@@ -827,14 +946,47 @@ def _run_processes(
                 if store is not None
                 else ""
             )
+            guard = ""
+            if multiprocessing.get_start_method() != "fork":
+                guard = (
+                    ". Worker processes are started with the "
+                    f"{multiprocessing.get_start_method()!r} method, which imports the main "
+                    "script again: if it has no " + _MAIN_GUARD + " guard around the sweep, "
+                    "each worker starts the sweep itself and dies"
+                )
             raise RuntimeError(
                 f"a worker process died (killed or out of memory) with {len(results)} "
-                f"chunks finished{saved}"
+                f"chunks finished{saved}{guard}"
             ) from exc
         clean_exit = True
     finally:
         # After an error or Ctrl-C, do not wait for chunks whose results would be lost.
         pool.shutdown(wait=clean_exit, cancel_futures=True)
+
+
+_MAIN_GUARD = 'if __name__ == "__main__":'
+_BOOTSTRAPPING = "bootstrapping phase"
+
+
+@contextlib.contextmanager
+def _explain_missing_main_guard(what: str) -> Iterator[None]:
+    """Turn multiprocessing's bootstrapping error into advice about the main guard."""
+    try:
+        yield
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None and _BOOTSTRAPPING not in str(cause):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise RuntimeError(
+            f"{what} starts worker processes, and this process is itself a worker that is "
+            "still importing the main script: the script runs the sweep at import time. "
+            "Worker processes started with 'spawn' (the default on Windows and macOS, and "
+            "for Dask's LocalCluster) or 'forkserver' import the main script again, so the "
+            f"code that starts the sweep must sit under {_MAIN_GUARD}, e.g.\n\n"
+            f"    {_MAIN_GUARD}\n        result = run_sweep(...)\n"
+        ) from exc
 
 
 def _import_distributed() -> Any:
@@ -866,17 +1018,16 @@ def _dask_client(client: Any, scheduler: str | None, workers: int | None) -> Ite
         with connected:
             yield connected
         return
-    with (
+    with _explain_missing_main_guard("executor='dask' with a LocalCluster"):
         # The scheduler's HTTP server always starts: a free port on the loopback
         # interface keeps it private and clear of other clusters on this machine.
-        distributed.LocalCluster(
+        cluster = distributed.LocalCluster(
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
             dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        distributed.Client(cluster) as local,
-    ):
+        )
+    with cluster, distributed.Client(cluster) as local:
         yield local
 
 
@@ -921,33 +1072,40 @@ class _CheckpointStore:
         self.final_path = stem.with_name(stem.name + ".nc")
         self.directory = stem.with_name(stem.name + ".chunks")
 
-    def open(self, description: dict[str, Any], fingerprint: str) -> None:
+    def open(self, description: dict[str, Any], fingerprint: str, *, overwrite: bool) -> None:
+        """Check the final file and the directory, then resume, start over or start."""
         manifest_path = self.directory / _MANIFEST
-        if self.directory.exists() and not self.directory.is_dir():
+        if self.directory.is_symlink() or (
+            self.directory.exists() and not self.directory.is_dir()
+        ):
             raise ValueError(
                 f"checkpoint directory {str(self.directory)!r} exists and is not a directory"
             )
-        if manifest_path.exists():
-            try:
-                stored = json.loads(manifest_path.read_text())
-            except (OSError, ValueError) as exc:
-                raise ValueError(
-                    f"cannot read checkpoint manifest {str(manifest_path)!r} ({exc}); delete "
-                    f"{str(self.directory)!r} to start over"
-                ) from exc
-            if stored.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"checkpoint {str(self.directory)!r} belongs to a different sweep: "
-                    f"{_difference(stored.get('description', {}), description)}. Use a new "
-                    f"checkpoint path, or delete {str(self.directory)!r} to start over"
-                )
-            self._remove_temporaries()
-            return
-        if self.directory.exists() and any(self.directory.glob(f"{_CHUNK_PREFIX}*.nc")):
+        stored = self._read_manifest(manifest_path) if manifest_path.exists() else None
+        if stored is not None and stored.get("fingerprint") != fingerprint and not overwrite:
             raise ValueError(
-                f"checkpoint directory {str(self.directory)!r} holds chunks but no "
-                f"{_MANIFEST}; delete it to start over"
+                f"checkpoint {str(self.directory)!r} belongs to a different sweep: "
+                f"{_difference(stored.get('description', {}), description)}. Use a new "
+                f"checkpoint path, pass overwrite=True to discard it and its result, or "
+                f"delete {str(self.directory)!r} to start over"
             )
+        if not overwrite:
+            self._check_final_file(fingerprint)
+        # A final save killed half-way leaves a temporary beside the final file.
+        _io._remove_stale_temporaries(self.final_path)
+        if self.directory.exists():
+            self._remove_temporaries()
+        if stored is not None:
+            if stored.get("fingerprint") == fingerprint:
+                return
+            self._discard()
+        elif self.directory.exists() and any(self.directory.glob(f"{_CHUNK_PREFIX}*")):
+            if not overwrite:
+                raise ValueError(
+                    f"checkpoint directory {str(self.directory)!r} holds chunks but no "
+                    f"{_MANIFEST}; delete it to start over"
+                )
+            self._discard()
         self.directory.mkdir(parents=True, exist_ok=True)
         manifest = {
             "format": _MANIFEST_FORMAT,
@@ -955,43 +1113,182 @@ class _CheckpointStore:
             "started": _utc_now(),
             "description": description,
         }
-        _write_text_atomically(manifest_path, json.dumps(manifest, indent=1))
+        _write_text_atomically(manifest_path, json.dumps(manifest, indent=1, allow_nan=True))
+
+    def _read_manifest(self, manifest_path: pathlib.Path) -> dict[str, Any]:
+        try:
+            if manifest_path.is_symlink() or not manifest_path.is_file():
+                raise ValueError("it is not a regular file")
+            if manifest_path.stat().st_size > _MAX_MANIFEST_BYTES:
+                raise ValueError(f"it is larger than {_MAX_MANIFEST_BYTES} bytes")
+            stored = json.loads(manifest_path.read_text())
+            if not isinstance(stored, dict):
+                raise ValueError("it is not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"cannot read checkpoint manifest {str(manifest_path)!r} ({exc}); delete "
+                f"{str(self.directory)!r} to start over"
+            ) from exc
+        if stored.get("format") != _MANIFEST_FORMAT:
+            raise ValueError(
+                f"checkpoint {str(self.directory)!r} has format {stored.get('format')!r}, "
+                f"from another version of mesoscopic (this one writes format "
+                f"{_MANIFEST_FORMAT}); delete it to start over"
+            )
+        return stored
+
+    def _check_final_file(self, fingerprint: str) -> None:
+        """An existing final file is replaced only if it is this sweep's own result."""
+        final = self.final_path
+        if not (final.exists() or final.is_symlink()):
+            return
+        seen: list[Any] = []
+
+        def stop_after_attributes(attrs: dict[Any, Any]) -> None:
+            seen.append(attrs.get("fingerprint"))
+            raise _AttributesRead
+
+        with contextlib.suppress(_AttributesRead, ValueError, OSError):
+            _io._read_netcdf(final, check_attrs=stop_after_attributes, netcdf3_only=True)
+        if seen != [fingerprint]:
+            raise ValueError(
+                f"{str(final)!r} exists and is not the result of this sweep; run_sweep does "
+                "not replace it: pass overwrite=True to replace it, or choose another "
+                "checkpoint path"
+            )
+
+    def _discard(self) -> None:
+        """Empty a checkpoint directory of another sweep; refuse if it holds other files."""
+        entries = list(self.directory.iterdir())
+        foreign = [
+            entry.name
+            for entry in entries
+            if entry.is_symlink()
+            or not entry.is_file()
+            or not (entry.name == _MANIFEST or entry.name.startswith(_CHUNK_PREFIX))
+        ]
+        if foreign:
+            raise ValueError(
+                f"checkpoint directory {str(self.directory)!r} holds entries that are not "
+                f"checkpoint files ({', '.join(sorted(foreign)[:5])}); it is not discarded: "
+                "delete it yourself, or use a new checkpoint path"
+            )
+        for entry in entries:
+            entry.unlink()
 
     def _remove_temporaries(self) -> None:
         # Left by a writer killed between creating and renaming a file: never data.
         for leftover in self.directory.glob(".*.tmp"):
-            leftover.unlink(missing_ok=True)
+            if leftover.is_file() or leftover.is_symlink():
+                leftover.unlink(missing_ok=True)
 
     def load_chunks(self, fingerprint: str, n_calls: int) -> list[_ChunkResult]:
+        """The finished chunks: fingerprint checked first, then the checksum of the data."""
         chunks = []
+        covered = np.zeros(n_calls, dtype=bool)
         for path in sorted(self.directory.glob(f"{_CHUNK_PREFIX}*.nc")):
-            try:
-                dataset = _io.load(path)
-            except Exception as exc:
-                # Atomic writes never leave such a file; something else damaged it.
-                damaged = path.with_name(path.name + ".damaged")
-                os.replace(path, damaged)
-                warnings.warn(
-                    f"ignoring unreadable checkpoint chunk {str(path)!r} ({exc}); it is "
-                    f"kept as {damaged.name!r} and its points are computed again",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+            chunk = self._read_chunk(path, fingerprint)
+            if chunk is None:
                 continue
-            if dataset.attrs.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"checkpoint chunk {str(path)!r} belongs to a different sweep; delete "
-                    f"{str(self.directory)!r} to start over"
-                )
-            chunk = _chunk_from_dataset(dataset)
-            if chunk.indices.size and (chunk.indices.min() < 0 or chunk.indices.max() >= n_calls):
+            indices = chunk.indices
+            if indices.size and (indices.min() < 0 or indices.max() >= n_calls):
                 raise ValueError(f"checkpoint chunk {str(path)!r} has points outside the grid")
+            if np.unique(indices).size != indices.size or covered[indices].any():
+                self._set_aside(path, "holds points that another chunk holds too")
+                continue
+            covered[indices] = True
             chunks.append(chunk)
         return chunks
+
+    def _read_chunk(self, path: pathlib.Path, fingerprint: str) -> _ChunkResult | None:
+        if path.is_symlink() or not path.is_file():
+            raise ValueError(
+                f"checkpoint entry {str(path)!r} is not a regular file; a checkpoint holds "
+                "only NetCDF3 files written by mesoscopic, so it is not opened. Delete it, "
+                f"or delete {str(self.directory)!r} to start over"
+            )
+        with open(path, "rb") as handle:
+            magic = handle.read(3)
+        if magic != b"CDF":
+            raise ValueError(
+                f"checkpoint chunk {str(path)!r} is not a NetCDF3 file written by mesoscopic "
+                f"(it starts with {magic!r}); it is not opened. Delete it, or delete "
+                f"{str(self.directory)!r} to start over"
+            )
+
+        def same_sweep(attrs: dict[Any, Any]) -> None:
+            if attrs.get("fingerprint") != fingerprint:
+                raise _ForeignChunk
+
+        try:
+            dataset = _io._read_netcdf(path, check_attrs=same_sweep, netcdf3_only=True)
+            chunk = _chunk_from_dataset(dataset)
+        except _ForeignChunk:
+            raise ValueError(
+                f"checkpoint chunk {str(path)!r} belongs to a different sweep; delete "
+                f"{str(self.directory)!r} to start over"
+            ) from None
+        except Exception as exc:
+            # Atomic writes never leave such a file; something else damaged it.
+            self._set_aside(path, f"is unreadable ({exc})")
+            return None
+        stored = dataset.attrs.get(_CHECKSUM)
+        if stored is None or stored != _chunk_checksum(chunk):
+            self._set_aside(path, "fails its checksum (its data changed after it was written)")
+            return None
+        return chunk
+
+    def _set_aside(self, path: pathlib.Path, problem: str) -> None:
+        damaged = path.with_name(path.name + ".damaged")
+        os.replace(path, damaged)
+        warnings.warn(
+            f"checkpoint chunk {str(path)!r} {problem}; it is kept as {damaged.name!r} and "
+            "its points are computed again",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def write_chunk(self, chunk: _ChunkResult, fingerprint: str) -> None:
         name = f"{_CHUNK_PREFIX}{int(chunk.indices[0]):010d}-{uuid.uuid4().hex[:8]}.nc"
         _io.save(_chunk_to_dataset(chunk, fingerprint), self.directory / name)
+
+
+class _ForeignChunk(Exception):
+    """A chunk whose fingerprint is not this sweep's (raised before its data are read)."""
+
+
+class _AttributesRead(Exception):
+    """Stops reading a file once its attributes are known."""
+
+
+def _chunk_checksum(chunk: _ChunkResult) -> str:
+    """SHA-256 of a chunk as the NetCDF round trip keeps it.
+
+    It covers the call indices, every output (name, dims, attributes, dtype, shape and
+    bytes) and the output coordinates.
+    """
+    digest = hashlib.sha256()
+
+    def add_array(label: str, values: np.ndarray) -> None:
+        values = np.asarray(values)
+        if values.dtype.kind in "biufc":
+            canonical = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+            header = [label, canonical.dtype.str, list(canonical.shape)]
+            digest.update(json.dumps(header).encode())
+            digest.update(canonical.tobytes())
+        else:  # strings: their dtype may change from fixed-width to object on reading
+            text = [label, list(values.shape), [str(v) for v in values.ravel().tolist()]]
+            digest.update(json.dumps(text).encode())
+
+    add_array(_CALL_INDEX, chunk.indices.astype(np.int64))
+    for name in sorted(chunk.variables):
+        variable = chunk.variables[name]
+        about = [name, list(variable.dims), variable.attrs]
+        digest.update(json.dumps(about, sort_keys=True, default=_io._json_default).encode())
+        add_array(name, variable.data)
+    for dim in sorted(chunk.coords):
+        add_array(f"coordinate {dim}", chunk.coords[dim])
+    return digest.hexdigest()
 
 
 def _chunk_to_dataset(chunk: _ChunkResult, fingerprint: str) -> xr.Dataset:
@@ -1003,7 +1300,8 @@ def _chunk_to_dataset(chunk: _ChunkResult, fingerprint: str) -> xr.Dataset:
     }
     data_vars[_CALL_INDEX] = (_CALL_DIM, chunk.indices)
     coords = {dim: (dim, values) for dim, values in chunk.coords.items()}
-    return xr.Dataset(data_vars, coords=coords, attrs={"fingerprint": fingerprint})
+    attrs = {"fingerprint": fingerprint, _CHECKSUM: _chunk_checksum(chunk)}
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
 def _chunk_from_dataset(dataset: xr.Dataset) -> _ChunkResult:
@@ -1015,8 +1313,13 @@ def _chunk_from_dataset(dataset: xr.Dataset) -> _ChunkResult:
         if name != _CALL_INDEX
     }
     coords = {str(name): dataset[name].values for name in dataset.coords}
-    indices = dataset[_CALL_INDEX].values.astype(np.int64)
-    return _ChunkResult(indices, variables, coords)
+    indices = dataset[_CALL_INDEX].values
+    if indices.dtype.kind not in "iu":
+        raise ValueError(f"{_CALL_INDEX} has dtype {indices.dtype}, not integers")
+    for name, variable in variables.items():
+        if variable.data.shape[:1] != indices.shape:
+            raise ValueError(f"output {name!r} does not have one entry per call")
+    return _ChunkResult(indices.astype(np.int64), variables, coords)
 
 
 def _write_text_atomically(path: pathlib.Path, text: str) -> None:
@@ -1033,24 +1336,63 @@ def _write_text_atomically(path: pathlib.Path, text: str) -> None:
 
 
 def _difference(stored: Mapping[str, Any], current: Mapping[str, Any]) -> str:
-    """Say in words how two sweep descriptions differ."""
+    """Say in words how two sweep descriptions differ, naming the parts that do."""
     old_grid, new_grid = stored.get("grid", {}), current.get("grid", {})
     if stored.get("axes") != current.get("axes"):
         return f"its grid axes are {stored.get('axes')}, this sweep has {current.get('axes')}"
     for axis in new_grid:
-        if old_grid[axis] != new_grid[axis]:
+        if old_grid.get(axis) != new_grid[axis]:
             return (
-                f"grid axis {axis!r} differs (stored {_summary(old_grid[axis]['values'])}, "
+                f"grid axis {axis!r} differs (stored "
+                f"{_summary(old_grid.get(axis, {}).get('values', []))}, "
                 f"now {_summary(new_grid[axis]['values'])})"
             )
-    for key, what in (
-        ("batch_axis", "batch_axis"),
-        ("fixed_params", "fixed_params"),
-        ("observable", "observable"),
-    ):
-        if stored.get(key) != current.get(key):
-            return f"its {what} was {stored.get(key)!r}, now {current.get(key)!r}"
-    return "its fingerprint differs"
+    changes: list[str] = []
+    for key in ("batch_axis", "fixed_params", "observable"):
+        _differing_parts(key, stored.get(key, _ABSENT), current.get(key, _ABSENT), changes)
+    if not changes:
+        return "its fingerprint differs"
+    shown = changes[:6] + ([f"and {len(changes) - 6} more"] if len(changes) > 6 else [])
+    return "it differs in " + "; ".join(shown)
+
+
+_ABSENT = "<absent>"
+
+
+def _differing_parts(where: str, old: Any, new: Any, changes: list[str]) -> None:
+    if old == new:
+        return
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in [*old, *(k for k in new if k not in old)]:
+            _differing_parts(
+                f"{where}.{key}", old.get(key, _ABSENT), new.get(key, _ABSENT), changes
+            )
+        return
+    if _is_digest(old) or _is_digest(new):
+        changes.append(f"{where} differs (its code or content)")
+    elif old == _ABSENT:
+        changes.append(f"{where} (absent before, now {_shown(new)})")
+    elif new == _ABSENT:
+        changes.append(f"{where} (stored {_shown(old)}, absent now)")
+    else:
+        changes.append(f"{where} (stored {_shown(old)}, now {_shown(new)})")
+
+
+def _is_digest(value: Any) -> bool:
+    """A hash standing for code or content, which says nothing readable itself."""
+    if isinstance(value, str):
+        return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    if isinstance(value, Mapping):
+        return bool(value) and all(
+            ("sha256" in key or key == "function") and (v is None or _is_digest(v))
+            for key, v in value.items()
+            if key not in ("shape", "dtype")
+        )
+    return False
+
+
+def _shown(value: Any) -> str:
+    return _summary(value) if isinstance(value, list) else repr(value)
 
 
 def _summary(values: Sequence[Any]) -> str:
@@ -1085,21 +1427,114 @@ def _qualified_name(func: Any) -> str:
 
 
 def _identity(func: Any) -> dict[str, Any]:
-    """What distinguishes one observable from another, for the fingerprint."""
-    target = func
-    while isinstance(target, (Observable, functools.partial)):
-        target = target.func
-    try:
-        source_code = inspect.getsource(target if inspect.isroutine(target) else type(target))
-        source: str | None = hashlib.sha256(source_code.encode()).hexdigest()
-    except (OSError, TypeError):
-        source = None
-    state = None
-    if not inspect.isroutine(func):
-        # Partials and Observables carry arguments and specs that change the results.
+    """What distinguishes one observable from another, for the fingerprint.
+
+    Every part is readable, so that a refused checkpoint can say what changed: the
+    wrappers' arguments and output specs, the function's qualified name, the hash of
+    its source, and the simple constants it uses (see :func:`_referenced_constants`).
+    """
+    if isinstance(func, Observable):
+        return {
+            "observable": func.name,
+            "outputs": {
+                name: [spec.units, None if spec.dims is None else list(spec.dims), spec.long_name]
+                for name, spec in func.outputs.items()
+            },
+            "coords": {name: _fingerprint_value(values) for name, values in func.coords.items()},
+            "func": _identity(func.func),
+        }
+    if isinstance(func, functools.partial):
+        return {
+            "args": [_fingerprint_value(value) for value in func.args],
+            "keywords": {key: _fingerprint_value(value) for key, value in func.keywords.items()},
+            "func": _identity(func.func),
+        }
+    identity: dict[str, Any] = {"name": _qualified_name(func), "source": _source_digest(func)}
+    if inspect.isfunction(func):
+        identity["constants"] = _referenced_constants(func)
+    elif not inspect.isroutine(func):
+        # A callable object: its state changes the results.
         with contextlib.suppress(Exception):
             state = hashlib.sha256(pickle.dumps(func, protocol=4)).hexdigest()
-    return {"name": _qualified_name(func), "source": source, "state": state}
+            identity["state_sha256"] = state
+    return identity
+
+
+def _source_digest(func: Any) -> str | None:
+    try:
+        source = inspect.getsource(func if inspect.isroutine(func) else type(func))
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+# Constants of these types enter the fingerprint by value (containers when all their items
+# are such constants); anything else a function refers to (modules, classes, ...) does not.
+_CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.generic, np.ndarray)
+
+
+def _is_simple_constant(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biufcU"
+    if isinstance(value, _CONSTANT_TYPES):
+        return True
+    if depth < 3 and isinstance(value, (tuple, list, frozenset)):
+        return all(_is_simple_constant(item, depth + 1) for item in value)
+    if depth < 3 and isinstance(value, Mapping):
+        return all(
+            isinstance(key, str) and _is_simple_constant(item, depth + 1)
+            for key, item in value.items()
+        )
+    return False
+
+
+def _referenced_constants(func: Any) -> dict[str, Any]:
+    """Module-level constants and closure values that a function uses, by name.
+
+    Names its code (nested functions and comprehensions included) looks up in its
+    module's globals are followed: simple constants (numbers, strings, tuples, arrays,
+    ...) enter by value; functions of the same module enter by the hash of their
+    source, and the constants they use are followed in turn. Closure values enter by
+    value when they are simple constants.
+    """
+    found: dict[str, Any] = {}
+    module = getattr(func, "__module__", None)
+    namespace = getattr(func, "__globals__", {})
+    pending = [func]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        code = current.__code__
+        for name, cell in zip(code.co_freevars, current.__closure__ or ()):
+            with contextlib.suppress(ValueError):  # an empty cell
+                value = cell.cell_contents
+                if _is_simple_constant(value):
+                    found[f"closure {name}"] = _fingerprint_value(value)
+        for name in sorted(_global_names(code)):
+            if name not in namespace:
+                continue
+            value = namespace[name]
+            if _is_simple_constant(value):
+                found[name] = _fingerprint_value(value)
+            elif (
+                inspect.isfunction(value)
+                and value.__module__ == module
+                and value.__globals__ is namespace
+            ):
+                found[name] = {"function": _source_digest(value)}
+                pending.append(value)
+    return found
+
+
+def _global_names(code: Any) -> set[str]:
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if inspect.iscode(constant):
+            names |= _global_names(constant)
+    return names
 
 
 def _jsonable(value: Any) -> Any:
@@ -1120,13 +1555,19 @@ def _fingerprint_value(value: Any) -> Any:
     """A stable stand-in for a fixed parameter: the same value gives the same result."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, (complex, np.complexfloating)):
+        return {"complex": [float(value.real), float(value.imag)]}
+    if isinstance(value, bytes):
+        return {"bytes_sha256": hashlib.sha256(value).hexdigest()}
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
-        if value.size <= 64:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufcU":
+        if value.size <= 64 and value.dtype.kind != "c":
             return {"array": value.tolist(), "dtype": value.dtype.str}
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
         return {"array_sha256": digest, "shape": list(value.shape), "dtype": value.dtype.str}
+    if isinstance(value, frozenset):
+        return {"frozenset": sorted(json.dumps(_fingerprint_value(v)) for v in value)}
     if isinstance(value, Mapping):
         return {str(k): _fingerprint_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
