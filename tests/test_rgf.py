@@ -77,10 +77,23 @@ def armchair_ribbon(dimer_lines=7, cells=3):
     return syst.finalized()
 
 
+def rgf_only(function, fsys, energies, **options):
+    """``batch.transmission`` or ``batch.smatrices`` by the recursion alone.
+
+    A cross-check against the sparse solver proves nothing if the RGF handed its energies
+    to that same solver (its fallback for singular slices): none may have been.
+    """
+    stats: dict = {}
+    result = function(fsys, energies, solver="rgf", stats=stats, **options)
+    assert stats["solver"] == "rgf"
+    assert stats["sparse_fallback_energies"] == 0
+    return result
+
+
 def rgf_and_sparse(fsys, energies, params=None):
     """T from the RGF (transmission only and full S) and from the sparse solver."""
-    t_rgf = batch.transmission(fsys, energies, params=params, solver="rgf")
-    s_rgf = batch.smatrices(fsys, energies, params=params, solver="rgf")
+    t_rgf = rgf_only(batch.transmission, fsys, energies, params=params)
+    s_rgf = rgf_only(batch.smatrices, fsys, energies, params=params)
     s_sparse = batch.smatrices(fsys, energies, params=params, solver="sparse")
     return t_rgf, s_rgf, s_sparse
 
@@ -156,8 +169,8 @@ def test_graphene_armchair_ribbon():
 def test_kwant_reference_systems(name):
     fsys, params, energies = SYSTEMS[name](meso)
     stored = REFERENCE["systems"][name]["results"]
-    t = batch.transmission(fsys, energies, params=params, solver="rgf")
-    s = batch.smatrices(fsys, energies, params=params, solver="rgf")
+    t = rgf_only(batch.transmission, fsys, energies, params=params)
+    s = rgf_only(batch.smatrices, fsys, energies, params=params)
     s_sparse = batch.smatrices(fsys, energies, params=params, solver="sparse")
     for k, entry in enumerate(stored):
         np.testing.assert_allclose(t[k], entry["transmission"], rtol=0, atol=1e-8)
@@ -228,7 +241,7 @@ def test_impenetrable_barrier_underflows_to_zero_cleanly():
 def test_batched_equals_energy_by_energy_in_any_order():
     fsys = disordered_wire(7, 15, strength=1.5, seed=8)
     energies = np.array([1.9, 0.3, 1.1, 0.7, 2.5])
-    together = batch.transmission(fsys, energies, solver="rgf")
+    together = rgf_only(batch.transmission, fsys, energies)
     alone = np.array([batch.transmission(fsys, [e], solver="rgf")[0] for e in energies])
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-13)
     chunked = batch.transmission(fsys, energies, solver="rgf", chunk_size=2)
@@ -240,8 +253,8 @@ def test_batched_equals_energy_by_energy_in_any_order():
 def test_process_pool_gives_identical_results():
     fsys = disordered_wire(6, 12, strength=1.0, seed=2)
     energies = np.linspace(0.2, 2.0, 6)
-    serial = batch.transmission(fsys, energies, solver="rgf", chunk_size=3)
-    pooled = batch.transmission(fsys, energies, solver="rgf", chunk_size=3, workers=2)
+    serial = rgf_only(batch.transmission, fsys, energies, chunk_size=3)
+    pooled = rgf_only(batch.transmission, fsys, energies, chunk_size=3, workers=2)
     np.testing.assert_array_equal(serial, pooled)
     s_pooled = batch.smatrices(fsys, energies, solver="sparse", workers=2)
     np.testing.assert_allclose(s_pooled.transmission_matrix(), serial, atol=1e-10)
@@ -407,11 +420,13 @@ def test_auto_falls_back_to_sparse_for_a_system_that_slices_badly(monkeypatch):
     monkeypatch.setattr(batch, "AUTO_SMALL_SYSTEM", 10)
     assert batch._rgf_problem("auto", h.tocsr(), leads, "cpu", None) is None
     assert batch._rgf_problem("rgf", h.tocsr(), leads, "cpu", None) is not None
+    stats: dict = {}
     np.testing.assert_allclose(
-        problem.transmission([0.3, 1.1]),
+        problem.transmission([0.3, 1.1], stats=stats),
         [sparse.scattering_matrix(h, leads, e).transmission_matrix() for e in (0.3, 1.1)],
         atol=1e-12,
     )
+    assert stats["sparse_fallback_energies"] == 0
 
 
 def test_orbitals_coupled_to_no_lead_are_left_out():
@@ -485,11 +500,11 @@ def test_gpu_without_cupy_is_a_clear_error():
 
 
 def test_energy_with_a_singular_slice_is_solved_exactly():
-    # At the charge-neutrality point of a zigzag graphene ribbon (E equal to the region's
+    # At the charge-neutrality point of a bearded graphene ribbon (E equal to the region's
     # potential) the part of the flake left of some slice binds a zero mode: that slice's
     # partial Green's function has a pole although the whole system has none. Such
     # energies go to the sparse solver; the others stay in the batch.
-    fsys = meso.models.graphene_ribbon(4, 6.0, edge="zigzag")
+    fsys = meso.models.graphene_ribbon(4, 6.0, edge="bearded")
     params = {"potential": 0.1}
     problem = rgf.prepare(
         fsys.hamiltonian_submatrix(params=params, sparse=True), lead_data(fsys, params=params)
@@ -499,10 +514,14 @@ def test_energy_with_a_singular_slice_is_solved_exactly():
         rgf._recursion(problem, np.array([0.1]), False, np, blocks)
     energies = np.array([0.3, 0.1, 0.05, 0.1])
     reference = [meso.smatrix(fsys, e, params=params) for e in energies]
-    t = batch.transmission(fsys, energies, params=params, solver="rgf")
+    stats: dict = {}
+    t = batch.transmission(fsys, energies, params=params, solver="rgf", stats=stats)
+    assert stats["sparse_fallback_energies"] == 2  # both copies of E = 0.1, and only they
     np.testing.assert_allclose(t, [s.transmission_matrix() for s in reference], rtol=0, atol=1e-10)
-    for s, ref in zip(batch.smatrices(fsys, energies, params=params, solver="rgf"), reference):
-        np.testing.assert_allclose(np.abs(s.data), np.abs(ref.data), atol=1e-10)
+    s_rgf = batch.smatrices(fsys, energies, params=params, solver="rgf", stats=stats)
+    assert stats["sparse_fallback_energies"] == 2
+    for s, ref in zip(s_rgf, reference):
+        np.testing.assert_allclose(s.data, ref.data, rtol=0, atol=1e-10)
         assert s.check_unitarity() < 1e-10
 
 
@@ -517,7 +536,9 @@ def test_bound_state_of_the_whole_system_is_still_reported():
     right = LeadData([[0.0]], [[-1.0]], interface_sys=[2], interface_cell=[0])
     with pytest.raises(ValueError, match="bound state"):
         rgf.transmission_matrices(h, [left, right], [0.1, 0.25])
-    t = rgf.transmission_matrices(h, [left, right], [0.1, 0.3])
+    stats: dict = {}
+    t = rgf.transmission_matrices(h, [left, right], [0.1, 0.3], stats=stats)
+    assert stats["sparse_fallback_energies"] == 0
     for k, energy in enumerate([0.1, 0.3]):
         exact = sparse.scattering_matrix(h, [left, right], energy).transmission_matrix()
         np.testing.assert_allclose(t[k], exact, atol=1e-12)
@@ -535,8 +556,10 @@ def test_nearly_singular_slice_is_detected_by_its_condition_number():
     )
     with pytest.raises(rgf._SingularSlice):
         rgf._recursion(problem, np.array([0.0]), False, np, rgf._DeviceBlocks(np, problem._blocks))
-    t = batch.transmission(fsys, [0.0, 0.1], 1, 0, params=params, solver="rgf")
+    stats: dict = {}
+    t = batch.transmission(fsys, [0.0, 0.1], 1, 0, params=params, solver="rgf", stats=stats)
     np.testing.assert_allclose(t, [1.0, 1.0], atol=1e-12)
+    assert stats["sparse_fallback_energies"] == 1
 
 
 def test_device_inverse_checks_conditioning_like_the_cpu_one(monkeypatch):
@@ -545,8 +568,10 @@ def test_device_inverse_checks_conditioning_like_the_cpu_one(monkeypatch):
     params = {"potential": 0.0}
     expected = batch.transmission(fsys, [0.0, 0.1, 0.3], params=params, solver="sparse")
     monkeypatch.setattr(rgf, "_cpu_inverse", rgf._device_inverse(np))
-    t = batch.transmission(fsys, [0.0, 0.1, 0.3], params=params, solver="rgf")
+    stats: dict = {}
+    t = batch.transmission(fsys, [0.0, 0.1, 0.3], params=params, solver="rgf", stats=stats)
     np.testing.assert_allclose(t, expected, atol=1e-12)
+    assert stats["sparse_fallback_energies"] == 1  # E = 0 only
 
 
 def test_hard_wall_sites_stay_in_the_recursion_and_singular_energies_leave_together():
@@ -563,10 +588,14 @@ def test_hard_wall_sites_stay_in_the_recursion_and_singular_energies_leave_toget
     problem = rgf.prepare(fsys.hamiltonian_submatrix(sparse=True), lead_data(fsys))
     t = problem.transmission(energies, stats=stats)
     assert stats["flops"] > 0
+    assert stats["sparse_fallback_energies"] == 0
     expected = [meso.smatrix(fsys, e).transmission_matrix() for e in energies[::8]]
     np.testing.assert_allclose(t[::8], expected, atol=1e-10)
     # Many energies at a singular slice in one chunk go to the sparse solver together.
     ribbon = meso.models.graphene_ribbon(8, 10.0, edge="armchair")
     many = np.tile([0.0, 0.1], 300)
-    t = batch.transmission(ribbon, many, 1, 0, params={"potential": 0.0}, chunk_size=600)
+    t = batch.transmission(
+        ribbon, many, 1, 0, params={"potential": 0.0}, chunk_size=600, stats=stats
+    )
     np.testing.assert_allclose(t, 1.0, atol=1e-12)
+    assert stats["solver"] == "rgf" and stats["sparse_fallback_energies"] == 300

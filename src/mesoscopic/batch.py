@@ -216,6 +216,11 @@ def _sparse_smatrices(
     return [s for part in parts for s in part]
 
 
+def _sparse_stats(stats: dict[str, Any] | None, energies: NDArray[np.float64]) -> None:
+    if stats is not None:
+        stats.update(solver="sparse", num_energies=int(energies.size), sparse_fallback_energies=0)
+
+
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
@@ -354,6 +359,7 @@ def transmission(
     blas_threads: int | None = None,
     labelled: bool = False,
     check_hermiticity: bool = True,
+    stats: dict[str, Any] | None = None,
 ) -> Any:
     """Transmission of a finalized system for a batch of energies.
 
@@ -386,6 +392,11 @@ def transmission(
         Return an ``xarray.DataArray`` with the energies (and lead indices) as coordinates.
     check_hermiticity : bool, keyword-only
         Check that the value functions give a Hermitian Hamiltonian.
+    stats : dict, optional, keyword-only
+        Filled with ``solver`` (``"rgf"`` or ``"sparse"``, the one that ran) and, for the
+        RGF, the entries of :func:`mesoscopic.solvers.rgf.transmission_matrices`, among
+        them ``sparse_fallback_energies``: energies the recursion handed to the sparse
+        solver (a singular slice).
 
     Returns
     -------
@@ -445,9 +456,12 @@ def transmission(
         result = np.array(
             [s.transmission_matrix() for s in _sparse_smatrices(ham, leads, e, workers)]
         )
+        _sparse_stats(stats, e)
     else:
         result = problem.transmission(
-            e, **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads)
+            e,
+            **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads),
+            stats=stats,
         )
     if pair:
         result = result[:, to_lead, from_lead]
@@ -468,6 +482,7 @@ def smatrices(
     memory_limit: float | None = None,
     blas_threads: int | None = None,
     check_hermiticity: bool = True,
+    stats: dict[str, Any] | None = None,
 ) -> SMatrixBatch:
     """Scattering matrices of a finalized system for a batch of energies.
 
@@ -478,7 +493,7 @@ def smatrices(
     energies : (n_E,) array_like
         Real, finite energies in the unit of the Hamiltonian; at least one.
     params, solver, device, workers, chunk_size, memory_limit, blas_threads, \
-check_hermiticity
+check_hermiticity, stats
         As in :func:`transmission` (keyword-only).
 
     Returns
@@ -514,9 +529,12 @@ check_hermiticity
     ham, leads, problem = _problem(syst, params, check_hermiticity, solver, device, memory_limit)
     if problem is None:
         result = _sparse_smatrices(ham, leads, e, workers)
+        _sparse_stats(stats, e)
     else:
         result = problem.smatrices(
-            e, **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads)
+            e,
+            **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads),
+            stats=stats,
         )
     degeneracy = syst.spin_degeneracy
     return SMatrixBatch(e, tuple(s.with_spin_degeneracy(degeneracy) for s in result))

@@ -36,7 +36,8 @@ A left-connected ``G^L_s`` can have a pole exactly at an energy where the whole 
 none: the part of the system left of slice ``s`` binds a state there (a zero mode of a cut
 through a zigzag graphene ribbon at its charge-neutrality point, for instance). Such an
 energy is solved by the sparse direct solver instead, the rest of the batch by the
-recursion; only a bound state of the whole system raises ``ValueError``.
+recursion, and counted in ``stats["sparse_fallback_energies"]``; only a bound state of the
+whole system raises ``ValueError``.
 
 Memory is ``O(B n_max^2)`` for a batch of ``B`` energies and the largest slice ``n_max``;
 nothing of the size of the whole system is formed. Work per slice is one batched ``n x n``
@@ -1059,7 +1060,7 @@ def _solve_chunk(
     smatrix: bool,
     xp: ModuleType,
     dev: _DeviceBlocks,
-) -> tuple[Any, float]:
+) -> tuple[Any, float, int]:
     """:func:`_recursion` on a chunk; energies where it meets a singular slice go sparse.
 
     A slice's partial Green's function (the part of the system left of it, with its leads)
@@ -1067,7 +1068,8 @@ def _solve_chunk(
     zero mode of a cut through a graphene flake at the charge-neutrality point. Those
     energies are solved by the sparse direct solver, which raises only if the whole
     problem is singular; the rest of the chunk stays in the recursion, reusing the lead
-    modes already computed.
+    modes already computed. Returns the values, the flops of the recursion and the number
+    of energies handed to the sparse solver.
     """
     modes_cache: dict[tuple[int, float], tuple[PropagatingModes, StabilizedModes]] = {}
     sparse_results: dict[int, SMatrix] = {}
@@ -1085,20 +1087,20 @@ def _solve_chunk(
                 )
             remaining = np.delete(remaining, singular.indices)
     if not sparse_results:
-        return values, flops
+        return values, flops, 0
     position = {int(k): i for i, k in enumerate(remaining)}
     if smatrix:
         merged = [
             sparse_results[k] if k in sparse_results else values[position[k]]
             for k in range(energies.size)
         ]
-        return merged, flops
+        return merged, flops, len(sparse_results)
     out = np.empty((energies.size, problem.num_leads, problem.num_leads))
     if remaining.size:
         out[remaining] = values
     for k, s in sparse_results.items():
         out[k] = s.transmission_matrix()
-    return out, flops
+    return out, flops, len(sparse_results)
 
 
 def _recursion(
@@ -1154,7 +1156,7 @@ class _BlasLimits:
             self.controller.restore_original_limits()
 
 
-def _worker(args: tuple[RGFProblem, FloatArray, bool, int | None]) -> tuple[Any, float]:
+def _worker(args: tuple[RGFProblem, FloatArray, bool, int | None]) -> tuple[Any, float, int]:
     problem, energies, smatrix, blas_threads = args
     with _BlasLimits(blas_threads):
         return _solve_chunk(problem, energies, smatrix, np, _DeviceBlocks(np, problem._blocks))
@@ -1217,6 +1219,8 @@ def _run(
     flops = sum(r[1] for r in results)
     if stats is not None:
         stats.update(
+            solver="rgf",
+            sparse_fallback_energies=int(sum(r[2] for r in results)),
             flops=flops,
             seconds=elapsed,
             num_energies=int(e.size),
@@ -1282,7 +1286,10 @@ def transmission_matrices(
     stats : dict, optional, keyword-only
         Filled with ``flops`` (floating-point operations of the sweep, counting an
         ``n x n`` complex inverse as ``8 n^3`` and a product as ``8 n m k``), ``seconds``,
-        the chunking and the slicing sizes.
+        the chunking and the slicing sizes, ``solver="rgf"`` and
+        ``sparse_fallback_energies``: how many energies met a singular slice and were
+        solved by the sparse direct solver instead (see the module docstring). A
+        comparison of the recursion with the sparse solver must check that it is zero.
 
     Returns
     -------
