@@ -8,6 +8,8 @@ inside NumPy.
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -80,3 +82,68 @@ def index(value: Any, size: int, what: str) -> int:
     if not 0 <= int(value) < size:
         raise ValueError(f"{what} {value} does not exist; valid values are 0..{size - 1}")
     return int(value)
+
+
+#: Fraction of the available memory (``MemAvailable`` of /proc/meminfo) that one dense
+#: allocation may take before :func:`memory` refuses it; the rest stays for the copies and
+#: workspaces that follow and for the machine's other work.
+MEMORY_FRACTION = 0.8
+
+
+def available_memory() -> int | None:
+    """Physical memory available to new allocations, in bytes, or None when unknown.
+
+    Reads ``MemAvailable`` from /proc/meminfo (free memory plus reclaimable caches),
+    else the free pages from ``os.sysconf``.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(nbytes: float) -> str:
+    """Bytes in the largest binary unit that keeps the number >= 1, e.g. ``'14.9 TiB'``."""
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def memory(nbytes: float, what: str, *, alternative: str = "") -> None:
+    """Refuse an allocation of `nbytes` that would not fit in memory, before it happens.
+
+    Raises MemoryError when `nbytes` exceeds ``MEMORY_FRACTION`` of
+    :func:`available_memory`, naming `what` is being allocated, the bytes needed and
+    available, and `alternative` (a sentence saying what to do instead). Does nothing
+    when the available memory is unknown.
+    """
+    available = available_memory()
+    if available is None or nbytes <= MEMORY_FRACTION * available:
+        return
+    text = (
+        f"{what} needs {format_bytes(nbytes)}, more than {MEMORY_FRACTION:.0%} of the "
+        f"{format_bytes(available)} of memory available"
+    )
+    raise MemoryError(f"{text}; {alternative}" if alternative else text)
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for :func:`warnings.warn` that points at the first caller outside
+    this package, so a warning names the user's line however deep it was raised."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

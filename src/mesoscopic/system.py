@@ -32,9 +32,13 @@ Examples
 
 from __future__ import annotations
 
+import difflib
+import functools
 import hashlib
 import inspect
+import os
 import pickle
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -43,9 +47,59 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from . import _checks
 from .lattice import Site
 
-__all__ = ["InfiniteSystem", "System"]
+__all__ = ["InfiniteSystem", "System", "UnusedParameterWarning", "UserCodeError"]
+
+
+class UserCodeError(Exception):
+    """A value function raised an exception while the Hamiltonian was evaluated.
+
+    The message names the function (qualified name, file and line), the site or
+    hopping it was evaluating (tags and positions) and the parameters it received.
+    The original exception is chained as ``__cause__``, so its traceback is printed
+    above this one. Value functions that come with the package (``models``) are not
+    user code: their errors, such as a refused parameter value, propagate unchanged.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[lat(0)] = lambda site, v: 1 / v
+    >>> try:
+    ...     syst.finalized().hamiltonian_submatrix(params={"v": 0})
+    ... except meso.system.UserCodeError as exc:
+    ...     print(type(exc.__cause__).__name__)
+    ZeroDivisionError
+    """
+
+
+class UnusedParameterWarning(UserWarning):
+    """``params`` holds a name that no value function of the system takes.
+
+    Raised by :meth:`System.hamiltonian_submatrix` (so by every solver) when a
+    parameter is neither taken by a value function of the scattering region or of
+    a lead nor the magnetic-flux parameter: usually a misspelt name, whose
+    intended parameter then silently keeps its default or is reported missing.
+    Value functions with ``**kwargs`` take every name, and then nothing is
+    reported. Like every warning it is shown once per distinct message and line;
+    silence it with ``warnings.simplefilter("ignore", UnusedParameterWarning)``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[lat(0)] = lambda site, gate: gate
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = syst.finalized().hamiltonian_submatrix(params={"gate": 0.0, "gaet": 1.0})
+    >>> caught[0].category.__name__
+    'UnusedParameterWarning'
+    """
 
 
 def _digest_object(obj: Any, digest: Any, depth: int = 0) -> None:
@@ -126,7 +180,7 @@ def _signature_info(
             else "a hopping function takes two sites"
         )
         raise TypeError(
-            f"value function {getattr(func, '__name__', func)!r} takes {len(positional)} "
+            f"value function {_function_name(func)!r} takes {len(positional)} "
             "positional "
             f"arguments, but {what} first, then parameters by name"
         )
@@ -146,19 +200,90 @@ def _signature_info(
 
 
 def _call_value(
-    func: Callable[..., Any], sites: tuple[Site, ...], params: Mapping[str, Any], what: str
+    func: Callable[..., Any],
+    sites: tuple[Any, ...],
+    params: Mapping[str, Any],
+    what: str,
+    where: Callable[[], str] | None = None,
 ) -> Any:
+    """Call a value function with the sites and the parameters it takes.
+
+    `where` describes the site or hopping for an error message; an exception the
+    function raises comes back as :class:`UserCodeError` naming it.
+    """
     names, defaults, takes_all = _signature_info(func, len(sites))
     missing = [n for n in names if n not in params and n not in defaults]
     if missing:
         given = sorted(params) if params else "none"
         raise ValueError(
             f"missing parameter {missing[0]!r} needed by the {what} function "
-            f"{getattr(func, '__name__', func)!r}; parameters given: {given}. "
+            f"{_function_name(func)!r}; parameters given: {given}. "
             "Pass it at solve time, e.g. params={" + repr(missing[0]) + ": ...}"
         )
     kwargs = dict(params) if takes_all else {n: params[n] for n in names if n in params}
-    return func(*sites, **kwargs)
+    try:
+        return func(*sites, **kwargs)
+    except Exception as exc:
+        if isinstance(exc, UserCodeError) or _is_package_function(func):
+            raise
+        place = where() if where is not None else f"the {what} value"
+        shown = ", ".join(f"{k}={_checks._show(v)}" for k, v in kwargs.items()) or "none"
+        raise UserCodeError(
+            f"the {what} value function {_function_name(func)}{_function_location(func)} "
+            f"raised {type(exc).__name__}: {exc}\n"
+            f"  while evaluating {place}\n"
+            f"  with parameters: {shown}\n"
+            "(the traceback of the original error is shown above)"
+        ) from exc
+
+
+def _unwrapped(func: Any) -> Any:
+    """The user's function inside wrappers (``Builder.substituted``, partial, decorators)."""
+    for _ in range(16):
+        inner: Any
+        if isinstance(func, functools.partial):
+            inner = func.func
+        else:
+            inner = getattr(func, "__wrapped__", None)
+            if inner is None and type(func).__module__.startswith("mesoscopic."):
+                inner = getattr(func, "function", None)
+        if inner is None or not callable(inner):
+            break
+        func = inner
+    return func
+
+
+def _function_name(func: Any) -> str:
+    """Qualified name of a value function, with its module unless it is a script's."""
+    target = _unwrapped(func)
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    if name is None:
+        return _checks._show(target)
+    module = getattr(target, "__module__", None)
+    return f"{module}.{name}" if module and module not in ("__main__", "builtins") else name
+
+
+def _function_location(func: Any) -> str:
+    code = getattr(_unwrapped(func), "__code__", None)
+    return f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else ""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _is_package_function(func: Any) -> bool:
+    """Whether a value function is defined inside this package (a model's), not user code."""
+    target = _unwrapped(func)
+    code = getattr(target, "__code__", None)
+    if code is not None:
+        return os.path.abspath(code.co_filename).startswith(_PACKAGE_DIR)
+    module = getattr(target, "__module__", None) or ""
+    return module == "mesoscopic" or module.startswith("mesoscopic.")
+
+
+def _site_text(site: Any) -> str:
+    pos = tuple(float(x) for x in np.ravel(site.pos))
+    return f"{site!r} at position {pos}"
 
 
 def _function_parameters(func: Callable[..., Any], n_sites: int) -> set[str]:
@@ -259,65 +384,139 @@ class _Group:
         self.vectorized = vectorized
         self.conj = conj
 
-    def describe(self, k: int) -> str:
+    def describe(self, k: int, *, with_function: bool = True) -> str:
+        """The term(s) for a message: site or hopping with positions, and the function."""
+        kind = "onsite" if self.onsite else "hopping"
         if self.vectorized:
             fam = self.sites[0].family.name
-            return f"{'onsite' if self.onsite else 'hopping'} value of site(s) of family {fam!r}"
-        item = self.sites[k]
-        return f"{'onsite' if self.onsite else 'hopping'} value of {item!r}"
+            n = len(self.rows)
+            tags = np.asarray(self.sites[0].tags)[:3].tolist()
+            more = ", ..." if n > 3 else ""
+            if self.onsite:
+                text = (
+                    f"the {kind} values of {n} site(s) of family {fam!r} (tags "
+                    f"{str(tags)[:-1]}{more}])"
+                )
+            else:
+                fam_b = self.sites[1].family.name
+                text = (
+                    f"the {kind} values of {n} hopping(s) from family {fam_b!r} to family "
+                    f"{fam!r} (tags of the sites hopped to {str(tags)[:-1]}{more}])"
+                )
+        else:
+            item = self.sites[k]
+            if self.onsite:
+                text = f"the {kind} value of {_site_text(item)}"
+            else:
+                a, b = item
+                text = f"the {kind} value of ({_site_text(a)}, {_site_text(b)})"
+        if with_function and callable(self.value):
+            text += (
+                f" from the function {_function_name(self.value)}{_function_location(self.value)}"
+            )
+        return text
 
     def blocks(self, params: Mapping[str, Any]) -> NDArray[np.complex128]:
         """Evaluate the value for every term: array of shape (n, *shape)."""
         n = len(self.rows)
         what = "onsite" if self.onsite else "hopping"
         if not callable(self.value):
-            block = _as_block(self.value, self.shape, self.describe(0))
+            block = _as_block(self.value, self.shape, self.describe, 0)
             return np.broadcast_to(block, (n, *self.shape))
         if self.vectorized:
-            out = np.asarray(
-                _call_value(self.value, tuple(self.sites), params, what), dtype=complex
+            raw = _call_value(
+                self.value,
+                tuple(self.sites),
+                params,
+                what,
+                lambda: self.describe(0, with_function=False),
             )
+            out = _as_complex(raw, self.describe, 0)
             if out.ndim == 0 or out.shape == self.shape:
                 return np.broadcast_to(
-                    _as_block(out, self.shape, self.describe(0)), (n, *self.shape)
+                    _as_block(out, self.shape, self.describe, 0), (n, *self.shape)
                 )
             if out.shape == (n,) and self.shape == (1, 1):
                 out = out.reshape(n, 1, 1)
             if out.shape != (n, *self.shape):
                 raise ValueError(
-                    f"vectorized {self.describe(0)} returned shape {out.shape}; expected a "
-                    f"scalar, {self.shape}, ({n},) for one orbital, or {(n, *self.shape)}"
+                    f"{self.describe(0)} has shape {out.shape}; a vectorized value function "
+                    f"returns a scalar, {self.shape}, ({n},) for one orbital, or "
+                    f"{(n, *self.shape)}"
                 )
-            if not np.all(np.isfinite(out)):
-                raise ValueError(f"{self.describe(0)} contains NaN or inf")
+            bad = ~np.isfinite(out)
+            if np.any(bad):
+                first = int(np.argwhere(bad)[0][0])
+                raise ValueError(
+                    f"{self.describe(0)} contains NaN or inf (first at the site with tag "
+                    f"{np.asarray(self.sites[0].tags)[first].tolist()})"
+                )
             return out
         result = np.empty((n, *self.shape), dtype=complex)
         args = self.sites
         for k in range(n):
             item = args[k]
             value = _call_value(
-                self.value, item if isinstance(item, tuple) else (item,), params, what
+                self.value,
+                item if isinstance(item, tuple) else (item,),
+                params,
+                what,
+                functools.partial(self.describe, k, with_function=False),
             )
-            result[k] = _as_block(value, self.shape, self.describe(k))
+            result[k] = _as_block(value, self.shape, self.describe, k)
         return result
 
 
-def _as_block(value: Any, shape: tuple[int, int], what: str) -> NDArray[np.complex128]:
-    block = np.asarray(value, dtype=complex)
+def _as_complex(
+    value: Any, what: str | Callable[[int], str], k: int = 0
+) -> NDArray[np.complex128]:
+    """`value` as a complex array; a non-numeric value is a TypeError naming `what` (`what(k)`)."""
+    error: Exception | None = None
+    if value is not None and not isinstance(value, (str, bytes)):
+        try:
+            return np.asarray(value, dtype=complex)
+        except (TypeError, ValueError) as exc:
+            error = exc
+    name = what if isinstance(what, str) else what(k)
+    hint = " (does the value function lack a return statement?)" if value is None else ""
+    raise TypeError(
+        f"{name} must be a number or a matrix of numbers, got {_checks._show(value)}{hint}"
+    ) from error
+
+
+def _as_block(
+    value: Any,
+    shape: tuple[int, int],
+    what: str | Callable[[int], str],
+    k: int = 0,
+) -> NDArray[np.complex128]:
+    """`value` as a (shape) complex block; `what(k)` (or `what`) names it in errors.
+
+    The description is built only when a check fails, so the per-term loop stays cheap.
+    """
+
+    def name() -> str:
+        return what if isinstance(what, str) else what(k)
+
+    if isinstance(value, (int, float, complex)) and shape == (1, 1):
+        if not np.isfinite(value):
+            raise ValueError(f"{name()} is {value!r}; values must be finite (no NaN or inf)")
+        return np.full((1, 1), value, dtype=complex)
+    block = _as_complex(value, what, k)
     if block.ndim == 0:
         if shape != (1, 1):
             raise ValueError(
-                f"{what} is a scalar but the sites have {shape[0]} and {shape[1]} orbitals; "
-                "give a matrix"
+                f"{name()} is a scalar but the sites have {shape[0]} and {shape[1]} "
+                "orbitals; give a matrix"
             )
         block = block.reshape(1, 1)
     elif block.shape != shape:
         raise ValueError(
-            f"{what} has shape {block.shape}, expected {shape} from the sites' norbs "
+            f"{name()} has shape {block.shape}, expected {shape} from the sites' norbs "
             "(set norbs= on the lattice)"
         )
     if not np.all(np.isfinite(block)):
-        raise ValueError(f"{what} contains NaN or inf")
+        raise ValueError(f"{name()} contains NaN or inf: {_checks._show(block.tolist())}")
     return block
 
 
@@ -386,6 +585,36 @@ def _group_parameters(groups: Sequence[_Group]) -> set[str]:
     return names
 
 
+def _groups_take_any_parameter(groups: Sequence[_Group]) -> bool:
+    """Whether a value function takes ``**kwargs`` (or has no signature): every name."""
+    return any(
+        callable(g.value) and _signature_info(g.value, 1 if g.onsite else 2)[2] for g in groups
+    )
+
+
+def _warn_unused_parameters(
+    params: Mapping[str, Any], known: frozenset[str], takes_any: bool
+) -> None:
+    """Warn (UnusedParameterWarning) about parameters no value function takes."""
+    if takes_any:
+        return
+    unknown = sorted((name for name in params if name not in known), key=str)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), sorted(known), n=1)
+        if close:
+            hints.append(f"{close[0]!r} for {name!r}")
+    message = (
+        f"parameter(s) {', '.join(repr(n) for n in unknown)} in params are taken by no value "
+        "function of this system or its leads and are ignored; "
+        + (f"the system's parameters are {sorted(known)}" if known else "it takes no parameters")
+        + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+    )
+    warnings.warn(message, UnusedParameterWarning, stacklevel=_checks.user_stacklevel())
+
+
 def _assemble(
     n_orbitals: int,
     offsets: NDArray[np.int64],
@@ -437,6 +666,22 @@ def _assemble(
         (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n_orbitals, n_orbitals),
     ).tocsr()
+
+
+_SPARSE_INSTEAD = "ask for sparse=True (a scipy.sparse matrix) instead"
+_NARROWER_LEAD = (
+    "ask for sparse=True (a scipy.sparse matrix) instead; the lead-mode solvers need the "
+    "dense unit cell, so a solve needs a lead with fewer orbitals per unit cell"
+)
+
+
+def _check_dense(n_orbitals: int, what: str, alternative: str = _SPARSE_INSTEAD) -> None:
+    """Refuse a dense complex (n, n) matrix that would not fit in memory."""
+    _checks.memory(
+        16.0 * n_orbitals * n_orbitals,
+        f"{what} ({n_orbitals} x {n_orbitals} complex numbers)",
+        alternative=alternative,
+    )
 
 
 def _params_dict(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -558,6 +803,9 @@ class InfiniteSystem:
         self._inter = groups(forward, False) + groups(backward, True)
         names = _group_parameters(self._onsite) | _group_parameters(self._cell)
         names |= _group_parameters(self._inter)
+        self._takes_any_parameter = any(
+            _groups_take_any_parameter(part) for part in (self._onsite, self._cell, self._inter)
+        )
         if magnetic_flux:
             names.add(magnetic_flux)
             self._direction = _lead_direction(sym.period)
@@ -594,6 +842,10 @@ class InfiniteSystem:
     ) -> Any:
         """Hamiltonian of one unit cell, ``<m|H|m>``, shape (n, n) with n orbitals per cell."""
         params = _params_dict(params)
+        if not sparse:
+            _check_dense(
+                self.num_orbitals, "the dense unit-cell Hamiltonian of the lead", _NARROWER_LEAD
+            )
         mat = _assemble(
             self.num_orbitals,
             self.orb_offsets,
@@ -609,6 +861,10 @@ class InfiniteSystem:
     ) -> Any:
         """Hopping from cell m+1 to cell m, ``<m|H|m+1>``, shape (n, n)."""
         params = _params_dict(params)
+        if not sparse:
+            _check_dense(
+                self.num_orbitals, "the dense inter-cell hopping of the lead", _NARROWER_LEAD
+            )
         mat = _assemble(
             self.num_orbitals,
             self.orb_offsets,
@@ -810,8 +1066,11 @@ class System:
             np.concatenate([g.cols for g in hoppings]) if hoppings else np.zeros(0, np.int64)
         )
         names = _group_parameters(onsite) | _group_parameters(hoppings)
+        takes_any = _groups_take_any_parameter(onsite) or _groups_take_any_parameter(hoppings)
         for flead in leads:
             names |= flead.parameters
+            takes_any = takes_any or getattr(flead, "_takes_any_parameter", True)
+        self._takes_any_parameter = takes_any
         if magnetic_flux:
             names.add(magnetic_flux)
         self.parameters = frozenset(names)
@@ -1007,6 +1266,9 @@ class System:
         if to_sites is not None or from_sites is not None:
             raise TypeError("to_sites/from_sites selections are not supported; slice the result")
         params = _params_dict(params)
+        _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
+        if not sparse:
+            _check_dense(self.num_orbitals, "the dense Hamiltonian of the scattering region")
         mat = _assemble(
             self.num_orbitals,
             self.orb_offsets,
