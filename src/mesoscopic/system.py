@@ -1266,7 +1266,9 @@ class System:
         if to_sites is not None or from_sites is not None:
             raise TypeError("to_sites/from_sites selections are not supported; slice the result")
         params = _params_dict(params)
-        _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
+        _warn_unused_parameters(
+            params, self.parameters, getattr(self, "_takes_any_parameter", True)
+        )
         if not sparse:
             _check_dense(self.num_orbitals, "the dense Hamiltonian of the scattering region")
         mat = _assemble(
