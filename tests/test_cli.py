@@ -171,7 +171,7 @@ def test_gallery_study_file_runs(tmp_path, monkeypatch):
         / "qpc_gate_sweep.toml"
     )
     monkeypatch.chdir(tmp_path)
-    study = cli.load_study(study_file)
+    study = cli.load_study(study_file, output_dir=tmp_path)
     study.grid["energy"] = study.grid["energy"][::8]
     data = cli.run_study(study, progress=False)
     assert (tmp_path / "out" / "qpc_gate_sweep.nc").is_file()

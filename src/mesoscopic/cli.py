@@ -35,17 +35,24 @@ A study file::
     effective_mass = 0.067
 
     [output]
-    path = "out/qpc.nc"               # relative to the current folder
+    path = "out/qpc.nc"               # relative to the study file's folder
     figure = "out/qpc.png"
 
 Every error in a study names the file, the field and what would be valid, and is
 raised before anything is computed or written.
+
+Outputs stay under the study file's folder: relative paths are taken from there, and a
+path that leads outside it (``..``, an absolute path, a link) is refused. ``meso run
+--output-dir DIR`` puts them under ``DIR`` instead, with the same rule. An existing
+result (the NetCDF file or the figure) is never replaced without ``--overwrite``;
+resuming the study's own checkpoint after an interruption is not replacing.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import os
 import pathlib
 import sys
@@ -111,6 +118,7 @@ class Study:
     figure: pathlib.Path | None
     units: dict[str, str] = field(default_factory=dict)
     discretization: dict[str, float] | None = None
+    output_dir: pathlib.Path | None = None
 
 
 def _error(path: pathlib.Path, where: str, message: str) -> ConfigError:
@@ -146,11 +154,59 @@ def _axis(path: pathlib.Path, name: str, spec: Any) -> np.ndarray:
         raise _error(path, where, f"give a list of values or {{start, stop, num}}, got {spec!r}")
     if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
         raise _error(path, where, "values must be finite")
+    unique, counts = np.unique(values, return_counts=True)
+    if unique.size < values.size:
+        raise _error(
+            path,
+            where,
+            f"the value {unique[counts > 1][0].item()!r} appears more than once; every "
+            "value of an axis must be distinct",
+        )
     return values
 
 
-def load_study(path: str | os.PathLike[str]) -> Study:
+def _output_root(
+    study_path: pathlib.Path, output_dir: str | os.PathLike[str] | None
+) -> tuple[pathlib.Path, str]:
+    if output_dir is None:
+        return study_path.resolve().parent, "the study's folder"
+    return pathlib.Path(output_dir).resolve(), "the output folder"
+
+
+def _place(
+    study_path: pathlib.Path,
+    output_dir: str | os.PathLike[str] | None,
+    where: str,
+    raw: str | os.PathLike[str],
+) -> pathlib.Path:
+    """Where an output goes: under the study's folder, or under --output-dir."""
+    root, name = _output_root(study_path, output_dir)
+    target = (root / pathlib.Path(raw)).resolve()
+    if target == root or not target.is_relative_to(root):
+        raise _error(
+            study_path,
+            where,
+            f"{str(raw)!r} leads to {target}, outside {name} {root}; outputs stay under "
+            f"{name} (give --output-dir DIR on the command line to write under DIR)",
+        )
+    if target.exists() and not target.is_file():
+        raise _error(study_path, where, f"{target} exists and is not a file")
+    return target
+
+
+def load_study(
+    path: str | os.PathLike[str], *, output_dir: str | os.PathLike[str] | None = None
+) -> Study:
     """Read and validate a study file (see the module docstring for its fields).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The study file (TOML).
+    output_dir : str or path-like, optional
+        Folder under which the outputs go (``meso run --output-dir``). Default: the
+        study file's folder. Relative output paths are taken from it, and paths that
+        lead outside it are refused.
 
     Raises
     ------
@@ -288,6 +344,10 @@ def load_study(path: str | os.PathLike[str]) -> Study:
             f"must be a file name ending in one of {', '.join(FIGURE_FORMATS)}, or false; "
             f"got {figure!r}",
         )
+    out_target = _place(path, output_dir, "output.path", out_path)
+    figure_target = _place(path, output_dir, "output.figure", figure) if figure else None
+    if figure_target == out_target:
+        raise _error(path, "output.figure", "must differ from output.path")
     study = Study(
         path=path,
         model=model,
@@ -297,10 +357,11 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         quantity=quantity,
         to_lead=to_lead,
         from_lead=from_lead,
-        output=out_path,
-        figure=pathlib.Path(figure) if figure else None,
+        output=out_target,
+        figure=figure_target,
         units=units,
         discretization=discretization,
+        output_dir=None if output_dir is None else pathlib.Path(output_dir),
     )
     _check_parameters(study)
     return study
@@ -346,7 +407,7 @@ def _check_parameters(study: Study) -> None:
         )
     first = {name: values[0] for name, values in study.grid.items() if name != "energy"}
     params = {
-        name: _to_lattice_units(study, name, value)
+        name: _to_lattice_units(study.units, study.discretization, name, value)
         for name, value in {**study.fixed, **first}.items()
     }
     try:
@@ -366,31 +427,54 @@ def _check_parameters(study: Study) -> None:
             )
 
 
-def _to_lattice_units(study: Study, name: str, values: Any) -> Any:
+def _to_lattice_units(
+    units: Mapping[str, str], discretization: Mapping[str, float] | None, name: str, values: Any
+) -> Any:
     from . import models
 
-    if study.discretization is None:
+    if discretization is None:
         return values
-    disc = models.Discretization(**study.discretization)
-    if name in _ENERGY_LIKE and study.units.get("energy") == "meV":
+    disc = models.Discretization(**discretization)
+    if name in _ENERGY_LIKE and units.get("energy") == "meV":
         return disc.energy(values)
-    if name in _FLUX_LIKE and study.units.get("flux") == "T":
+    if name in _FLUX_LIKE and units.get("flux") == "T":
         return disc.flux(values)
     return values
 
 
-def _study_observable(energy: Any, *, study: Study, device: str, **params: Any) -> Any:
+def _recipe(study: Study) -> dict[str, Any]:
+    """What of a study decides its numbers: not where the study file or outputs are."""
+    return {
+        "model": study.model,
+        "model_options": dict(sorted(study.model_options.items())),
+        "quantity": study.quantity,
+        "to_lead": study.to_lead,
+        "from_lead": study.from_lead,
+        "units": dict(sorted(study.units.items())),
+        "discretization": study.discretization,
+    }
+
+
+def _study_observable(
+    energy: Any, *, recipe: Mapping[str, Any], device: str, **params: Any
+) -> Any:
     from . import batch
 
-    fsys = _system(study)
-    energies = _to_lattice_units(study, "energy", np.atleast_1d(energy))
-    lattice_params = {k: _to_lattice_units(study, k, v) for k, v in params.items()}
-    if study.quantity == "transmission":
+    fsys = _build(recipe["model"], tuple(sorted(recipe["model_options"].items())))
+    units, discretization = recipe["units"], recipe["discretization"]
+    energies = _to_lattice_units(units, discretization, "energy", np.atleast_1d(energy))
+    lattice_params = {k: _to_lattice_units(units, discretization, k, v) for k, v in params.items()}
+    if recipe["quantity"] == "transmission":
         return batch.transmission(
-            fsys, energies, study.to_lead, study.from_lead, params=lattice_params, device=device
+            fsys,
+            energies,
+            recipe["to_lead"],
+            recipe["from_lead"],
+            params=lattice_params,
+            device=device,
         )
     t = batch.transmission(fsys, energies, params=lattice_params, device=device)
-    if study.quantity == "transmission_matrix":
+    if recipe["quantity"] == "transmission_matrix":
         return t
     channels = np.array([np.diag(np.sum(t_e, axis=0)) for t_e in t])
     return fsys.spin_degeneracy * (channels - t)
@@ -403,8 +487,15 @@ def run_study(
     scheduler: str | None = None,
     device: str = "cpu",
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> Any:
-    """Run a validated study: returns the dataset after writing it (and its figure)."""
+    """Run a validated study: returns the dataset after writing it (and its figure).
+
+    Outputs go under the study's folder (or ``study.output_dir``); an existing result
+    file or figure is replaced only with ``overwrite=True``, and a checkpoint of a
+    different study at the same place is then discarded. A checkpoint of this same
+    study is resumed. Every refusal comes before anything is computed.
+    """
     from functools import partial
 
     from . import __version__, sweep
@@ -425,8 +516,33 @@ def run_study(
         dims=() if study.quantity == "transmission" else names,
         long_name=study.quantity.replace("_", " "),
     )
+    output_path = _place(study.path, study.output_dir, "output.path", study.output)
+    figure_path = (
+        None
+        if study.figure is None
+        else _place(study.path, study.output_dir, "output.figure", study.figure)
+    )
+    for target in (output_path, figure_path):
+        if target is not None and (target.exists() or target.is_symlink()) and not overwrite:
+            raise ConfigError(
+                f"{study.path}: [output] {target} already exists; meso run does not replace "
+                "results: pass --overwrite to replace it, or choose another [output] path "
+                "or --output-dir"
+            )
+    n_points = math.prod(len(values) for values in study.grid.values())
+    n_leads = len(_system(study).leads)
+    per_point = 8 if study.quantity == "transmission" else 8 * n_leads**2
+    try:
+        sweep._check_memory(
+            n_points,
+            n_points // len(study.grid["energy"]),
+            per_point,
+            grid=[len(values) for values in study.grid.values()],
+        )
+    except ValueError as exc:
+        raise _error(study.path, "sweep", str(exc)) from exc
     observable = sweep.Observable(
-        partial(_study_observable, study=study, device=device),
+        partial(_study_observable, recipe=_recipe(study), device=device),
         outputs={study.quantity: output},
         name=f"{study.model}.{study.quantity}",
     )
@@ -443,8 +559,8 @@ def run_study(
             if name in _FLUX_LIKE
         }
     )
-    study.output.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint = study.output.with_suffix("")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = output_path.with_suffix("")
     data = sweep.run_sweep(
         observable,
         study.grid,
@@ -456,6 +572,7 @@ def run_study(
         checkpoint=checkpoint,
         progress=progress,
         units=axis_units,
+        overwrite=overwrite,
         attrs={
             "title": f"{study.model} study from {study.path.name}",
             "model": study.model,
@@ -463,16 +580,22 @@ def run_study(
             "created_with": f"mesoscopic {__version__}",
         },
     )
-    if study.figure is not None:
-        plot_dataset(data, study.figure)
+    if figure_path is not None:
+        plot_dataset(data, figure_path)
     return data
 
 
 def plot_dataset(
     data: Any, figure: str | os.PathLike[str], *, variable: str | None = None
 ) -> pathlib.Path:
-    """Draw a result dataset: a line per curve for 1-D data, a map for 2-D data."""
+    """Draw a result dataset: a line per curve for 1-D data, a map for 2-D data.
+
+    The figure is written atomically (a temporary file, then a rename), in the format
+    its suffix names (default PNG).
+    """
     import matplotlib
+
+    from . import io as _io
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -510,8 +633,16 @@ def plot_dataset(
     fig.tight_layout()
     figure = pathlib.Path(figure)
     figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=120)
-    plt.close(fig)
+    image_format = figure.suffix.lower().lstrip(".") or "png"
+    # Drawn to a temporary file that then replaces the figure: an interrupted save
+    # never leaves half an image, nor destroys the previous one.
+    _io._remove_stale_temporaries(figure)
+    try:
+        _io._atomic_write(
+            figure, lambda temporary: fig.savefig(temporary, dpi=120, format=image_format)
+        )
+    finally:
+        plt.close(fig)
     return figure
 
 
@@ -556,6 +687,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:port")
     run.add_argument("--device", default="cpu", help="cpu or gpu")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument(
+        "--output-dir",
+        default=None,
+        help="write the outputs under this folder (default: the study file's folder)",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing result file and figure (and a checkpoint of another study)",
+    )
     sub.add_parser("info", help="versions, optional components, devices, models")
     plot = sub.add_parser("plot", help="draw a result file")
     plot.add_argument("result", help="a NetCDF file written by meso run")
@@ -568,13 +709,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "run":
             if args.workers is not None and args.workers < 1:
                 raise ConfigError(f"--workers must be a positive integer, got {args.workers}")
-            study = load_study(args.study)
+            study = load_study(args.study, output_dir=args.output_dir)
             data = run_study(
                 study,
                 workers=args.workers,
                 scheduler=args.scheduler,
                 device=args.device,
                 progress=not args.no_progress and None,
+                overwrite=args.overwrite,
             )
             print(f"wrote {study.output}" + (f" and {study.figure}" if study.figure else ""))
             del data
@@ -592,6 +734,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"meso: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, ImportError) as exc:  # a disk, a permission, a missing package
+        print(f"meso: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

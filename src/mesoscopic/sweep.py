@@ -22,15 +22,29 @@ The same code runs
 Work is cut into chunks of grid points; with ``checkpoint=`` every finished chunk is
 written at once (atomically, see :mod:`mesoscopic.io`) and a re-run of the same sweep
 loads the finished chunks instead of computing them again, whatever stopped the
-first run (an exception, Ctrl-C, a dead worker, ``kill -9``). The checkpoint
-records a fingerprint of the grid, the fixed parameters and the observable (its
-qualified name, source code and, for partials and Observables, its pickled state),
-so pointing a different sweep at it raises an error instead of mixing results.
-A finalized System among the fixed parameters enters the fingerprint by
-:meth:`~mesoscopic.system.System.content_digest` (its sites, hoppings, leads and value
-functions with what they close over); other objects by their pickled state, or by their
-type alone when they cannot be pickled (a warning says so). The source of functions the
-observable calls does not enter it. After changing those, start a new checkpoint.
+first run (an exception, Ctrl-C, a dead worker, ``kill -9``).
+
+What a checkpoint guarantees:
+
+* It records a fingerprint of the grid, the fixed parameters and the observable, and
+  a readable description of each part beside it; pointing a different sweep at it
+  raises an error that names the parts that differ. The observable enters by its
+  qualified name and the hash of its source, the arguments of partials and the
+  outputs of Observables, and the simple constants (numbers, strings, tuples, arrays,
+  ...) it reads from its module or its closure, following the functions of its own
+  module that it calls. A finalized System among the fixed parameters enters by
+  :meth:`~mesoscopic.system.System.content_digest`; other objects by their pickled
+  state, or by their type alone when they cannot be pickled (a warning says so).
+  Functions of other modules and constants reached through attributes
+  (``module.NAME``) do not enter it: after changing those, start a new checkpoint.
+* Each chunk holds a SHA-256 checksum of its data (indices, values, dtypes, shapes,
+  attributes, coordinates). A chunk that fails it, or cannot be read, is set aside as
+  ``*.damaged`` and its points are computed again, with a warning.
+* Only regular NetCDF3 files are read, and a chunk's fingerprint is checked before its
+  data; a directory, a link, another format or another sweep's chunk is refused.
+* The final dataset ``<stem>.nc`` is written atomically; temporaries left by a killed
+  save are removed on the next run. An existing ``<stem>.nc`` that is not this sweep's
+  result is not replaced unless ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -1018,15 +1032,26 @@ def _dask_client(client: Any, scheduler: str | None, workers: int | None) -> Ite
         with connected:
             yield connected
         return
-    with _explain_missing_main_guard("executor='dask' with a LocalCluster"):
-        # The scheduler's HTTP server always starts: a free port on the loopback
-        # interface keeps it private and clear of other clusters on this machine.
-        cluster = distributed.LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",
-        )
+    try:
+        with _explain_missing_main_guard("executor='dask' with a LocalCluster"):
+            # The scheduler's HTTP server always starts: a free port on the loopback
+            # interface keeps it private and clear of other clusters on this machine.
+            cluster = distributed.LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address="127.0.0.1:0",
+            )
+    except RuntimeError as exc:
+        if "Nanny failed to start" not in str(exc):
+            raise
+        # The workers' own errors go to their stderr; this process only sees that they died.
+        raise RuntimeError(
+            f"the Dask LocalCluster could not start its worker processes ({exc}). They are "
+            "started with 'spawn', which imports the main script again: a script that "
+            f"runs the sweep at import time needs {_MAIN_GUARD} around it (the workers' "
+            "errors are printed above)"
+        ) from exc
     with cluster, distributed.Client(cluster) as local:
         yield local
 
@@ -1478,7 +1503,7 @@ def _is_simple_constant(value: Any, depth: int = 0) -> bool:
         return value.dtype.kind in "biufcU"
     if isinstance(value, _CONSTANT_TYPES):
         return True
-    if depth < 3 and isinstance(value, (tuple, list, frozenset)):
+    if depth < 3 and isinstance(value, (tuple, list, set, frozenset)):
         return all(_is_simple_constant(item, depth + 1) for item in value)
     if depth < 3 and isinstance(value, Mapping):
         return all(
@@ -1566,8 +1591,8 @@ def _fingerprint_value(value: Any) -> Any:
             return {"array": value.tolist(), "dtype": value.dtype.str}
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
         return {"array_sha256": digest, "shape": list(value.shape), "dtype": value.dtype.str}
-    if isinstance(value, frozenset):
-        return {"frozenset": sorted(json.dumps(_fingerprint_value(v)) for v in value)}
+    if isinstance(value, (set, frozenset)):
+        return {"set": sorted(json.dumps(_fingerprint_value(v)) for v in value)}
     if isinstance(value, Mapping):
         return {str(k): _fingerprint_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
