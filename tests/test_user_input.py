@@ -296,3 +296,31 @@ def test_memory_check_compares_with_a_fraction_of_the_available_memory(monkeypat
     with pytest.raises(MemoryError, match="; use less"):
         _checks.memory(10**4, "a buffer", alternative="use less")
     assert _checks.format_bytes(3 * 2**30) == "3.0 GiB"
+
+
+# --------------------------------------------------------------------------------------
+# Lead bands: many momenta in bounded batches, clear errors for bad momenta
+# --------------------------------------------------------------------------------------
+
+
+def test_band_energies_in_batches_match_the_exact_bands(monkeypatch):
+    width = 3
+    lat = meso.lattice.square(norbs=1)
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    bands = meso.physics.Bands(lead.finalized())
+    momenta = np.linspace(-np.pi, np.pi, 11)
+    transverse = 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
+    exact = np.sort(4 - 2 * np.cos(momenta)[:, None] - transverse[None, :], axis=1)
+    # Batches of 2 momenta (2 x 3 x 3 complex numbers each): six batches, the last one short.
+    monkeypatch.setattr(meso.physics, "_BATCH_BYTES", 2 * 16 * width * width)
+    np.testing.assert_allclose(bands.energies(momenta), exact, atol=1e-12)
+    np.testing.assert_allclose(bands(float(momenta[3])), exact[3], atol=1e-12)
+    assert bands.energies([]).shape == (0, width)
+    with pytest.raises(TypeError, match="momenta must be a real number or array"):
+        bands.energies(["a"])
+    with pytest.raises(ValueError, match="momenta must be finite"):
+        bands.energies([0.0, np.nan])
+    with pytest.raises(TypeError, match=r"one momentum .* shape \(2,\); use Bands.energies"):
+        bands([0.0, 1.0])

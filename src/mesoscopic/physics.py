@@ -20,10 +20,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _checks
 from . import leads as _leads
 from .system import InfiniteSystem
 
 __all__ = ["Bands"]
+
+#: Largest stack of Bloch Hamiltonians (bytes) that ``Bands.energies`` diagonalizes at once.
+_BATCH_BYTES = 64 << 20
 
 
 class Bands:
@@ -57,8 +61,24 @@ class Bands:
         self._bands = _leads.Bands(lead.cell_hamiltonian(params), lead.inter_cell_hopping(params))
 
     def __call__(self, k: float, derivative_order: int = 0) -> Any:
+        if np.ndim(k) != 0:
+            raise TypeError(
+                f"k must be one momentum (a real number), got an array of shape {np.shape(k)}; "
+                "use Bands.energies(momenta) for many"
+            )
         return self._bands(k, derivative_order=derivative_order)
 
     def energies(self, momenta: Any) -> NDArray[np.float64]:
-        """Energies at many momenta, shape (n_k, n_orbitals)."""
-        return np.array([self._bands(float(k)) for k in np.ravel(momenta)])
+        """Energies at many momenta, shape (n_k, n_orbitals).
+
+        The Bloch Hamiltonians are diagonalized in batches of at most
+        ``_BATCH_BYTES`` bytes, so the memory stays bounded for any number of momenta.
+        """
+        ks = np.ravel(_checks.real_array(momenta, "momenta"))
+        n = self._bands.h_cell.shape[0]
+        batch = max(1, _BATCH_BYTES // (16 * n * n))
+        parts = [
+            _leads.bands(self._bands.h_cell, self._bands.hop, ks[start : start + batch])
+            for start in range(0, len(ks), batch)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, n))
