@@ -324,3 +324,20 @@ def test_band_energies_in_batches_match_the_exact_bands(monkeypatch):
         bands.energies([0.0, np.nan])
     with pytest.raises(TypeError, match=r"one momentum .* shape \(2,\); use Bands.energies"):
         bands([0.0, 1.0])
+
+
+def test_bond_currents_refuse_states_that_are_not_wave_functions():
+    fsys = chain_with_leads(0.0)
+    n = fsys.num_orbitals
+    psi = meso.wave_function(fsys, 0.5)(0)
+    # Current conservation along the chain: every bond carries the transmitted current.
+    currents = meso.bond_currents(fsys, psi)
+    np.testing.assert_allclose(np.abs(currents), 1.0, atol=1e-10)
+    with pytest.raises(TypeError, match="state must be an array of complex amplitudes"):
+        meso.bond_currents(fsys, ["a"] * n)
+    with pytest.raises(ValueError, match=r"\(n_states, n_orbitals\), got \(1, 1, 4\)"):
+        meso.bond_currents(fsys, np.zeros((1, 1, n)))
+    with pytest.raises(ValueError, match="state contains NaN or inf"):
+        meso.bond_currents(fsys, np.full(n, np.nan))
+    with pytest.raises(TypeError, match="needs a finalized system"):
+        meso.bond_currents(object(), psi)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _checks
 from .leads import LeadData
 from .scattering import SMatrix
 from .solvers import sparse
@@ -222,7 +223,23 @@ def bond_currents(
         For a unit-current scattering state, the currents through a cut between
         the leads add up to the transmitted probability.
     """
-    state = np.atleast_2d(np.asarray(state, dtype=complex))
+    if not isinstance(sys, System):
+        raise TypeError(
+            f"bond_currents needs a finalized system (Builder.finalized()), got "
+            f"{type(sys).__name__}"
+        )
+    try:
+        state = np.atleast_2d(np.asarray(state, dtype=complex))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"state must be an array of complex amplitudes, got {_checks._show(state)}"
+        ) from exc
+    if state.ndim > 2:
+        raise ValueError(
+            f"state must have shape (n_orbitals,) or (n_states, n_orbitals), got {state.shape}"
+        )
+    if not np.all(np.isfinite(state)):
+        raise ValueError("state contains NaN or inf")
     if state.shape[-1] != sys.num_orbitals:
         raise ValueError(
             f"state must have {sys.num_orbitals} orbitals in its last axis, "
