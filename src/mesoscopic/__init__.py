@@ -39,7 +39,7 @@ from . import (
 from .batch import smatrices, transmission
 from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
 from .scattering import SMatrix
-from .system import InfiniteSystem, System
+from .system import InfiniteSystem, System, UnusedParameterWarning, UserCodeError
 from .transport import bond_currents, ldos, smatrix, wave_function
 
 #: Version of the installed package.
@@ -53,6 +53,8 @@ __all__ = [
     "SMatrix",
     "System",
     "TranslationalSymmetry",
+    "UnusedParameterWarning",
+    "UserCodeError",
     "__version__",
     "analytic",
     "batch",
