@@ -33,13 +33,14 @@ from numpy.typing import NDArray
 
 from . import constants
 from .builder import Builder, HoppingKind, TranslationalSymmetry
-from .lattice import Monatomic, SiteArray, honeycomb, square
+from .lattice import Monatomic, SiteArray, chain, honeycomb, square
 from .system import System
 
 __all__ = [
     "Discretization",
     "aharonov_bohm_ring",
     "bhz_ribbon",
+    "btk_junction",
     "disordered_wire",
     "double_barrier",
     "graphene_pn_junction",
@@ -667,4 +668,92 @@ def bhz_ribbon(
     lead[HoppingKind((0, 1), lat)] = hop_y
     syst.attach_lead(lead)
     syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+TAU_X = np.array([[0.0, 1.0], [1.0, 0.0]])
+TAU_Y = np.array([[0.0, -1j], [1j, 0.0]])
+
+
+def btk_junction(*, hopping: float = 1.0, lattice_constant: float = 1.0) -> System:
+    """Normal-metal / barrier / superconductor chain: the tight-binding BTK junction.
+
+    A chain in the Bogoliubov-de Gennes basis (electron, hole) with hopping ``-t tau_z``:
+    normal sites ``j < 0`` (lead 0, from the left), one barrier site ``j = 0``, and an
+    s-wave superconductor ``j > 0`` (lead 1, to the right). Onsite terms:
+
+    * normal, ``j < 0``: ``diag(2t - E_F, -(2t - E_F + exchange))``;
+    * barrier, ``j = 0``: the normal onsite plus ``barrier * tau_z``;
+    * superconductor, ``j > 0``: ``(2t - E_F) tau_z + delta * tau_x``.
+
+    The normal lead has the electron-hole conservation law ``-tau_z``, as in Kwant's
+    superconductor tutorial, so its block 0 is the electron and block 1 the hole: for an
+    electron coming in from lead 0, ``s.transmission((0, 0), (0, 0))`` is the normal
+    reflection ``R_ee = B`` and ``s.transmission((0, 1), (0, 0))`` the Andreev reflection
+    ``R_he = A``; the conductance per spin channel is ``G = 1 - R_ee + R_he`` in ``e^2/h``.
+    :func:`mesoscopic.analytic.btk_chain_reflection` is the exact solution of this chain,
+    and :func:`mesoscopic.analytic.btk_barrier_height` converts BTK's ``Z`` to ``barrier``
+    (``Z = barrier / (2 t sin k_F)``).
+
+    Spin polarization. ``exchange`` shifts the band of the reflected hole (the opposite
+    spin of a ferromagnetic normal side); above ``E_F + E`` the hole is evanescent and
+    Andreev reflection is suppressed (a half metal). A current of polarization ``P`` in the
+    sense of Mazin et al. and Strijkers et al. (see :mod:`mesoscopic.analytic.btk`) is
+    ``G_P = (1 - P) G(exchange=0) + P G(exchange >> E_F)``.
+
+    Parameters
+    ----------
+    hopping : float, optional, keyword-only
+        ``t > 0`` in any energy unit (default 1); all parameters below share that unit.
+        For a chain of lattice constant ``a`` and mass ``m``, ``t = hbar^2 / (2 m a^2)``.
+    lattice_constant : float, optional, keyword-only
+        ``a > 0`` (default 1), positions only.
+
+    Parameters at solve time: ``fermi_energy`` (``E_F`` from the band bottom,
+    ``0 < E_F < 4t``), ``delta`` (gap), ``barrier`` (onsite barrier ``U`` of site 0) and
+    ``exchange`` (default 0), all in the unit of `hopping`; the energy passed to the solver
+    is measured from the Fermi level.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> fsys = meso.models.btk_junction()
+    >>> params = {"fermi_energy": 1.0, "delta": 1e-2, "barrier": 0.0}
+    >>> s = meso.smatrix(fsys, 0.5e-2, params=params)
+    >>> round(s.transmission((0, 1), (0, 0)), 6)       # Andreev reflection inside the gap
+    1.0
+    """
+    t = float(_positive_length(hopping, "hopping"))
+    a = float(_positive_length(lattice_constant, "lattice_constant"))
+    lat = chain(a, norbs=2)
+
+    def normal(fermi_energy: float, exchange: float) -> NDArray[np.float64]:
+        xi = 2 * t - fermi_energy
+        return np.diag([xi, -(xi + exchange)])
+
+    def normal_onsite(site: Any, fermi_energy: float, exchange: float = 0.0) -> Any:
+        return normal(fermi_energy, exchange)
+
+    def barrier_onsite(
+        site: Any, fermi_energy: float, barrier: float, exchange: float = 0.0
+    ) -> Any:
+        return normal(fermi_energy, exchange) + barrier * SIGMA_Z
+
+    def super_onsite(site: Any, fermi_energy: float, delta: float) -> Any:
+        return (2 * t - fermi_energy) * SIGMA_Z + delta * TAU_X
+
+    hop = -t * SIGMA_Z
+    syst = Builder()
+    syst[lat(-1)] = normal_onsite
+    syst[lat(0)] = barrier_onsite
+    syst[lat(1)] = super_onsite
+    syst[lat.neighbors()] = hop
+    left = Builder(TranslationalSymmetry((-a,)), conservation_law=-SIGMA_Z, particle_hole=TAU_Y)
+    left[lat(0)] = normal_onsite
+    left[lat.neighbors()] = hop
+    right = Builder(TranslationalSymmetry((a,)))
+    right[lat(0)] = super_onsite
+    right[lat.neighbors()] = hop
+    syst.attach_lead(left)
+    syst.attach_lead(right)
     return syst.finalized()

@@ -6,6 +6,8 @@ the numerical solvers and a building block for users:
 * :mod:`~mesoscopic.analytic.waveguide`: hard-wall strip subbands and channel staircase;
 * :mod:`~mesoscopic.analytic.barriers`: delta and rectangular barriers (continuum), single
   impurity and rectangular barrier on a tight-binding chain;
+* :mod:`~mesoscopic.analytic.btk`: Andreev reflection at a normal / superconductor junction
+  (BTK, spin-polarized currents, and the exact tight-binding BTK chain);
 * :mod:`~mesoscopic.analytic.fabry_perot`: double barrier, coherent and phase averaged;
 * :mod:`~mesoscopic.analytic.qpc`: Büttiker's saddle-point quantum point contact;
 * :mod:`~mesoscopic.analytic.resistance`: contact, two- and four-terminal resistances;
@@ -34,6 +36,13 @@ from .barriers import (
     chain_impurity_transmission,
     delta_barrier_transmission,
     rectangular_barrier_transmission,
+)
+from .btk import (
+    btk_barrier_height,
+    btk_barrier_strength,
+    btk_chain_reflection,
+    btk_conductance,
+    btk_reflection,
 )
 from .charge_relaxation import (
     cavity_density_of_states,
@@ -70,6 +79,11 @@ from .waveguide import (
 
 __all__ = [
     "breit_wigner_transmission",
+    "btk_barrier_height",
+    "btk_barrier_strength",
+    "btk_chain_reflection",
+    "btk_conductance",
+    "btk_reflection",
     "cavity_density_of_states",
     "cavity_reflection_amplitude",
     "chain_barrier_transmission",
