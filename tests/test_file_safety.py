@@ -378,6 +378,22 @@ def test_a_changed_module_constant_is_a_different_sweep(tmp_path, monkeypatch):
         run_sweep(sweep_helpers.shifted_energy, grid, checkpoint=tmp_path / "t", progress=False)
 
 
+def test_a_changed_closure_value_is_a_different_sweep(tmp_path):
+    def make_observable(scale):
+        def scaled(energy):
+            return scale * energy
+
+        return scaled
+
+    grid = {"energy": [0.1, 0.2]}
+    run_sweep(make_observable(2.0), grid, checkpoint=tmp_path / "s", progress=False)
+    (tmp_path / "s.nc").unlink()
+    with pytest.raises(ValueError, match=r"closure scale \(stored 2\.0, now 3\.0\)"):
+        run_sweep(make_observable(3.0), grid, checkpoint=tmp_path / "s", progress=False)
+    resumed = run_sweep(make_observable(2.0), grid, checkpoint=tmp_path / "s", progress=False)
+    assert resumed["scaled"].values.tolist() == [0.2, 0.4]
+
+
 def test_a_refusal_says_which_parameter_differs(tmp_path):
     grid = {"energy": [0.1, 0.2], "gate": [1.0]}
     options = {"checkpoint": tmp_path / "s", "progress": False}

@@ -530,7 +530,7 @@ def test_io_errors_name_the_problem(tmp_path):
 
 def test_zarr_round_trip(tmp_path, serial_mixed):
     pytest.importorskip("zarr", reason="zarr is optional and not installed")
-    back = io.load(io.save(serial_mixed, tmp_path / "mixed.zarr"))
+    back = io.load(io.save(serial_mixed, tmp_path / "mixed.zarr"), format="zarr")
     xr.testing.assert_identical(back, serial_mixed)
 
 

@@ -183,6 +183,9 @@ def load(
         If `format` is unknown, `path` is a directory (or ends in ``.zarr``) without
         ``format="zarr"``, or the file is not NetCDF, is damaged, or declares sizes
         or dtypes its content cannot hold. The message names the file.
+    ImportError
+        For a NetCDF4 file without ``netCDF4`` or ``h5netcdf``, or for
+        ``format="zarr"`` without ``zarr``.
 
     Examples
     --------

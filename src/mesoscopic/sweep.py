@@ -1537,13 +1537,13 @@ def _referenced_constants(func: Any) -> dict[str, Any]:
             with contextlib.suppress(ValueError):  # an empty cell
                 value = cell.cell_contents
                 if _is_simple_constant(value):
-                    found[f"closure {name}"] = _fingerprint_value(value)
+                    found[f"closure {name}"] = _compact(_fingerprint_value(value))
         for name in sorted(_global_names(code)):
             if name not in namespace:
                 continue
             value = namespace[name]
             if _is_simple_constant(value):
-                found[name] = _fingerprint_value(value)
+                found[name] = _compact(_fingerprint_value(value))
             elif (
                 inspect.isfunction(value)
                 and value.__module__ == module
@@ -1552,6 +1552,14 @@ def _referenced_constants(func: Any) -> dict[str, Any]:
                 found[name] = {"function": _source_digest(value)}
                 pending.append(value)
     return found
+
+
+def _compact(description: Any) -> Any:
+    """A long description (a table of numbers) replaced by its hash, to keep manifests small."""
+    text = json.dumps(description, sort_keys=True, allow_nan=True)
+    if len(text) <= 1000:
+        return description
+    return {"value_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def _global_names(code: Any) -> set[str]:
@@ -1608,7 +1616,8 @@ def _fingerprint_value(value: Any) -> Any:
         return {"pickle_sha256": hashlib.sha256(pickle.dumps(value, protocol=4)).hexdigest()}
     except Exception:
         warnings.warn(
-            f"a fixed parameter of type {type(value).__qualname__} cannot be pickled, so only "
+            f"a parameter of type {type(value).__qualname__} (in fixed_params, or bound to "
+            "the observable) cannot be pickled, so only "
             "its type enters the checkpoint fingerprint: a changed value would not be "
             "detected on resuming; start a new checkpoint after changing it",
             RuntimeWarning,
