@@ -483,9 +483,10 @@ def _available_memory() -> int | None:
             if line.startswith("MemAvailable:"):
                 available = int(line.split()[1]) * 1024
                 break
-    if available is None:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):  # the total where "free" is unknown
+        if available is None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                available = os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
     # A container's own limit (cgroup v2) may be lower than the machine's memory.
     with contextlib.suppress(OSError, ValueError):
         limit = pathlib.Path("/sys/fs/cgroup/memory.max").read_text().strip()
