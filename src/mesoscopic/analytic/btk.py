@@ -168,9 +168,7 @@ def btk_conductance(
     return np.asarray((1.0 - p) * (1.0 + a - b) + p * polarized)
 
 
-def btk_barrier_strength(
-    barrier: float, fermi_energy: float, *, hopping: float = 1.0
-) -> float:
+def btk_barrier_strength(barrier: float, fermi_energy: float, *, hopping: float = 1.0) -> float:
     """BTK's ``Z`` of a single-site barrier ``U`` on a chain: ``Z = U / (2 t sin k_F)``.
 
     ``2 t sin k_F`` is ``hbar v_F`` per lattice constant at the Fermi energy
