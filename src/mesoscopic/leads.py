@@ -182,6 +182,10 @@ _RESOLVED_MODULUS = 1e-6
 # Relative velocity below which a propagating candidate is checked for being resolved from
 # its neighbours (see ``unresolved`` in ``_block_modes``).
 _SUSPECT_VELOCITY = 1e-2
+# Relative velocity above which a slow mode computed from the Hermitian H(k) propagates.
+_BAND_VELOCITY_FLOOR = 1e-9
+# Depth inside the band (times ||H(k)||) below which an energy counts as on the band edge.
+_EDGE_RESOLUTION = 2e-14
 
 
 # --------------------------------------------------------------------------------------------
@@ -799,6 +803,16 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
     zero_keys: list[tuple[float, float]] = []
     edge_out: list[ComplexArray] = []
 
+    def add_mode(momentum: float, phi: ComplexArray, speed: float) -> None:
+        """Append a propagating mode given as a Bloch eigenvector of ``H(k)`` (|phi| = 1)."""
+        lam = complex(math.cos(momentum), math.sin(momentum))
+        scale = 1 / math.sqrt(abs(speed))
+        reduced = np.concatenate([left.conj().T @ phi / lam, right.conj().T @ phi])
+        prop_vectors.append(reduced * scale)
+        prop_waves.append(np.asarray(phi * scale, dtype=complex))
+        prop_momenta.append(momentum if momentum > -math.pi else momentum + 2 * math.pi)
+        prop_velocities.append(speed)
+
     lam_unit = alpha[candidates] * beta[candidates].conj()
     lam_unit = lam_unit / np.abs(lam_unit)
 
@@ -864,6 +878,21 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
             basis, num_edges = _eigenspace(pencil_l, pencil_r, lam0, members.size, energy)
             basis_lam = np.full(basis.shape[1], lam0)
             velocity, coefficients, waves = velocity_basis(basis, lam0)
+        if members.size == 2 and (
+            num_edges == 1 or np.max(np.abs(velocity)) < _SUSPECT_VELOCITY * singular[0]
+        ):
+            # Two solutions too close to be told apart by the pencil: a band edge, or
+            # an energy a hair inside the band, where they are two slow propagating
+            # modes. The Hermitian band structure decides, to the rounding of energies.
+            spread = float(np.max(np.abs(np.angle(lam_unit[cluster] / lam0))))
+            pair = _band_edge_pair(h, v, energy, float(np.angle(lam0)), spread)
+            if (
+                pair is not None
+                and min(abs(m[2]) for m in pair) > _BAND_VELOCITY_FLOOR * singular[0]
+            ):
+                for mode in pair:
+                    add_mode(*mode)
+                continue
         if num_edges:
             # Band edges at this k, possibly together with bands crossing the energy at the
             # same k. The eigenvector shared by the two solutions merging at an edge carries
@@ -887,7 +916,19 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
             if momentum <= -math.pi:
                 momentum += 2 * math.pi
             slow = abs(velocity[j]) < _SUSPECT_VELOCITY * singular[0] and single
-            if abs(velocity[j]) > velocity_tolerance and not (slow and unresolved(cluster[0])):
+            refined = None
+            if slow:
+                # The pencil's eigenvector of a slow mode is as inaccurate as the eigenvalue
+                # split next to a band edge is small (its velocity even loses its sign);
+                # the Hermitian H(k) gives the mode to the rounding of energies.
+                refined = _band_mode(h, v, energy, momentum)
+            if refined is not None:
+                if abs(refined[2]) > _BAND_VELOCITY_FLOOR * singular[0]:
+                    add_mode(*refined)
+                else:
+                    zero_vectors.append(vectors[:, members[0]])
+                    zero_keys.append((0.0, -float(velocity[j])))
+            elif abs(velocity[j]) > velocity_tolerance and not (slow and unresolved(cluster[0])):
                 scale = 1 / math.sqrt(abs(velocity[j]))
                 prop_vectors.append(basis @ coefficients[:, j] * scale)
                 prop_waves.append(waves @ coefficients[:, j] * scale)
@@ -1238,6 +1279,85 @@ def _band_reaches(
         options={"xatol": 1e-15},
     )
     return bool(min(float(best.fun), distance(0.0)) <= _BAND_REACH_TOLERANCE * scale)
+
+
+def _band_mode(
+    h: ComplexArray, hop: ComplexArray, energy: float, k_start: float
+) -> tuple[float, ComplexArray, float] | None:
+    """The Bloch solution at ``energy`` on the band nearest to it at ``k_start``, on the side
+    of the band extremum where ``k_start`` lies: ``(k, phi, v)`` with ``phi`` the unit
+    eigenvector of the Hermitian ``H(k)`` and ``v`` the band velocity.
+
+    Newton's iteration on ``E_n(k) = energy`` (``dE_n/dk`` by Hellmann-Feynman), each step
+    halved until the velocity keeps its sign, so that it never crosses the band extremum
+    to the partner solution. Eigenvectors and velocities of the Hermitian problem are
+    accurate to the rounding of energies even a hair from a band edge, where the mode
+    pencil's merging eigenvectors are not. None when the band does not reach the energy
+    on that side, or is degenerate there.
+    """
+    k = k_start
+    sign = 0.0
+    for _ in range(60):
+        phase = complex(math.cos(k), math.sin(k))
+        bloch = h + hop * phase + hop.conj().T * phase.conjugate()
+        values, vectors = la.eigh(bloch)
+        n = int(np.argmin(np.abs(values - energy)))
+        size = max(float(np.max(np.abs(values))), float(np.linalg.norm(hop, 2)), 1e-300)
+        gaps = np.abs(np.delete(values, n) - values[n])
+        if gaps.size and float(np.min(gaps)) < 1e-8 * size:
+            return None
+        phi = vectors[:, n]
+        speed = float(np.real(phi.conj() @ (1j * (hop * phase - hop.conj().T / phase)) @ phi))
+        mismatch = float(values[n]) - energy
+        if sign == 0:
+            sign = math.copysign(1.0, speed)
+        if abs(mismatch) <= 8 * np.finfo(float).eps * size:
+            if speed * sign <= 0:
+                return None
+            # Depth of the energy inside the band, v^2 / (2 |d^2E/dk^2|) on the parabola
+            # through the extremum: below the rounding of energies the root is not told
+            # apart from the band edge and the mode counts as closed (speed 0).
+            step = 1e-4
+            curvature = abs(_band_speed(h, hop, k + step, n) - _band_speed(h, hop, k - step, n))
+            depth = speed**2 * 2 * step / max(curvature, 1e-300)
+            if depth <= _EDGE_RESOLUTION * size:
+                return k, phi, 0.0
+            return k, phi, speed
+        if speed * sign <= 0:
+            return None
+        step = -mismatch / speed
+        if abs(step) > 1e-2:
+            return None
+        k += step
+    return None
+
+
+def _band_speed(h: ComplexArray, hop: ComplexArray, k: float, n: int) -> float:
+    """Velocity ``dE_n/dk`` of the ``n``-th band (ascending) at ``k``, by Hellmann-Feynman."""
+    phase = complex(math.cos(k), math.sin(k))
+    _, vectors = la.eigh(h + hop * phase + hop.conj().T * phase.conjugate())
+    phi = vectors[:, n]
+    return float(np.real(phi.conj() @ (1j * (hop * phase - hop.conj().T / phase)) @ phi))
+
+
+def _band_edge_pair(
+    h: ComplexArray, hop: ComplexArray, energy: float, k0: float, spread: float
+) -> list[tuple[float, ComplexArray, float]] | None:
+    """The two slow propagating solutions on either side of a band extremum near ``k0``.
+
+    Searched from both sides of ``k0``, a little farther than the ``spread`` of the
+    cluster; None when the energy is not inside the band there (a band edge or a gap).
+    """
+    reach = max(2 * spread, 10 * DEGENERACY_TOLERANCE)
+    found = []
+    for side in (-1.0, 1.0):
+        mode = _band_mode(h, hop, energy, k0 + side * reach)
+        if mode is None:
+            return None
+        found.append(mode)
+    if abs(found[0][0] - found[1][0]) == 0 or found[0][2] * found[1][2] >= 0:
+        return None
+    return found
 
 
 def _gap_solutions(
