@@ -808,7 +808,7 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
         lam = complex(math.cos(momentum), math.sin(momentum))
         scale = 1 / math.sqrt(abs(speed))
         reduced = np.concatenate([left.conj().T @ phi / lam, right.conj().T @ phi])
-        prop_vectors.append(reduced * scale)
+        prop_vectors.append(np.asarray(reduced * scale, dtype=complex))
         prop_waves.append(np.asarray(phi * scale, dtype=complex))
         prop_momenta.append(momentum if momentum > -math.pi else momentum + 2 * math.pi)
         prop_velocities.append(speed)
