@@ -177,8 +177,14 @@ _STANDARD_EIGEN_RCOND = 1e-3
 # Reciprocal condition of the interface part of the outgoing/decaying basis below which the
 # energy is taken as a pole of the self-energy (closer to it than the pole's own rounding).
 _POLE_RCOND = 1e-10
-# |log |lambda|| above which the side of the unit circle of a solution is trusted.
-_RESOLVED_MODULUS = 1e-6
+# The side of the unit circle of a solution is trusted where |log |lambda|| exceeds this
+# many times its rounding error (estimated from its condition number).
+_RESOLVED_MARGIN = 1e3
+# Normalized cross current |J_ij| / sqrt(|J_ii J_jj|) of two unit-circle eigenvectors above
+# which the eigensolver has not separated them (an exactly degenerate pair, returned as an
+# arbitrary basis of its eigenspace): their velocities then come from the degenerate
+# Hellmann-Feynman problem. Bloch solutions at distinct k carry no cross current at all.
+_CROSS_CURRENT_COUPLING = 1e-3
 # Relative velocity below which a propagating candidate is checked for being resolved from
 # its neighbours (see ``unresolved`` in ``_block_modes``).
 _SUSPECT_VELOCITY = 1e-2
@@ -783,14 +789,22 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
         waves = wave_functions(basis, lam)
         norms = waves.conj().T @ waves
         current_matrix = currents(basis)
-        if basis.shape[1] == 1:
-            velocity = np.array([current_matrix[0, 0].real / norms[0, 0].real])
-            coefficients = np.array([[1.0 / math.sqrt(norms[0, 0].real)]], dtype=complex)
-            return velocity, coefficients, waves
-        # Degenerate Hellmann-Feynman: diagonalize the current form against the norm.
-        velocity, coefficients = la.eigh(
-            (current_matrix + current_matrix.conj().T) / 2, (norms + norms.conj().T) / 2
-        )
+        count = basis.shape[1]
+        velocity = np.zeros(count)
+        coefficients = np.zeros((count, count), dtype=complex)
+        for group in _current_coupled_groups(current_matrix, np.ndim(lam) == 0):
+            block = np.ix_(group, group)
+            if group.size == 1:
+                j = int(group[0])
+                velocity[j] = current_matrix[j, j].real / norms[j, j].real
+                coefficients[j, j] = 1.0 / math.sqrt(norms[j, j].real)
+                continue
+            # Degenerate Hellmann-Feynman: diagonalize the current form against the norm.
+            current_block, norm_block = current_matrix[block], norms[block]
+            velocity[group], coefficients[block] = la.eigh(
+                (current_block + current_block.conj().T) / 2,
+                (norm_block + norm_block.conj().T) / 2,
+            )
         return velocity, coefficients, waves
 
     velocity_tolerance = VELOCITY_TOLERANCE * singular[0]
@@ -830,14 +844,9 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
             return False
         gap = float(np.min(np.abs(others - lam_unit[position])))
         member = candidates[position]
-        shifted_pencil = beta[member] * pencil_l - alpha[member] * pencil_r
-        left_vector = _left_null_vector(shifted_pencil)
-        right_vector = vectors[:, member]
-        projection = math.hypot(
-            abs(left_vector.conj() @ pencil_l @ right_vector),
-            abs(left_vector.conj() @ pencil_r @ right_vector),
+        error = _eigenvalue_error(
+            pencil_l, pencil_r, alpha[member], beta[member], vectors[:, member]
         )
-        error = np.finfo(float).eps * pencil_norm / max(projection, 1e-300)
         return bool(10 * error > gap / 2)
 
     for cluster in _clusters(lam_unit):
@@ -855,9 +864,19 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
             # H(k) reaches the energy near this k, so none of them propagates. The common
             # limit of the pairs, the band-edge eigenvectors, join the decaying solutions.
             decays = abs_alpha[members] < abs_beta[members]
+            resolved = np.array(
+                [
+                    off_circle[i]
+                    > _RESOLVED_MARGIN
+                    * _eigenvalue_error(
+                        pencil_l, pencil_r, alpha[member], beta[member], vectors[:, member]
+                    )
+                    for i, member in enumerate(members)
+                ]
+            )
             edge_out.extend(
                 _gap_solutions(
-                    pencil_l, pencil_r, vectors, members, decays, off_circle, lam0, energy
+                    pencil_l, pencil_r, vectors, members, decays, resolved, lam0, energy
                 )
             )
             continue
@@ -1216,6 +1235,64 @@ def _left_null_vector(matrix: ComplexArray) -> ComplexArray:
     return np.asarray(u[:, -1])
 
 
+def _eigenvalue_error(
+    pencil_l: ComplexArray,
+    pencil_r: ComplexArray,
+    alpha: complex,
+    beta: complex,
+    right_vector: ComplexArray,
+) -> float:
+    """First-order rounding error of the eigenvalue ``alpha / beta`` (chordal, dimensionless).
+
+    ``eps ||(L, R)|| / |(y^dagger L x, y^dagger R x)|`` with ``x`` the unit right and ``y``
+    the unit left eigenvector (inverse iteration): small for a well-conditioned eigenvalue,
+    however close to others; about ``sqrt(eps)`` for two solutions merging at a band edge.
+    The pencil is dimensionless, so this does not depend on the energy scale of the lead.
+    """
+    pencil_norm = math.hypot(np.linalg.norm(pencil_l), np.linalg.norm(pencil_r))
+    left_vector = _left_null_vector(beta * pencil_l - alpha * pencil_r)
+    unit = right_vector / np.linalg.norm(right_vector)
+    projection = math.hypot(
+        abs(left_vector.conj() @ pencil_l @ unit), abs(left_vector.conj() @ pencil_r @ unit)
+    )
+    return float(np.finfo(float).eps * pencil_norm / max(projection, 1e-300))
+
+
+def _current_coupled_groups(current: ComplexArray, degenerate: bool) -> list[NDArray[np.intp]]:
+    """Groups of solutions whose velocities must be found together (degenerate sets).
+
+    ``current`` is the current form of unit-circle eigenvectors. With one common eigenvalue
+    (``degenerate``) they form a single group. Otherwise, Bloch solutions at distinct ``k``
+    carry no cross current, so only solutions the eigensolver did not separate (a
+    normalized cross current above ``_CROSS_CURRENT_COUPLING``) are grouped: the others
+    keep their own eigenvectors, the exact Bloch solutions, however close their ``k`` (the
+    electron- and hole-like quasiparticles of a superconducting lead differ by
+    ``Delta / v``, which may be many orders below the bandwidth). Diagonalizing the
+    velocity against the norm over such a set would mix incoming and outgoing solutions of
+    different ``k``.
+    """
+    count = current.shape[0]
+    if degenerate or count == 1:
+        return [np.arange(count)]
+    diagonal = np.sqrt(np.abs(np.diag(current).real))
+    scale = np.outer(diagonal, diagonal)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coupled = np.abs(current) > _CROSS_CURRENT_COUPLING * scale
+    coupled |= np.eye(count, dtype=bool)
+    labels = -np.ones(count, dtype=np.intp)
+    for start in range(count):
+        if labels[start] >= 0:
+            continue
+        labels[start] = start
+        stack = [start]
+        while stack:
+            i = stack.pop()
+            for j in np.flatnonzero(coupled[i] & (labels < 0)):
+                labels[j] = start
+                stack.append(int(j))
+    return [np.flatnonzero(labels == label) for label in np.unique(labels)]
+
+
 def _clusters(lam: ComplexArray) -> list[NDArray[np.intp]]:
     """Groups of unit-circle eigenvalues connected by distances below the tolerance."""
     count = lam.size
@@ -1366,20 +1443,23 @@ def _gap_solutions(
     vectors: ComplexArray,
     members: NDArray[np.intp],
     decays: NDArray[np.bool_],
-    off_circle: FloatArray,
+    resolved: NDArray[np.bool_],
     lam0: complex,
     energy: float,
 ) -> list[ComplexArray]:
     """The decaying half of a cluster of evanescent pairs at an energy in a tiny gap.
 
-    ``off_circle`` holds ``|log |lambda||`` of the members. Where the moduli are resolved
-    (all far enough from 1 that rounding, about ``eps / |log |lambda||`` for a pair near
-    merging, cannot move them across the circle) these are the solutions with
-    ``|lambda| < 1`` (the growing partner of a pair may lie outside the cluster);
-    otherwise the eigenvectors of the merged eigenspace at ``lam0``, one
-    per pair, stand for them as at a band edge.
+    ``resolved`` tells, for each member, whether its distance ``|log |lambda||`` from the
+    unit circle exceeds its own rounding error (:func:`_eigenvalue_error`) by a wide
+    margin. Where all are resolved these are the solutions with ``|lambda| < 1`` (the
+    growing partner of a pair may lie outside the cluster), however close to the circle: a
+    gap ``Delta`` many orders below the bandwidth (a superconducting lead) puts its
+    evanescent pairs ``|log |lambda|| ~ Delta / v`` from it, with well-conditioned
+    eigenvalues. Otherwise (a pair near merging, whose moduli rounding can move across the
+    circle) the eigenvectors of the merged eigenspace at ``lam0``, one per pair, stand for
+    them as at a band edge.
     """
-    if np.min(off_circle) > _RESOLVED_MODULUS:
+    if np.all(resolved):
         return list(vectors[:, members[decays]].T)
     split = 2 * int(np.sum(decays)) == members.size
     try:
