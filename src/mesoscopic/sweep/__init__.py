@@ -72,8 +72,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import io as _io
-from ._workers import exit_with_parent
+from .. import io as _io
+from .._workers import exit_with_parent
 
 if TYPE_CHECKING:
     import xarray as xr
