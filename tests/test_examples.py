@@ -82,6 +82,14 @@ def test_graphene(tmp_path):
     assert r["bearded"][0] < 1e-8
 
 
+def test_btk_junction(tmp_path):
+    data = example("btk_junction").main(str(tmp_path), num_energies=24)
+    assert (tmp_path / "btk_junction.png").is_file()
+    x, g = data["energy_over_gap"], data["conductance"]
+    assert np.allclose(g[0, x < 0.9], 2.0, atol=1e-3)  # Andreev plateau at Z = 0
+    assert np.max(np.abs(g - data["textbook"])) < 2e-2  # lattice vs BTK at Delta = 0.01 t
+
+
 def test_quantum_spin_hall(tmp_path):
     r = example("quantum_spin_hall").main(tmp_path, num=6, seeds=(1,))
     inside = np.abs(r["energies"]) < 0.2

@@ -341,3 +341,19 @@ def test_bond_currents_refuse_states_that_are_not_wave_functions():
         meso.bond_currents(fsys, np.full(n, np.nan))
     with pytest.raises(TypeError, match="needs a finalized system"):
         meso.bond_currents(object(), psi)
+
+
+def test_hermiticity_check_of_value_functions_is_relative_to_the_energy_unit():
+    """A 2x2 onsite value function in Hartree-sized or 1e-15-sized units is checked alike."""
+    lat = meso.lattice.chain(norbs=2)
+
+    def system(scale, asymmetry):
+        syst = meso.Builder()
+        syst[lat(0)] = lambda site: scale * np.array([[1.0, 1.0 + asymmetry], [1.0, -1.0]])
+        return syst.finalized()
+
+    # Rounding-sized asymmetry at a large scale is accepted ...
+    system(1e6, 1e-14).hamiltonian_submatrix()
+    # ... and a real asymmetry at a tiny scale is refused.
+    with pytest.raises(ValueError, match="not Hermitian"):
+        system(1e-15, 0.5).hamiltonian_submatrix()

@@ -643,7 +643,10 @@ def _assemble(
     for g in onsite_groups:
         blocks = g.blocks(params)
         if check_hermiticity and callable(g.value):
-            bad = np.abs(blocks - blocks.conj().transpose(0, 2, 1)).max(axis=(1, 2)) > 1e-12
+            # Relative to each block's own size: a Hamiltonian in any energy unit is checked
+            # alike.
+            asymmetry = np.abs(blocks - blocks.conj().transpose(0, 2, 1)).max(axis=(1, 2))
+            bad = asymmetry > 1e-12 * np.abs(blocks).max(axis=(1, 2))
             if np.any(bad):
                 k = int(np.argmax(bad))
                 raise ValueError(f"{g.describe(k)} is not Hermitian: {blocks[k].tolist()}")
