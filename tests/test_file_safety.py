@@ -397,14 +397,15 @@ def test_a_changed_closure_value_is_a_different_sweep(tmp_path):
 def test_a_refusal_says_which_parameter_differs(tmp_path):
     grid = {"energy": [0.1, 0.2], "gate": [1.0]}
     options = {"checkpoint": tmp_path / "s", "progress": False}
+    log = str(tmp_path / "log")
     run_sweep(
-        sweep_helpers.logged_product, grid, fixed_params={"log_path": "a", "delay": 0.0}, **options
+        sweep_helpers.logged_product, grid, fixed_params={"log_path": log, "delay": 0.0}, **options
     )
     with pytest.raises(ValueError, match=r"fixed_params.delay \(stored 0\.0, now 0\.5\)") as info:
         run_sweep(
             sweep_helpers.logged_product,
             grid,
-            fixed_params={"log_path": "a", "delay": 0.5},
+            fixed_params={"log_path": log, "delay": 0.5},
             **options,
         )
     assert "log_path" not in str(info.value)
