@@ -287,7 +287,10 @@ def test_stats_count_the_work():
     fsys = square_wire(5, 10).finalized()
     stats: dict = {}
     h = fsys.hamiltonian_submatrix(sparse=True)
-    rgf.transmission_matrices(h, lead_data(fsys), [1.0, 2.0], stats=stats)
+    # Not 1.0 or 2.0: those are subband edges, where the Green's function of a clean wire is
+    # singular (the sparse solver takes them, see the subband-edge test below).
+    rgf.transmission_matrices(h, lead_data(fsys), [1.1, 2.1], stats=stats)
+    assert stats["sparse_fallback_energies"] == 0
     # Ten 5 x 5 inverses per energy at 8 n^3 flops each, plus the lead projections.
     assert stats["flops"] >= 2 * 10 * 8 * 5**3
     assert stats["num_slices"] == 10 and stats["max_slice"] == 5
@@ -329,6 +332,41 @@ def test_closed_form_selfenergy_equals_eigenmode_method(n, seed, energies):
     fast = rgf.lead_selfenergies(h, hop, energies, method="closed_form")
     exact = np.array([selfenergy(h, hop, e) for e in energies])
     np.testing.assert_allclose(fast, exact, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e-12, -1e-12, 1e-9, -1e-9])
+def test_closed_form_leads_agree_with_the_sparse_solver_at_subband_edges(offset):
+    # A disordered square wire: its leads are independent chains, solved in closed form by
+    # the RGF. At a subband edge sqrt(z - 2 tau) turns the rounding of z into 1e-8 in the
+    # self-energy and the channel count into a coin toss; T differed from the sparse solver
+    # by up to 1e-5 within 1e-12 of an edge. Next to an edge the exact modes are used, with
+    # the threshold convention of the mode solver (open strictly inside the band only).
+    fsys = disordered_wire(5, 3, 1.0, seed=3)
+    h_sys, leads = _inputs(fsys)
+    assert rgf.prepare(h_sys, leads).closed_form[0] is not None
+    subbands = np.linalg.eigvalsh(leads[0].h_cell)
+    energies = np.concatenate([subbands - 2, subbands + 2]) + offset
+    stats: dict = {}
+    t_rgf = rgf.transmission_matrices(h_sys, leads, energies, stats=stats)
+    assert stats["sparse_fallback_energies"] == 0  # disorder: no singular slice at the edges
+    for energy, t in zip(energies, t_rgf):
+        s = sparse.scattering_matrix(h_sys, leads, energy)
+        np.testing.assert_allclose(t, s.transmission_matrix(), rtol=0, atol=1e-10)
+        assert s.check_unitarity() < 1e-10
+    sigma = rgf.lead_selfenergies(leads[0].h_cell, leads[0].hop, energies)
+    exact = [selfenergy(leads[0].h_cell, leads[0].hop, e) for e in energies]
+    np.testing.assert_allclose(sigma, exact, rtol=0, atol=1e-12)
+
+
+def test_clean_wire_exactly_at_a_subband_edge_is_solved_by_the_sparse_solver():
+    # With the band-edge solution among the decaying ones, the self-energy of the closed
+    # channel is real and E - H - Sigma of a clean wire is singular at its subband edges
+    # (the edge state is a solution of the whole wire): the RGF hands those energies over.
+    fsys = square_wire(5, 10).finalized()
+    stats: dict = {}
+    t = batch.transmission(fsys, [1.0, 1.5, 2.0], 1, 0, solver="rgf", stats=stats)
+    assert stats["sparse_fallback_energies"] == 2
+    np.testing.assert_allclose(t, [1.0, 2.0, 2.0], rtol=0, atol=1e-12)
 
 
 def test_closed_form_is_used_only_for_commuting_leads():

@@ -177,12 +177,32 @@ class ClosedFormLead:
     velocity_floor : float
         Velocities at or below this are not counted as open channels (as in
         :mod:`mesoscopic.leads`).
+
+    Notes
+    -----
+    The closed form is exact, but next to a band edge ``z = +-2 tau`` it rounds differently
+    from the mode solver: ``sqrt(z - 2 tau)`` turns the rounding of ``z`` (about
+    ``1e-16 |z|``) into ``1e-8`` in the self-energy, and an energy on the edge to rounding
+    is open or closed by the sign of that rounding. Energies within ``EDGE_WINDOW * tau``
+    of a chain's band edge (:meth:`near_edge`) are therefore given the modes of
+    :func:`mesoscopic.leads.modes` instead, with its threshold convention (a channel opens
+    only strictly inside the band), so that every solver agrees there.
     """
 
     basis: ComplexArray
     onsite: FloatArray
     hopping: FloatArray
     velocity_floor: float
+
+    #: Relative distance ``| |z| - 2 tau | / tau`` to a chain's band edge below which
+    #: the exact mode solver replaces the closed form.
+    EDGE_WINDOW = 1e-5
+
+    def near_edge(self, energies: ArrayLike) -> NDArray[np.bool_]:
+        """Whether each energy lies within ``EDGE_WINDOW * tau`` of a chain's band edge."""
+        z = np.abs(np.asarray(energies, dtype=float)[:, None] - self.onsite[None, :])
+        distance = np.abs(z - 2 * self.hopping[None, :])
+        return np.asarray(np.any(distance <= self.EDGE_WINDOW * self.hopping[None, :], axis=1))
 
     def selfenergy_diagonal(self, xp: ModuleType, energies: Any) -> tuple[Any, Any]:
         """Chain self-energies and velocities for a batch of energies, on the device of ``xp``.
@@ -306,7 +326,10 @@ def lead_selfenergies(
         return np.array([modes(h_cell, hop, energy)[1].selfenergy for energy in e])
     sigma, _ = decomposition.selfenergy_diagonal(np, e)
     u = decomposition.basis
-    return np.einsum("ik,bk,jk->bij", u, sigma, u.conj())
+    result = np.einsum("ik,bk,jk->bij", u, sigma, u.conj())
+    for index in np.flatnonzero(decomposition.near_edge(e)):
+        result[index] = modes(h_cell, hop, float(e[index]))[1].selfenergy
+    return np.asarray(result)
 
 
 @dataclass(eq=False)
@@ -331,7 +354,11 @@ def _lead_terms(
     *,
     exact: bool,
 ) -> _LeadTerms:
-    """The lead's terms; ``computed`` holds its modes per energy unless in closed form."""
+    """The lead's terms; ``computed`` holds its modes per energy unless in closed form.
+
+    A lead in closed form has ``computed`` only for the energies next to a band edge of one
+    of its chains (``closed.near_edge``), in order; those energies take the exact modes.
+    """
     cell = lead.interface_cell
     if closed is not None and not exact:
         sigma_diag, velocity = closed.selfenergy_diagonal(xp, energies_dev)
@@ -343,6 +370,23 @@ def _lead_terms(
         weight = xp.sqrt(xp.where(is_open, velocity, 0.0))[:, columns_used]
         columns = basis[:, columns_used][None] * weight[:, None, :]
         num = _backend.to_host(xp, xp.sum(is_open, axis=1)).astype(np.int64)
+        near = np.flatnonzero(closed.near_edge(energies))
+        if near.size:
+            assert computed is not None and len(computed) == near.size
+            stabs = [stab for _, stab in computed]
+            width = max(int(columns.shape[2]), *(stab.num_modes for stab in stabs))
+            padded = xp.zeros((len(energies), len(cell), width), dtype=complex)
+            padded[:, :, : columns.shape[2]] = columns
+            exact_columns = np.zeros((near.size, len(cell), width), dtype=complex)
+            for k, stab in enumerate(stabs):
+                exact_columns[k, :, : stab.num_modes] = stab.sources[cell]
+            where = xp.asarray(near)
+            padded[where] = _backend.to_device(xp, exact_columns)
+            sigma[where] = _backend.to_device(
+                xp, np.array([stab.selfenergy[np.ix_(cell, cell)] for stab in stabs])
+            )
+            num[near] = [stab.num_modes for stab in stabs]
+            columns = padded
         return _LeadTerms(selfenergy=sigma, rows=columns, columns=columns, num_modes=num)
     assert computed is not None
     props = [prop for prop, _ in computed]
@@ -1115,12 +1159,21 @@ def _recursion(
     # Modes energy by energy, all leads at each: a lead and its mirror image (the two ends of
     # a wire) then share their eigenproblem (see mesoscopic.leads).
     cache = {} if modes_cache is None else modes_cache
-    exact_leads = [k for k, closed in enumerate(problem.closed_form) if closed is None or smatrix]
+    # Closed-form leads need exact modes only next to their chains' band edges (and for the
+    # S-matrix, which needs the modes themselves).
+    needed = [
+        np.ones(len(energies), dtype=bool)
+        if closed is None or smatrix
+        else closed.near_edge(energies)
+        for closed in problem.closed_form
+    ]
     computed: dict[int, list[tuple[PropagatingModes, StabilizedModes]]] = {
-        k: [] for k in exact_leads
+        k: [] for k, mask in enumerate(needed) if mask.any()
     }
-    for energy in energies:
-        for k in exact_leads:
+    for position, energy in enumerate(energies):
+        for k in computed:
+            if not needed[k][position]:
+                continue
             key = (k, float(energy))
             if key not in cache:
                 cache[key] = problem.leads[k].modes(float(energy))
