@@ -721,3 +721,62 @@ def test_worker_processes_end_with_a_killed_driver(tmp_path):
         for pid in workers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# --- the package's own layout -------------------------------------------------------------
+
+#: The sibling modules each module of mesoscopic.sweep may import: dependencies point one
+#: way (plan <- chunks <- executors <- run), and the checkpoint store knows no executor.
+SWEEP_LAYERS = {
+    "_observable": set(),
+    "_plan": set(),
+    "_memory": set(),
+    "_chunks": {"_observable", "_plan"},
+    "_fingerprint": {"_observable", "_plan"},
+    "_dataset": {"_chunks", "_observable", "_plan"},
+    "_checkpoint": {"_chunks", "_dataset", "_fingerprint"},
+    "_executors": {"_chunks", "_observable", "_plan"},
+    "_run": {
+        "_checkpoint",
+        "_chunks",
+        "_dataset",
+        "_executors",
+        "_fingerprint",
+        "_memory",
+        "_observable",
+        "_plan",
+    },
+    "__init__": {"_executors", "_memory", "_observable", "_run"},
+}
+
+
+def test_sweep_modules_depend_one_way():
+    import ast
+
+    import mesoscopic.sweep
+
+    package = pathlib.Path(mesoscopic.sweep.__file__).parent
+    found = {}
+    for path in sorted(package.glob("*.py")):
+        siblings = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                # "from . import name" would import the package's __init__ from inside it.
+                assert node.module is not None, f"{path.name} imports from the package itself"
+                siblings.add(node.module)
+        found[path.stem] = siblings
+    assert set(found) == set(SWEEP_LAYERS)
+    for module, siblings in found.items():
+        assert siblings <= SWEEP_LAYERS[module], (module, siblings - SWEEP_LAYERS[module])
+
+
+def test_sweep_keeps_its_names():
+    # The public names, and the two that the meso command uses.
+    import mesoscopic
+    import mesoscopic.sweep as sweep
+
+    assert mesoscopic.sweep is sweep
+    assert sweep.__all__ == ["Observable", "Output", "run_sweep"]
+    assert [getattr(sweep, name).__name__ for name in sweep.__all__] == sweep.__all__
+    assert callable(sweep._check_memory)
+    assert sweep.ExecutorName.__args__ == ("serial", "processes", "dask")
