@@ -23,6 +23,7 @@ from . import (
     landauer,
     lattice,
     leads,
+    linear_response,
     models,
     network,
     noise,
@@ -38,6 +39,7 @@ from . import (
 )
 from .batch import smatrices, transmission
 from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
+from .linear_response import conductance
 from .scattering import SMatrix
 from .system import InfiniteSystem, System, UnusedParameterWarning, UserCodeError
 from .transport import bond_currents, ldos, smatrix, wave_function
@@ -61,6 +63,7 @@ __all__ = [
     "bond_currents",
     "builder",
     "capacitor",
+    "conductance",
     "constants",
     "coulomb",
     "dephasing",
@@ -69,6 +72,7 @@ __all__ = [
     "lattice",
     "ldos",
     "leads",
+    "linear_response",
     "models",
     "network",
     "noise",

@@ -25,13 +25,16 @@ Transmission is given either as samples on a 1-D energy grid or as a callable.
 * A callable ``T(E)`` (vectorized over ``E``) is integrated with an adaptive,
   vectorized Gauss-Legendre rule to 1e-10 relative.
 
-Only the energy window where the kernel matters is integrated: ``mu ± 34 kT`` for
-the kernels ``-df/dE`` and ``f_L - f_R`` (beyond it they are below 1e-14 of their
-peak), widened by ``2 kT`` per power of ``(E - mu)`` in the integrand. The
-neglected tails are ~1e-15 of ``max |T|`` times the energy scale of the result, so
-they show only in results far smaller than that (deep in a thermal tail). A sampled
-grid must cover the window and resolve it (spacing ``<= kT`` inside it); both are
-checked, with errors that say which grid would do.
+Only the energy window where the kernels matter is integrated: ``mu ± 34 kT``
+(:data:`THERMAL_WINDOW_KT`), one width for every integral of this package (conductance,
+current, heat current, thermoelectric coefficients). Beyond it ``-df/dE`` (relative to its
+peak) and ``f_L - f_R`` are below 1e-14, and the neglected tails of the integrands up to
+the second power of ``(E - mu)`` are below ~1e-12 of the integral; only
+:func:`onsager_integrals` of orders above 2 widens the window, by ``2 kT`` per further
+power. A sampled grid must cover the window (a shortfall of up to 1e-3 of its
+half-width, rounding in a grid built by the caller or a small bias, is accepted) and
+resolve it (spacing ``<= kT`` inside it); both are checked, with errors that print the
+energies with the digits that tell them apart and say which grid would do.
 
 At ``kT = 0`` every integral is done exactly: the kernel ``-df/dE`` is a Dirac delta
 (the transmission interpolated at ``mu``) and ``f_L - f_R`` a box between the
@@ -55,6 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _checks
 
 __all__ = [
+    "THERMAL_WINDOW_KT",
     "NoConductanceWarning",
     "ThermoelectricCoefficients",
     "current",
@@ -64,16 +68,23 @@ __all__ = [
     "linear_conductance",
     "onsager_integrals",
     "thermoelectric_coefficients",
+    "window_kT",
 ]
 
 Interpolation = Literal["cubic", "pchip", "linear"]
 Transmission = ArrayLike | Callable[..., Any]
 
-# Beyond |E - mu| = 34 kT both -df/dE (relative to its peak 1/(4 kT)) and f, 1 - f
-# are below 1e-14; every power of (E - mu) in the integrand widens the window by
-# 2 kT so that the neglected tail stays below ~1e-13 of the integral.
-_WINDOW_KT = 34.0
+#: Half-width, in units of ``kT``, of the energy window of every thermal integral:
+#: ``mu ± 34 kT``. Beyond it ``-df/dE`` (relative to its peak ``1/(4 kT)``) and ``f``,
+#: ``1 - f`` are below 1e-14, and the tails of ``(E - mu)^n (-df/dE)`` for ``n <= 2``
+#: (conductance, current, heat current, thermoelectric coefficients) below ~1e-12 of the
+#: integral. A sampled energy grid must cover this window around every chemical potential.
+THERMAL_WINDOW_KT = 34.0
+# Onsager integrals of orders above 2 widen the window by this much per further power.
 _WINDOW_KT_PER_POWER = 2.0
+# A grid may fall short of the window by this fraction of its half-width (rounding in a
+# grid built by the caller, a small bias): the kernel there is still ~1e-14 of its peak.
+_COVERAGE_RTOL = 1e-3
 _TAIL_LEVEL = "1e-14"
 
 # Gauss-Legendre orders for the sampled path are chosen so that the estimated
@@ -463,24 +474,73 @@ def _spin_degeneracy(value: Any) -> int:
 # --------------------------------------------------------------------------------------
 
 
+def window_kT(max_order: int = 0) -> float:
+    """Half-width in units of ``kT`` of the window of the Onsager integral of `max_order`.
+
+    :data:`THERMAL_WINDOW_KT` (34) for the orders 0, 1 and 2 that conductances, currents,
+    heat currents and thermoelectric coefficients use; each power above 2 adds ``2 kT``.
+
+    Examples
+    --------
+    >>> window_kT(), window_kT(2), window_kT(4)
+    (34.0, 34.0, 38.0)
+    """
+    return THERMAL_WINDOW_KT + _WINDOW_KT_PER_POWER * max(0, int(max_order) - 2)
+
+
 def _check_coverage(
     knots: NDArray[np.float64],
     lower: NDArray[np.float64],
     upper: NDArray[np.float64],
     what: str,
     halfwidth: float,
+    kT: NDArray[np.float64] | None = None,
 ) -> None:
+    """Refuse a grid that misses the window ``[min(lower), max(upper)]``.
+
+    `kT` (shape of `lower`) sets the accepted shortfall, ``_COVERAGE_RTOL`` of the window's
+    half-width ``halfwidth * kT`` at the pair that sets each edge (plus a few ulps): there
+    the kernel is still ~1e-14 of its peak, so rounding in a grid built by the caller, or
+    a bias far below ``kT`` added to its chemical potentials, loses nothing. Energies
+    print with as many digits as it takes for the grid's end and the needed one to differ.
+    """
     if lower.size == 0:
         return
-    need_lo, need_hi = float(lower.min()), float(upper.max())
-    if need_lo < knots[0] or need_hi > knots[-1]:
+    low_at, high_at = int(np.argmin(lower)), int(np.argmax(upper))
+    need_lo, need_hi = float(lower[low_at]), float(upper[high_at])
+    first, last = float(knots[0]), float(knots[-1])
+    rounding = 8 * np.finfo(float).eps * max(abs(need_lo), abs(need_hi), abs(first), abs(last))
+    if kT is None:
+        slack_lo = slack_hi = rounding
+    else:
+        slack_lo = _COVERAGE_RTOL * halfwidth * float(kT[low_at]) + rounding
+        slack_hi = _COVERAGE_RTOL * halfwidth * float(kT[high_at]) + rounding
+    if first - need_lo > slack_lo or need_hi - last > slack_hi:
+        short = []
+        if first - need_lo > slack_lo:
+            short.append(f"by {first - need_lo:.3g} below")
+        if need_hi - last > slack_hi:
+            short.append(f"by {need_hi - last:.3g} above")
+        digits = max(_distinguishing_digits(first, need_lo), _distinguishing_digits(last, need_hi))
+
+        def show(low: float, high: float) -> str:
+            return f"[{low:.{digits}g}, {high:.{digits}g}]"
+
         raise ValueError(
-            f"the energy grid covers [{knots[0]:.6g}, {knots[-1]:.6g}] but {what} is "
-            f"non-negligible on [{need_lo:.6g}, {need_hi:.6g}] (mu ± {halfwidth:g} kT, where "
-            f"the thermal kernel exceeds {_TAIL_LEVEL} of its peak; at kT = 0 the interval "
-            "between the chemical potentials); extend the energy grid to cover "
-            f"[{need_lo:.6g}, {need_hi:.6g}]"
+            f"the energy grid covers {show(first, last)} but {what} is non-negligible on "
+            f"{show(need_lo, need_hi)} (mu ± {halfwidth:g} kT, where the thermal kernel "
+            f"exceeds {_TAIL_LEVEL} of its peak; at kT = 0 the interval between the chemical "
+            f"potentials): the grid falls short {' and '.join(short)}; extend the energy grid "
+            f"to cover {show(need_lo, need_hi)}"
         )
+
+
+def _distinguishing_digits(a: float, b: float) -> int:
+    """Fewest significant digits (at least 6) with which `a` and `b` print differently."""
+    for digits in range(6, 18):
+        if f"{a:.{digits}g}" != f"{b:.{digits}g}":
+            return digits
+    return 17
 
 
 def _check_resolution(
@@ -883,7 +943,7 @@ def _broadening_integrals(
     point_shape = mu_arr.shape
     mu_flat, kT_flat = mu_arr.reshape(-1), kT_arr.reshape(-1)
     hot = kT_flat > 0
-    halfwidth = _WINDOW_KT + _WINDOW_KT_PER_POWER * max(orders)
+    halfwidth = window_kT(max(orders))
     lower = mu_flat - halfwidth * kT_flat
     upper = mu_flat + halfwidth * kT_flat
     is_zero_order = np.array([n == 0 for n in orders])
@@ -911,7 +971,7 @@ def _broadening_integrals(
         return out.reshape((len(orders), *point_shape))
 
     table = _sampled_transmission(energies, transmission, interpolation)
-    _check_coverage(table.knots, lower, upper, "the thermal kernel -df/dE", halfwidth)
+    _check_coverage(table.knots, lower, upper, "the thermal kernel -df/dE", halfwidth, kT_flat)
     ratio = _check_resolution(table.knots, mu_flat[hot], kT_flat[hot], halfwidth)
     n_curves = table.coefficients.shape[2]
     out = np.zeros((len(orders), mu_flat.size, n_curves))
@@ -946,7 +1006,7 @@ def _bias_integrals(
     )
     point_shape = arrays[0].shape
     mu_l, mu_r, kT_l, kT_r = (np.ascontiguousarray(a).reshape(-1) for a in arrays)
-    halfwidth = _WINDOW_KT + (_WINDOW_KT_PER_POWER if heat else 0.0)
+    halfwidth = THERMAL_WINDOW_KT
     lower = np.minimum(mu_l - halfwidth * kT_l, mu_r - halfwidth * kT_r)
     upper = np.maximum(mu_l + halfwidth * kT_l, mu_r + halfwidth * kT_r)
     steps = np.stack([np.where(kT_l > 0, np.nan, mu_l), np.where(kT_r > 0, np.nan, mu_r)], 1)
@@ -974,7 +1034,14 @@ def _bias_integrals(
     window = "the heat-current window (E - mu_L)(f_L - f_R)" if heat else "the window f_L - f_R"
     # An empty window (zero bias at kT = 0) needs no grid: its integrand vanishes.
     empty = upper <= lower
-    _check_coverage(table.knots, lower[~empty], upper[~empty], window, halfwidth)
+    _check_coverage(
+        table.knots,
+        lower[~empty],
+        upper[~empty],
+        window,
+        halfwidth,
+        np.maximum(kT_l, kT_r)[~empty],
+    )
     ratio = 0.0
     for centre, kT in hot_centres:
         hot = kT > 0
@@ -998,7 +1065,8 @@ def linear_conductance(
     ----------
     energies : array_like or None
         For sampled `transmission`: the strictly increasing 1-D energy grid, shape
-        ``(n_E,)``; it must cover ``mu ± 34 kT`` and have spacing ``<= kT`` there.
+        ``(n_E,)``; it must cover ``mu ± 34 kT`` (:data:`THERMAL_WINDOW_KT`) and have spacing
+        ``<= kT`` there.
         For a callable: None, or energies where ``T(E)`` has steps, kinks or narrow
         peaks, which the adaptive rule then uses as panel edges.
     transmission : array_like or callable
@@ -1139,8 +1207,7 @@ def heat_current(
     Parameters
     ----------
     energies, transmission, mu_left, mu_right, kT_left, kT_right
-        As in :func:`current`; the grid must cover ``36 kT`` around each chemical
-        potential (one power of ``E - mu`` widens the window by ``2 kT``).
+        As in :func:`current` (the same window ``mu ± 34 kT``).
     spin_degeneracy : int, optional
         ``g_s``, multiplies the result.
     interpolation : {"pchip", "cubic", "linear"}, optional
@@ -1183,8 +1250,9 @@ def onsager_integrals(
     Parameters
     ----------
     energies, transmission, mu, kT
-        As in :func:`linear_conductance`. The grid must cover
-        ``mu ± (34 + 2 max(orders)) kT``.
+        As in :func:`linear_conductance`. The grid must cover ``mu ± 34 kT``
+        (:data:`THERMAL_WINDOW_KT`), widened by ``2 kT`` for every power above 2
+        (:func:`window_kT` of ``max(orders)``).
     orders : sequence of int, optional
         Powers ``n >= 0`` to compute.
     interpolation : {"pchip", "cubic", "linear"}, optional
@@ -1287,7 +1355,7 @@ def thermoelectric_coefficients(
     Parameters
     ----------
     energies, transmission, mu, kT
-        As in :func:`linear_conductance`; the grid must cover ``mu ± 38 kT``.
+        As in :func:`linear_conductance`; the grid must cover ``mu ± 34 kT``.
     spin_degeneracy : int, optional
         ``g_s``, multiplies the conductance and the heat conductance.
     phonon_conductance : array_like, optional

@@ -15,7 +15,8 @@ At low temperature the thermopower obeys the Mott formula (Cutler and Mott, Phys
 
 with corrections of relative order ``(kT / delta)^2`` for a transmission that varies on the
 energy scale ``delta``; :func:`mott_seebeck` evaluates it on the same interpolant. For a
-transmission that is flat across ``mu +- 40 kT`` the Wiedemann-Franz law holds exactly:
+transmission that is flat across the thermal window ``mu +- 34 kT``
+(:data:`mesoscopic.landauer.THERMAL_WINDOW_KT`) the Wiedemann-Franz law holds exactly:
 the Lorenz ratio ``kappa / (G T)`` is ``pi^2 / 3`` in units of ``(k_B / e)^2``.
 
 Units: energies (``mu``, ``kT``, the grid) in the unit of the Hamiltonian; see
@@ -30,12 +31,18 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.interpolate
-import scipy.optimize
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks, landauer
-from . import leads as _leads
+from .linear_response import (
+    _chemical_potentials,
+    _lead_band_edges,
+    _positive_kT,
+    _step_energies,
+    _with_steps,
+    energy_grid,
+)
 from .system import System
 
 __all__ = [
@@ -47,256 +54,15 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-# The grid reaches this many kT beyond every chemical potential: landauer needs mu +- 38 kT
-# for the second Onsager integral.
-_WINDOW_KT = 40.0
-_LANDAUER_WINDOW_KT = 38.0
-# A step of T(E) at energy e (a band edge of a lead, where a channel opens) enters the grid
-# as the pair e -+ _STEP_OFFSET * max(1, |e|): the transmission is evaluated just below and
-# just above the edge, never on it (where the lead modes are singular), and the monotone
-# interpolant ramps between the two in a width ~1e-8, whose error in a thermal average is
-# of order (width / kT)^2. The offset stays far above the lead solver's band-edge
-# tolerance (1e-11 of the lead's energy scale), so the mode counts on either side are right.
-_STEP_OFFSET = 1e-8
-# Lead bands are sampled at this many momenta before every extremum is refined.
-_BAND_SAMPLES = 128
-
-
-def _positive_kT(kT: ArrayLike) -> FloatArray:
-    values = _checks.temperature(kT, "kT")
-    if values.ndim > 1:
-        raise ValueError(f"kT must be a number or a 1-D array, got shape {values.shape}")
-    if np.any(values == 0):
-        raise ValueError(
-            "kT must be > 0 for thermoelectric coefficients: at kT = 0 the thermopower and the "
-            "heat conductance vanish and the Lorenz ratio is its Sommerfeld value pi^2/3; got "
-            "kT = 0"
-        )
-    return np.atleast_1d(values)
-
-
-def _chemical_potentials(mu: ArrayLike) -> FloatArray:
-    values = _checks.real_array(mu, "mu")
-    if values.ndim > 1:
-        raise ValueError(f"mu must be a number or a 1-D array, got shape {values.shape}")
-    return np.atleast_1d(values)
-
-
-def energy_grid(
-    mu: ArrayLike,
-    kT: ArrayLike,
-    *,
-    points_per_kT: float = 2.0,
-    max_spacing: float | None = None,
-    window_kT: float = _WINDOW_KT,
-    steps: ArrayLike = (),
-) -> FloatArray:
-    """Energy grid for the thermal averages at every pair of `mu` and `kT`.
-
-    The grid covers ``mu +- window_kT * kT`` for every pair, with spacing at most
-    ``kT / points_per_kT`` inside each such window (the finest that applies where windows
-    overlap) and at most `max_spacing` everywhere; stretches that no window reaches get no
-    points. Every energy of `steps` inside the grid becomes a pair of points
-    ``e -+ 1e-8 max(1, |e|)`` (points closer to ``e`` than that are dropped), so that a
-    jump of ``T(E)`` at ``e`` is sampled on both sides and the monotone interpolant of
-    :mod:`mesoscopic.landauer` integrates it as a step.
-
-    Parameters
-    ----------
-    mu : float or array_like, shape (n_mu,)
-        Chemical potentials, energy units.
-    kT : float or array_like, shape (n_kT,)
-        Thermal energies ``> 0``, energy units.
-    points_per_kT : float, optional
-        Grid points per ``kT`` (default 2; at least 1, as :mod:`mesoscopic.landauer` needs).
-    max_spacing : float, optional
-        Largest spacing anywhere, to resolve structure of ``T(E)`` narrower than ``kT``.
-    window_kT : float, optional
-        Half-width of each window in units of its ``kT`` (default 40; at least 38).
-    steps : float or array_like, optional
-        Energies where ``T(E)`` may jump, e.g. the band edges of the leads, where channels
-        open (:func:`thermoelectric_response` adds those of the leads itself).
-
-    Returns
-    -------
-    ndarray, shape (n_E,)
-        Strictly increasing energies.
-
-    Examples
-    --------
-    >>> E = energy_grid([0.0, 0.1], 0.01)
-    >>> float(E[0]), float(E[-1]), round(float(np.max(np.diff(E))), 12), E.size
-    (-0.4, 0.5, 0.005, 181)
-    >>> E = energy_grid(0.0, 0.01, steps=0.0)   # a step at E = 0: sampled either side
-    >>> E[(E > -0.001) & (E < 0.001)].tolist()
-    [-1e-08, 1e-08]
-    """
-    potentials = _chemical_potentials(mu)
-    temperatures = _positive_kT(kT)
-    density = float(_checks.positive(points_per_kT, "points_per_kT"))
-    if density < 1:
-        raise ValueError(f"points_per_kT must be >= 1, got {points_per_kT!r}")
-    reach = float(_checks.positive(window_kT, "window_kT"))
-    if reach < _LANDAUER_WINDOW_KT:
-        raise ValueError(
-            f"window_kT must be >= 38 (landauer integrates mu +- 38 kT), got {window_kT!r}"
-        )
-    limit = np.inf if max_spacing is None else float(_checks.positive(max_spacing, "max_spacing"))
-    jumps = _step_energies(steps)
-    centre = np.repeat(potentials, temperatures.size)
-    width = np.tile(temperatures, potentials.size)
-    lower, upper = centre - reach * width, centre + reach * width
-    spacing = np.minimum(width / density, limit)
-    breaks = _merged_breaks(np.unique(np.concatenate([lower, upper])), lower, upper, spacing)
-    start, stop = breaks[:-1], breaks[1:]
-    # The finest spacing of any window that overlaps a segment applies to all of it.
-    overlapping = (lower[np.newaxis, :] < stop[:, np.newaxis]) & (
-        upper[np.newaxis, :] > start[:, np.newaxis]
-    )
-    # A stretch that no window reaches gets no points inside (step inf).
-    widths = np.min(np.where(overlapping, spacing[np.newaxis, :], np.inf), axis=1)
-    # Consecutive segments that need the same spacing are filled as one run.
-    run_ends = np.flatnonzero(np.append(widths[1:] != widths[:-1], True))
-    pieces = [breaks[:1]]
-    first = 0
-    for last in run_ends:
-        low, high, step = start[first], stop[last], widths[last]
-        count = 1 if np.isinf(step) else max(1, int(np.ceil((high - low) / step - 1e-9)))
-        pieces.append(np.linspace(low, high, count + 1)[1:])
-        first = last + 1
-    return _with_steps(np.concatenate(pieces), jumps)
-
-
-def _merged_breaks(
-    breaks: FloatArray, lower: FloatArray, upper: FloatArray, spacing: FloatArray
-) -> FloatArray:
-    """Window edges with those closer than half the local spacing to the previous one dropped.
-
-    Nearly coincident edges of different windows would otherwise leave two grid points a
-    rounding error apart, which ruins a cubic-spline interpolant of ``T(E)``.
-    """
-    containing = (lower[np.newaxis, :] <= breaks[:, np.newaxis]) & (
-        upper[np.newaxis, :] >= breaks[:, np.newaxis]
-    )
-    local = np.min(np.where(containing, spacing[np.newaxis, :], np.inf), axis=1)
-    kept = [0]
-    for k in range(1, breaks.size):
-        if breaks[k] - breaks[kept[-1]] >= 0.5 * local[k]:
-            kept.append(k)
-        elif k == breaks.size - 1:
-            # The outermost edge must stay; the close edge before it goes instead.
-            if len(kept) > 1:
-                kept[-1] = k
-            else:
-                kept.append(k)
-    return breaks[kept]
-
-
-def _step_energies(steps: ArrayLike, what: str = "steps") -> FloatArray:
-    values = _checks.real_array(steps, what)
-    if values.ndim > 1:
-        raise ValueError(f"{what} must be a number or a 1-D array, got shape {values.shape}")
-    return np.unique(np.atleast_1d(values))
-
-
-def _step_offsets(steps: FloatArray) -> FloatArray:
-    return _STEP_OFFSET * np.maximum(1.0, np.abs(steps))
-
-
-def _with_steps(grid: FloatArray, steps: FloatArray) -> FloatArray:
-    """`grid` with every step inside it replaced by a pair of points just either side.
-
-    Points of `grid` closer to a step than its offset are dropped, so no interval of the
-    result is wider than the widest interval of `grid` it lies in: the resolution of every
-    thermal window is kept. Steps closer together than their offsets count as one.
-    """
-    inside = steps[(steps >= grid[0]) & (steps <= grid[-1])]
-    if inside.size == 0:
-        return grid
-    offsets = _step_offsets(inside)
-    distinct = np.append(True, np.diff(inside) > 2 * offsets[:-1])
-    inside, offsets = inside[distinct], offsets[distinct]
-    nearest = np.clip(np.searchsorted(inside, grid), 1, inside.size)
-    near = np.zeros(grid.size, dtype=bool)
-    for candidate in (nearest - 1, np.minimum(nearest, inside.size - 1)):
-        near |= np.abs(grid - inside[candidate]) < offsets[candidate]
-    return np.unique(np.concatenate([grid[~near], inside - offsets, inside + offsets]))
-
-
-def _lead_band_edges(
-    fsys: System, params: Mapping[str, Any] | None, low: float, high: float
-) -> FloatArray:
-    """Band minima and maxima in ``[low, high]`` of every lead with a band structure.
-
-    These are the energies where a lead's channels open or close, hence where ``T(E)``
-    jumps (for a clean lead) or has a square-root onset. Each band of
-    ``H(k) = h_cell + hop e^{ik} + h.c.`` is sampled at ``_BAND_SAMPLES`` momenta, and every
-    local extremum of the samples is refined by a bounded Brent search between its two
-    neighbours, which finds the extremal energy to rounding (the error in ``E`` is
-    quadratic in that of ``k``). Band crossings give extra, harmless breakpoints. Leads
-    given only by a self-energy or by modes have no band structure here and add nothing.
-    """
-    edges: list[float] = []
-    seen: set[bytes] = set()
-    momenta = np.linspace(-np.pi, np.pi, _BAND_SAMPLES, endpoint=False)
-    spacing = 2 * np.pi / _BAND_SAMPLES
-    for lead in fsys.leads:
-        if not (hasattr(lead, "cell_hamiltonian") and hasattr(lead, "inter_cell_hopping")):
-            continue
-        h = np.asarray(lead.cell_hamiltonian(params), dtype=complex)
-        v = np.asarray(lead.inter_cell_hopping(params), dtype=complex)
-        key = h.tobytes() + v.tobytes()
-        if key in seen:
-            continue
-        seen.add(key)
-
-        def bloch_energies(k: float, h: NDArray[Any] = h, v: NDArray[Any] = v) -> FloatArray:
-            phase = complex(np.cos(k), np.sin(k))
-            return np.asarray(
-                np.linalg.eigvalsh(h + v * phase + v.conj().T * phase.conjugate()), dtype=float
-            )
-
-        bands = _leads.bands(h, v, momenta)  # (n_k, n_bands), sorted at each k
-        before, after = np.roll(bands, 1, axis=0), np.roll(bands, -1, axis=0)
-        reach = float(np.max(np.abs(bands - before), initial=0.0))
-        scale = max(1.0, float(np.max(np.abs(bands), initial=0.0)))
-        flat = np.ptp(bands, axis=0) <= 1e-12 * scale
-        edges.extend(bands[0, flat].tolist())
-        for sign, extremum in (
-            (1.0, (bands <= before) & (bands <= after)),
-            (-1.0, (bands >= before) & (bands >= after)),
-        ):
-            extremum[:, flat] = False
-            near = (bands >= low - reach) & (bands <= high + reach)
-            for j, n in zip(*np.nonzero(extremum & near)):
-                centre = float(momenta[j])
-
-                def signed(
-                    offset: float, n: int = int(n), centre: float = centre, sign: float = sign
-                ) -> float:
-                    return sign * float(bloch_energies(centre + offset)[n])
-
-                best = scipy.optimize.minimize_scalar(
-                    signed,
-                    bounds=(-spacing, spacing),
-                    method="bounded",
-                    options={"xatol": 1e-12},
-                )
-                edges.append(sign * min(float(best.fun), signed(0.0)))
-    found = np.unique(np.asarray(edges, dtype=float))
-    return found[(found >= low) & (found <= high)]
-
 
 def _check_coverage(grid: FloatArray, mu: FloatArray, kT: FloatArray) -> None:
     """Refuse, before any transmission is computed, a grid that misses a thermal window."""
-    need_low = float(np.min(mu) - _LANDAUER_WINDOW_KT * np.max(kT))
-    need_high = float(np.max(mu) + _LANDAUER_WINDOW_KT * np.max(kT))
-    if grid[0] > need_low or grid[-1] < need_high:
-        raise ValueError(
-            f"the energy grid covers [{grid[0]:.6g}, {grid[-1]:.6g}] but the thermal windows "
-            f"mu +- {_LANDAUER_WINDOW_KT:g} kT reach [{need_low:.6g}, {need_high:.6g}]; "
-            "extend the energy grid to cover them, or leave energies=None"
-        )
+    window = landauer.THERMAL_WINDOW_KT
+    lower = (mu[:, np.newaxis] - window * kT[np.newaxis, :]).ravel()
+    upper = (mu[:, np.newaxis] + window * kT[np.newaxis, :]).ravel()
+    landauer._check_coverage(
+        grid, lower, upper, "the thermal kernel -df/dE", window, np.tile(kT, mu.size)
+    )
 
 
 def _lead_pair(fsys: System, leads: Any) -> tuple[int, int]:
@@ -516,10 +282,13 @@ def thermoelectric_response(
         Parameter values of the Hamiltonian, by name.
     energies : array_like, shape (n_E,), optional
         Energy grid; by default :func:`energy_grid` of `mu` and `kT`. Must cover
-        ``mu +- 38 kT`` with spacing ``<= kT`` there.
+        ``mu +- 34 kT`` (:data:`mesoscopic.landauer.THERMAL_WINDOW_KT`) with spacing
+        ``<= kT`` there.
     points_per_kT, max_spacing : float, optional
         Passed to :func:`energy_grid` (ignored with `energies`). Give `max_spacing` when
-        ``T(E)`` has structure narrower than ``kT / points_per_kT``.
+        ``T(E)`` has structure narrower than ``kT / points_per_kT``: this grid is fixed
+        and cannot see a resonance narrower than its spacing, unlike the adaptive grid
+        of :func:`mesoscopic.conductance` (which gives the conductance alone).
     phonon_conductance : float or array_like, optional
         Phonon heat conductance ``>= 0`` in units of ``k_B/h`` times energy, broadcast against
         ``(n_mu, n_kT)``; enters only ``zt``.
