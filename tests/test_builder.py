@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -453,3 +455,191 @@ def test_key_functions_expand_like_any_key():
     assert syst[lat(1, 0), lat(2, 0)] == -1.0 and (lat(1, 1), lat(2, 1)) not in syst
     with pytest.raises(TypeError, match="a lattice is not a Builder key"):
         syst[lat] = 1.0
+
+
+# ---- hopping assignment semantics (ArrayBuilder as Builder) --------------------------
+
+
+def _array_and_plain(lat, width, length, assignments):
+    """The same rectangle through ArrayBuilder and Builder, with hoppings set in order."""
+    arr = meso.ArrayBuilder()
+    arr.fill(lat, lambda p: np.ones(len(p), bool), ((0, 0), (length - 1, width - 1)), onsite=0.5)
+    plain = meso.Builder()
+    plain[(lat(x, y) for x in range(length) for y in range(width))] = 0.5
+    for kinds, value in assignments:
+        arr.add_hoppings(kinds, value)
+        plain[kinds] = value
+    f_arr, f_plain = arr.finalized(), plain.finalized()
+    order = [f_arr.sites.index(s) for s in f_plain.sites]
+    return (
+        f_arr.hamiltonian_submatrix()[np.ix_(order, order)],
+        f_plain.hamiltonian_submatrix(),
+    )
+
+
+def test_array_builder_add_hoppings_sets_like_the_builder():
+    lat = lattice.square(norbs=1)
+    x_bond = meso.builder.HoppingKind((1, 0), lat)
+    x_bond_reversed = meso.builder.HoppingKind((-1, 0), lat)
+    cases = [
+        [(lat.neighbors(), -1.0), (lat.neighbors(), -1.0)],  # twice: still -1, not -2
+        [(lat.neighbors(), -1.0), (x_bond, -2.0)],  # a later value replaces
+        [(x_bond, -1.0), (x_bond_reversed, -3.0j)],  # the same bonds, other orientation
+    ]
+    for assignments in cases:
+        h_arr, h_plain = _array_and_plain(lat, 3, 4, assignments)
+        np.testing.assert_array_equal(h_arr, h_plain)
+    h_arr, _ = _array_and_plain(lat, 3, 4, cases[0])
+    assert h_arr[0, 1] in (-1.0, 0.0) and np.count_nonzero(h_arr == -2.0) == 0
+
+
+def test_array_builder_refuses_a_hopping_from_a_site_to_itself():
+    lat = lattice.square(norbs=1)
+    arr = meso.ArrayBuilder()
+    arr.fill(lat, lambda p: np.ones(len(p), bool), ((0, 0), (2, 2)), onsite=0.0)
+    with pytest.raises(ValueError, match=r"joins every site to itself.*onsite"):
+        arr.add_hoppings(meso.builder.HoppingKind((0, 0), lat), 1.0)
+    plain = meso.Builder()
+    plain[lat(0, 0)] = 0.0
+    with pytest.raises(ValueError, match="to itself"):
+        plain[meso.builder.HoppingKind((0, 0), lat)] = 1.0
+    # Between two sublattices a zero delta is an ordinary hopping.
+    graphene = lattice.honeycomb(norbs=1)
+    arr = meso.ArrayBuilder()
+    arr.fill(graphene, lambda p: np.hypot(*p.T) < 2.1, ((-3, -3), (3, 3)), onsite=0.0)
+    assert arr.add_hoppings(meso.builder.HoppingKind((0, 0), graphene.a, graphene.b), 1.0) > 0
+
+
+# ---- attaching leads to ragged regions -------------------------------------------------
+
+
+def _open_channels(width, energy):
+    """Open subbands of a clean square-lattice strip (onsite 0, hopping -1)."""
+    transverse = -2 * np.cos(np.arange(1, width + 1) * np.pi / (width + 1))
+    return int(np.sum(np.abs(energy - transverse) < 2))
+
+
+@pytest.mark.parametrize("builder_kind", ["Builder", "ArrayBuilder"])
+def test_attach_lead_completes_a_ragged_wire_end(builder_kind):
+    """A clean wire whose ends are staircases: attaching the leads fills in the missing
+    sites, which makes a perfect wire with integer transmission."""
+    lat = lattice.square(norbs=1)
+    width, length = 5, 9
+
+    def ragged(x, y):  # staircases at both ends; the full rectangle is 0 <= x < length
+        return y <= x < length - (width - 1 - y) // 2
+
+    tags = [(x, y) for x in range(length) for y in range(width) if ragged(x, y)]
+    if builder_kind == "Builder":
+        syst = meso.Builder()
+        syst[(lat(*t) for t in tags)] = 0.0
+        syst[lat.neighbors()] = -1.0
+    else:
+        syst = meso.ArrayBuilder()
+        syst.add_sites(lat, tags, 0.0)
+        syst.add_hoppings(lat.neighbors(), -1.0)
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 0.0
+    lead[lat.neighbors()] = -1.0
+    added = syst.attach_lead(lead) + syst.attach_lead(lead.reversed())
+    assert len(tags) + len(added) == width * length
+    assert set(tags) | {s.tag for s in added} == {
+        (x, y) for x in range(length) for y in range(width)
+    }
+    fsys = syst.finalized()
+    for energy in (-3.1, -1.7, 0.4, 1.3):
+        t = meso.smatrix(fsys, energy).transmission(1, 0)
+        assert t == pytest.approx(_open_channels(width, energy), abs=1e-9)
+
+
+def _graphene_disc(graphene, builder_kind, lead_period):
+    normal = np.array([lead_period[1], -lead_period[0]]) / np.linalg.norm(lead_period)
+    lead = meso.Builder(meso.TranslationalSymmetry(lead_period))
+    lead[graphene.shape(lambda p: abs(p @ normal) < 2.6, (0, 0))] = 0.3
+    lead[graphene.neighbors()] = -1.0
+    if builder_kind == "Builder":
+        syst = meso.Builder()
+        syst[graphene.shape(lambda p: p @ p < 30, (0, 0))] = 0.3
+        syst[graphene.neighbors()] = -1.0
+    else:
+        syst = meso.ArrayBuilder()
+        syst.fill(graphene, lambda p: np.sum(p * p, axis=1) < 30, ((-6, -6), (6, 6)), onsite=0.3)
+        syst.add_hoppings(graphene.neighbors(), -1.0)
+    added = syst.attach_lead(lead) + syst.attach_lead(lead.reversed())
+    return syst.finalized(), added
+
+
+@pytest.mark.parametrize("period", [(-1.0, 0.0), (-1.0, np.sqrt(3))])
+def test_array_builder_extends_ragged_regions_as_the_builder_does(period):
+    graphene = lattice.honeycomb(norbs=1)
+    (f_plain, added_plain), (f_arr, added_arr) = (
+        _graphene_disc(graphene, kind, period) for kind in ("Builder", "ArrayBuilder")
+    )
+    assert set(added_arr) == set(added_plain) and added_plain
+    assert set(f_arr.sites) == set(f_plain.sites)
+    for energy in (0.1, 1.3):
+        s_plain, s_arr = meso.smatrix(f_plain, energy), meso.smatrix(f_arr, energy)
+        assert s_arr.transmission(1, 0) == pytest.approx(s_plain.transmission(1, 0), abs=1e-10)
+        # Unitarity: every incoming mode leaves through some lead.
+        for lead in (0, 1):
+            total = s_plain.transmission(0, lead) + s_plain.transmission(1, lead)
+            assert total == pytest.approx(s_plain.num_propagating(lead), abs=1e-9)
+
+
+def test_attach_lead_refuses_a_lead_the_region_does_not_cut():
+    lat = lattice.square(norbs=1)
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(6))] = 0.0  # wider than the region
+    lead[lat.neighbors()] = -1.0
+    for builder_kind in ("Builder", "ArrayBuilder"):
+        if builder_kind == "Builder":
+            syst = meso.Builder()
+            syst[(lat(x, y) for x in range(4) for y in range(3))] = 0.0
+            syst[lat.neighbors()] = -1.0
+        else:
+            syst = meso.ArrayBuilder()
+            syst.fill(lat, lambda p: np.ones(len(p), bool), ((0, 0), (3, 2)), onsite=0.0)
+            syst.add_hoppings(lat.neighbors(), -1.0)
+        with pytest.raises(ValueError, match="does not cut it"):
+            syst.attach_lead(lead)
+
+
+# ---- leads attached on the same side ---------------------------------------------------
+
+
+def test_warns_when_a_lead_lies_on_top_of_another():
+    lat, syst = wire(width=3, length=5)
+    lead = syst.leads[0].builder
+    with pytest.warns(UserWarning, match=r"leads 0 and 2 .*same side.*reversed"):
+        syst.attach_lead(lead)
+    arr = meso.ArrayBuilder()
+    arr.fill(lat, lambda p: np.ones(len(p), bool), ((0, 0), (4, 2)), onsite=4.0)
+    arr.add_hoppings(lat.neighbors(), -1.0)
+    arr.attach_lead(lead)
+    with pytest.warns(UserWarning, match="leads 0 and 1"):
+        arr.attach_lead(lead)
+
+
+def test_no_warning_for_parallel_leads_at_different_places():
+    """A Hall bar: two leads on top and two at the bottom point the same way."""
+    lat = lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(12) for y in range(4))] = 4.0
+    syst[lat.neighbors()] = -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x0 in (2, 7):
+            top = meso.Builder(meso.TranslationalSymmetry((0, 1)))
+            top[(lat(x0 + dx, 0) for dx in range(3))] = 4.0
+            top[lat.neighbors()] = -1.0
+            syst.attach_lead(top)
+            syst.attach_lead(top.reversed())
+        side = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+        side[(lat(0, y) for y in range(4))] = 4.0
+        side[lat.neighbors()] = -1.0
+        syst.attach_lead(side)
+        syst.attach_lead(side.reversed())
+    assert len(syst.leads) == 6
+    fsys = syst.finalized()
+    conductance = meso.smatrix(fsys, 1.0).conductance_matrix()
+    np.testing.assert_allclose(conductance.sum(axis=0), 0, atol=1e-9)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .lattice import Monatomic, Polyatomic, Shape, Site, SiteFamily
+from .lattice import Monatomic, Polyatomic, Shape, Site, SiteArray, SiteFamily
 
 __all__ = ["ArrayBuilder", "Builder", "HoppingKind", "TranslationalSymmetry"]
 
@@ -162,11 +162,15 @@ class TranslationalSymmetry:
                 f"the periods must be linearly independent, got {self.periods.tolist()}"
             )
         self.period = self.periods[0]
+        # The domains are computed from the periods as first given; a reversed symmetry
+        # shares them and only flips the sign of domain indices and translations.
+        self._base_periods = self.periods.copy()
+        self._reversed = False
         # Keyed by the family objects themselves (hashed by identity), which pickling keeps
         # consistent with the sites; ids would not survive it.
         self._other_vectors: dict[SiteFamily, NDArray[np.int64]] = {}
         self._family_data: dict[
-            SiteFamily, tuple[SiteFamily, NDArray[np.int64], NDArray[np.float64]]
+            SiteFamily, tuple[SiteFamily, NDArray[np.int64], NDArray[np.int64], int]
         ] = {}
 
     @property
@@ -213,14 +217,20 @@ class TranslationalSymmetry:
             del self._other_vectors[family]
             raise
 
-    def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Integer periods in tag space, shape (k, m), and the rows giving domain coordinates."""
+    def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+        """Data of `family` for the periods as first given (before any reversal).
+
+        Returns the integer periods in tag space, shape (k, m), and the integer matrix
+        ``adjugate`` and integer ``det`` such that ``floor(adjugate @ tag / det)`` are the
+        domain coordinates of a tag: exact integer arithmetic, so a site on a domain
+        boundary is never misplaced by rounding.
+        """
         key = family
         if key not in self._family_data:
             if not isinstance(family, Monatomic):
                 raise TypeError(f"site family {family!r} has no lattice structure")
             prim = family.prim_vecs
-            if prim.shape[1] != self.periods.shape[1]:
+            if prim.shape[1] != self._base_periods.shape[1]:
                 raise ValueError(
                     f"periods {self.periods.tolist()} have dimension {self.periods.shape[1]} "
                     f"but lattice {family.name!r} lives in {prim.shape[1]} dimensions"
@@ -230,47 +240,78 @@ class TranslationalSymmetry:
                     f"{self.num_directions} periods exceed the dimension {prim.shape[0]} of "
                     f"lattice {family.name!r}"
                 )
+            scale = family._scale
             deltas: list[NDArray[np.int64]] = []
-            for period in self.periods:
+            for period in self._base_periods:
                 coef, *_ = np.linalg.lstsq(prim.T, period, rcond=None)
                 delta = np.rint(coef).astype(np.int64)
-                if not np.allclose(delta @ prim, period, atol=1e-8 * max(1.0, np.abs(prim).max())):
+                # Integer coefficients within rounding (a dimensionless test) that rebuild
+                # the period to rounding relative to the lattice scale.
+                if not (
+                    np.allclose(coef, delta, rtol=0, atol=1e-8)
+                    and np.allclose(delta @ prim, period, rtol=0, atol=1e-8 * scale)
+                ):
                     raise ValueError(
                         f"period {period.tolist()} is not a lattice vector of lattice "
                         f"{family.name!r} with primitive vectors {prim.tolist()}"
                     )
                 deltas.append(delta)
-            # Complete the integer periods with unit vectors to a basis of tag space; the
-            # domain of a tag is the integer part of its coordinates along the periods.
             n = prim.shape[0]
-            basis = [d.astype(float) for d in deltas]
-            others = self._other_vectors.get(key, np.zeros((0, len(deltas[0])), np.int64))
-            basis += [v.astype(float) for v in others]
-            if np.linalg.matrix_rank(np.array(basis)) < len(basis):
+            basis = list(deltas)
+            others = self._other_vectors.get(key, np.zeros((0, n), np.int64))
+            basis += list(others)
+            if np.linalg.matrix_rank(np.array(basis, dtype=float)) < len(basis):
                 raise ValueError(
                     f"other_vectors {others.tolist()} and the periods "
                     f"{[d.tolist() for d in deltas]} (in lattice vectors of {family!r}) do "
                     "not form a basis of the lattice"
                 )
-            for k in range(n):
-                if len(basis) == n:
-                    break
-                cand = np.zeros(n)
-                cand[k] = 1.0
-                if np.linalg.matrix_rank(np.array([*basis, cand])) == len(basis) + 1:
-                    basis.append(cand)
-            inverse = np.linalg.inv(np.array(basis).T)
+            # Complete the basis as Kwant does, so that a lead's unit cell (and what
+            # attach_lead adds) is the same: each time, the primitive vector furthest
+            # from the span of the vectors so far.
+            while len(basis) < n:
+                span = np.array(basis, dtype=float) @ prim
+                _, _, vh = np.linalg.svd(span, full_matrices=False)
+                residuals = prim - (prim @ vh.T) @ vh
+                unit = np.zeros(n, dtype=np.int64)
+                unit[int(np.argmax(np.linalg.norm(residuals, axis=1)))] = 1
+                basis.append(unit)
+            matrix = np.array(basis, dtype=np.int64).T
+            det = round(float(np.linalg.det(matrix)))
+            if det == 0:
+                raise ValueError(
+                    f"the periods {[d.tolist() for d in deltas]} and the completing vectors "
+                    f"do not form a basis of lattice {family.name!r}"
+                )
+            adjugate = np.rint(det * np.linalg.inv(matrix)).astype(np.int64)
+            if not np.array_equal(matrix @ adjugate, det * np.eye(n, dtype=np.int64)):
+                raise ValueError(
+                    f"the periods of {self!r} are too large for exact domain arithmetic"
+                )
             self._family_data[key] = (
                 family,
                 np.array(deltas),
-                inverse[: self.num_directions],
+                adjugate[: self.num_directions],
+                det,
             )
-        _, delta_matrix, rows = self._family_data[key]
-        return delta_matrix, rows
+        _, delta_matrix, rows, det = self._family_data[key]
+        return delta_matrix, rows, det
 
     def _domain(self, site: Site) -> NDArray[np.int64]:
-        _, rows = self._data(site.family)
-        return np.floor(rows @ np.asarray(site.tag, dtype=float) + 1e-9).astype(np.int64)
+        _, rows, det = self._data(site.family)
+        domain = (rows @ np.asarray(site.tag, dtype=np.int64)) // det
+        return -domain if self._reversed else domain
+
+    def _domains(self, family: SiteFamily, tags: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Domain indices of many tags of one family: shape (n, number of periods)."""
+        _, rows, det = self._data(family)
+        domain = (np.asarray(tags, dtype=np.int64) @ rows.T) // det
+        return -domain if self._reversed else domain
+
+    def _tag_shifts(self, family: SiteFamily) -> NDArray[np.int64]:
+        """Tag shift of one translation along each period, shape (number of periods, m)."""
+        deltas = self._data(family)[0]
+        return -deltas if self._reversed else deltas
 
     def which(self, site: Site) -> Any:
         """Index of the domain that contains `site`: an int for one period, else a tuple."""
@@ -279,23 +320,60 @@ class TranslationalSymmetry:
             return int(domain[0])
         return tuple(int(d) for d in domain)
 
-    def act(self, n: Any, site: Site) -> Site:
-        """Translate `site` by `n` periods (an int for one period, else one int each)."""
-        deltas, _ = self._data(site.family)
-        shift = np.atleast_1d(np.asarray(n, dtype=np.int64)) @ deltas
+    def in_fd(self, site: Site) -> bool:
+        """Whether `site` lies in the fundamental domain (domain 0)."""
+        return not np.any(self._domain(site))
+
+    def _element(self, n: Any) -> NDArray[np.int64]:
+        """A group element as integers: one per period, integral floats accepted."""
+        from .lattice import _as_integer
+
+        values = np.atleast_1d(np.asarray(n, dtype=object))
+        if values.ndim != 1 or len(values) != self.num_directions:
+            raise ValueError(
+                f"a group element of {self!r} is {self.num_directions} integer(s), got {n!r}"
+            )
+        try:
+            return np.array([_as_integer(v, "group element") for v in values], dtype=np.int64)
+        except ValueError:
+            raise ValueError(
+                f"a group element of {self!r} must be integers (translations by whole "
+                f"periods), got {n!r}"
+            ) from None
+
+    def act(self, n: Any, site: Site, other: Site | None = None) -> Any:
+        """Translate `site` (and `other`) by `n` periods (an int for one period, else one int
+        each); integral floats are accepted, fractions of a period are refused."""
+        element = self._element(n)
+        moved = self._shift(element, site)
+        if other is None:
+            return moved
+        return moved, self._shift(element, other)
+
+    def _shift(self, element: NDArray[np.int64], site: Site) -> Site:
+        shift = element @ self._tag_shifts(site.family)
         return Site(site.family, tuple(int(t + d) for t, d in zip(site.tag, shift)))
 
     def to_fd(self, site: Site, other: Site | None = None) -> Any:
         """Map `site` (and `other`, by the same translation) to the fundamental domain."""
         n = -self._domain(site)
         if other is None:
-            return self.act(n, site)
-        return self.act(n, site), self.act(n, other)
+            return self._shift(n, site)
+        return self._shift(n, site), self._shift(n, other)
 
     def reversed(self) -> TranslationalSymmetry:
-        """The symmetry with the opposite periods (and the same choice of domains)."""
-        flipped = TranslationalSymmetry(*(-self.periods))
-        flipped._other_vectors = dict(self._other_vectors)
+        """The symmetry with the opposite periods and the same fundamental domain.
+
+        As in Kwant, the domains keep their sites and only their numbering flips:
+        ``reversed().which(site) == -which(site)``, so a lead and its reversed copy hold
+        the same sites in their unit cell.
+        """
+        flipped = TranslationalSymmetry(*self._base_periods)
+        flipped._other_vectors = self._other_vectors
+        flipped._family_data = self._family_data
+        flipped._reversed = not self._reversed
+        flipped.periods = -self.periods
+        flipped.period = flipped.periods[0]
         return flipped
 
 
@@ -873,57 +951,55 @@ class Builder:
         if isinstance(add_cells, bool) or not isinstance(add_cells, int) or add_cells < 0:
             raise ValueError(f"add_cells must be a non-negative integer, got {add_cells!r}")
         sym = lead_builder.symmetry
-        lead_families = {id(s.family) for s in lead_builder._sites}
-        domains = [
+        lead_families = {s.family for s in lead_builder._sites}
+        domains = {
             sym.which(s)
             for s in self._sites
-            if id(s.family) in lead_families and sym.to_fd(s) in lead_builder._sites
-        ]
+            if s.family in lead_families and sym.to_fd(s) in lead_builder._sites
+        }
+        if origin is not None:
+            domains = {d for d in domains if d <= sym.which(origin)}
         if not domains:
-            if origin is None:
-                raise ValueError(
-                    "the lead does not overlap the scattering region: no site of the "
-                    "region is a translate of a lead site"
-                )
-            domains = [sym.which(origin)]
-        max_dom = max(domains) + add_cells
-        added: list[Site] = []
-        # Flood from the interface period back into the region through lead hoppings,
-        # adding lead sites until every added site is bonded to the existing region.
-        interface = [sym.act(max_dom, s) for s in lead_builder._sites]
-        todo = [s for s in interface if s not in self._sites]
-        min_dom = min(domains)
-        while todo:
-            nxt = []
-            for site in todo:
-                if site in self._sites:
-                    continue
-                if sym.which(site) < min_dom - 1:
-                    raise ValueError(
-                        "the lead cannot be attached: its unit cell does not meet the scattering "
-                        f"region (reached {site!r} without touching it); check the lead's shape "
-                        "and direction"
-                    )
-                self._sites[site] = lead_builder._sites[sym.to_fd(site)]
-                self._adjacent.setdefault(site, set())
-                added.append(site)
-                for nb in lead_builder.neighbors(site):
-                    if sym.which(nb) <= max_dom and nb not in self._sites:
-                        nxt.append(nb)
-            todo = nxt
-        # Bond the added sites with the lead's hoppings.
-        for site in added:
-            for nb in lead_builder.neighbors(site):
-                if nb in self._sites and sym.which(nb) <= max_dom and (site, nb) not in self:
-                    found = lead_builder._find_hopping(site, nb)
-                    assert found is not None
-                    stored, reverse = found
-                    a, b = (nb, site) if reverse else (site, nb)
-                    self._hoppings[(a, b)] = lead_builder._hoppings[stored]
-                    self._adjacent[a].add(b)
-                    self._adjacent[b].add(a)
-        self.leads.append(BuilderLead(lead_builder, interface, max_dom))
+            raise ValueError(
+                "the lead does not overlap the scattering region: no site of the "
+                "region (before `origin`, if given) is a translate of a lead site"
+            )
+        min_dom, max_dom = min(domains), max(domains) + add_cells
+        start = [sym.act(max_dom + 1, s) for s in lead_builder._sites]
+        extension = _attach_extension(
+            lead_builder,
+            start,
+            min_dom,
+            max_dom,
+            contains=lambda site: site in self._sites,
+            add_site=self._attach_site,
+            add_hopping=self._attach_hopping,
+        )
+        added, domain = _attach_finish(
+            sym, lead_builder, start, extension, max_dom, lambda site: site in self._sites
+        )
+        for site in start if domain == max_dom else ():
+            self._delete_site(site)
+        interface = [sym.act(domain, s) for s in lead_builder._sites]
+        _warn_same_side(
+            [(lead.builder.symmetry, lead.interface) for lead in self.leads],
+            sym,
+            interface,
+        )
+        self.leads.append(BuilderLead(lead_builder, interface, domain))
         return added
+
+    def _attach_site(self, site: Site, value: Any) -> None:
+        self._sites[site] = value
+        self._adjacent.setdefault(site, set())
+
+    def _attach_hopping(self, a: Site, b: Site, value: Any) -> None:
+        found = self._find_hopping(a, b)
+        if found is not None:
+            self._delete_hopping(found[0])
+        self._hoppings[(a, b)] = value
+        self._adjacent[a].add(b)
+        self._adjacent[b].add(a)
 
     def finalized(self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> Any:
         """Freeze into an immutable System (or a lead's InfiniteSystem).
@@ -956,6 +1032,109 @@ class Builder:
                 self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
         return System(self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+
+
+def _attach_extension(
+    lead_builder: Builder,
+    start: list[Site],
+    min_dom: int,
+    max_dom: int,
+    *,
+    contains: Callable[[Site], bool],
+    add_site: Callable[[Site, Any], None],
+    add_hopping: Callable[[Site, Site, Any], None],
+) -> list[Site]:
+    """Kwant's extension of a scattering region along a lead, before the lead attaches.
+
+    From the lead cell just outside the region (domain ``max_dom + 1``, the `start`
+    sites), the lead's hopping graph is walked towards the region: every lead site not
+    yet in the region is added (with the lead's onsite value) until the walk meets the
+    region, and every lead hopping from an added site is set. Reaching a domain before
+    ``min_dom`` means the region does not cut the lead. Returns the sites added, in order
+    (the `start` sites first).
+    """
+    sym = lead_builder.symmetry
+    assert sym is not None
+    added: list[Site] = []
+    new: set[Site] = set()
+    for site in start:
+        add_site(site, lead_builder._sites[sym.to_fd(site)])
+        added.append(site)
+        new.add(site)
+    done: set[tuple[Site, Site]] = set()
+    k = 0
+    while k < len(added):
+        tail = added[k]
+        k += 1
+        for head in lead_builder.neighbors(tail):
+            if head not in new and not contains(head):
+                domain = sym.which(head)
+                if domain < min_dom:
+                    raise ValueError(
+                        "the lead cannot be attached: the scattering region does not cut "
+                        f"it (the lead's site {head!r} has no image in the region before "
+                        "the region ends); check the lead's cross-section and direction"
+                    )
+                if domain > max_dom + 1:
+                    continue
+                add_site(head, lead_builder._sites[sym.to_fd(head)])
+                added.append(head)
+                new.add(head)
+            if (head, tail) in done:
+                continue
+            done.add((tail, head))
+            add_hopping(tail, head, lead_builder[tail, head])
+    return added
+
+
+def _attach_finish(
+    sym: TranslationalSymmetry,
+    lead_builder: Builder,
+    start: list[Site],
+    added: list[Site],
+    max_dom: int,
+    contains: Callable[[Site], bool],
+) -> tuple[list[Site], int]:
+    """The sites that stay added and the domain of the lead's interface cell.
+
+    As in Kwant the lead attaches to cell ``max_dom`` and the `start` cell is removed
+    again, provided the region now holds that whole cell (our interface is a complete
+    unit cell). Otherwise a lead site of cell ``max_dom`` has no hopping towards the
+    lead and is not joined to the region through lead sites: the start cell then stays
+    in the region and the lead attaches one cell further out, which gives the same
+    Hamiltonian (one lead cell moved into the region) without adding sites Kwant does
+    not have.
+    """
+    start_set = set(start)
+    if all(contains(sym.act(max_dom, site)) for site in lead_builder._sites):
+        return [site for site in added if site not in start_set], max_dom
+    return added, max_dom + 1
+
+
+def _warn_same_side(
+    leads: list[tuple[Any, Iterable[Site]]], sym: TranslationalSymmetry, interface: list[Site]
+) -> None:
+    """Warn when a new lead lies on top of an attached one: same period, shared interface.
+
+    Two leads with the same period whose interfaces share sites occupy the same
+    semi-infinite region, which is never a working device; the usual cause is a second
+    ``attach_lead(lead)`` where ``attach_lead(lead.reversed())`` was meant.
+    """
+    sites = set(interface)
+    for index, (other_sym, other_interface) in enumerate(leads):
+        if other_sym.periods.shape != sym.periods.shape:
+            continue
+        scale = float(np.linalg.norm(sym.periods))
+        if not np.allclose(other_sym.periods, sym.periods, rtol=0, atol=1e-9 * scale):
+            continue
+        if sites & set(other_interface):
+            warnings.warn(
+                f"leads {index} and {len(leads)} are attached on the same side with the same "
+                f"direction {sym.periods[0].tolist()} and share interface sites; was "
+                f"attach_lead(lead.reversed()) meant for lead {len(leads)}?",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _skip_start_sites(sites: list[Site], why: str, stacklevel: int) -> None:
@@ -1065,10 +1244,14 @@ class ArrayBuilder:
         self._families: list[Monatomic] = []
         self._tags: list[NDArray[np.int64]] = []
         self._onsite: list[Any] = []
-        self._hoppings: list[tuple[HoppingKind, Any]] = []
-        self._leads: list[Builder] = []
+        # Whether each site group's onsite function takes a SiteArray (the groups added
+        # here) or one Site (lead sites copied by attach_lead from a non-vectorized lead).
+        self._onsite_vectorized: list[bool] = []
+        # Hopping assignments in order; a later one replaces an earlier one on the same
+        # pair of sites (in either orientation), as in the Builder.
+        self._hoppings: list[_HoppingAssignment] = []
+        self._leads: list[tuple[Builder, int, list[Site]]] = []
         self._lookup: dict[int, _TagIndex] | None = None
-        self._pair_cache: dict[HoppingKind, tuple[NDArray[np.int64], ...]] = {}
 
     # ---- sites -----------------------------------------------------------------------
 
@@ -1105,8 +1288,8 @@ class ArrayBuilder:
         self._families.append(family)
         self._tags.append(tags_arr.astype(np.int64))
         self._onsite.append(_check_value(onsite, f"onsite of family {family.name!r}"))
+        self._onsite_vectorized.append(True)
         self._lookup = None
-        self._pair_cache = {}
         return len(tags_arr)
 
     def fill(
@@ -1147,7 +1330,9 @@ class ArrayBuilder:
             axes = [np.arange(a, b + 1) for a, b in zip(lo, hi)]
             tags = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
             pos = fam.positions(tags)
-            in_box = np.all((pos >= lower - 1e-9) & (pos <= upper + 1e-9), axis=1)
+            # Sites on the box's faces count as inside, to rounding relative to the lattice.
+            slack = 1e-9 * fam._scale
+            in_box = np.all((pos >= lower - slack) & (pos <= upper + slack), axis=1)
             tags, pos = tags[in_box], pos[in_box]
             mask = np.asarray(inside(pos), dtype=bool)
             if mask.shape != (len(pos),):
@@ -1186,12 +1371,18 @@ class ArrayBuilder:
     # ---- hoppings --------------------------------------------------------------------
 
     def add_hoppings(self, kinds: HoppingKind | Iterable[HoppingKind], value: Any) -> int:
-        """Set hoppings ``<a(x + delta)|H|b(x)>`` for every pair present.
+        """Set hoppings ``<a(x + delta)|H|b(x)>`` for every pair of sites present now.
+
+        As with ``builder[kinds] = value``, this sets the hoppings between the sites
+        already added: setting the same hopping again (in either orientation, e.g.
+        ``lat.neighbors()`` twice) replaces its value, and sites added later get no
+        hoppings from this call.
 
         Parameters
         ----------
         kinds : HoppingKind or iterable of HoppingKind
-            For example ``lat.neighbors()``.
+            For example ``lat.neighbors()``. A kind that joins each site to itself
+            (zero delta within one family) is refused: that is an onsite term.
         value : number, matrix or callable
             A callable receives two SiteArrays (targets, sources), then parameters
             by name.
@@ -1199,22 +1390,34 @@ class ArrayBuilder:
         Returns
         -------
         int
-            Number of hoppings added.
+            Number of hoppings set.
         """
         kinds = [kinds] if isinstance(kinds, HoppingKind) else list(kinds)
         if not all(isinstance(k, HoppingKind) for k in kinds):
             raise TypeError(f"add_hoppings takes HoppingKinds, got {kinds!r}")
+        for kind in kinds:
+            if kind.family_a is kind.family_b and not any(kind.delta):
+                raise ValueError(
+                    f"{kind!r} joins every site to itself: that is an onsite value, set it "
+                    "with add_sites or fill (a hopping needs a non-zero delta or two "
+                    "different families)"
+                )
         value = _check_value(value, "hopping")
         count = 0
         for kind in kinds:
-            self._hoppings.append((kind, value))
-            count += len(self._pairs(kind)[0])
+            ti, si, t_tags, s_tags = self._find_pairs(kind)
+            if len(ti):
+                self._hoppings.append(
+                    _HoppingAssignment(
+                        ti,
+                        si,
+                        value,
+                        (SiteArray(kind.family_a, t_tags), SiteArray(kind.family_b, s_tags)),
+                        vectorized=True,
+                    )
+                )
+            count += len(ti)
         return count
-
-    def _pairs(self, kind: HoppingKind) -> tuple[NDArray[np.int64], ...]:
-        if kind not in self._pair_cache:
-            self._pair_cache[kind] = self._find_pairs(kind)
-        return self._pair_cache[kind]
 
     def _find_pairs(self, kind: HoppingKind) -> tuple[NDArray[np.int64], ...]:
         targets, sources, t_tags, s_tags = [], [], [], []
@@ -1242,28 +1445,131 @@ class ArrayBuilder:
             np.concatenate(s_tags),
         )
 
+    def _site_index(self, site: Site) -> int:
+        """Index of `site` in this builder, -1 if absent."""
+        if not isinstance(site.family, Monatomic):
+            return -1
+        return int(self._find(site.family, np.array([site.tag], dtype=np.int64))[0])
+
     # ---- leads and finalization ------------------------------------------------------
 
-    def attach_lead(self, lead_builder: Builder) -> None:
-        """Attach a lead Builder. The interface must be a complete lead unit cell.
+    def attach_lead(self, lead_builder: Builder, add_cells: int = 0) -> list[Site]:
+        """Attach a lead Builder, extending a ragged edge of the region as Kwant does.
 
-        The lead is bonded to the sites furthest along its direction; unlike
-        :meth:`Builder.attach_lead` the region is not extended, so every site of the
-        interface cell must already be present.
+        The lead attaches to the cell of the region furthest along its period. Lead
+        sites between that cell and the region that the region lacks are added (with the
+        lead's values and hoppings), as :meth:`Builder.attach_lead` does.
+
+        Parameters
+        ----------
+        lead_builder : Builder
+            A Builder with a TranslationalSymmetry of one period, pointing away from
+            the region.
+        add_cells : int
+            Number of additional lead unit cells added to the region.
+
+        Returns
+        -------
+        list of Site
+            The sites added to the region.
         """
         if not isinstance(lead_builder, Builder) or lead_builder.symmetry is None:
             raise ValueError(
                 f"attach_lead needs a lead Builder with a symmetry, got {lead_builder!r}"
             )
-        self._leads.append(lead_builder)
+        sym = lead_builder.symmetry
+        if sym.num_directions != 1:
+            raise ValueError(f"a lead needs a TranslationalSymmetry with one period, got {sym!r}")
+        if not lead_builder._sites:
+            raise ValueError("the lead Builder has no sites")
+        if isinstance(add_cells, bool) or not isinstance(add_cells, int) or add_cells < 0:
+            raise ValueError(f"add_cells must be a non-negative integer, got {add_cells!r}")
+        domains: list[int] = []
+        lead_families = {s.family for s in lead_builder._sites}
+        for fam in lead_families:
+            lead_tags = np.array(
+                [s.tag for s in lead_builder._sites if s.family is fam], dtype=np.int64
+            )
+            members = _TagIndex(lead_tags, np.arange(len(lead_tags)))
+            shift = sym._tag_shifts(fam)[0]
+            for f, tags in zip(self._families, self._tags):
+                if f is not fam:
+                    continue
+                dom = sym._domains(fam, tags)[:, 0]
+                member = members.find(tags - dom[:, None] * shift) >= 0
+                domains.extend(np.unique(dom[member]).tolist())
+        if not domains:
+            raise ValueError(
+                "the lead does not overlap the system: no site is a translate of a lead site"
+            )
+        min_dom, max_dom = min(domains), max(domains) + add_cells
+        new_sites: dict[Site, Any] = {}
+        new_hoppings: list[tuple[Site, Site, Any]] = []
+
+        def contains(site: Site) -> bool:
+            return site in new_sites or self._site_index(site) >= 0
+
+        start = [sym.act(max_dom + 1, s) for s in lead_builder._sites]
+        extension = _attach_extension(
+            lead_builder,
+            start,
+            min_dom,
+            max_dom,
+            contains=contains,
+            add_site=new_sites.__setitem__,
+            add_hopping=lambda a, b, value: new_hoppings.append((a, b, value)),
+        )
+        added, domain = _attach_finish(sym, lead_builder, start, extension, max_dom, contains)
+        self._add_lead_sites([(site, new_sites[site]) for site in added], lead_builder.vectorize)
+        self._add_lead_hoppings(new_hoppings, lead_builder.vectorize)
+        interface = [sym.act(domain, s) for s in lead_builder._sites]
+        _warn_same_side([(lead.symmetry, iface) for lead, _, iface in self._leads], sym, interface)
+        self._leads.append((lead_builder, domain, interface))
+        return added
+
+    def _add_lead_sites(self, sites: list[tuple[Site, Any]], vectorized: bool) -> None:
+        """Add sites copied from a lead, one group per family and value."""
+        groups: dict[tuple[int, int], tuple[Monatomic, Any, list[tuple[int, ...]]]] = {}
+        for site, value in sites:
+            key = (id(site.family), id(value))
+            groups.setdefault(key, (site.family, value, []))[2].append(site.tag)  # type: ignore[arg-type]
+        for family, value, tags in groups.values():
+            self._families.append(family)
+            self._tags.append(np.array(tags, dtype=np.int64))
+            self._onsite.append(value)
+            self._onsite_vectorized.append(vectorized)
+        self._lookup = None
+
+    def _add_lead_hoppings(self, hoppings: list[tuple[Site, Site, Any]], vectorized: bool) -> None:
+        """Set hoppings copied from a lead, leaving out those to sites not kept."""
+        groups: dict[tuple[int, int, int], list[tuple[Site, Site, Any]]] = {}
+        for a, b, value in hoppings:
+            if self._site_index(a) >= 0 and self._site_index(b) >= 0:
+                key = (id(a.family), id(b.family), id(value))
+                groups.setdefault(key, []).append((a, b, value))
+        for items in groups.values():
+            ti = np.array([self._site_index(a) for a, _, _ in items], dtype=np.int64)
+            si = np.array([self._site_index(b) for _, b, _ in items], dtype=np.int64)
+            value = items[0][2]
+            sites: Any
+            if vectorized and callable(value):
+                sites = (
+                    SiteArray(items[0][0].family, [a.tag for a, _, _ in items]),
+                    SiteArray(items[0][1].family, [b.tag for _, b, _ in items]),
+                )
+            else:
+                sites = [(a, b) for a, b, _ in items]
+            self._hoppings.append(
+                _HoppingAssignment(ti, si, value, sites, vectorized=vectorized and callable(value))
+            )
 
     def finalized(self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> Any:
         """Freeze into a :class:`~mesoscopic.system.System` (see :meth:`Builder.finalized`)."""
-        from .lattice import SiteArray
         from .system import InfiniteSystem, System, _Group
 
         if not self._families:
             raise ValueError("the system has no sites")
+        self._build_lookup()  # refuses a site added twice
         norbs_by_family: dict[int, int] = {}
         for fam, value in zip(self._families, self._onsite):
             n = fam.norbs
@@ -1279,40 +1585,58 @@ class ArrayBuilder:
         pos = np.concatenate([f.positions(t) for f, t in zip(self._families, self._tags)])
         onsite_groups = []
         start = 0
-        for fam, tags, value in zip(self._families, self._tags, self._onsite):
+        for fam, tags, value, vectorized in zip(
+            self._families, self._tags, self._onsite, self._onsite_vectorized
+        ):
             idx = np.arange(start, start + len(tags), dtype=np.int64)
             k = norbs_by_family[id(fam)]
+            sites: Any = (
+                (SiteArray(fam, tags, pos[idx]),)
+                if vectorized
+                else [Site(fam, tuple(int(x) for x in t)) for t in tags]
+            )
             onsite_groups.append(
                 _Group(
                     idx,
                     idx,
                     value,
                     (k, k),
-                    (SiteArray(fam, tags, pos[idx]),),
+                    sites,
                     onsite=True,
-                    vectorized=callable(value),
+                    vectorized=vectorized and callable(value),
                 )
             )
             start += len(tags)
         hopping_groups = []
-        for kind, value in self._hoppings:
-            ti, si, t_tags, s_tags = self._pairs(kind)
-            if not len(ti):
+        for assignment, keep in zip(self._hoppings, _latest_assignments(self._hoppings, len(pos))):
+            if not np.any(keep):
                 continue
-            shape = (norbs_by_family[id(kind.family_a)], norbs_by_family[id(kind.family_b)])
-            sites = (
-                SiteArray(kind.family_a, t_tags, pos[ti]),
-                SiteArray(kind.family_b, s_tags, pos[si]),
-            )
+            ti, si = assignment.targets[keep], assignment.sources[keep]
+            shape = (int(norbs[ti[0]]), int(norbs[si[0]]))
             hopping_groups.append(
-                _Group(ti, si, value, shape, sites, onsite=False, vectorized=callable(value))
+                _Group(
+                    ti,
+                    si,
+                    assignment.value,
+                    shape,
+                    assignment.subset(keep, pos),
+                    onsite=False,
+                    vectorized=assignment.vectorized,
+                )
             )
         leads, interfaces = [], []
-        for lead_builder in self._leads:
+        for lead_builder, domain, _ in self._leads:
             flead = InfiniteSystem(
                 lead_builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
-            interfaces.append(self._interface(lead_builder, flead))
+            sym = lead_builder.symmetry
+            assert sym is not None
+            images = [sym.act(domain, site) for site in flead.sites]
+            idx = np.array([self._site_index(site) for site in images], dtype=np.int64)
+            if np.any(idx < 0):
+                missing = images[int(np.argmax(idx < 0))]
+                raise ValueError(f"lead interface site {missing!r} is not in the system")
+            interfaces.append(idx)
             leads.append(flead)
         families, tags_list = list(self._families), list(self._tags)
 
@@ -1335,40 +1659,57 @@ class ArrayBuilder:
             magnetic_flux=magnetic_flux,
         )
 
-    def _interface(self, lead_builder: Builder, flead: Any) -> NDArray[np.int64]:
-        sym = lead_builder.symmetry
-        assert sym is not None
-        max_dom = None
-        for fam in {id(s.family): s.family for s in flead.sites}.values():
-            lead_tags = np.array([s.tag for s in flead.sites if s.family is fam], dtype=np.int64)
-            deltas, rows = sym._data(fam)
-            delta, row = deltas[0], rows[0]
-            for f, tags in zip(self._families, self._tags):
-                if f is not fam:
-                    continue
-                dom = np.floor(tags @ row + 1e-9).astype(np.int64)
-                fd = tags - dom[:, None] * delta
-                member = _TagIndex(lead_tags, np.arange(len(lead_tags))).find(fd) >= 0
-                if np.any(member):
-                    d = int(dom[member].max())
-                    max_dom = d if max_dom is None else max(max_dom, d)
-        if max_dom is None:
-            raise ValueError(
-                "the lead does not overlap the system: no site is a translate of a lead site"
+
+class _HoppingAssignment:
+    """One assignment of a value to hoppings ``<targets|H|sources>`` of an ArrayBuilder."""
+
+    __slots__ = ("sites", "sources", "targets", "value", "vectorized")
+
+    def __init__(
+        self,
+        targets: NDArray[np.int64],
+        sources: NDArray[np.int64],
+        value: Any,
+        sites: Any,
+        *,
+        vectorized: bool,
+    ) -> None:
+        self.targets = targets
+        self.sources = sources
+        self.value = value
+        # Two SiteArrays (vectorized) or a list of (Site, Site) pairs.
+        self.sites = sites
+        self.vectorized = vectorized
+
+    def subset(self, keep: NDArray[np.bool_], pos: NDArray[np.float64]) -> Any:
+        """What a value function receives for the kept hoppings."""
+        if isinstance(self.sites, tuple):
+            a, b = self.sites
+            return (
+                SiteArray(a.family, a.tags[keep], pos[self.targets[keep]]),
+                SiteArray(b.family, b.tags[keep], pos[self.sources[keep]]),
             )
-        idx = np.empty(len(flead.sites), dtype=np.int64)
-        images = [sym.act(max_dom, site) for site in flead.sites]
-        for fam in {id(s.family): s.family for s in images}.values():
-            which = [k for k, s in enumerate(images) if s.family is fam]
-            tags = np.array([images[k].tag for k in which], dtype=np.int64)
-            idx[which] = self._find(fam, tags)
-        if np.any(idx < 0):
-            missing = images[int(np.argmax(idx < 0))]
-            raise ValueError(
-                f"lead interface site {missing!r} is missing: ArrayBuilder does not extend "
-                "ragged edges; add the interface cell's sites or use Builder"
-            )
-        return idx
+        return [pair for pair, k in zip(self.sites, keep) if k]
+
+
+def _latest_assignments(
+    assignments: list[_HoppingAssignment], num_sites: int
+) -> list[NDArray[np.bool_]]:
+    """For each assignment, which of its hoppings no later assignment replaces.
+
+    A hopping is the unordered pair of its sites, so ``(a, b)`` and ``(b, a)`` are one.
+    """
+    if not assignments:
+        return []
+    lo = np.concatenate([np.minimum(h.targets, h.sources) for h in assignments])
+    hi = np.concatenate([np.maximum(h.targets, h.sources) for h in assignments])
+    keys = lo * np.int64(num_sites) + hi
+    # The last occurrence of each key wins: search the reversed order for first ones.
+    _, first_reversed = np.unique(keys[::-1], return_index=True)
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[len(keys) - 1 - first_reversed] = True
+    bounds = np.cumsum([0] + [len(h.targets) for h in assignments])
+    return [keep[bounds[k] : bounds[k + 1]] for k in range(len(assignments))]
 
 
 class _Substituted:

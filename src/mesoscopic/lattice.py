@@ -163,8 +163,50 @@ class SiteArray:
         return f"SiteArray({self.family.name!r}, {len(self)} sites)"
 
 
+#: Largest distance from the nearest integer, relative to max(1, |x|), at which a float is
+#: taken as that integer (a tag computed as ``3 * 0.1 / 0.01`` is 30.000000000000004).
+_INTEGER_RTOL = 1e-9
+
+
+def _as_integer(value: Any, what: str) -> int:
+    """`value` as an int: exact integers pass, floats within rounding of one are rounded."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be an integer, got {value!r}") from None
+    nearest = round(number) if np.isfinite(number) else None
+    if nearest is None or abs(number - nearest) > _INTEGER_RTOL * max(1.0, abs(number)):
+        raise ValueError(
+            f"{what} must be an integer (floats are accepted only within rounding of an "
+            f"integer), got {value!r}"
+        )
+    return int(nearest)
+
+
+def _integer_tag(tag: Sequence[Any]) -> tuple[int, ...]:
+    """A site tag as a tuple of ints; near-integer floats are rounded, others refused."""
+    try:
+        return tuple(_as_integer(t, "a site tag entry") for t in tag)
+    except ValueError:
+        raise ValueError(
+            f"site tags must be integers (or floats within rounding of integers), got {tuple(tag)}"
+        ) from None
+
+
+def _length_scale(prim_vecs: NDArray[np.float64]) -> float:
+    """Length of the shortest non-zero lattice vector: the scale for length tolerances."""
+    n = len(prim_vecs)
+    shifts = np.array(list(itertools.product(range(-2, 3), repeat=n)), dtype=float)
+    lengths = np.linalg.norm(shifts @ prim_vecs, axis=1)
+    return float(lengths[lengths > 1e-12 * lengths.max()].min())
+
+
 def _check_vectors(prim_vecs: ArrayLike) -> NDArray[np.float64]:
-    vecs = np.atleast_2d(np.asarray(prim_vecs, dtype=float))
+    vecs = np.asarray(prim_vecs, dtype=float)
     if vecs.ndim != 2 or vecs.shape[0] > vecs.shape[1]:
         raise ValueError(
             "prim_vecs must be a (n_vectors, dim) array with n_vectors <= dim, "
@@ -214,6 +256,7 @@ class Monatomic(SiteFamily):
             raise ValueError(f"offset must have shape ({dim},), got {self.offset.shape}")
         self.offset.setflags(write=False)
         self._pinv = np.linalg.pinv(self.prim_vecs)
+        self._scale = _length_scale(self.prim_vecs)
         self.sublattices = [self]
         self.dim = dim
 
@@ -231,12 +274,7 @@ class Monatomic(SiteFamily):
                 f"lattice {self.name or 'site family'} takes {self.prim_vecs.shape[0]} integer "
                 f"coordinates, got {len(tag)}: {tuple(tag)}"
             )
-        out = []
-        for t in tag:
-            if isinstance(t, (bool, np.bool_)) or int(t) != t:
-                raise ValueError(f"site tags must be integers, got {tuple(tag)}")
-            out.append(int(t))
-        return tuple(out)
+        return _integer_tag(tag)
 
     def pos(self, tag: Sequence[int]) -> NDArray[np.float64]:
         """Real-space position of the site with this tag."""
@@ -256,12 +294,20 @@ class Monatomic(SiteFamily):
     def closest(self, pos: ArrayLike) -> tuple[int, ...]:
         """Tag of the site closest to `pos`."""
         pos = np.asarray(pos, dtype=float)
+        if pos.shape != self.offset.shape:
+            raise ValueError(
+                f"pos must be a position of shape {self.offset.shape}, got shape {pos.shape}"
+            )
         guess = np.rint((pos - self.offset) @ self._pinv).astype(int)
-        best, best_d = tuple(guess), np.inf
-        for shift in itertools.product((-1, 0, 1), repeat=len(guess)):
+        best, best_d = tuple(int(t) for t in guess), np.inf
+        # Ties (within rounding, relative to the lattice scale) keep the rounded guess.
+        tolerance = 1e-12 * self._scale
+        for shift in sorted(
+            itertools.product((-1, 0, 1), repeat=len(guess)), key=lambda s: sum(map(abs, s))
+        ):
             tag = guess + np.array(shift)
             d = np.linalg.norm(self.pos(tag) - pos)
-            if d < best_d - 1e-12:
+            if d < best_d - tolerance:
                 best, best_d = tuple(int(t) for t in tag), float(d)
         return best
 
@@ -275,13 +321,13 @@ class Monatomic(SiteFamily):
         """
         return Shape([self], function, start)
 
-    def wire(self, center: ArrayLike, radius: float) -> Shape:
-        """An infinite wire along the first primitive vector (see :meth:`Polyatomic.wire`)."""
-        return Polyatomic.wire(self, center, radius)  # type: ignore[arg-type]
+    def wire(self, center: ArrayLike, radius: float) -> Wire:
+        """A lead's sites within `radius` of its axis (see :meth:`Polyatomic.wire`)."""
+        return Wire([self], center, radius)
 
     def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[Any]:
         """The n-th nearest neighbour hopping kinds (see :meth:`Polyatomic.neighbors`)."""
-        return Polyatomic.neighbors(self, n, eps)  # type: ignore[arg-type]
+        return _neighbors(self.sublattices, self.prim_vecs, n, eps)
 
 
 class Polyatomic:
@@ -394,17 +440,32 @@ class Polyatomic:
         """
         return Shape(self.sublattices, function, start)
 
-    def wire(self, center: ArrayLike, radius: float) -> Shape:
-        """Sites within `radius` of the line through `center` along the first primitive vector."""
-        center = np.asarray(center, dtype=float)
-        direction = self.prim_vecs[0] / np.linalg.norm(self.prim_vecs[0])
+    def wire(self, center: ArrayLike, radius: float) -> Wire:
+        """The sites of a lead within `radius` of its axis: an infinite cylinder (2-d: a strip).
 
-        def inside(pos: NDArray[np.float64]) -> bool:
-            rel = pos - center
-            perp = rel - (rel @ direction) * direction
-            return bool(perp @ perp <= radius**2)
+        Parameters
+        ----------
+        center : array_like, shape (dim,)
+            A point on the axis of the wire, which runs along the lead's period.
+        radius : float
+            Largest distance of a site from the axis, in real-space length units.
 
-        return Shape(self.sublattices, inside, center)
+        Returns
+        -------
+        Wire
+            Called with a translational symmetry (or a Builder that has one), as a Builder
+            key of a lead does, it yields the sites of one period of the wire.
+
+        Examples
+        --------
+        >>> from mesoscopic.builder import Builder, TranslationalSymmetry
+        >>> lat = square(1.0)
+        >>> lead = Builder(TranslationalSymmetry((0, -1)))
+        >>> lead[lat.wire((0, 0), 2.5)] = 4.0
+        >>> sorted(site.tag[0] for site in lead.sites())
+        [-2, -1, 0, 1, 2]
+        """
+        return Wire(self.sublattices, center, radius)
 
     def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[Any]:
         """Hopping kinds between n-th nearest neighbours.
@@ -412,9 +473,11 @@ class Polyatomic:
         Parameters
         ----------
         n : int
-            1 for nearest neighbours, 2 for next-nearest, and so on.
+            1 for nearest neighbours, 2 for next-nearest, and so on; 0 gives the pairs of
+            sites at the same position (each site with itself, as in Kwant).
         eps : float
-            Relative tolerance for grouping distances into shells.
+            Tolerance for grouping distances into shells, relative to the length of the
+            shortest lattice vector (so the result does not depend on the length unit).
 
         Returns
         -------
@@ -425,56 +488,69 @@ class Polyatomic:
         --------
         >>> [k.delta for k in square().neighbors()]
         [(1, 0), (0, 1)]
+        >>> [k.delta for k in square(1e-9).neighbors()]
+        [(1, 0), (0, 1)]
         """
-        from .builder import HoppingKind
+        return _neighbors(self.sublattices, self.prim_vecs, n, eps)
 
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer (1 = nearest neighbours), got {n!r}")
-        subs = self.sublattices
-        dim_tag = len(self.prim_vecs)
-        # Search a box of lattice vectors large enough to contain n shells.
-        reach = n + 2
-        shifts = np.array(list(itertools.product(range(-reach, reach + 1), repeat=dim_tag)))
-        candidates = []
-        for i, a in enumerate(subs):
-            for j, b in enumerate(subs):
-                vecs = a.offset - b.offset + shifts @ self.prim_vecs
-                dist = np.linalg.norm(vecs, axis=1)
-                for s, d in zip(shifts, dist):
-                    if d > 1e-12 * max(1.0, float(np.abs(self.prim_vecs).max())):
-                        candidates.append((float(d), i, j, tuple(int(x) for x in s)))
-        dists = sorted({round(c[0] / eps) * eps for c in candidates})
-        shells: list[float] = []
-        for d in dists:
-            if not shells or d > shells[-1] * (1 + 10 * eps) + eps:
-                shells.append(d)
-        if n > len(shells):
-            raise ValueError(f"lattice has fewer than {n} neighbour shells within reach")
-        target = shells[n - 1]
-        kinds = []
-        seen = set()
-        for d, i, j, s in sorted(candidates, key=lambda c: (c[1], c[2], [-x for x in c[3]])):
-            if abs(d - target) > 10 * eps * max(1.0, target):
-                continue
-            if (s, i, j) in seen:
-                continue
-            seen.add((s, i, j))
-            seen.add((tuple(-x for x in s), j, i))
-            # One representative per pair: the earlier sublattice first, and for
-            # hoppings within a sublattice the delta whose first non-zero entry is positive.
-            first = next((x for x in s if x != 0), 0)
-            if i > j or (i == j and first < 0):
-                i, j, s = j, i, tuple(-x for x in s)
-            kinds.append(HoppingKind(s, subs[i], subs[j]))
-        return sorted(
-            kinds,
-            key=lambda k: (
-                subs.index(k.family_a),
-                subs.index(k.family_b),
-                [abs(x) for x in k.delta][::-1],
-                [-x for x in k.delta],
-            ),
-        )
+
+def _neighbors(
+    subs: Sequence[Monatomic], prim_vecs: NDArray[np.float64], n: int, eps: float
+) -> list[Any]:
+    """The n-th nearest-neighbour hopping kinds of a lattice with sublattices `subs`."""
+    from .builder import HoppingKind
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer (1 = nearest neighbours), got {n!r}")
+    if not (isinstance(eps, (int, float, np.floating)) and 0 < eps < 0.1):
+        raise ValueError(f"eps must be a small positive relative tolerance, got {eps!r}")
+    # Distances are measured in units of the shortest lattice vector: every tolerance
+    # below is then relative, and the shells of a lattice with constant 1e-10 are those
+    # of the same lattice with constant 1.
+    scale = _length_scale(prim_vecs)
+    dim_tag = len(prim_vecs)
+    # Search a box of lattice vectors large enough to contain n shells.
+    reach = n + 2
+    shifts = np.array(list(itertools.product(range(-reach, reach + 1), repeat=dim_tag)))
+    candidates = []
+    for i, a in enumerate(subs):
+        for j, b in enumerate(subs):
+            vecs = (a.offset - b.offset) / scale + shifts @ (prim_vecs / scale)
+            dist = np.linalg.norm(vecs, axis=1)
+            for s, d in zip(shifts, dist):
+                candidates.append((float(d), i, j, tuple(int(x) for x in s)))
+    # Shell 0 holds each site itself (and sites of other sublattices at the same place).
+    shells = [0.0]
+    for d in sorted(c[0] for c in candidates):
+        if d > shells[-1] + eps:
+            shells.append(d)
+    if n >= len(shells):
+        raise ValueError(f"lattice has fewer than {n} neighbour shells within reach")
+    target = shells[n]
+    kinds = []
+    seen = set()
+    for d, i, j, s in sorted(candidates, key=lambda c: (c[1], c[2], [-x for x in c[3]])):
+        if abs(d - target) > eps:
+            continue
+        if (s, i, j) in seen:
+            continue
+        seen.add((s, i, j))
+        seen.add((tuple(-x for x in s), j, i))
+        # One representative per pair: the earlier sublattice first, and for
+        # hoppings within a sublattice the delta whose first non-zero entry is positive.
+        first = next((x for x in s if x != 0), 0)
+        if i > j or (i == j and first < 0):
+            i, j, s = j, i, tuple(-x for x in s)
+        kinds.append(HoppingKind(s, subs[i], subs[j]))
+    return sorted(
+        kinds,
+        key=lambda k: (
+            subs.index(k.family_a),
+            subs.index(k.family_b),
+            [abs(x) for x in k.delta][::-1],
+            [-x for x in k.delta],
+        ),
+    )
 
 
 class Shape:
@@ -500,9 +576,18 @@ class Shape:
         if self.start.shape != (dim,):
             raise ValueError(f"start must be a position of shape ({dim},), got {self.start.shape}")
 
-    def __call__(self, builder: Any = None) -> Iterator[Site]:
-        symmetry = getattr(builder, "symmetry", None)
-        return iter(self._fill(symmetry))
+    def __call__(self, symmetry: Any = None) -> Iterator[Site]:
+        """The sites of the shape; with a symmetry, those of its fundamental domain.
+
+        Parameters
+        ----------
+        symmetry : TranslationalSymmetry or Builder, optional
+            A translational symmetry, or a Builder whose symmetry to use (as when the
+            shape is a Builder key). The fill then stays inside the fundamental domain.
+            The fill runs when the iterator is first advanced (as in Kwant).
+        """
+        sym = _symmetry_of(symmetry)
+        yield from self._fill(sym)
 
     def _fill(self, symmetry: Any) -> list[Site]:
         def inside(site: Site) -> bool:
@@ -553,6 +638,71 @@ class Shape:
         return sorted(seen, key=lambda s: (order[id(s.family)], s.tag))
 
 
+def __getattr__(name: str) -> Any:
+    # Kwant also offers its TranslationalSymmetry here; builder imports this module, so
+    # the name is looked up on first use.
+    if name == "TranslationalSymmetry":
+        from .builder import TranslationalSymmetry
+
+        return TranslationalSymmetry
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _symmetry_of(argument: Any) -> Any:
+    """The translational symmetry a shape was called with: None, a symmetry, or a Builder."""
+    if argument is None:
+        return None
+    if hasattr(argument, "to_fd") and hasattr(argument, "periods"):
+        return argument
+    if hasattr(argument, "symmetry"):
+        return argument.symmetry
+    raise TypeError(
+        "a lattice shape is called with nothing, a TranslationalSymmetry or a Builder, "
+        f"got {argument!r}"
+    )
+
+
+class Wire:
+    """An infinite cylinder along a lead's period: call it with the lead's symmetry.
+
+    Made by :meth:`Polyatomic.wire`; used as the key of a lead Builder.
+    """
+
+    def __init__(self, families: Sequence[Monatomic], center: ArrayLike, radius: float) -> None:
+        self.families = list(families)
+        self.center = np.asarray(center, dtype=float)
+        dim = self.families[0].prim_vecs.shape[1]
+        if self.center.shape != (dim,):
+            raise ValueError(
+                f"center must be a position of shape ({dim},), got {self.center.shape}"
+            )
+        if isinstance(radius, bool) or not (
+            isinstance(radius, (int, float, np.number)) and np.isfinite(radius) and radius > 0
+        ):
+            raise ValueError(f"radius must be a positive length, got {radius!r}")
+        self.radius = float(radius)
+
+    def __call__(self, symmetry: Any = None) -> Iterator[Site]:
+        """Sites of one period of the wire, for a symmetry (or a Builder with one)."""
+        sym = _symmetry_of(symmetry)
+        if sym is None or len(np.atleast_2d(sym.periods)) != 1:
+            raise ValueError(
+                "lat.wire(center, radius) describes a lead: use it as the key of a Builder "
+                "with a TranslationalSymmetry of one period (or call it with that symmetry), "
+                f"got {symmetry!r}"
+            )
+        period = np.asarray(sym.periods, dtype=float).reshape(-1)
+        direction = period / np.linalg.norm(period)
+        center, radius_sq = self.center, self.radius**2
+
+        def inside(pos: NDArray[np.float64]) -> bool:
+            rel = pos - center
+            perp = rel - (rel @ direction) * direction
+            return bool(perp @ perp <= radius_sq)
+
+        return Shape(self.families, inside, center)(sym)
+
+
 def general(
     prim_vecs: ArrayLike,
     basis: ArrayLike | None = None,
@@ -579,7 +729,12 @@ def general(
     """
     if basis is None:
         return Monatomic(prim_vecs, None, name if isinstance(name, str) else name[0], norbs)  # type: ignore[arg-type]
-    basis_arr = np.atleast_2d(np.asarray(basis, dtype=float))
+    _check_vectors(prim_vecs)
+    basis_arr = np.asarray(basis, dtype=float)
+    if basis_arr.ndim != 2:
+        raise ValueError(
+            f"basis must be a (n_basis, dim) array of site positions, got {np.shape(basis)}"
+        )
     if len(basis_arr) == 1:
         nm = name if isinstance(name, str) else name[0]
         nb = norbs if norbs is None or isinstance(norbs, (int, np.integer)) else norbs[0]
