@@ -367,14 +367,24 @@ def test_floating_island_is_named():
     )
     G = nw.conductance_matrix(T)
     with pytest.raises(ValueError, match=r"terminals \[2, 3\] are not connected to any voltage"):
-        nw.solve(G, voltages={0: 1.0, 1: 0.0})
+        nw.solve(G, voltages={0: 1.0, 1: 0.0}, on_singular="raise")
     with pytest.raises(ValueError, match=r"currents given at terminals \[2\] cannot be sunk"):
-        nw.solve(G, voltages={0: 0.0}, currents={2: 1.0})
+        nw.solve(G, voltages={0: 0.0}, currents={2: 1.0}, on_singular="raise")
     batch = np.stack([nw.conductance_matrix(np.ones((4, 4))), G])
-    with pytest.raises(ValueError, match=r"\[2, 3\].*batch index \(1,\)"):
-        nw.solve(batch, voltages={0: 1.0, 1: 0.0})
+    with pytest.raises(ValueError, match=r"\[2, 3\].*batch indices \[\(1,\)\] \(1 of 2"):
+        nw.solve(batch, voltages={0: 1.0, 1: 0.0}, on_singular="raise")
     with pytest.raises(ValueError, match=r"not connected to the ground terminal 0"):
-        nw.resistance_matrix(G, ground=0)
+        nw.resistance_matrix(G, ground=0, on_singular="raise")
+    # By default the island's voltages are NaN (inf where a current is pushed in), with a
+    # warning, and the connected part is solved.
+    with pytest.warns(nw.SingularCircuitWarning, match=r"terminals \[2, 3\]"):
+        sol = nw.solve(G, voltages={0: 0.0}, currents={1: 1.0, 2: 1.0})
+    np.testing.assert_allclose(sol.voltages[:2], [0.0, 1.0])
+    assert sol.voltages[2] == np.inf and np.isnan(sol.voltages[3])
+    np.testing.assert_allclose(sol.currents, [-1.0, 1.0, 1.0, 0.0])
+    with pytest.warns(nw.SingularCircuitWarning, match="not connected to the ground terminal"):
+        r = nw.resistance_matrix(G, ground=0)
+    assert r[1, 1] == pytest.approx(1.0) and r[2, 2] == np.inf and np.isnan(r[2, 3])
     with pytest.raises(ValueError, match=r"probes \[2, 3\] are not connected to any remaining"):
         nw.eliminate_probes(T, [2, 3])
 
@@ -383,9 +393,58 @@ def test_singular_reduced_conductance_is_reported():
     # Connected, but the two free terminals respond identically: no unique solution.
     G = np.array([[2.0, -1.0, -1.0], [-2.0, 1.0, 1.0], [-2.0, 1.0, 1.0]])
     with pytest.raises(ValueError, match=r"no unique solution: .*unknown voltage \[1, 2\]"):
-        nw.solve(G, voltages={0: 1.0})
-    with pytest.raises(ValueError, match=r"no unique solution \(at batch index \(1,\)\)"):
-        nw.solve(np.stack([nw.conductance_matrix(np.ones((3, 3))), G]), voltages={0: 1.0})
+        nw.solve(G, voltages={0: 1.0}, on_singular="raise")
+    stack = np.stack([nw.conductance_matrix(np.ones((3, 3))), G])
+    with pytest.raises(ValueError, match=r"no unique solution at batch indices \[\(1,\)\]"):
+        nw.solve(stack, voltages={0: 1.0}, on_singular="raise")
+    with pytest.warns(nw.SingularCircuitWarning, match=r"batch indices \[\(1,\)\]"):
+        sol = nw.solve(stack, voltages={0: 1.0})
+    np.testing.assert_allclose(sol.voltages[0], 1.0)
+    assert np.all(np.isnan(sol.voltages[1, 1:]))
+    with pytest.raises(ValueError, match="on_singular must be 'warn'"):
+        nw.solve(G, voltages={0: 1.0}, on_singular="ignore")
+
+
+def test_hall_sweep_through_an_insulator_keeps_the_batch():
+    """Edge channels n = 2, 1, 0, 1 (a field sweep emptying every Landau level at one point).
+
+    Büttiker's chiral edge picture: R_xy = 1/n, R_xx = 0, R_2t = 1/n (h/e^2); with n = 0 no
+    current flows, R_2t = inf and the Hall voltage is undetermined (NaN), with a warning that
+    names the batch index; the old code raised and the sweep was lost.
+    """
+    channels = np.array([2, 1, 0, 1])
+    T = channels[:, None, None] * np.roll(np.eye(6), 1, axis=0)
+    G = nw.conductance_matrix(T)
+    with pytest.warns(
+        nw.SingularCircuitWarning,
+        match=r"from terminal 0 to terminal 3.*batch indices \[\(2,\)\] \(1 of 4",
+    ):
+        r_xy = nw.hall_resistance(G, current=(0, 3), voltage=(1, 5))
+    np.testing.assert_allclose(r_xy[[0, 1, 3]], [0.5, 1.0, 1.0])
+    assert np.isnan(r_xy[2])
+    with pytest.warns(nw.SingularCircuitWarning, match="an insulator"):
+        r_2t = nw.two_terminal_resistance(G, 0, 3)
+    np.testing.assert_allclose(r_2t[[0, 1, 3]], [0.5, 1.0, 1.0])
+    assert r_2t[2] == np.inf
+    with pytest.warns(nw.SingularCircuitWarning):
+        r_xx = nw.four_terminal_resistance(G, current=(0, 3), voltage=(1, 2))
+    np.testing.assert_allclose(r_xx[[0, 1, 3]], 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"no current can flow from terminal 0 to terminal 3"):
+        nw.hall_resistance(G, current=(0, 3), voltage=(1, 5), on_singular="raise")
+
+
+def test_resistance_errors_speak_of_the_terminals_the_user_gave():
+    # Terminal 4 is coupled to nothing; the current path 0 -> 3 is fine.
+    T = np.roll(np.eye(6), 1, axis=0)
+    T[:, 4] = T[4, :] = 0.0
+    T[5, 3] = 1.0  # the edge skips terminal 4
+    G = nw.conductance_matrix(T, check=False)
+    with pytest.raises(ValueError) as caught:
+        nw.four_terminal_resistance(G, current=(0, 3), voltage=(4, 5), on_singular="raise")
+    message = str(caught.value)
+    assert "voltage terminals [4] of voltage=(4, 5)" in message
+    assert "current path 0 -> 3" in message
+    assert "voltages are given at" not in message  # no internally grounded terminal
 
 
 def test_resistance_and_probe_argument_errors():

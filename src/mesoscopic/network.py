@@ -30,6 +30,7 @@ What this module offers:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -50,6 +51,7 @@ __all__ = [
     "EnergyGridWarning",
     "OnsagerCheck",
     "ProbeSolution",
+    "SingularCircuitWarning",
     "check_onsager",
     "conductance_matrix",
     "eliminate_probes",
@@ -74,6 +76,16 @@ class EnergyGridWarning(UserWarning):
     """An energy grid that does not cover the window where the occupations differ."""
 
 
+class SingularCircuitWarning(UserWarning):
+    """Some elements of a batch have no unique circuit solution (returned as inf or NaN).
+
+    An insulator (no transmission between the current terminals), a terminal coupled to
+    nothing, or a singular conductance matrix: a measurement of ``R -> inf`` or of an
+    undetermined voltage, not an error. The message names the batch indices; pass
+    ``on_singular="raise"`` to get a :class:`ValueError` instead.
+    """
+
+
 # --------------------------------------------------------------------------------------------
 # Small private helpers
 # --------------------------------------------------------------------------------------------
@@ -82,6 +94,37 @@ class EnergyGridWarning(UserWarning):
 def _batch_note(batch_index: tuple[int, ...]) -> str:
     """Text locating an element of a batch, empty for an unbatched array."""
     return f" (at batch index {batch_index})" if batch_index else ""
+
+
+def _batch_list(given: ArrayLike) -> str:
+    """Text naming the batch indices where `given` (a mask of the batch shape) is True."""
+    mask = np.asarray(given, dtype=bool)
+    if mask.ndim == 0:
+        return ""
+    where = [tuple(int(k) for k in index) for index in zip(*np.nonzero(mask))]
+    if not where or where == [()]:
+        return ""
+    shown = ", ".join(str(w) for w in where[:10])
+    more = f" and {len(where) - 10} more" if len(where) > 10 else ""
+    return f" at batch indices [{shown}]{more} ({len(where)} of {mask.size} elements)"
+
+
+_ON_SINGULAR = ("warn", "raise")
+
+
+def _check_on_singular(on_singular: Any) -> str:
+    if on_singular not in _ON_SINGULAR:
+        raise ValueError(
+            f"on_singular must be 'warn' (inf/NaN where the circuit has no unique solution, "
+            f"with a SingularCircuitWarning) or 'raise', got {_checks._show(on_singular)}"
+        )
+    return str(on_singular)
+
+
+def _report_singular(message: str, on_singular: str, stacklevel: int = 3) -> None:
+    if on_singular == "raise":
+        raise ValueError(message)
+    warnings.warn(message, SingularCircuitWarning, stacklevel=stacklevel)
 
 
 def _offdiagonal(matrix: FloatArray) -> FloatArray:
@@ -328,11 +371,108 @@ class CircuitSolution:
         return np.sum(self.voltages * self.currents, axis=-1)
 
 
+@dataclass(frozen=True)
+class _Circuit:
+    """A solved circuit with the elements that have no unique solution marked.
+
+    ``island[..., t]``: terminal ``t`` is coupled to no voltage-biased terminal (its voltage
+    is NaN, or ``+-inf`` where a nonzero current is given); ``singular[...]``: the reduced
+    conductance matrix of a connected circuit is singular (free voltages NaN).
+    """
+
+    voltages: FloatArray
+    currents: FloatArray
+    island: NDArray[np.bool_]
+    singular: NDArray[np.bool_]
+    fixed: NDArray[np.intp]
+    free: NDArray[np.intp]
+
+
+def _solve_circuit(
+    conductance: FloatArray, given_v: dict[int, FloatArray], given_i: dict[int, FloatArray]
+) -> _Circuit:
+    """Solve ``I = G V`` element by element where needed; never raises for singular elements."""
+    n = conductance.shape[-1]
+    try:
+        batch = np.broadcast_shapes(
+            conductance.shape[:-2], *(v.shape for v in (*given_v.values(), *given_i.values()))
+        )
+    except ValueError:
+        shapes = {f"voltages[{k}]": v.shape for k, v in given_v.items()}
+        shapes.update({f"currents[{k}]": v.shape for k, v in given_i.items()})
+        raise ValueError(
+            f"the given voltages and currents must broadcast against the batch shape "
+            f"{conductance.shape[:-2]} of G; got shapes {shapes}"
+        ) from None
+    conductance = np.broadcast_to(conductance, (*batch, n, n))
+    fixed = np.array(sorted(given_v), dtype=np.intp)
+    free = np.array([t for t in range(n) if t not in given_v], dtype=np.intp)
+    v_all = np.zeros((*batch, n))
+    i_all = np.zeros((*batch, n))
+    for terminal, value in given_v.items():
+        v_all[..., terminal] = value
+    for terminal, value in given_i.items():
+        i_all[..., terminal] = value
+    island = np.zeros((*batch, n), dtype=bool)
+    singular = np.zeros(batch, dtype=bool)
+    if free.size:
+        island = np.array(np.broadcast_to(_unreached(conductance, fixed), (*batch, n)))
+        flat_g = conductance.reshape(-1, n, n)
+        flat_v, flat_i = v_all.reshape(-1, n), i_all.reshape(-1, n)
+        flat_island, flat_singular = island.reshape(-1, n), singular.reshape(-1)
+        good = np.flatnonzero(~flat_island.any(axis=-1))
+        if good.size:
+            g_good = flat_g if good.size == flat_g.shape[0] else flat_g[good]
+            reduced = _submatrix(g_good, free, free)
+            rhs = flat_i[good][:, free, np.newaxis] - (
+                _submatrix(g_good, free, fixed) @ flat_v[good][:, fixed, np.newaxis]
+            )
+            try:
+                v_free = _solve_batched(reduced, rhs)[..., 0]
+            except np.linalg.LinAlgError:
+                v_free = np.full(rhs.shape[:-1], np.nan)
+                for k in range(reduced.shape[0]):
+                    with contextlib.suppress(np.linalg.LinAlgError):
+                        v_free[k] = np.linalg.solve(reduced[k], rhs[k, :, 0])
+            undetermined = ~np.all(np.isfinite(v_free), axis=-1)
+            v_free[undetermined] = np.nan
+            flat_singular[good[undetermined]] = True
+            flat_v[np.ix_(good, free)] = v_free
+        for element in np.flatnonzero(flat_island.any(axis=-1)):
+            reached = free[~flat_island[element, free]]
+            if reached.size:
+                g = flat_g[element]
+                rhs_reached = (
+                    flat_i[element, reached] - g[np.ix_(reached, fixed)] @ (flat_v[element, fixed])
+                )
+                try:
+                    flat_v[element, reached] = np.linalg.solve(
+                        g[np.ix_(reached, reached)], rhs_reached
+                    )
+                except np.linalg.LinAlgError:
+                    flat_v[element, reached] = np.nan
+                    flat_singular[element] = True
+            lost = np.flatnonzero(flat_island[element])
+            pushed = flat_i[element, lost]
+            flat_v[element, lost] = np.where(
+                pushed > 0, np.inf, np.where(pushed < 0, -np.inf, np.nan)
+            )
+    known = np.where(np.isfinite(v_all), v_all, 0.0)
+    currents = (conductance @ known[..., np.newaxis])[..., 0]
+    currents = np.where(island, i_all, currents)
+    currents = np.where(np.isnan(v_all) & ~island, np.nan, currents)
+    # Given currents are returned as given rather than as G V, which carries rounding.
+    for terminal, value in given_i.items():
+        currents[..., terminal] = value
+    return _Circuit(v_all, currents, island, singular, fixed, free)
+
+
 def solve(
     G: ArrayLike,
     *,
     voltages: Mapping[int, ArrayLike] | None = None,
     currents: Mapping[int, ArrayLike] | None = None,
+    on_singular: str = "warn",
 ) -> CircuitSolution:
     """Solve a circuit ``I = G V`` with voltage-biased, current-biased and floating terminals.
 
@@ -351,6 +491,12 @@ def solve(
     currents : mapping of int to array_like, optional
         ``{terminal: I}`` for the current-biased terminals (current into the conductor),
         broadcast like the voltages. Terminals in neither mapping float.
+    on_singular : {"warn", "raise"}, optional
+        What to do with batch elements that have no unique solution (terminals coupled to
+        no voltage-biased terminal, a singular reduced ``G``): ``"warn"`` (default) returns
+        NaN for the undetermined voltages (``+-inf`` at a current-biased terminal whose
+        current cannot flow) with a :class:`SingularCircuitWarning` naming the batch
+        indices, and solves the rest of the batch; ``"raise"`` raises a ValueError.
 
     Returns
     -------
@@ -361,10 +507,11 @@ def solve(
     Raises
     ------
     ValueError
-        If no voltage is given; if a terminal is given both a voltage and a current; if some
-        terminals are not connected to any voltage-biased terminal (a floating island, whose
-        voltages are undetermined and whose given currents cannot be sunk); if the circuit has
-        no unique solution for another reason (a singular reduced ``G``).
+        If no voltage is given; if a terminal is given both a voltage and a current; with
+        ``on_singular="raise"``, if some terminals are not connected to any voltage-biased
+        terminal (a floating island, whose voltages are undetermined and whose given
+        currents cannot be sunk) or the circuit has no unique solution for another reason
+        (a singular reduced ``G``).
 
     Examples
     --------
@@ -380,6 +527,7 @@ def solve(
     array([ 1.,  0., -1.,  0.])
     """
     conductance = _checks.square_matrix(G, "G")
+    mode = _check_on_singular(on_singular)
     n = conductance.shape[-1]
     given_v = _terminal_values(voltages, "voltages", n)
     given_i = _terminal_values(currents, "currents", n)
@@ -394,71 +542,36 @@ def solve(
             "no terminal has a given voltage, so the voltages are fixed only up to a common "
             "constant; ground one terminal, e.g. voltages={0: 0.0}"
         )
-    try:
-        batch = np.broadcast_shapes(
-            conductance.shape[:-2], *(v.shape for v in (*given_v.values(), *given_i.values()))
+    circuit = _solve_circuit(conductance, given_v, given_i)
+    if circuit.island.any():
+        _, terminals, _ = _first_bad(circuit.island)
+        driven = [t for t in terminals if t in given_i]
+        sink = f", and the currents given at terminals {driven} cannot be sunk" if driven else ""
+        _report_singular(
+            f"terminals {terminals} are not connected to any voltage-biased terminal "
+            f"(voltages are given at {circuit.fixed.tolist()})"
+            f"{_batch_list(circuit.island.any(axis=-1))}, so their voltages are not "
+            f"determined{sink}; they are returned as NaN (+-inf where a current is given). "
+            "Couple them to the circuit or give one of them a voltage",
+            mode,
         )
-    except ValueError:
-        shapes = {f"voltages[{k}]": v.shape for k, v in given_v.items()}
-        shapes.update({f"currents[{k}]": v.shape for k, v in given_i.items()})
-        raise ValueError(
-            f"the given voltages and currents must broadcast against the batch shape "
-            f"{conductance.shape[:-2]} of G; got shapes {shapes}"
-        ) from None
-    conductance = np.broadcast_to(conductance, (*batch, n, n))
-
-    fixed = np.array(sorted(given_v), dtype=int)
-    free = np.array([t for t in range(n) if t not in given_v], dtype=int)
-    v_all = np.zeros((*batch, n))
-    i_all = np.zeros((*batch, n))
-    for terminal, value in given_v.items():
-        v_all[..., terminal] = value
-    for terminal, value in given_i.items():
-        i_all[..., terminal] = value
-
-    if free.size:
-        island = _unreached(conductance, fixed)
-        if island.any():
-            where, terminals, count = _first_bad(island)
-            driven = [t for t in terminals if t in given_i]
-            sink = (
-                f", and the currents given at terminals {driven} cannot be sunk" if driven else ""
-            )
-            also = f" and {count - 1} more batch elements" if count > 1 else ""
-            raise ValueError(
-                f"terminals {terminals} are not connected to any voltage-biased terminal "
-                f"(voltages are given at {fixed.tolist()}){_batch_note(where)}{also}, so their "
-                f"voltages are not determined{sink}; couple them to the circuit or give one of "
-                "them a voltage"
-            )
-        reduced = _submatrix(conductance, free, free)
-        rhs = i_all[..., free, np.newaxis] - (
-            _submatrix(conductance, free, fixed) @ v_all[..., fixed, np.newaxis]
+    if circuit.singular.any():
+        _report_singular(
+            f"the circuit has no unique solution{_batch_list(circuit.singular)}: the "
+            "conductance matrix restricted to the terminals of unknown voltage "
+            f"{circuit.free.tolist()} is singular, so their voltages are returned as NaN; "
+            "check G, or give a voltage at one of these terminals",
+            mode,
         )
-        try:
-            v_free = _solve_batched(reduced, rhs)[..., 0]
-        except np.linalg.LinAlgError:
-            where = _first_singular(reduced)
-            v_free = np.full(rhs.shape[:-1], np.nan)
-        else:
-            bad = ~np.all(np.isfinite(v_free), axis=-1)
-            where = tuple(int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
-        if not np.all(np.isfinite(v_free)):
-            raise ValueError(
-                f"the circuit has no unique solution{_batch_note(where)}: the conductance "
-                f"matrix restricted to the terminals of unknown voltage {free.tolist()} is "
-                "singular; check G, or give a voltage at one of these terminals"
-            )
-        v_all[..., free] = v_free
-    i_all = (conductance @ v_all[..., np.newaxis])[..., 0]
-    # Given currents are returned as given rather than as G V, which carries rounding.
-    for terminal, value in given_i.items():
-        i_all[..., terminal] = value
-    return CircuitSolution(voltages=v_all, currents=i_all)
+    return CircuitSolution(voltages=circuit.voltages, currents=circuit.currents)
 
 
 def four_terminal_resistance(
-    G: ArrayLike, *, current: tuple[int, int], voltage: tuple[int, int]
+    G: ArrayLike,
+    *,
+    current: tuple[int, int],
+    voltage: tuple[int, int],
+    on_singular: str = "warn",
 ) -> FloatArray:
     """Four-terminal resistance ``R_{ij,kl} = (V_k - V_l) / I``.
 
@@ -474,6 +587,11 @@ def four_terminal_resistance(
         ``(i, j)``: the terminals the current enters and leaves by, ``i != j``.
     voltage : (int, int)
         ``(k, l)``: the terminals whose voltage difference is measured.
+    on_singular : {"warn", "raise"}, optional
+        Batch elements without a unique answer (an insulator, where no current can flow
+        between the current terminals; a voltage terminal coupled to nothing) give ``inf``
+        (``R_{ij,ij}`` of an insulator) or NaN with a :class:`SingularCircuitWarning` naming
+        the batch indices (default), or raise a ValueError (``"raise"``).
 
     Returns
     -------
@@ -493,6 +611,7 @@ def four_terminal_resistance(
     0.0
     """
     conductance = _checks.square_matrix(G, "G")
+    mode = _check_on_singular(on_singular)
     n = conductance.shape[-1]
     source, drain = _terminal_pair(current, n, "current")
     plus, minus = _terminal_pair(voltage, n, "voltage")
@@ -500,12 +619,45 @@ def four_terminal_resistance(
         raise ValueError(
             f"current must flow between two different terminals, got current={current!r}"
         )
-    solution = solve(conductance, voltages={drain: 0.0}, currents={source: 1.0})
-    return solution.voltages[..., plus] - solution.voltages[..., minus]
+    circuit = _solve_circuit(conductance, {drain: np.zeros(())}, {source: np.ones(())})
+    resistance = circuit.voltages[..., plus] - circuit.voltages[..., minus]
+    no_path = circuit.island[..., source]
+    if np.any(no_path):
+        # No current flows: a voltage difference between connected terminals is 0/0.
+        resistance = np.where(no_path & np.isfinite(resistance), np.nan, resistance)
+        _report_singular(
+            f"no current can flow from terminal {source} to terminal {drain} (current="
+            f"{current!r}){_batch_list(no_path)}: they are not connected through the "
+            "conductor (an insulator), so the resistance is infinite: inf where the voltage "
+            "is measured at the current terminals, NaN where it is undetermined",
+            mode,
+        )
+    floating = (circuit.island[..., plus] | circuit.island[..., minus]) & ~no_path
+    if np.any(floating):
+        loose = sorted({t for t in (plus, minus) if np.any(circuit.island[..., t] & floating)})
+        _report_singular(
+            f"voltage terminals {loose} of voltage={voltage!r} are not connected to the "
+            f"current path {source} -> {drain}{_batch_list(floating)}, so their voltage is "
+            "not determined; the resistance is NaN there",
+            mode,
+        )
+    stuck = circuit.singular & ~no_path & ~floating
+    if np.any(stuck):
+        _report_singular(
+            f"the circuit with current={current!r} and every other terminal floating has no "
+            f"unique solution{_batch_list(stuck)} (a singular conductance matrix); the "
+            "resistance is NaN there",
+            mode,
+        )
+    return np.asarray(resistance, dtype=float)
 
 
 def hall_resistance(
-    G: ArrayLike, *, current: tuple[int, int], voltage: tuple[int, int]
+    G: ArrayLike,
+    *,
+    current: tuple[int, int],
+    voltage: tuple[int, int],
+    on_singular: str = "warn",
 ) -> FloatArray:
     """Hall resistance ``R_xy = (V_k - V_l) / I`` for voltage probes across the current path.
 
@@ -522,6 +674,10 @@ def hall_resistance(
         Terminals the current enters and leaves by.
     voltage : (int, int)
         Terminals on opposite edges whose voltage difference is measured.
+    on_singular : {"warn", "raise"}, optional
+        As in :func:`four_terminal_resistance`: an insulating element of a field sweep (every
+        Landau level empty) gives NaN with a :class:`SingularCircuitWarning`, and the rest
+        of the sweep is kept.
 
     Returns
     -------
@@ -535,10 +691,12 @@ def hall_resistance(
     >>> float(hall_resistance(G, current=(0, 3), voltage=(1, 5)))
     0.5
     """
-    return four_terminal_resistance(G, current=current, voltage=voltage)
+    return four_terminal_resistance(G, current=current, voltage=voltage, on_singular=on_singular)
 
 
-def two_terminal_resistance(G: ArrayLike, source: int, drain: int) -> FloatArray:
+def two_terminal_resistance(
+    G: ArrayLike, source: int, drain: int, *, on_singular: str = "warn"
+) -> FloatArray:
     """Two-terminal resistance between `source` and `drain`, all other terminals floating.
 
     The other terminals act as non-invasive voltage probes (zero current), so this is
@@ -550,6 +708,8 @@ def two_terminal_resistance(G: ArrayLike, source: int, drain: int) -> FloatArray
         Conductance matrix in units of ``e^2/h``; leading axes are a batch.
     source, drain : int
         Terminals the current enters and leaves by.
+    on_singular : {"warn", "raise"}, optional
+        As in :func:`four_terminal_resistance`: ``inf`` where no current can flow.
 
     Returns
     -------
@@ -562,10 +722,12 @@ def two_terminal_resistance(G: ArrayLike, source: int, drain: int) -> FloatArray
     >>> float(two_terminal_resistance(conductance_matrix([[0.0, 0.25], [0.25, 0.0]]), 0, 1))
     4.0
     """
-    return four_terminal_resistance(G, current=(source, drain), voltage=(source, drain))
+    return four_terminal_resistance(
+        G, current=(source, drain), voltage=(source, drain), on_singular=on_singular
+    )
 
 
-def resistance_matrix(G: ArrayLike, *, ground: int = 0) -> FloatArray:
+def resistance_matrix(G: ArrayLike, *, ground: int = 0, on_singular: str = "warn") -> FloatArray:
     """Resistance matrix ``R`` with ``V = R I`` when terminal `ground` is held at zero voltage.
 
     ``R`` is the inverse of ``G`` with the row and column of `ground` removed, padded with
@@ -578,6 +740,11 @@ def resistance_matrix(G: ArrayLike, *, ground: int = 0) -> FloatArray:
         Conductance matrix in units of ``e^2/h``; leading axes are a batch.
     ground : int, optional
         The terminal held at zero voltage (default 0).
+    on_singular : {"warn", "raise"}, optional
+        Batch elements where some terminals are not connected to `ground` (or the reduced
+        matrix is singular) get NaN rows and columns for them (inf on the diagonal) with a
+        :class:`SingularCircuitWarning` naming the batch indices (default), or raise a
+        ValueError (``"raise"``).
 
     Returns
     -------
@@ -595,28 +762,65 @@ def resistance_matrix(G: ArrayLike, *, ground: int = 0) -> FloatArray:
            [0., 1., 1., 1.]])
     """
     conductance = _checks.square_matrix(G, "G")
+    mode = _check_on_singular(on_singular)
     n = conductance.shape[-1]
     ground = _checks.index(ground, n, "ground terminal")
-    others = np.array([t for t in range(n) if t != ground], dtype=int)
+    others = np.array([t for t in range(n) if t != ground], dtype=np.intp)
     out = np.zeros(conductance.shape)
     if others.size == 0:
         return out
-    island = _unreached(conductance, ground)
+    island = np.array(np.broadcast_to(_unreached(conductance, ground), conductance.shape[:-1]))
+    batch = conductance.shape[:-2]
+    flat_g, flat_out = conductance.reshape(-1, n, n), out.reshape(-1, n, n)
+    flat_island = island.reshape(-1, n)
+    singular = np.zeros(batch, dtype=bool)
+    flat_singular = singular.reshape(-1)
+    for element in range(flat_g.shape[0]) if flat_island.any() else ():
+        if not flat_island[element].any():
+            continue
+        lost = np.flatnonzero(flat_island[element])
+        kept = others[~flat_island[element, others]]
+        if kept.size:
+            try:
+                flat_out[element][np.ix_(kept, kept)] = np.linalg.inv(
+                    flat_g[element][np.ix_(kept, kept)]
+                )
+            except np.linalg.LinAlgError:
+                flat_out[element][np.ix_(kept, kept)] = np.nan
+                flat_singular[element] = True
+        flat_out[element][lost, :] = np.nan
+        flat_out[element][:, lost] = np.nan
+        flat_out[element][lost, lost] = np.inf
+    good = np.flatnonzero(~flat_island.any(axis=-1))
+    if good.size:
+        reduced = _submatrix(flat_g[good], others, others)
+        identity = np.broadcast_to(np.eye(others.size), reduced.shape)
+        try:
+            inverse = _solve_batched(reduced, identity)
+        except np.linalg.LinAlgError:
+            inverse = np.full(reduced.shape, np.nan)
+            for k in range(reduced.shape[0]):
+                with contextlib.suppress(np.linalg.LinAlgError):
+                    inverse[k] = np.linalg.inv(reduced[k])
+        undetermined = ~np.all(np.isfinite(inverse), axis=(-2, -1))
+        inverse[undetermined] = np.nan
+        flat_singular[good[undetermined]] = True
+        flat_out[np.ix_(good, others, others)] = inverse
     if island.any():
-        where, terminals, _ = _first_bad(island)
-        raise ValueError(
+        _, terminals, _ = _first_bad(island)
+        _report_singular(
             f"terminals {terminals} are not connected to the ground terminal {ground}"
-            f"{_batch_note(where)}, so the resistance matrix does not exist"
+            f"{_batch_list(island.any(axis=-1))}, so the resistance matrix does not exist "
+            "there: their rows and columns are NaN (inf on the diagonal: a current injected "
+            "there cannot reach ground)",
+            mode,
         )
-    reduced = _submatrix(conductance, others, others)
-    try:
-        inverse = _solve_batched(reduced, np.broadcast_to(np.eye(others.size), reduced.shape))
-    except np.linalg.LinAlgError:
-        raise ValueError(
+    if singular.any():
+        _report_singular(
             f"the conductance matrix without the ground terminal {ground} is singular"
-            f"{_batch_note(_first_singular(reduced))}, so the resistance matrix does not exist"
-        ) from None
-    out[..., others[:, np.newaxis], others] = inverse
+            f"{_batch_list(singular)}, so the resistance matrix does not exist there (NaN)",
+            mode,
+        )
     return out
 
 
