@@ -368,8 +368,9 @@ def test_automatic_energy_grid_and_default_probe_temperature(short_double_barrie
     solution = dephasing.dephased_transport(
         fsys, sites[:2], eta=0.5, mu={0: 0.02, 1: -0.02}, kT=0.05, kind="voltage"
     )
-    assert solution.energies[0] <= 0.02 - 40 * 0.05 + 1e-12
-    assert solution.energies[-1] >= 0.02 + 40 * 0.05 - 1e-12
+    window = landauer.THERMAL_WINDOW_KT * 0.05
+    assert solution.energies[0] <= 0.02 - window + 1e-12
+    assert solution.energies[-1] >= 0.02 + window - 1e-12
     np.testing.assert_allclose(solution.kT[2:], 0.05)
     assert abs(solution.charge_current.sum()) < 1e-12
     assert -0.02 < solution.mu[2] < 0.02

@@ -164,9 +164,9 @@ def test_energy_grid_covers_and_resolves_every_window(mu, kT, density):
     middle = 0.5 * (grid[1:] + grid[:-1])
     for centre in mu:
         for thermal in kT:
-            assert grid[0] <= centre - 40 * thermal + 1e-12
-            assert grid[-1] >= centre + 40 * thermal - 1e-12
-            inside = np.abs(middle - centre) < 40 * thermal
+            assert grid[0] <= centre - landauer.THERMAL_WINDOW_KT * thermal + 1e-12
+            assert grid[-1] >= centre + landauer.THERMAL_WINDOW_KT * thermal - 1e-12
+            inside = np.abs(middle - centre) < landauer.THERMAL_WINDOW_KT * thermal
             assert np.all(spacing[inside] <= thermal / density * (1 + 1e-9))
 
 

@@ -96,7 +96,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
-from . import _checks
+from . import _checks, landauer
 
 __all__ = [
     "MetallicDot",
@@ -131,7 +131,7 @@ _LOG_RATE_FLOOR = -1.0e4
 
 # Charge states kept beyond the bias window: states costing more than this many kT
 # have weights below exp(-40) ~ 4e-18.
-_THERMAL_WINDOW_KT = 40.0
+_THERMAL_WINDOW_KT = landauer.THERMAL_WINDOW_KT
 _MAX_CHARGE_STATES = 4001
 
 # Batch size of the dense solves: about this many float64 numbers per chunk.

@@ -59,7 +59,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 
-from . import _checks, network
+from . import _checks, landauer, network
 from .lattice import Site
 from .system import System
 from .transport import lead_data
@@ -81,7 +81,7 @@ _CONSERVATION_RTOL = 1e-10
 # chemical potentials (the Fermi functions differ by < 1e-17 there) with this many points
 # per kT; the trapezoidal rule then integrates the Fermi functions, analytic within pi kT of
 # the real axis, to ~exp(-2 pi^2 kT / h) = exp(-4 pi^2) relative.
-_WINDOW_KT = 40.0
+_WINDOW_KT = landauer.THERMAL_WINDOW_KT
 _POINTS_PER_KT = 2
 
 
@@ -560,7 +560,7 @@ def _per_lead(value: Any, n_leads: int, name: str) -> FloatArray:
 
 
 def _transport_grid(mu: FloatArray, kT: FloatArray) -> FloatArray:
-    """Energies covering every chemical potential +- 40 kT, 2 points per smallest kT."""
+    """Energies covering every chemical potential +- 34 kT, 2 points per smallest kT."""
     hot = kT[kT > 0]
     if hot.size == 0:
         if np.ptp(mu) == 0:
@@ -626,7 +626,7 @@ def dephased_transport(
         Thermal energy of voltage probes; by default the leads' common ``kT`` (an error if
         the leads' temperatures differ).
     energies : array_like, shape (n_E,), optional
-        Strictly increasing energy grid. By default every chemical potential ``+- 40 kT``,
+        Strictly increasing energy grid. By default every chemical potential ``+- 34 kT``,
         with 2 points per smallest nonzero ``kT`` (at least 201 points); pass a finer grid
         where ``T(E)`` has structure narrower than that.
     params : dict, optional

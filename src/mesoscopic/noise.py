@@ -73,7 +73,7 @@ import numpy as np
 import scipy.interpolate
 from numpy.typing import ArrayLike, NDArray
 
-from . import _checks
+from . import _checks, landauer
 from .scattering import SMatrix
 
 __all__ = [
@@ -88,7 +88,7 @@ Interpolation = Literal["cubic", "pchip", "linear"]
 
 # Beyond |E - mu| = 34 kT the kernels f (1 - f) and f_k (1 - f_l) are below 1e-14 of their
 # peak (the same window as mesoscopic.landauer).
-_WINDOW_KT = 34.0
+_WINDOW_KT = landauer.THERMAL_WINDOW_KT
 # Sub-panel width near a chemical potential, in units of that reservoir's kT: the Fermi
 # function's poles at mu +- i pi kT are then 4 pi panel half-widths away, and a 10-point
 # Gauss-Legendre rule integrates the kernel times a cubic to ~1e-16.
