@@ -430,20 +430,8 @@ def band_extremum(h, hop, k_guess: float, band: int, sign: float) -> tuple[float
     return float(found.x), sign * float(found.fun)
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        5,
-        pytest.param(
-            11,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="open: the two slow modes keep a cross current of 4e-6 (to be fixed)",
-            ),
-        ),
-    ],
-)
-@pytest.mark.parametrize("offset", [1e-12])
+@pytest.mark.parametrize("seed", [5, 11])
+@pytest.mark.parametrize("offset", [1e-12, 1e-13])
 def test_slow_modes_a_hair_inside_a_band_are_open_with_exact_currents(seed, offset):
     # Two solutions next to a band extremum at a generic k: 1e-12 inside the band they are
     # propagating (|v| ~ 1e-6), but their pencil eigenvectors are nearly parallel and
@@ -454,19 +442,39 @@ def test_slow_modes_a_hair_inside_a_band_are_open_with_exact_currents(seed, offs
     ks = np.linspace(-np.pi, np.pi, 721)
     table = bands(h, hop, ks)
     band = 1
-    i = int(np.argmin(table[:, band])) if seed == 5 else int(np.argmax(table[:, band]))
-    sign = 1.0 if seed == 5 else -1.0
-    _, e_edge = band_extremum(h, hop, ks[i], band, sign)
+    sign = 1.0 if seed == 5 else -1.0  # a minimum of band 1 (seed 5), a maximum (seed 11)
+    i = int(np.argmin(sign * table[:, band]))
+    k_edge, e_edge = band_extremum(h, hop, ks[i], band, sign)
     energy = e_edge + sign * offset  # inside the band
     prop, stab = modes(h, hop, energy)
     crossings = int(np.sum(np.diff(np.sign(bands(h, hop, ks) - energy), axis=0) != 0))
     assert 2 * prop.num_modes == crossings + 2  # the two slow modes (not resolved on the grid)
-    assert np.sort(np.abs(prop.velocities))[1] < 1e-5
-    np.testing.assert_allclose(
-        current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-9
-    )
+    # Their speed is that of the parabola through the extremum, sqrt(2 |E''| offset), up to
+    # the rounding of the band energies (~1e-15, here in the reference edge too) relative
+    # to the depth: dv / v = dE / (2 offset).
+    step = 1e-3
+    near = bands(h, hop, [k_edge - step, k_edge, k_edge + step])[:, band]
+    curvature = abs(near[0] - 2 * near[1] + near[2]) / step**2
+    slow = np.sort(np.abs(prop.velocities))[:2]
+    np.testing.assert_allclose(slow, np.sqrt(2 * curvature * offset), rtol=1e-14 / offset)
+    # Unit currents and no cross currents where the S-matrix measures the flux, between
+    # cell -1 and cell 0 (the reduced amplitudes alpha = A^dagger psi_{-1}, beta =
+    # B^dagger psi_0): Gram-Schmidt in the current form makes them exact there.
+    m = stab.num_modes
+    alpha = np.hstack([stab.alpha_in, stab.alpha_out[:, :m]])
+    beta = np.hstack([stab.beta_in, stab.beta_out[:, :m]])
+    interface = 1j * (alpha.conj().T @ beta - beta.conj().T @ alpha)
+    np.testing.assert_allclose(interface, np.diag([-1.0] * m + [1.0] * m), atol=1e-9)
     gamma = 1j * (stab.selfenergy - stab.selfenergy.conj().T)
     np.testing.assert_allclose(gamma, stab.sources @ stab.sources.conj().T, atol=1e-11)
+    # Continued into the lead as Bloch waves the two slow modes are exact only to the
+    # rounding of their energies: two Bloch solutions whose energies differ by dE carry a
+    # cross current dE S_ab / (k_a - k_b), here dE / (4 offset) after unit-current
+    # normalization (seed 11 at 1e-12: 4e-6), which no choice of the pair avoids in double
+    # precision. That is the bound checked on the currents between cells 0 and 1.
+    np.testing.assert_allclose(
+        current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-14 / offset
+    )
 
 
 def test_strongly_evanescent_modes_of_a_long_supercell():
