@@ -9,7 +9,7 @@ import pathlib
 import sys
 
 DOCS = pathlib.Path(__file__).resolve().parent
-# Local extensions (the per-module API summaries) live beside this file.
+# Local extensions (API summaries, gallery figures, executed pages) live beside this file.
 sys.path.insert(0, str(DOCS / "_ext"))
 # Build from the source tree when the package is not installed.
 sys.path.insert(0, str(DOCS.parent / "src"))
@@ -27,8 +27,15 @@ extensions = [
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    # MathJax served from the built site itself (_static/mathjax), not from a CDN, so the
+    # math renders without network access. The package ships MathJax 3; its import name
+    # has dashes, which Sphinx's import of extensions accepts.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "api_summary",
+    "numpydoc_prose",
+    "example_gallery",
+    "executed_pages",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -52,6 +59,18 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
+
+# -- figures made at build time ----------------------------------------------------------
+# The gallery runs every example script (docs/_ext/example_gallery.py); these arguments keep
+# the slowest ones to a few seconds each, with the physics still visible.
+gallery_example_arguments = {
+    "disordered_wire.py": {"samples": 100},
+    "quantum_spin_hall.py": {"num": 12, "seeds": (1,)},
+    "qpc_zeeman.py": {"num": 161},
+}
+# The code of these pages runs at build time and the figures it draws are shown below it
+# (docs/_ext/executed_pages.py).
+executed_pages = ["tutorial", "guide/*"]
 
 # -- HTML -------------------------------------------------------------------------------
 html_theme = "alabaster"

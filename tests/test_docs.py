@@ -5,11 +5,17 @@
   the API reference (read from the built site's ``objects.inv``).
 * The gallery page lists every example script and the files it writes.
 * The ``python`` code blocks of the tutorial and of the user guide run as written, page by
-  page in one session each, and the tutorial's numbers are the physics it claims.
+  page in one session each, in an empty folder (as on a fresh machine), and the tutorial's
+  numbers are the physics it claims.
+* The site has figures: one or more per gallery example (made by running the example when the
+  site is built), per tutorial section and per guide page whose code draws; its math is
+  rendered by a MathJax copied into the site, and no page loads anything from the network.
+* numpydoc renders no paragraph of prose as a fake parameter.
 """
 
 from __future__ import annotations
 
+import html
 import importlib
 import inspect
 import os
@@ -19,6 +25,7 @@ import re
 import subprocess
 import sys
 import zlib
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -29,8 +36,24 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 GUIDE_PAGES = sorted((DOCS / "guide").glob("*.md"))
-# Pages whose code draws figures.
-NEEDS_MATPLOTLIB = {"figures.md", "cli.md"}
+SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
+
+# The build's own extensions: the runner of a page's code blocks is shared with the build.
+sys.path.insert(0, str(DOCS / "_ext"))
+import page_runner  # noqa: E402
+
+# Guide pages whose code computes something but draws no figure yet. Each should gain one;
+# the test below fails when this list is out of date in either direction.
+GUIDE_PAGES_WITHOUT_FIGURE = {
+    "beyond_coherent",
+    "landauer",
+    "leads_solvers",
+    "models",
+    "network",
+    "sweeps",
+    "tight_binding",
+    "units",
+}
 
 
 # -- the build --------------------------------------------------------------------------
@@ -38,9 +61,9 @@ NEEDS_MATPLOTLIB = {"figures.md", "cli.md"}
 
 @pytest.fixture(scope="module")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    for module, extra in (("sphinx", "docs"), ("myst_parser", "docs"), ("numpydoc", "docs")):
+    for module in ("sphinx", "myst_parser", "numpydoc", "sphinx-mathjax-offline", "matplotlib"):
         pytest.importorskip(
-            module, reason=f"building the documentation needs {module} (the '{extra}' extra)"
+            module, reason=f"building the documentation needs {module} (the 'docs' extra)"
         )
     out = tmp_path_factory.mktemp("docs") / "html"
     command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
@@ -143,40 +166,35 @@ def test_gallery_lists_every_example_and_the_files_it_writes() -> None:
 # -- the code on the pages --------------------------------------------------------------
 
 
-def run_page(page: pathlib.Path, folder: pathlib.Path) -> dict:
-    """Run a page's python blocks in order in `folder`; toml blocks named '# x.toml' are files."""
-    text = page.read_text()
-    namespace: dict = {"__name__": f"docs_{page.stem}"}
-    previous = pathlib.Path.cwd()
-    os.chdir(folder)
-    try:
-        pathlib.Path("out").mkdir()
-        blocks = re.findall(r"^```(python|toml)\n(.*?)^```", text, flags=re.S | re.M)
-        for number, (language, body) in enumerate(blocks):
-            if language == "toml":
-                name = re.match(r"# (\S+\.toml)\n", body)
-                if name:
-                    pathlib.Path(name.group(1)).write_text(body)
-                continue
-            code = compile(body, f"{page.relative_to(ROOT)} (code block {number})", "exec")
-            exec(code, namespace)
-    finally:
-        os.chdir(previous)
-    return namespace
+def run_page(page: pathlib.Path, figures: pathlib.Path) -> page_runner.PageRun:
+    """Run a page's python blocks as the build does, in an empty folder; fail on an error."""
+    pytest.importorskip("matplotlib", reason="the pages draw figures (the 'plot' extra)")
+    blocks = page_runner.python_blocks(page.read_text())
+    run = page_runner.run_blocks(blocks, str(page.relative_to(ROOT)), figures)
+    if run.failure is not None:
+        number, error = run.failure
+        pytest.fail(f"{page.relative_to(ROOT)}: code block {number} raised\n{error}")
+    return run
 
 
 @pytest.mark.parametrize("page", GUIDE_PAGES, ids=lambda page: page.name)
 def test_code_of_the_user_guide_runs(page: pathlib.Path, tmp_path: pathlib.Path) -> None:
-    if page.name in NEEDS_MATPLOTLIB:
-        matplotlib = pytest.importorskip("matplotlib", reason="the page draws figures")
-        matplotlib.use("Agg")
-    run_page(page, tmp_path)
+    run_page(page, tmp_path / "figures")
+
+
+def test_cli_page_runs_the_study_file_it_shows() -> None:
+    """The study the cli page writes from Python is the one it displays as qpc.toml."""
+    text = (DOCS / "guide" / "cli.md").read_text()
+    shown = re.search(r"^```toml\n(# qpc\.toml\n.*?)^```", text, flags=re.S | re.M)
+    written = re.search(r'Path\("qpc\.toml"\)\.write_text\(\n    """\\\n(.*?)"""', text, re.S)
+    assert shown and written, "guide/cli.md should show qpc.toml and write it from Python"
+    assert written.group(1) == shown.group(1)
 
 
 @pytest.fixture(scope="module")
 def tutorial(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The namespace left by running the tutorial's code blocks in order."""
-    return run_page(DOCS / "tutorial.md", tmp_path_factory.mktemp("tutorial"))
+    return run_page(DOCS / "tutorial.md", tmp_path_factory.mktemp("tutorial")).namespace
 
 
 def test_tutorial_closed_form_conductance_is_quantized(tutorial: dict) -> None:
@@ -213,3 +231,134 @@ def test_tutorial_tight_binding_qpc_and_sweep(tutorial: dict) -> None:
     assert np.all(np.diff(T, axis=1) <= 1e-9)
     # The conductance is g_s = 2 times a transmission between 0 and the open channels.
     assert np.all(tutorial["G"] >= 0) and np.all(tutorial["G"] <= 2 * 5)
+
+
+# -- figures and math in the built site -------------------------------------------------
+
+
+class _Tags(HTMLParser):
+    """Start tags of a page, in order, as (tag, attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+
+def tags(page: pathlib.Path) -> list[tuple[str, dict[str, str]]]:
+    parser = _Tags()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser.tags
+
+
+def shown_images(page: pathlib.Path) -> list[dict[str, str]]:
+    """The <img> tags of a built page whose picture is a PNG file of the site."""
+    images = [attrs for tag, attrs in tags(page) if tag == "img"]
+    for image in images:
+        picture = (page.parent / image["src"]).resolve()
+        assert picture.is_file(), f"{page.name}: <img src={image['src']!r}> is not in the site"
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{picture} is not a PNG"
+    return images
+
+
+def test_gallery_shows_the_figures_of_every_example(built_site: pathlib.Path) -> None:
+    images = shown_images(built_site / "gallery.html")
+    assert len(images) >= len(SCRIPTS)
+    for script in SCRIPTS:
+        alts = [image["alt"] for image in images if f"examples/{script.name}" in image["alt"]]
+        assert alts, f"gallery.html shows no figure made by examples/{script.name}"
+
+
+def test_every_tutorial_section_shows_a_figure(built_site: pathlib.Path) -> None:
+    page = built_site / "tutorial.html"
+    text = page.read_text(encoding="utf-8")
+    sections = re.split(r"<h2>", text)[1:]
+    assert len(sections) == 3, "the tutorial has three numbered sections"
+    for section in sections:
+        title = re.sub(r"<.*?>", "", section[: section.index("</h2>")])
+        assert "<img" in section, f"tutorial section {title!r} shows no figure"
+    assert len(shown_images(page)) >= 3
+
+
+def test_guide_pages_that_compute_show_figures(built_site: pathlib.Path) -> None:
+    computing = {p.stem for p in GUIDE_PAGES if page_runner.python_blocks(p.read_text())}
+    without = {name for name in computing if not shown_images(built_site / f"guide/{name}.html")}
+    assert without <= GUIDE_PAGES_WITHOUT_FIGURE, f"guide pages without a figure: {without}"
+    drawn = GUIDE_PAGES_WITHOUT_FIGURE - without
+    assert not drawn, f"these guide pages draw figures now; remove them from the list: {drawn}"
+    assert {"analytic", "figures", "cli"} <= computing - without
+
+
+def test_math_is_rendered_from_the_site_itself(built_site: pathlib.Path) -> None:
+    """Every script, stylesheet and image comes from the site: no CDN, no network."""
+    remote = re.compile(r"^(https?:)?//", re.IGNORECASE)
+    for page in built_site.rglob("*.html"):
+        for tag, attrs in tags(page):
+            resource = attrs.get("src", "") if tag in ("script", "img") else ""
+            if tag == "link" and "stylesheet" in attrs.get("rel", ""):
+                resource = attrs.get("href", "")
+            assert not remote.match(resource), f"{page.name} loads {resource} from the network"
+    page = built_site / "tutorial.html"
+    assert 'class="math' in page.read_text(encoding="utf-8"), "the tutorial should have math"
+    sources = [attrs["src"] for tag, attrs in tags(page) if tag == "script" and "src" in attrs]
+    mathjax = [src for src in sources if "mathjax" in src.lower()]
+    assert mathjax, f"tutorial.html loads no MathJax: {sources}"
+    for src in mathjax:
+        script = (page.parent / src.split("?")[0]).resolve()
+        assert script.is_file() and script.stat().st_size > 100_000, f"{src} is not in the site"
+    # MathJax finds its fonts beside its own script.
+    fonts = built_site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2"
+    assert (fonts / "MathJax_Main-Regular.woff").is_file()
+
+
+def test_numpydoc_renders_no_prose_as_a_parameter(built_site: pathlib.Path) -> None:
+    """An entry of a Parameters or Attributes list is named by identifiers, not by a sentence."""
+    name = re.compile(r"\*{0,2}[A-Za-z_][\w.]*")
+    fake = []
+    for page in sorted((built_site / "api").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        for entry in re.findall(r"<dt><strong>(.*?)</strong>", text):
+            names = html.unescape(entry).strip("()")
+            if not all(name.fullmatch(part.strip()) for part in names.split(",")):
+                fake.append(f"{page.name}: {entry}")
+    assert not fake, "prose rendered as parameter entries:\n" + "\n".join(fake)
+
+
+def test_prose_after_the_entries_moves_to_notes() -> None:
+    from numpydoc_prose import move_prose_to_notes
+
+    docstring = [
+        "Summary.",
+        "",
+        "Parameters",
+        "----------",
+        "width, length : int",
+        "    Size.",
+        "*args",
+        "",
+        "Parameters at solve time: ``gate`` (t),",
+        "``confinement`` (t).",
+        "",
+        "Returns",
+        "-------",
+        "System",
+        "",
+        "Notes",
+        "-----",
+        "A note.",
+    ]
+    prose = docstring[8:10]
+    assert move_prose_to_notes(docstring) == [*docstring[:8], *docstring[11:], "", *prose, ""]
+    # Without a Notes section one is added at the end; a clean docstring is left as it is.
+    assert move_prose_to_notes(docstring[:14]) == [
+        *docstring[:8],
+        *docstring[11:14],
+        "",
+        "Notes",
+        "-----",
+        *prose,
+        "",
+    ]
+    assert move_prose_to_notes(docstring[:8]) == docstring[:8]
