@@ -293,7 +293,7 @@ def btk_chain_reflection(
     Examples
     --------
     >>> a, b = btk_chain_reflection(0.5e-3, delta=1e-3, fermi_energy=1.0, barrier=0.0)
-    >>> round(a, 6), round(b, 12)
+    >>> round(a, 6), round(b, 6)
     (1.0, 0.0)
     """
     t = float(_checks.positive(hopping, "hopping"))
