@@ -37,15 +37,13 @@ from . import (
     thermoelectric,
     transport,
 )
+from ._version import __version__
 from .batch import smatrices, transmission
 from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
 from .linear_response import conductance
 from .scattering import SMatrix
 from .system import InfiniteSystem, System, UnusedParameterWarning, UserCodeError
 from .transport import bond_currents, ldos, smatrix, wave_function
-
-#: Version of the installed package.
-__version__ = "0.1.0"
 
 __all__ = [
     "ArrayBuilder",

@@ -498,7 +498,8 @@ def run_study(
     """
     from functools import partial
 
-    from . import __version__, sweep
+    from . import sweep
+    from ._version import __version__
 
     if device not in ("cpu", "gpu"):
         raise ConfigError(f"unknown device {device!r}; valid devices: cpu, gpu")
@@ -652,7 +653,7 @@ def _info() -> str:
     import numpy
     import scipy
 
-    from . import __version__
+    from ._version import __version__
 
     lines = [
         f"mesoscopic {__version__}",

@@ -44,7 +44,7 @@ def provenance_attrs(
     import scipy
     import xarray as xr
 
-    from .. import __version__
+    from .._version import __version__
 
     seeds = {
         name: values.tolist()
