@@ -586,6 +586,30 @@ def test_array_builder_extends_ragged_regions_as_the_builder_does(period):
             assert total == pytest.approx(s_plain.num_propagating(lead), abs=1e-9)
 
 
+def test_moving_a_lead_cell_into_the_region_keeps_the_transmission():
+    """add_cells=1 moves one lead cell into the scattering region: the same Hamiltonian.
+
+    The graphene disc's edge leaves a lead site of the interface cell joined to the
+    region only through a site the region already has; it must not become a dangling
+    site of the region (which would change the transmission).
+    """
+    graphene = lattice.honeycomb(norbs=1)
+    transmissions = []
+    for add_cells in (0, 1, 2):
+        syst = meso.Builder()
+        syst[graphene.shape(lambda p: p @ p < 30, (0, 0))] = 0.0
+        syst[graphene.neighbors()] = -1.0
+        lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+        lead[graphene.shape(lambda p: abs(p[1]) <= 2.5, (0, 0))] = 0.0
+        lead[graphene.neighbors()] = -1.0
+        syst.attach_lead(lead, add_cells=add_cells)
+        syst.attach_lead(lead.reversed())
+        fsys = syst.finalized()
+        transmissions.append([meso.smatrix(fsys, e).transmission(1, 0) for e in (-2.7, -1.9)])
+    np.testing.assert_allclose(transmissions[1], transmissions[0], atol=1e-10)
+    np.testing.assert_allclose(transmissions[2], transmissions[0], atol=1e-10)
+
+
 def test_attach_lead_refuses_a_lead_the_region_does_not_cut():
     lat = lattice.square(norbs=1)
     lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))

@@ -1233,7 +1233,8 @@ class ArrayBuilder:
     >>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
     >>> lead[(lat(0, y) for y in range(10))] = 4.0
     >>> lead[lat.neighbors()] = -1.0
-    >>> syst.attach_lead(lead); syst.attach_lead(lead.reversed())
+    >>> syst.attach_lead(lead), syst.attach_lead(lead.reversed())  # no sites to add
+    ([], [])
     >>> fsys = syst.finalized()
     >>> fsys.hamiltonian_submatrix(params={"v": 0.1}, sparse=True).shape
     (1000, 1000)
