@@ -137,7 +137,8 @@ def test_value_functions_receive_sites_and_named_params():
     syst[lat.neighbors()] = lambda a, b, t: -t
     fsys = syst.finalized()
     assert fsys.parameters == {"v0", "slope", "t"}
-    ham = fsys.hamiltonian_submatrix(params={"v0": 1.0, "slope": 0.5, "t": 2.0, "extra": 9})
+    with pytest.warns(meso.UnusedParameterWarning, match="'extra'"):
+        ham = fsys.hamiltonian_submatrix(params={"v0": 1.0, "slope": 0.5, "t": 2.0, "extra": 9})
     np.testing.assert_allclose(np.diag(ham).real, [1.0, 1.5, 2.0])
     assert ham[1, 0] == -2.0
     with pytest.raises(ValueError, match="missing parameter 'slope'"):
