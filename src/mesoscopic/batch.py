@@ -13,6 +13,11 @@ for the whole batch of energies and hand them to a solver:
     half of the orbitals of a system above :data:`AUTO_SMALL_SYSTEM` orbitals, or one
     energy of the recursion would not fit in memory.
 
+The settings (solver, device, workers, chunk size, memory limit, BLAS threads) travel
+together as one :class:`~mesoscopic.solvers.SolverOptions`, ``options=``, which is also how
+the physics modules built on these entries (noise, capacitor, spin, thermoelectric) take
+them; the individual keywords build one.
+
 Both solvers give the same numbers (to about 1e-12). Units: energies in the unit of the
 Hamiltonian; transmissions dimensionless, per spin species present in the orbitals (multiply
 conductances by the system's ``spin_degeneracy`` where it applies).
@@ -77,12 +82,18 @@ from ._workers import exit_with_parent
 from .leads import LeadData
 from .scattering import SMatrix
 from .solvers import _backend, rgf, sparse
+from .solvers.options import SOLVERS, SolverOptions, solver_options
 from .system import System
 
-__all__ = ["AUTO_SMALL_SYSTEM", "SOLVERS", "SMatrixBatch", "smatrices", "transmission"]
+__all__ = [
+    "AUTO_SMALL_SYSTEM",
+    "SOLVERS",
+    "SMatrixBatch",
+    "SolverOptions",
+    "smatrices",
+    "transmission",
+]
 
-#: Solver names accepted by :func:`transmission` and :func:`smatrices`.
-SOLVERS = ("auto", "rgf", "sparse")
 #: Below this many orbitals ``solver="auto"`` always uses RGF, whatever the slicing.
 AUTO_SMALL_SYSTEM = 2000
 # Above this fraction of all orbitals in the largest slice, "auto" prefers the sparse solver.
@@ -104,14 +115,6 @@ def _check_system(system: Any, what: str) -> System:
     return system
 
 
-def _check_solver(solver: Any, device: str) -> str:
-    if not isinstance(solver, str) or solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if solver == "sparse" and device != "cpu":
-        raise ValueError(f"solver='sparse' runs on the CPU only; got device={device!r}")
-    return solver
-
-
 def _check_lead(value: Any, count: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a lead index (int), got {value!r}")
@@ -120,62 +123,39 @@ def _check_lead(value: Any, count: int, name: str) -> int:
     return int(value)
 
 
-def _check_workers(workers: Any) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    return int(workers)
-
-
 # --------------------------------------------------------------------------------------------
 # Solver plumbing
 # --------------------------------------------------------------------------------------------
 
 
 def _checked_options(
-    energies: ArrayLike, solver: Any, device: Any, workers: Any
-) -> tuple[NDArray[np.float64], str, str, int]:
-    """Checked energies, device, solver and worker count of a batch computation."""
-    e = rgf.check_energies(energies)
-    device = _backend.check_device(device)
-    solver = _check_solver(solver, device)
-    return e, device, solver, _check_workers(workers)
+    energies: ArrayLike, options: Any, keywords: dict[str, Any]
+) -> tuple[NDArray[np.float64], SolverOptions]:
+    """Checked energies and the one options object of a batch computation."""
+    settings = solver_options(options, **keywords)
+    return rgf.check_energies(energies), settings
 
 
 def _problem(
     system: System,
     params: Mapping[str, Any] | None,
     check_hermiticity: bool,
-    solver: str,
-    device: str,
-    memory_limit: float | None,
+    settings: SolverOptions,
 ) -> tuple[Any, list[LeadData], rgf.RGFProblem | None]:
     """Hamiltonian, lead data and the prepared RGF problem (None: use the sparse solver)."""
     from .transport import lead_data
 
-    if device == "gpu":
-        _backend.array_module(device)  # a clear error before any work
+    if settings.device == "gpu":
+        _backend.array_module(settings.device)  # a clear error before any work
     ham = system.hamiltonian_submatrix(
         params=params, sparse=True, check_hermiticity=check_hermiticity
     )
     leads = lead_data(system, params=params)
-    return ham, leads, _rgf_problem(solver, ham, leads, device, memory_limit)
-
-
-def _rgf_options(
-    device: str,
-    chunk_size: int | None,
-    workers: int,
-    memory_limit: float | None,
-    blas_threads: int | None,
-) -> dict[str, Any]:
-    """Keyword arguments of ``RGFProblem.transmission`` and ``RGFProblem.smatrices``."""
-    return {
-        "device": device,
-        "chunk_size": chunk_size,
-        "workers": workers,
-        "memory_limit": memory_limit,
-        "blas_threads": blas_threads,
-    }
+    return (
+        ham,
+        leads,
+        _rgf_problem(settings.solver, ham, leads, settings.device, settings.memory_limit),
+    )
 
 
 def _rgf_problem(
@@ -351,9 +331,10 @@ def transmission(
     from_lead: int | None = None,
     *,
     params: Mapping[str, Any] | None = None,
-    solver: str = "auto",
-    device: str = "cpu",
-    workers: int = 1,
+    options: SolverOptions | Mapping[str, Any] | None = None,
+    solver: str | None = None,
+    device: str | None = None,
+    workers: int | None = None,
     chunk_size: int | None = None,
     memory_limit: float | None = None,
     blas_threads: int | None = None,
@@ -374,12 +355,16 @@ def transmission(
         whole matrix.
     params : dict, optional, keyword-only
         Parameter values by name (evaluated once for all energies).
-    solver : {"auto", "rgf", "sparse"}, keyword-only
-        See the module docstring.
-    device : {"cpu", "gpu"}, keyword-only
-        Where the RGF recursion runs (``"gpu"`` needs CuPy and a CUDA device).
-    workers : int, keyword-only
-        Processes solving contiguous chunks of energies (CPU only; 1 = no pool).
+    options : SolverOptions or mapping, optional, keyword-only
+        All solver settings in one object (:class:`mesoscopic.solvers.SolverOptions`, or a
+        mapping of its fields); or give them as the keywords below, not both.
+    solver : {"auto", "rgf", "sparse"}, optional, keyword-only
+        See the module docstring (default ``"auto"``).
+    device : {"cpu", "gpu"}, optional, keyword-only
+        Where the RGF recursion runs (default ``"cpu"``; ``"gpu"`` needs CuPy and a CUDA
+        device).
+    workers : int, optional, keyword-only
+        Processes solving contiguous chunks of energies (CPU only; default 1 = no pool).
     chunk_size : int, optional, keyword-only
         Energies per RGF batch (default: what fits in memory, capped; see
         :func:`mesoscopic.solvers.rgf.transmission_matrices`).
@@ -409,10 +394,11 @@ def transmission(
     Raises
     ------
     ValueError
-        Empty, non-1-D or non-finite energies; unknown solver or device names; a lead that
-        does not exist; only one of ``to_lead``/``from_lead``.
+        Empty, non-1-D or non-finite energies; unknown solver or device names (and the
+        other checks of :class:`~mesoscopic.solvers.SolverOptions`); a lead that does not
+        exist; only one of ``to_lead``/``from_lead``.
     TypeError
-        Not a finalized system; complex energies.
+        Not a finalized system; complex energies; both ``options`` and a solver keyword.
     RuntimeError
         ``device="gpu"`` without CuPy or a CUDA device.
 
@@ -440,7 +426,18 @@ def transmission(
     (3, 2, 2)
     """
     syst = _check_system(system, "transmission")
-    e, device, solver, workers = _checked_options(energies, solver, device, workers)
+    e, settings = _checked_options(
+        energies,
+        options,
+        {
+            "solver": solver,
+            "device": device,
+            "workers": workers,
+            "chunk_size": chunk_size,
+            "memory_limit": memory_limit,
+            "blas_threads": blas_threads,
+        },
+    )
     count = len(syst.leads)
     if (to_lead is None) != (from_lead is None):
         raise ValueError(
@@ -451,16 +448,16 @@ def transmission(
     if pair:
         to_lead = _check_lead(to_lead, count, "to_lead")
         from_lead = _check_lead(from_lead, count, "from_lead")
-    ham, leads, problem = _problem(syst, params, check_hermiticity, solver, device, memory_limit)
+    ham, leads, problem = _problem(syst, params, check_hermiticity, settings)
     if problem is None:
         result = np.array(
-            [s.transmission_matrix() for s in _sparse_smatrices(ham, leads, e, workers)]
+            [s.transmission_matrix() for s in _sparse_smatrices(ham, leads, e, settings.workers)]
         )
         _sparse_stats(stats, e)
     else:
         result = problem.transmission(
             e,
-            **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads),
+            **settings.rgf_keywords(),
             stats=stats,
         )
     if pair:
@@ -475,9 +472,10 @@ def smatrices(
     energies: ArrayLike,
     *,
     params: Mapping[str, Any] | None = None,
-    solver: str = "auto",
-    device: str = "cpu",
-    workers: int = 1,
+    options: SolverOptions | Mapping[str, Any] | None = None,
+    solver: str | None = None,
+    device: str | None = None,
+    workers: int | None = None,
     chunk_size: int | None = None,
     memory_limit: float | None = None,
     blas_threads: int | None = None,
@@ -492,7 +490,7 @@ def smatrices(
         A finalized system with leads.
     energies : (n_E,) array_like
         Real, finite energies in the unit of the Hamiltonian; at least one.
-    params, solver, device, workers, chunk_size, memory_limit, blas_threads, \
+    params, options, solver, device, workers, chunk_size, memory_limit, blas_threads, \
 check_hermiticity, stats
         As in :func:`transmission` (keyword-only).
 
@@ -525,15 +523,26 @@ check_hermiticity, stats
     ([1, 2], [1.0, 2.0])
     """
     syst = _check_system(system, "smatrices")
-    e, device, solver, workers = _checked_options(energies, solver, device, workers)
-    ham, leads, problem = _problem(syst, params, check_hermiticity, solver, device, memory_limit)
+    e, settings = _checked_options(
+        energies,
+        options,
+        {
+            "solver": solver,
+            "device": device,
+            "workers": workers,
+            "chunk_size": chunk_size,
+            "memory_limit": memory_limit,
+            "blas_threads": blas_threads,
+        },
+    )
+    ham, leads, problem = _problem(syst, params, check_hermiticity, settings)
     if problem is None:
-        result = _sparse_smatrices(ham, leads, e, workers)
+        result = _sparse_smatrices(ham, leads, e, settings.workers)
         _sparse_stats(stats, e)
     else:
         result = problem.smatrices(
             e,
-            **_rgf_options(device, chunk_size, workers, memory_limit, blas_threads),
+            **settings.rgf_keywords(),
             stats=stats,
         )
     degeneracy = syst.spin_degeneracy
