@@ -30,12 +30,14 @@ from typing import Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
 
-# Runs one script's main() in a fresh interpreter: argv = script, output folder, arguments.
+# Runs one script's main(folder, **arguments) in a fresh interpreter (argv: script, folder,
+# arguments); every example accepts the output folder as a pathlib.Path.
 _RUNNER = """
 import ast, importlib.util, pathlib, sys
 script, folder, arguments = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -43,7 +45,7 @@ sys.path.insert(0, str(script.parent))
 spec = importlib.util.spec_from_file_location(script.stem, script)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-module.main(folder, **ast.literal_eval(arguments))
+module.main(pathlib.Path(folder), **ast.literal_eval(arguments))
 """
 
 
@@ -164,6 +166,8 @@ class ExampleFigure(SphinxDirective):
             raise self.error(f"example-figure: no script {name!r} in {folder}; scripts: {valid}")
         self.env.note_dependency(str(folder / name))
         run = runs[name]
+        shown = _shown_figures(self.env)
+        shown.setdefault(self.env.docname, {})[name] = [str(png) for png in run.figures]
         if run.error:
             logger.warning(
                 "example-figure: examples/%s %s", name, run.error, location=self.get_location()
@@ -179,6 +183,33 @@ class ExampleFigure(SphinxDirective):
         return result
 
 
+def _shown_figures(env: BuildEnvironment) -> dict[str, dict[str, list[str]]]:
+    """Per page, per script: the figure files its directives showed when it was read."""
+    if not hasattr(env, "example_gallery_shown"):
+        env.example_gallery_shown = {}  # type: ignore[attr-defined]
+    return env.example_gallery_shown  # type: ignore[attr-defined]
+
+
+def pages_with_new_figures(
+    app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str], removed: set[str]
+) -> list[str]:
+    """Pages to read again: an example they show now has other figures (or an error)."""
+    runs: dict[str, ExampleRun] = _GALLERY["runs"]
+    return [
+        docname
+        for docname, scripts in _shown_figures(env).items()
+        if docname not in removed
+        and any(
+            name not in runs or [str(png) for png in runs[name].figures] != figures
+            for name, figures in scripts.items()
+        )
+    ]
+
+
+def forget_page(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    _shown_figures(env).pop(docname, None)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("gallery_examples_dir", "../examples", "env", types=[str])
     app.add_config_value("gallery_example_arguments", {}, "env", types=[dict])
@@ -187,5 +218,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("gallery_timeout", 600.0, "env", types=[float, int])
     app.connect("builder-inited", run_gallery)
     app.add_directive("example-figure", ExampleFigure)
+    app.connect("env-get-outdated", pages_with_new_figures)
+    app.connect("env-purge-doc", forget_page)
     # The directive reads what builder-inited computed in this process.
     return {"parallel_read_safe": False, "parallel_write_safe": True}
