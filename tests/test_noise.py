@@ -12,9 +12,10 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import unitary_group
 
 import mesoscopic as meso
-from mesoscopic import landauer, noise
+from mesoscopic import batch, landauer, noise, transport
 from mesoscopic.leads import PropagatingModes
 from mesoscopic.scattering import SMatrix
+from mesoscopic.solvers import SolverOptions
 from model_systems import chain_with_leads, square_wire
 
 # --------------------------------------------------------------------------------------------
@@ -152,6 +153,51 @@ def test_noise_matrix_of_system_equals_noise_of_its_smatrices(three_terminal):
     np.testing.assert_allclose(
         direct, noise.noise_matrix(smatrices, mu=[1.4, 1.1, 1.2], kT=[0, 0.001, 0.002])
     )
+
+
+def test_noise_of_a_system_comes_from_one_batched_rgf_solve(three_terminal, monkeypatch):
+    """The S-matrices come from meso.smatrices (RGF over the grid), not energy by energy."""
+    params = disorder(2, 1.5, 5, 6)
+    grid = np.linspace(1.0, 1.5, 9)
+    mu, kT = [1.4, 1.1, 1.2], [0.0, 0.001, 0.002]
+    per_energy = noise.noise_matrix(
+        [meso.smatrix(three_terminal, e, params=params) for e in grid], mu=mu, kT=kT
+    )
+    calls = []
+    original = batch.smatrices
+
+    def spy(*args, **kwargs):
+        stats: dict = {}
+        calls.append((kwargs.get("options"), stats))
+        return original(*args, stats=stats, **kwargs)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the single-energy smatrix must not be called")
+
+    monkeypatch.setattr(batch, "smatrices", spy)
+    monkeypatch.setattr(transport, "smatrix", forbidden)
+    options = SolverOptions(solver="rgf", chunk_size=4)
+    batched = noise.noise_matrix_of_system(
+        three_terminal, grid, mu=mu, kT=kT, params=params, options=options
+    )
+    [(passed, stats)] = calls
+    assert passed == options
+    assert stats["solver"] == "rgf" and stats["num_energies"] == grid.size
+    assert stats["chunk_size"] == 4 and stats["sparse_fallback_energies"] == 0
+    assert np.abs(per_energy).max() > 1e-3  # a noisy conductor
+    np.testing.assert_allclose(batched, per_energy, rtol=0, atol=1e-10 * np.abs(per_energy).max())
+
+
+def test_noise_of_a_system_refuses_a_bad_grid_before_solving(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("no S-matrix should be computed for a bad grid")
+
+    monkeypatch.setattr(batch, "smatrices", forbidden)
+    fsys = chain_with_leads(1, 0.0).finalized()
+    with pytest.raises(ValueError, match=r"strictly increasing, got 0\.1 at index 1"):
+        noise.noise_matrix_of_system(fsys, [0.0, 0.1, 0.1, 0.2], mu=0.0, kT=0.0)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        noise.noise_matrix_of_system(fsys, [0.0, 0.1], mu=0.0, kT=0.0, options={"solver": "x"})
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _checks, landauer
 from .scattering import SMatrix
+from .solvers.options import SolverOptions, solver_options
 
 __all__ = [
     "fano_factor",
@@ -535,11 +536,14 @@ def noise_matrix_of_system(
     kT: ArrayLike,
     params: Mapping[str, Any] | None = None,
     interpolation: Interpolation = "cubic",
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> NDArray[np.float64]:
     """Current-noise matrix of a finalized system, computing its S-matrices on a grid.
 
-    Calls :func:`mesoscopic.smatrix` at every energy of `energies` and then
-    :func:`noise_matrix`; the spin degeneracy is the system's.
+    Computes the S-matrices at all energies of `energies` in one call of the batched solver
+    (:func:`mesoscopic.smatrices`: recursive Green's functions over the whole grid, or the
+    sparse solver, with its workers and device) and then :func:`noise_matrix`; the spin
+    degeneracy is the system's.
 
     Parameters
     ----------
@@ -556,11 +560,20 @@ def noise_matrix_of_system(
         Parameter values of the system by name.
     interpolation : {"cubic", "pchip", "linear"}, keyword-only, optional
         As in :func:`noise_matrix`.
+    options : SolverOptions or mapping, keyword-only, optional
+        Solver settings (:class:`mesoscopic.solvers.SolverOptions`: solver, device,
+        workers, ...); the defaults of :func:`mesoscopic.smatrices` if not given.
 
     Returns
     -------
     (n_leads, n_leads) float ndarray
         ``S_ij`` in units of ``e^2/h`` times the energy unit.
+
+    Raises
+    ------
+    ValueError
+        As :func:`noise_matrix`; energies not strictly increasing are refused before any
+        S-matrix is computed.
 
     Examples
     --------
@@ -581,13 +594,21 @@ def noise_matrix_of_system(
     >>> bool(np.abs(S).max() < 1e-12)
     True
     """
-    from .transport import smatrix
+    from . import batch
 
     grid = _checks.real_array(energies, "energies")
     if grid.ndim != 1:
         raise ValueError(f"energies must be a 1-D array, got shape {grid.shape}")
+    steps = np.diff(grid)
+    if np.any(steps <= 0):
+        bad = int(np.argmax(steps <= 0))
+        raise ValueError(
+            "energies must be strictly increasing, got "
+            f"{float(grid[bad])!r} at index {bad} followed by {float(grid[bad + 1])!r}"
+        )
+    settings = solver_options(options)
     return noise_matrix(
-        [smatrix(syst, float(energy), params=params) for energy in grid],
+        batch.smatrices(syst, grid, params=params, options=settings),
         mu=mu,
         kT=kT,
         interpolation=interpolation,
