@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from scipy.stats import unitary_group
 
 import mesoscopic as meso
-from mesoscopic import analytic, capacitor
+from mesoscopic import analytic, batch, capacitor, transport
 from mesoscopic.leads import PropagatingModes
 from mesoscopic.scattering import SMatrix
+from mesoscopic.solvers import SolverOptions
 from model_systems import chain_with_leads
 
 # --------------------------------------------------------------------------------------------
@@ -368,6 +369,44 @@ def test_density_of_states_oscillates_with_the_gate():
 # --------------------------------------------------------------------------------------------
 
 
+def test_a_system_goes_through_one_batched_rgf_solve(monkeypatch):
+    """The five finite-difference energies come from one meso.smatrices call (RGF), and the
+    result is that of meso.smatrix energy by energy."""
+    fsys = square_dot()
+    params = {"gate": -0.35, "barrier": 1.2}
+    energy = 2.9
+    per_energy = capacitor.wigner_smith_matrix(
+        lambda e: meso.smatrix(fsys, e, params=params), energy
+    )
+    calls = []
+    original = batch.smatrices
+
+    def spy(system, energies, **kwargs):
+        stats: dict = {}
+        calls.append((np.array(energies), kwargs.get("options"), stats))
+        return original(system, energies, stats=stats, **kwargs)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the single-energy smatrix must not be called")
+
+    monkeypatch.setattr(batch, "smatrices", spy)
+    monkeypatch.setattr(transport, "smatrix", forbidden)
+    options = SolverOptions(solver="rgf")
+    batched = capacitor.wigner_smith_matrix(fsys, energy, params=params, options=options)
+    [(energies, passed, stats)] = calls
+    h = 1e-4
+    np.testing.assert_allclose(np.sort(energies), energy + np.array([-h, -h / 2, 0, h / 2, h]))
+    assert passed is options
+    assert stats["solver"] == "rgf" and stats["sparse_fallback_energies"] == 0
+    scale = np.abs(per_energy).max()
+    assert scale > 1.0  # a resonant dot: long delays
+    np.testing.assert_allclose(batched, per_energy, rtol=0, atol=1e-10 * scale)
+    response = capacitor.mesoscopic_capacitor(
+        fsys, energy, geometric_charging_energy=0.5, params=params, options={"solver": "rgf"}
+    )
+    np.testing.assert_allclose(response.delay_times, np.linalg.eigvalsh(per_energy), rtol=1e-10)
+
+
 def test_bad_input_gives_clear_errors():
     two_leads = chain_with_leads(3, 0.0).finalized()
     with pytest.raises(ValueError, match=r"exactly one lead.*got 2 leads"):
@@ -401,6 +440,12 @@ def test_bad_input_gives_clear_errors():
         capacitor.delay_times(lambda e: np.eye(1), 0.0)
     with pytest.raises(TypeError, match="params applies to a finalized System only"):
         capacitor.delay_times(lambda e: meso.smatrix(fsys, e, params=params), 0.0, params={})
+    with pytest.raises(TypeError, match="options applies to a finalized System only"):
+        capacitor.delay_times(
+            lambda e: meso.smatrix(fsys, e, params=params), 0.0, options=SolverOptions()
+        )
+    with pytest.raises(ValueError, match="solver must be one of"):
+        capacitor.delay_times(fsys, 0.0, params=params, options={"solver": "lu"})
     with pytest.raises(ValueError, match="capacitance must be >= 0"):
         capacitor.low_frequency_admittance(0.1, capacitance=-1.0, resistance=0.5)
     partial = lambda e: meso.smatrix(two_leads, e, in_leads=[0])  # noqa: E731

@@ -33,6 +33,11 @@ narrowest structure of ``S(E)`` (a resonance width) and the distance to a band e
 lead. A ``RuntimeWarning`` is raised when the two central differences disagree by more than
 1 %, i.e. when ``step`` does not resolve ``S(E)``.
 
+For a finalized System the S-matrices at the five energies ``E, E +- h/2, E +- h`` come
+from one call of the batched solver (:func:`mesoscopic.smatrices`; recursive Green's
+functions, workers and device as set by ``options=``, a
+:class:`mesoscopic.solvers.SolverOptions`). A function of energy is called five times.
+
 Units
 -----
 Energies in the unit of the Hamiltonian. Delay times in units of ``hbar`` divided by that
@@ -77,6 +82,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _checks
 from .leads import PropagatingModes
 from .scattering import SMatrix
+from .solvers.options import SolverOptions
 from .system import System
 
 __all__ = [
@@ -131,32 +137,41 @@ def _step(value: Any, energy: float) -> float:
 
 
 def _scattering_function(
-    scattering: Any, params: Mapping[str, Any] | None
-) -> Callable[[float], SMatrix]:
+    scattering: Any,
+    params: Mapping[str, Any] | None,
+    options: SolverOptions | Mapping[str, Any] | None,
+) -> Callable[[list[float]], list[SMatrix]]:
+    """A function from energies to their S-matrices: one batched solve for a System."""
     if isinstance(scattering, System):
         if not scattering.leads:
             raise ValueError("the system has no leads; attach the capacitor's lead first")
-        from .transport import smatrix
+        from . import batch
 
-        def compute(energy: float) -> SMatrix:
-            return smatrix(scattering, energy, params=params)
+        def compute(energies: list[float]) -> list[SMatrix]:
+            # One call for all finite-difference energies: the Hamiltonian and the leads are
+            # evaluated once and the batched solver (RGF, workers, device) does the rest.
+            return list(batch.smatrices(scattering, energies, params=params, options=options))
 
         return compute
     if callable(scattering):
-        if params is not None:
-            raise TypeError(
-                "params applies to a finalized System only; a function of energy must bind "
-                "its own parameters"
-            )
-
-        def call(energy: float) -> SMatrix:
-            result = scattering(energy)
-            if not isinstance(result, SMatrix):
+        for value, name in ((params, "params"), (options, "options")):
+            if value is not None:
                 raise TypeError(
-                    f"the scattering function must return an SMatrix, got "
-                    f"{type(result).__name__} at energy {energy!r}"
+                    f"{name} applies to a finalized System only; a function of energy must "
+                    "bind its own parameters and choose its own solver"
                 )
-            return result
+
+        def call(energies: list[float]) -> list[SMatrix]:
+            results = []
+            for energy in energies:
+                result = scattering(energy)
+                if not isinstance(result, SMatrix):
+                    raise TypeError(
+                        f"the scattering function must return an SMatrix, got "
+                        f"{type(result).__name__} at energy {energy!r}"
+                    )
+                results.append(result)
+            return results
 
         return call
     raise TypeError(
@@ -236,17 +251,21 @@ def _block_diagonal(blocks: list[NDArray[np.complex128]]) -> NDArray[np.complex1
 
 
 def _smatrix_and_derivative(
-    scattering: Any, energy: Any, params: Mapping[str, Any] | None, step: Any
+    scattering: Any,
+    energy: Any,
+    params: Mapping[str, Any] | None,
+    step: Any,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> tuple[SMatrix, NDArray[np.complex128]]:
     """``S(E)`` and ``dS/dE`` in the parallel-transported mode basis of ``S(E)``."""
-    compute = _scattering_function(scattering, params)
+    compute = _scattering_function(scattering, params, options)
     centre_energy = _energy(energy)
     h = _step(step, centre_energy)
-    centre = compute(centre_energy)
+    offsets = (-h, -0.5 * h, 0.5 * h, h)
+    centre, *others = compute([centre_energy, *(centre_energy + d for d in offsets)])
     _check_complete(centre)
     samples = {}
-    for offset in (-h, -0.5 * h, 0.5 * h, h):
-        other = compute(centre_energy + offset)
+    for offset, other in zip(offsets, others, strict=True):
         _check_complete(other)
         samples[offset] = _transported(other, centre, offset)
     coarse = (samples[h] - samples[-h]) / (2.0 * h)
@@ -291,6 +310,7 @@ def wigner_smith_matrix(
     *,
     params: Mapping[str, Any] | None = None,
     step: float = _DEFAULT_STEP,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> NDArray[np.complex128]:
     """Wigner-Smith time-delay matrix ``Q = -i hbar S^dagger dS/dE``.
 
@@ -305,6 +325,10 @@ def wigner_smith_matrix(
     step : float, keyword-only, optional
         Finite-difference step ``h`` in the energy unit (default ``1e-4``); much smaller
         than the narrowest resonance of ``S(E)`` and the distance to a lead band edge.
+    options : SolverOptions or mapping, keyword-only, optional
+        Solver settings (:class:`mesoscopic.solvers.SolverOptions`) for a System, whose
+        S-matrices at the five energies of the finite difference come from one call of
+        :func:`mesoscopic.smatrices`; a function of energy chooses its own solver.
 
     Returns
     -------
@@ -333,7 +357,7 @@ def wigner_smith_matrix(
     >>> q.round(9).tolist()
     [[(2+0j)]]
     """
-    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step)
+    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step, options)
     return _delay_matrix(centre.data, derivative)
 
 
@@ -343,12 +367,13 @@ def delay_times(
     *,
     params: Mapping[str, Any] | None = None,
     step: float = _DEFAULT_STEP,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> NDArray[np.float64]:
     """Proper delay times ``tau_n``: the eigenvalues of the Wigner-Smith matrix.
 
     Parameters
     ----------
-    scattering, energy, params, step
+    scattering, energy, params, step, options
         As in :func:`wigner_smith_matrix`.
 
     Returns
@@ -371,7 +396,7 @@ def delay_times(
     >>> delay_times(syst.finalized(), 0.0).round(9).tolist()   # 4 sites to the wall, 2 each
     [4.0]
     """
-    q = wigner_smith_matrix(scattering, energy, params=params, step=step)
+    q = wigner_smith_matrix(scattering, energy, params=params, step=step, options=options)
     return np.asarray(np.linalg.eigvalsh(q), dtype=float)
 
 
@@ -381,6 +406,7 @@ def partial_densities_of_states(
     *,
     params: Mapping[str, Any] | None = None,
     step: float = _DEFAULT_STEP,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> NDArray[np.float64]:
     """Büttiker's partial densities of states ``nu[a, b]`` between leads.
 
@@ -392,7 +418,7 @@ def partial_densities_of_states(
 
     Parameters
     ----------
-    scattering, energy, params, step
+    scattering, energy, params, step, options
         As in :func:`wigner_smith_matrix`.
 
     Returns
@@ -416,7 +442,7 @@ def partial_densities_of_states(
     >>> (nu * 3.141592653589793).round(9).tolist()
     [[0.0, 1.0], [1.0, 0.0]]
     """
-    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step)
+    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step, options)
     counts = [modes.num_modes for modes in centre.lead_info]
     bounds = np.concatenate([[0], np.cumsum(counts)])
     size = len(counts)
@@ -437,12 +463,13 @@ def density_of_states(
     *,
     params: Mapping[str, Any] | None = None,
     step: float = _DEFAULT_STEP,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> float:
     """Density of states from the Friedel sum rule, ``(g_s / 2 pi) Tr Q / hbar``.
 
     Parameters
     ----------
-    scattering, energy, params, step
+    scattering, energy, params, step, options
         As in :func:`wigner_smith_matrix`.
 
     Returns
@@ -467,7 +494,7 @@ def density_of_states(
     >>> round(density_of_states(syst.finalized(spin_degeneracy=2), 0.0), 9)
     0.636619772
     """
-    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step)
+    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step, options)
     trace = float(np.trace(_delay_matrix(centre.data, derivative)).real)
     return centre.spin_degeneracy * trace / (2.0 * np.pi)
 
@@ -576,6 +603,7 @@ def mesoscopic_capacitor(
     geometric_charging_energy: float,
     params: Mapping[str, Any] | None = None,
     step: float = _DEFAULT_STEP,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> CapacitorResponse:
     """Electrochemical capacitance and charge-relaxation resistance of a one-lead conductor.
 
@@ -589,7 +617,7 @@ def mesoscopic_capacitor(
     geometric_charging_energy : float, keyword-only
         ``E_g = e^2 / C >= 0`` of the geometric capacitance ``C`` to the gate, energy unit
         (note: not ``e^2 / 2C``); 0 gives ``C_mu = e^2 D``.
-    params, step
+    params, step, options
         As in :func:`wigner_smith_matrix`.
 
     Returns
@@ -623,7 +651,7 @@ def mesoscopic_capacitor(
     )
     if isinstance(scattering, System):
         _check_one_lead(len(scattering.leads))
-    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step)
+    centre, derivative = _smatrix_and_derivative(scattering, energy, params, step, options)
     _check_one_lead(centre.num_leads)
     if centre.lead_info[0].num_modes == 0:
         raise ValueError(
@@ -650,6 +678,7 @@ def charge_relaxation_resistance(
     *,
     params: Mapping[str, Any] | None = None,
     step: float = _DEFAULT_STEP,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> float:
     """Zero-temperature charge-relaxation resistance ``R_q`` of a one-lead conductor.
 
@@ -658,7 +687,7 @@ def charge_relaxation_resistance(
 
     Parameters
     ----------
-    scattering, energy, params, step
+    scattering, energy, params, step, options
         As in :func:`mesoscopic_capacitor`.
 
     Returns
@@ -681,7 +710,12 @@ def charge_relaxation_resistance(
     0.25
     """
     response = mesoscopic_capacitor(
-        scattering, energy, geometric_charging_energy=0.0, params=params, step=step
+        scattering,
+        energy,
+        geometric_charging_energy=0.0,
+        params=params,
+        step=step,
+        options=options,
     )
     return response.charge_relaxation_resistance
 
@@ -693,12 +727,13 @@ def electrochemical_capacitance(
     geometric_charging_energy: float,
     params: Mapping[str, Any] | None = None,
     step: float = _DEFAULT_STEP,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> float:
     """Electrochemical capacitance ``C_mu / e^2 = D / (1 + D E_g)`` of a one-lead conductor.
 
     Parameters
     ----------
-    scattering, energy, geometric_charging_energy, params, step
+    scattering, energy, geometric_charging_energy, params, step, options
         As in :func:`mesoscopic_capacitor`.
 
     Returns
@@ -728,5 +763,6 @@ def electrochemical_capacitance(
         geometric_charging_energy=geometric_charging_energy,
         params=params,
         step=step,
+        options=options,
     )
     return response.electrochemical_capacitance
