@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mesoscopic as meso
-from mesoscopic import spin
+from mesoscopic import batch, spin, transport
 from mesoscopic.network import check_onsager
+from mesoscopic.solvers import SolverOptions
 from mesoscopic.spin import (
     dresselhaus_hopping,
     exchange,
@@ -491,6 +492,42 @@ def test_spin_valve_in_other_planes_and_symmetric_angles():
     along_z = spin.conductance_vs_angle(fsys, energy, 0.7)
     # Without spin-orbit coupling only the relative angle matters.
     assert np.allclose(along_x, along_z, atol=1e-12)
+
+
+def test_spin_valve_conductances_come_from_the_batched_solver(monkeypatch):
+    """Each magnetization goes through meso.transmission (RGF, options passed on), with the
+    numbers of meso.smatrix."""
+    fsys = spin.spin_valve(exchange_left=0.6, exchange_right=0.4, width=3, spacer_length=2)
+    energy, angles = 0.7, np.array([0.0, 0.9, 2.0, np.pi])
+    up = np.array([0.0, 0.0, 1.0])
+    per_angle = []
+    for angle in angles:
+        right = np.cos(angle) * up + np.sin(angle) * np.array([1.0, 0.0, 0.0])
+        s = meso.smatrix(fsys, energy, params={"m_left": up, "m_right": right})
+        per_angle.append(s.transmission(1, 0))
+    calls = []
+    original = batch.transmission
+
+    def spy(system, energies, *args, **kwargs):
+        stats: dict = {}
+        calls.append((np.size(energies), kwargs.get("options"), stats))
+        return original(system, energies, *args, stats=stats, **kwargs)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the single-energy smatrix must not be called")
+
+    monkeypatch.setattr(batch, "transmission", spy)
+    monkeypatch.setattr(transport, "smatrix", forbidden)
+    options = SolverOptions(solver="rgf")
+    conductance = spin.conductance_vs_angle(fsys, energy, angles, options=options)
+    mr = spin.magnetoresistance(fsys, energy, options=options)
+    assert len(calls) == angles.size + 2
+    for size, passed, stats in calls:
+        assert size == 1 and passed is options
+        assert stats["solver"] == "rgf" and stats["sparse_fallback_energies"] == 0
+    assert np.ptp(per_angle) > 0.01  # the conductance depends on the angle
+    np.testing.assert_allclose(conductance, per_angle, rtol=1e-10)
+    np.testing.assert_allclose([mr.g_parallel, mr.g_antiparallel], per_angle[::3], rtol=1e-10)
 
 
 # --------------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _checks
 from .scattering import SMatrix
+from .solvers.options import SolverOptions
 from .system import System
 
 __all__ = [
@@ -1167,12 +1168,19 @@ class Magnetoresistance:
 
 
 def _two_terminal_conductance(
-    fsys: System, energy: float, params: dict[str, Any], to_lead: int, from_lead: int
+    fsys: System,
+    energy: float,
+    params: dict[str, Any],
+    to_lead: int,
+    from_lead: int,
+    options: SolverOptions | Mapping[str, Any] | None,
 ) -> float:
-    from .transport import smatrix
+    from . import batch
 
-    s = smatrix(fsys, energy, params=params)
-    return float(s.spin_degeneracy * s.transmission(to_lead, from_lead))
+    transmission = batch.transmission(
+        fsys, [energy], to_lead, from_lead, params=params, options=options
+    )
+    return float(fsys.spin_degeneracy * transmission[0])
 
 
 def _valve_inputs(
@@ -1198,6 +1206,7 @@ def magnetoresistance(
     axis: ArrayLike = (0.0, 0.0, 1.0),
     left: str = "m_left",
     right: str = "m_right",
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> Magnetoresistance:
     """Conductances of a spin valve with parallel and antiparallel magnetizations.
 
@@ -1215,6 +1224,9 @@ def magnetoresistance(
         ``-axis`` (antiparallel).
     left, right : str, keyword-only
         Names of the magnetization parameters.
+    options : SolverOptions or mapping, keyword-only, optional
+        Solver settings (:class:`mesoscopic.solvers.SolverOptions`) of the transmissions,
+        computed by :func:`mesoscopic.transmission`.
 
     Returns
     -------
@@ -1232,7 +1244,7 @@ def magnetoresistance(
     conductances = []
     for sign in (1, -1):
         values[left], values[right] = n, sign * n
-        conductances.append(_two_terminal_conductance(fsys, energy, values, 1, 0))
+        conductances.append(_two_terminal_conductance(fsys, energy, values, 1, 0, options))
     return Magnetoresistance(conductances[0], conductances[1])
 
 
@@ -1246,6 +1258,7 @@ def conductance_vs_angle(
     rotation_plane: ArrayLike = (1.0, 0.0, 0.0),
     left: str = "m_left",
     right: str = "m_right",
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> FloatArray:
     """Spin-valve conductance ``G(theta)`` for non-collinear magnetizations.
 
@@ -1266,6 +1279,9 @@ def conductance_vs_angle(
         Orthogonal unit vectors.
     left, right : str, keyword-only
         Names of the magnetization parameters.
+    options : SolverOptions or mapping, keyword-only, optional
+        Solver settings (:class:`mesoscopic.solvers.SolverOptions`) of the transmissions,
+        computed by :func:`mesoscopic.transmission`.
 
     Returns
     -------
@@ -1293,5 +1309,5 @@ def conductance_vs_angle(
     for index, angle in np.ndenumerate(theta):
         values[left] = n
         values[right] = math.cos(angle) * n + math.sin(angle) * e_perp
-        result[index] = _two_terminal_conductance(fsys, energy, values, 1, 0)
+        result[index] = _two_terminal_conductance(fsys, energy, values, 1, 0, options)
     return result
