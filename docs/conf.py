@@ -26,11 +26,9 @@ extensions = [
     "myst_parser",
     "numpydoc",
     "sphinx.ext.autodoc",
-    "sphinx.ext.mathjax",
     # MathJax served from the built site itself (_static/mathjax), not from a CDN, so the
-    # math renders without network access. The package ships MathJax 3; its import name
-    # has dashes, which Sphinx's import of extensions accepts.
-    "sphinx-mathjax-offline",
+    # math renders without network access (the files come from sphinx-mathjax-offline).
+    "offline_mathjax",
     "sphinx.ext.viewcode",
     "api_summary",
     "numpydoc_prose",

@@ -210,6 +210,14 @@ def forget_page(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
     _shown_figures(env).pop(docname, None)
 
 
+def merge_pages(
+    app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment
+) -> None:
+    """What a parallel reader recorded (the runs themselves finished before reading)."""
+    theirs = _shown_figures(other)
+    _shown_figures(env).update({name: theirs[name] for name in docnames if name in theirs})
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("gallery_examples_dir", "../examples", "env", types=[str])
     app.add_config_value("gallery_example_arguments", {}, "env", types=[dict])
@@ -220,5 +228,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("example-figure", ExampleFigure)
     app.connect("env-get-outdated", pages_with_new_figures)
     app.connect("env-purge-doc", forget_page)
-    # The directive reads what builder-inited computed in this process.
-    return {"parallel_read_safe": False, "parallel_write_safe": True}
+    app.connect("env-merge-info", merge_pages)
+    # Every example has run when builder-inited returns, before any (forked) reader starts.
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
