@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mesoscopic as meso
-from mesoscopic import analytic, landauer, thermoelectric
+from mesoscopic import analytic, batch, landauer, thermoelectric
+from mesoscopic.solvers import SolverOptions
 from model_systems import barrier_chain, square_wire
 
 
@@ -185,6 +186,35 @@ def test_transmission_curve_matches_the_closed_form(tunnel_barrier):
     exact = analytic.chain_barrier_transmission(energies, 3.0, 3)
     np.testing.assert_allclose(
         thermoelectric.transmission_curve(tunnel_barrier, energies), exact, rtol=1e-10, atol=0
+    )
+
+
+@pytest.mark.parametrize("solver", ["rgf", "sparse"])
+def test_response_takes_the_solver_options_to_one_batched_call(
+    tunnel_barrier, solver, monkeypatch
+):
+    calls = []
+    original = batch.transmission
+
+    def spy(system, energies, *args, **kwargs):
+        stats: dict = {}
+        calls.append((np.size(energies), kwargs.get("options"), stats))
+        return original(system, energies, *args, stats=stats, **kwargs)
+
+    monkeypatch.setattr(batch, "transmission", spy)
+    options = SolverOptions(solver=solver, chunk_size=16)
+    result = thermoelectric.thermoelectric_response(
+        tunnel_barrier, 0.0, 0.01, leads=(1, 0), options=options
+    )
+    [(size, passed, stats)] = calls
+    assert size == result.sizes["energy"] and passed is options
+    assert stats["solver"] == solver and stats["sparse_fallback_energies"] == 0
+    if solver == "rgf":
+        assert stats["chunk_size"] == 16
+    energies = result["energy"].values[:: max(1, size // 7)]
+    exact = analytic.chain_barrier_transmission(energies, 3.0, 3)
+    np.testing.assert_allclose(
+        result["transmission"].sel(energy=energies).values, exact, rtol=1e-10, atol=0
     )
 
 

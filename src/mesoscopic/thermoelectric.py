@@ -43,6 +43,7 @@ from .linear_response import (
     _with_steps,
     energy_grid,
 )
+from .solvers.options import SolverOptions
 from .system import System
 
 __all__ = [
@@ -104,6 +105,7 @@ def transmission_curve(
     *,
     leads: tuple[int, int] = (0, 1),
     params: Mapping[str, Any] | None = None,
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> FloatArray:
     """Transmission ``T(E)`` from lead ``leads[0]`` into lead ``leads[1]`` at many energies.
 
@@ -121,6 +123,9 @@ def transmission_curve(
         ``(source, drain)``.
     params : dict, optional
         Parameter values of the Hamiltonian, by name.
+    options : SolverOptions or mapping, optional
+        Solver settings (:class:`mesoscopic.solvers.SolverOptions`: solver, device,
+        workers, ...) of :func:`mesoscopic.transmission`.
 
     Returns
     -------
@@ -149,7 +154,9 @@ def transmission_curve(
     source, drain = _lead_pair(system, leads)
     from .batch import transmission
 
-    return np.asarray(transmission(system, grid, drain, source, params=params), dtype=float)
+    return np.asarray(
+        transmission(system, grid, drain, source, params=params, options=options), dtype=float
+    )
 
 
 def mott_seebeck(
@@ -250,6 +257,7 @@ def thermoelectric_response(
     phonon_conductance: ArrayLike = 0.0,
     interpolation: Literal["cubic", "pchip", "linear"] = "pchip",
     steps: ArrayLike = (),
+    options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Conductance, thermopower, Peltier coefficient, heat conductance, Lorenz ratio and ZT.
 
@@ -300,6 +308,9 @@ def thermoelectric_response(
     steps : float or array_like, optional
         Further energies where ``T(E)`` jumps (besides the band edges of the leads, which
         are found automatically), e.g. the edges of a lead given only by a self-energy.
+    options : SolverOptions or mapping, optional
+        Solver settings (:class:`mesoscopic.solvers.SolverOptions`: solver, device,
+        workers, ...) of the transmissions, all computed in one batched call.
 
     Returns
     -------
@@ -364,7 +375,9 @@ def thermoelectric_response(
     jumps = np.union1d(edges, given_steps)
     jumps = jumps[(jumps >= grid[0]) & (jumps <= grid[-1])]
     grid = _with_steps(grid, jumps)
-    transmission = transmission_curve(system, grid, leads=(source, drain), params=params)
+    transmission = transmission_curve(
+        system, grid, leads=(source, drain), params=params, options=options
+    )
     g_s = system.spin_degeneracy
     coefficients = landauer.thermoelectric_coefficients(
         grid,
