@@ -1,15 +1,23 @@
 """Ready-made devices: each function returns a finalized System with documented parameters.
 
-Lattice models use a square (or honeycomb) lattice of constant 1 and hopping
-t = 1; energies, potentials and temperatures are in units of t, the magnetic
-field is the flux per unit cell ``phi`` in units of h/e (see
-:meth:`mesoscopic.Builder.finalized`). :class:`Discretization` converts physical
-units (meV, nm, tesla, kelvin, effective mass) to these lattice units once.
+Lattice models use a square (or honeycomb) lattice of constant a = 1 and hopping
+t = 1; energies, potentials and temperatures are in units of t, curvatures in t/a^2,
+the magnetic field is the flux per unit cell ``phi`` in units of h/e (see
+:meth:`mesoscopic.Builder.finalized`).
 
-Every model names its parameters in its docstring; they are supplied at solve
-time, ``meso.smatrix(fsys, energy, params={...})``. Random disorder is drawn
-from ``numpy.random.default_rng(seed)`` with ``seed`` a parameter, so each
-configuration is reproducible and seeds can be swept.
+Every model declares the unit of each of its solve-time parameters
+(:func:`parameter_units`: ``"energy"``, ``"energy/length^2"``, ``"flux"``, ``"seed"``
+...) and documents it; they are supplied at solve time,
+``meso.smatrix(fsys, energy, params={...})``. :class:`Discretization` converts a
+two-dimensional electron gas in physical units (meV, meV/nm^2, tesla, kelvin, sheet
+density, effective mass) to these lattice units, parameter by parameter from that
+declaration: ``Discretization(5.0).params(quantum_point_contact, gate=2.0, ...)``.
+Random disorder is drawn from ``numpy.random.default_rng(seed)`` with ``seed`` a
+parameter, so each configuration is reproducible and seeds can be swept.
+
+Every model takes ``spin_degeneracy`` (1 or 2): the factor the conductances of the
+finalized system carry (:attr:`mesoscopic.system.System.spin_degeneracy`). Models with
+spin as explicit orbitals accept only 1.
 
 Examples
 --------
@@ -24,9 +32,10 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +46,7 @@ from .lattice import Monatomic, SiteArray, chain, honeycomb, square
 from .system import System
 
 __all__ = [
+    "PARAMETER_KINDS",
     "Discretization",
     "aharonov_bohm_ring",
     "bhz_ribbon",
@@ -46,11 +56,107 @@ __all__ = [
     "graphene_pn_junction",
     "graphene_ribbon",
     "hall_bar",
+    "parameter_units",
     "quantum_point_contact",
 ]
 
 SIGMA_0 = np.eye(2)
 SIGMA_Z = np.diag([1.0, -1.0])
+
+
+PARAMETER_KINDS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "energy": ("t", "meV"),
+        "energy/length^2": ("t/a^2", "meV/nm^2"),
+        "flux": ("h/e per cell", "T"),
+        "dimensionless": ("1", "1"),
+        "seed": ("1", "1"),
+    }
+)
+"""Kinds of solve-time parameters: kind -> (lattice unit, physical unit).
+
+The physical units are those of :class:`Discretization`.
+
+``"energy"``: potentials, gaps, disorder strengths (t, or meV). ``"energy/length^2"``:
+curvatures of a confining potential ``V = k y^2 / 2`` (t/a^2, or meV/nm^2). ``"flux"``: the
+flux per unit cell of the Peierls phase (h/e, or a field in tesla). ``"dimensionless"`` and
+``"seed"`` (an integer for ``numpy.random.default_rng``) are never converted."""
+
+
+@dataclass(frozen=True)
+class _ModelUnits:
+    kinds: Mapping[str, str]
+    # True where the lattice discretizes a 2DEG of effective mass m*, so that
+    # t = hbar^2 / (2 m* a^2) and a Discretization applies.
+    effective_mass: bool
+
+
+_MODEL_UNITS: dict[str, _ModelUnits] = {}
+_Model = TypeVar("_Model", bound=Callable[..., Any])
+
+
+def _declare_units(*, effective_mass: bool, **kinds: str) -> Callable[[_Model], _Model]:
+    """Record the kind of each solve-time parameter of a model (see :data:`PARAMETER_KINDS`)."""
+    for name, kind in kinds.items():
+        if kind not in PARAMETER_KINDS:  # pragma: no cover - a mistake in this module
+            raise ValueError(f"unknown parameter kind {kind!r} for {name!r}")
+
+    def register(model: _Model) -> _Model:
+        _MODEL_UNITS[model.__name__] = _ModelUnits(MappingProxyType(dict(kinds)), effective_mass)
+        return model
+
+    return register
+
+
+def _model_units(model: str | Callable[..., Any]) -> _ModelUnits:
+    name = model if isinstance(model, str) else getattr(model, "__name__", repr(model))
+    if name not in _MODEL_UNITS:
+        raise ValueError(
+            f"{name!r} declares no units of its parameters; models that do: "
+            f"{', '.join(sorted(_MODEL_UNITS))}"
+        )
+    return _MODEL_UNITS[name]
+
+
+def parameter_units(model: str | Callable[..., Any]) -> Mapping[str, str]:
+    """The kind of each solve-time parameter a model may take: name -> kind.
+
+    Parameters
+    ----------
+    model : str or callable
+        A model of this module, or its name.
+
+    Returns
+    -------
+    Mapping from parameter name to a key of :data:`PARAMETER_KINDS`; it covers every
+    parameter the model takes under any of its options (for example ``zeeman`` only
+    with ``quantum_point_contact(zeeman=True)``).
+
+    Raises
+    ------
+    ValueError
+        For a function that declares no units.
+
+    Examples
+    --------
+    >>> dict(parameter_units("quantum_point_contact"))
+    {'gate': 'energy', 'confinement': 'energy/length^2', 'zeeman': 'energy'}
+    >>> PARAMETER_KINDS["energy/length^2"]
+    ('t/a^2', 'meV/nm^2')
+    """
+    return _model_units(model).kinds
+
+
+def _spin_degeneracy(value: Any, *, explicit_spin: bool = False, why: str = "") -> int:
+    from .system import _check_degeneracy
+
+    value = _check_degeneracy(value)
+    if explicit_spin and value != 1:
+        raise ValueError(
+            f"spin_degeneracy must be 1 here: {why} carries spin as explicit orbitals, so "
+            f"its transmissions already count both spins; got {value!r}"
+        )
+    return value
 
 
 def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -63,6 +169,13 @@ def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
 class Discretization:
     """Finite-difference discretization of a 2D electron gas: physical units <-> lattice units.
 
+    The square lattice of constant ``a`` with hopping ``t = hbar^2 / (2 m* a^2)`` has the
+    band ``E = 4t - 2t cos(k_x a) - 2t cos(k_y a)``, which near its bottom is the free
+    band ``hbar^2 k^2 / 2 m*``. Energies measured from the band bottom in meV become
+    units of t, curvatures in meV/nm^2 become t/a^2, fields in tesla become the flux per
+    cell in units of h/e; :meth:`params` converts a model's parameters by the kind each
+    one declares (:func:`parameter_units`).
+
     Parameters
     ----------
     lattice_constant : float
@@ -73,7 +186,7 @@ class Discretization:
     Attributes
     ----------
     hopping : float
-        t = hbar^2 / (2 m* a^2) in meV; the band is E = 4t - 2t cos kx - 2t cos ky.
+        t = hbar^2 / (2 m* a^2) in meV.
 
     Examples
     --------
@@ -82,6 +195,14 @@ class Discretization:
     22.746
     >>> round(float(d.flux(1.0)), 6)  # 1 T through a 5 nm x 5 nm cell, in units of h/e
     0.006045
+
+    A QPC in GaAs with a gate of 2 meV and a subband spacing of 1.5 meV, in lattice units:
+
+    >>> from mesoscopic import constants
+    >>> k = constants.confinement_curvature(1.5, 0.067)     # meV/nm^2
+    >>> p = d.params("quantum_point_contact", gate=2.0, confinement=k)
+    >>> round(p["gate"], 5), round(p["confinement"], 6)
+    (0.08793, 0.002174)
     """
 
     lattice_constant: float
@@ -90,7 +211,12 @@ class Discretization:
     def __post_init__(self) -> None:
         for name in ("lattice_constant", "effective_mass"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+            if not (
+                isinstance(value, (int, float, np.integer, np.floating))
+                and not isinstance(value, bool)
+                and np.isfinite(value)
+                and value > 0
+            ):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
 
     @property
@@ -107,6 +233,25 @@ class Discretization:
         """Energy in units of t -> meV."""
         return np.asarray(energy_t, dtype=float) * self.hopping
 
+    def curvature(self, curvature_meV_nm2: Any) -> Any:
+        """Curvature ``k = d^2 V / dy^2`` in meV/nm^2 -> units of t/a^2.
+
+        :func:`mesoscopic.constants.confinement_curvature` gives ``k`` from a subband
+        spacing ``hbar omega``; on the lattice ``hbar omega = sqrt(2 k)`` (t, t/a^2).
+        """
+        return np.asarray(curvature_meV_nm2, dtype=float) * self.lattice_constant**2 / self.hopping
+
+    def fermi_energy(self, density: Any, *, spin_degeneracy: int = 2) -> Any:
+        """Sheet density in m^-2 -> Fermi energy from the band bottom in units of t.
+
+        ``E_F = 2 pi hbar^2 n / (g_s m*)`` (:func:`mesoscopic.constants.density_to_fermi_energy`);
+        valid where ``E_F << t``, the parabolic part of the lattice band.
+        """
+        e_f = constants.density_to_fermi_energy(
+            density, self.effective_mass, spin_degeneracy=spin_degeneracy
+        )
+        return e_f / self.hopping
+
     def thermal_energy(self, temperature_K: Any) -> Any:
         """Temperature in kelvin -> kT in units of t."""
         return constants.kelvin_to_meV(temperature_K) / self.hopping
@@ -121,8 +266,74 @@ class Discretization:
 
     def zeeman(self, field_T: Any, g_factor: float = -0.44) -> Any:
         """Zeeman splitting ``|g| mu_B B`` in units of t."""
-        mu_b = constants.e * constants.hbar / (2 * constants.m_e) / constants.meV
-        return abs(g_factor) * mu_b * np.asarray(field_T, dtype=float) / self.hopping
+        return abs(g_factor) * constants.mu_B_meV * np.asarray(field_T, dtype=float) / self.hopping
+
+    def convert(self, kind: str, value: Any) -> Any:
+        """A value in the physical unit of `kind` -> lattice units (see :data:`PARAMETER_KINDS`).
+
+        Examples
+        --------
+        >>> d = Discretization(lattice_constant=5.0)
+        >>> float(d.convert("energy", d.hopping))
+        1.0
+        >>> d.convert("seed", 7)
+        7
+        """
+        if kind == "energy":
+            return self.energy(value)
+        if kind == "energy/length^2":
+            return self.curvature(value)
+        if kind == "flux":
+            return self.flux(value)
+        if kind in PARAMETER_KINDS:
+            return value
+        raise ValueError(f"unknown parameter kind {kind!r}; valid: {', '.join(PARAMETER_KINDS)}")
+
+    def params(self, model: str | Callable[..., Any], **values: Any) -> dict[str, Any]:
+        """A model's solve-time parameters in physical units -> ``params`` in lattice units.
+
+        Each value is in the physical unit of the kind the model declares for it
+        (:func:`parameter_units`, :data:`PARAMETER_KINDS`): energies in meV, curvatures in
+        meV/nm^2, fields in tesla (``phi``), seeds as they are.
+
+        Parameters
+        ----------
+        model : str or callable
+            A model of :mod:`mesoscopic.models` (one that discretizes an effective-mass
+            electron gas), or its name.
+        **values
+            Parameter values by name, in physical units.
+
+        Returns
+        -------
+        dict
+            The same names with values in lattice units, for ``params=``.
+
+        Raises
+        ------
+        ValueError
+            For a parameter the model does not take, or a model whose lattice is not an
+            effective-mass discretization (graphene, BHZ, the BdG chain).
+        """
+        units = _model_units(model)
+        name = model if isinstance(model, str) else getattr(model, "__name__", repr(model))
+        if not units.effective_mass:
+            raise ValueError(
+                f"{name} is not the discretization of an electron gas of effective mass m*; "
+                "its parameters are in units of its own hopping t, so a Discretization "
+                "cannot convert them"
+            )
+        unknown = sorted(set(values) - set(units.kinds))
+        if unknown:
+            valid = ", ".join(
+                f"{p} ({PARAMETER_KINDS[k][1]})" for p, k in sorted(units.kinds.items())
+            )
+            raise ValueError(f"{name} has no parameter(s) {unknown}; it takes {valid}")
+        converted = {p: self.convert(units.kinds[p], v) for p, v in values.items()}
+        return {
+            p: float(v) if np.ndim(v) == 0 and units.kinds[p] != "seed" else v
+            for p, v in converted.items()
+        }
 
 
 def _wire_lead(lat: Monatomic, width: int, direction: int, onsite: Any, hopping: Any) -> Builder:
@@ -139,6 +350,7 @@ def _uniform_disorder(seed: Any, shape: tuple[int, ...]) -> NDArray[np.float64]:
     return np.random.default_rng(int(seed)).uniform(-0.5, 0.5, size=shape)
 
 
+@_declare_units(effective_mass=True, gate="energy", confinement="energy/length^2", zeeman="energy")
 def quantum_point_contact(
     width: int = 40,
     length: int = 60,
@@ -165,11 +377,23 @@ def quantum_point_contact(
     zeeman : bool
         Two orbitals (spin up, down) per site with a Zeeman term ``zeeman * sigma_z / 2``:
         the plateaus split into e^2/h steps.
-    spin_degeneracy : int, optional
-        Defaults to 2 without Zeeman (GaAs-like, conductance in 2e^2/h steps) and 1 with.
+    spin_degeneracy : {1, 2}, optional
+        Defaults to 2 without Zeeman (GaAs-like, conductance in 2e^2/h steps); with
+        ``zeeman=True`` spin is two explicit orbitals and only 1 is valid.
 
-    Parameters at solve time: ``gate`` (t), ``confinement`` (t, saddle only),
-    ``zeeman`` (t, with ``zeeman=True``).
+    Notes
+    -----
+    Parameters at solve time, with their units (:func:`parameter_units`):
+
+    * ``gate`` (energy, t): the potential at the saddle point (saddle) or inside the
+      constriction (abrupt).
+    * ``confinement`` (energy/length^2, t/a^2; saddle only): the curvature ``k`` of
+      the transverse parabola ``k (y - yc)^2 / 2``; its subband spacing is
+      ``hbar omega = sqrt(2 k)`` t.
+    * ``zeeman`` (energy, t; with ``zeeman=True``): the splitting of the two spins.
+
+    With physical units, ``Discretization(a, m*).params(quantum_point_contact, gate=meV,
+    confinement=meV/nm^2)`` converts them (see :class:`Discretization`).
     """
     width = _positive_int(width, "width", 2)
     length = _positive_int(length, "length", 3)
@@ -256,16 +480,23 @@ def quantum_point_contact(
     syst.attach_lead(left.reversed())
     if spin_degeneracy is None:
         spin_degeneracy = 1 if zeeman else 2
+    spin_degeneracy = _spin_degeneracy(
+        spin_degeneracy, explicit_spin=zeeman, why="quantum_point_contact(zeeman=True)"
+    )
     return syst.finalized(spin_degeneracy=spin_degeneracy)
 
 
+@_declare_units(effective_mass=True, disorder="energy", seed="seed")
 def disordered_wire(width: int = 20, length: int = 100, *, spin_degeneracy: int = 1) -> System:
     """A wire with uniform onsite (Anderson) disorder.
 
     Onsite energy ``4 + disorder * u(x, y)`` with u uniform in [-1/2, 1/2] drawn from
-    ``default_rng(seed)``; clean leads of the same width.
+    ``default_rng(seed)``; clean leads of the same width. `width` and `length` are in
+    lattice constants; `spin_degeneracy` (1 or 2, default 1) is the factor the
+    conductances carry.
 
-    Parameters at solve time: ``disorder`` (W, in t) and ``seed`` (int).
+    Parameters at solve time: ``disorder`` (energy, the width W of the distribution, in
+    t) and ``seed`` (seed, a non-negative integer).
 
     Examples
     --------
@@ -293,15 +524,18 @@ def disordered_wire(width: int = 20, length: int = 100, *, spin_degeneracy: int 
     return syst.finalized(spin_degeneracy=spin_degeneracy)
 
 
+@_declare_units(effective_mass=True, barrier_height="energy", well_potential="energy")
 def double_barrier(
     well: int = 20, barrier: int = 2, *, width: int = 1, spin_degeneracy: int = 1
 ) -> System:
     """Double barrier (Fabry-Pérot cavity) in a chain (width 1) or a wire.
 
     Two barriers of `barrier` sites and height ``barrier_height`` enclose a well of
-    `well` sites with potential ``well_potential``.
+    `well` sites with potential ``well_potential`` (lengths in lattice constants);
+    `spin_degeneracy` (1 or 2, default 1) is the factor the conductances carry.
 
-    Parameters at solve time: ``barrier_height`` and ``well_potential`` (t).
+    Parameters at solve time: ``barrier_height`` and ``well_potential`` (energy, t,
+    from the band bottom of the leads).
     """
     well = _positive_int(well, "well")
     barrier = _positive_int(barrier, "barrier")
@@ -329,18 +563,27 @@ def double_barrier(
     return syst.finalized(spin_degeneracy=spin_degeneracy)
 
 
+@_declare_units(effective_mass=True, phi="flux", disorder="energy", seed="seed")
 def hall_bar(
-    length: int = 40, width: int = 18, *, terminals: int = 6, arm: int | None = None
+    length: int = 40,
+    width: int = 18,
+    *,
+    terminals: int = 6,
+    arm: int | None = None,
+    spin_degeneracy: int = 1,
 ) -> System:
     """A Hall bar in a perpendicular magnetic field, with optional disorder.
 
     Leads: 0 left and 1 right (along x); for 6 terminals 2, 3 on top (left, right)
     and 4, 5 at the bottom; for 4 terminals 2 on top and 3 at the bottom, at the
-    centre. Side arms are `arm` sites wide (default width/2).
+    centre. Side arms are `arm` sites wide (default width/2); lengths are in lattice
+    constants. `spin_degeneracy` (1 or 2, default 1: spin-resolved, plateaus of
+    R_xy = h/(nu e^2)) is the factor the conductances carry.
 
-    Parameters at solve time: ``phi`` (flux per cell, h/e), ``disorder`` (t) and
-    ``seed`` (int). Use :func:`mesoscopic.network.four_terminal_resistance` with
-    ``current=(0, 1)`` and ``voltage=(2, 4)`` (6 terminals) for R_xy, ``(2, 3)`` for R_xx.
+    Parameters at solve time: ``phi`` (flux, per unit cell in units of h/e),
+    ``disorder`` (energy, t) and ``seed`` (seed, a non-negative integer). Use
+    :func:`mesoscopic.network.four_terminal_resistance` with ``current=(0, 1)`` and
+    ``voltage=(2, 4)`` (6 terminals) for R_xy, ``(2, 3)`` for R_xx.
     """
     length = _positive_int(length, "length", 4)
     width = _positive_int(width, "width", 2)
@@ -375,18 +618,25 @@ def hall_bar(
             leads.append(side)
     for lead in leads:
         syst.attach_lead(lead)
-    return syst.finalized(magnetic_flux="phi")
+    return syst.finalized(magnetic_flux="phi", spin_degeneracy=_spin_degeneracy(spin_degeneracy))
 
 
+@_declare_units(effective_mass=True, phi="flux")
 def aharonov_bohm_ring(
-    outer_radius: float = 12.0, inner_radius: float = 7.0, *, lead_width: int | None = None
+    outer_radius: float = 12.0,
+    inner_radius: float = 7.0,
+    *,
+    lead_width: int | None = None,
+    spin_degeneracy: int = 1,
 ) -> System:
     """A ring threaded by a magnetic field, with two leads (Aharonov-Bohm interferometer).
 
     The flux through the hole is about ``phi * pi * r_mean^2`` (h/e): the
-    conductance oscillates with period 1/(pi r_mean^2) in ``phi``.
+    conductance oscillates with period 1/(pi r_mean^2) in ``phi``. Radii and
+    `lead_width` are in lattice constants; `spin_degeneracy` (1 or 2, default 1) is the
+    factor the conductances carry.
 
-    Parameters at solve time: ``phi`` (flux per cell, h/e).
+    Parameters at solve time: ``phi`` (flux, per unit cell in units of h/e).
     """
     if not 0 < inner_radius < outer_radius:
         raise ValueError(
@@ -421,7 +671,7 @@ def aharonov_bohm_ring(
     lead[lat.neighbors()] = -1.0
     syst.attach_lead(lead)
     syst.attach_lead(lead.reversed())
-    return syst.finalized(magnetic_flux="phi")
+    return syst.finalized(magnetic_flux="phi", spin_degeneracy=_spin_degeneracy(spin_degeneracy))
 
 
 _GRAPHENE_EDGES = ("zigzag", "armchair", "bearded")
@@ -494,7 +744,10 @@ def _graphene_lead_and_region(
     return lat, lead, region, start
 
 
-def graphene_ribbon(width: int = 6, length: float = 10.0, *, edge: str = "zigzag") -> System:
+@_declare_units(effective_mass=False, potential="energy")
+def graphene_ribbon(
+    width: int = 6, length: float = 10.0, *, edge: str = "zigzag", spin_degeneracy: int = 1
+) -> System:
     """A graphene nanoribbon (nearest-neighbour hopping t = 1, lattice constant 1).
 
     The honeycomb lattice is :func:`mesoscopic.lattice.honeycomb` with constant 1,
@@ -520,8 +773,15 @@ def graphene_ribbon(width: int = 6, length: float = 10.0, *, edge: str = "zigzag
         Length of the scattering region along the ribbon, in lattice constants (> 0).
     edge : {"zigzag", "armchair", "bearded"}
         Edge termination.
+    spin_degeneracy : {1, 2}
+        The factor the conductances carry (default 1, per spin; 2 for real graphene,
+        whose valleys are already in the lattice).
 
-    Parameters at solve time: ``potential`` (onsite energy in the scattering region, t).
+    Notes
+    -----
+    Parameters at solve time: ``potential`` (energy, the onsite energy in the scattering
+    region, in units of the hopping t; not an effective-mass lattice, so a
+    :class:`Discretization` does not apply).
 
     Examples
     --------
@@ -543,11 +803,12 @@ def graphene_ribbon(width: int = 6, length: float = 10.0, *, edge: str = "zigzag
     syst[lat.neighbors()] = -1.0
     syst.attach_lead(lead)
     syst.attach_lead(lead.reversed())
-    return syst.finalized()
+    return syst.finalized(spin_degeneracy=_spin_degeneracy(spin_degeneracy))
 
 
+@_declare_units(effective_mass=False, v_left="energy", v_right="energy")
 def graphene_pn_junction(
-    width: int = 30, length: float = 40.0, *, smoothness: float = 2.0
+    width: int = 30, length: float = 40.0, *, smoothness: float = 2.0, spin_degeneracy: int = 1
 ) -> System:
     """A graphene p-n junction: a smooth potential step across a zigzag ribbon.
 
@@ -558,9 +819,10 @@ def graphene_pn_junction(
 
     ``V(x) = v_left + (v_right - v_left) / (1 + exp(-(x - length/2) / smoothness))``;
     the leads carry ``v_left`` and ``v_right``. ``length`` and ``smoothness`` are in
-    lattice constants and positive.
+    lattice constants and positive. `spin_degeneracy` (1 or 2, default 1) is the factor
+    the conductances carry.
 
-    Parameters at solve time: ``v_left``, ``v_right`` (t).
+    Parameters at solve time: ``v_left``, ``v_right`` (energy, in units of the hopping t).
     """
     width = _positive_int(width, "width", 2)
     length = _positive_length(length, "length")
@@ -591,7 +853,7 @@ def graphene_pn_junction(
         right[site] = right_onsite
     syst.attach_lead(left)
     syst.attach_lead(right)
-    return syst.finalized()
+    return syst.finalized(spin_degeneracy=_spin_degeneracy(spin_degeneracy))
 
 
 def _bhz_terms(
@@ -617,6 +879,7 @@ def _bhz_terms(
     return onsite, hop_x, hop_y
 
 
+@_declare_units(effective_mass=False, mass="energy", disorder="energy", seed="seed")
 def bhz_ribbon(
     width: int = 30,
     length: int = 30,
@@ -624,6 +887,7 @@ def bhz_ribbon(
     a: float = 0.5,
     b: float = -1.0,
     d: float = 0.0,
+    spin_degeneracy: int = 1,
 ) -> System:
     """Quantum spin Hall ribbon: the BHZ model (HgTe quantum well) with Anderson disorder.
 
@@ -632,10 +896,14 @@ def bhz_ribbon(
     0 < M/B < 4 and trivial for M/B < 0: with the default B = -1, ``mass`` in (-4, 0)
     is a quantum spin Hall insulator. In its gap each edge carries one Kramers pair:
     T = 2 (G = 2 e^2/h), robust to non-magnetic disorder; the trivial gap has T = 0.
+    Lengths are in lattice constants; `a`, `b`, `d` are the BHZ constants A, B, D in
+    units of the energy scale with a = 1. Spin is explicit (both Kramers partners are
+    orbitals), so `spin_degeneracy` must be 1.
 
-    Parameters at solve time: ``mass`` (M, in units of the hopping scale),
-    ``disorder`` (t) and ``seed`` (int).
+    Parameters at solve time: ``mass`` (energy, M), ``disorder`` (energy) and ``seed``
+    (seed, a non-negative integer), energies in the model's energy unit.
     """
+    spin_degeneracy = _spin_degeneracy(spin_degeneracy, explicit_spin=True, why="bhz_ribbon")
     width = _positive_int(width, "width", 2)
     length = _positive_int(length, "length")
     lat = square(1.0, norbs=4)
@@ -667,14 +935,23 @@ def bhz_ribbon(
     lead[HoppingKind((0, 1), lat)] = hop_y
     syst.attach_lead(lead)
     syst.attach_lead(lead.reversed())
-    return syst.finalized()
+    return syst.finalized(spin_degeneracy=spin_degeneracy)
 
 
 TAU_X = np.array([[0.0, 1.0], [1.0, 0.0]])
 TAU_Y = np.array([[0.0, -1j], [1j, 0.0]])
 
 
-def btk_junction(*, hopping: float = 1.0, lattice_constant: float = 1.0) -> System:
+@_declare_units(
+    effective_mass=False,
+    fermi_energy="energy",
+    delta="energy",
+    barrier="energy",
+    exchange="energy",
+)
+def btk_junction(
+    *, hopping: float = 1.0, lattice_constant: float = 1.0, spin_degeneracy: int = 1
+) -> System:
     """Normal-metal / barrier / superconductor chain: the tight-binding BTK junction.
 
     A chain in the Bogoliubov-de Gennes basis (electron, hole) with hopping ``-t tau_z``:
@@ -707,6 +984,9 @@ def btk_junction(*, hopping: float = 1.0, lattice_constant: float = 1.0) -> Syst
         For a chain of lattice constant ``a`` and mass ``m``, ``t = hbar^2 / (2 m a^2)``.
     lattice_constant : float, optional, keyword-only
         ``a > 0`` (default 1), positions only.
+    spin_degeneracy : {1, 2}, optional, keyword-only
+        The factor the conductances carry: 1 (default) per spin channel of the BdG
+        basis, 2 for both spins of a spin-singlet junction.
 
     Parameters at solve time: ``fermi_energy`` (``E_F`` from the band bottom,
     ``0 < E_F < 4t``), ``delta`` (gap), ``barrier`` (onsite barrier ``U`` of site 0) and
@@ -756,4 +1036,4 @@ def btk_junction(*, hopping: float = 1.0, lattice_constant: float = 1.0) -> Syst
     right[lat.neighbors()] = hop
     syst.attach_lead(left)
     syst.attach_lead(right)
-    return syst.finalized()
+    return syst.finalized(spin_degeneracy=_spin_degeneracy(spin_degeneracy))
