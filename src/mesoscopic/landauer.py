@@ -173,7 +173,7 @@ def fermi_dirac(
 def fermi_derivative(energy: ArrayLike, mu: ArrayLike, kT: ArrayLike) -> NDArray[np.float64]:
     """Thermal broadening function ``-df/dE = 1 / (4 kT cosh^2((E - mu) / (2 kT)))``.
 
-    A peak of unit area and width ~``kT`` centred at `mu`, the kernel of the linear
+    A peak of unit area and width of order ``kT`` centred at `mu`, the kernel of the linear
     conductance. Evaluated as ``e / (kT (1 + e)^2)`` with ``e = exp(-|E - mu| / kT)``,
     so it never overflows.
 

@@ -962,6 +962,8 @@ def eliminate_probes(
 class OnsagerCheck:
     """Outcome of :func:`check_onsager`.
 
+    ``bool(check)`` is `ok`, so ``assert check_onsager(a, b)`` works; ``str(check)`` explains.
+
     Attributes
     ----------
     max_deviation : float
@@ -972,8 +974,6 @@ class OnsagerCheck:
         Tolerance used.
     worst : tuple of int
         Index ``(..., i, j)`` of the largest deviation in the `B` array.
-
-    ``bool(check)`` is `ok`, so ``assert check_onsager(a, b)`` works; ``str(check)`` explains.
     """
 
     max_deviation: float
