@@ -223,7 +223,7 @@ def test_lead_errors():
     far[lat(0, 0)] = 0
     far[lat(0, 0), lat(2, 0)] = -1
     with pytest.raises(ValueError, match="spans 2 periods"):
-        meso.system.InfiniteSystem(far)
+        far.finalized()
     with pytest.raises(ValueError, match="not a lattice vector"):
         meso.TranslationalSymmetry((0.5, 0)).which(lat(0, 0))
     lonely = meso.Builder(meso.TranslationalSymmetry((-1, 0)))

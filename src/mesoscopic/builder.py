@@ -30,351 +30,28 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .lattice import Monatomic, Polyatomic, Shape, Site, SiteArray, SiteFamily
+from .lattice import (
+    HoppingKind,
+    Monatomic,
+    Polyatomic,
+    Shape,
+    Site,
+    SiteArray,
+    SiteFamily,
+    TranslationalSymmetry,
+)
+from .system import InfiniteSystem, System, TermGroup
 
 __all__ = ["ArrayBuilder", "Builder", "HoppingKind", "TranslationalSymmetry"]
-
-
-# --------------------------------------------------------------------------------------
-# Hopping kinds
-# --------------------------------------------------------------------------------------
-
-
-class HoppingKind:
-    """All hoppings ``(a(x + delta), b(x))`` between two site families.
-
-    Parameters
-    ----------
-    delta : sequence of int
-        Tag difference from the `family_b` site to the `family_a` site.
-    family_a, family_b : SiteFamily
-        Target and source families; `family_b` defaults to `family_a`.
-
-    Used as a Builder key, it sets every such hopping whose two sites are both in
-    the Builder. Called on a Builder, it yields those hoppings.
-
-    Examples
-    --------
-    >>> import mesoscopic as meso
-    >>> lat = meso.lattice.chain()
-    >>> syst = meso.Builder()
-    >>> syst[(lat(i) for i in range(4))] = 0
-    >>> [(a.tag, b.tag) for a, b in HoppingKind((1,), lat)(syst)]
-    [((1,), (0,)), ((2,), (1,)), ((3,), (2,))]
-    """
-
-    def __init__(
-        self, delta: Iterable[int], family_a: SiteFamily, family_b: SiteFamily | None = None
-    ) -> None:
-        self.delta = tuple(int(x) for x in delta)
-        self.family_a = family_a
-        self.family_b = family_a if family_b is None else family_b
-
-    def __repr__(self) -> str:
-        names = (self.family_a.name, self.family_b.name)
-        return f"HoppingKind({self.delta}, {names[0]!r}, {names[1]!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, HoppingKind)
-            and self.delta == other.delta
-            and self.family_a is other.family_a
-            and self.family_b is other.family_b
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.delta, id(self.family_a), id(self.family_b)))
-
-    def __call__(self, builder: Builder) -> Iterator[tuple[Site, Site]]:
-        fam_a, fam_b, delta = self.family_a, self.family_b, self.delta
-        for site in list(builder._sites):
-            if site.family is not fam_b:
-                continue
-            if len(delta) != len(site.tag):
-                raise ValueError(
-                    f"HoppingKind delta {delta} has {len(delta)} entries but sites of "
-                    f"{fam_b.name or 'this family'} have {len(site.tag)} coordinates"
-                )
-            target = Site(fam_a, tuple(t + d for t, d in zip(site.tag, delta)))
-            if builder._canonical_site(target) in builder._sites:
-                yield target, site
-
-
-# --------------------------------------------------------------------------------------
-# Translational symmetry
-# --------------------------------------------------------------------------------------
-
-
-class TranslationalSymmetry:
-    """Discrete translational symmetry along one or several real-space periods.
-
-    Parameters
-    ----------
-    *periods : array_like, each shape (dim,)
-        The translation vectors in real-space length units. A lead has one period, pointing
-        away from the scattering region (as in Kwant): a lead to the left of the system has
-        ``TranslationalSymmetry((-a, 0))``. Several linearly independent periods (up to the
-        lattice dimension, e.g. ``TranslationalSymmetry(*lat.prim_vecs)``) make a template
-        for :meth:`Builder.fill`; such a builder cannot be a lead or be finalized.
-
-    Notes
-    -----
-    Every site family used with the symmetry must have the periods as integer combinations
-    of its primitive vectors. Sites are grouped into domains by the coordinates of their
-    tags along the periods, so one translation by period ``i`` adds one to the ``i``-th
-    domain index.
-
-    Examples
-    --------
-    >>> import mesoscopic as meso
-    >>> lat = meso.lattice.square()
-    >>> sym = TranslationalSymmetry((-1, 0))
-    >>> sym.which(lat(3, 5)), sym.to_fd(lat(3, 5))
-    (-3, Site('', (0, 5)))
-    >>> TranslationalSymmetry((1, 0), (0, 2)).to_fd(lat(3, 5))
-    Site('', (0, 1))
-    """
-
-    def __init__(self, *periods: ArrayLike) -> None:
-        if not periods:
-            raise ValueError("TranslationalSymmetry needs at least one period")
-        vectors = []
-        for period in periods:
-            vector = np.asarray(period, dtype=float).ravel()
-            if vector.size == 0 or not np.all(np.isfinite(vector)) or not np.any(vector):
-                raise ValueError(f"a period must be a non-zero finite vector, got {period!r}")
-            vectors.append(vector)
-        if len({v.size for v in vectors}) != 1:
-            raise ValueError(
-                f"the periods must have the same dimension, got {[p.tolist() for p in vectors]}"
-            )
-        self.periods = np.array(vectors)
-        if np.linalg.matrix_rank(self.periods) < len(vectors):
-            raise ValueError(
-                f"the periods must be linearly independent, got {self.periods.tolist()}"
-            )
-        self.period = self.periods[0]
-        # The domains are computed from the periods as first given; a reversed symmetry
-        # shares them and only flips the sign of domain indices and translations.
-        self._base_periods = self.periods.copy()
-        self._reversed = False
-        # Keyed by the family objects themselves (hashed by identity), which pickling keeps
-        # consistent with the sites; ids would not survive it.
-        self._other_vectors: dict[SiteFamily, NDArray[np.int64]] = {}
-        self._family_data: dict[
-            SiteFamily, tuple[SiteFamily, NDArray[np.int64], NDArray[np.int64], int]
-        ] = {}
-
-    @property
-    def num_directions(self) -> int:
-        """Number of periods (1 for a lead)."""
-        return int(self.periods.shape[0])
-
-    def __repr__(self) -> str:
-        return f"TranslationalSymmetry({', '.join(str(p.tolist()) for p in self.periods)})"
-
-    def add_site_family(self, family: SiteFamily, other_vectors: ArrayLike | None = None) -> None:
-        """Choose how the fundamental domain of `family` is cut, as Kwant's method.
-
-        Parameters
-        ----------
-        family : Monatomic
-            A site family (a sublattice) used with this symmetry.
-        other_vectors : array_like of int, shape (m - k, m), optional
-            Integer lattice vectors (in the family's primitive vectors) that complete the
-            ``k`` periods to a basis of its ``m``-dimensional lattice. The domain of a site
-            is the integer part of its coordinates along the periods in this basis. By
-            default unit vectors complete the basis. The lead is the same either way; only
-            which sites make up its cell 0 changes.
-        """
-        if not isinstance(family, Monatomic):
-            raise TypeError(f"family must be a lattice site family, got {family!r}")
-        if family in self._family_data:
-            raise ValueError(f"site family {family!r} is already in use with this symmetry")
-        dim = family.prim_vecs.shape[0]
-        if other_vectors is None:
-            vectors = np.zeros((0, dim), dtype=np.int64)
-        else:
-            raw = np.atleast_2d(np.asarray(other_vectors, dtype=float))
-            if raw.shape != (dim - self.num_directions, dim) or not np.allclose(raw, np.rint(raw)):
-                raise ValueError(
-                    f"other_vectors must be {dim - self.num_directions} integer vector(s) of "
-                    f"length {dim}, got {np.asarray(other_vectors).tolist()}"
-                )
-            vectors = np.rint(raw).astype(np.int64)
-        self._other_vectors[family] = vectors
-        try:
-            self._data(family)
-        except ValueError:
-            del self._other_vectors[family]
-            raise
-
-    def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
-        """Data of `family` for the periods as first given (before any reversal).
-
-        Returns the integer periods in tag space, shape (k, m), and the integer matrix
-        ``adjugate`` and integer ``det`` such that ``floor(adjugate @ tag / det)`` are the
-        domain coordinates of a tag: exact integer arithmetic, so a site on a domain
-        boundary is never misplaced by rounding.
-        """
-        key = family
-        if key not in self._family_data:
-            if not isinstance(family, Monatomic):
-                raise TypeError(f"site family {family!r} has no lattice structure")
-            prim = family.prim_vecs
-            if prim.shape[1] != self._base_periods.shape[1]:
-                raise ValueError(
-                    f"periods {self.periods.tolist()} have dimension {self.periods.shape[1]} "
-                    f"but lattice {family.name!r} lives in {prim.shape[1]} dimensions"
-                )
-            if self.num_directions > prim.shape[0]:
-                raise ValueError(
-                    f"{self.num_directions} periods exceed the dimension {prim.shape[0]} of "
-                    f"lattice {family.name!r}"
-                )
-            scale = family._scale
-            deltas: list[NDArray[np.int64]] = []
-            for period in self._base_periods:
-                coef, *_ = np.linalg.lstsq(prim.T, period, rcond=None)
-                delta = np.rint(coef).astype(np.int64)
-                # Integer coefficients within rounding (a dimensionless test) that rebuild
-                # the period to rounding relative to the lattice scale.
-                if not (
-                    np.allclose(coef, delta, rtol=0, atol=1e-8)
-                    and np.allclose(delta @ prim, period, rtol=0, atol=1e-8 * scale)
-                ):
-                    raise ValueError(
-                        f"period {period.tolist()} is not a lattice vector of lattice "
-                        f"{family.name!r} with primitive vectors {prim.tolist()}"
-                    )
-                deltas.append(delta)
-            n = prim.shape[0]
-            basis = list(deltas)
-            others = self._other_vectors.get(key, np.zeros((0, n), np.int64))
-            basis += list(others)
-            if np.linalg.matrix_rank(np.array(basis, dtype=float)) < len(basis):
-                raise ValueError(
-                    f"other_vectors {others.tolist()} and the periods "
-                    f"{[d.tolist() for d in deltas]} (in lattice vectors of {family!r}) do "
-                    "not form a basis of the lattice"
-                )
-            # Complete the basis as Kwant does, so that a lead's unit cell (and what
-            # attach_lead adds) is the same: each time, the primitive vector furthest
-            # from the span of the vectors so far.
-            while len(basis) < n:
-                span = np.array(basis, dtype=float) @ prim
-                _, _, vh = np.linalg.svd(span, full_matrices=False)
-                residuals = prim - (prim @ vh.T) @ vh
-                unit = np.zeros(n, dtype=np.int64)
-                unit[int(np.argmax(np.linalg.norm(residuals, axis=1)))] = 1
-                basis.append(unit)
-            matrix = np.array(basis, dtype=np.int64).T
-            det = round(float(np.linalg.det(matrix)))
-            if det == 0:
-                raise ValueError(
-                    f"the periods {[d.tolist() for d in deltas]} and the completing vectors "
-                    f"do not form a basis of lattice {family.name!r}"
-                )
-            adjugate = np.rint(det * np.linalg.inv(matrix)).astype(np.int64)
-            if not np.array_equal(matrix @ adjugate, det * np.eye(n, dtype=np.int64)):
-                raise ValueError(
-                    f"the periods of {self!r} are too large for exact domain arithmetic"
-                )
-            self._family_data[key] = (
-                family,
-                np.array(deltas),
-                adjugate[: self.num_directions],
-                det,
-            )
-        _, delta_matrix, rows, det = self._family_data[key]
-        return delta_matrix, rows, det
-
-    def _domain(self, site: Site) -> NDArray[np.int64]:
-        _, rows, det = self._data(site.family)
-        domain = (rows @ np.asarray(site.tag, dtype=np.int64)) // det
-        return -domain if self._reversed else domain
-
-    def _domains(self, family: SiteFamily, tags: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Domain indices of many tags of one family: shape (n, number of periods)."""
-        _, rows, det = self._data(family)
-        domain = (np.asarray(tags, dtype=np.int64) @ rows.T) // det
-        return -domain if self._reversed else domain
-
-    def _tag_shifts(self, family: SiteFamily) -> NDArray[np.int64]:
-        """Tag shift of one translation along each period, shape (number of periods, m)."""
-        deltas = self._data(family)[0]
-        return -deltas if self._reversed else deltas
-
-    def which(self, site: Site) -> Any:
-        """Index of the domain that contains `site`: an int for one period, else a tuple."""
-        domain = self._domain(site)
-        if self.num_directions == 1:
-            return int(domain[0])
-        return tuple(int(d) for d in domain)
-
-    def in_fd(self, site: Site) -> bool:
-        """Whether `site` lies in the fundamental domain (domain 0)."""
-        return not np.any(self._domain(site))
-
-    def _element(self, n: Any) -> NDArray[np.int64]:
-        """A group element as integers: one per period, integral floats accepted."""
-        from .lattice import _as_integer
-
-        values = np.atleast_1d(np.asarray(n, dtype=object))
-        if values.ndim != 1 or len(values) != self.num_directions:
-            raise ValueError(
-                f"a group element of {self!r} is {self.num_directions} integer(s), got {n!r}"
-            )
-        try:
-            return np.array([_as_integer(v, "group element") for v in values], dtype=np.int64)
-        except ValueError:
-            raise ValueError(
-                f"a group element of {self!r} must be integers (translations by whole "
-                f"periods), got {n!r}"
-            ) from None
-
-    def act(self, n: Any, site: Site, other: Site | None = None) -> Any:
-        """Translate `site` (and `other`) by `n` periods (an int for one period, else one int
-        each); integral floats are accepted, fractions of a period are refused."""
-        element = self._element(n)
-        moved = self._shift(element, site)
-        if other is None:
-            return moved
-        return moved, self._shift(element, other)
-
-    def _shift(self, element: NDArray[np.int64], site: Site) -> Site:
-        shift = element @ self._tag_shifts(site.family)
-        return Site(site.family, tuple(int(t + d) for t, d in zip(site.tag, shift)))
-
-    def to_fd(self, site: Site, other: Site | None = None) -> Any:
-        """Map `site` (and `other`, by the same translation) to the fundamental domain."""
-        n = -self._domain(site)
-        if other is None:
-            return self._shift(n, site)
-        return self._shift(n, site), self._shift(n, other)
-
-    def reversed(self) -> TranslationalSymmetry:
-        """The symmetry with the opposite periods and the same fundamental domain.
-
-        As in Kwant, the domains keep their sites and only their numbering flips:
-        ``reversed().which(site) == -which(site)``, so a lead and its reversed copy hold
-        the same sites in their unit cell.
-        """
-        flipped = TranslationalSymmetry(*self._base_periods)
-        flipped._other_vectors = self._other_vectors
-        flipped._family_data = self._family_data
-        flipped._reversed = not self._reversed
-        flipped.periods = -self.periods
-        flipped.period = flipped.periods[0]
-        return flipped
 
 
 # --------------------------------------------------------------------------------------
@@ -417,7 +94,10 @@ def _is_hopping_key(key: Any) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-class Builder:
+_Symmetry = TypeVar("_Symmetry", TranslationalSymmetry, None)
+
+
+class Builder(Generic[_Symmetry]):
     """A tight-binding system under construction.
 
     Parameters
@@ -447,6 +127,32 @@ class Builder:
     5
     """
 
+    # The type parameter records whether the Builder has a symmetry, so that a type
+    # checker knows what finalized() returns: Builder() a System, a lead an InfiniteSystem.
+    @overload
+    def __init__(
+        self: Builder[None],
+        symmetry: None = None,
+        *,
+        conservation_law: Any = None,
+        time_reversal: Any = None,
+        particle_hole: Any = None,
+        chiral: Any = None,
+        vectorize: bool = False,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Builder[TranslationalSymmetry],
+        symmetry: TranslationalSymmetry,
+        *,
+        conservation_law: Any = None,
+        time_reversal: Any = None,
+        particle_hole: Any = None,
+        chiral: Any = None,
+        vectorize: bool = False,
+    ) -> None: ...
+
     def __init__(
         self,
         symmetry: TranslationalSymmetry | None = None,
@@ -461,7 +167,7 @@ class Builder:
             raise TypeError(
                 f"symmetry must be a TranslationalSymmetry or None, got {type(symmetry).__name__}"
             )
-        self.symmetry = symmetry
+        self.symmetry: TranslationalSymmetry | None = symmetry
         self.conservation_law = conservation_law
         self.time_reversal = time_reversal
         self.particle_hole = particle_hole
@@ -1001,7 +707,22 @@ class Builder:
         self._adjacent[a].add(b)
         self._adjacent[b].add(a)
 
-    def finalized(self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> Any:
+    @overload
+    def finalized(
+        self: Builder[None], *, spin_degeneracy: int = 1, magnetic_flux: str | None = None
+    ) -> System: ...
+
+    @overload
+    def finalized(
+        self: Builder[TranslationalSymmetry],
+        *,
+        spin_degeneracy: int = 1,
+        magnetic_flux: str | None = None,
+    ) -> InfiniteSystem: ...
+
+    def finalized(
+        self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None
+    ) -> System | InfiniteSystem:
         """Freeze into an immutable System (or a lead's InfiniteSystem).
 
         Parameters
@@ -1020,18 +741,171 @@ class Builder:
         -------
         System or InfiniteSystem
         """
-        from .system import InfiniteSystem, System
-
         if self.symmetry is not None and self.symmetry.num_directions != 1:
             raise ValueError(
                 f"a Builder with {self.symmetry!r} (several periods) cannot be finalized; "
                 "use it as a template for Builder.fill"
             )
         if self.symmetry is not None:
-            return InfiniteSystem(
+            return _finalized_lead(
                 self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
-        return System(self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+        return _finalized_system(
+            self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Finalization: the Builder's parts handed to System and InfiniteSystem
+# --------------------------------------------------------------------------------------
+
+
+def _infer_norbs(builder: Builder) -> dict[int, int]:
+    """Orbitals per site family: declared, else from constant matrix values, else 1."""
+    norbs: dict[int, int] = {}
+    for site, value in builder.site_value_pairs():
+        fam = site.family
+        if fam.norbs is not None:
+            norbs[id(fam)] = fam.norbs
+        elif not callable(value) and np.ndim(value) == 2:
+            norbs.setdefault(id(fam), int(np.shape(value)[0]))
+    for (a, b), value in builder.hopping_value_pairs():
+        for fam in (a.family, b.family):
+            if fam.norbs is not None:
+                norbs[id(fam)] = fam.norbs
+        if not callable(value) and np.ndim(value) == 2:
+            norbs.setdefault(id(a.family), int(np.shape(value)[0]))
+            norbs.setdefault(id(b.family), int(np.shape(value)[1]))
+    return norbs
+
+
+def _finalized_lead(
+    lead: Builder, *, spin_degeneracy: int, magnetic_flux: str | None
+) -> InfiniteSystem:
+    """The InfiniteSystem of a lead Builder: its cell, split into cell and inter-cell terms."""
+    sym = lead.symmetry
+    assert sym is not None
+    sites = sorted(lead._sites, key=lambda s: (s.family.name, id(s.family), s.tag))
+    if not sites:
+        raise ValueError("the lead has no sites")
+    index = {s: i for i, s in enumerate(sites)}
+    norbs_map = _infer_norbs(lead)
+    norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
+    site_idx = np.arange(len(sites), dtype=np.int64)
+    onsite = TermGroup.collect(
+        sites,
+        [lead._sites[s] for s in sites],
+        site_idx,
+        site_idx,
+        norbs,
+        onsite=True,
+        vectorize=lead.vectorize,
+    )
+    cell: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
+    forward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
+    backward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
+    for (a, b), value in lead._hoppings.items():
+        dom_b = sym.which(b)
+        target = {0: cell, 1: forward, -1: backward}.get(dom_b)
+        if target is None:
+            raise ValueError(
+                f"lead hopping {(a, b)!r} spans {abs(dom_b)} periods; lead hoppings may "
+                "only connect neighbouring unit cells (use a longer period)"
+            )
+        target[0].append((a, b))
+        target[1].append(value)
+        target[2].append(index[a])
+        target[3].append(index[sym.to_fd(b)])
+
+    def groups(
+        part: tuple[list[Any], list[Any], list[int], list[int]], conj: bool
+    ) -> tuple[TermGroup, ...]:
+        return TermGroup.collect(
+            part[0],
+            part[1],
+            np.array(part[2], dtype=np.int64),
+            np.array(part[3], dtype=np.int64),
+            norbs,
+            onsite=False,
+            vectorize=lead.vectorize,
+            conj=conj,
+        )
+
+    return InfiniteSystem(
+        sites=sites,
+        symmetry=sym,
+        norbs=norbs,
+        onsite=onsite,
+        cell_hoppings=groups(cell, False),
+        # <a|H|b> with b in the next cell is directly part of <0|H|1>; with b in the
+        # previous cell its conjugate is.
+        inter_cell_hoppings=groups(forward, False) + groups(backward, True),
+        conservation_law=lead.conservation_law,
+        spin_degeneracy=spin_degeneracy,
+        magnetic_flux=magnetic_flux,
+    )
+
+
+def _finalized_system(
+    builder: Builder, *, spin_degeneracy: int, magnetic_flux: str | None
+) -> System:
+    """The System of a finite Builder with its leads."""
+    sites = list(builder._sites)
+    if not sites:
+        raise ValueError("the system has no sites")
+    index = {s: i for i, s in enumerate(sites)}
+    norbs_map = _infer_norbs(builder)
+    for lead in builder.leads:
+        for fam_id, n in _infer_norbs(lead.builder).items():
+            if norbs_map.setdefault(fam_id, n) != n:
+                raise ValueError(
+                    f"a lead and the scattering region disagree on the number of orbitals "
+                    f"({n} vs {norbs_map[fam_id]}) of a site family; set norbs= on the lattice"
+                )
+    norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
+    site_idx = np.arange(len(sites), dtype=np.int64)
+    onsite = TermGroup.collect(
+        sites,
+        [builder._sites[s] for s in sites],
+        site_idx,
+        site_idx,
+        norbs,
+        onsite=True,
+        vectorize=builder.vectorize,
+    )
+    pairs = list(builder._hoppings)
+    hoppings = TermGroup.collect(
+        pairs,
+        [builder._hoppings[p] for p in pairs],
+        np.array([index[a] for a, _ in pairs], dtype=np.int64),
+        np.array([index[b] for _, b in pairs], dtype=np.int64),
+        norbs,
+        onsite=False,
+        vectorize=builder.vectorize,
+    )
+    leads = [
+        _finalized_lead(lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+        for lead in builder.leads
+    ]
+    interfaces = []
+    for lead, flead in zip(builder.leads, leads):
+        sym = lead.builder.symmetry
+        assert sym is not None
+        images = [sym.act(lead.domain, s) for s in flead.sites]
+        missing = [s for s in images if s not in index]
+        if missing:
+            raise ValueError(f"lead interface site {missing[0]!r} is not in the system")
+        interfaces.append(np.array([index[s] for s in images], dtype=np.int64))
+    return System(
+        sites=sites,
+        norbs=norbs,
+        onsite=onsite,
+        hoppings=hoppings,
+        leads=leads,
+        lead_interfaces=interfaces,
+        spin_degeneracy=spin_degeneracy,
+        magnetic_flux=magnetic_flux,
+    )
 
 
 def _attach_extension(
@@ -1564,10 +1438,8 @@ class ArrayBuilder:
                 _HoppingAssignment(ti, si, value, sites, vectorized=vectorized and callable(value))
             )
 
-    def finalized(self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> Any:
+    def finalized(self, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None) -> System:
         """Freeze into a :class:`~mesoscopic.system.System` (see :meth:`Builder.finalized`)."""
-        from .system import InfiniteSystem, System, _Group
-
         if not self._families:
             raise ValueError("the system has no sites")
         self._build_lookup()  # refuses a site added twice
@@ -1597,7 +1469,7 @@ class ArrayBuilder:
                 else [Site(fam, tuple(int(x) for x in t)) for t in tags]
             )
             onsite_groups.append(
-                _Group(
+                TermGroup(
                     idx,
                     idx,
                     value,
@@ -1615,7 +1487,7 @@ class ArrayBuilder:
             ti, si = assignment.targets[keep], assignment.sources[keep]
             shape = (int(norbs[ti[0]]), int(norbs[si[0]]))
             hopping_groups.append(
-                _Group(
+                TermGroup(
                     ti,
                     si,
                     assignment.value,
@@ -1627,7 +1499,7 @@ class ArrayBuilder:
             )
         leads, interfaces = [], []
         for lead_builder, domain, _ in self._leads:
-            flead = InfiniteSystem(
+            flead = _finalized_lead(
                 lead_builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
             sym = lead_builder.symmetry
@@ -1639,26 +1511,24 @@ class ArrayBuilder:
                 raise ValueError(f"lead interface site {missing!r} is not in the system")
             interfaces.append(idx)
             leads.append(flead)
-        families, tags_list = list(self._families), list(self._tags)
-
-        def make_sites() -> list[Site]:
-            return [
-                Site(f, tuple(int(x) for x in t))
-                for f, tags in zip(families, tags_list)
-                for t in tags
-            ]
-
-        return System._from_parts(
+        # Site objects for millions of sites are made only when asked for.
+        make_sites = functools.partial(_sites_of, tuple(self._families), tuple(self._tags))
+        return System(
             sites=make_sites,
             pos=pos,
             norbs=norbs,
             onsite=onsite_groups,
             hoppings=hopping_groups,
             leads=leads,
-            interfaces=interfaces,
+            lead_interfaces=interfaces,
             spin_degeneracy=spin_degeneracy,
             magnetic_flux=magnetic_flux,
         )
+
+
+def _sites_of(families: tuple[SiteFamily, ...], tags: tuple[NDArray[np.int64], ...]) -> list[Site]:
+    """The Site objects of an ArrayBuilder's site groups, in order."""
+    return [Site(f, tuple(int(x) for x in t)) for f, group in zip(families, tags) for t in group]
 
 
 class _HoppingAssignment:

@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "HoppingKind",
     "Monatomic",
     "Polyatomic",
     "Site",
     "SiteArray",
     "SiteFamily",
+    "TranslationalSymmetry",
     "chain",
     "cubic",
     "general",
@@ -325,7 +327,7 @@ class Monatomic(SiteFamily):
         """A lead's sites within `radius` of its axis (see :meth:`Polyatomic.wire`)."""
         return Wire([self], center, radius)
 
-    def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[Any]:
+    def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[HoppingKind]:
         """The n-th nearest neighbour hopping kinds (see :meth:`Polyatomic.neighbors`)."""
         return _neighbors(self.sublattices, self.prim_vecs, n, eps)
 
@@ -458,7 +460,7 @@ class Polyatomic:
 
         Examples
         --------
-        >>> from mesoscopic.builder import Builder, TranslationalSymmetry
+        >>> from mesoscopic.builder import Builder
         >>> lat = square(1.0)
         >>> lead = Builder(TranslationalSymmetry((0, -1)))
         >>> lead[lat.wire((0, 0), 2.5)] = 4.0
@@ -467,7 +469,7 @@ class Polyatomic:
         """
         return Wire(self.sublattices, center, radius)
 
-    def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[Any]:
+    def neighbors(self, n: int = 1, eps: float = 1e-8) -> list[HoppingKind]:
         """Hopping kinds between n-th nearest neighbours.
 
         Parameters
@@ -496,10 +498,8 @@ class Polyatomic:
 
 def _neighbors(
     subs: Sequence[Monatomic], prim_vecs: NDArray[np.float64], n: int, eps: float
-) -> list[Any]:
+) -> list[HoppingKind]:
     """The n-th nearest-neighbour hopping kinds of a lattice with sublattices `subs`."""
-    from .builder import HoppingKind
-
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer (1 = nearest neighbours), got {n!r}")
     if not (isinstance(eps, (int, float, np.floating)) and 0 < eps < 0.1):
@@ -636,16 +636,6 @@ class Shape:
                             )
         order = {id(f): k for k, f in enumerate(self.families)}
         return sorted(seen, key=lambda s: (order[id(s.family)], s.tag))
-
-
-def __getattr__(name: str) -> Any:
-    # Kwant also offers its TranslationalSymmetry here; builder imports this module, so
-    # the name is looked up on first use.
-    if name == "TranslationalSymmetry":
-        from .builder import TranslationalSymmetry
-
-        return TranslationalSymmetry
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _symmetry_of(argument: Any) -> Any:
@@ -825,3 +815,349 @@ def kagome(
         name,
         norbs,
     )
+
+
+# --------------------------------------------------------------------------------------
+# Hopping kinds
+# --------------------------------------------------------------------------------------
+
+
+class SiteContainer(Protocol):
+    """What :class:`HoppingKind` needs of a Builder: its sites and a membership test.
+
+    A Builder with a symmetry lists the sites of its fundamental domain and contains
+    every translate of them.
+    """
+
+    def sites(self) -> Iterable[Site]: ...
+
+    def __contains__(self, site: object) -> bool: ...
+
+
+class HoppingKind:
+    """All hoppings ``(a(x + delta), b(x))`` between two site families.
+
+    Parameters
+    ----------
+    delta : sequence of int
+        Tag difference from the `family_b` site to the `family_a` site.
+    family_a, family_b : SiteFamily
+        Target and source families; `family_b` defaults to `family_a`.
+
+    Used as a Builder key, it sets every such hopping whose two sites are both in
+    the Builder. Called on a Builder, it yields those hoppings.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain()
+    >>> syst = meso.Builder()
+    >>> syst[(lat(i) for i in range(4))] = 0
+    >>> [(a.tag, b.tag) for a, b in HoppingKind((1,), lat)(syst)]
+    [((1,), (0,)), ((2,), (1,)), ((3,), (2,))]
+    """
+
+    def __init__(
+        self, delta: Iterable[int], family_a: SiteFamily, family_b: SiteFamily | None = None
+    ) -> None:
+        self.delta = tuple(int(x) for x in delta)
+        self.family_a = family_a
+        self.family_b = family_a if family_b is None else family_b
+
+    def __repr__(self) -> str:
+        names = (self.family_a.name, self.family_b.name)
+        return f"HoppingKind({self.delta}, {names[0]!r}, {names[1]!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, HoppingKind)
+            and self.delta == other.delta
+            and self.family_a is other.family_a
+            and self.family_b is other.family_b
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.delta, id(self.family_a), id(self.family_b)))
+
+    def __call__(self, builder: SiteContainer) -> Iterator[tuple[Site, Site]]:
+        fam_a, fam_b, delta = self.family_a, self.family_b, self.delta
+        for site in list(builder.sites()):
+            if site.family is not fam_b:
+                continue
+            if len(delta) != len(site.tag):
+                raise ValueError(
+                    f"HoppingKind delta {delta} has {len(delta)} entries but sites of "
+                    f"{fam_b.name or 'this family'} have {len(site.tag)} coordinates"
+                )
+            target = Site(fam_a, tuple(t + d for t, d in zip(site.tag, delta)))
+            if target in builder:
+                yield target, site
+
+
+# --------------------------------------------------------------------------------------
+# Translational symmetry
+# --------------------------------------------------------------------------------------
+
+
+class TranslationalSymmetry:
+    """Discrete translational symmetry along one or several real-space periods.
+
+    Parameters
+    ----------
+    *periods : array_like, each shape (dim,)
+        The translation vectors in real-space length units. A lead has one period, pointing
+        away from the scattering region (as in Kwant): a lead to the left of the system has
+        ``TranslationalSymmetry((-a, 0))``. Several linearly independent periods (up to the
+        lattice dimension, e.g. ``TranslationalSymmetry(*lat.prim_vecs)``) make a template
+        for :meth:`Builder.fill`; such a builder cannot be a lead or be finalized.
+
+    Notes
+    -----
+    Every site family used with the symmetry must have the periods as integer combinations
+    of its primitive vectors. Sites are grouped into domains by the coordinates of their
+    tags along the periods, so one translation by period ``i`` adds one to the ``i``-th
+    domain index.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.square()
+    >>> sym = TranslationalSymmetry((-1, 0))
+    >>> sym.which(lat(3, 5)), sym.to_fd(lat(3, 5))
+    (-3, Site('', (0, 5)))
+    >>> TranslationalSymmetry((1, 0), (0, 2)).to_fd(lat(3, 5))
+    Site('', (0, 1))
+    """
+
+    def __init__(self, *periods: ArrayLike) -> None:
+        if not periods:
+            raise ValueError("TranslationalSymmetry needs at least one period")
+        vectors = []
+        for period in periods:
+            vector = np.asarray(period, dtype=float).ravel()
+            if vector.size == 0 or not np.all(np.isfinite(vector)) or not np.any(vector):
+                raise ValueError(f"a period must be a non-zero finite vector, got {period!r}")
+            vectors.append(vector)
+        if len({v.size for v in vectors}) != 1:
+            raise ValueError(
+                f"the periods must have the same dimension, got {[p.tolist() for p in vectors]}"
+            )
+        self.periods = np.array(vectors)
+        if np.linalg.matrix_rank(self.periods) < len(vectors):
+            raise ValueError(
+                f"the periods must be linearly independent, got {self.periods.tolist()}"
+            )
+        self.period = self.periods[0]
+        # The domains are computed from the periods as first given; a reversed symmetry
+        # shares them and only flips the sign of domain indices and translations.
+        self._base_periods = self.periods.copy()
+        self._reversed = False
+        # Keyed by the family objects themselves (hashed by identity), which pickling keeps
+        # consistent with the sites; ids would not survive it.
+        self._other_vectors: dict[SiteFamily, NDArray[np.int64]] = {}
+        self._family_data: dict[
+            SiteFamily, tuple[SiteFamily, NDArray[np.int64], NDArray[np.int64], int]
+        ] = {}
+
+    @property
+    def num_directions(self) -> int:
+        """Number of periods (1 for a lead)."""
+        return int(self.periods.shape[0])
+
+    def __repr__(self) -> str:
+        return f"TranslationalSymmetry({', '.join(str(p.tolist()) for p in self.periods)})"
+
+    def add_site_family(self, family: SiteFamily, other_vectors: ArrayLike | None = None) -> None:
+        """Choose how the fundamental domain of `family` is cut, as Kwant's method.
+
+        Parameters
+        ----------
+        family : Monatomic
+            A site family (a sublattice) used with this symmetry.
+        other_vectors : array_like of int, shape (m - k, m), optional
+            Integer lattice vectors (in the family's primitive vectors) that complete the
+            ``k`` periods to a basis of its ``m``-dimensional lattice. The domain of a site
+            is the integer part of its coordinates along the periods in this basis. By
+            default unit vectors complete the basis. The lead is the same either way; only
+            which sites make up its cell 0 changes.
+        """
+        if not isinstance(family, Monatomic):
+            raise TypeError(f"family must be a lattice site family, got {family!r}")
+        if family in self._family_data:
+            raise ValueError(f"site family {family!r} is already in use with this symmetry")
+        dim = family.prim_vecs.shape[0]
+        if other_vectors is None:
+            vectors = np.zeros((0, dim), dtype=np.int64)
+        else:
+            raw = np.atleast_2d(np.asarray(other_vectors, dtype=float))
+            if raw.shape != (dim - self.num_directions, dim) or not np.allclose(raw, np.rint(raw)):
+                raise ValueError(
+                    f"other_vectors must be {dim - self.num_directions} integer vector(s) of "
+                    f"length {dim}, got {np.asarray(other_vectors).tolist()}"
+                )
+            vectors = np.rint(raw).astype(np.int64)
+        self._other_vectors[family] = vectors
+        try:
+            self._data(family)
+        except ValueError:
+            del self._other_vectors[family]
+            raise
+
+    def _data(self, family: SiteFamily) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+        """Data of `family` for the periods as first given (before any reversal).
+
+        Returns the integer periods in tag space, shape (k, m), and the integer matrix
+        ``adjugate`` and integer ``det`` such that ``floor(adjugate @ tag / det)`` are the
+        domain coordinates of a tag: exact integer arithmetic, so a site on a domain
+        boundary is never misplaced by rounding.
+        """
+        key = family
+        if key not in self._family_data:
+            if not isinstance(family, Monatomic):
+                raise TypeError(f"site family {family!r} has no lattice structure")
+            prim = family.prim_vecs
+            if prim.shape[1] != self._base_periods.shape[1]:
+                raise ValueError(
+                    f"periods {self.periods.tolist()} have dimension {self.periods.shape[1]} "
+                    f"but lattice {family.name!r} lives in {prim.shape[1]} dimensions"
+                )
+            if self.num_directions > prim.shape[0]:
+                raise ValueError(
+                    f"{self.num_directions} periods exceed the dimension {prim.shape[0]} of "
+                    f"lattice {family.name!r}"
+                )
+            scale = family._scale
+            deltas: list[NDArray[np.int64]] = []
+            for period in self._base_periods:
+                coef, *_ = np.linalg.lstsq(prim.T, period, rcond=None)
+                delta = np.rint(coef).astype(np.int64)
+                # Integer coefficients within rounding (a dimensionless test) that rebuild
+                # the period to rounding relative to the lattice scale.
+                if not (
+                    np.allclose(coef, delta, rtol=0, atol=1e-8)
+                    and np.allclose(delta @ prim, period, rtol=0, atol=1e-8 * scale)
+                ):
+                    raise ValueError(
+                        f"period {period.tolist()} is not a lattice vector of lattice "
+                        f"{family.name!r} with primitive vectors {prim.tolist()}"
+                    )
+                deltas.append(delta)
+            n = prim.shape[0]
+            basis = list(deltas)
+            others = self._other_vectors.get(key, np.zeros((0, n), np.int64))
+            basis += list(others)
+            if np.linalg.matrix_rank(np.array(basis, dtype=float)) < len(basis):
+                raise ValueError(
+                    f"other_vectors {others.tolist()} and the periods "
+                    f"{[d.tolist() for d in deltas]} (in lattice vectors of {family!r}) do "
+                    "not form a basis of the lattice"
+                )
+            # Complete the basis as Kwant does, so that a lead's unit cell (and what
+            # attach_lead adds) is the same: each time, the primitive vector furthest
+            # from the span of the vectors so far.
+            while len(basis) < n:
+                span = np.array(basis, dtype=float) @ prim
+                _, _, vh = np.linalg.svd(span, full_matrices=False)
+                residuals = prim - (prim @ vh.T) @ vh
+                unit = np.zeros(n, dtype=np.int64)
+                unit[int(np.argmax(np.linalg.norm(residuals, axis=1)))] = 1
+                basis.append(unit)
+            matrix = np.array(basis, dtype=np.int64).T
+            det = round(float(np.linalg.det(matrix)))
+            if det == 0:
+                raise ValueError(
+                    f"the periods {[d.tolist() for d in deltas]} and the completing vectors "
+                    f"do not form a basis of lattice {family.name!r}"
+                )
+            adjugate = np.rint(det * np.linalg.inv(matrix)).astype(np.int64)
+            if not np.array_equal(matrix @ adjugate, det * np.eye(n, dtype=np.int64)):
+                raise ValueError(
+                    f"the periods of {self!r} are too large for exact domain arithmetic"
+                )
+            self._family_data[key] = (
+                family,
+                np.array(deltas),
+                adjugate[: self.num_directions],
+                det,
+            )
+        _, delta_matrix, rows, det = self._family_data[key]
+        return delta_matrix, rows, det
+
+    def _domain(self, site: Site) -> NDArray[np.int64]:
+        _, rows, det = self._data(site.family)
+        domain = (rows @ np.asarray(site.tag, dtype=np.int64)) // det
+        return -domain if self._reversed else domain
+
+    def _domains(self, family: SiteFamily, tags: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Domain indices of many tags of one family: shape (n, number of periods)."""
+        _, rows, det = self._data(family)
+        domain = (np.asarray(tags, dtype=np.int64) @ rows.T) // det
+        return -domain if self._reversed else domain
+
+    def _tag_shifts(self, family: SiteFamily) -> NDArray[np.int64]:
+        """Tag shift of one translation along each period, shape (number of periods, m)."""
+        deltas = self._data(family)[0]
+        return -deltas if self._reversed else deltas
+
+    def which(self, site: Site) -> Any:
+        """Index of the domain that contains `site`: an int for one period, else a tuple."""
+        domain = self._domain(site)
+        if self.num_directions == 1:
+            return int(domain[0])
+        return tuple(int(d) for d in domain)
+
+    def in_fd(self, site: Site) -> bool:
+        """Whether `site` lies in the fundamental domain (domain 0)."""
+        return not np.any(self._domain(site))
+
+    def _element(self, n: Any) -> NDArray[np.int64]:
+        """A group element as integers: one per period, integral floats accepted."""
+        from .lattice import _as_integer
+
+        values = np.atleast_1d(np.asarray(n, dtype=object))
+        if values.ndim != 1 or len(values) != self.num_directions:
+            raise ValueError(
+                f"a group element of {self!r} is {self.num_directions} integer(s), got {n!r}"
+            )
+        try:
+            return np.array([_as_integer(v, "group element") for v in values], dtype=np.int64)
+        except ValueError:
+            raise ValueError(
+                f"a group element of {self!r} must be integers (translations by whole "
+                f"periods), got {n!r}"
+            ) from None
+
+    def act(self, n: Any, site: Site, other: Site | None = None) -> Any:
+        """Translate `site` (and `other`) by `n` periods (an int for one period, else one int
+        each); integral floats are accepted, fractions of a period are refused."""
+        element = self._element(n)
+        moved = self._shift(element, site)
+        if other is None:
+            return moved
+        return moved, self._shift(element, other)
+
+    def _shift(self, element: NDArray[np.int64], site: Site) -> Site:
+        shift = element @ self._tag_shifts(site.family)
+        return Site(site.family, tuple(int(t + d) for t, d in zip(site.tag, shift)))
+
+    def to_fd(self, site: Site, other: Site | None = None) -> Any:
+        """Map `site` (and `other`, by the same translation) to the fundamental domain."""
+        n = -self._domain(site)
+        if other is None:
+            return self._shift(n, site)
+        return self._shift(n, site), self._shift(n, other)
+
+    def reversed(self) -> TranslationalSymmetry:
+        """The symmetry with the opposite periods and the same fundamental domain.
+
+        As in Kwant, the domains keep their sites and only their numbering flips:
+        ``reversed().which(site) == -which(site)``, so a lead and its reversed copy hold
+        the same sites in their unit cell.
+        """
+        flipped = TranslationalSymmetry(*self._base_periods)
+        flipped._other_vectors = self._other_vectors
+        flipped._family_data = self._family_data
+        flipped._reversed = not self._reversed
+        flipped.periods = -self.periods
+        flipped.period = flipped.periods[0]
+        return flipped

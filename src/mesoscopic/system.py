@@ -38,6 +38,7 @@ import hashlib
 import inspect
 import os
 import pickle
+import types
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -45,12 +46,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from . import _checks
 from .lattice import Site
 
-__all__ = ["InfiniteSystem", "System", "UnusedParameterWarning", "UserCodeError"]
+__all__ = ["InfiniteSystem", "System", "TermGroup", "UnusedParameterWarning", "UserCodeError"]
 
 
 class UserCodeError(Exception):
@@ -334,39 +335,76 @@ def _lead_direction(period: NDArray[np.float64]) -> NDArray[np.float64]:
 # --------------------------------------------------------------------------------------
 
 
-def _infer_norbs(builder: Any) -> dict[int, int]:
-    """Orbitals per site family: declared, else from constant matrix values, else 1."""
-    norbs: dict[int, int] = {}
-    for site, value in builder.site_value_pairs():
-        fam = site.family
-        if fam.norbs is not None:
-            norbs[id(fam)] = fam.norbs
-        elif not callable(value) and np.ndim(value) == 2:
-            norbs.setdefault(id(fam), int(np.shape(value)[0]))
-    for (a, b), value in builder.hopping_value_pairs():
-        for fam in (a.family, b.family):
-            if fam.norbs is not None:
-                norbs[id(fam)] = fam.norbs
-        if not callable(value) and np.ndim(value) == 2:
-            norbs.setdefault(id(a.family), int(np.shape(value)[0]))
-            norbs.setdefault(id(b.family), int(np.shape(value)[1]))
-    return norbs
+def _frozen_indices(values: Any, what: str) -> NDArray[np.int64]:
+    """`values` as a read-only 1-d int64 array (a copy where needed)."""
+    array = np.array(values, dtype=np.int64, copy=True)
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be a 1-d array of site indices, got shape {array.shape}")
+    array.flags.writeable = False
+    return array
 
 
-class _Group:
-    """Terms sharing one value (constant or function) and one block shape.
+def _frozen(array: Any, dtype: Any) -> NDArray[Any]:
+    """A read-only copy of `array` as `dtype`."""
+    out = np.array(array, dtype=dtype, copy=True)
+    out.flags.writeable = False
+    return out
 
-    ``rows``/``cols`` are site indices (equal for onsite terms). ``sites`` holds
-    what a value function receives: a list of Site (or Site pairs) for per-element
-    calls, or a tuple of SiteArray for vectorized calls.
+
+class TermGroup:
+    """Hamiltonian terms that share one value (a constant or a value function) and one block shape.
+
+    The unit in which a builder hands a Hamiltonian to :class:`System` and
+    :class:`InfiniteSystem`: the terms are evaluated together, with one call of a
+    vectorized value function or one call per term otherwise. Immutable: the index
+    arrays are read-only and attributes cannot be assigned.
+
+    Parameters
+    ----------
+    rows, cols : array_like of int, shape (n,)
+        Site indices: term ``k`` is the block ``<rows[k]|H|cols[k]>`` (``rows == cols``
+        for onsite terms).
+    value : number, matrix or callable
+        The value of every term: a constant, or a value function taking the site(s)
+        and then parameters by name.
+    shape : (int, int)
+        Block shape, the orbitals of the ``rows`` and of the ``cols`` sites.
+    sites : sequence
+        What a value function receives: one Site (onsite) or ``(Site, Site)`` pair
+        (hopping) per term, or, for a vectorized group, a tuple of one
+        :class:`~mesoscopic.lattice.SiteArray` per site argument.
+    onsite : bool
+        Onsite terms (True) or hoppings (False).
+    vectorized : bool
+        The value function is called once, with SiteArrays.
+    conj : bool
+        The terms enter as their conjugate transpose at ``(cols, rows)`` (a lead's
+        hopping to the previous cell, stored as part of the hopping to the next).
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> group = TermGroup([1], [0], -1.0, (1, 1), [(lat(1), lat(0))], onsite=False)
+    >>> group.rows.flags.writeable, len(group)
+    (False, 1)
     """
 
     __slots__ = ("cols", "conj", "onsite", "rows", "shape", "sites", "value", "vectorized")
 
+    rows: NDArray[np.int64]
+    cols: NDArray[np.int64]
+    value: Any
+    shape: tuple[int, int]
+    sites: Any
+    onsite: bool
+    vectorized: bool
+    conj: bool
+
     def __init__(
         self,
-        rows: NDArray[np.int64],
-        cols: NDArray[np.int64],
+        rows: ArrayLike,
+        cols: ArrayLike,
         value: Any,
         shape: tuple[int, int],
         sites: Any,
@@ -375,19 +413,152 @@ class _Group:
         vectorized: bool = False,
         conj: bool = False,
     ) -> None:
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.cols = np.asarray(cols, dtype=np.int64)
-        self.value = value
-        self.shape = shape
-        self.sites = sites
-        self.onsite = onsite
-        self.vectorized = vectorized
-        self.conj = conj
+        set_ = object.__setattr__
+        rows_array = _frozen_indices(rows, "rows")
+        cols_array = _frozen_indices(cols, "cols")
+        if rows_array.shape != cols_array.shape:
+            raise ValueError(
+                f"rows and cols of a term group differ in length ({len(rows_array)} vs "
+                f"{len(cols_array)})"
+            )
+        if (
+            len(shape) != 2
+            or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in shape)
+            or min(shape) < 1
+        ):
+            raise ValueError(f"shape must be two positive orbital counts, got {shape!r}")
+        sites = tuple(sites)
+        if not _site_arrays(sites) and len(sites) != len(rows_array):
+            raise ValueError(
+                f"a term group of {len(rows_array)} terms got {len(sites)} sites; give one "
+                "Site or (Site, Site) pair per term, or one SiteArray per site argument"
+            )
+        if vectorized and not _site_arrays(sites):
+            raise ValueError("a vectorized term group needs one SiteArray per site argument")
+        set_(self, "rows", rows_array)
+        set_(self, "cols", cols_array)
+        set_(self, "value", value)
+        set_(self, "shape", (int(shape[0]), int(shape[1])))
+        set_(self, "sites", sites)
+        set_(self, "onsite", bool(onsite))
+        set_(self, "vectorized", bool(vectorized))
+        set_(self, "conj", bool(conj))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a TermGroup is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a TermGroup is immutable; cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _restore_term_group,
+            (
+                self.rows,
+                self.cols,
+                self.value,
+                self.shape,
+                self.sites,
+                self.onsite,
+                self.vectorized,
+                self.conj,
+            ),
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        kind = "onsite" if self.onsite else "hopping"
+        return f"<TermGroup of {len(self)} {kind} terms, blocks {self.shape}>"
+
+    @classmethod
+    def collect(
+        cls,
+        items: Sequence[Any],
+        values: Sequence[Any],
+        rows: ArrayLike,
+        cols: ArrayLike,
+        norbs: ArrayLike,
+        *,
+        onsite: bool,
+        vectorize: bool = False,
+        conj: bool = False,
+    ) -> tuple[TermGroup, ...]:
+        """Group terms by (value, block shape[, families]) for evaluation in bulk.
+
+        Parameters
+        ----------
+        items : sequence
+            The Site (onsite) or ``(Site, Site)`` pair (hopping) of each term.
+        values : sequence
+            The value of each term.
+        rows, cols : array_like of int, shape (n,)
+            Site indices of each term.
+        norbs : array_like of int, shape (n_sites,)
+            Orbitals of every site the indices refer to.
+        onsite, conj
+            As for :class:`TermGroup`.
+        vectorize : bool
+            Call each value function once per group with SiteArrays (per site family).
+
+        Returns
+        -------
+        tuple of TermGroup
+        """
+        from .lattice import SiteArray
+
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        norbs = np.asarray(norbs, dtype=np.int64)
+        keyed: dict[tuple[Any, ...], list[int]] = {}
+        for k, value in enumerate(values):
+            shape = (int(norbs[rows[k]]), int(norbs[cols[k]]))
+            if callable(value):
+                key: tuple[Any, ...] = ("f", id(value), shape)
+                if vectorize:
+                    fams = (items[k],) if onsite else items[k]
+                    key += tuple(id(s.family) for s in fams)
+            else:
+                arr = np.asarray(value)
+                key = ("c", arr.tobytes(), arr.dtype.str, arr.shape, shape)
+            keyed.setdefault(key, []).append(k)
+        groups = []
+        for ks in keyed.values():
+            idx = np.array(ks, dtype=np.int64)
+            value = values[ks[0]]
+            shape = (int(norbs[rows[ks[0]]]), int(norbs[cols[ks[0]]]))
+            sites: Any
+            if callable(value) and vectorize:
+                if onsite:
+                    fam = items[ks[0]].family
+                    sites = (SiteArray(fam, [items[k].tag for k in ks]),)
+                else:
+                    fa, fb = items[ks[0]][0].family, items[ks[0]][1].family
+                    sites = (
+                        SiteArray(fa, [items[k][0].tag for k in ks]),
+                        SiteArray(fb, [items[k][1].tag for k in ks]),
+                    )
+            else:
+                sites = [items[k] for k in ks]
+            groups.append(
+                cls(
+                    rows[idx],
+                    cols[idx],
+                    value,
+                    shape,
+                    sites,
+                    onsite=onsite,
+                    vectorized=bool(callable(value) and vectorize),
+                    conj=conj,
+                )
+            )
+        return tuple(groups)
 
     def describe(self, k: int, *, with_function: bool = True) -> str:
         """The term(s) for a message: site or hopping with positions, and the function."""
         kind = "onsite" if self.onsite else "hopping"
-        if self.vectorized:
+        if _site_arrays(self.sites):
             fam = self.sites[0].family.name
             n = len(self.rows)
             tags = np.asarray(self.sites[0].tags)[:3].tolist()
@@ -467,6 +638,28 @@ class _Group:
         return result
 
 
+def _site_arrays(sites: tuple[Any, ...]) -> bool:
+    """Whether a term group's sites are SiteArrays (one per site argument)."""
+    from .lattice import SiteArray
+
+    return bool(sites) and isinstance(sites[0], SiteArray)
+
+
+def _restore_term_group(
+    rows: Any,
+    cols: Any,
+    value: Any,
+    shape: tuple[int, int],
+    sites: Any,
+    onsite: bool,
+    vectorized: bool,
+    conj: bool,
+) -> TermGroup:
+    return TermGroup(
+        rows, cols, value, shape, sites, onsite=onsite, vectorized=vectorized, conj=conj
+    )
+
+
 def _as_complex(
     value: Any, what: str | Callable[[int], str], k: int = 0
 ) -> NDArray[np.complex128]:
@@ -520,64 +713,7 @@ def _as_block(
     return block
 
 
-def _group_terms(
-    items: Sequence[Any],
-    values: Sequence[Any],
-    rows: NDArray[np.int64],
-    cols: NDArray[np.int64],
-    norbs: NDArray[np.int64],
-    *,
-    onsite: bool,
-    vectorize: bool,
-) -> list[_Group]:
-    """Group terms by (value, block shape[, families]) for evaluation in bulk."""
-    keyed: dict[tuple[Any, ...], list[int]] = {}
-    for k, value in enumerate(values):
-        shape = (int(norbs[rows[k]]), int(norbs[cols[k]]))
-        if callable(value):
-            key: tuple[Any, ...] = ("f", id(value), shape)
-            if vectorize:
-                fams = (items[k],) if onsite else items[k]
-                key += tuple(id(s.family) for s in fams)
-        else:
-            arr = np.asarray(value)
-            key = ("c", arr.tobytes(), arr.dtype.str, arr.shape, shape)
-        keyed.setdefault(key, []).append(k)
-    groups = []
-    for ks in keyed.values():
-        idx = np.array(ks, dtype=np.int64)
-        value = values[ks[0]]
-        shape = (int(norbs[rows[ks[0]]]), int(norbs[cols[ks[0]]]))
-        sites: Any
-        if callable(value) and vectorize:
-            from .lattice import SiteArray
-
-            if onsite:
-                fam = items[ks[0]].family
-                sites = (SiteArray(fam, [items[k].tag for k in ks]),)
-            else:
-                fa, fb = items[ks[0]][0].family, items[ks[0]][1].family
-                sites = (
-                    SiteArray(fa, [items[k][0].tag for k in ks]),
-                    SiteArray(fb, [items[k][1].tag for k in ks]),
-                )
-        else:
-            sites = [items[k] for k in ks]
-        groups.append(
-            _Group(
-                rows[idx],
-                cols[idx],
-                value,
-                shape,
-                sites,
-                onsite=onsite,
-                vectorized=bool(callable(value) and vectorize),
-            )
-        )
-    return groups
-
-
-def _group_parameters(groups: Sequence[_Group]) -> set[str]:
+def _group_parameters(groups: Sequence[TermGroup]) -> set[str]:
     names: set[str] = set()
     for g in groups:
         if callable(g.value):
@@ -585,7 +721,7 @@ def _group_parameters(groups: Sequence[_Group]) -> set[str]:
     return names
 
 
-def _groups_take_any_parameter(groups: Sequence[_Group]) -> bool:
+def _groups_take_any_parameter(groups: Sequence[TermGroup]) -> bool:
     """Whether a value function takes ``**kwargs`` (or has no signature): every name."""
     return any(
         callable(g.value) and _signature_info(g.value, 1 if g.onsite else 2)[2] for g in groups
@@ -618,11 +754,11 @@ def _warn_unused_parameters(
 def _assemble(
     n_orbitals: int,
     offsets: NDArray[np.int64],
-    onsite_groups: Sequence[_Group],
-    hopping_groups: Sequence[_Group],
+    onsite_groups: Sequence[TermGroup],
+    hopping_groups: Sequence[TermGroup],
     params: Mapping[str, Any],
     *,
-    phases: Callable[[_Group], NDArray[np.complex128] | None] | None = None,
+    phases: Callable[[TermGroup], NDArray[np.complex128] | None] | None = None,
     hermitian_part: bool = True,
     check_hermiticity: bool = True,
 ) -> sp.csr_matrix:
@@ -718,7 +854,94 @@ def _flux_value(params: Mapping[str, Any], name: str | None) -> float:
 # --------------------------------------------------------------------------------------
 
 
-class InfiniteSystem:
+class _Frozen:
+    """Attribute assignment refused after construction; a private cache stays writable.
+
+    Construction sets attributes with ``_freeze_set``; lazily computed values live in the
+    ``_cache`` dict made at construction. Pickling restores ``__dict__`` directly.
+    """
+
+    _cache: dict[str, Any]
+
+    def _freeze_set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"{type(self).__name__} is finalized and immutable; cannot set {name!r} "
+            "(change the Builder and call finalized() again)"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(
+            f"{type(self).__name__} is finalized and immutable; cannot delete {name!r}"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Derived values are recomputed after unpickling; the sites themselves are kept.
+        state = dict(self.__dict__)
+        cache = state.get("_cache")
+        if cache is not None:
+            state["_cache"] = {k: v for k, v in cache.items() if k == "sites"}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Pickles do not keep NumPy's writeable flag: freeze the arrays again.
+        for value in state.values():
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, np.ndarray):
+                    item.flags.writeable = False
+        self.__dict__.update(state)
+
+    def _adopt(self, builder: Any, spin_degeneracy: int, magnetic_flux: str | None) -> None:
+        """The deprecated ``System(builder)``: take over ``builder.finalized()``'s state."""
+        name = type(self).__name__
+        warnings.warn(
+            f"{name}(builder) is deprecated; call builder.finalized() instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        made = builder.finalized(spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
+        if type(made) is not type(self):
+            raise TypeError(
+                f"{name}(builder) got a builder that finalizes into a {type(made).__name__}"
+            )
+        self.__dict__.update(made.__dict__)
+
+
+def _check_groups(groups: Any, what: str) -> tuple[TermGroup, ...]:
+    groups = tuple(groups)
+    for group in groups:
+        if not isinstance(group, TermGroup):
+            raise TypeError(f"{what} must be TermGroups, got {_checks._show(group)}")
+    return groups
+
+
+def _check_norbs(norbs: ArrayLike, num_sites: int) -> NDArray[np.int64]:
+    array = _frozen(norbs, np.int64)
+    if array.shape != (num_sites,) or np.any(array < 1):
+        raise ValueError(
+            f"norbs must hold one positive orbital count per site ({num_sites} sites), got "
+            f"{_checks._show(np.asarray(norbs).tolist())}"
+        )
+    return array
+
+
+def _offsets(norbs: NDArray[np.int64]) -> NDArray[np.int64]:
+    return _frozen(np.concatenate([[0], np.cumsum(norbs)]), np.int64)
+
+
+def _check_terms_in_range(groups: tuple[TermGroup, ...], num_sites: int, what: str) -> None:
+    for group in groups:
+        for index in (group.rows, group.cols):
+            if len(index) and (index.min() < 0 or index.max() >= num_sites):
+                raise ValueError(
+                    f"{what} refer to site {int(index.max())} or {int(index.min())}, "
+                    f"outside 0..{num_sites - 1}"
+                )
+
+
+class InfiniteSystem(_Frozen):
     """A finalized lead: one unit cell repeated along a translational symmetry.
 
     Cells are numbered ``m = 0, 1, 2, ...`` along the symmetry period (away from
@@ -726,93 +949,111 @@ class InfiniteSystem:
     ``<m|H|m>`` and :meth:`inter_cell_hopping` is ``<m|H|m+1>``, so the Bloch
     Hamiltonian is ``H(k) = h_cell + hop e^{ik} + hop^dagger e^{-ik}``.
 
+    Made by ``Builder.finalized()`` for a Builder with a translational symmetry, which
+    hands over its parts through the keyword-only constructor below. Immutable: its
+    arrays are read-only and attributes cannot be assigned.
+
+    Parameters
+    ----------
+    sites : sequence of Site
+        Sites of the unit cell (the fundamental domain), in the order of the orbitals.
+    symmetry : TranslationalSymmetry
+        The lead's symmetry, with one period.
+    norbs : array_like of int, shape (n_sites,)
+        Orbitals per site.
+    onsite : sequence of TermGroup
+        Onsite terms (site indices into `sites`).
+    cell_hoppings : sequence of TermGroup
+        Hoppings within the cell, ``<m|H|m>``.
+    inter_cell_hoppings : sequence of TermGroup
+        Hoppings ``<m|H|m+1>``, rows in cell m and columns in cell m+1 (or their
+        conjugates, ``conj=True``).
+    conservation_law : optional
+        A matrix or a function of the site, as for the Builder.
+    spin_degeneracy : {1, 2}
+    magnetic_flux : str, optional
+        Name of the flux parameter (see the module notes).
+
     Attributes
     ----------
-    sites : list of Site
+    sites : tuple of Site
         Sites of the unit cell (the fundamental domain).
+    pos : ndarray, shape (n_sites, dim)
+        Their positions (read-only).
+    norbs, orb_offsets : ndarray of int
+        Orbitals per site and each site's first orbital, ``(n_sites + 1,)`` (read-only).
     symmetry : TranslationalSymmetry
     spin_degeneracy : int
     """
 
+    sites: tuple[Site, ...]
+    symmetry: Any
+    pos: NDArray[np.float64]
+    norbs: NDArray[np.int64]
+    orb_offsets: NDArray[np.int64]
+    spin_degeneracy: int
+    magnetic_flux: str | None
+    conservation_law: Any
+    parameters: frozenset[str]
+    _onsite: tuple[TermGroup, ...]
+    _cell: tuple[TermGroup, ...]
+    _inter: tuple[TermGroup, ...]
+    _takes_any_parameter: bool
+    _direction: NDArray[np.float64]
+
     def __init__(
-        self, builder: Any, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None
+        self,
+        builder: Any = None,
+        /,
+        *,
+        sites: Sequence[Site] = (),
+        symmetry: Any = None,
+        norbs: ArrayLike = (),
+        onsite: Sequence[TermGroup] = (),
+        cell_hoppings: Sequence[TermGroup] = (),
+        inter_cell_hoppings: Sequence[TermGroup] = (),
+        conservation_law: Any = None,
+        spin_degeneracy: int = 1,
+        magnetic_flux: str | None = None,
     ) -> None:
-        sym = builder.symmetry
-        self.symmetry = sym
-        self.spin_degeneracy = _check_degeneracy(spin_degeneracy)
-        self.magnetic_flux = magnetic_flux
-        self.conservation_law = builder.conservation_law
-        vectorize = bool(getattr(builder, "vectorize", False))
-        sites = sorted(builder._sites, key=lambda s: (s.family.name, id(s.family), s.tag))
+        if builder is not None:
+            self._adopt(builder, spin_degeneracy, magnetic_flux)
+            return
+        sites = tuple(sites)
         if not sites:
             raise ValueError("the lead has no sites")
-        index = {s: i for i, s in enumerate(sites)}
-        norbs_map = _infer_norbs(builder)
-        norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
-        self.sites = sites
-        self.pos = np.array([s.pos for s in sites], dtype=float)
-        self.norbs = norbs
-        self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
-        site_idx = np.arange(len(sites), dtype=np.int64)
-        self._onsite = _group_terms(
-            sites,
-            [builder._sites[s] for s in sites],
-            site_idx,
-            site_idx,
-            norbs,
-            onsite=True,
-            vectorize=vectorize,
-        )
-        cell: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
-        forward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
-        backward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
-        for (a, b), value in builder._hoppings.items():
-            dom_b = sym.which(b)
-            target = {0: cell, 1: forward, -1: backward}.get(dom_b)
-            if target is None:
-                raise ValueError(
-                    f"lead hopping {(a, b)!r} spans {abs(dom_b)} periods; lead hoppings may "
-                    "only connect neighbouring unit cells (use a longer period)"
-                )
-            target[0].append((a, b))
-            target[1].append(value)
-            target[2].append(index[a])
-            target[3].append(index[sym.to_fd(b)])
-        if not forward[0] and not backward[0]:
+        if symmetry is None or getattr(symmetry, "num_directions", None) != 1:
+            raise ValueError(
+                f"a lead needs a translational symmetry with one period, got {symmetry!r}"
+            )
+        set_ = self._freeze_set
+        set_("_cache", {})
+        set_("symmetry", symmetry)
+        set_("spin_degeneracy", _check_degeneracy(spin_degeneracy))
+        set_("magnetic_flux", _check_flux_name(magnetic_flux))
+        set_("conservation_law", conservation_law)
+        set_("sites", sites)
+        set_("pos", _frozen([s.pos for s in sites], float))
+        set_("norbs", _check_norbs(norbs, len(sites)))
+        set_("orb_offsets", _offsets(self.norbs))
+        set_("_onsite", _check_groups(onsite, "onsite terms"))
+        set_("_cell", _check_groups(cell_hoppings, "cell hoppings"))
+        set_("_inter", _check_groups(inter_cell_hoppings, "inter-cell hoppings"))
+        for groups, what in ((self._onsite, "onsite terms"), (self._cell, "cell hoppings")):
+            _check_terms_in_range(groups, len(sites), f"the lead's {what}")
+        _check_terms_in_range(self._inter, len(sites), "the lead's inter-cell hoppings")
+        if not self._inter:
             raise ValueError(
                 "the lead has no hoppings between neighbouring unit cells, so it carries no "
                 "current; add hoppings across the period (e.g. lead[lat.neighbors()] = -t)"
             )
-
-        def groups(
-            part: tuple[list[Any], list[Any], list[int], list[int]], conj: bool
-        ) -> list[_Group]:
-            out = _group_terms(
-                part[0],
-                part[1],
-                np.array(part[2], dtype=np.int64),
-                np.array(part[3], dtype=np.int64),
-                norbs,
-                onsite=False,
-                vectorize=vectorize,
-            )
-            for g in out:
-                g.conj = conj
-            return out
-
-        self._cell = groups(cell, False)
-        # <a|H|b> with b in the next cell is directly part of <0|H|1>; with b in the
-        # previous cell its conjugate is.
-        self._inter = groups(forward, False) + groups(backward, True)
-        names = _group_parameters(self._onsite) | _group_parameters(self._cell)
-        names |= _group_parameters(self._inter)
-        self._takes_any_parameter = any(
-            _groups_take_any_parameter(part) for part in (self._onsite, self._cell, self._inter)
-        )
+        parts = (self._onsite, self._cell, self._inter)
+        names: set[str] = set().union(*(_group_parameters(part) for part in parts))
+        set_("_takes_any_parameter", any(_groups_take_any_parameter(part) for part in parts))
         if magnetic_flux:
             names.add(magnetic_flux)
-            self._direction = _lead_direction(sym.period)
-        self.parameters = frozenset(names)
+            set_("_direction", _frozen(_lead_direction(symmetry.period), float))
+        set_("parameters", frozenset(names))
 
     def __repr__(self) -> str:
         return (
@@ -825,12 +1066,12 @@ class InfiniteSystem:
 
     def _phase_function(
         self, params: Mapping[str, Any]
-    ) -> Callable[[_Group], NDArray[np.complex128] | None] | None:
+    ) -> Callable[[TermGroup], NDArray[np.complex128] | None] | None:
         flux = _flux_value(params, self.magnetic_flux)
         if self.magnetic_flux is None or flux == 0.0:
             return None
 
-        def phases(g: _Group) -> NDArray[np.complex128]:
+        def phases(g: TermGroup) -> NDArray[np.complex128]:
             if g.vectorized:
                 ra, rb = g.sites[0].pos[:, :2], g.sites[1].pos[:, :2]
             else:
@@ -932,6 +1173,12 @@ class InfiniteSystem:
         return leads.selfenergy(h_cell, self.inter_cell_hopping(params), energy)
 
 
+def _check_flux_name(name: Any) -> str | None:
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"magnetic_flux must be a parameter name (str), got {name!r}")
+    return name
+
+
 def _check_degeneracy(value: Any) -> int:
     if isinstance(value, bool) or value not in (1, 2):
         raise ValueError(
@@ -946,140 +1193,171 @@ def _check_degeneracy(value: Any) -> int:
 # --------------------------------------------------------------------------------------
 
 
-class System:
+class System(_Frozen):
     """A finalized scattering region with its leads.
+
+    Made by ``Builder.finalized()`` (or ``ArrayBuilder.finalized()``), which hands over
+    its parts through the keyword-only constructor below; this module knows no builder.
+    Immutable: its arrays are read-only, its sequences are tuples, and attributes cannot
+    be assigned.
+
+    Parameters
+    ----------
+    sites : sequence of Site, or a callable returning them
+        All sites, in the order of the Hamiltonian's rows; a callable is called on the
+        first access of :attr:`sites` (then `pos` is required).
+    norbs : array_like of int, shape (n_sites,)
+        Orbitals per site.
+    onsite, hoppings : sequence of TermGroup
+        Onsite terms and hoppings ``<rows|H|cols>`` (each hopping once; its Hermitian
+        conjugate is implied), with site indices into `sites`.
+    leads : sequence of InfiniteSystem
+        The leads, numbered in this order.
+    lead_interfaces : sequence of array_like of int
+        For each lead, the indices of the sites that are images of the lead's unit
+        cell sites (same order as ``leads[k].sites``).
+    pos : array_like, shape (n_sites, dim), optional
+        Site positions; computed from `sites` when not given.
+    spin_degeneracy : {1, 2}
+    magnetic_flux : str, optional
+        Name of the flux parameter (see the module notes).
 
     Attributes
     ----------
-    sites : list of Site
+    sites : tuple of Site
         All sites, in the order of the Hamiltonian's rows (orbital blocks).
     pos : ndarray, shape (n_sites, dim)
         Site positions (Kwant's method ``pos(i)`` is ``pos[i]`` here).
     norbs : ndarray of int, shape (n_sites,)
         Orbitals per site; ``orb_offsets`` (n_sites + 1,) locates each site's block.
-    leads : list of InfiniteSystem
+    leads : tuple of InfiniteSystem
         The leads, numbered in the order they were attached.
-    lead_interfaces : list of ndarray of int
+    lead_interfaces : tuple of ndarray of int
         For each lead, the indices of the sites that are images of the lead's
         unit cell sites (same order as ``leads[k].sites``).
     parameters : frozenset of str
         Names of all parameters the value functions take.
     spin_degeneracy : int
         1 or 2; multiplies conductances.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[(lat(i) for i in range(2))] = 0.0
+    >>> syst[lat.neighbors()] = -1.0
+    >>> fsys = syst.finalized()
+    >>> fsys.pos.flags.writeable
+    False
+    >>> try:
+    ...     fsys.spin_degeneracy = 2
+    ... except AttributeError as exc:
+    ...     print(str(exc).split(";")[0])
+    System is finalized and immutable
     """
 
+    pos: NDArray[np.float64]
+    norbs: NDArray[np.int64]
+    orb_offsets: NDArray[np.int64]
+    leads: tuple[InfiniteSystem, ...]
+    lead_interfaces: tuple[NDArray[np.int64], ...]
+    parameters: frozenset[str]
+    spin_degeneracy: int
+    magnetic_flux: str | None
+    _site_source: Callable[[], Sequence[Site]] | None
+    _onsite: tuple[TermGroup, ...]
+    _hoppings: tuple[TermGroup, ...]
+    _hop_i: NDArray[np.int64]
+    _hop_j: NDArray[np.int64]
+    _takes_any_parameter: bool
+    _chi: NDArray[np.float64] | None
+
     def __init__(
-        self, builder: Any, *, spin_degeneracy: int = 1, magnetic_flux: str | None = None
-    ) -> None:
-        vectorize = bool(getattr(builder, "vectorize", False))
-        sites = list(builder._sites)
-        if not sites:
-            raise ValueError("the system has no sites")
-        index = {s: i for i, s in enumerate(sites)}
-        norbs_map = _infer_norbs(builder)
-        for lead in builder.leads:
-            for fam_id, n in _infer_norbs(lead.builder).items():
-                if norbs_map.setdefault(fam_id, n) != n:
-                    raise ValueError(
-                        f"a lead and the scattering region disagree on the number of orbitals "
-                        f"({n} vs {norbs_map[fam_id]}) of a site family; set norbs= on the lattice"
-                    )
-        norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
-        site_idx = np.arange(len(sites), dtype=np.int64)
-        onsite = _group_terms(
-            sites,
-            [builder._sites[s] for s in sites],
-            site_idx,
-            site_idx,
-            norbs,
-            onsite=True,
-            vectorize=vectorize,
-        )
-        pairs = list(builder._hoppings)
-        hoppings = _group_terms(
-            pairs,
-            [builder._hoppings[p] for p in pairs],
-            np.array([index[a] for a, _ in pairs], dtype=np.int64),
-            np.array([index[b] for _, b in pairs], dtype=np.int64),
-            norbs,
-            onsite=False,
-            vectorize=vectorize,
-        )
-        leads = [
-            InfiniteSystem(
-                lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
-            )
-            for lead in builder.leads
-        ]
-        interfaces = []
-        for lead, flead in zip(builder.leads, leads):
-            sym = lead.builder.symmetry
-            images = [sym.act(lead.domain, s) for s in flead.sites]
-            missing = [s for s in images if s not in index]
-            if missing:
-                raise ValueError(f"lead interface site {missing[0]!r} is not in the system")
-            interfaces.append(np.array([index[s] for s in images], dtype=np.int64))
-        self._setup(
-            sites=sites,
-            pos=np.array([s.pos for s in sites], dtype=float),
-            norbs=norbs,
-            onsite=onsite,
-            hoppings=hoppings,
-            leads=leads,
-            interfaces=interfaces,
-            spin_degeneracy=spin_degeneracy,
-            magnetic_flux=magnetic_flux,
-        )
-
-    @classmethod
-    def _from_parts(cls, **parts: Any) -> System:
-        self = cls.__new__(cls)
-        self._setup(**parts)
-        return self
-
-    def _setup(
         self,
+        builder: Any = None,
+        /,
         *,
-        sites: Any,
-        pos: NDArray[np.float64],
-        norbs: NDArray[np.int64],
-        onsite: list[_Group],
-        hoppings: list[_Group],
-        leads: list[InfiniteSystem],
-        interfaces: list[NDArray[np.int64]],
-        spin_degeneracy: int,
-        magnetic_flux: str | None,
+        sites: Sequence[Site] | Callable[[], Sequence[Site]] = (),
+        norbs: ArrayLike = (),
+        onsite: Sequence[TermGroup] = (),
+        hoppings: Sequence[TermGroup] = (),
+        leads: Sequence[InfiniteSystem] = (),
+        lead_interfaces: Sequence[ArrayLike] = (),
+        pos: ArrayLike | None = None,
+        spin_degeneracy: int = 1,
+        magnetic_flux: str | None = None,
     ) -> None:
-        self.spin_degeneracy = _check_degeneracy(spin_degeneracy)
-        if magnetic_flux is not None and not isinstance(magnetic_flux, str):
-            raise TypeError(f"magnetic_flux must be a parameter name (str), got {magnetic_flux!r}")
-        self.magnetic_flux = magnetic_flux
-        self._sites = sites
-        self.pos = pos
-        self.norbs = norbs
-        self.orb_offsets = np.concatenate([[0], np.cumsum(norbs)]).astype(np.int64)
-        self._onsite = onsite
-        self._hoppings = hoppings
-        self.leads = leads
-        self.lead_interfaces = interfaces
-        self._hop_i = (
-            np.concatenate([g.rows for g in hoppings]) if hoppings else np.zeros(0, np.int64)
+        if builder is not None:
+            self._adopt(builder, spin_degeneracy, magnetic_flux)
+            return
+        set_ = self._freeze_set
+        set_("_cache", {})
+        if callable(sites):
+            if pos is None:
+                raise ValueError("sites given as a callable need their positions, pos=")
+            set_("_site_source", sites)
+        else:
+            sites = tuple(sites)
+            for site in sites:
+                if not isinstance(site, Site):
+                    raise TypeError(f"sites must be Site objects, got {_checks._show(site)}")
+            self._cache["sites"] = sites
+            set_("_site_source", None)
+            if pos is None:
+                pos = [s.pos for s in sites]
+        set_("pos", _frozen(pos, float))
+        if self.pos.ndim != 2 or len(self.pos) == 0:
+            raise ValueError("the system has no sites")
+        num_sites = len(self.pos)
+        if not callable(sites) and len(sites) != num_sites:
+            raise ValueError(f"{len(sites)} sites but {num_sites} positions")
+        set_("spin_degeneracy", _check_degeneracy(spin_degeneracy))
+        set_("magnetic_flux", _check_flux_name(magnetic_flux))
+        set_("norbs", _check_norbs(norbs, num_sites))
+        set_("orb_offsets", _offsets(self.norbs))
+        set_("_onsite", _check_groups(onsite, "onsite terms"))
+        set_("_hoppings", _check_groups(hoppings, "hoppings"))
+        _check_terms_in_range(self._onsite, num_sites, "onsite terms")
+        _check_terms_in_range(self._hoppings, num_sites, "hoppings")
+        leads = tuple(leads)
+        for lead in leads:
+            if not isinstance(lead, InfiniteSystem):
+                raise TypeError(f"leads must be InfiniteSystems, got {_checks._show(lead)}")
+        interfaces = tuple(_frozen_indices(i, "a lead interface") for i in lead_interfaces)
+        if len(interfaces) != len(leads):
+            raise ValueError(
+                f"{len(leads)} leads but {len(interfaces)} lead interfaces; give one per lead"
+            )
+        for k, (lead, iface) in enumerate(zip(leads, interfaces)):
+            if len(iface) != len(lead.sites):
+                raise ValueError(
+                    f"the interface of lead {k} has {len(iface)} sites, its unit cell "
+                    f"{len(lead.sites)}"
+                )
+            if len(iface) and (iface.min() < 0 or iface.max() >= num_sites):
+                raise ValueError(
+                    f"the interface of lead {k} refers to sites outside 0..{num_sites - 1}"
+                )
+        set_("leads", leads)
+        set_("lead_interfaces", interfaces)
+        hop_i = np.concatenate([g.rows for g in self._hoppings]) if self._hoppings else ()
+        hop_j = np.concatenate([g.cols for g in self._hoppings]) if self._hoppings else ()
+        set_("_hop_i", _frozen(hop_i, np.int64))
+        set_("_hop_j", _frozen(hop_j, np.int64))
+        names = _group_parameters(self._onsite) | _group_parameters(self._hoppings)
+        takes_any = _groups_take_any_parameter(self._onsite) or _groups_take_any_parameter(
+            self._hoppings
         )
-        self._hop_j = (
-            np.concatenate([g.cols for g in hoppings]) if hoppings else np.zeros(0, np.int64)
-        )
-        names = _group_parameters(onsite) | _group_parameters(hoppings)
-        takes_any = _groups_take_any_parameter(onsite) or _groups_take_any_parameter(hoppings)
         for flead in leads:
             names |= flead.parameters
-            takes_any = takes_any or getattr(flead, "_takes_any_parameter", True)
-        self._takes_any_parameter = takes_any
+            takes_any = takes_any or flead._takes_any_parameter
+        set_("_takes_any_parameter", takes_any)
         if magnetic_flux:
             names.add(magnetic_flux)
-        self.parameters = frozenset(names)
+        set_("parameters", frozenset(names))
         self._check_connected()
-        if magnetic_flux is not None:
-            self._setup_gauge()
+        set_("_chi", None if magnetic_flux is None else _frozen(self._gauge(), float))
 
     def content_digest(self) -> str:
         """A hash of everything that defines this system, stable across runs.
@@ -1108,16 +1386,25 @@ class System:
         )
 
     @property
-    def sites(self) -> list[Site]:
-        if not isinstance(self._sites, list):
-            self._sites = self._sites()
-        return self._sites
+    def sites(self) -> tuple[Site, ...]:
+        """All sites, in the order of the Hamiltonian's rows."""
+        cached = self._cache.get("sites")
+        if cached is None:
+            assert self._site_source is not None  # given sites are cached at construction
+            cached = tuple(self._site_source())
+            if len(cached) != len(self.pos):
+                raise ValueError(f"{len(cached)} sites but {len(self.pos)} positions")
+            self._cache["sites"] = cached
+        return cached
 
     @property
-    def id_by_site(self) -> dict[Site, int]:
-        if not hasattr(self, "_id_by_site"):
-            self._id_by_site = {s: i for i, s in enumerate(self.sites)}
-        return self._id_by_site
+    def id_by_site(self) -> Mapping[Site, int]:
+        """Index of each site (read-only mapping)."""
+        cached = self._cache.get("id_by_site")
+        if cached is None:
+            cached = types.MappingProxyType({s: i for i, s in enumerate(self.sites)})
+            self._cache["id_by_site"] = cached
+        return cached
 
     @property
     def num_orbitals(self) -> int:
@@ -1149,7 +1436,8 @@ class System:
                 "or add hoppings"
             )
 
-    def _setup_gauge(self) -> None:
+    def _gauge(self) -> NDArray[np.float64]:
+        """The gauge function chi at every site (each lead's gauge on its interface)."""
         if self.pos.shape[1] < 2:
             raise ValueError("a magnetic field needs a system in at least two dimensions")
         chi = np.zeros(len(self.pos))
@@ -1165,18 +1453,21 @@ class System:
                 )
             chi[iface] = values
             owner[iface] = k
-        self._chi = chi
+        return chi
 
     def _phase_function(
         self, params: Mapping[str, Any]
-    ) -> Callable[[_Group], NDArray[np.complex128] | None] | None:
+    ) -> Callable[[TermGroup], NDArray[np.complex128] | None] | None:
         flux = _flux_value(params, self.magnetic_flux)
         if self.magnetic_flux is None or flux == 0.0:
             return None
 
-        def phases(g: _Group) -> NDArray[np.complex128]:
+        chi = self._chi
+        assert chi is not None  # set whenever magnetic_flux is
+
+        def phases(g: TermGroup) -> NDArray[np.complex128]:
             ra, rb = self.pos[g.rows, :2], self.pos[g.cols, :2]
-            integral = _landau_line_integral(ra, rb) + self._chi[g.rows] - self._chi[g.cols]
+            integral = _landau_line_integral(ra, rb) + chi[g.rows] - chi[g.cols]
             return np.exp(-2j * np.pi * flux * integral)
 
         return phases
@@ -1269,9 +1560,7 @@ class System:
         if to_sites is not None or from_sites is not None:
             raise TypeError("to_sites/from_sites selections are not supported; slice the result")
         params = _params_dict(params)
-        _warn_unused_parameters(
-            params, self.parameters, getattr(self, "_takes_any_parameter", True)
-        )
+        _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
         if not sparse:
             _check_dense(self.num_orbitals, "the dense Hamiltonian of the scattering region")
         mat = _assemble(
