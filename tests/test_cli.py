@@ -224,3 +224,206 @@ def test_plot_draws_a_slice_of_data_with_three_swept_axes(tmp_path):
     )
     figure = cli.plot_dataset(data, tmp_path / "slice.png")
     assert figure.stat().st_size > 1000
+
+
+QPC_STUDY = """
+[device]
+model = "quantum_point_contact"
+width = 8
+length = 12
+smoothness = 3.0
+
+[parameters]
+{fixed}
+
+[sweep]
+{sweep}
+
+[units]
+energy = "meV"
+
+[discretization]
+lattice_constant = 5.0
+effective_mass = 0.067
+
+[output]
+path = "out/qpc.nc"
+figure = "out/qpc.png"
+"""
+
+
+def test_units_convert_exactly_the_parameters_the_model_declares(tmp_path):
+    # confinement is a curvature (meV/nm^2 with energies in meV), gate an energy (meV).
+    curvature = float(meso.constants.confinement_curvature(6.0, 0.067))
+    study_file = write(
+        tmp_path,
+        QPC_STUDY.format(
+            fixed=f"confinement = {curvature!r}", sweep="energy = [20.0]\ngate = [1.0, 4.0]"
+        ),
+    )
+    data = cli.run_study(cli.load_study(study_file), progress=False)
+    gaas = meso.models.Discretization(lattice_constant=5.0, effective_mass=0.067)
+    fsys = meso.models.quantum_point_contact(8, 12, smoothness=3.0)
+    for gate in (1.0, 4.0):
+        params = gaas.params("quantum_point_contact", gate=gate, confinement=curvature)
+        expected = meso.smatrix(fsys, float(gaas.energy(20.0)), params=params).transmission(1, 0)
+        got = float(data["transmission"].sel(energy=20.0, gate=gate))
+        assert got == pytest.approx(expected, abs=1e-10)
+    assert data["gate"].attrs["units"] == "meV"
+    assert data["energy"].attrs["units"] == "meV"
+    # A swept curvature is labelled in its own unit.
+    swept = write(
+        tmp_path,
+        QPC_STUDY.format(
+            fixed="gate = 1.0", sweep=f"energy = [20.0]\nconfinement = [{curvature!r}]"
+        ).replace("out/qpc", "out/swept"),
+        name="swept.toml",
+    )
+    again = cli.run_study(cli.load_study(swept), progress=False)
+    assert again["confinement"].attrs["units"] == "meV/nm^2"
+    assert float(again["transmission"].squeeze()) == pytest.approx(
+        float(data["transmission"].sel(gate=1.0).squeeze()), abs=1e-12
+    )
+
+
+def test_results_carry_units_and_spin_degeneracy(tmp_path):
+    out = tmp_path / "r"
+    text = STUDY.format(out=out).replace(
+        'quantity = "transmission"', 'quantity = "conductance_matrix"'
+    )
+    text = text.replace("barrier = 2\n", "barrier = 2\nspin_degeneracy = 2\n")
+    data = cli.run_study(cli.load_study(write(tmp_path, text)), progress=False)
+    g = data["conductance_matrix"]
+    assert g.attrs["units"] == "e^2/h" and g.attrs["spin_degeneracy"] == 2
+    stored = io.load(out / "study.nc")["conductance_matrix"]
+    assert stored.attrs["spin_degeneracy"] == 2
+    # The degeneracy is in the numbers: G_10 = -2 T_10.
+    fsys = meso.models.double_barrier(well=8, barrier=2)
+    t = meso.smatrix(fsys, 0.9, params={"barrier_height": 0.8, "well_potential": 0.0})
+    got = g.sel(energy=0.9, barrier_height=0.8, method="nearest").values
+    assert got[1, 0] == pytest.approx(-2 * t.transmission(1, 0), abs=1e-10)
+    one = cli.run_study(
+        cli.load_study(write(tmp_path, STUDY.format(out=tmp_path / "t"), name="t.toml")),
+        progress=False,
+    )
+    assert one["transmission"].attrs == {
+        "units": "1",
+        "long_name": "transmission",
+        "spin_degeneracy": 1,
+    }
+
+
+def test_a_parameter_without_declared_unit_is_refused_with_physical_units(
+    tmp_path, monkeypatch, capsys
+):
+    from mesoscopic import models
+
+    def undeclared_barrier(well: int = 3) -> meso.System:
+        return models.double_barrier(well)  # the same device, with no units declared
+
+    monkeypatch.setattr(models, "undeclared_barrier", undeclared_barrier, raising=False)
+    monkeypatch.setattr(models, "__all__", [*models.__all__, "undeclared_barrier"])
+    base = """
+    [device]
+    model = "undeclared_barrier"
+    [parameters]
+    well_potential = 0.0
+    [sweep]
+    energy = [0.5]
+    barrier_height = [1.0]
+    [output]
+    path = "out/u.nc"
+    """
+    physical = '[units]\nenergy = "meV"\n[discretization]\nlattice_constant = 5.0\n'
+    study = write(tmp_path, textwrap.dedent(base) + physical)
+    assert cli.main(["run", str(study), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "[units] undeclared_barrier does not declare the unit of parameter(s)" in err
+    assert "'barrier_height', 'well_potential'" in err
+    assert not (tmp_path / "out").exists()
+    # In lattice units nothing is converted, so nothing is ambiguous.
+    write(tmp_path, base)
+    assert cli.main(["run", str(tmp_path / "study.toml"), "--no-progress"]) == 0
+
+
+def test_physical_units_are_refused_for_a_lattice_that_is_no_effective_mass_model(
+    tmp_path, capsys
+):
+    study = write(
+        tmp_path,
+        """
+        [device]
+        model = "graphene_ribbon"
+        width = 2
+        length = 2.0
+        [parameters]
+        potential = 0.0
+        [sweep]
+        energy = [0.5]
+        [units]
+        energy = "meV"
+        [discretization]
+        lattice_constant = 0.246
+        [output]
+        path = "out/g.nc"
+        """,
+    )
+    assert cli.main(["run", str(study), "--no-progress"]) == 2
+    assert "graphene_ribbon is not the discretization of an electron gas" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        "energy = [0.5]\nbarrier_height = { start = 0.5, stop = 2.0, num = 12 }",  # G(V_g)
+        "energy = [0.5]\nbarrier_height = [0.8, 1.6]",
+        "energy = { start = 0.2, stop = 1.6, num = 12 }\nbarrier_height = [1.0]",
+        "energy = [0.5]\nbarrier_height = [1.0]",  # every axis of length one
+        "energy = [0.5]\nbarrier_height = [1.0]\nwell_potential = [0.0, 0.2, 0.4, 0.5]",
+        "energy = { start = 0.2, stop = 1.6, num = 3 }",
+    ],
+)
+def test_run_and_plot_with_axes_of_length_one(tmp_path, sweep):
+    fixed = "" if "well_potential" in sweep else "well_potential = 0.0"
+    study = write(
+        tmp_path,
+        f"""
+[device]
+model = "double_barrier"
+well = 8
+barrier = 2
+[parameters]
+{fixed}
+{"barrier_height = 1.0" if "barrier_height" not in sweep else ""}
+[sweep]
+{sweep}
+[output]
+path = "out/s.nc"
+figure = "out/s.png"
+""",
+    )
+    assert cli.main(["run", str(study), "--no-progress"]) == 0
+    data = io.load(tmp_path / "out" / "s.nc")
+    assert data["transmission"].size >= 1
+    assert (tmp_path / "out" / "s.png").stat().st_size > 1000
+    assert (
+        cli.main(["plot", str(tmp_path / "out" / "s.nc"), "--out", str(tmp_path / "p.png")]) == 0
+    )
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_the_figure_of_a_gate_sweep_at_one_energy_is_a_curve_over_the_gate():
+    import xarray as xr
+
+    data = xr.Dataset(
+        {"transmission": (("energy", "gate"), np.linspace(0, 1, 12)[None, :], {"units": "1"})},
+        coords={"energy": ("energy", [0.5], {"units": "t"}), "gate": np.linspace(0, 1, 12)},
+    )
+    array, sliced = cli._figure_array(data, None)
+    assert array.dims == ("gate",)
+    assert sliced == ", energy = 0.5 t"
+    point, _ = cli._figure_array(data.isel(gate=[3]), None)
+    assert point.ndim == 0 and float(point) == pytest.approx(3 / 11)

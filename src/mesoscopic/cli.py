@@ -25,10 +25,10 @@ A study file::
     to_lead = 1
 
     [units]                           # optional; default lattice units (t, h/e per cell)
-    energy = "meV"                    # the energy axis and energy-valued parameters
-                                      # (gate, potential, disorder, zeeman, ...); needs
-                                      # [discretization]. Other parameters stay in
-                                      # lattice units.
+    energy = "meV"                    # the energy axis and every parameter the model
+                                      # declares an energy (meV) or a curvature
+                                      # (meV/nm^2); needs [discretization]
+    flux = "T"                        # parameters declared a flux (phi), in tesla
 
     [discretization]
     lattice_constant = 10.0           # nm
@@ -71,21 +71,9 @@ UNITS = {
     "energy": ("t", "meV"),
     "flux": ("h/e per cell", "T"),
 }
-# Parameters that are energies, converted from meV when [units] energy = "meV"; every other
-# parameter (curvatures, seeds, lengths) is always given in lattice units.
-_ENERGY_LIKE = {
-    "energy",
-    "gate",
-    "potential",
-    "v_left",
-    "v_right",
-    "disorder",
-    "zeeman",
-    "barrier_height",
-    "well_potential",
-    "mass",
-}
-_FLUX_LIKE = {"phi"}
+# Which entry of [units] governs each kind of parameter a model declares
+# (mesoscopic.models.PARAMETER_KINDS); kinds not listed are never converted.
+_UNIT_OF_KIND = {"energy": "energy", "energy/length^2": "energy", "flux": "flux"}
 
 
 class ConfigError(ValueError):
@@ -405,9 +393,10 @@ def _check_parameters(study: Study) -> None:
             "parameters",
             f"{study.model} has no parameter(s) {unknown}; it takes {sorted(fsys.parameters)}",
         )
+    kinds = _parameter_kinds(study.path, study.model, sorted(given), study.units)
     first = {name: values[0] for name, values in study.grid.items() if name != "energy"}
     params = {
-        name: _to_lattice_units(study.units, study.discretization, name, value)
+        name: _to_lattice_units(study.units, study.discretization, kinds[name], value)
         for name, value in {**study.fixed, **first}.items()
     }
     try:
@@ -427,19 +416,74 @@ def _check_parameters(study: Study) -> None:
             )
 
 
-def _to_lattice_units(
-    units: Mapping[str, str], discretization: Mapping[str, float] | None, name: str, values: Any
-) -> Any:
+def _is_physical(units: Mapping[str, str], key: str) -> bool:
+    return units.get(key, UNITS[key][0]) != UNITS[key][0]
+
+
+def _parameter_kinds(
+    path: pathlib.Path, model: str, names: Sequence[str], units: Mapping[str, str]
+) -> dict[str, str | None]:
+    """The kind each parameter's model declares (``None``: undeclared), ``energy`` included.
+
+    With physical [units], a model that is no effective-mass discretization, or a
+    parameter whose unit the model does not declare, is refused: [units] could not tell
+    whether to convert it.
+    """
     from . import models
 
-    if discretization is None:
+    try:
+        declared = models._model_units(model)
+    except ValueError:
+        kinds: dict[str, str] = {}
+        effective_mass = None
+    else:
+        kinds, effective_mass = dict(declared.kinds), declared.effective_mass
+    if any(_is_physical(units, key) for key in units):
+        if effective_mass is False:
+            raise _error(
+                path,
+                "units",
+                f"{model} is not the discretization of an electron gas of effective mass "
+                "m*: its parameters are in units of its own hopping t, which "
+                "[discretization] does not describe; give the study in lattice units "
+                "(remove [units])",
+            )
+        undeclared = sorted(name for name in names if name != "energy" and name not in kinds)
+        if undeclared:
+            raise _error(
+                path,
+                "units",
+                f"{model} does not declare the unit of parameter(s) {undeclared}, so "
+                "[units] cannot tell whether to convert them from physical units; give the "
+                "study in lattice units (remove [units])",
+            )
+    return {"energy": "energy", **{name: kinds.get(name) for name in names if name != "energy"}}
+
+
+def _to_lattice_units(
+    units: Mapping[str, str],
+    discretization: Mapping[str, float] | None,
+    kind: str | None,
+    values: Any,
+) -> Any:
+    """Values of a parameter of the given kind, from the study's units to lattice units."""
+    from . import models
+
+    key = _UNIT_OF_KIND.get(kind or "")
+    if discretization is None or key is None or not _is_physical(units, key):
         return values
-    disc = models.Discretization(**discretization)
-    if name in _ENERGY_LIKE and units.get("energy") == "meV":
-        return disc.energy(values)
-    if name in _FLUX_LIKE and units.get("flux") == "T":
-        return disc.flux(values)
-    return values
+    return models.Discretization(**discretization).convert(str(kind), values)
+
+
+def _unit_label(units: Mapping[str, str], kind: str | None) -> str | None:
+    """The unit of a parameter of this kind in a study's units (None: undeclared)."""
+    from . import models
+
+    if kind is None:
+        return None
+    lattice, physical = models.PARAMETER_KINDS[kind]
+    key = _UNIT_OF_KIND.get(kind)
+    return physical if key is not None and _is_physical(units, key) else lattice
 
 
 def _recipe(study: Study) -> dict[str, Any]:
@@ -458,14 +502,22 @@ def _recipe(study: Study) -> dict[str, Any]:
 def _study_observable(
     energy: Any, *, recipe: Mapping[str, Any], device: str, **params: Any
 ) -> Any:
+    import xarray as xr
+
     from . import batch
 
     fsys = _build(recipe["model"], tuple(sorted(recipe["model_options"].items())))
     units, discretization = recipe["units"], recipe["discretization"]
+    kinds = _declared_kinds(recipe["model"])
     energies = _to_lattice_units(units, discretization, "energy", np.atleast_1d(energy))
-    lattice_params = {k: _to_lattice_units(units, discretization, k, v) for k, v in params.items()}
+    lattice_params = {
+        k: _to_lattice_units(units, discretization, kinds.get(k), v) for k, v in params.items()
+    }
+    # The spin degeneracy travels with the values: G = g_s e^2/h T for a transmission,
+    # and already included in a conductance matrix.
+    attrs = {"spin_degeneracy": fsys.spin_degeneracy}
     if recipe["quantity"] == "transmission":
-        return batch.transmission(
+        values = batch.transmission(
             fsys,
             energies,
             recipe["to_lead"],
@@ -473,11 +525,21 @@ def _study_observable(
             params=lattice_params,
             device=device,
         )
+        return xr.DataArray(values, dims=("energy",), attrs=attrs)
     t = batch.transmission(fsys, energies, params=lattice_params, device=device)
-    if recipe["quantity"] == "transmission_matrix":
-        return t
-    channels = np.array([np.diag(np.sum(t_e, axis=0)) for t_e in t])
-    return fsys.spin_degeneracy * (channels - t)
+    if recipe["quantity"] == "conductance_matrix":
+        channels = np.array([np.diag(np.sum(t_e, axis=0)) for t_e in t])
+        t = fsys.spin_degeneracy * (channels - t)
+    return xr.DataArray(t, dims=("energy", "lead_to", "lead_from"), attrs=attrs)
+
+
+def _declared_kinds(model: str) -> Mapping[str, str]:
+    from . import models
+
+    try:
+        return models.parameter_units(model)
+    except ValueError:
+        return {}
 
 
 def run_study(
@@ -550,16 +612,20 @@ def run_study(
     executor: sweep.ExecutorName = (
         "dask" if scheduler else ("processes" if workers and workers > 1 else "serial")
     )
+    kinds = _parameter_kinds(study.path, study.model, list(study.grid), study.units)
     axis_units = {
-        name: study.units.get("energy", "t") for name in study.grid if name in _ENERGY_LIKE
+        name: unit
+        for name in study.grid
+        if (unit := _unit_label(study.units, kinds[name])) is not None
     }
-    axis_units.update(
-        {
-            name: study.units.get("flux", "h/e per cell")
-            for name in study.grid
-            if name in _FLUX_LIKE
-        }
-    )
+    if figure_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                f"{study.path}: [output.figure] drawing {figure_path.name} needs matplotlib "
+                "(pip install 'mesoscopic[plot]'), or set figure = false"
+            ) from exc
     output_path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = output_path.with_suffix("")
     data = sweep.run_sweep(
@@ -586,21 +652,14 @@ def run_study(
     return data
 
 
-def plot_dataset(
-    data: Any, figure: str | os.PathLike[str], *, variable: str | None = None
-) -> pathlib.Path:
-    """Draw a result dataset: a line per curve for 1-D data, a map for 2-D data.
+def _figure_array(data: Any, variable: str | None) -> tuple[Any, str]:
+    """The 0-, 1- or 2-D slice of a result that its figure draws, and what was sliced.
 
-    The figure is written atomically (a temporary file, then a rename), in the format
-    its suffix names (default PNG).
+    Output axes (``lead_to``, ``lead_from``) are taken at the last (first) lead; axes
+    of length one are dropped (a G(V_g) measurement at one Fermi energy is a curve over
+    the gate); beyond two axes the rest are taken at their first value. The slice
+    values go into the title.
     """
-    import matplotlib
-
-    from . import io as _io
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [v for v in data.data_vars if data[v].dtype.kind in "fiu"]
     if variable is None:
         if not names:
@@ -609,28 +668,63 @@ def plot_dataset(
     if variable not in data.data_vars:
         raise ValueError(f"no variable {variable!r}; the dataset has {list(data.data_vars)}")
     array = data[variable]
-    extra = [d for d in array.dims if d not in data.coords or d.startswith("lead")]
-    for dim in extra:
-        array = array.isel({dim: -1 if dim == "lead_to" else 0})
-    # Beyond two swept axes, draw the slice at the first value of the others.
-    kept = ["energy"] if "energy" in array.dims else []
-    kept += [d for d in array.dims if d not in kept][: 2 - len(kept)]
-    selection = {d: 0 for d in array.dims if d not in kept}
-    array = array.isel(selection)
-    sliced = "".join(f", {d} = {data[d].values[0]:g}" for d in selection if d in data.coords)
+    selection: dict[Any, int] = {}
+    for dim in array.dims:
+        if dim not in data.coords or str(dim).startswith("lead"):
+            selection[dim] = -1 if dim == "lead_to" else 0
+        elif array.sizes[dim] == 1:
+            selection[dim] = 0
+    remaining = [d for d in array.dims if d not in selection]
+    kept = ["energy"] if "energy" in remaining else []
+    kept += [d for d in remaining if d not in kept][: 2 - len(kept)]
+    selection.update({d: 0 for d in remaining if d not in kept})
+    sliced = "".join(
+        f", {d} = {data[d].values[i]:g}"
+        + (f" {data[d].attrs['units']}" if "units" in data[d].attrs else "")
+        for d, i in selection.items()
+        if d in data.coords
+    )
+    return array.isel(selection), sliced
+
+
+def plot_dataset(
+    data: Any, figure: str | os.PathLike[str], *, variable: str | None = None
+) -> pathlib.Path:
+    """Draw a result dataset: a line per curve for 1-D data, a map for 2-D data.
+
+    Axes of length one are dropped (their value goes into the title): a sweep over one
+    parameter at a single energy is drawn as a curve against that parameter, and a
+    single point as a marker. The figure is written atomically (a temporary file, then a
+    rename), in the format its suffix names (default PNG).
+    """
+    import matplotlib
+
+    from . import io as _io
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    array, sliced = _figure_array(data, variable)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    if array.ndim == 1:
-        array.plot(ax=ax)
-    elif array.ndim == 2:
+    if array.ndim == 0:
+        x = next((c for c in ("energy", *array.coords) if c in array.coords), None)
+        xvalue = float(array.coords[x].values) if x is not None else 0.0
+        ax.plot([xvalue], [float(array.values)], "o")
+        if x is not None:
+            unit = array.coords[x].attrs.get("units")
+            ax.set_xlabel(str(x) + (f" [{unit}]" if unit else ""))
+        unit = array.attrs.get("units")
+        ax.set_ylabel(str(array.name) + (f" [{unit}]" if unit else ""))
+    elif array.ndim == 1:
+        array.plot(ax=ax, marker="." if array.size <= 30 else None)
+    else:
         x = "energy" if "energy" in array.dims else array.dims[-1]
         other = next(d for d in array.dims if d != x)
         if array.sizes[other] <= 8:  # a few curves read better than a coarse map
-            array.plot.line(ax=ax, x=x, hue=other)
+            array.plot.line(ax=ax, x=x, hue=other, marker="." if array.sizes[x] <= 30 else None)
         else:
             array.plot(ax=ax, x=x)
-    else:
-        raise ValueError(f"cannot draw {array.ndim}-D data")
-    ax.set_title(data.attrs.get("title", variable) + sliced)
+    ax.set_title(data.attrs.get("title", str(array.name)) + sliced)
     fig.tight_layout()
     figure = pathlib.Path(figure)
     figure.parent.mkdir(parents=True, exist_ok=True)
