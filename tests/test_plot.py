@@ -49,8 +49,44 @@ def test_current_map_and_conductance_plot(wire):
         meso.plot.current(wire, currents[:-1])
     ax = meso.plot.conductance([0, 1, 2], [0.0, 1.0, 2.0], unit="2e2/h")
     assert sorted(line.get_ydata()[0] for line in ax.get_lines()[1:]) == [0, 1, 2]
-    with pytest.raises(ValueError, match="unit must be"):
-        meso.plot.conductance([0], [0], unit="S")
+    with pytest.raises(ValueError, match=r"unit must be a conductance unit.*got 'mS'"):
+        meso.plot.conductance([0], [0], unit="mS")
+    plt.close("all")
+
+
+def test_conductance_plot_converts_rather_than_relabels():
+    import xarray as xr
+
+    g = xr.DataArray([0.0, 2.0, 4.0, 6.0], attrs={"units": "e^2/h", "spin_degeneracy": 2})
+    x = [0, 1, 2, 3]
+    halved = meso.plot.conductance(x, g, unit="2e2/h").lines[0].get_ydata()
+    np.testing.assert_allclose(halved, [0.0, 1.0, 2.0, 3.0])
+    ax = meso.plot.conductance(x, g, unit="S")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), g.values * meso.constants.e2_h)
+    plateaus = sorted(line.get_ydata()[0] for line in ax.get_lines()[1:])
+    np.testing.assert_allclose(plateaus, np.arange(7) * meso.constants.e2_h)
+    assert ax.get_ylabel() == "G (S)"
+    # Transmissions become conductances through the spin degeneracy they carry.
+    t = xr.DataArray([0.0, 1.0, 2.0], attrs={"units": "1", "spin_degeneracy": 2})
+    np.testing.assert_allclose(
+        meso.plot.conductance(x[:3], t).lines[0].get_ydata(), [0.0, 2.0, 4.0]
+    )
+    np.testing.assert_allclose(
+        meso.plot.conductance(x[:3], t, unit="2e2/h").lines[0].get_ydata(), [0.0, 1.0, 2.0]
+    )
+    # Plain arrays: values_unit says what they are; without it they are in `unit`.
+    np.testing.assert_allclose(
+        meso.plot.conductance(x[:2], [1.0, 3.0], values_unit="1", spin_degeneracy=1, unit="2e2/h")
+        .lines[0]
+        .get_ydata(),
+        [0.5, 1.5],
+    )
+    with pytest.raises(ValueError, match=r"transmissions.*give spin_degeneracy"):
+        meso.plot.conductance(x[:2], [1.0, 3.0], values_unit="1")
+    with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
+        meso.plot.conductance(x[:2], [1.0, 3.0], values_unit="1", spin_degeneracy=3)
+    with pytest.raises(ValueError, match="values_unit must be a conductance unit"):
+        meso.plot.conductance(x[:2], [1.0, 3.0], values_unit="ohm")
     plt.close("all")
 
 

@@ -242,46 +242,110 @@ def current(
     return ax
 
 
+# Conductance units: name -> (value in siemens, axis label).
+_CONDUCTANCE_UNITS: dict[str, tuple[str, str]] = {
+    "e2/h": ("e2_h", "$e^2/h$"),
+    "e^2/h": ("e2_h", "$e^2/h$"),
+    "2e2/h": ("G0", "$2e^2/h$"),
+    "2e^2/h": ("G0", "$2e^2/h$"),
+    "S": ("1", "S"),
+    "siemens": ("1", "S"),
+}
+
+
+def _siemens(unit: str, name: str) -> float:
+    from . import constants
+
+    if unit not in _CONDUCTANCE_UNITS:
+        valid = ", ".join(repr(u) for u in _CONDUCTANCE_UNITS)
+        raise ValueError(f"{name} must be a conductance unit ({valid}), got {unit!r}")
+    key = _CONDUCTANCE_UNITS[unit][0]
+    return 1.0 if key == "1" else float(getattr(constants, key))
+
+
 def conductance(
     x: ArrayLike,
     values: ArrayLike,
     *,
     ax: Any = None,
     unit: str = "e2/h",
+    values_unit: str | None = None,
+    spin_degeneracy: int | None = None,
     plateaus: bool | Sequence[float] = True,
     xlabel: str | None = None,
     label: str | None = None,
     **line_kwargs: Any,
 ) -> Any:
-    """Conductance against a parameter, with quantized plateau values marked.
+    """Conductance against a parameter, converted to `unit`, with quantized plateaus marked.
 
     Parameters
     ----------
     x : array_like, shape (n,)
-    values : array_like, shape (n,) or (n, m)
-        Conductances in the unit named by `unit`.
-    unit : {"e2/h", "2e2/h"}
-        Label of the conductance unit; plateaus are drawn at its integers.
+    values : array_like or xarray.DataArray, shape (n,) or (n, m)
+        Conductances in `values_unit`, or transmissions (``values_unit="1"``) that the
+        spin degeneracy turns into conductances ``G = g_s T`` in e^2/h. A DataArray
+        written by a sweep or ``meso run`` says both in its ``units`` and
+        ``spin_degeneracy`` attributes.
+    unit : {"e2/h", "2e2/h", "S"}
+        The unit drawn: values are converted to it (``e^2/h -> 2e^2/h`` halves them,
+        ``-> S`` multiplies by ``e^2/h`` in siemens). ``"e^2/h"``, ``"2e^2/h"`` and
+        ``"siemens"`` are accepted spellings.
+    values_unit : str, optional
+        The unit of `values`: a conductance unit as above or ``"1"`` for transmissions.
+        Default: the ``units`` attribute of a DataArray, else `unit` (no conversion).
+    spin_degeneracy : {1, 2}, optional
+        ``g_s`` for transmissions; default: the ``spin_degeneracy`` attribute of a
+        DataArray.
     plateaus : bool or sequence of float
-        Draw dashed lines at integer values (True) or at the given values.
+        Dashed lines at the integer multiples of e^2/h (``unit="S"``) or at the integers
+        of `unit` (True), or at the given values (in `unit`).
 
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xarray as xr
+    >>> g = xr.DataArray([0.0, 2.0, 4.0], attrs={"units": "e^2/h"})
+    >>> ax = conductance([0, 1, 2], g, unit="2e2/h")
+    >>> ax.lines[0].get_ydata().tolist()
+    [0.0, 1.0, 2.0]
     """
-    if unit not in ("e2/h", "2e2/h"):
-        raise ValueError(f"unit must be 'e2/h' or '2e2/h', got {unit!r}")
+    from ._checks import real_array
+
+    attrs = getattr(values, "attrs", {}) or {}
+    _siemens(unit, "unit")
+    source = values_unit if values_unit is not None else attrs.get("units", unit)
+    data = real_array(values, "values")
+    if source == "1":
+        g_s = spin_degeneracy if spin_degeneracy is not None else attrs.get("spin_degeneracy")
+        if g_s is None:
+            raise ValueError(
+                "values are transmissions (unit '1'); give spin_degeneracy=1 or 2 to draw "
+                "them as a conductance G = g_s T e^2/h"
+            )
+        from .system import _check_degeneracy
+
+        data = _check_degeneracy(g_s) * data
+        source = "e2/h"
+    data = data * (_siemens(str(source), "values_unit") / _siemens(unit, "unit"))
     ax = _axes(ax)
     x = np.asarray(x, dtype=float)
-    values = np.asarray(values, dtype=float)
-    ax.plot(x, values, label=label, **line_kwargs)
+    ax.plot(x, data, label=label, **line_kwargs)
     if isinstance(plateaus, (bool, np.bool_)):
-        levels = np.arange(0, np.ceil(np.nanmax(values)) + 1) if plateaus else np.zeros(0)
+        quantum = (
+            _siemens("e2/h", "unit") / _siemens(unit, "unit") if unit in ("S", "siemens") else 1.0
+        )
+        top = np.ceil(np.nanmax(data) / quantum) if data.size else 0.0
+        levels = quantum * np.arange(0, top + 1) if plateaus else np.zeros(0)
     else:
         levels = np.atleast_1d(np.asarray(plateaus, dtype=float))
     for level in levels:
         ax.axhline(level, color="0.7", lw=0.6, ls="--", zorder=0)
-    ax.set_ylabel("G (" + ("$e^2/h$" if unit == "e2/h" else "$2e^2/h$") + ")")
+    ax.set_ylabel(f"G ({_CONDUCTANCE_UNITS[unit][1]})")
     if xlabel:
         ax.set_xlabel(xlabel)
     return ax
