@@ -424,6 +424,36 @@ def test_the_figure_of_a_gate_sweep_at_one_energy_is_a_curve_over_the_gate():
     )
     array, sliced = cli._figure_array(data, None)
     assert array.dims == ("gate",)
-    assert sliced == ", energy = 0.5 t"
+    assert sliced == "energy = 0.5 t"
     point, _ = cli._figure_array(data.isel(gate=[3]), None)
     assert point.ndim == 0 and float(point) == pytest.approx(3 / 11)
+
+
+def test_gaas_gate_sweep_study_shows_plateaus_where_the_saddle_model_puts_them(tmp_path):
+    """G(V_g) at one Fermi energy, in meV: plateau N is centred at V_g = E_F - N hbar omega.
+
+    The study gives E_F from the sheet density and the curvature from hbar omega = 2 meV;
+    subband n crosses E_F at V_g = E_F - (n + 1/2) hbar omega, where T rises by 1/2.
+    """
+    import pathlib
+
+    study_file = (
+        pathlib.Path(__file__).resolve().parents[1]
+        / "examples"
+        / "studies"
+        / "qpc_gaas_gate_sweep.toml"
+    )
+    study = cli.load_study(study_file, output_dir=tmp_path)
+    e_f = float(meso.constants.density_to_fermi_energy(1.5e15, 0.067))
+    spacing = 2.0
+    assert study.grid["energy"].tolist() == [pytest.approx(e_f, rel=1e-12)]
+    assert study.fixed["confinement"] == pytest.approx(
+        float(meso.constants.confinement_curvature(spacing, 0.067)), rel=1e-12
+    )
+    study.grid["gate"] = np.array([e_f - 2 * spacing, e_f - 1.5 * spacing, e_f - spacing])
+    data = cli.run_study(study, progress=False)
+    t = data["transmission"].isel(energy=0).values
+    assert t[0] == pytest.approx(2.0, abs=0.02)
+    assert t[1] == pytest.approx(1.5, abs=0.1)
+    assert t[2] == pytest.approx(1.0, abs=0.02)
+    assert (tmp_path / "out" / "qpc_gaas_gate_sweep.png").stat().st_size > 1000

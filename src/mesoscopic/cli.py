@@ -678,8 +678,8 @@ def _figure_array(data: Any, variable: str | None) -> tuple[Any, str]:
     kept = ["energy"] if "energy" in remaining else []
     kept += [d for d in remaining if d not in kept][: 2 - len(kept)]
     selection.update({d: 0 for d in remaining if d not in kept})
-    sliced = "".join(
-        f", {d} = {data[d].values[i]:g}"
+    sliced = ", ".join(
+        f"{d} = {data[d].values[i]:g}"
         + (f" {data[d].attrs['units']}" if "units" in data[d].attrs else "")
         for d, i in selection.items()
         if d in data.coords
@@ -724,7 +724,8 @@ def plot_dataset(
             array.plot.line(ax=ax, x=x, hue=other, marker="." if array.sizes[x] <= 30 else None)
         else:
             array.plot(ax=ax, x=x)
-    ax.set_title(data.attrs.get("title", str(array.name)) + sliced)
+    title = data.attrs.get("title", str(array.name))
+    ax.set_title(title + (f"\n{sliced}" if sliced else ""), fontsize=10)
     fig.tight_layout()
     figure = pathlib.Path(figure)
     figure.parent.mkdir(parents=True, exist_ok=True)
