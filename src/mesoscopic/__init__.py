@@ -42,6 +42,7 @@ from .batch import smatrices, transmission
 from .builder import ArrayBuilder, Builder, HoppingKind, TranslationalSymmetry
 from .linear_response import conductance
 from .scattering import SMatrix
+from .solvers.options import SolverOptions
 from .system import InfiniteSystem, System, UnusedParameterWarning, UserCodeError
 from .transport import bond_currents, ldos, smatrix, wave_function
 
@@ -51,6 +52,7 @@ __all__ = [
     "HoppingKind",
     "InfiniteSystem",
     "SMatrix",
+    "SolverOptions",
     "System",
     "TranslationalSymmetry",
     "UnusedParameterWarning",

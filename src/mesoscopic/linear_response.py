@@ -47,6 +47,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _checks, landauer
 from . import leads as _leads
+from .solvers.options import SolverOptions, solver_options
 from .system import System
 
 __all__ = [
@@ -600,8 +601,9 @@ def conductance(
     max_points: int = 20_000,
     steps: ArrayLike = (),
     resonance_orbitals: int = 2000,
-    solver: str = "auto",
-    device: str = "cpu",
+    options: SolverOptions | Mapping[str, Any] | None = None,
+    solver: str | None = None,
+    device: str | None = None,
 ) -> xr.Dataset:
     """Linear conductance at finite temperature, on an energy grid chosen and refined by itself.
 
@@ -653,8 +655,11 @@ def conductance(
     resonance_orbitals : int, optional
         Largest scattering region (in orbitals) whose bound-state energies are computed
         (dense diagonalization) to seed the grid at narrow resonances; 0 switches it off.
+    options : SolverOptions or dict, optional
+        Solver settings (:class:`mesoscopic.solvers.SolverOptions`), passed to
+        :func:`mesoscopic.transmission`.
     solver, device : str, optional
-        Passed to :func:`mesoscopic.transmission`.
+        Shorthands for the same settings; giving one of them and `options` is an error.
 
     Returns
     -------
@@ -716,6 +721,7 @@ def conductance(
             f"resonance_orbitals must be an integer >= 0, got {_checks._show(resonance_orbitals)}"
         )
     given_steps = _step_energies(steps)
+    settings = solver_options(options, solver=solver, device=device)
     batch, batch_coords, batch_shape = _parameter_batch(params, sweep)
     from .batch import transmission
     from .network import conductance_matrix
@@ -736,9 +742,7 @@ def conductance(
 
         def sample(energies: FloatArray, item_params: dict[str, Any] = item_params) -> FloatArray:
             if matrix:
-                values = transmission(
-                    system, energies, params=item_params, solver=solver, device=device
-                )
+                values = transmission(system, energies, params=item_params, options=settings)
                 values = np.array(values, dtype=float)
                 diagonal = np.arange(n_leads)
                 values[:, diagonal, diagonal] = 0.0
@@ -749,8 +753,7 @@ def conductance(
                 to_lead,
                 from_lead,
                 params=item_params,
-                solver=solver,
-                device=device,
+                options=settings,
             )
             return np.asarray(values, dtype=float).reshape(energies.size, 1)
 
