@@ -271,6 +271,10 @@ def test_units_convert_exactly_the_parameters_the_model_declares(tmp_path):
         assert got == pytest.approx(expected, abs=1e-10)
     assert data["gate"].attrs["units"] == "meV"
     assert data["energy"].attrs["units"] == "meV"
+    assert data.attrs["fixed_params_units"] == {"confinement": "meV/nm^2"}
+    assert io.load(tmp_path / "out" / "qpc.nc").attrs["fixed_params_units"] == {
+        "confinement": "meV/nm^2"
+    }
     # A swept curvature is labelled in its own unit.
     swept = write(
         tmp_path,

@@ -612,10 +612,16 @@ def run_study(
     executor: sweep.ExecutorName = (
         "dask" if scheduler else ("processes" if workers and workers > 1 else "serial")
     )
-    kinds = _parameter_kinds(study.path, study.model, list(study.grid), study.units)
+    kinds = _parameter_kinds(study.path, study.model, [*study.grid, *study.fixed], study.units)
     axis_units = {
         name: unit
         for name in study.grid
+        if (unit := _unit_label(study.units, kinds[name])) is not None
+    }
+    # The fixed parameters are stored as given in the study: say in which unit.
+    fixed_units = {
+        name: unit
+        for name in study.fixed
         if (unit := _unit_label(study.units, kinds[name])) is not None
     }
     if figure_path is not None:
@@ -645,6 +651,7 @@ def run_study(
             "model": study.model,
             "study_file": str(study.path),
             "created_with": f"mesoscopic {__version__}",
+            "fixed_params_units": fixed_units,
         },
     )
     if figure_path is not None:
