@@ -668,3 +668,45 @@ def test_no_warning_for_parallel_leads_at_different_places():
     fsys = syst.finalized()
     conductance = meso.smatrix(fsys, 1.0).conductance_matrix()
     np.testing.assert_allclose(conductance.sum(axis=0), 0, atol=1e-9)
+
+
+def test_ragged_lead_attaches_at_the_outermost_region_cell_as_kwant():
+    """A honeycomb disc whose edge leaves the lead's outermost cell incomplete.
+
+    As in Kwant, the lead attaches to the region's outermost cell along it: attach_lead adds
+    no site beyond it, the interface is the sites that hop into the lead, and moving one more
+    lead cell into the region (add_cells=1) keeps the transmission.
+    """
+    lat = lattice.honeycomb(norbs=1)
+
+    def disc_with_leads(add_cells):
+        syst = meso.Builder()
+        syst[lat.shape(lambda p: p[0] ** 2 + p[1] ** 2 < 4.5**2, (0, 0))] = 0.0
+        syst[lat.neighbors()] = -1.0
+        lead = meso.Builder(meso.TranslationalSymmetry(lat.vec((-1, 0))))
+        lead[lat.shape(lambda p: abs(p[1]) < 3.4, (0, 0))] = 0.0
+        lead[lat.neighbors()] = -1.0
+        outermost = []
+        for each in (lead, lead.reversed()):
+            sym = each.symmetry
+            outermost.append(max(sym.which(s) for s in syst.sites()))
+            added = syst.attach_lead(each, add_cells=add_cells)
+            assert max(sym.which(s) for s in added) <= outermost[-1] + add_cells
+        return syst.finalized()
+
+    fsys = disc_with_leads(0)
+    for k, flead in enumerate(fsys.leads):
+        hop = flead.inter_cell_hopping()
+        coupled = np.flatnonzero(np.abs(hop).sum(axis=1))
+        np.testing.assert_array_equal(coupled, flead.interface_sites)
+        assert len(flead.interface_sites) < len(flead.sites)  # a partial interface
+        sys_orbs, cell_orbs = fsys.lead_interface_orbitals(k)
+        np.testing.assert_array_equal(cell_orbs, flead.interface_sites)
+        assert len(sys_orbs) == len(cell_orbs)
+    longer = disc_with_leads(1)
+    for energy in (0.4, 0.9):
+        s0, s1 = meso.smatrix(fsys, energy), meso.smatrix(longer, energy)
+        assert s0.transmission(1, 0) == pytest.approx(s1.transmission(1, 0), abs=1e-10)
+        assert s0.transmission(1, 0) + s0.transmission(0, 0) == pytest.approx(
+            s0.num_propagating(0), abs=1e-10
+        )

@@ -616,10 +616,10 @@ class Builder(Generic[_Symmetry]):
     ) -> list[Site]:
         """Attach a lead to this (finite) Builder.
 
-        The lead's unit cell is bonded to the sites of the scattering region that
-        are furthest along the lead direction. Where the region's edge is ragged,
-        the region is extended with copies of lead sites (with the lead's values)
-        until the interface is a complete lead unit cell, as in Kwant.
+        The lead's unit cell is bonded to the region's cell furthest along the lead
+        direction. Where the region's edge is ragged, the region is extended with copies
+        of lead sites (with the lead's values) until it holds every site of that cell
+        that hops into the lead, as in Kwant; those sites are the lead's interface.
 
         Parameters
         ----------
@@ -681,12 +681,12 @@ class Builder(Generic[_Symmetry]):
             add_site=self._attach_site,
             add_hopping=self._attach_hopping,
         )
-        added, domain = _attach_finish(
+        added, interface = _attach_finish(
             sym, lead_builder, start, extension, max_dom, lambda site: site in self._sites
         )
-        for site in start if domain == max_dom else ():
+        for site in start:
             self._delete_site(site)
-        interface = [sym.act(domain, s) for s in lead_builder._sites]
+        domain = max_dom
         _warn_same_side(
             [(lead.builder.symmetry, lead.interface) for lead in self.leads],
             sym,
@@ -891,7 +891,7 @@ def _finalized_system(
     for lead, flead in zip(builder.leads, leads):
         sym = lead.builder.symmetry
         assert sym is not None
-        images = [sym.act(lead.domain, s) for s in flead.sites]
+        images = [sym.act(lead.domain, flead.sites[j]) for j in flead.interface_sites]
         missing = [s for s in images if s not in index]
         if missing:
             raise ValueError(f"lead interface site {missing[0]!r} is not in the system")
@@ -968,21 +968,31 @@ def _attach_finish(
     added: list[Site],
     max_dom: int,
     contains: Callable[[Site], bool],
-) -> tuple[list[Site], int]:
-    """The sites that stay added and the domain of the lead's interface cell.
+) -> tuple[list[Site], list[Site]]:
+    """The sites that stay added and the lead's interface, as in Kwant.
 
-    As in Kwant the lead attaches to cell ``max_dom`` and the `start` cell is removed
-    again, provided the region now holds that whole cell (our interface is a complete
-    unit cell). Otherwise a lead site of cell ``max_dom`` has no hopping towards the
-    lead and is not joined to the region through lead sites: the start cell then stays
-    in the region and the lead attaches one cell further out, which gives the same
-    Hamiltonian (one lead cell moved into the region) without adding sites Kwant does
-    not have.
+    The lead attaches to cell ``max_dom`` and the `start` cell is removed again. The
+    interface is the region's copy of the lead cell sites that hop into the next cell
+    (Kwant's interface): the extension put every one of them into the region, whereas
+    other sites of a ragged cell may be absent, and need not be there.
     """
     start_set = set(start)
-    if all(contains(sym.act(max_dom, site)) for site in lead_builder._sites):
-        return [site for site in added if site not in start_set], max_dom
-    return added, max_dom + 1
+    interface = [sym.act(max_dom, site) for site in _interface_cell(lead_builder)]
+    missing = [site for site in interface if not contains(site)]
+    if missing:  # the extension adds every neighbour of the start cell
+        raise AssertionError(f"lead interface site {missing[0]!r} is not in the region")
+    return [site for site in added if site not in start_set], interface
+
+
+def _interface_cell(lead_builder: Builder) -> list[Site]:
+    """The sites of a lead's unit cell with hoppings into the next cell, in stored order."""
+    sym = lead_builder.symmetry
+    assert sym is not None
+    return [
+        site
+        for site in lead_builder._sites
+        if any(sym.which(other) == 1 for other in lead_builder.neighbors(site))
+    ]
 
 
 def _warn_same_side(
@@ -1032,8 +1042,8 @@ class BuilderLead:
     builder : Builder
         The lead (with its symmetry).
     interface : list of Site
-        Sites of the scattering region that are images of the lead's unit cell,
-        in the order of the lead's fundamental-domain sites.
+        Sites of the scattering region with hoppings into the lead: the images of the
+        lead's cell sites that hop into the next cell, as in Kwant.
     domain : int
         Index of the symmetry period that holds the interface.
     """
@@ -1394,10 +1404,11 @@ class ArrayBuilder:
             add_site=new_sites.__setitem__,
             add_hopping=lambda a, b, value: new_hoppings.append((a, b, value)),
         )
-        added, domain = _attach_finish(sym, lead_builder, start, extension, max_dom, contains)
+        # The start cell's sites are not kept, so hoppings to them are left out below.
+        added, interface = _attach_finish(sym, lead_builder, start, extension, max_dom, contains)
+        domain = max_dom
         self._add_lead_sites([(site, new_sites[site]) for site in added], lead_builder.vectorize)
         self._add_lead_hoppings(new_hoppings, lead_builder.vectorize)
-        interface = [sym.act(domain, s) for s in lead_builder._sites]
         _warn_same_side([(lead.symmetry, iface) for lead, _, iface in self._leads], sym, interface)
         self._leads.append((lead_builder, domain, interface))
         return added
@@ -1504,7 +1515,7 @@ class ArrayBuilder:
             )
             sym = lead_builder.symmetry
             assert sym is not None
-            images = [sym.act(domain, site) for site in flead.sites]
+            images = [sym.act(domain, flead.sites[j]) for j in flead.interface_sites]
             idx = np.array([self._site_index(site) for site in images], dtype=np.int64)
             if np.any(idx < 0):
                 missing = images[int(np.argmax(idx < 0))]

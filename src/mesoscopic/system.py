@@ -982,11 +982,15 @@ class InfiniteSystem(_Frozen):
         Their positions (read-only).
     norbs, orb_offsets : ndarray of int
         Orbitals per site and each site's first orbital, ``(n_sites + 1,)`` (read-only).
+    interface_sites : ndarray of int
+        Indices (into `sites`) of the cell sites that have hoppings into the next cell,
+        ascending: the sites a scattering region must hold in the lead's place (read-only).
     symmetry : TranslationalSymmetry
     spin_degeneracy : int
     """
 
     sites: tuple[Site, ...]
+    interface_sites: NDArray[np.int64]
     symmetry: Any
     pos: NDArray[np.float64]
     norbs: NDArray[np.int64]
@@ -1047,6 +1051,9 @@ class InfiniteSystem(_Frozen):
                 "the lead has no hoppings between neighbouring unit cells, so it carries no "
                 "current; add hoppings across the period (e.g. lead[lat.neighbors()] = -t)"
             )
+        # Rows of <m|H|m+1>: a forward group's rows, a conjugated (backward) group's cols.
+        coupled = [g.cols if g.conj else g.rows for g in self._inter]
+        set_("interface_sites", _frozen(np.unique(np.concatenate(coupled)), np.int64))
         parts = (self._onsite, self._cell, self._inter)
         names: set[str] = set().union(*(_group_parameters(part) for part in parts))
         set_("_takes_any_parameter", any(_groups_take_any_parameter(part) for part in parts))
@@ -1214,8 +1221,8 @@ class System(_Frozen):
     leads : sequence of InfiniteSystem
         The leads, numbered in this order.
     lead_interfaces : sequence of array_like of int
-        For each lead, the indices of the sites that are images of the lead's unit
-        cell sites (same order as ``leads[k].sites``).
+        For each lead, the indices of the sites that stand for the lead's cell sites
+        ``leads[k].interface_sites`` (same order): the sites with hoppings into the lead.
     pos : array_like, shape (n_sites, dim), optional
         Site positions; computed from `sites` when not given.
     spin_degeneracy : {1, 2}
@@ -1233,8 +1240,9 @@ class System(_Frozen):
     leads : tuple of InfiniteSystem
         The leads, numbered in the order they were attached.
     lead_interfaces : tuple of ndarray of int
-        For each lead, the indices of the sites that are images of the lead's
-        unit cell sites (same order as ``leads[k].sites``).
+        For each lead, the indices of the sites that stand for the lead's cell sites
+        ``leads[k].interface_sites`` (same order), the sites with hoppings into the
+        lead, as Kwant's interface.
     parameters : frozenset of str
         Names of all parameters the value functions take.
     spin_degeneracy : int
@@ -1330,10 +1338,10 @@ class System(_Frozen):
                 f"{len(leads)} leads but {len(interfaces)} lead interfaces; give one per lead"
             )
         for k, (lead, iface) in enumerate(zip(leads, interfaces)):
-            if len(iface) != len(lead.sites):
+            if len(iface) != len(lead.interface_sites):
                 raise ValueError(
-                    f"the interface of lead {k} has {len(iface)} sites, its unit cell "
-                    f"{len(lead.sites)}"
+                    f"the interface of lead {k} has {len(iface)} sites, but "
+                    f"{len(lead.interface_sites)} sites of its unit cell hop into the next cell"
                 )
             if len(iface) and (iface.min() < 0 or iface.max() >= num_sites):
                 raise ValueError(
@@ -1578,20 +1586,28 @@ class System(_Frozen):
         return out
 
     def lead_interface_orbitals(self, lead: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Orbital indices of a lead's interface: (system orbitals, lead-cell orbitals)."""
+        """Orbital indices of a lead's interface: (system orbitals, lead-cell orbitals).
+
+        The system orbitals of the sites with hoppings into lead `lead`, and the orbitals
+        of the lead cell they stand for (those with hoppings into the next cell), in
+        matching order.
+        """
         flead = self.leads[lead]
         iface = self.lead_interfaces[lead]
-        if np.any(self.norbs[iface] != flead.norbs):
-            k = int(np.argmax(self.norbs[iface] != flead.norbs))
+        cell = flead.interface_sites
+        if np.any(self.norbs[iface] != flead.norbs[cell]):
+            k = int(np.argmax(self.norbs[iface] != flead.norbs[cell]))
             raise ValueError(
                 f"the site at {self.pos[iface[k]].tolist()} has {int(self.norbs[iface[k]])} "
-                f"orbitals in the system but {int(flead.norbs[k])} in lead {lead}"
+                f"orbitals in the system but {int(flead.norbs[cell[k]])} in lead {lead}"
             )
-        sys_orbs = np.concatenate(
-            [np.arange(self.orb_offsets[i], self.orb_offsets[i + 1]) for i in iface]
-        )
-        cell_orbs = np.arange(flead.num_orbitals)
-        return sys_orbs.astype(np.int64), cell_orbs.astype(np.int64)
+
+        def orbitals(offsets: NDArray[np.int64], sites: NDArray[np.int64]) -> NDArray[np.int64]:
+            return np.concatenate(
+                [np.arange(offsets[i], offsets[i + 1], dtype=np.int64) for i in sites]
+            )
+
+        return orbitals(self.orb_offsets, iface), orbitals(flead.orb_offsets, cell)
 
     def slices(self) -> list[NDArray[np.int64]]:
         """Order sites into slices so the Hamiltonian is block tridiagonal.
