@@ -128,6 +128,11 @@ def test_bad_study_names_file_and_field_and_writes_nothing(tmp_path, change, mes
     assert not out.exists()
 
 
+def test_model_names_are_the_devices_only():
+    assert "parameter_units" not in cli._model_names()
+    assert "quantum_point_contact" in cli._model_names()
+
+
 def test_info_and_console_script():
     result = subprocess.run(
         [sys.executable, "-m", "mesoscopic.cli", "info"],

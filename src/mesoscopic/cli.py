@@ -358,7 +358,8 @@ def load_study(
 def _model_names() -> list[str]:
     from . import models
 
-    return sorted(n for n in models.__all__ if n[0].islower())
+    helpers = {"parameter_units"}  # functions of the module that build no device
+    return sorted(n for n in models.__all__ if n[0].islower() and n not in helpers)
 
 
 @lru_cache(maxsize=8)
