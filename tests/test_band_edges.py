@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from scipy import optimize
@@ -209,3 +210,98 @@ def test_smatrix_at_and_near_lead_band_edges(case):
         inside, outside = (above, below) if curvature > 0 else (below, above)
         assert at == outside
         assert inside == at + 1
+
+
+# --------------------------------------------------------------------------------------------
+# A hair outside a band: the evanescent solutions against the closed form of a clean wire
+# --------------------------------------------------------------------------------------------
+
+WIRE_WIDTH = 5
+
+
+def _chain_selfenergy(x: float) -> complex:
+    """Retarded self-energy of a semi-infinite chain with hopping -1 at ``E - onsite = x``."""
+    if abs(x) < 2:
+        return complex(x, -math.sqrt(4 - x * x)) / 2
+    # Outside the band: the decaying root, |Sigma| < 1. (x^2 - 4) as a product keeps the
+    # relative accuracy of the small factor a hair from the edge.
+    return (x - math.copysign(math.sqrt((abs(x) - 2) * (abs(x) + 2)), x)) / 2
+
+
+def _wire_leads(fsys: Any) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    """Leads of a square wire (onsite 4, hopping -1) and their exact transverse modes."""
+    leads = lead_data(fsys)
+    h_cell = np.asarray(leads[0].h_cell)
+    _, vectors = np.linalg.eigh(h_cell)
+    # The transverse energies of a hard-wall chain of W sites, exact to the last bit.
+    subbands = 4 - 2 * np.cos(np.arange(1, WIRE_WIDTH + 1) * np.pi / (WIRE_WIDTH + 1))
+    return leads, subbands, vectors
+
+
+def _closed_form_selfenergy(lead: Any, subbands: np.ndarray, vectors: np.ndarray, energy):
+    """``hop g_0 hop^dagger`` of the clean wire: one independent chain per transverse mode."""
+    sigma_modes = np.diag([_chain_selfenergy(energy - e) for e in subbands])
+    hop = np.asarray(lead.hop)
+    return hop @ vectors @ sigma_modes @ vectors.conj().T @ hop.conj().T
+
+
+def _square_wire(disorder: float, seed: int) -> Any:
+    lat = meso.lattice.square(1.0, norbs=1)
+    rng = np.random.default_rng(seed)
+    syst = meso.Builder()
+    for x in range(3):
+        for y in range(WIRE_WIDTH):
+            syst[lat(x, y)] = 4.0 + disorder * rng.uniform(-0.5, 0.5)
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(WIRE_WIDTH))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def _fisher_lee_transmission(fsys: Any, energy: float, sigmas: list[np.ndarray]) -> float:
+    """``Tr(Gamma_1 G Gamma_0 G^dagger)`` with the given lead self-energies (dense)."""
+    ham = fsys.hamiltonian_submatrix(sparse=False)
+    full = []
+    for lead, sigma in zip(lead_data(fsys), sigmas, strict=True):
+        block = np.zeros_like(ham, dtype=complex)
+        rows, cells = np.asarray(lead.interface_sys), np.asarray(lead.interface_cell)
+        block[np.ix_(rows, rows)] = sigma[np.ix_(cells, cells)]
+        full.append(block)
+    green = np.linalg.inv(energy * np.eye(ham.shape[0]) - ham - full[0] - full[1])
+    gammas = [1j * (s - s.conj().T) for s in full]
+    return float(np.real(np.trace(gammas[1] @ green @ gammas[0] @ green.conj().T)))
+
+
+@pytest.mark.parametrize("offset", [-1e-12, -1e-9])
+def test_selfenergy_and_transmission_a_hair_outside_each_subband(offset):
+    """Below every subband bottom and above every subband top of a square wire, the lead
+    self-energy is the closed form of its independent transverse chains, and T of a
+    disordered wire is the Fisher-Lee T with those closed-form self-energies.
+
+    A hair outside a band the evanescent pair has ``|lambda| = exp(+-kappa)`` with
+    ``kappa = sqrt(depth)`` (1e-6 here): taking the band-edge eigenvector (``kappa = 0``)
+    instead of the decaying solution is a self-energy error of order ``kappa``. What is
+    left is inherent: the band energies round to ~1e-15, which moves ``kappa`` by
+    ``kappa * 1e-15 / (2 depth)`` (5e-10 of the self-energy at 1e-12 from the edge).
+    """
+    fsys = _square_wire(disorder=1.5, seed=3)
+    leads, subbands, vectors = _wire_leads(fsys)
+    bottoms = [(e - 2, offset) for e in subbands]
+    tops = [(e + 2, -offset) for e in subbands]
+    bound = 3e-9 if abs(offset) < 1e-10 else 1e-10
+    for edge, shift in bottoms + tops:
+        energy = edge + shift
+        sigmas = [_closed_form_selfenergy(lead, subbands, vectors, energy) for lead in leads]
+        for lead, exact in zip(leads, sigmas, strict=True):
+            stabilized = lead.modes(energy)[1]
+            sigma, sources = np.asarray(stabilized.selfenergy), np.asarray(stabilized.sources)
+            assert np.max(np.abs(sigma - exact)) < bound, (edge, shift)
+            # The identity behind unitarity holds to rounding: the evanescent pair carries
+            # no current (its eigenvectors alone leave 1e-12..1e-10 here).
+            gamma = 1j * (sigma - sigma.conj().T)
+            assert np.max(np.abs(gamma - sources @ sources.conj().T)) < 1e-14
+        transmission = meso.smatrix(fsys, energy).transmission(1, 0)
+        assert abs(transmission - _fisher_lee_transmission(fsys, energy, sigmas)) < bound

@@ -57,13 +57,22 @@ Classification and tolerances
   them more than ``1e-10`` off the circle) are checked against the band structure: the
   distance from the energy to the spectrum of the Hermitian ``H(k)``, minimized over ``k``
   near the cluster, is accurate to the rounding of energies, while the moduli of two
-  solutions near merging are only accurate to about ``1e-8``. If no band comes within
-  ``1e-11 ||hop||`` of the energy, the energy lies in a gap (for example the tiny
-  hybridization gap of two edge states, ``2 x 1.6e-6`` in a quantum spin Hall ribbon 50
-  sites wide) and the cluster is evanescent: its decaying solutions (or, where their
-  moduli are not resolved, the eigenvectors of the merged eigenspace, one per pair, as at
-  a band edge) join the decaying ones. Without this check a decaying and a growing
-  solution that close to the circle would be mixed into a spurious propagating pair.
+  solutions near merging are only accurate to about ``1e-8``. If no band crosses the
+  energy there and none comes within ``1e-15 ||H(k)||`` of it (a few times the rounding of
+  band energies), the energy lies in a gap (for example the tiny hybridization gap of two
+  edge states, ``2 x 1.6e-6`` in a quantum spin Hall ribbon 50 sites wide, or a hair
+  outside a band edge) and the cluster is evanescent: its decaying solutions (where their
+  moduli are resolved, i.e. off the circle by ten times their rounding error; else the
+  eigenvectors of the merged eigenspace, one per pair, as at a band edge) join the
+  decaying ones. Without this check a decaying and a growing solution that close to the
+  circle would be mixed into a spurious propagating pair. 1e-12 outside a band edge the
+  pair is ``|log |lambda|| ~ 1e-6`` from the circle: the decaying solution, not the
+  band-edge eigenvector (which would be off by that much in the self-energy), is used.
+* Decaying solutions of pairs near the circle (``|log |lambda|| < 1e-2``) are made
+  current-free against their growing partners: rounding leaves them a spurious current of
+  order ``eps / |log |lambda||``, which would show as a non-Hermitian part of the
+  self-energy of a closed channel and a non-unitary S-matrix (``1e-10`` at ``1e-12``
+  outside a band edge).
 * Candidates with ``|lambda_i - lambda_j| < DEGENERACY_TOLERANCE`` are one degenerate set:
   the velocity operator is diagonalized in it (degenerate Hellmann-Feynman), which gives
   modes of definite velocity that carry no cross current. Each eigenvector keeps its own
@@ -170,7 +179,6 @@ _NULL_SPACE_TOLERANCE = 1e-9
 # A cluster of candidates whose moduli leave the unit circle by more than this is checked
 # against the band structure; a gap wider than this (times ||hop||) makes it evanescent.
 _OFF_CIRCLE_CHECK = 1e-10
-_BAND_REACH_TOLERANCE = 1e-11
 # Reciprocal condition number of one side of the mode pencil above which its eigenproblem is
 # solved as a standard one.
 _STANDARD_EIGEN_RCOND = 1e-3
@@ -178,8 +186,11 @@ _STANDARD_EIGEN_RCOND = 1e-3
 # energy is taken as a pole of the self-energy (closer to it than the pole's own rounding).
 _POLE_RCOND = 1e-10
 # The side of the unit circle of a solution is trusted where |log |lambda|| exceeds this
-# many times its rounding error (estimated from its condition number).
-_RESOLVED_MARGIN = 1e3
+# many times its rounding error (estimated, to first order, from its condition number; the
+# estimate holds once the pair is split by more than about sqrt(eps), i.e. from a few times
+# the rounding of energies outside a band edge). Even 10% off, a decaying solution beats
+# the band-edge eigenvector, which is off by all of |log |lambda||.
+_RESOLVED_MARGIN = 10.0
 # Normalized cross current |J_ij| / sqrt(|J_ii J_jj|) of two unit-circle eigenvectors above
 # which the eigensolver has not separated them (an exactly degenerate pair, returned as an
 # arbitrary basis of its eigenspace): their velocities then come from the degenerate
@@ -192,6 +203,11 @@ _SUSPECT_VELOCITY = 1e-2
 _BAND_VELOCITY_FLOOR = 1e-9
 # Depth inside the band (times ||H(k)||) below which an energy counts as on the band edge.
 _EDGE_RESOLUTION = 2e-14
+# Distance outside a band (times ||H(k)||) from which the band is taken not to reach the
+# energy: a few times the rounding of the band energies.
+_BAND_MISS_RESOLUTION = 1e-15
+# |log |lambda|| below which a decaying solution's pair is made current-free.
+_PAIR_CORRECTION_REACH = 1e-2
 
 
 # --------------------------------------------------------------------------------------------
@@ -976,6 +992,7 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
     chosen = [zero_vectors[i] for i in order[:need]]
 
     decaying_vectors = vectors[:, decaying]
+    defective = False
     if decaying_vectors.shape[1] > 1:
         singular_dec = la.svdvals(decaying_vectors)
         if singular_dec[-1] < _INDEPENDENCE_TOLERANCE * singular_dec[0]:
@@ -985,6 +1002,9 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
             subspace = _decaying_subspace(pencil_l, pencil_r, num_decaying)
             if subspace is not None:
                 decaying_vectors = subspace
+                defective = True
+    if not defective:
+        decaying_vectors = _current_free_pairs(alpha, beta, vectors, decaying, growing)
     evanescent = [*decaying_vectors.T, *edge_out, *chosen]
     evanescent_block = (
         np.array(evanescent).T if evanescent else np.zeros((2 * rank, 0), dtype=complex)
@@ -1342,10 +1362,21 @@ def _band_reaches(
     k0 = float(np.angle(centre))
     half_width = max(DEGENERACY_TOLERANCE, 10.0 * spread)
 
-    def distance(offset: float) -> float:
+    def band_energies(offset: float) -> FloatArray:
         phase = np.exp(1j * (k0 + offset))
-        bloch = h + hop * phase + hop.conj().T / phase
-        return float(np.min(np.abs(la.eigvalsh(bloch) - energy)))
+        return np.asarray(la.eigvalsh(h + hop * phase + hop.conj().T / phase), dtype=float)
+
+    def distance(offset: float) -> float:
+        return float(np.min(np.abs(band_energies(offset) - energy)))
+
+    # A band crossing the energy in the window: a sign change of E_n(k) - E between samples
+    # (the minimum below may stop short of a crossing's V-shaped zero by more than rounding).
+    samples = np.concatenate(
+        [np.linspace(-half_width, half_width, 9), np.angle(lam / np.exp(1j * k0))]
+    )
+    signs = np.sign(np.array([band_energies(float(x)) for x in samples]) - energy)
+    if np.any(np.any(signs > 0, axis=0) & np.any(signs < 0, axis=0)):
+        return True
 
     # Searched in the offset from k0: the bounded method's relative tolerance then applies
     # to the offset (~1e-6), not to k itself (up to pi).
@@ -1355,7 +1386,11 @@ def _band_reaches(
         method="bounded",
         options={"xatol": 1e-15},
     )
-    return bool(min(float(best.fun), distance(0.0)) <= _BAND_REACH_TOLERANCE * scale)
+    size = max(float(np.max(np.abs(band_energies(0.0)))), scale)
+    # A band that misses the energy by more than the rounding of band energies does not
+    # reach it. A hair outside a band the evanescent pair is then taken from the pencil
+    # where it resolves the pair (_gap_solutions), else as the band-edge solution.
+    return bool(min(float(best.fun), distance(0.0)) <= _BAND_MISS_RESOLUTION * size)
 
 
 def _band_mode(
@@ -1450,8 +1485,8 @@ def _gap_solutions(
     """The decaying half of a cluster of evanescent pairs at an energy in a tiny gap.
 
     ``resolved`` tells, for each member, whether its distance ``|log |lambda||`` from the
-    unit circle exceeds its own rounding error (:func:`_eigenvalue_error`) by a wide
-    margin. Where all are resolved these are the solutions with ``|lambda| < 1`` (the
+    unit circle exceeds its own rounding error (:func:`_eigenvalue_error`) by
+    ``_RESOLVED_MARGIN``. Where all are resolved these are the solutions with ``|lambda| < 1`` (the
     growing partner of a pair may lie outside the cluster), however close to the circle: a
     gap ``Delta`` many orders below the bandwidth (a superconducting lead) puts its
     evanescent pairs ``|log |lambda|| ~ Delta / v`` from it, with well-conditioned
@@ -1459,9 +1494,12 @@ def _gap_solutions(
     circle) the eigenvectors of the merged eigenspace at ``lam0``, one per pair, stand for
     them as at a band edge.
     """
-    if np.all(resolved):
-        return list(vectors[:, members[decays]].T)
     split = 2 * int(np.sum(decays)) == members.size
+    if np.all(resolved):
+        if split:
+            decaying = vectors[:, members[decays]]
+            return list(_current_free(decaying, vectors[:, members[~decays]]).T)
+        return list(vectors[:, members[decays]].T)
     try:
         basis, num_edges = _eigenspace(pencil_l, pencil_r, lam0, members.size, energy)
     except RuntimeError:
@@ -1469,8 +1507,79 @@ def _gap_solutions(
     if 2 * num_edges == members.size:
         return list(basis.T)
     if split:
-        return list(vectors[:, members[decays]].T)
+        decaying = vectors[:, members[decays]]
+        return list(_current_free(decaying, vectors[:, members[~decays]]).T)
     raise RuntimeError(_near_edge_message(energy))
+
+
+def _current_free_pairs(
+    alpha: ComplexArray,
+    beta: ComplexArray,
+    vectors: ComplexArray,
+    decaying: NDArray[np.bool_],
+    growing: NDArray[np.bool_],
+) -> ComplexArray:
+    """The decaying eigenvectors, those of pairs near the unit circle made current-free.
+
+    A decaying solution ``lambda`` within ``_PAIR_CORRECTION_REACH`` of the circle (in
+    ``|log |lambda||``) whose growing partner ``1 / conj(lambda)`` is found among the
+    growing solutions is corrected with it by :func:`_current_free`: a hair outside a
+    band edge the pair is split by only ``2 kappa`` and its eigenvectors carry a spurious
+    current of order ``eps / kappa``.
+    """
+    result = np.array(vectors[:, decaying])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = alpha / beta
+    decaying_index = np.flatnonzero(decaying)
+    growing_index = np.flatnonzero(growing)
+    if decaying_index.size == 0 or growing_index.size == 0:
+        return result
+    kappa = -np.log(np.abs(lam[decaying_index]))
+    near = np.flatnonzero(kappa < _PAIR_CORRECTION_REACH)
+    if near.size == 0:
+        return result
+    mirrored = 1 / lam[decaying_index[near]].conj()
+    distances = np.abs(mirrored[:, None] - lam[growing_index][None, :])
+    partners = np.argmin(distances, axis=1)
+    closest = distances[np.arange(near.size), partners]
+    paired = closest < 0.1 * kappa[near]
+    near, partners = near[paired], partners[paired]
+    if near.size == 0 or np.unique(partners).size != partners.size:
+        return result
+    result[:, near] = _current_free(result[:, near], vectors[:, growing_index[partners]])
+    return result
+
+
+def _reduced_current(x: ComplexArray, y: ComplexArray) -> ComplexArray:
+    """Current form ``J(x_i, y_j)`` of reduced solutions (columns ``(alpha_{-1}, beta_0)``)."""
+    rank = x.shape[0] // 2
+    return np.asarray(1j * (x[:rank].conj().T @ y[rank:] - x[rank:].conj().T @ y[:rank]))
+
+
+def _current_free(decaying: ComplexArray, growing: ComplexArray) -> ComplexArray:
+    """Decaying solutions of evanescent pairs near the unit circle, made current-free.
+
+    Exact decaying solutions carry no current, ``J(d_i, d_j) = 0``, which is what keeps
+    ``i (Sigma - Sigma^dagger)`` equal to the propagating modes' part and S unitary. A pair
+    ``|log |lambda|| = kappa`` from the circle is computed with an error ``eps / kappa``
+    along its growing partner (the only solution with which a decaying one has a cross
+    current), so rounding leaves ``J(d, d) ~ eps / kappa`` (1e-10 at 1e-12 outside a
+    band). The first-order correction ``D + G T`` with ``J(G, D)^dagger T + T^dagger J(G,
+    D) = -J(D, D)`` removes it; it moves each pair along itself by about the rounding of
+    the energy, as any computed solution is. Left as it is where the pairing ``J(G, D)``
+    is singular.
+    """
+    if decaying.shape != growing.shape or decaying.shape[1] == 0:
+        return decaying
+    mismatch = _reduced_current(decaying, decaying)
+    mismatch = (mismatch + mismatch.conj().T) / 2
+    pairing = _reduced_current(growing, decaying)
+    singular = la.svdvals(pairing)
+    if singular[-1] <= 1e3 * np.finfo(float).eps * max(singular[0], 1e-300):
+        return decaying
+    correction = la.solve(pairing.conj().T, -mismatch / 2)
+    corrected = decaying + growing @ correction
+    return np.asarray(corrected / np.linalg.norm(corrected, axis=0))
 
 
 def _eigenspace(
