@@ -90,7 +90,10 @@ def system(
     for lead_index, lead in enumerate(syst.leads):
         iface = syst.lead_interfaces[lead_index]
         shift_vec = _plane(lead.symmetry.period[None, :])[0]
-        cell = pos[iface]
+        # The region's interface sites are the images of the lead cell's interface sites:
+        # the same translation carries the whole lead cell next to the region.
+        offset = pos[iface[0]] - _plane(lead.pos[lead.interface_sites[:1]])[0]
+        cell = _plane(lead.pos) + offset
         lead_segments: list[NDArray[np.float64]] = []
         for m in range(1, num_lead_cells + 1):
             here = cell + m * shift_vec
