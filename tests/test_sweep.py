@@ -780,3 +780,19 @@ def test_sweep_keeps_its_names():
     assert [getattr(sweep, name).__name__ for name in sweep.__all__] == sweep.__all__
     assert callable(sweep._check_memory)
     assert sweep.ExecutorName.__args__ == ("serial", "processes", "dask")
+
+
+def test_output_attributes_reach_the_dataset_and_are_checked():
+    def conductance(energy):
+        return 2.0 * energy
+
+    observable = Observable(
+        conductance, outputs={"conductance": Output("e^2/h", attrs={"spin_degeneracy": 2})}
+    )
+    result = run_sweep(observable, {"energy": [0.1, 0.2]}, progress=False)
+    assert result["conductance"].attrs["spin_degeneracy"] == 2
+    assert result["conductance"].attrs["units"] == "e^2/h"
+    with pytest.raises(ValueError, match="'units'"):
+        Output("1", attrs={"units": "S"})
+    with pytest.raises(TypeError, match="spin_degeneracy"):
+        Output("1", attrs={"spin_degeneracy": [2]})

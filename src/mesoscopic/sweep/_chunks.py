@@ -139,6 +139,7 @@ def _normalize(
             attrs["units"] = output_spec.units
             if output_spec.long_name is not None:
                 attrs["long_name"] = output_spec.long_name
+            attrs.update(output_spec.attrs)
         for dim in dims:
             if dim in plan.axis_names and dim != plan.batch_axis:
                 raise ValueError(

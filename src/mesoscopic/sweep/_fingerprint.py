@@ -33,7 +33,12 @@ def _identity(func: Any) -> dict[str, Any]:
         return {
             "observable": func.name,
             "outputs": {
-                name: [spec.units, None if spec.dims is None else list(spec.dims), spec.long_name]
+                name: [
+                    spec.units,
+                    None if spec.dims is None else list(spec.dims),
+                    spec.long_name,
+                    [list(pair) for pair in spec.attrs],
+                ]
                 for name, spec in func.outputs.items()
             },
             "coords": {name: _fingerprint_value(values) for name, values in func.coords.items()},

@@ -28,16 +28,23 @@ class Output:
         ``<output>_dim1``, ...
     long_name : str, optional
         Human-readable description, written to ``long_name``.
+    attrs : dict, optional
+        Further attributes of the variable (names to strings, integers or floats), for
+        example ``{"spin_degeneracy": 2}`` for a conductance, so that plots and readers of
+        the file can convert it.
 
     Examples
     --------
     >>> Output("e^2/h", long_name="linear conductance")
-    Output(units='e^2/h', dims=None, long_name='linear conductance')
+    Output(units='e^2/h', dims=None, long_name='linear conductance', attrs=())
+    >>> Output("e^2/h", attrs={"spin_degeneracy": 2}).attrs
+    (('spin_degeneracy', 2),)
     """
 
     units: str
     dims: tuple[str, ...] | None = None
     long_name: str | None = None
+    attrs: Any = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.units, str):
@@ -46,6 +53,25 @@ class Output:
             if isinstance(self.dims, str) or not all(isinstance(d, str) for d in self.dims):
                 raise TypeError(f"dims must be a tuple of strings, got {self.dims!r}")
             object.__setattr__(self, "dims", tuple(self.dims))
+        items = dict(self.attrs).items() if isinstance(self.attrs, Mapping) else self.attrs
+        try:
+            pairs = tuple(sorted((key, value) for key, value in items))
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"attrs must be a dict of attribute names to values, got {self.attrs!r}"
+            ) from None
+        for key, value in pairs:
+            if not isinstance(key, str) or key in ("units", "long_name"):
+                raise ValueError(
+                    f"attrs keys must be strings other than 'units' and 'long_name' (those "
+                    f"are Output's own fields), got {key!r}"
+                )
+            if isinstance(value, bool) or not isinstance(value, (str, int, float, np.number)):
+                raise TypeError(
+                    f"attrs[{key!r}] must be a string or a number (a file attribute), "
+                    f"got {value!r}"
+                )
+        object.__setattr__(self, "attrs", pairs)
 
 
 class Observable:
