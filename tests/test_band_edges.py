@@ -29,15 +29,15 @@ from mesoscopic.transport import lead_data
 
 OFFSETS = (0.0, 1e-12, -1e-12, 1e-9, -1e-9, 1e-6, -1e-6)
 TOLERANCE = 1e-10
-# Within 1e-9 of an edge the bound achieved is NOT the 1e-10 aimed at. Measured worst on
-# random leads: unitarity 1e-9 at 1e-12 inside a band and 4.4e-9 at 1e-9 outside one (the
-# two evanescent solutions about to merge are replaced by the band-edge eigenvector);
-# reciprocity T_ij(phi) - T_ji(-phi) up to 5e-8 at 1e-12 inside a band (the two field
-# directions round the slow mode's k differently, and T of a channel 1e-12 above its
-# threshold moves by T / (2 depth) per unit of energy). Kwant 1.5 reaches 1e-7..1e-6 in
-# unitarity at the same energies. Open work; see docs/conventions.md. The RGF and the
-# sparse solver share the lead modes and agree to 1e-10 everywhere.
-NEAR_EDGE_TOLERANCE = 1e-7
+# 1e-12 INSIDE a band the bound achieved is not the 1e-10 aimed at. Measured worst on 60
+# random cases: unitarity 2.8e-10 and reciprocity T_ij(phi) - T_ji(-phi) 5.6e-10 there (a
+# channel 1e-12 above its threshold moves T by T / (2 depth) per unit of energy, so the
+# rounding of the band energies, ~1e-15, of the slow mode's k and velocity shows as 5e-4 of
+# its T). Everywhere else (at the edges, 1e-12 and 1e-9 outside, 1e-9 and 1e-6 inside)
+# unitarity and reciprocity hold to 4e-13..3e-11, and the RGF and the sparse solver, which
+# share the lead modes, agree to 1e-13. Kwant 1.5 reaches 1e-7..1e-6 in unitarity at the
+# same energies. See docs/conventions.md.
+NEAR_EDGE_TOLERANCE = 2e-9
 
 
 def _odd(displacement: np.ndarray) -> tuple[tuple[float, ...], float]:
@@ -187,7 +187,8 @@ def test_smatrix_at_and_near_lead_band_edges(case):
     t_rgf = batch.transmission(fsys, energies, params=field, solver="rgf", stats=stats)
     assert stats["sparse_fallback_energies"] == 0
 
-    near = np.abs(np.tile(OFFSETS, len(edges))) - 1e-9 < 1e-20
+    inside = np.array([offset * curvature for _, curvature in edges for offset in OFFSETS])
+    near = inside == 1e-12
     bound = np.where(near, NEAR_EDGE_TOLERANCE, TOLERANCE)
     assert np.all(s_sparse.check_unitarity() < bound)
     assert np.all(s_rgf.check_unitarity() < bound)

@@ -903,3 +903,34 @@ def test_mirror_leads_share_modes_deterministically_and_thread_safely():
         np.testing.assert_array_equal(data, reference[k % len(energies)])
     lead_0, lead_1 = (lead for lead in mesoscopic.transport.lead_data(fsys, params=params))
     np.testing.assert_array_equal(lead_1.hop, lead_0.hop.conj().T)  # a mirror pair indeed
+
+
+def test_complex_conjugate_lead_shares_the_modes_to_the_last_bit():
+    # The lead of the reversed field is the complex conjugate: its modes are the conjugate
+    # solutions (k -> -k, incoming and outgoing exchanged) and its self-energy the
+    # transpose. Both are read off one computation, so that a channel a hair inside its
+    # band (where T moves by T / (2 depth) per unit of energy) rounds the same way for
+    # both field directions: reciprocity T_ij(B) = T_ji(-B) depends on it.
+    rng = np.random.default_rng(7)
+    h = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    h = (h + h.conj().T) / 2
+    hop = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    ks = np.linspace(-np.pi, np.pi, 2001)
+    band = bands(h, hop, ks)[:, 1]
+    minimum = int(np.argmin(band))
+    edge = float(band[minimum])
+    for energy in (edge + 1e-3, edge + 1e-12):
+        prop, stab = modes(h, hop, energy)
+        prop_c, stab_c = modes(h.conj(), hop.conj(), energy)
+        n = prop.num_modes
+        assert prop_c.num_modes == n > 0
+        flipped = np.sort(np.where(-prop.momenta[n:] <= -np.pi, np.pi, -prop.momenta[n:]))
+        np.testing.assert_array_equal(np.sort(prop_c.momenta[:n]), flipped)
+        np.testing.assert_array_equal(
+            np.sort(prop_c.velocities[:n]), np.sort(-prop.velocities[n:])
+        )
+        in_c = prop_c.wave_functions[:, :n]
+        out_conj = prop.wave_functions[:, n:].conj()
+        matched = [np.min(np.max(np.abs(out_conj - w[:, None]), axis=0)) for w in in_c.T]
+        assert max(matched) == 0.0  # the same bits, not the same to rounding
+        np.testing.assert_allclose(stab_c.selfenergy, stab.selfenergy.T, atol=1e-13)
