@@ -29,7 +29,7 @@ def test_gaas_density_and_fermi_energy():
     )
     with pytest.raises(ValueError, match="effective_mass must be > 0"):
         c.density_to_fermi_energy(1e15, 0.0)
-    with pytest.raises(ValueError, match="spin_degeneracy must be a positive integer"):
+    with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
         c.density_to_fermi_energy(1e15, 0.067, spin_degeneracy=0)
 
 

@@ -607,12 +607,12 @@ ONES = np.ones(ENERGY.size)
         (
             lambda: linear_conductance(ENERGY, ONES, 0.0, 0.01, spin_degeneracy=0),
             ValueError,
-            r"spin_degeneracy must be a positive integer.*got 0",
+            r"spin_degeneracy must be 1 .* or 2 .*got 0",
         ),
         (
-            lambda: current(ENERGY, ONES, 0.0, 0.0, 0.01, 0.01, spin_degeneracy=2.0),
+            lambda: current(ENERGY, ONES, 0.0, 0.0, 0.01, 0.01, spin_degeneracy=2.5),
             ValueError,
-            r"spin_degeneracy must be a positive integer.*got 2\.0",
+            r"spin_degeneracy must be 1 .* or 2 .*got 2\.5",
         ),
         (
             lambda: linear_conductance(ENERGY, ONES, 0.0, 0.01, interpolation="spline"),

@@ -539,7 +539,7 @@ def test_smatrix_lead_errors():
         s.num_propagating(-1)
     with pytest.raises(TypeError, match="lead index or a"):
         s.submatrix("left", 0)
-    with pytest.raises(ValueError, match="spin_degeneracy must be a positive number"):
+    with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
         s.conductance_matrix(spin_degeneracy=0)
     with pytest.raises(ValueError, match="data must have shape"):
         SMatrix(np.zeros((1, 1)), 0.1, s.lead_info)
@@ -576,3 +576,62 @@ def test_random_systems_unitary_and_reciprocal(seed, n_cell, rank_fraction, ener
     assert s.transmission(1, 0) == pytest.approx(s.transmission(0, 1), abs=1e-8)
     u = la.block_diag(*(time_reversal_pairing(info) for info in s.lead_info))
     np.testing.assert_allclose(s.data @ u, (s.data @ u).T, atol=1e-8)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory: refused before allocation, with a clear error
+# --------------------------------------------------------------------------------------------
+
+
+def _memory_wire(width: int, length: int):
+    import mesoscopic as meso
+
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = 4.0
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def test_lu_fill_estimate_bounds_the_actual_factors():
+    from mesoscopic.solvers.sparse import _lu_fill_estimate
+    from mesoscopic.transport import lead_data
+
+    fsys = _memory_wire(width=12, length=40)
+    ham = fsys.hamiltonian_submatrix(sparse=True)
+    n = ham.shape[0]
+    matrix = (1.1 * sp.identity(n) - ham).tocsc()
+    factors = sp.linalg.splu(matrix)
+    estimate = _lu_fill_estimate(matrix)
+    assert factors.L.nnz + factors.U.nnz <= estimate < n * n / 10  # conservative, not dense
+    assert estimate == n * (2 * 12 + 1)  # RCM bandwidth of a 12-wide wire is its width
+    assert len(lead_data(fsys)) == 2
+
+
+def test_sparse_solver_refuses_factors_and_states_beyond_the_available_memory(monkeypatch):
+    import mesoscopic as meso
+    from mesoscopic import _checks
+
+    fsys = _memory_wire(width=12, length=40)  # 480 orbitals, 3 open channels at E = 1.1
+    n = fsys.num_orbitals
+    fill = n * 25
+    # Factors (16 bytes x 12000 = 188 KiB) do not fit, the states (2 x 16 x 480 x 3) do.
+    monkeypatch.setattr(_checks, "available_memory", lambda: 150_000)
+    with pytest.raises(MemoryError, match=rf"LU factorization of the {n} x {n}.*{fill} nonz"):
+        meso.smatrix(fsys, 1.1)
+    with pytest.raises(MemoryError, match=r"solver='rgf'"):
+        meso.wave_function(fsys, 1.1)
+    # The dense scattering states (46 KiB) do not fit in 40 kB.
+    monkeypatch.setattr(_checks, "available_memory", lambda: 40_000)
+    with pytest.raises(MemoryError, match=rf"scattering states \(3 incoming modes x {n} orb"):
+        meso.wave_function(fsys, 1.1)
+    # Enough memory, or memory unknown: solved.
+    monkeypatch.setattr(_checks, "available_memory", lambda: 250_000)
+    assert meso.smatrix(fsys, 1.1).transmission(1, 0) == pytest.approx(3.0, abs=1e-10)
+    monkeypatch.setattr(_checks, "available_memory", lambda: None)
+    assert meso.wave_function(fsys, 1.1)(0).shape == (3, n)

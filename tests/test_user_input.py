@@ -357,3 +357,37 @@ def test_hermiticity_check_of_value_functions_is_relative_to_the_energy_unit():
     # ... and a real asymmetry at a tiny scale is refused.
     with pytest.raises(ValueError, match="not Hermitian"):
         system(1e-15, 0.5).hamiltonian_submatrix()
+
+
+def test_one_rule_for_the_spin_degeneracy_everywhere():
+    """System, SMatrix, landauer, network, noise and the closed forms accept and refuse alike."""
+    from mesoscopic import analytic, landauer, network, noise
+
+    lat = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(i) for i in range(2))] = 0.0
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    s = meso.smatrix(syst.finalized(), 0.5)
+    T = np.array([[0.0, 1.0], [1.0, 0.0]])
+    uses = {
+        "System": lambda g: syst.finalized(spin_degeneracy=g).spin_degeneracy,
+        "SMatrix": lambda g: s.conductance_matrix(spin_degeneracy=g)[0, 0],
+        "landauer": lambda g: landauer.linear_conductance(
+            None, lambda e: 1.0 + 0 * e, 0.0, 0.0, spin_degeneracy=g
+        ),
+        "network": lambda g: network.conductance_matrix(T, spin_degeneracy=g)[0, 0],
+        "noise": lambda g: noise.shot_noise_matrix(s, mu=[0.1, 0.0], spin_degeneracy=g)[0, 0],
+        "analytic": lambda g: analytic.hard_wall_conductance(
+            100.0, 10.0, effective_mass=0.067, spin_degeneracy=g
+        ),
+    }
+    for name, use in uses.items():
+        assert np.all(np.asarray(use(2.0)) == np.asarray(use(2))), name
+        for bad in (1.5, 3, 0, True, "2"):
+            with pytest.raises(ValueError, match=r"spin_degeneracy must be 1 .* or 2 "):
+                use(bad)

@@ -75,6 +75,25 @@ def square_matrix(value: ArrayLike, name: str, *, batched: bool = True) -> NDArr
     return arr
 
 
+def spin_degeneracy(value: Any, name: str = "spin_degeneracy") -> int:
+    """The package's one rule for a spin degeneracy: 1 or 2.
+
+    1 for spin-resolved channels (spinless models, or spin written as explicit orbitals),
+    2 for spin-degenerate channels of a model written without spin. Integers and floats
+    equal to them (``2.0``, as read from a file) are accepted; anything else is refused.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        valid = False
+    else:
+        valid = float(value) in (1.0, 2.0)
+    if not valid:
+        raise ValueError(
+            f"{name} must be 1 (spin-resolved channels: spinless, or spin as explicit "
+            f"orbitals) or 2 (spin-degenerate channels), got {_show(value)}"
+        )
+    return int(value)
+
+
 def index(value: Any, size: int, what: str) -> int:
     """Validate an integer index into range(size); negative indices are not accepted."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -286,7 +286,7 @@ class SMatrixBatch(Sequence[SMatrix]):
         """Open channels of a lead (or ``(lead, block)``) at every energy, shape (n_E,)."""
         return np.array([s.num_propagating(lead) for s in self.smatrices], dtype=np.int64)
 
-    def conductance_matrix(self, *, spin_degeneracy: float | None = None) -> NDArray[np.float64]:
+    def conductance_matrix(self, *, spin_degeneracy: int | None = None) -> NDArray[np.float64]:
         """Büttiker conductance matrices in units of e^2/h, shape (n_E, n_leads, n_leads).
 
         See :meth:`SMatrix.conductance_matrix`; the system's spin degeneracy by default.

@@ -22,6 +22,8 @@ import numpy as np
 import scipy.constants as _sc
 from numpy.typing import ArrayLike, NDArray
 
+from . import _checks
+
 __all__ = [
     "G0",
     "R_K",
@@ -164,13 +166,11 @@ def _mass(effective_mass: float) -> float:
 
 
 def _degeneracy(spin_degeneracy: int, valley_degeneracy: int) -> int:
-    for name, value in (
-        ("spin_degeneracy", spin_degeneracy),
-        ("valley_degeneracy", valley_degeneracy),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(spin_degeneracy) * int(valley_degeneracy)
+    spin = _checks.spin_degeneracy(spin_degeneracy)
+    value = valley_degeneracy
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"valley_degeneracy must be a positive integer, got {value!r}")
+    return spin * int(value)
 
 
 def density_to_fermi_energy(

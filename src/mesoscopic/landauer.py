@@ -460,13 +460,7 @@ def _broadcast(**arrays: NDArray[np.float64]) -> list[NDArray[np.float64]]:
         ) from None
 
 
-def _spin_degeneracy(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"spin_degeneracy must be a positive integer (1 for spin-resolved, 2 for "
-            f"spin-degenerate channels), got {value!r}"
-        )
-    return int(value)
+_spin_degeneracy = _checks.spin_degeneracy
 
 
 # --------------------------------------------------------------------------------------

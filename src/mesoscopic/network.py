@@ -305,7 +305,7 @@ def _terminal_pair(pair: Any, n_terminals: int, name: str) -> tuple[int, int]:
 
 
 def conductance_matrix(
-    T: ArrayLike, *, spin_degeneracy: float = 1.0, check: bool = True, atol: float = 1e-10
+    T: ArrayLike, *, spin_degeneracy: int = 1, check: bool = True, atol: float = 1e-10
 ) -> FloatArray:
     """Büttiker conductance matrix of a multi-terminal conductor.
 
@@ -319,7 +319,7 @@ def conductance_matrix(
     T : array_like, shape (N, N) or (..., N, N)
         Transmission matrix, ``T[i, j]`` from terminal ``j`` into terminal ``i``
         (dimensionless); leading axes are a batch (energies, fields, ...).
-    spin_degeneracy : float, optional
+    spin_degeneracy : {1, 2}, optional
         Spin degeneracy ``g_s`` multiplying the result: 1 (default) when spin is resolved in
         `T` or absent, 2 for spin-degenerate channels.
     check : bool, optional
@@ -341,7 +341,7 @@ def conductance_matrix(
            [-0.8,  0.8]])
     """
     transmission = _checks.square_matrix(T, "T")
-    g_s = float(_checks.positive(spin_degeneracy, "spin_degeneracy"))
+    g_s = float(_checks.spin_degeneracy(spin_degeneracy))
     conductance = _conductance_unchecked(transmission)
     if check:
         _warn_if_not_conserving(conductance, atol, "T")
@@ -1327,7 +1327,7 @@ def solve_probes(
     mu: Mapping[int, ArrayLike],
     kT: Mapping[int, ArrayLike],
     probes: Mapping[int, str],
-    spin_degeneracy: float = 1.0,
+    spin_degeneracy: int = 1,
     check: bool = True,
     atol: float = 1e-10,
     tol: float = 1e-12,
@@ -1376,7 +1376,7 @@ def solve_probes(
         (``> 0``), in the unit of `energies`.
     probes : mapping of int to str
         ``{terminal: kind}`` with kind ``"voltage"``, ``"thermal"`` or ``"dephasing"``.
-    spin_degeneracy : float, optional
+    spin_degeneracy : {1, 2}, optional
         Spin degeneracy ``g_s`` multiplying all currents (default 1).
     check : bool, optional
         Warn with :class:`CurrentConservationWarning` if some ``T(E)`` does not conserve
@@ -1432,7 +1432,7 @@ def solve_probes(
             f"got shape {trans.shape}"
         )
     n = trans.shape[-1]
-    g_s = float(_checks.positive(spin_degeneracy, "spin_degeneracy"))
+    g_s = float(_checks.spin_degeneracy(spin_degeneracy))
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
         raise TypeError(f"max_iterations must be an integer, got {max_iterations!r}")
     potentials, temperatures, kinds = _parse_probe_setup(n, mu, kT, probes)

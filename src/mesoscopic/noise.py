@@ -120,13 +120,7 @@ def _check_smatrix(value: Any, name: str) -> SMatrix:
     return value
 
 
-def _check_spin_degeneracy(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value not in (1, 2):
-        raise ValueError(
-            "spin_degeneracy must be 1 (spin-resolved channels) or 2 (spin-degenerate "
-            f"channels), got {value!r}"
-        )
-    return int(value)
+_check_spin_degeneracy = _checks.spin_degeneracy
 
 
 def _per_terminal(value: ArrayLike, count: int, name: str, *, thermal: bool) -> NDArray[Any]:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _checks
 from .leads import PropagatingModes
 
 __all__ = ["SMatrix"]
@@ -258,11 +259,9 @@ class SMatrix:
 
     def with_spin_degeneracy(self, spin_degeneracy: int) -> SMatrix:
         """The same S-matrix, labelled with the spin degeneracy of its system (1 or 2)."""
-        if isinstance(spin_degeneracy, bool) or spin_degeneracy not in (1, 2):
-            raise ValueError(f"spin_degeneracy must be 1 or 2, got {spin_degeneracy!r}")
-        return replace(self, spin_degeneracy=int(spin_degeneracy))
+        return replace(self, spin_degeneracy=_checks.spin_degeneracy(spin_degeneracy))
 
-    def conductance_matrix(self, *, spin_degeneracy: float | None = None) -> NDArray[np.float64]:
+    def conductance_matrix(self, *, spin_degeneracy: int | None = None) -> NDArray[np.float64]:
         """Büttiker conductance matrix in units of ``e^2/h``, including the spin degeneracy.
 
         ``G[i, i] = N_i - T[i, i]`` and ``G[i, j] = -T[i, j]`` with ``N_i`` the open channels
@@ -270,7 +269,7 @@ class SMatrix:
 
         Parameters
         ----------
-        spin_degeneracy : float, keyword-only, optional
+        spin_degeneracy : {1, 2}, keyword-only, optional
             Multiplicity of each channel (1 when spin is explicit in the orbitals, 2 for a
             spin-degenerate model written without spin). Defaults to the system's value
             (:attr:`spin_degeneracy`, set by ``finalized(spin_degeneracy=...)``).
@@ -281,11 +280,10 @@ class SMatrix:
         """
         if spin_degeneracy is None:
             spin_degeneracy = self.spin_degeneracy
-        if not isinstance(spin_degeneracy, numbers.Real) or not spin_degeneracy > 0:
-            raise ValueError(f"spin_degeneracy must be a positive number, got {spin_degeneracy!r}")
+        g_s = _checks.spin_degeneracy(spin_degeneracy)
         transmission = self.transmission_matrix()
         channels = np.array([modes.num_modes for modes in self.lead_info], dtype=float)
-        return float(spin_degeneracy) * (np.diag(channels) - transmission)
+        return float(g_s) * (np.diag(channels) - transmission)
 
     def check_unitarity(self) -> float:
         """Largest deviation ``max |S^dagger S - 1|`` (zero for an exact S-matrix).

@@ -1186,13 +1186,7 @@ def _check_flux_name(name: Any) -> str | None:
     return name
 
 
-def _check_degeneracy(value: Any) -> int:
-    if isinstance(value, bool) or value not in (1, 2):
-        raise ValueError(
-            f"spin_degeneracy must be 1 (spinless or explicit spin orbitals) or 2 "
-            f"(spin-degenerate), got {value!r}"
-        )
-    return int(value)
+_check_degeneracy = _checks.spin_degeneracy
 
 
 # --------------------------------------------------------------------------------------

@@ -38,14 +38,7 @@ def integer_option(value: Any, name: str, *, minimum: int) -> int:
     return int(value)
 
 
-def spin_degeneracy(value: Any) -> int:
-    """Validate a spin degeneracy: 1 (spin-resolved channels) or 2 (spin-degenerate)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value not in (1, 2):
-        raise ValueError(
-            "spin_degeneracy must be 1 (spin-resolved channels) or 2 (spin-degenerate "
-            f"channels), got {_checks._show(value)}"
-        )
-    return int(value)
+spin_degeneracy = _checks.spin_degeneracy
 
 
 def whole_numbers(value: ArrayLike, name: str, *, minimum: int) -> NDArray[np.int64]:
