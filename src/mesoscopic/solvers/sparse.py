@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from .. import _checks
 from ..leads import LeadData, PropagatingModes, StabilizedModes
@@ -115,6 +116,53 @@ def _lead_selection(value: Any, count: int, name: str) -> tuple[int, ...]:
     return tuple(chosen)
 
 
+_COMPLEX_BYTES = np.dtype(complex).itemsize
+_MEMORY_ALTERNATIVE = (
+    "use the RGF solver (solver='rgf' in mesoscopic.batch), which holds one slice of the "
+    "system at a time, split the system into fewer orbitals, or use a machine with more memory"
+)
+
+
+def _lu_fill_estimate(matrix: sp.spmatrix) -> int:
+    """Conservative number of nonzeros of the sparse LU factors of ``matrix``.
+
+    The factors of a matrix of bandwidth ``b`` (after a reverse Cuthill-McKee ordering)
+    have at most ``N (2 b + 1)`` entries; SuperLU's own column ordering (COLAMD) does at
+    least as well on the lattice graphs of scattering problems.
+    """
+    size = int(matrix.shape[0])
+    pattern = sp.csr_matrix(matrix, copy=True)
+    pattern = (abs(pattern) + abs(pattern.T)).tocsr()
+    order = reverse_cuthill_mckee(pattern, symmetric_mode=True)
+    permuted = pattern[order][:, order].tocoo()
+    bandwidth = int(np.max(np.abs(permuted.row - permuted.col), initial=0))
+    return min(size * size, size * (2 * bandwidth + 1))
+
+
+def _check_memory(matrix: sp.spmatrix, num_columns: int) -> None:
+    """Refuse a scattering problem whose states or LU factors cannot fit in memory."""
+    size = int(matrix.shape[0])
+    # Right-hand sides and solutions: the dense scattering states.
+    _checks.memory(
+        2 * _COMPLEX_BYTES * size * num_columns,
+        f"the scattering states ({num_columns} incoming modes x {size} orbitals, complex, "
+        "with their right-hand sides)",
+        alternative=_MEMORY_ALTERNATIVE,
+    )
+    if num_columns == 0:
+        return
+    try:  # factors no larger than a dense matrix: no ordering needed to see that they fit
+        _checks.memory(_COMPLEX_BYTES * size * size, "")
+    except MemoryError:
+        fill = _lu_fill_estimate(matrix)
+        _checks.memory(
+            _COMPLEX_BYTES * fill,
+            f"the sparse LU factorization of the {size} x {size} scattering problem "
+            f"(estimated {fill} nonzeros)",
+            alternative=_MEMORY_ALTERNATIVE,
+        )
+
+
 def _solve(
     h_sys: Any, leads: Any, energy: Any, in_leads: Sequence[int] | None
 ) -> tuple[
@@ -161,6 +209,7 @@ def _solve(
     matrix = (e * sp.identity(size, dtype=complex, format="csc") - hamiltonian - embedded).tocsc()
 
     num_columns = sum(stabilized[i].num_modes for i in chosen)
+    _check_memory(matrix, num_columns)
     rhs = np.zeros((size, num_columns), dtype=complex)
     column = 0
     for i in chosen:
