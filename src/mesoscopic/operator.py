@@ -102,8 +102,8 @@ def _site_index(syst: System | InfiniteSystem) -> Mapping[Any, int]:
     return {site: i for i, site in enumerate(syst.sites)}
 
 
-def _hoppings(syst: System | InfiniteSystem) -> NDArray[np.int64]:
-    """All hoppings ``(a, b)`` in both directions, shape (n, 2), sorted by a then b."""
+def _hopping_keys(syst: System | InfiniteSystem) -> NDArray[np.int64]:
+    """Every hopping ``(a, b)``, both directions, as sorted unique keys ``a * n_sites + b``."""
     if isinstance(syst, System):
         hi, hj = syst.graph
     else:
@@ -111,9 +111,14 @@ def _hoppings(syst: System | InfiniteSystem) -> NDArray[np.int64]:
         groups = syst._cell
         hi = np.concatenate([g.rows for g in groups]) if groups else np.zeros(0, np.int64)
         hj = np.concatenate([g.cols for g in groups]) if groups else np.zeros(0, np.int64)
-    pairs = np.concatenate([np.stack([hi, hj], 1), np.stack([hj, hi], 1)]).astype(np.int64)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(pairs, axis=0).reshape(-1, 2)
+    n = _num_sites(syst)
+    hi = np.asarray(hi, dtype=np.int64)
+    hj = np.asarray(hj, dtype=np.int64)
+    proper = hi != hj
+    hi, hj = hi[proper], hj[proper]
+    keys = np.sort(np.concatenate([hi * n + hj, hj * n + hi]))
+    # np.sort and a mask rather than np.unique, which is several times slower here.
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
 
 
 def _hamiltonian(
@@ -217,12 +222,13 @@ def _normalize_site_where(syst: System | InfiniteSystem, where: Any) -> NDArray[
 
 def _normalize_hopping_where(syst: System | InfiniteSystem, where: Any) -> NDArray[np.int64]:
     n = _num_sites(syst)
-    hops = _hoppings(syst)
+    keys = _hopping_keys(syst)
     if where is None:
-        pairs = hops
+        pairs = np.stack([keys // n, keys % n], axis=1)
     elif callable(where):
         sites = syst.sites
-        keep = [k for k, (a, b) in enumerate(hops) if where(sites[a], sites[b])]
+        hops = np.stack([keys // n, keys % n], axis=1)
+        keep = [k for k, (a, b) in enumerate(hops.tolist()) if where(sites[a], sites[b])]
         pairs = hops[np.array(keep, dtype=np.int64)]
     else:
         if isinstance(where, (str, bytes)) or not hasattr(where, "__iter__"):
@@ -256,7 +262,6 @@ def _normalize_hopping_where(syst: System | InfiniteSystem, where: Any) -> NDArr
                 )
             pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
         # Every pair must be a hopping of the system (one lookup for all of them).
-        keys = hops[:, 0] * n + hops[:, 1]
         wanted = pairs[:, 0] * n + pairs[:, 1]
         pos = np.searchsorted(keys, wanted)
         found = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == wanted)
