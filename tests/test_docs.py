@@ -44,16 +44,7 @@ import page_runner  # noqa: E402
 
 # Guide pages whose code computes something but draws no figure yet. Each should gain one;
 # the test below fails when this list is out of date in either direction.
-GUIDE_PAGES_WITHOUT_FIGURE = {
-    "beyond_coherent",
-    "landauer",
-    "leads_solvers",
-    "models",
-    "network",
-    "sweeps",
-    "tight_binding",
-    "units",
-}
+GUIDE_PAGES_WITHOUT_FIGURE = {"models"}
 
 
 # -- the build --------------------------------------------------------------------------
@@ -105,7 +96,7 @@ def public_modules() -> list[str]:
 
 
 def test_docs_build_with_warnings_as_errors(built_site: pathlib.Path) -> None:
-    pages = ["index", "tutorial", "gallery", "kwant", "conventions", "api/index"]
+    pages = ["index", "tutorial", "first_day", "gallery", "kwant", "conventions", "api/index"]
     pages += [f"guide/{source.stem}" for source in GUIDE_PAGES]
     for page in pages:
         assert (built_site / f"{page}.html").is_file(), f"{page}.html was not built"
@@ -280,6 +271,18 @@ def test_every_tutorial_section_shows_a_figure(built_site: pathlib.Path) -> None
         title = re.sub(r"<.*?>", "", section[: section.index("</h2>")])
         assert "<img" in section, f"tutorial section {title!r} shows no figure"
     assert len(shown_images(page)) >= 3
+
+
+def test_first_day_page_shows_the_figure_of_each_script(built_site: pathlib.Path) -> None:
+    """Each script of the first-day page runs when the site is built and its figure follows it."""
+    scripts = page_runner.python_blocks((DOCS / "first_day.md").read_text(encoding="utf-8"))
+    text = (built_site / "first_day.html").read_text(encoding="utf-8")
+    sections = re.split(r"<h2>", text)[1:]
+    assert len(sections) == len(scripts) == 3
+    for section in sections:
+        title = re.sub(r"<.*?>", "", section[: section.index("</h2>")])
+        assert "executed-figure" in section, f"first-day section {title!r} shows no figure"
+    assert len(shown_images(built_site / "first_day.html")) >= 3
 
 
 def test_guide_pages_that_compute_show_figures(built_site: pathlib.Path) -> None:
