@@ -7,7 +7,9 @@ peaks there (negative: electron-like), and on the plateaus it vanishes.
 
 (a) conductance G(mu) in 2e^2/h at three temperatures;
 (b) thermopower S(mu) in k_B/e, with the Mott formula -(pi^2/3) kT d ln T/dE (dashed), exact
-    as kT -> 0 and worse at the higher temperature;
+    as kT -> 0 and worse at the higher temperature, and Středa's universal peak
+    -ln2/(N + 1/2) (dotted; J. Phys.: Condens. Matter 1, 1025 (1989)), reached at the middle
+    of a step only where the step is sharper than kT, which these short-contact steps are not;
 (c) electronic heat conductance kappa in units of the heat-conductance quantum
     g_s (pi^2/3) k_B^2 T / h: plateaus like those of G;
 (d) Lorenz ratio kappa / (G T) in units of pi^2/3 (Wiedemann-Franz: 1 on the plateaus) and the
@@ -90,6 +92,10 @@ def main(out_dir: str = "out") -> Path:
         ax_l.plot(mu, point.zt, ":", color=color, label=f"ZT, {label}")
     ax_g.set(ylabel="G (2e²/h)", title="(a) conductance staircase")
     ax_s.plot([], [], "k--", lw=1, label="Mott formula")
+    # Středa (1989): -(k_B/e) ln2 / (N + 1/2) at the middle of a step sharper than kT.
+    for n in (1, 2):
+        ax_s.axhline(-np.log(2) / (n + 0.5), color="0.5", ls=":", lw=0.8)
+    ax_s.plot([], [], ":", color="0.5", label="Středa: -ln2/(N+1/2)")
     ax_s.set(ylabel="S (k_B/e)", ylim=(-2.0, 0.1), title="(b) thermopower: peaks between plateaus")
     ax_k.set(
         xlabel="chemical potential μ (t)",
