@@ -892,8 +892,10 @@ def test_mirror_leads_share_modes_deterministically_and_thread_safely():
         return np.asarray(mesoscopic.smatrix(fsys, energy, params=params).data)
 
     leads_module._EIGEN_CACHE.clear()
+    leads_module._MODES_CACHE.clear()
     reference = [smatrix_data(e) for e in energies]
     leads_module._EIGEN_CACHE.clear()
+    leads_module._MODES_CACHE.clear()
     reversed_order = [smatrix_data(e) for e in energies[::-1]][::-1]
     for a, b in zip(reference, reversed_order):
         np.testing.assert_array_equal(a, b)
@@ -934,3 +936,129 @@ def test_complex_conjugate_lead_shares_the_modes_to_the_last_bit():
         matched = [np.min(np.max(np.abs(out_conj - w[:, None]), axis=0)) for w in in_c.T]
         assert max(matched) == 0.0  # the same bits, not the same to rounding
         np.testing.assert_allclose(stab_c.selfenergy, stab.selfenergy.T, atol=1e-13)
+
+
+def _random_lead(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    return (h + h.conj().T) / 2, rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+
+
+def _field_strip(width: int = 4, flux: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Strip in a magnetic field (Peierls phases along the lead) with a complex h_cell."""
+    h = strip(width)[0] + 0.2j * (np.eye(width, k=2) - np.eye(width, k=-2))
+    return h, -np.diag(np.exp(1j * flux * np.arange(width)))
+
+
+def _mirror_cases() -> list[tuple[str, np.ndarray, np.ndarray, float]]:
+    h, hop = _random_lead(7, 3)
+    edge = float(np.min(bands(h, hop, np.linspace(-np.pi, np.pi, 2001))[:, 1]))
+    multi_h, multi_hop = _random_lead(11, 4)  # four orbitals, rank-deficient hopping
+    multi_hop[:, 3] = 0.0
+    return [
+        ("complex", h, hop, 0.3),
+        ("complex, 1e-3 inside a band edge", h, hop, edge + 1e-3),
+        ("complex, 1e-12 inside a band edge", h, hop, edge + 1e-12),
+        ("complex, 1e-12 outside a band edge", h, hop, edge - 1e-12),
+        ("magnetic field", *_field_strip(), -1.1),
+        ("multi-orbital, rank 3", multi_h, multi_hop, 0.2),
+        ("zigzag ribbon", *honeycomb_cell("zigzag", 4), 0.4),
+    ]
+
+
+@pytest.mark.parametrize("case", _mirror_cases(), ids=lambda case: case[0])
+def test_mirror_lead_modes_read_off_its_image_equal_an_independent_solution(case, monkeypatch):
+    # A lead with hopping hop^dagger (the other end of a wire) has this lead's Bloch
+    # solutions with k -> -k: incoming and outgoing modes, and decaying and growing
+    # solutions, exchange roles. Its modes are read off the other lead's computation;
+    # here they are compared with its own, independent solution (sharing switched off):
+    # the same momenta, velocities and self-energy, the same wave functions up to a phase
+    # per mode (the phase convention of a mode is free), and so the same S-matrix of a
+    # disordered device between the two, to rounding.
+    from mesoscopic import leads as leads_module
+    from mesoscopic.solvers.sparse import scattering_matrix
+
+    _, h, hop, energy = case
+    n, cells = h.shape[0], 3
+    dagger = hop.conj().T
+    # Not the complex-conjugate lead either (read off by conjugation):
+    assert not (np.array_equal(h, h.conj()) and np.array_equal(dagger, hop.conj()))
+    h_sys = (
+        np.kron(np.eye(cells), h)
+        + np.kron(np.eye(cells, k=1), hop)
+        + np.kron(np.eye(cells, k=-1), dagger)
+        + 0j
+    )
+    rng = np.random.default_rng(0)
+    disorder = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    h_sys[n : 2 * n, n : 2 * n] += 0.3 * (disorder + disorder.conj().T)
+    cell = np.arange(n)
+    pair = [
+        LeadData(h, dagger, interface_sys=cell, interface_cell=cell),
+        LeadData(h, hop, interface_sys=cell + (cells - 1) * n, interface_cell=cell),
+    ]
+    solved = []
+    original = leads_module._solve_block
+
+    def counted(*args, **kwargs):
+        solved.append(kwargs["mirror"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(leads_module, "_solve_block", counted)
+    results = {}
+    for share in (True, False):
+        monkeypatch.setattr(leads_module, "_SHARE_MIRROR_MODES", share)
+        leads_module._EIGEN_CACHE.clear()
+        leads_module._MODES_CACHE.clear()
+        solved.clear()
+        lead_modes = [lead.modes(energy) for lead in pair]
+        # Both roads ran: one solution for the pair, or one for each lead.
+        assert solved == ([True] if share else [False, False])
+        leads_module._MODES_CACHE.clear()
+        results[share] = lead_modes, np.asarray(scattering_matrix(h_sys, pair, energy).data)
+    (shared_modes, s_shared), (own_modes, s_own) = results[True], results[False]
+    phases = []
+    for (prop, stab), (prop_own, stab_own) in zip(shared_modes, own_modes, strict=True):
+        assert prop.num_modes == prop_own.num_modes > 0
+        np.testing.assert_array_equal(prop.momenta, prop_own.momenta)
+        scale = np.linalg.norm(hop, 2)
+        np.testing.assert_allclose(prop.velocities, prop_own.velocities, rtol=1e-12)
+        np.testing.assert_allclose(stab.selfenergy, stab_own.selfenergy, atol=1e-12 * scale)
+        waves, waves_own = prop.wave_functions, prop_own.wave_functions
+        overlap = np.einsum("ij,ij->j", waves_own.conj(), waves)
+        norms = np.linalg.norm(waves_own, axis=0) ** 2
+        np.testing.assert_allclose(np.abs(overlap), norms, rtol=1e-12)
+        phases.append(overlap / np.abs(overlap))
+    half = [p.size // 2 for p in phases]
+    out = np.concatenate([p[h:] for p, h in zip(phases, half, strict=True)])
+    into = np.concatenate([p[:h] for p, h in zip(phases, half, strict=True)])
+    np.testing.assert_allclose(out[:, None] * s_shared * into.conj()[None, :], s_own, atol=1e-12)
+    assert np.abs(s_own.conj().T @ s_own - np.eye(s_own.shape[0])).max() < 1e-10
+
+
+def test_identical_and_mirror_leads_are_solved_once_per_energy(monkeypatch):
+    # The arms of a Hall bar are often one lead (same cell and hopping) attached in several
+    # places, or its mirror image: one solution per energy serves them all, whatever the
+    # order in which they are asked for, and gives what each would on its own.
+    from mesoscopic import leads as leads_module
+
+    h, hop = _random_lead(5, 3)
+    calls = []
+    original = leads_module._solve_block
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["mirror"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(leads_module, "_solve_block", counted)
+    order = [(h, hop), (h, hop.conj().T), (h, hop), (h, hop.conj().T)]
+    for energy in (0.1, 0.4):
+        leads_module._MODES_CACHE.clear()
+        alone = [selfenergy(*lead, energy) for lead in order[:2]]
+        for first in (0, 1):
+            leads_module._MODES_CACHE.clear()
+            calls.clear()
+            together = [selfenergy(*lead, energy) for lead in order[first:] + order[:first]]
+            assert len(calls) == 1
+            for k, sigma in enumerate(together):
+                np.testing.assert_array_equal(sigma, alone[(k + first) % 2])

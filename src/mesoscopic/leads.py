@@ -799,18 +799,84 @@ def _conjugate_modes(modes_: _BlockModes) -> _BlockModes:
     )
 
 
+#: Recent block modes: digest of (h_cell, hop, energy) -> modes, mirror images included.
+_MODES_CACHE: OrderedDict[bytes, _BlockModes] = OrderedDict()
+_MODES_CACHE_SIZE = 8
+_MODES_CACHE_LOCK = threading.Lock()
+#: Whether a lead's mirror image is read off its modes (False only to test the map).
+_SHARE_MIRROR_MODES = True
+
+
 def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes:
+    """Modes of one block; a lead and its mirror image (hopping ``v^dagger``) share them.
+
+    The lead at the other end of a wire has the hopping ``v^dagger`` away from the system:
+    its Bloch solutions are this lead's with ``lambda -> 1 / lambda`` (``k -> -k``, the
+    same ``phi``), so incoming and outgoing modes and decaying and growing solutions
+    exchange roles (see :func:`_mirror_modes` for the exact map). Of the two, the lead
+    whose hopping comes first in :func:`_solved_as_mirror`'s order is solved, always, with
+    its growing solutions, and the other read off it: the result never depends on which is
+    asked for first. Identical leads (the arms of a Hall bar) and mirror pairs at the same
+    energy are kept in a small cache, so the second costs nothing.
+    """
+    key = _lead_digest(h, v, energy)
+    with _MODES_CACHE_LOCK:
+        cached = _MODES_CACHE.get(key)
+        if cached is not None:
+            _MODES_CACHE.move_to_end(key)
+            return cached
+    found: list[tuple[bytes, _BlockModes]] = []
+    if not _SHARE_MIRROR_MODES:
+        found.append((key, _solve_block(h, v, energy, mirror=False)[0]))
+    elif _solved_as_mirror(v):
+        dagger = v.conj().T + 0.0
+        solved, mirrored = _solve_block(h, dagger, energy, mirror=True)
+        found.append((_lead_digest(h, dagger, energy), solved))
+        if mirrored is None:  # the classification is not symmetric here: solve directly
+            mirrored = _solve_block(h, v, energy, mirror=False)[0]
+        found.append((key, mirrored))
+    else:
+        dagger_key = _lead_digest(h, v.conj().T, energy)
+        solved, mirrored = _solve_block(h, v, energy, mirror=dagger_key != key)
+        found.append((key, solved))
+        if mirrored is not None:
+            found.append((dagger_key, mirrored))
+    result = found[0][1] if found[0][0] == key else found[-1][1]
+    with _MODES_CACHE_LOCK:
+        for entry_key, entry in found:
+            _MODES_CACHE[entry_key] = entry
+            _MODES_CACHE.move_to_end(entry_key)
+        while len(_MODES_CACHE) > _MODES_CACHE_SIZE:
+            _MODES_CACHE.popitem(last=False)
+    return result
+
+
+def _frozen_block_modes(modes_: _BlockModes) -> _BlockModes:
+    """The same modes with read-only arrays (they are shared through the cache)."""
+    for value in vars(modes_).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return modes_
+
+
+def _solve_block(
+    h: ComplexArray, v: ComplexArray, energy: float, *, mirror: bool
+) -> tuple[_BlockModes, _BlockModes | None]:
+    """Modes of one block and, with ``mirror``, those of its mirror image (hopping
+    ``v^dagger``), or None where the mirror's classification of the solutions near the
+    unit circle is not the exact image of this one's (it must then be solved itself)."""
     n = h.shape[0]
     pencil = _stabilized_pencil(h, v, energy)
     if pencil.rank == 0:
         empty_vec = np.zeros((0, 0), dtype=complex)
         empty_wf = np.zeros((n, 0), dtype=complex)
         empty_real = np.zeros(0)
-        return _BlockModes(
+        empty = _BlockModes(
             np.zeros((n, 0), complex), np.zeros((n, 0), complex),
             empty_vec, empty_wf, empty_real, empty_real,
             empty_vec, empty_wf, empty_real, empty_real, empty_vec,
         )  # fmt: skip
+        return _frozen_block_modes(empty), (_frozen_block_modes(empty) if mirror else None)
     rank, singular, left, right, lu = (
         pencil.rank, pencil.singular, pencil.left, pencil.right, pencil.lu,
     )  # fmt: skip
@@ -829,6 +895,15 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
     decaying = abs_alpha < (1 - UNIT_CIRCLE_TOLERANCE) * abs_beta
     growing = abs_alpha > (1 + UNIT_CIRCLE_TOLERANCE) * abs_beta
     candidates = np.flatnonzero(~decaying & ~growing)
+    # The mirror image's classification (lambda -> 1 / lambda, i.e. alpha <-> beta). Where
+    # its candidates differ from these (a modulus within rounding of the tolerance), its
+    # modes are not read off this solution.
+    decaying_mirror = abs_beta < (1 - UNIT_CIRCLE_TOLERANCE) * abs_alpha
+    growing_mirror = abs_beta > (1 + UNIT_CIRCLE_TOLERANCE) * abs_alpha
+    if mirror and not np.array_equal(
+        candidates, np.flatnonzero(~decaying_mirror & ~growing_mirror)
+    ):
+        mirror = False
 
     def wave_functions(vecs: ComplexArray, lam: complex | ComplexArray) -> ComplexArray:
         x, b = vecs[:rank], vecs[rank:]
@@ -872,11 +947,15 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
 
     prop_vectors: list[ComplexArray] = []
     prop_waves: list[ComplexArray] = []
+    # The mirror image's wave function of each mode: phi / lambda (see _mirror_modes).
+    prop_waves_mirror: list[ComplexArray] = []
     prop_momenta: list[float] = []
     prop_velocities: list[float] = []
     zero_vectors: list[ComplexArray] = []  # zero-velocity solutions, assigned below
     zero_keys: list[tuple[float, float]] = []
+    zero_keys_mirror: list[tuple[float, float]] = []
     edge_out: list[ComplexArray] = []
+    edge_out_mirror: list[ComplexArray] = []
 
     def add_mode(momentum: float, phi: ComplexArray, speed: float) -> None:
         """Append a propagating mode given as a Bloch eigenvector of ``H(k)`` (|phi| = 1)."""
@@ -885,6 +964,7 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
         reduced = np.concatenate([left.conj().T @ phi / lam, right.conj().T @ phi])
         prop_vectors.append(np.asarray(reduced * scale, dtype=complex))
         prop_waves.append(np.asarray(phi * scale, dtype=complex))
+        prop_waves_mirror.append(np.asarray(phi * (scale * lam.conjugate()), dtype=complex))
         prop_momenta.append(momentum if momentum > -math.pi else momentum + 2 * math.pi)
         prop_velocities.append(speed)
 
@@ -940,6 +1020,14 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
                     pencil_l, pencil_r, vectors, members, decays, resolved, lam0, energy
                 )
             )
+            if mirror:
+                decays_mirror = abs_beta[members] < abs_alpha[members]
+                edge_out_mirror.extend(
+                    _gap_solutions(
+                        pencil_l, pencil_r, vectors, members, decays_mirror, resolved, lam0,
+                        energy,
+                    )
+                )  # fmt: skip
             continue
         if _independent(vectors[:, members]):
             # Each eigenvector keeps its own eigenvalue: close but distinct eigenvalues (bands
@@ -987,8 +1075,10 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
                 raise RuntimeError(_near_edge_message(energy))
             head_vectors = basis @ coefficients[:, heads]
             edge_out.extend((head_vectors / np.linalg.norm(head_vectors, axis=0)).T)
+            edge_out_mirror.extend((head_vectors / np.linalg.norm(head_vectors, axis=0)).T)
             velocity, coefficients = velocity[crossing], coefficients[:, crossing]
         wave_weights = np.sum(np.abs(waves) ** 2, axis=0)
+        waves_mirror = waves / basis_lam  # each solution's phi / lambda
         single = velocity.size == 1 and basis.shape[1] == 1
         for j in range(velocity.size):
             dominant = int(np.argmax(np.abs(coefficients[:, j]) ** 2 * wave_weights))
@@ -1008,10 +1098,12 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
                 else:
                     zero_vectors.append(vectors[:, members[0]])
                     zero_keys.append((0.0, -float(velocity[j])))
+                    zero_keys_mirror.append((0.0, float(velocity[j])))
             elif abs(velocity[j]) > velocity_tolerance and not (slow and unresolved(cluster[0])):
                 scale = 1 / math.sqrt(abs(velocity[j]))
                 prop_vectors.append(basis @ coefficients[:, j] * scale)
                 prop_waves.append(waves @ coefficients[:, j] * scale)
+                prop_waves_mirror.append(waves_mirror @ coefficients[:, j] * scale)
                 prop_momenta.append(momentum)
                 prop_velocities.append(float(velocity[j]))
             elif single:
@@ -1020,15 +1112,74 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
                 modulus = abs(alpha[members[0]]) / abs(beta[members[0]])
                 zero_vectors.append(vectors[:, members[0]])
                 zero_keys.append((round(modulus - 1, 12), -float(velocity[j])))
+                modulus_mirror = abs(beta[members[0]]) / abs(alpha[members[0]])
+                zero_keys_mirror.append((round(modulus_mirror - 1, 12), float(velocity[j])))
             else:
                 zero_vectors.append(basis @ coefficients[:, j])
                 zero_keys.append((0.0, -float(velocity[j])))
+                zero_keys_mirror.append((0.0, float(velocity[j])))
 
     if len(prop_vectors) > 1:
-        _remove_cross_currents(prop_vectors, prop_waves, prop_velocities, rank)
+        _remove_cross_currents(
+            prop_vectors, [prop_waves, prop_waves_mirror], prop_velocities, rank
+        )
     velocities = np.array(prop_velocities)
+    momenta = np.array(prop_momenta)
+    all_vectors = np.array(prop_vectors).T if prop_vectors else np.zeros((2 * rank, 0), complex)
+    all_waves = np.array(prop_waves).T if prop_waves else np.zeros((n, 0), complex)
     outgoing = np.flatnonzero(velocities > 0)
     incoming = np.flatnonzero(velocities < 0)
+    solved = _assemble_block(
+        pencil, alpha, beta, vectors, decaying, growing, all_vectors, all_waves,
+        momenta, velocities, outgoing, incoming, edge_out, zero_vectors, zero_keys, energy,
+    )  # fmt: skip
+    if not mirror:
+        return solved, None
+    # The mirror image, in its own coordinates: (alpha_{-1}, beta_0) -> S x (the halves
+    # swapped), phi -> phi / lambda, k -> -k, v -> -v; its decaying solutions are the
+    # growing ones here.
+    swap = np.r_[rank : 2 * rank, 0:rank]
+    mirrored_momenta = -momenta
+    mirrored_momenta[mirrored_momenta <= -math.pi] += 2 * math.pi
+    mirror_pencil = _Pencil(
+        rank, singular, right, left, lu, pencil_r[np.ix_(swap, swap)],
+        pencil_l[np.ix_(swap, swap)],
+    )  # fmt: skip
+    waves_mirror_all = (
+        np.array(prop_waves_mirror).T if prop_waves_mirror else np.zeros((n, 0), complex)
+    )
+    try:
+        mirrored = _assemble_block(
+            mirror_pencil, beta, alpha, vectors[swap], decaying_mirror, growing_mirror,
+            all_vectors[swap], waves_mirror_all, mirrored_momenta, -velocities, incoming,
+            outgoing, [x[swap] for x in edge_out_mirror], [x[swap] for x in zero_vectors],
+            zero_keys_mirror, energy,
+        )  # fmt: skip
+    except RuntimeError:
+        return solved, None
+    return solved, mirrored
+
+
+def _assemble_block(
+    pencil: _Pencil,
+    alpha: ComplexArray,
+    beta: ComplexArray,
+    vectors: ComplexArray,
+    decaying: NDArray[np.bool_],
+    growing: NDArray[np.bool_],
+    all_vectors: ComplexArray,
+    all_waves: ComplexArray,
+    momenta: FloatArray,
+    velocities: FloatArray,
+    outgoing: NDArray[np.intp],
+    incoming: NDArray[np.intp],
+    edge_out: list[ComplexArray],
+    zero_vectors: list[ComplexArray],
+    zero_keys: list[tuple[float, float]],
+    energy: float,
+) -> _BlockModes:
+    """The modes of one block from its classified solutions (see :func:`_solve_block`)."""
+    rank = pencil.rank
     num_decaying = int(np.sum(decaying))
     need = rank - num_decaying - outgoing.size - len(edge_out)
     if outgoing.size != incoming.size or not 0 <= need <= len(zero_vectors):
@@ -1044,7 +1195,7 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
             # Defective decaying eigenvalues (an exceptional point of the complex band
             # structure): use an orthonormal basis of the decaying deflating subspace instead
             # of the ill-conditioned eigenvectors.
-            subspace = _decaying_subspace(pencil_l, pencil_r, num_decaying)
+            subspace = _decaying_subspace(pencil.matrix_l, pencil.matrix_r, num_decaying)
             if subspace is not None:
                 decaying_vectors = subspace
                 defective = True
@@ -1055,28 +1206,30 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
         np.array(evanescent).T if evanescent else np.zeros((2 * rank, 0), dtype=complex)
     )
 
-    momenta = np.array(prop_momenta)
-    all_vectors = np.array(prop_vectors).T if prop_vectors else np.zeros((2 * rank, 0), complex)
-    all_waves = np.array(prop_waves).T if prop_waves else np.zeros((n, 0), complex)
     incoming = incoming[np.argsort(momenta[incoming], kind="stable")]
     outgoing = outgoing[np.argsort(momenta[outgoing], kind="stable")]
-    return _BlockModes(
-        hop_left=left,
-        hop_right=right,
-        in_vectors=all_vectors[:, incoming],
-        in_wave_functions=all_waves[:, incoming],
-        in_momenta=momenta[incoming] if momenta.size else np.zeros(0),
-        in_velocities=velocities[incoming] if velocities.size else np.zeros(0),
-        out_vectors=all_vectors[:, outgoing],
-        out_wave_functions=all_waves[:, outgoing],
-        out_momenta=momenta[outgoing] if momenta.size else np.zeros(0),
-        out_velocities=velocities[outgoing] if velocities.size else np.zeros(0),
-        decaying_vectors=evanescent_block,
+    return _frozen_block_modes(
+        _BlockModes(
+            hop_left=pencil.left,
+            hop_right=pencil.right,
+            in_vectors=all_vectors[:, incoming],
+            in_wave_functions=all_waves[:, incoming],
+            in_momenta=momenta[incoming] if momenta.size else np.zeros(0),
+            in_velocities=velocities[incoming] if velocities.size else np.zeros(0),
+            out_vectors=all_vectors[:, outgoing],
+            out_wave_functions=all_waves[:, outgoing],
+            out_momenta=momenta[outgoing] if momenta.size else np.zeros(0),
+            out_velocities=velocities[outgoing] if velocities.size else np.zeros(0),
+            decaying_vectors=evanescent_block,
+        )
     )
 
 
 def _remove_cross_currents(
-    vectors: list[ComplexArray], waves: list[ComplexArray], velocities: list[float], rank: int
+    vectors: list[ComplexArray],
+    waves: Sequence[list[ComplexArray]],
+    velocities: list[float],
+    rank: int,
 ) -> None:
     """Make unit-current modes carry no cross current, correcting the slower ones (in place).
 
@@ -1085,10 +1238,12 @@ def _remove_cross_currents(
     small norm amplifies; they are removed by Gram-Schmidt in the current form, from the
     fastest mode down. Each correction mixes in a solution at a ``k`` a distance ``dk`` away
     with a weight of the order of the rounding error divided by ``dk``, so the modes stay
-    Bloch solutions to rounding accuracy.
+    Bloch solutions to rounding accuracy. ``waves`` holds one or more lists of wave
+    functions of the modes (this lead's, its mirror image's), corrected alike; velocities
+    follow the first.
     """
     stacked = np.array(vectors).T
-    stacked_waves = np.array(waves).T
+    stacked_waves = [np.array(list_).T for list_ in waves]
 
     def current(x: ComplexArray, y: ComplexArray) -> ComplexArray:
         """Cross current of reduced solutions ``x`` (columns) and ``y`` (columns)."""
@@ -1100,14 +1255,17 @@ def _remove_cross_currents(
         signs = np.sign(np.array(velocities)[faster])
         weights = signs * current(stacked[:, faster], stacked[:, [j]])[:, 0]
         vector = stacked[:, j] - stacked[:, faster] @ weights
-        wave = stacked_waves[:, j] - stacked_waves[:, faster] @ weights
         flux = float(current(vector[:, None], vector[:, None])[0, 0].real)
         if flux * velocities[j] <= 0:
             continue  # a correction that large is no rounding correction; leave the mode
         scale = 1 / math.sqrt(abs(flux))
-        stacked[:, j], stacked_waves[:, j] = vector * scale, wave * scale
-        vectors[j], waves[j] = stacked[:, j], stacked_waves[:, j]
-        velocities[j] = math.copysign(1 / float(np.vdot(waves[j], waves[j]).real), flux)
+        stacked[:, j] = vector * scale
+        vectors[j] = stacked[:, j]
+        for list_, matrix in zip(waves, stacked_waves, strict=True):
+            matrix[:, j] = (matrix[:, j] - matrix[:, faster] @ weights) * scale
+            list_[j] = matrix[:, j]
+        first = waves[0][j]
+        velocities[j] = math.copysign(1 / float(np.vdot(first, first).real), flux)
 
 
 #: Recent pencil eigenproblems: digest of (h_cell, hop, energy) -> ((alpha, beta), vectors).
@@ -1579,7 +1737,8 @@ def _current_free_pairs(
     growing_index = np.flatnonzero(growing)
     if decaying_index.size == 0 or growing_index.size == 0:
         return result
-    kappa = -np.log(np.abs(lam[decaying_index]))
+    with np.errstate(divide="ignore"):  # lambda = 0 (beta = 0 of the mirror): infinitely far
+        kappa = -np.log(np.abs(lam[decaying_index]))
     near = np.flatnonzero(kappa < _PAIR_CORRECTION_REACH)
     if near.size == 0:
         return result
