@@ -378,3 +378,26 @@ def test_sys_leads_helpers_agree_between_builder_and_system(wire):
         lengths = np.linalg.norm(end - start, axis=1)
         np.testing.assert_allclose(lengths, 1.0)  # every drawn hopping joins neighbours
         assert len(hops) == 27 + 2 * 5
+
+
+def test_plot_symbols_have_their_size_in_units_of_the_shortest_hopping():
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, 0) for x in range(4))] = 0.0
+    syst[lat.neighbors()] = -1.0
+    fig = plotter.plot(syst, site_color="red", hop_lw=0, site_size=0.3, dpi=100, show=False)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+
+    def pixel(x, y):
+        col, row = ax.transData.transform((x, y))
+        return image[image.shape[0] - round(float(row)), round(float(col))]
+
+    red = np.array([255, 0, 0])
+    for x in range(4):
+        np.testing.assert_allclose(pixel(x, 0), red, atol=1)  # the site centre
+        np.testing.assert_allclose(pixel(x + 0.2, 0.1), red, atol=1)  # inside radius 0.3
+        np.testing.assert_allclose(pixel(x - 0.2, -0.1), red, atol=1)
+    for x in (0.5, 1.5, 2.5):  # halfway between neighbours: outside every symbol
+        assert np.abs(pixel(x, 0) - red).max() > 100

@@ -541,8 +541,12 @@ def _draw_symbols(
     paths = [] if empty else [_symbol_path(symbol)]
     if empty:
         pos = np.empty((0, dim))
+    from matplotlib.transforms import IdentityTransform
+
     types = _collection_types()
-    kw: dict[str, Any] = {"offsets": pos[:, :2], "zorder": 2}
+    # The symbol paths are already scaled to display units (as in Axes.scatter); only
+    # their offsets are data coordinates.
+    kw: dict[str, Any] = {"offsets": pos[:, :2], "zorder": 2, "transform": IdentityTransform()}
     if dim == 3:
         kw.update(zs=pos[:, 2], depthshade=False)
         coll = types["paths3"](paths, size, linewidth, reflen, **kw)
@@ -952,15 +956,22 @@ def plot(
 
     low, high = sites_pos.min(axis=0), sites_pos.max(axis=0)
     middle = (low + high) / 2
-    pad = reflen if reflen is not None else 0.0
+    # Room for the largest symbol (sizes in units of reflen), or one reference length.
+    pad = 0.0
+    if reflen is not None:
+        sizes = [np.max(np.atleast_1d(np.asarray(s, dtype=float))) for s in (site_size,)]
+        if not _is_array(lead_site_size):
+            sizes.append(float(lead_site_size))
+        pad = reflen * max(max(sizes), 0.0)
+    floor = reflen if reflen is not None else 0.5
     if dim == 2:
-        half = np.maximum((high - low) / 2, pad if pad > 0 else 0.5)
+        half = np.maximum((high - low) / 2 + pad, floor)
         ax.set_xmargin(0.05)
         ax.set_ymargin(0.05)
         ax.update_datalim([middle - half, middle + half])
         ax.autoscale_view()
     else:
-        half = max(float(np.max(high - low)) / 2, pad if pad > 0 else 0.5)
+        half = max(float(np.max(high - low)) / 2 + pad, floor)
         ax.set_xlim3d(middle[0] - half, middle[0] + half)
         ax.set_ylim3d(middle[1] - half, middle[1] + half)
         ax.set_zlim3d(middle[2] - half, middle[2] + half)
