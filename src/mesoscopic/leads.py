@@ -694,16 +694,35 @@ def _hop_factors(v: ComplexArray) -> tuple[NDArray[np.intp], NDArray[np.intp], A
     return _hop_factors_direct(v)
 
 
+#: Recent hopping factorizations (they do not depend on the energy): bytes digest -> SVD.
+_FACTOR_CACHE: OrderedDict[bytes, tuple[Any, ...]] = OrderedDict()
+_FACTOR_CACHE_SIZE = 8
+_FACTOR_CACHE_LOCK = threading.Lock()
+
+
 def _hop_factors_direct(
     v: ComplexArray,
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], Any, Any, Any]:
+    key = hashlib.blake2b(repr(v.shape).encode() + _canonical_bytes(v), digest_size=20).digest()
+    with _FACTOR_CACHE_LOCK:
+        cached = _FACTOR_CACHE.get(key)
+        if cached is not None:
+            _FACTOR_CACHE.move_to_end(key)
+            return cached
     rows = np.flatnonzero(np.any(v != 0, axis=1))
     cols = np.flatnonzero(np.any(v != 0, axis=0))
     if rows.size:
         u_small, singular, wh_small = la.svd(v[np.ix_(rows, cols)], full_matrices=False)
     else:
         u_small, singular, wh_small = np.zeros((0, 0)), np.zeros(0), np.zeros((0, 0))
-    return rows, cols, u_small, singular, wh_small
+    result = (rows, cols, u_small, singular, wh_small)
+    for array in result:
+        array.flags.writeable = False
+    with _FACTOR_CACHE_LOCK:
+        _FACTOR_CACHE[key] = result
+        while len(_FACTOR_CACHE) > _FACTOR_CACHE_SIZE:
+            _FACTOR_CACHE.popitem(last=False)
+    return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -990,6 +1009,13 @@ def _solve_block(
         )
         return bool(10 * error > gap / 2)
 
+    # Wave functions, norms and currents of all candidates in one solve (what
+    # velocity_basis gives for a candidate on its own).
+    single_waves = wave_functions(vectors[:, candidates], lam_unit)
+    single_norms = np.sum(np.abs(single_waves) ** 2, axis=0)
+    single_currents = -2 * np.imag(
+        np.sum(vectors[:rank, candidates].conj() * vectors[rank:, candidates], axis=0)
+    )
     for cluster in _clusters(lam_unit):
         members = candidates[cluster]
         lam0 = complex(np.mean(lam_unit[cluster]))
@@ -1035,7 +1061,14 @@ def _solve_block(
             # degenerate ones are mixed by the velocity diagonalization at no cost.
             basis, basis_lam = vectors[:, members], lam_unit[cluster]
             try:
-                velocity, coefficients, waves = velocity_basis(basis, basis_lam)
+                if cluster.size == 1:  # the common case, solved for all at once below
+                    position = int(cluster[0])
+                    norm = single_norms[position]
+                    velocity = np.array([single_currents[position] / norm])
+                    coefficients = np.array([[1.0 / math.sqrt(norm)]], dtype=complex)
+                    waves = single_waves[:, position : position + 1]
+                else:
+                    velocity, coefficients, waves = velocity_basis(basis, basis_lam)
             except la.LinAlgError:  # norm matrix not positive definite: dependent vectors
                 basis = None
             else:
