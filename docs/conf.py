@@ -68,7 +68,7 @@ gallery_example_arguments = {
 }
 # The code of these pages runs at build time and the figures it draws are shown below it
 # (docs/_ext/executed_pages.py).
-executed_pages = ["tutorial", "guide/*"]
+executed_pages = ["tutorial", "first_day", "guide/*"]
 
 # -- HTML -------------------------------------------------------------------------------
 html_theme = "alabaster"
