@@ -389,7 +389,7 @@ def test_fill_errors_name_the_problem():
         meso.Builder().fill(template, lambda s: True, lat(0, 0), max_sites=0)
     with pytest.raises(TypeError, match="template must be a Builder"):
         meso.Builder().fill("square", lambda s: True, lat(0, 0))
-    other = meso.lattice.square(1.0, norbs=1)
+    other = meso.lattice.square(1.0, name="other", norbs=1)
     with pytest.warns(RuntimeWarning, match="not in the template"):
         assert meso.Builder().fill(template, lambda s: True, other(0, 0)) == []
     assert meso.Builder().fill(template, lambda s: True, []) == []
@@ -429,9 +429,9 @@ def test_add_site_family_chooses_the_lead_cell_and_checks_its_vectors():
     sym = meso.TranslationalSymmetry(lat.vec((-1, 0)))
     sym.add_site_family(lat.a, other_vectors=[(-1, 2)])
     # Domains are cut along (-1, 2) instead of the unit vector (0, 1).
-    assert sym.which(lat.a(-1, 2)) == 0 and sym.which(lat.a(0, 1)) == -1
-    assert meso.TranslationalSymmetry(lat.vec((-1, 0))).which(lat.a(0, 1)) == 0
-    assert sym.reversed().which(lat.a(1, -2)) == 0
+    assert sym.which(lat.a(-1, 2)) == (0,) and sym.which(lat.a(0, 1)) == (-1,)
+    assert meso.TranslationalSymmetry(lat.vec((-1, 0))).which(lat.a(0, 1)) == (0,)
+    assert sym.reversed().which(lat.a(1, -2)) == (0,)
     with pytest.raises(ValueError, match="do not form a basis"):
         meso.TranslationalSymmetry(lat.vec((-1, 0))).add_site_family(lat.b, [(2, 0)])
     with pytest.raises(ValueError, match="integer vector"):
@@ -691,7 +691,7 @@ def test_ragged_lead_attaches_at_the_outermost_region_cell_as_kwant():
             sym = each.symmetry
             outermost.append(max(sym.which(s) for s in syst.sites()))
             added = syst.attach_lead(each, add_cells=add_cells)
-            assert max(sym.which(s) for s in added) <= outermost[-1] + add_cells
+            assert max(sym.which(s) for s in added) <= outermost[-1] + (add_cells,)
         return syst.finalized()
 
     fsys = disc_with_leads(0)

@@ -42,16 +42,28 @@ from numpy.typing import ArrayLike, NDArray
 from .lattice import (
     HoppingKind,
     Monatomic,
+    NoSymmetry,
     Polyatomic,
     Shape,
     Site,
     SiteArray,
     SiteFamily,
+    Symmetry,
     TranslationalSymmetry,
 )
 from .system import InfiniteSystem, System, TermGroup
 
-__all__ = ["ArrayBuilder", "Builder", "HoppingKind", "TranslationalSymmetry"]
+__all__ = [
+    "ArrayBuilder",
+    "Builder",
+    "BuilderLead",
+    "HoppingKind",
+    "NoSymmetry",
+    "Site",
+    "SiteFamily",
+    "Symmetry",
+    "TranslationalSymmetry",
+]
 
 
 # --------------------------------------------------------------------------------------
@@ -163,9 +175,12 @@ class Builder(Generic[_Symmetry]):
         chiral: Any = None,
         vectorize: bool = False,
     ) -> None:
+        if isinstance(symmetry, NoSymmetry):
+            symmetry = None  # a finite Builder, as Builder() (Kwant's default symmetry)
         if symmetry is not None and not isinstance(symmetry, TranslationalSymmetry):
             raise TypeError(
-                f"symmetry must be a TranslationalSymmetry or None, got {type(symmetry).__name__}"
+                "symmetry must be a TranslationalSymmetry, NoSymmetry or None, got "
+                f"{type(symmetry).__name__}"
             )
         self.symmetry: TranslationalSymmetry | None = symmetry
         self.conservation_law = conservation_law
@@ -451,11 +466,78 @@ class Builder(Generic[_Symmetry]):
         return result
 
     def update(self, other: Builder) -> None:
-        """Copy the sites and hoppings of `other` into this Builder (values overwrite)."""
+        """Copy the sites, hoppings and leads of `other` into this Builder, as Kwant.
+
+        Values of `other` overwrite those already here; its leads are appended to
+        :attr:`leads`. Both Builders must have the same symmetry.
+        """
+        if not isinstance(other, Builder):
+            raise TypeError(f"update takes a Builder, got {type(other).__name__}")
+        mine: Symmetry = NoSymmetry() if self.symmetry is None else self.symmetry
+        theirs: Symmetry = NoSymmetry() if other.symmetry is None else other.symmetry
+        if not (mine.has_subgroup(theirs) and theirs.has_subgroup(mine)):
+            raise ValueError(
+                f"update needs Builders with equal symmetries, got {mine!r} and {theirs!r}"
+            )
         for site, value in other.site_value_pairs():
             self[site] = value
         for hop, value in other.hopping_value_pairs():
             self[hop] = value
+        self.leads.extend(other.leads)
+
+    def expand(self, key: Any) -> Iterator[Any]:
+        """The sites and hoppings (pairs of sites) that a Builder key stands for.
+
+        A key is a site, a hopping, a :class:`HoppingKind`, a lattice shape, a function of
+        the Builder returning a key, or an iterable of keys (expanded recursively), as
+        in Kwant.
+
+        Examples
+        --------
+        >>> import mesoscopic as meso
+        >>> lat = meso.lattice.chain(norbs=1)
+        >>> syst = meso.Builder()
+        >>> syst[(lat(i) for i in range(3))] = 0
+        >>> len(list(syst.expand(lat.neighbors())))
+        2
+        """
+        return iter(list(self._expand(key)))
+
+    def closest(self, pos: ArrayLike) -> Site:
+        """The site of this Builder (or, for a lead, of its periodic continuation) that is
+        closest to the real-space position `pos`.
+
+        Examples
+        --------
+        >>> import mesoscopic as meso
+        >>> lat = meso.lattice.square(norbs=1)
+        >>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+        >>> lead[(lat(0, y) for y in range(3))] = 0
+        >>> lead.closest((-7.2, 1.1))
+        Site('', (-7, 1))
+        """
+        if not self._sites:
+            raise ValueError("the Builder has no sites")
+        point = np.asarray(pos, dtype=float).ravel()
+        best: Site | None = None
+        best_d = np.inf
+        sym = self.symmetry
+        periods = None if sym is None else sym.periods
+        for site in self._sites:
+            site_pos = np.asarray(site.pos, dtype=float)
+            if site_pos.shape != point.shape:
+                raise ValueError(
+                    f"pos must have {site_pos.size} coordinates (as the sites), got {point.size}"
+                )
+            candidate = site
+            if periods is not None and sym is not None:
+                element = _closest_translation(periods, point - site_pos)
+                candidate = sym.act(tuple(int(x) for x in element), site)
+            d = float(np.sum((np.asarray(candidate.pos) - point) ** 2))
+            if d < best_d:
+                best, best_d = candidate, d
+        assert best is not None
+        return best
 
     def reversed(self) -> Builder:
         """A copy of this lead Builder with the opposite symmetry direction.
@@ -587,7 +669,7 @@ class Builder(Generic[_Symmetry]):
                 sites = items
             else:
                 pos = np.asarray(start, dtype=float).ravel()
-                families = {id(s.family): s.family for s in template._sites}.values()
+                families = dict.fromkeys(s.family for s in template._sites)
                 candidates = [
                     family(*family.closest(pos))
                     for family in families
@@ -659,12 +741,12 @@ class Builder(Generic[_Symmetry]):
         sym = lead_builder.symmetry
         lead_families = {s.family for s in lead_builder._sites}
         domains = {
-            sym.which(s)
+            sym._which1(s)
             for s in self._sites
             if s.family in lead_families and sym.to_fd(s) in lead_builder._sites
         }
         if origin is not None:
-            domains = {d for d in domains if d <= sym.which(origin)}
+            domains = {d for d in domains if d <= sym._which1(origin)}
         if not domains:
             raise ValueError(
                 "the lead does not overlap the scattering region: no site of the "
@@ -686,13 +768,12 @@ class Builder(Generic[_Symmetry]):
         )
         for site in start:
             self._delete_site(site)
-        domain = max_dom
         _warn_same_side(
             [(lead.builder.symmetry, lead.interface) for lead in self.leads],
             sym,
             interface,
         )
-        self.leads.append(BuilderLead(lead_builder, interface, domain))
+        self.leads.append(BuilderLead(lead_builder, interface, added))
         return added
 
     def _attach_site(self, site: Site, value: Any) -> None:
@@ -760,22 +841,42 @@ class Builder(Generic[_Symmetry]):
 # --------------------------------------------------------------------------------------
 
 
-def _infer_norbs(builder: Builder) -> dict[int, int]:
+def _closest_translation(periods: NDArray[np.float64], offset: NDArray[np.float64]) -> Any:
+    """The integer combination ``n`` of the rows of `periods` that makes ``n @ periods``
+    closest to `offset` (exact: every candidate in a box that must hold the optimum)."""
+    coef, *_ = np.linalg.lstsq(periods.T, offset, rcond=None)
+    guess = np.rint(coef).astype(np.int64)
+    radius = float(np.linalg.norm(guess @ periods - offset))
+    sigma = float(np.linalg.svd(periods, compute_uv=False).min())
+    reach = int(np.ceil(radius / sigma)) + 1
+    best, best_d = guess, radius**2
+    axes = [range(int(np.floor(c - reach)), int(np.ceil(c + reach)) + 1) for c in coef]
+    if np.prod([len(a) for a in axes]) > 10**6:
+        return guess
+    grid = np.array(list(itertools.product(*axes)), dtype=np.int64)
+    dist = np.sum((grid @ periods - offset) ** 2, axis=1)
+    k = int(np.argmin(dist))
+    if dist[k] < best_d:
+        best = grid[k]
+    return best
+
+
+def _infer_norbs(builder: Builder) -> dict[SiteFamily, int]:
     """Orbitals per site family: declared, else from constant matrix values, else 1."""
-    norbs: dict[int, int] = {}
+    norbs: dict[SiteFamily, int] = {}
     for site, value in builder.site_value_pairs():
         fam = site.family
         if fam.norbs is not None:
-            norbs[id(fam)] = fam.norbs
+            norbs[fam] = fam.norbs
         elif not callable(value) and np.ndim(value) == 2:
-            norbs.setdefault(id(fam), int(np.shape(value)[0]))
+            norbs.setdefault(fam, int(np.shape(value)[0]))
     for (a, b), value in builder.hopping_value_pairs():
         for fam in (a.family, b.family):
             if fam.norbs is not None:
-                norbs[id(fam)] = fam.norbs
+                norbs[fam] = fam.norbs
         if not callable(value) and np.ndim(value) == 2:
-            norbs.setdefault(id(a.family), int(np.shape(value)[0]))
-            norbs.setdefault(id(b.family), int(np.shape(value)[1]))
+            norbs.setdefault(a.family, int(np.shape(value)[0]))
+            norbs.setdefault(b.family, int(np.shape(value)[1]))
     return norbs
 
 
@@ -785,12 +886,13 @@ def _finalized_lead(
     """The InfiniteSystem of a lead Builder: its cell, split into cell and inter-cell terms."""
     sym = lead.symmetry
     assert sym is not None
-    sites = sorted(lead._sites, key=lambda s: (s.family.name, id(s.family), s.tag))
+    # Deterministic: by family name, then (for equal names) the family's canonical form.
+    sites = sorted(lead._sites, key=lambda s: (str(s.family.name), s.family.canonical_repr, s.tag))
     if not sites:
         raise ValueError("the lead has no sites")
     index = {s: i for i, s in enumerate(sites)}
     norbs_map = _infer_norbs(lead)
-    norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
+    norbs = np.array([norbs_map.get(s.family, 1) for s in sites], dtype=np.int64)
     site_idx = np.arange(len(sites), dtype=np.int64)
     onsite = TermGroup.collect(
         sites,
@@ -805,7 +907,7 @@ def _finalized_lead(
     forward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
     backward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
     for (a, b), value in lead._hoppings.items():
-        dom_b = sym.which(b)
+        dom_b = sym._which1(b)
         target = {0: cell, 1: forward, -1: backward}.get(dom_b)
         if target is None:
             raise ValueError(
@@ -862,7 +964,7 @@ def _finalized_system(
                     f"a lead and the scattering region disagree on the number of orbitals "
                     f"({n} vs {norbs_map[fam_id]}) of a site family; set norbs= on the lattice"
                 )
-    norbs = np.array([norbs_map.get(id(s.family), 1) for s in sites], dtype=np.int64)
+    norbs = np.array([norbs_map.get(s.family, 1) for s in sites], dtype=np.int64)
     site_idx = np.arange(len(sites), dtype=np.int64)
     onsite = TermGroup.collect(
         sites,
@@ -942,7 +1044,7 @@ def _attach_extension(
         k += 1
         for head in lead_builder.neighbors(tail):
             if head not in new and not contains(head):
-                domain = sym.which(head)
+                domain = sym._which1(head)
                 if domain < min_dom:
                     raise ValueError(
                         "the lead cannot be attached: the scattering region does not cut "
@@ -991,7 +1093,7 @@ def _interface_cell(lead_builder: Builder) -> list[Site]:
     return [
         site
         for site in lead_builder._sites
-        if any(sym.which(other) == 1 for other in lead_builder.neighbors(site))
+        if any(sym._which1(other) == 1 for other in lead_builder.neighbors(site))
     ]
 
 
@@ -1035,23 +1137,53 @@ def _skip_start_sites(sites: list[Site], why: str, stacklevel: int) -> None:
 
 
 class BuilderLead:
-    """A lead attached to a Builder: the lead Builder and its interface sites.
+    """A lead attached to a Builder: the lead Builder and its interface sites, as Kwant's.
 
-    Attributes
+    Parameters
     ----------
     builder : Builder
         The lead (with its symmetry).
-    interface : list of Site
+    interface : sequence of Site
         Sites of the scattering region with hoppings into the lead: the images of the
-        lead's cell sites that hop into the next cell, as in Kwant.
+        lead's cell sites that hop into the next cell.
+    padding : sequence of Site, optional
+        Sites of the scattering region that were added to it for this lead (those
+        :meth:`Builder.attach_lead` returns); stored sorted.
+
+    Attributes
+    ----------
+    builder, interface, padding
+        As given (`padding` sorted, ``[]`` by default).
     domain : int
-        Index of the symmetry period that holds the interface.
+        Index of the lead's symmetry period that holds the interface.
     """
 
-    def __init__(self, builder: Builder, interface: list[Site], domain: int) -> None:
+    def __init__(
+        self, builder: Builder, interface: Iterable[Site], padding: Iterable[Site] | None = None
+    ) -> None:
+        if not isinstance(builder, Builder) or builder.symmetry is None:
+            raise TypeError(
+                f"a BuilderLead needs a lead Builder (with a symmetry), got {builder!r}"
+            )
         self.builder = builder
-        self.interface = interface
-        self.domain = domain
+        self.interface = list(interface)
+        if not self.interface:
+            raise ValueError("a BuilderLead needs at least one interface site")
+        if not all(isinstance(site, Site) for site in self.interface):
+            raise TypeError(f"interface sites must be Sites, got {self.interface!r}")
+        self.padding = sorted(padding) if padding is not None else []
+
+    @property
+    def domain(self) -> int:
+        sym = self.builder.symmetry
+        assert sym is not None
+        return sym._which1(self.interface[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"BuilderLead({self.builder!r}, {len(self.interface)} interface sites, "
+            f"{len(self.padding)} padding sites)"
+        )
 
 
 class _ReversedHopping:
@@ -1136,7 +1268,7 @@ class ArrayBuilder:
         # pair of sites (in either orientation), as in the Builder.
         self._hoppings: list[_HoppingAssignment] = []
         self._leads: list[tuple[Builder, int, list[Site]]] = []
-        self._lookup: dict[int, _TagIndex] | None = None
+        self._lookup: dict[SiteFamily, _TagIndex] | None = None
 
     # ---- sites -----------------------------------------------------------------------
 
@@ -1231,12 +1363,12 @@ class ArrayBuilder:
             raise ValueError("the region contains no lattice sites inside the box")
         return total
 
-    def _build_lookup(self) -> dict[int, _TagIndex]:
+    def _build_lookup(self) -> dict[SiteFamily, _TagIndex]:
         if self._lookup is None:
-            grouped: dict[int, tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]] = {}
+            grouped: dict[SiteFamily, tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]] = {}
             start = 0
             for fam, tags in zip(self._families, self._tags):
-                entry = grouped.setdefault(id(fam), ([], []))
+                entry = grouped.setdefault(fam, ([], []))
                 entry[0].append(tags)
                 entry[1].append(np.arange(start, start + len(tags)))
                 start += len(tags)
@@ -1249,9 +1381,9 @@ class ArrayBuilder:
     def _find(self, family: SiteFamily, tags: NDArray[np.int64]) -> NDArray[np.int64]:
         """Site indices of tags of `family`, -1 where absent."""
         lookup = self._build_lookup()
-        if id(family) not in lookup:
+        if family not in lookup:
             return np.full(len(tags), -1, dtype=np.int64)
-        return lookup[id(family)].find(tags)
+        return lookup[family].find(tags)
 
     # ---- hoppings --------------------------------------------------------------------
 
@@ -1281,7 +1413,7 @@ class ArrayBuilder:
         if not all(isinstance(k, HoppingKind) for k in kinds):
             raise TypeError(f"add_hoppings takes HoppingKinds, got {kinds!r}")
         for kind in kinds:
-            if kind.family_a is kind.family_b and not any(kind.delta):
+            if kind.family_a == kind.family_b and not any(kind.delta):
                 raise ValueError(
                     f"{kind!r} joins every site to itself: that is an onsite value, set it "
                     "with add_sites or fill (a hopping needs a non-zero delta or two "
@@ -1309,7 +1441,7 @@ class ArrayBuilder:
         start = 0
         delta = np.asarray(kind.delta, dtype=np.int64)
         for fam, tags in zip(self._families, self._tags):
-            if fam is kind.family_b:
+            if fam == kind.family_b:
                 if len(delta) != tags.shape[1]:
                     raise ValueError(f"HoppingKind delta {kind.delta} does not match the tags")
                 tt = tags + delta
@@ -1373,12 +1505,12 @@ class ArrayBuilder:
         lead_families = {s.family for s in lead_builder._sites}
         for fam in lead_families:
             lead_tags = np.array(
-                [s.tag for s in lead_builder._sites if s.family is fam], dtype=np.int64
+                [s.tag for s in lead_builder._sites if s.family == fam], dtype=np.int64
             )
             members = _TagIndex(lead_tags, np.arange(len(lead_tags)))
             shift = sym._tag_shifts(fam)[0]
             for f, tags in zip(self._families, self._tags):
-                if f is not fam:
+                if f != fam:
                     continue
                 dom = sym._domains(fam, tags)[:, 0]
                 member = members.find(tags - dom[:, None] * shift) >= 0
@@ -1415,9 +1547,9 @@ class ArrayBuilder:
 
     def _add_lead_sites(self, sites: list[tuple[Site, Any]], vectorized: bool) -> None:
         """Add sites copied from a lead, one group per family and value."""
-        groups: dict[tuple[int, int], tuple[Monatomic, Any, list[tuple[int, ...]]]] = {}
+        groups: dict[tuple[SiteFamily, int], tuple[Monatomic, Any, list[tuple[int, ...]]]] = {}
         for site, value in sites:
-            key = (id(site.family), id(value))
+            key = (site.family, id(value))
             groups.setdefault(key, (site.family, value, []))[2].append(site.tag)  # type: ignore[arg-type]
         for family, value, tags in groups.values():
             self._families.append(family)
@@ -1428,10 +1560,10 @@ class ArrayBuilder:
 
     def _add_lead_hoppings(self, hoppings: list[tuple[Site, Site, Any]], vectorized: bool) -> None:
         """Set hoppings copied from a lead, leaving out those to sites not kept."""
-        groups: dict[tuple[int, int, int], list[tuple[Site, Site, Any]]] = {}
+        groups: dict[tuple[SiteFamily, SiteFamily, int], list[tuple[Site, Site, Any]]] = {}
         for a, b, value in hoppings:
             if self._site_index(a) >= 0 and self._site_index(b) >= 0:
-                key = (id(a.family), id(b.family), id(value))
+                key = (a.family, b.family, id(value))
                 groups.setdefault(key, []).append((a, b, value))
         for items in groups.values():
             ti = np.array([self._site_index(a) for a, _, _ in items], dtype=np.int64)
@@ -1454,15 +1586,15 @@ class ArrayBuilder:
         if not self._families:
             raise ValueError("the system has no sites")
         self._build_lookup()  # refuses a site added twice
-        norbs_by_family: dict[int, int] = {}
+        norbs_by_family: dict[SiteFamily, int] = {}
         for fam, value in zip(self._families, self._onsite):
             n = fam.norbs
             if n is None and not callable(value) and np.ndim(value) == 2:
                 n = int(np.shape(value)[0])
-            norbs_by_family.setdefault(id(fam), n or 1)
+            norbs_by_family.setdefault(fam, n or 1)
         norbs = np.concatenate(
             [
-                np.full(len(t), norbs_by_family[id(f)], dtype=np.int64)
+                np.full(len(t), norbs_by_family[f], dtype=np.int64)
                 for f, t in zip(self._families, self._tags)
             ]
         )
@@ -1473,7 +1605,7 @@ class ArrayBuilder:
             self._families, self._tags, self._onsite, self._onsite_vectorized
         ):
             idx = np.arange(start, start + len(tags), dtype=np.int64)
-            k = norbs_by_family[id(fam)]
+            k = norbs_by_family[fam]
             sites: Any = (
                 (SiteArray(fam, tags, pos[idx]),)
                 if vectorized

@@ -31,10 +31,13 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "HoppingKind",
     "Monatomic",
+    "NoSymmetry",
     "Polyatomic",
     "Site",
     "SiteArray",
     "SiteFamily",
+    "Symmetry",
+    "Tag",
     "TranslationalSymmetry",
     "chain",
     "cubic",
@@ -46,39 +49,175 @@ __all__ = [
 ]
 
 
-class SiteFamily:
-    """A set of sites sharing a name and a number of orbitals per site.
+class Tag(tuple):
+    """Integer lattice coordinates of a site: a tuple with elementwise arithmetic.
 
-    Subclasses define how tags map to positions. Families compare by identity,
-    so two lattices built by two calls to :func:`square` are different families.
+    Hashes and compares like the plain tuple (``lat(1, 2).tag == (1, 2)``), and adds,
+    subtracts and negates elementwise as Kwant's tags do (``a.tag - b.tag``); a plain
+    number is broadcast (``tag + 1``). Compared with a NumPy array it gives one bool.
+
+    Examples
+    --------
+    >>> Tag((3, 4)) - (1, 1), -Tag((1, -2)), Tag((1, 2)) == (1, 2)
+    ((2, 3), (-1, 2), True)
     """
 
-    def __init__(self, name: str, norbs: int | None) -> None:
-        if norbs is not None:
-            if isinstance(norbs, bool) or not isinstance(norbs, (int, np.integer)) or norbs < 1:
-                raise ValueError(f"norbs must be a positive integer or None, got {norbs!r}")
-            norbs = int(norbs)
-        self.name = name
-        self.norbs = norbs
+    __slots__ = ()
 
-    def __call__(self, *tag: int) -> Site:
+    @property
+    def dtype(self) -> type:
+        """``int`` when every entry is an integer (as for lattice tags), else ``object``."""
+        return int if all(isinstance(x, (int, np.integer)) for x in self) else object
+
+    def _other(self, other: Any) -> tuple[Any, ...] | None:
+        if isinstance(other, (int, np.integer, float, np.floating)) and not isinstance(
+            other, (bool, np.bool_)
+        ):
+            return (other,) * len(self)
+        try:
+            values = tuple(np.asarray(other).ravel().tolist())
+        except (TypeError, ValueError):
+            return None
+        return values if len(values) == len(self) else None
+
+    def _combine(self, other: Any, op: Callable[[Any, Any], Any]) -> Any:
+        values = self._other(other)
+        if values is None:
+            return NotImplemented
+        return Tag(op(a, b) for a, b in zip(self, values))
+
+    def __add__(self, other: Any) -> Any:
+        return self._combine(other, lambda a, b: a + b)
+
+    def __radd__(self, other: Any) -> Any:
+        return self._combine(other, lambda a, b: b + a)
+
+    def __sub__(self, other: Any) -> Any:
+        return self._combine(other, lambda a, b: a - b)
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._combine(other, lambda a, b: b - a)
+
+    def __mul__(self, other: Any) -> Any:
+        return self._combine(other, lambda a, b: a * b)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> Tag:
+        return Tag(-x for x in self)
+
+    def __pos__(self) -> Tag:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, np.ndarray):
+            return other.shape == (len(self),) and tuple(other.tolist()) == tuple(self)
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = tuple.__hash__
+
+
+class SiteFamily:
+    """A set of sites sharing a name and a number of orbitals per site, as Kwant's.
+
+    Parameters
+    ----------
+    canonical_repr : str
+        A string that determines the family: two families are equal (and hash equally)
+        when their canonical representations are, and sort by it. Lattices build it from
+        their type, primitive vectors, offset, name and norbs, so two calls of
+        :func:`square` give the same family.
+    name : str
+    norbs : int or None
+        Orbitals per site.
+
+    Subclasses implement ``normalize_tag(tag)`` (the tag as stored, or ``TypeError`` /
+    ``ValueError``) and, for positions, ``pos(tag)``.
+    """
+
+    def __init__(self, canonical_repr: str, name: str | None, norbs: int | None) -> None:
+        if not isinstance(canonical_repr, str):
+            raise TypeError(f"canonical_repr must be a string, got {canonical_repr!r}")
+        self.canonical_repr = canonical_repr
+        self.name = name
+        self.norbs = _check_norbs(norbs)
+
+    def __repr__(self) -> str:
+        return self.canonical_repr
+
+    def __hash__(self) -> int:
+        return hash(self.canonical_repr)
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, SiteFamily):
+            return False
+        return self.canonical_repr == other.canonical_repr
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def _order(self, other: Any) -> str:
+        if not isinstance(other, SiteFamily):
+            raise TypeError(
+                f"site families are ordered among themselves, not with {type(other).__name__}"
+            )
+        return other.canonical_repr
+
+    def __lt__(self, other: SiteFamily) -> bool:
+        return self.canonical_repr < self._order(other)
+
+    def __le__(self, other: SiteFamily) -> bool:
+        return self.canonical_repr <= self._order(other)
+
+    def __gt__(self, other: SiteFamily) -> bool:
+        return self.canonical_repr > self._order(other)
+
+    def __ge__(self, other: SiteFamily) -> bool:
+        return self.canonical_repr >= self._order(other)
+
+    def __call__(self, *tag: Any) -> Site:
         return Site(self, tag)
 
     def pos(self, tag: Sequence[int]) -> NDArray[np.float64]:
-        raise NotImplementedError
+        raise NotImplementedError(f"site family {self.name!r} has no positions")
 
-    def normalize_tag(self, tag: Sequence[Any]) -> tuple[int, ...]:
-        return tuple(int(t) for t in tag)
+    def normalize_tag(self, tag: Sequence[Any]) -> Any:
+        return Tag(int(t) for t in tag)
+
+
+def _check_norbs(norbs: Any) -> int | None:
+    """`norbs` as a positive int or None (TypeError for a non-number, as Kwant)."""
+    if norbs is None:
+        return None
+    if isinstance(norbs, (bool, np.bool_)) or not isinstance(
+        norbs, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"norbs must be a positive integer or None, got {norbs!r}")
+    if not float(norbs).is_integer() or norbs < 1:
+        raise ValueError(f"norbs must be a positive integer or None, got {norbs!r}")
+    return int(norbs)
 
 
 class Site:
-    """A site: a family and an integer tag. Hashable, immutable.
+    """A site: the pair ``(family, tag)``, as in Kwant. Hashable, immutable.
+
+    A site behaves as the tuple ``(family, tag)``: ``family, tag = site`` and
+    ``tuple(site)`` work, it equals (and hashes as) that tuple, and sites sort by family
+    (its canonical representation) and then tag. Two sites are equal when their
+    families are equal by value and their tags are equal. (It is not a ``tuple``
+    instance, so that a site is never mistaken for a hopping or a list of sites.)
 
     Attributes
     ----------
     family : SiteFamily
-    tag : tuple of int
-        Integer lattice coordinates.
+    tag : Tag
+        Integer lattice coordinates (a tuple with elementwise arithmetic).
     pos : ndarray
         Real-space position, shape (dim,).
     """
@@ -86,31 +225,79 @@ class Site:
     __slots__ = ("_hash", "family", "tag")
 
     family: SiteFamily
-    tag: tuple[int, ...]
+    tag: Any
 
-    def __init__(self, family: SiteFamily, tag: Sequence[Any]) -> None:
-        tag = family.normalize_tag(tag)
+    def __init__(self, family: SiteFamily, tag: Any, _i_know_what_i_do: bool = False) -> None:
+        if not _i_know_what_i_do:
+            if not isinstance(family, SiteFamily):
+                raise TypeError(f"a site's family must be a SiteFamily, got {family!r}")
+            tag = family.normalize_tag(tag)
         object.__setattr__(self, "family", family)
         object.__setattr__(self, "tag", tag)
-        object.__setattr__(self, "_hash", hash((id(family), tag)))
+        object.__setattr__(self, "_hash", hash((family, tag)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("sites are immutable")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Site, (self.family, self.tag, True))
+
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined]
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Site) and self.family is other.family and self.tag == other.tag
+    def _pair(self, other: Any) -> tuple[Any, Any] | None:
+        if isinstance(other, Site):
+            return other.family, other.tag
+        if type(other) is tuple and len(other) == 2:
+            return other
+        return None
 
-    def __lt__(self, other: Site) -> bool:
-        return (self.family.name, self.tag) < (other.family.name, other.tag)
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if isinstance(other, Site):
+            return self._hash == other._hash and (  # type: ignore[attr-defined]
+                self.family == other.family and self.tag == other.tag
+            )
+        pair = self._pair(other)
+        return pair is not None and (self.family, self.tag) == pair
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def _cmp(self, other: Any) -> tuple[Any, Any]:
+        pair = self._pair(other)
+        if pair is None:
+            raise TypeError(f"sites are ordered among sites, not with {type(other).__name__}")
+        return (self.family, self.tag), pair
+
+    def __lt__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a < b
+
+    def __le__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a <= b
+
+    def __gt__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a > b
+
+    def __ge__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a >= b
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.family, self.tag))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self.family, self.tag)[index]
 
     def __repr__(self) -> str:
         return f"Site({self.family.name!r}, {self.tag})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Site, (self.family, self.tag))
 
     @property
     def pos(self) -> NDArray[np.float64]:
@@ -249,14 +436,20 @@ class Monatomic(SiteFamily):
         name: str = "",
         norbs: int | None = None,
     ) -> None:
-        super().__init__(name, norbs)
         self.prim_vecs = _check_vectors(prim_vecs)
         self.prim_vecs.setflags(write=False)
         dim = self.prim_vecs.shape[1]
-        self.offset = np.zeros(dim) if offset is None else np.asarray(offset, dtype=float)
+        self.offset = np.zeros(dim) if offset is None else np.array(offset, dtype=float)
         if self.offset.shape != (dim,):
             raise ValueError(f"offset must have shape ({dim},), got {self.offset.shape}")
         self.offset.setflags(write=False)
+        # Equal by value, as Kwant's lattices: the type, geometry, name and norbs decide.
+        norbs = _check_norbs(norbs)
+        canonical_repr = (
+            f"{type(self).__module__}.{type(self).__qualname__}("
+            f"{self.prim_vecs.tolist()!r}, {self.offset.tolist()!r}, {name!r}, {norbs!r})"
+        )
+        super().__init__(canonical_repr, name, norbs)
         self._pinv = np.linalg.pinv(self.prim_vecs)
         self._scale = _length_scale(self.prim_vecs)
         self.sublattices = [self]
@@ -276,7 +469,7 @@ class Monatomic(SiteFamily):
                 f"lattice {self.name or 'site family'} takes {self.prim_vecs.shape[0]} integer "
                 f"coordinates, got {len(tag)}: {tuple(tag)}"
             )
-        return _integer_tag(tag)
+        return Tag(_integer_tag(tag))
 
     def pos(self, tag: Sequence[int]) -> NDArray[np.float64]:
         """Real-space position of the site with this tag."""
@@ -293,8 +486,9 @@ class Monatomic(SiteFamily):
         """Real-space vector of an integer lattice vector."""
         return np.asarray(int_vec, dtype=float) @ self.prim_vecs
 
-    def closest(self, pos: ArrayLike) -> tuple[int, ...]:
-        """Tag of the site closest to `pos`."""
+    def closest(self, pos: ArrayLike) -> Tag:
+        """Tag of the site closest to `pos` (a :class:`Tag`: compares equal to a tuple or an
+        integer array of the same entries)."""
         pos = np.asarray(pos, dtype=float)
         if pos.shape != self.offset.shape:
             raise ValueError(
@@ -311,7 +505,7 @@ class Monatomic(SiteFamily):
             d = np.linalg.norm(self.pos(tag) - pos)
             if d < best_d - tolerance:
                 best, best_d = tuple(int(t) for t in tag), float(d)
-        return best
+        return Tag(best)
 
     def n_closest(self, pos: ArrayLike, n: int = 1) -> list[tuple[int, ...]]:
         return Polyatomic._n_closest_of([self], pos, n)
@@ -380,10 +574,15 @@ class Polyatomic:
             names = list(name)
             if len(names) != n_basis:
                 raise ValueError(f"got {len(names)} names for {n_basis} sublattices")
-        if norbs is None or isinstance(norbs, (int, np.integer)):
-            norbs_list: list[int | None] = [None if norbs is None else int(norbs)] * n_basis
+        if norbs is None or isinstance(norbs, (int, float, np.integer, np.floating)):
+            norbs_list: list[int | None] = [_check_norbs(norbs)] * n_basis
         else:
-            norbs_list = list(norbs)
+            try:
+                norbs_list = list(norbs)
+            except TypeError:
+                raise TypeError(
+                    f"norbs must be an integer, None or one value per sublattice, got {norbs!r}"
+                ) from None
             if len(norbs_list) != n_basis:
                 raise ValueError(f"got {len(norbs_list)} norbs values for {n_basis} sublattices")
         self.sublattices = [
@@ -634,8 +833,8 @@ class Shape:
                             raise ValueError(
                                 "shape fill exceeded 5e7 sites: is the shape function bounded?"
                             )
-        order = {id(f): k for k, f in enumerate(self.families)}
-        return sorted(seen, key=lambda s: (order[id(s.family)], s.tag))
+        order: dict[SiteFamily, int] = {f: k for k, f in enumerate(self.families)}
+        return sorted(seen, key=lambda s: (order[s.family], s.tag))
 
 
 def _symmetry_of(argument: Any) -> Any:
@@ -860,9 +1059,17 @@ class HoppingKind:
     def __init__(
         self, delta: Iterable[int], family_a: SiteFamily, family_b: SiteFamily | None = None
     ) -> None:
-        self.delta = tuple(int(x) for x in delta)
+        self.delta = Tag(_integer_tag(tuple(delta)))
         self.family_a = family_a
         self.family_b = family_a if family_b is None else family_b
+        # Lattice families must have tags of the delta's length (Kwant checks this too).
+        for fam in (self.family_a, self.family_b):
+            n = getattr(fam, "prim_vecs", None)
+            if n is not None and len(n) != len(self.delta):
+                raise ValueError(
+                    f"HoppingKind delta {tuple(self.delta)} has {len(self.delta)} entries "
+                    f"but sites of {fam!r} have {len(n)} coordinates"
+                )
 
     def __repr__(self) -> str:
         names = (self.family_a.name, self.family_b.name)
@@ -872,17 +1079,17 @@ class HoppingKind:
         return (
             isinstance(other, HoppingKind)
             and self.delta == other.delta
-            and self.family_a is other.family_a
-            and self.family_b is other.family_b
+            and self.family_a == other.family_a
+            and self.family_b == other.family_b
         )
 
     def __hash__(self) -> int:
-        return hash((self.delta, id(self.family_a), id(self.family_b)))
+        return hash((self.delta, self.family_a, self.family_b))
 
     def __call__(self, builder: SiteContainer) -> Iterator[tuple[Site, Site]]:
         fam_a, fam_b, delta = self.family_a, self.family_b, self.delta
         for site in list(builder.sites()):
-            if site.family is not fam_b:
+            if site.family != fam_b:
                 continue
             if len(delta) != len(site.tag):
                 raise ValueError(
@@ -899,7 +1106,85 @@ class HoppingKind:
 # --------------------------------------------------------------------------------------
 
 
-class TranslationalSymmetry:
+class Symmetry:
+    """A symmetry group of a Builder, as Kwant's abstract base class.
+
+    A symmetry divides space into domains numbered by group elements (tuples of
+    integers); domain ``(0, ...)`` is the fundamental domain. Subclasses define
+    :attr:`num_directions`, :meth:`which` and :meth:`act`; the rest follows.
+    """
+
+    @property
+    def num_directions(self) -> int:
+        """Number of elementary periods (the dimension of the group)."""
+        raise NotImplementedError
+
+    def which(self, site: Site) -> Any:
+        """The group element that maps the fundamental domain onto the domain of `site`."""
+        raise NotImplementedError
+
+    def act(self, element: Any, a: Site, b: Site | None = None) -> Any:
+        """Apply the group element to a site or, with `b`, to a hopping ``(a, b)``."""
+        raise NotImplementedError
+
+    def to_fd(self, a: Site, b: Site | None = None) -> Any:
+        """Map `a` (and `b` by the same element) into the fundamental domain."""
+        element = -Tag(self.which(a))
+        return self.act(element, a) if b is None else self.act(element, a, b)
+
+    def in_fd(self, site: Site) -> bool:
+        """Whether `site` lies in the fundamental domain."""
+        return not any(self.which(site))
+
+    def has_subgroup(self, other: Symmetry) -> bool:
+        """Whether `other` is a subgroup of this symmetry."""
+        raise NotImplementedError
+
+    def subgroup(self, *generators: Any) -> Symmetry:
+        """The subgroup generated by `generators` (group elements)."""
+        raise NotImplementedError
+
+
+class NoSymmetry(Symmetry):
+    """The trivial symmetry: one domain holding every site (a finite Builder's)."""
+
+    def __repr__(self) -> str:
+        return "NoSymmetry()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoSymmetry)
+
+    def __hash__(self) -> int:
+        return hash(NoSymmetry)
+
+    @property
+    def num_directions(self) -> int:
+        return 0
+
+    def which(self, site: Site) -> Tag:
+        return Tag(())
+
+    def act(self, element: Any, a: Site, b: Site | None = None) -> Any:
+        if len(tuple(np.ravel(element))) != 0:
+            raise ValueError(f"the only element of NoSymmetry is (), got {element!r}")
+        return a if b is None else (a, b)
+
+    def to_fd(self, a: Site, b: Site | None = None) -> Any:
+        return a if b is None else (a, b)
+
+    def in_fd(self, site: Site) -> bool:
+        return True
+
+    def has_subgroup(self, other: Symmetry) -> bool:
+        return isinstance(other, NoSymmetry)
+
+    def subgroup(self, *generators: Any) -> NoSymmetry:
+        if generators:
+            raise ValueError("NoSymmetry has no generators")
+        return NoSymmetry()
+
+
+class TranslationalSymmetry(Symmetry):
     """Discrete translational symmetry along one or several real-space periods.
 
     Parameters
@@ -1099,37 +1384,88 @@ class TranslationalSymmetry:
         deltas = self._data(family)[0]
         return -deltas if self._reversed else deltas
 
-    def which(self, site: Site) -> Any:
-        """Index of the domain that contains `site`: an int for one period, else a tuple."""
-        domain = self._domain(site)
-        if self.num_directions == 1:
-            return int(domain[0])
-        return tuple(int(d) for d in domain)
+    def which(self, site: Site) -> Tag:
+        """The domain that contains `site`: one integer per period, as a :class:`Tag`
+        (``which(site) == (0,)`` in the fundamental domain of a lead), as in Kwant."""
+        return Tag(int(d) for d in self._domain(site))
+
+    def _which1(self, site: Site) -> int:
+        """The domain of `site` along the first period, as an int."""
+        return int(self._domain(site)[0])
 
     def in_fd(self, site: Site) -> bool:
         """Whether `site` lies in the fundamental domain (domain 0)."""
         return not np.any(self._domain(site))
 
     def _element(self, n: Any) -> NDArray[np.int64]:
-        """A group element as integers: one per period, integral floats accepted."""
-        from .lattice import _as_integer
-
+        """A group element as integers: one per period, of an integer type (as Kwant)."""
         values = np.atleast_1d(np.asarray(n, dtype=object))
         if values.ndim != 1 or len(values) != self.num_directions:
             raise ValueError(
                 f"a group element of {self!r} is {self.num_directions} integer(s), got {n!r}"
             )
-        try:
-            return np.array([_as_integer(v, "group element") for v in values], dtype=np.int64)
-        except ValueError:
+        if not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+            for v in values
+        ):
             raise ValueError(
                 f"a group element of {self!r} must be integers (translations by whole "
-                f"periods), got {n!r}"
-            ) from None
+                f"periods, of an integer type), got {n!r}"
+            )
+        return np.array([int(v) for v in values], dtype=np.int64)
+
+    def has_subgroup(self, other: Symmetry) -> bool:
+        """Whether every translation of `other` is one of this symmetry.
+
+        True for :class:`NoSymmetry` and for a TranslationalSymmetry whose periods are
+        integer combinations of these periods (within rounding relative to their length).
+        """
+        if isinstance(other, NoSymmetry):
+            return True
+        if not isinstance(other, TranslationalSymmetry):
+            return False
+        if other.periods.shape[1] != self.periods.shape[1]:
+            return False
+        if other.num_directions > self.num_directions:
+            return False
+        coef, *_ = np.linalg.lstsq(self.periods.T, other.periods.T, rcond=None)
+        scale = float(np.max(np.linalg.norm(other.periods, axis=1)))
+        rebuilt = (np.rint(coef).T @ self.periods) - other.periods
+        return bool(
+            np.allclose(coef, np.rint(coef), rtol=0, atol=1e-8)
+            and np.allclose(rebuilt, 0, rtol=0, atol=1e-8 * scale)
+        )
+
+    def subgroup(self, *generators: Any) -> TranslationalSymmetry:
+        """The subgroup generated by integer combinations of these periods.
+
+        Parameters
+        ----------
+        *generators : sequence of int
+            Each one integer per period; they must be linearly independent.
+        """
+        if not generators:
+            raise ValueError("subgroup needs at least one generator")
+        gens = [self._element(g) for g in generators]
+        matrix = np.array(gens, dtype=np.int64)
+        if np.linalg.matrix_rank(matrix.astype(float)) < len(gens):
+            raise ValueError(f"the generators must be linearly independent, got {matrix.tolist()}")
+        return TranslationalSymmetry(*(matrix @ self.periods))
+
+    @property
+    def site_family_data(
+        self,
+    ) -> dict[SiteFamily, tuple[NDArray[np.int64], NDArray[np.int64], int]]:
+        """Per site family used so far: its integer periods (rows, in its lattice
+        vectors), the integer matrix whose rows give the domain coordinates of a tag
+        times ``det``, and ``det`` (non-zero)."""
+        return {
+            fam: (deltas, rows, det) for fam, (_, deltas, rows, det) in self._family_data.items()
+        }
 
     def act(self, n: Any, site: Site, other: Site | None = None) -> Any:
-        """Translate `site` (and `other`) by `n` periods (an int for one period, else one int
-        each); integral floats are accepted, fractions of a period are refused."""
+        """Translate `site` (and `other`) by `n` periods: one integer per period (a plain
+        int for one period); floats are refused, as in Kwant, even when integral."""
         element = self._element(n)
         moved = self._shift(element, site)
         if other is None:
@@ -1138,7 +1474,7 @@ class TranslationalSymmetry:
 
     def _shift(self, element: NDArray[np.int64], site: Site) -> Site:
         shift = element @ self._tag_shifts(site.family)
-        return Site(site.family, tuple(int(t + d) for t, d in zip(site.tag, shift)))
+        return Site(site.family, Tag(int(t + d) for t, d in zip(site.tag, shift)), True)
 
     def to_fd(self, site: Site, other: Site | None = None) -> Any:
         """Map `site` (and `other`, by the same translation) to the fundamental domain."""
