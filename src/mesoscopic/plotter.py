@@ -17,12 +17,15 @@ are, so ``pyplot.show()`` can show them later.
 matplotlib (and scipy for :func:`map`) are imported only when a function here
 draws; ``import mesoscopic`` does not load matplotlib nor choose its backend.
 
-Differences from Kwant
-----------------------
+Notes
+-----
+Differences from Kwant:
+
 - Only the matplotlib engine exists (``set_engine("plotly")`` is refused).
 - Current arrays hold one value per hopping of ``syst.graph`` (each hopping once,
   positive from ``j`` to ``i`` for the hopping ``(i, j)``), as
-  :func:`mesoscopic.transport.bond_currents` returns them.
+  :func:`mesoscopic.transport.bond_currents` returns them, or one per hopping in
+  both directions, as :class:`mesoscopic.operator.Current` returns them.
 - :func:`interpolate_density` is a density per unit length/area/volume: its
   integral over space is the sum of the site values (in any dimension), and
   :func:`interpolate_current` carries the bond current through any cut in 1, 2
@@ -88,6 +91,11 @@ __all__ = [
 
 def set_engine(engine: str) -> None:
     """Choose the plotting engine; only ``"matplotlib"`` exists here.
+
+    Parameters
+    ----------
+    engine : str
+        ``"matplotlib"``.
 
     Raises
     ------
@@ -259,6 +267,12 @@ def sys_leads_pos(sys: Any, site_lead_nr: Sequence[tuple[Any, Any, int]]) -> NDA
 
     Lead cell copy ``c`` of lead ``i`` is the lead's unit cell moved ``dom + c``
     periods, with ``dom`` the first domain beyond the system's interface.
+
+    Parameters
+    ----------
+    sys : Builder or System
+    site_lead_nr : list of (site, lead_number, copy_number)
+        The first result of :func:`sys_leads_sites` for `sys`.
     """
     _check_system(sys)
     if len(site_lead_nr) == 0:
@@ -307,6 +321,12 @@ def sys_leads_hoppings(
 ) -> tuple[list[tuple[tuple[Any, Any], Any, int]], list]:
     """All hoppings of a system and of `num_lead_cells` unit cells of each lead.
 
+    Parameters
+    ----------
+    sys : Builder or System
+    num_lead_cells : int
+        Copies of each lead's unit cell.
+
     Returns
     -------
     hoppings : list of ((a, b), lead_number, copy_number)
@@ -351,6 +371,12 @@ def sys_leads_hopping_pos(
     sys: Any, hop_lead_nr: Sequence[tuple[tuple[Any, Any], Any, int]]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Positions of both ends of the entries of :func:`sys_leads_hoppings`.
+
+    Parameters
+    ----------
+    sys : Builder or System
+    hop_lead_nr : list of ((a, b), lead_number, copy_number)
+        The first result of :func:`sys_leads_hoppings` for `sys`.
 
     Returns
     -------
@@ -773,10 +799,11 @@ def plot(
         By default each site family has its own color of the matplotlib color cycle.
     site_edgecolor : color, function, array or None
     hop_color, hop_lw : color or float, or function of the two sites
-    lead_site_symbol, lead_site_size, lead_color, lead_site_edgecolor, lead_site_lw,
-    lead_hop_lw :
+    lead_site_symbol, lead_site_size, lead_color : optional
         The same for the lead cells (constants only); by default the system's value when
-        that is a constant.
+        that is a constant (red for `lead_color`).
+    lead_site_edgecolor, lead_site_lw, lead_hop_lw : optional
+        Likewise.
     pos_transform : function, optional
         Applied to each position before drawing (e.g. ``lambda r: r[:2]`` to project
         a 3-D system).
