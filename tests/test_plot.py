@@ -100,3 +100,16 @@ def test_parameter_map_draws_values_on_the_grid():
     with pytest.raises(ValueError, match="values must have shape"):
         meso.plot.parameter_map(x, y, values.T)
     plt.close("all")
+
+
+def test_the_module_is_callable_as_kwants_plot():
+    """Kwant scripts call ``kwant.plot(syst)``: the module forwards to plotter.plot."""
+    import matplotlib.figure
+
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(3) for y in range(2))] = 0.0
+    syst[lat.neighbors()] = -1.0
+    fig = meso.plot(syst, show=False)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert meso.plot.conductance.__module__ == "mesoscopic.plot"  # its own functions stay

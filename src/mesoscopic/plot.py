@@ -2,7 +2,8 @@
 
 matplotlib is imported only when a function here is called (install the
 ``plot`` extra). Every function draws into a given ``ax`` or a new figure and
-returns the matplotlib Axes.
+returns the matplotlib Axes. The module itself is callable as Kwant's ``kwant.plot``:
+``meso.plot(syst)`` is :func:`mesoscopic.plotter.plot`.
 
 Examples
 --------
@@ -25,6 +26,8 @@ True
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -402,3 +405,16 @@ def parameter_map(
     if ylabel:
         ax.set_ylabel(ylabel)
     return ax
+
+
+class _CallablePlotModule(types.ModuleType):
+    """This module, callable as Kwant's ``kwant.plot(syst, ...)`` (that is
+    :func:`mesoscopic.plotter.plot`), so ``import mesoscopic as kwant`` scripts run."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from .plotter import plot
+
+        return plot(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePlotModule
