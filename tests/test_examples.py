@@ -59,7 +59,16 @@ def test_onsager(tmp_path):
 
 
 def test_quantum_hall(tmp_path):
-    r = example("quantum_hall").main(tmp_path, temperatures=(0.0, 0.1))
+    r = example("quantum_hall").main(tmp_path, temperatures=(0.0, 0.1), fields=[2.3, 4.1, 6.0])
+    # Panel (b): GaAs bar at n = 2e11 cm^-2; plateaus R_xy = h/(nu e^2) at nu = 4 and 2.
+    np.testing.assert_allclose(
+        r["filling"],
+        2e15 * 6.62607015e-34 / 1.602176634e-19 / np.array([2.3, 4.1, 6.0]),
+        rtol=1e-9,
+    )
+    b_xy, b_xx = r["field_curves"]
+    np.testing.assert_allclose(b_xy, [1 / 4, 1 / 2, 1 / 2], atol=5e-3)
+    assert np.max(np.abs(b_xx)) < 5e-3
     mu = r["mu"]
     middle = (mu > 0.85) & (mu < 1.0)  # middle of the first plateau
     r_xy, r_xx = r["curves"][0.0]
