@@ -79,9 +79,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._workers import exit_with_parent
-from .leads import LeadData
 from .scattering import SMatrix
 from .solvers import _backend, rgf, sparse
+from .solvers._embedding import AnyLeadData
 from .solvers.options import SOLVERS, SolverOptions, solver_options
 from .system import System
 
@@ -141,7 +141,7 @@ def _problem(
     params: Mapping[str, Any] | None,
     check_hermiticity: bool,
     settings: SolverOptions,
-) -> tuple[Any, list[LeadData], rgf.RGFProblem | None]:
+) -> tuple[Any, list[AnyLeadData], rgf.RGFProblem | None]:
     """Hamiltonian, lead data and the prepared RGF problem (None: use the sparse solver)."""
     from .transport import lead_data
 
@@ -159,7 +159,7 @@ def _problem(
 
 
 def _rgf_problem(
-    solver: str, ham: Any, leads: list[LeadData], device: str, memory_limit: float | None
+    solver: str, ham: Any, leads: list[AnyLeadData], device: str, memory_limit: float | None
 ) -> rgf.RGFProblem | None:
     """The prepared RGF problem, or None where ``solver="auto"`` picks the sparse solver."""
     if solver == "sparse":
@@ -180,13 +180,13 @@ def _rgf_problem(
     return problem
 
 
-def _sparse_chunk(args: tuple[Any, list[LeadData], NDArray[np.float64]]) -> list[SMatrix]:
+def _sparse_chunk(args: tuple[Any, list[AnyLeadData], NDArray[np.float64]]) -> list[SMatrix]:
     ham, leads, energies = args
     return [sparse.scattering_matrix(ham, leads, float(e)) for e in energies]
 
 
 def _sparse_smatrices(
-    ham: Any, leads: list[LeadData], energies: NDArray[np.float64], workers: int
+    ham: Any, leads: list[AnyLeadData], energies: NDArray[np.float64], workers: int
 ) -> list[SMatrix]:
     if workers == 1 or energies.size == 1:
         return _sparse_chunk((ham, leads, energies))
@@ -194,6 +194,22 @@ def _sparse_smatrices(
     with ProcessPoolExecutor(max_workers=len(pieces), initializer=exit_with_parent) as pool:
         parts = list(pool.map(_sparse_chunk, [(ham, leads, p) for p in pieces]))
     return [s for part in parts for s in part]
+
+
+def _transmission_matrix(smatrix: SMatrix) -> NDArray[np.float64]:
+    """``SMatrix.transmission_matrix()`` in one pass: sums of ``|S|^2`` over lead blocks.
+
+    The same numbers (the diagonal is the total reflection ``sum |S_ii|^2``), without a
+    Python loop over pairs of leads, which dominates for many leads (dephasing probes).
+    """
+    counts = np.array([info.num_modes for info in smatrix.lead_info], dtype=np.int64)
+    owner = np.repeat(np.arange(counts.size), counts)
+    probability = np.abs(smatrix.data) ** 2
+    by_row = np.zeros((counts.size, probability.shape[1]))
+    np.add.at(by_row, owner, probability)
+    result = np.zeros((counts.size, counts.size))
+    np.add.at(result.T, owner, by_row.T)
+    return result
 
 
 def _sparse_stats(stats: dict[str, Any] | None, energies: NDArray[np.float64]) -> None:
@@ -451,7 +467,7 @@ def transmission(
     ham, leads, problem = _problem(syst, params, check_hermiticity, settings)
     if problem is None:
         result = np.array(
-            [s.transmission_matrix() for s in _sparse_smatrices(ham, leads, e, settings.workers)]
+            [_transmission_matrix(s) for s in _sparse_smatrices(ham, leads, e, settings.workers)]
         )
         _sparse_stats(stats, e)
     else:

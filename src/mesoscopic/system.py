@@ -51,7 +51,15 @@ from numpy.typing import ArrayLike, NDArray
 from . import _checks
 from .lattice import Site
 
-__all__ = ["InfiniteSystem", "System", "TermGroup", "UnusedParameterWarning", "UserCodeError"]
+__all__ = [
+    "InfiniteSystem",
+    "ModesLead",
+    "SelfEnergyLead",
+    "System",
+    "TermGroup",
+    "UnusedParameterWarning",
+    "UserCodeError",
+]
 
 
 class UserCodeError(Exception):
@@ -1180,6 +1188,203 @@ class InfiniteSystem(_Frozen):
         return leads.selfenergy(h_cell, self.inter_cell_hopping(params), energy)
 
 
+# --------------------------------------------------------------------------------------
+# Leads known by a function: self-energy leads and modes leads
+# --------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _takes_params(func: Callable[..., Any]) -> bool:
+    """Whether a lead function accepts ``params=`` (by name or through ``**kwargs``)."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind == p.VAR_KEYWORD
+        or (p.name == "params" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in sig.parameters.values()
+    )
+
+
+class _FunctionLead(_Frozen):
+    """A lead given by a function of the energy and the parameters, on interface sites."""
+
+    interface: tuple[Any, ...]
+    parameters: frozenset[str]
+    _function: Callable[..., Any]
+    _what: str
+
+    def __init__(
+        self, function: Any, interface: Any, parameters: Sequence[str] = (), *, what: str
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"{what} must be a function, got {_checks._show(function)}")
+        if isinstance(parameters, str):
+            raise TypeError(
+                f"parameters must be a sequence of parameter names, got the string "
+                f"{parameters!r}; write ({parameters!r},)"
+            )
+        names = frozenset(parameters)
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"parameters must be names (str), got {name!r}")
+        try:
+            sites = tuple(interface)
+        except TypeError:
+            raise TypeError(
+                f"interface must be a sequence of sites, got {_checks._show(interface)}"
+            ) from None
+        if not sites:
+            raise ValueError("interface must hold at least one site")
+        self._freeze_set("_cache", {})
+        self._freeze_set("_function", function)
+        self._freeze_set("_what", what)
+        self._freeze_set("interface", sites)
+        self._freeze_set("parameters", names)
+
+    def finalized(self) -> _FunctionLead:
+        """Trivial finalization: the lead itself (as Kwant's)."""
+        return self
+
+    def _call(self, energy: float, args: Sequence[Any], params: Mapping[str, Any] | None) -> Any:
+        if args:
+            raise TypeError("positional args are not supported; pass params={name: value}")
+        func = self._function
+        given = _params_dict(params)
+        try:
+            if _takes_params(func):
+                return func(energy, params=given)
+            return func(energy)
+        except Exception as exc:
+            if isinstance(exc, UserCodeError) or _is_package_function(func):
+                raise
+            shown = ", ".join(f"{k}={_checks._show(v)}" for k, v in given.items()) or "none"
+            raise UserCodeError(
+                f"the {self._what} {_function_name(func)}{_function_location(func)} raised "
+                f"{type(exc).__name__}: {exc}\n  at energy {energy!r}\n"
+                f"  with parameters: {shown}\n"
+                "(the traceback of the original error is shown above)"
+            ) from exc
+
+    def _digest(self, digest: Any) -> None:
+        digest.update(f"{type(self).__name__}{sorted(self.parameters)}".encode())
+        _digest_object(self._function, digest)
+
+
+class SelfEnergyLead(_FunctionLead):
+    """A lead given by its retarded self-energy on interface sites, as Kwant's.
+
+    Wide-band electrodes (``-i Gamma / 2`` on chosen sites), Büttiker probes and leads
+    computed elsewhere. Every solver accepts it: its channels are the eigenvectors of
+    ``Gamma = i (Sigma - Sigma^dagger)`` with nonzero eigenvalues, its S-matrix rows the
+    Fisher-Lee amplitudes ``-delta + i W^dagger G W`` with ``Gamma = W W^dagger`` (see
+    :mod:`mesoscopic.solvers._embedding`), so transmissions into and out of it are the
+    Caroli ones and the S-matrix is unitary.
+
+    Parameters
+    ----------
+    selfenergy_func : callable
+        ``selfenergy_func(energy, args=(), *, params=None)`` (Kwant's signature; a function
+        of the energy alone is accepted too) returning the self-energy, a complex
+        ``(n_orb, n_orb)`` matrix over the orbitals of the interface sites in order, in
+        energy units. It must be retarded (``Gamma >= 0``). Called once per energy.
+    interface : sequence of Site
+        The sites of the scattering region the lead couples to.
+    parameters : sequence of str, optional
+        Names of the parameters the function reads from ``params``.
+
+    Examples
+    --------
+    A single level at ``eps = 0.3`` between two wide-band leads of widths ``gamma_L`` and
+    ``gamma_R`` transmits the Breit-Wigner
+    ``gamma_L gamma_R / ((E - eps)^2 + (gamma_L + gamma_R)^2 / 4)``:
+
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[lat(0)] = 0.3
+    >>> fsys = syst.finalized()
+    >>> left = meso.system.SelfEnergyLead(lambda e: [[-0.05j]], [lat(0)])
+    >>> right = meso.system.SelfEnergyLead(lambda e: [[-0.15j]], [lat(0)])
+    >>> fsys = fsys.with_leads([left, right])
+    >>> T = meso.batch.transmission(fsys, [0.3, 0.5], 1, 0)
+    >>> bool(abs(T[0] - 0.1 * 0.3 / 0.2**2) < 1e-12)
+    True
+    """
+
+    def __init__(
+        self, selfenergy_func: Any, interface: Sequence[Any], parameters: Sequence[str] = ()
+    ) -> None:
+        super().__init__(selfenergy_func, interface, parameters, what="self-energy function")
+
+    @property
+    def selfenergy_func(self) -> Callable[..., Any]:
+        """The self-energy function."""
+        return self._function
+
+    def selfenergy(
+        self,
+        energy: float = 0.0,
+        args: Sequence[Any] = (),
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> NDArray[np.complex128]:
+        """The self-energy on the interface orbitals at ``energy``, a complex ndarray."""
+        return np.asarray(self._call(energy, args, params), dtype=complex)
+
+
+class ModesLead(_FunctionLead):
+    """A lead given by its modes on interface sites, as Kwant's.
+
+    Parameters
+    ----------
+    modes_func : callable
+        ``modes_func(energy, args=(), *, params=None)`` returning
+        ``(PropagatingModes, StabilizedModes)`` of :mod:`mesoscopic.leads`, with the lead's
+        cell ``-1`` being the orbitals of ``interface`` in order (as
+        :func:`mesoscopic.leads.modes` returns for a lead whose hopping couples them all).
+    interface : sequence of Site
+        The sites of the scattering region the lead couples to.
+    parameters : sequence of str, optional
+        Names of the parameters the function reads from ``params``.
+    """
+
+    def __init__(
+        self, modes_func: Any, interface: Sequence[Any], parameters: Sequence[str] = ()
+    ) -> None:
+        super().__init__(modes_func, interface, parameters, what="modes function")
+
+    @property
+    def modes_func(self) -> Callable[..., Any]:
+        """The modes function."""
+        return self._function
+
+    def modes(
+        self,
+        energy: float = 0.0,
+        args: Sequence[Any] = (),
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """``(PropagatingModes, StabilizedModes)`` at ``energy``."""
+        return self._call(energy, args, params)
+
+    def selfenergy(
+        self,
+        energy: float = 0.0,
+        args: Sequence[Any] = (),
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> NDArray[np.complex128]:
+        """The self-energy on the interface orbitals at ``energy``."""
+        return np.asarray(self.modes(energy, args, params=params)[1].selfenergy, dtype=complex)
+
+
+#: The kinds of lead a :class:`System` holds.
+AnyLead = InfiniteSystem | SelfEnergyLead | ModesLead
+
+
 def _check_flux_name(name: Any) -> str | None:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"magnetic_flux must be a parameter name (str), got {name!r}")
@@ -1231,12 +1436,14 @@ class System(_Frozen):
         Site positions (Kwant's method ``pos(i)`` is ``pos[i]`` here).
     norbs : ndarray of int, shape (n_sites,)
         Orbitals per site; ``orb_offsets`` (n_sites + 1,) locates each site's block.
-    leads : tuple of InfiniteSystem
-        The leads, numbered in the order they were attached.
+    leads : tuple of InfiniteSystem, SelfEnergyLead or ModesLead
+        The leads, numbered in the order they were attached: finalized builder leads, or
+        leads given by a function (:class:`SelfEnergyLead`, :class:`ModesLead`).
     lead_interfaces : tuple of ndarray of int
         For each lead, the indices of the sites that stand for the lead's cell sites
         ``leads[k].interface_sites`` (same order), the sites with hoppings into the
-        lead, as Kwant's interface.
+        lead, as Kwant's interface; for a SelfEnergyLead or ModesLead, the indices of its
+        ``interface`` sites.
     parameters : frozenset of str
         Names of all parameters the value functions take.
     spin_degeneracy : int
@@ -1262,7 +1469,7 @@ class System(_Frozen):
     pos: NDArray[np.float64]
     norbs: NDArray[np.int64]
     orb_offsets: NDArray[np.int64]
-    leads: tuple[InfiniteSystem, ...]
+    leads: tuple[AnyLead, ...]
     lead_interfaces: tuple[NDArray[np.int64], ...]
     parameters: frozenset[str]
     spin_degeneracy: int
@@ -1284,7 +1491,7 @@ class System(_Frozen):
         norbs: ArrayLike = (),
         onsite: Sequence[TermGroup] = (),
         hoppings: Sequence[TermGroup] = (),
-        leads: Sequence[InfiniteSystem] = (),
+        leads: Sequence[AnyLead] = (),
         lead_interfaces: Sequence[ArrayLike] = (),
         pos: ArrayLike | None = None,
         spin_degeneracy: int = 1,
@@ -1324,23 +1531,41 @@ class System(_Frozen):
         _check_terms_in_range(self._hoppings, num_sites, "hoppings")
         leads = tuple(leads)
         for lead in leads:
-            if not isinstance(lead, InfiniteSystem):
-                raise TypeError(f"leads must be InfiniteSystems, got {_checks._show(lead)}")
+            if not isinstance(lead, (InfiniteSystem, SelfEnergyLead, ModesLead)):
+                raise TypeError(
+                    "leads must be InfiniteSystems (finalized builder leads), SelfEnergyLeads "
+                    f"or ModesLeads, got {_checks._show(lead)}"
+                )
         interfaces = tuple(_frozen_indices(i, "a lead interface") for i in lead_interfaces)
         if len(interfaces) != len(leads):
             raise ValueError(
                 f"{len(leads)} leads but {len(interfaces)} lead interfaces; give one per lead"
             )
         for k, (lead, iface) in enumerate(zip(leads, interfaces)):
-            if len(iface) != len(lead.interface_sites):
-                raise ValueError(
-                    f"the interface of lead {k} has {len(iface)} sites, but "
-                    f"{len(lead.interface_sites)} sites of its unit cell hop into the next cell"
-                )
             if len(iface) and (iface.min() < 0 or iface.max() >= num_sites):
                 raise ValueError(
                     f"the interface of lead {k} refers to sites outside 0..{num_sites - 1}"
                 )
+            if isinstance(lead, InfiniteSystem):
+                if len(iface) != len(lead.interface_sites):
+                    raise ValueError(
+                        f"the interface of lead {k} has {len(iface)} sites, but "
+                        f"{len(lead.interface_sites)} sites of its unit cell hop into the "
+                        "next cell"
+                    )
+                continue
+            if len(iface) != len(lead.interface):
+                raise ValueError(
+                    f"the interface of lead {k} has {len(iface)} sites, but the "
+                    f"{type(lead).__name__} has {len(lead.interface)} interface sites"
+                )
+            if not callable(sites):
+                for site, index in zip(lead.interface, iface):
+                    if site != sites[int(index)]:
+                        raise ValueError(
+                            f"the interface of lead {k} puts {site!r} on site {int(index)}, "
+                            f"which is {sites[int(index)]!r}"
+                        )
         set_("leads", leads)
         set_("lead_interfaces", interfaces)
         hop_i = np.concatenate([g.rows for g in self._hoppings]) if self._hoppings else ()
@@ -1353,7 +1578,8 @@ class System(_Frozen):
         )
         for flead in leads:
             names |= flead.parameters
-            takes_any = takes_any or flead._takes_any_parameter
+            if isinstance(flead, InfiniteSystem):
+                takes_any = takes_any or flead._takes_any_parameter
         set_("_takes_any_parameter", takes_any)
         if magnetic_flux:
             names.add(magnetic_flux)
@@ -1375,6 +1601,9 @@ class System(_Frozen):
         _digest_groups([*self._onsite, *self._hoppings], digest)
         for flead, interface in zip(self.leads, self.lead_interfaces):
             digest.update(np.ascontiguousarray(interface).tobytes())
+            if not isinstance(flead, InfiniteSystem):
+                flead._digest(digest)
+                continue
             for array in (flead.pos, flead.norbs):
                 digest.update(np.ascontiguousarray(array).tobytes())
             for name in ("_onsite", "_cell", "_inter"):
@@ -1445,6 +1674,8 @@ class System(_Frozen):
         chi = np.zeros(len(self.pos))
         owner = np.full(len(self.pos), -1)
         for k, (flead, iface) in enumerate(zip(self.leads, self.lead_interfaces)):
+            if not isinstance(flead, InfiniteSystem):
+                continue  # a self-energy or modes lead brings its own gauge
             direction = _lead_direction(flead.symmetry.period)
             values = _gauge_function(self.pos[iface, :2], direction)
             clash = (owner[iface] >= 0) & ~np.isclose(chi[iface], values)
@@ -1588,6 +1819,15 @@ class System(_Frozen):
         """
         flead = self.leads[lead]
         iface = self.lead_interfaces[lead]
+
+        def orbitals(offsets: NDArray[np.int64], sites: NDArray[np.int64]) -> NDArray[np.int64]:
+            return np.concatenate(
+                [np.arange(offsets[i], offsets[i + 1], dtype=np.int64) for i in sites]
+            )
+
+        if not isinstance(flead, InfiniteSystem):
+            system_orbitals = orbitals(self.orb_offsets, iface)
+            return system_orbitals, np.arange(system_orbitals.size, dtype=np.int64)
         cell = flead.interface_sites
         if np.any(self.norbs[iface] != flead.norbs[cell]):
             k = int(np.argmax(self.norbs[iface] != flead.norbs[cell]))
@@ -1595,13 +1835,77 @@ class System(_Frozen):
                 f"the site at {self.pos[iface[k]].tolist()} has {int(self.norbs[iface[k]])} "
                 f"orbitals in the system but {int(flead.norbs[cell[k]])} in lead {lead}"
             )
-
-        def orbitals(offsets: NDArray[np.int64], sites: NDArray[np.int64]) -> NDArray[np.int64]:
-            return np.concatenate(
-                [np.arange(offsets[i], offsets[i + 1], dtype=np.int64) for i in sites]
-            )
-
         return orbitals(self.orb_offsets, iface), orbitals(flead.orb_offsets, cell)
+
+    def with_leads(
+        self,
+        leads: Sequence[AnyLead],
+        lead_interfaces: Sequence[ArrayLike] | None = None,
+    ) -> System:
+        """This system with more leads attached after its own (a new System).
+
+        Parameters
+        ----------
+        leads : sequence of SelfEnergyLead, ModesLead or InfiniteSystem
+            The leads to add, numbered ``len(self.leads), ...`` in this order.
+        lead_interfaces : sequence of array_like of int, optional
+            Site indices of each new lead's interface; by default those of the sites in
+            each SelfEnergyLead's or ModesLead's ``interface`` (required for InfiniteSystems).
+
+        Returns
+        -------
+        System
+
+        Examples
+        --------
+        A wide-band probe on the middle site of a chain:
+
+        >>> import mesoscopic as meso
+        >>> lat = meso.lattice.chain(norbs=1)
+        >>> syst = meso.Builder()
+        >>> syst[(lat(i) for i in range(3))] = 0.0
+        >>> syst[lat.neighbors()] = -1.0
+        >>> probe = meso.system.SelfEnergyLead(lambda e: [[-0.5j]], [lat(1)])
+        >>> len(syst.finalized().with_leads([probe]).leads)
+        1
+        """
+        leads = tuple(leads)
+        interfaces: list[Any] = []
+        if lead_interfaces is None:
+            for k, lead in enumerate(leads):
+                if isinstance(lead, InfiniteSystem):
+                    raise ValueError(
+                        f"leads[{k}] is an InfiniteSystem; give its interface site indices "
+                        "as lead_interfaces="
+                    )
+                if not isinstance(lead, (SelfEnergyLead, ModesLead)):
+                    raise TypeError(
+                        f"leads[{k}] must be a SelfEnergyLead, ModesLead or InfiniteSystem, "
+                        f"got {_checks._show(lead)}"
+                    )
+                indices = []
+                for site in lead.interface:
+                    try:
+                        indices.append(self.id_by_site[site])
+                    except (KeyError, TypeError):
+                        raise ValueError(
+                            f"the interface site {site!r} of leads[{k}] is not a site of the "
+                            "scattering region"
+                        ) from None
+                interfaces.append(np.array(indices, dtype=np.int64))
+        else:
+            interfaces.extend(lead_interfaces)
+        return System(
+            sites=self._site_source if self._site_source is not None else self.sites,
+            norbs=self.norbs,
+            onsite=self._onsite,
+            hoppings=self._hoppings,
+            leads=self.leads + leads,
+            lead_interfaces=self.lead_interfaces + tuple(interfaces),
+            pos=self.pos,
+            spin_degeneracy=self.spin_degeneracy,
+            magnetic_flux=self.magnetic_flux,
+        )
 
     def slices(self) -> list[NDArray[np.int64]]:
         """Order sites into slices so the Hamiltonian is block tridiagonal.

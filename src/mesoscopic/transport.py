@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,7 +37,8 @@ from . import _checks
 from .leads import LeadData
 from .scattering import SMatrix
 from .solvers import sparse
-from .system import System
+from .solvers._embedding import ModesLeadData, SelfEnergyLeadData
+from .system import ModesLead, SelfEnergyLead, System
 
 __all__ = ["bond_currents", "ldos", "lead_data", "smatrix", "wave_function"]
 
@@ -70,18 +72,30 @@ def _no_args(args: Sequence[Any]) -> None:
         raise TypeError("positional args are not supported; pass params={name: value}")
 
 
-def lead_data(syst: System, *, params: Mapping[str, Any] | None = None) -> list[LeadData]:
-    """The leads of `syst` as plain matrices for the solvers.
+def lead_data(
+    syst: System, *, params: Mapping[str, Any] | None = None
+) -> list[LeadData | SelfEnergyLeadData | ModesLeadData]:
+    """The leads of `syst` as plain matrices (or functions of the energy) for the solvers.
 
     Returns
     -------
-    list of LeadData
-        Cell Hamiltonian, inter-cell hopping, interface orbitals and conservation
-        law projectors of every lead.
+    list of LeadData, SelfEnergyLeadData or ModesLeadData
+        For a builder lead: cell Hamiltonian, inter-cell hopping, interface orbitals and
+        conservation law projectors. For a :class:`~mesoscopic.system.SelfEnergyLead` or
+        :class:`~mesoscopic.system.ModesLead`: its function at ``params`` and its interface
+        orbitals.
     """
-    result = []
+    result: list[LeadData | SelfEnergyLeadData | ModesLeadData] = []
     for k, lead in enumerate(syst.leads):
         sys_orbs, cell_orbs = syst.lead_interface_orbitals(k)
+        if isinstance(lead, SelfEnergyLead):
+            result.append(
+                SelfEnergyLeadData(functools.partial(_lead_selfenergy, lead, params), sys_orbs)
+            )
+            continue
+        if isinstance(lead, ModesLead):
+            result.append(ModesLeadData(functools.partial(_lead_modes, lead, params), sys_orbs))
+            continue
         hop = lead.inter_cell_hopping(params)
         projectors = lead.conservation_projectors()
         result.append(
@@ -94,6 +108,16 @@ def lead_data(syst: System, *, params: Mapping[str, Any] | None = None) -> list[
             )
         )
     return result
+
+
+def _lead_selfenergy(
+    lead: SelfEnergyLead, params: Mapping[str, Any] | None, energy: float
+) -> NDArray[np.complex128]:
+    return lead.selfenergy(energy, params=params)
+
+
+def _lead_modes(lead: ModesLead, params: Mapping[str, Any] | None, energy: float) -> Any:
+    return lead.modes(energy, params=params)
 
 
 def smatrix(

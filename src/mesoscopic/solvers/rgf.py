@@ -77,12 +77,11 @@ from ..leads import (
     RANK_TOLERANCE,
     VELOCITY_TOLERANCE,
     LeadData,
-    PropagatingModes,
-    StabilizedModes,
     modes,
 )
 from ..scattering import SMatrix
 from . import _backend
+from ._embedding import AnyLeadData, LeadEmbedding, embed_lead
 from ._slicing import Slicing, slice_orbitals
 from .sparse import _checked_leads, _system_hamiltonian, scattering_matrix
 
@@ -340,27 +339,36 @@ class _LeadTerms:
     rows: Any  # (B, n_i, a): the row projection is rows^dagger
     columns: Any  # (B, n_i, w)
     num_modes: IntArray  # (B,) on the host
-    stabilized: list[Any] | None = None  # StabilizedModes per energy (S-matrix mode)
-    propagating: list[Any] | None = None
+    embeddings: list[LeadEmbedding] | None = None  # per energy (S-matrix mode)
+
+
+def _padded(arrays: Sequence[ComplexArray], rows: int) -> ComplexArray:
+    """(B, rows, max width) stack of (rows, w_k) arrays, zero-padded on the right."""
+    width = max((a.shape[1] for a in arrays), default=0)
+    out = np.zeros((len(arrays), rows, width), dtype=complex)
+    for k, a in enumerate(arrays):
+        out[k, :, : a.shape[1]] = a
+    return out
 
 
 def _lead_terms(
     xp: ModuleType,
-    lead: LeadData,
+    lead: AnyLeadData,
     closed: ClosedFormLead | None,
     energies: FloatArray,
     energies_dev: Any,
-    computed: list[tuple[PropagatingModes, StabilizedModes]] | None,
+    computed: list[LeadEmbedding] | None,
     *,
     exact: bool,
 ) -> _LeadTerms:
-    """The lead's terms; ``computed`` holds its modes per energy unless in closed form.
+    """The lead's terms; ``computed`` holds its embedding per energy unless in closed form.
 
     A lead in closed form has ``computed`` only for the energies next to a band edge of one
     of its chains (``closed.near_edge``), in order; those energies take the exact modes.
     """
-    cell = lead.interface_cell
     if closed is not None and not exact:
+        assert isinstance(lead, LeadData)
+        cell = lead.interface_cell
         sigma_diag, velocity = closed.selfenergy_diagonal(xp, energies_dev)
         basis = xp.asarray(closed.basis[cell])
         sigma = xp.matmul(basis[None] * sigma_diag[:, None, :], basis.conj().T[None])
@@ -373,43 +381,31 @@ def _lead_terms(
         near = np.flatnonzero(closed.near_edge(energies))
         if near.size:
             assert computed is not None and len(computed) == near.size
-            stabs = [stab for _, stab in computed]
-            width = max(int(columns.shape[2]), *(stab.num_modes for stab in stabs))
+            width = max(int(columns.shape[2]), *(emb.num_modes for emb in computed))
             padded = xp.zeros((len(energies), len(cell), width), dtype=complex)
             padded[:, :, : columns.shape[2]] = columns
             exact_columns = np.zeros((near.size, len(cell), width), dtype=complex)
-            for k, stab in enumerate(stabs):
-                exact_columns[k, :, : stab.num_modes] = stab.sources[cell]
+            for k, emb in enumerate(computed):
+                exact_columns[k, :, : emb.num_modes] = emb.sources
             where = xp.asarray(near)
             padded[where] = _backend.to_device(xp, exact_columns)
-            sigma[where] = _backend.to_device(
-                xp, np.array([stab.selfenergy[np.ix_(cell, cell)] for stab in stabs])
-            )
-            num[near] = [stab.num_modes for stab in stabs]
+            sigma[where] = _backend.to_device(xp, np.array([emb.selfenergy for emb in computed]))
+            num[near] = [emb.num_modes for emb in computed]
             columns = padded
         return _LeadTerms(selfenergy=sigma, rows=columns, columns=columns, num_modes=num)
     assert computed is not None
-    props = [prop for prop, _ in computed]
-    stabs = [stab for _, stab in computed]
-    sigmas = [stab.selfenergy[np.ix_(cell, cell)] for stab in stabs]
-    sources = [stab.sources[cell] for stab in stabs]
-    width = max(s.shape[1] for s in sources)
-    padded = np.zeros((len(energies), len(cell), width), dtype=complex)
-    for k, s in enumerate(sources):
-        padded[k, :, : s.shape[1]] = s
-    columns = _backend.to_device(xp, padded)
+    size = lead.interface_sys.size
+    columns = _backend.to_device(xp, _padded([emb.sources for emb in computed], size))
     if exact:
-        hop_left = np.ascontiguousarray(stabs[0].hop_left[cell])
-        rows = _backend.to_device(xp, np.broadcast_to(hop_left, (len(energies), *hop_left.shape)))
+        rows = _backend.to_device(xp, _padded([emb.row_projection for emb in computed], size))
     else:
         rows = columns
     return _LeadTerms(
-        selfenergy=_backend.to_device(xp, np.array(sigmas)),
+        selfenergy=_backend.to_device(xp, np.array([emb.selfenergy for emb in computed])),
         rows=rows,
         columns=columns,
-        num_modes=np.array([s.num_modes for s in stabs], dtype=np.int64),
-        stabilized=stabs if exact else None,
-        propagating=props if exact else None,
+        num_modes=np.array([emb.num_modes for emb in computed], dtype=np.int64),
+        embeddings=list(computed) if exact else None,
     )
 
 
@@ -538,7 +534,7 @@ class RGFProblem:
     """
 
     slicing: Slicing
-    leads: tuple[LeadData, ...]
+    leads: tuple[AnyLeadData, ...]
     closed_form: tuple[ClosedFormLead | None, ...]
     num_orbitals: int
     _blocks: _SliceBlocks
@@ -558,7 +554,7 @@ class RGFProblem:
         adds its self-energy and its projected rows and columns.
         """
         n_max = self.slicing.max_size
-        widths = [len(lead.interface_cell) for lead in self.leads]
+        widths = [len(lead.interface_sys) for lead in self.leads]
         total = sum(widths)
         entries = 6 * n_max * n_max + 4 * n_max * total + 2 * total * total
         entries += sum(w * w for w in widths)
@@ -649,7 +645,7 @@ class RGFProblem:
 
 def prepare(
     h_sys: ArrayLike | sp.spmatrix,
-    leads: Sequence[LeadData],
+    leads: Sequence[AnyLeadData],
     *,
     slicing: Slicing | None = None,
 ) -> RGFProblem:
@@ -659,8 +655,8 @@ def prepare(
     ----------
     h_sys : (N, N) array_like or scipy.sparse matrix
         Hermitian Hamiltonian of the scattering region (energy units).
-    leads : sequence of LeadData
-        The leads, numbered in this order.
+    leads : sequence of LeadData, SelfEnergyLeadData or ModesLeadData
+        The leads, numbered in this order (see :mod:`mesoscopic.solvers._embedding`).
     slicing : Slicing, optional, keyword-only
         A slicing to use instead of the automatic one (see
         :func:`mesoscopic.solvers._slicing.slice_orbitals`).
@@ -696,7 +692,10 @@ def prepare(
     return RGFProblem(
         slicing=slicing,
         leads=tuple(lead_list),
-        closed_form=tuple(closed_form_lead(lead.h_cell, lead.hop) for lead in lead_list),
+        closed_form=tuple(
+            closed_form_lead(lead.h_cell, lead.hop) if isinstance(lead, LeadData) else None
+            for lead in lead_list
+        ),
         num_orbitals=int(matrix.shape[0]),
         _blocks=blocks,
         _lead_local=lead_local,
@@ -1083,17 +1082,17 @@ def _smatrices_from_blocks(
     }
     result = []
     for k, energy in enumerate(energies):
-        stabs = [t.stabilized[k] for t in terms]  # type: ignore[index]
-        props = tuple(t.propagating[k] for t in terms)  # type: ignore[index]
+        embeddings = [t.embeddings[k] for t in terms]  # type: ignore[index]
+        props = tuple(emb.propagating for emb in embeddings)
         rows = []
         for i in range(count):
-            row = []
-            for j in range(count):
-                alpha = host[(i, j)][k][:, : stabs[j].num_modes]
-                if i == j:
-                    alpha = alpha - stabs[i].alpha_in
-                row.append(stabs[i].mode_amplitudes(alpha)[: stabs[i].num_modes])
-            rows.append(np.hstack(row))
+            height = embeddings[i].row_projection.shape[1]
+            projected = np.hstack(
+                [host[(i, j)][k][:height, : embeddings[j].num_modes] for j in range(count)]
+            )
+            start = sum(emb.num_modes for emb in embeddings[:i])
+            own = slice(start, start + embeddings[i].num_modes)
+            rows.append(embeddings[i].outgoing_amplitudes(projected, own))
         result.append(SMatrix(data=np.vstack(rows), energy=float(energy), lead_info=props))
     return result
 
@@ -1115,7 +1114,7 @@ def _solve_chunk(
     modes already computed. Returns the values, the flops of the recursion and the number
     of energies handed to the sparse solver.
     """
-    modes_cache: dict[tuple[int, float], tuple[PropagatingModes, StabilizedModes]] = {}
+    modes_cache: dict[tuple[int, float], LeadEmbedding] = {}
     sparse_results: dict[int, SMatrix] = {}
     remaining = np.arange(energies.size)
     values: Any = [] if smatrix else np.zeros((0, problem.num_leads, problem.num_leads))
@@ -1153,7 +1152,7 @@ def _recursion(
     smatrix: bool,
     xp: ModuleType,
     dev: _DeviceBlocks,
-    modes_cache: dict[tuple[int, float], tuple[PropagatingModes, StabilizedModes]] | None = None,
+    modes_cache: dict[tuple[int, float], LeadEmbedding] | None = None,
 ) -> tuple[Any, float]:
     energies_dev = _backend.to_device(xp, energies)
     # Modes energy by energy, all leads at each: a lead and its mirror image (the two ends of
@@ -1167,7 +1166,7 @@ def _recursion(
         else closed.near_edge(energies)
         for closed in problem.closed_form
     ]
-    computed: dict[int, list[tuple[PropagatingModes, StabilizedModes]]] = {
+    computed: dict[int, list[LeadEmbedding]] = {
         k: [] for k, mask in enumerate(needed) if mask.any()
     }
     for position, energy in enumerate(energies):
@@ -1176,7 +1175,7 @@ def _recursion(
                 continue
             key = (k, float(energy))
             if key not in cache:
-                cache[key] = problem.leads[k].modes(float(energy))
+                cache[key] = embed_lead(problem.leads[k], float(energy), k)
             computed[k].append(cache[key])
     terms = [
         _lead_terms(xp, lead, closed, energies, energies_dev, computed.get(k), exact=smatrix)
@@ -1299,7 +1298,7 @@ def _run(
 
 def transmission_matrices(
     h_sys: ArrayLike | sp.spmatrix,
-    leads: Sequence[LeadData],
+    leads: Sequence[AnyLeadData],
     energies: ArrayLike,
     *,
     device: str = "cpu",
@@ -1316,8 +1315,8 @@ def transmission_matrices(
     ----------
     h_sys : (N, N) array_like or scipy.sparse matrix
         Hermitian Hamiltonian of the scattering region (energy units).
-    leads : sequence of LeadData
-        The leads, numbered in this order.
+    leads : sequence of LeadData, SelfEnergyLeadData or ModesLeadData
+        The leads, numbered in this order (see :mod:`mesoscopic.solvers._embedding`).
     energies : (n_E,) array_like
         Real, finite energies (same units), at least one.
     device : {"cpu", "gpu"}, keyword-only
@@ -1390,7 +1389,7 @@ def transmission_matrices(
 
 def scattering_matrices(
     h_sys: ArrayLike | sp.spmatrix,
-    leads: Sequence[LeadData],
+    leads: Sequence[AnyLeadData],
     energies: ArrayLike,
     *,
     device: str = "cpu",

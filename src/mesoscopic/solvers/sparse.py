@@ -38,8 +38,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from .. import _checks
-from ..leads import LeadData, PropagatingModes, StabilizedModes
+from ..leads import LeadData
 from ..scattering import SMatrix
+from ._embedding import AnyLeadData, LeadEmbedding, ModesLeadData, SelfEnergyLeadData, embed_leads
 
 __all__ = ["scattering_matrix", "scattering_states"]
 
@@ -82,14 +83,23 @@ def _system_hamiltonian(h_sys: Any) -> sp.csr_matrix:
     return matrix
 
 
-def _checked_leads(leads: Any, size: int) -> list[LeadData]:
-    if isinstance(leads, LeadData) or not isinstance(leads, Sequence):
-        raise TypeError(f"leads must be a sequence of LeadData, got {_checks._show(leads)}")
+_LEAD_KINDS = (LeadData, SelfEnergyLeadData, ModesLeadData)
+
+
+def _checked_leads(leads: Any, size: int) -> list[AnyLeadData]:
+    if isinstance(leads, _LEAD_KINDS) or not isinstance(leads, Sequence):
+        raise TypeError(
+            "leads must be a sequence of LeadData, SelfEnergyLeadData or ModesLeadData, got "
+            f"{_checks._show(leads)}"
+        )
     if len(leads) == 0:
         raise ValueError("leads must contain at least one lead; a closed system has no S-matrix")
     for i, lead in enumerate(leads):
-        if not isinstance(lead, LeadData):
-            raise TypeError(f"leads[{i}] must be a LeadData, got {type(lead).__name__}")
+        if not isinstance(lead, _LEAD_KINDS):
+            raise TypeError(
+                f"leads[{i}] must be a LeadData, SelfEnergyLeadData or ModesLeadData, got "
+                f"{type(lead).__name__}"
+            )
         if lead.interface_sys.size and int(lead.interface_sys.max()) >= size:
             bad = int(lead.interface_sys.max())
             raise ValueError(
@@ -163,63 +173,50 @@ def _check_memory(matrix: sp.spmatrix, num_columns: int) -> None:
         )
 
 
+def embedded_matrix(
+    hamiltonian: sp.spmatrix,
+    leads: Sequence[AnyLeadData],
+    embeddings: Sequence[LeadEmbedding],
+    energy: float,
+) -> sp.csc_matrix:
+    """``E - H - sum_l P_l Sigma_l P_l^T``, the sparse matrix of the scattering problem."""
+    size = hamiltonian.shape[0]
+    rows, cols, values = [], [], []
+    for lead, embedding in zip(leads, embeddings, strict=True):
+        iface = lead.interface_sys
+        rows.append(np.repeat(iface, iface.size))
+        cols.append(np.tile(iface, iface.size))
+        values.append(embedding.selfenergy.ravel())
+    embedded = sp.coo_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(size, size),
+    )
+    identity = sp.identity(size, dtype=complex, format="csc")
+    return (energy * identity - hamiltonian - embedded).tocsc()
+
+
 def _solve(
     h_sys: Any, leads: Any, energy: Any, in_leads: Sequence[int] | None
-) -> tuple[
-    float,
-    list[LeadData],
-    list[PropagatingModes],
-    list[StabilizedModes],
-    tuple[int, ...],
-    ComplexArray,
-]:
+) -> tuple[float, list[AnyLeadData], list[LeadEmbedding], tuple[int, ...], ComplexArray]:
     """Wave functions in the scattering region for every incoming mode of ``in_leads``."""
     e = _energy(energy)
     hamiltonian = _system_hamiltonian(h_sys)
     size = hamiltonian.shape[0]
     lead_list = _checked_leads(leads, size)
     chosen = _lead_selection(in_leads, len(lead_list), "in_leads")
-    propagating, stabilized = [], []
-    # Leads that are copies of each other (a wire's two ends, the arms of a Hall bar) share
-    # their modes: the eigenproblem is the expensive part for wide leads.
-    computed: dict[tuple[bytes, ...], tuple[PropagatingModes, StabilizedModes]] = {}
-    for lead in lead_list:
-        key = (
-            lead.h_cell.tobytes(),
-            lead.hop.tobytes(),
-            repr(lead.h_cell.shape).encode(),
-            b"" if lead.projectors is None else b"".join(p.tobytes() for p in lead.projectors),
-        )
-        if key not in computed:
-            computed[key] = lead.modes(e)
-        prop, stab = computed[key]
-        propagating.append(prop)
-        stabilized.append(stab)
+    embeddings = embed_leads(lead_list, e)
+    matrix = embedded_matrix(hamiltonian, lead_list, embeddings, e)
 
-    rows, cols, values = [], [], []
-    for lead, stab in zip(lead_list, stabilized, strict=True):
-        sigma = stab.selfenergy[np.ix_(lead.interface_cell, lead.interface_cell)]
-        rows.append(np.repeat(lead.interface_sys, lead.interface_sys.size))
-        cols.append(np.tile(lead.interface_sys, lead.interface_sys.size))
-        values.append(sigma.ravel())
-    embedded = sp.coo_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(size, size),
-    )
-    matrix = (e * sp.identity(size, dtype=complex, format="csc") - hamiltonian - embedded).tocsc()
-
-    num_columns = sum(stabilized[i].num_modes for i in chosen)
+    num_columns = sum(embeddings[i].num_modes for i in chosen)
     _check_memory(matrix, num_columns)
     rhs = np.zeros((size, num_columns), dtype=complex)
     column = 0
     for i in chosen:
-        lead, stab = lead_list[i], stabilized[i]
-        rhs[lead.interface_sys, column : column + stab.num_modes] = stab.sources[
-            lead.interface_cell
-        ]
-        column += stab.num_modes
+        count = embeddings[i].num_modes
+        rhs[lead_list[i].interface_sys, column : column + count] = embeddings[i].sources
+        column += count
     if num_columns == 0:
-        return e, lead_list, propagating, stabilized, chosen, rhs
+        return e, lead_list, embeddings, chosen, rhs
     try:
         factorization = spla.splu(matrix)
     except RuntimeError as exc:
@@ -234,12 +231,12 @@ def _solve(
             f"the scattering problem is singular at energy {e!r} (a bound state decoupled from "
             "the leads); shift the energy slightly"
         )
-    return e, lead_list, propagating, stabilized, chosen, psi
+    return e, lead_list, embeddings, chosen, psi
 
 
 def scattering_matrix(
     h_sys: ArrayLike | sp.spmatrix,
-    leads: Sequence[LeadData],
+    leads: Sequence[AnyLeadData],
     energy: float,
     *,
     in_leads: Sequence[int] | None = None,
@@ -251,8 +248,8 @@ def scattering_matrix(
     ----------
     h_sys : (N, N) array_like or scipy.sparse matrix
         Hermitian Hamiltonian of the scattering region (energy units).
-    leads : sequence of LeadData
-        The leads, numbered in this order.
+    leads : sequence of LeadData, SelfEnergyLeadData or ModesLeadData
+        The leads, numbered in this order (see :mod:`mesoscopic.solvers._embedding`).
     energy : float
         Real, finite energy.
     in_leads, out_leads : sequence of int, optional, keyword-only
@@ -288,36 +285,33 @@ def scattering_matrix(
     >>> round(s.transmission(1, 0), 12)   # k = pi/2: 1 / (1 + 1/4)
     0.8
     """
-    e, lead_list, propagating, stabilized, chosen_in, psi = _solve(h_sys, leads, energy, in_leads)
+    e, lead_list, embeddings, chosen_in, psi = _solve(h_sys, leads, energy, in_leads)
     chosen_out = _lead_selection(out_leads, len(lead_list), "out_leads")
 
     # Columns of psi belonging to each incoming lead, to remove the incident wave's own part.
     in_columns: dict[int, slice] = {}
     start = 0
     for i in chosen_in:
-        in_columns[i] = slice(start, start + stabilized[i].num_modes)
-        start += stabilized[i].num_modes
+        in_columns[i] = slice(start, start + embeddings[i].num_modes)
+        start += embeddings[i].num_modes
 
     blocks = []
     for i in chosen_out:
-        lead, stab = lead_list[i], stabilized[i]
-        alpha = stab.hop_left[lead.interface_cell].conj().T @ psi[lead.interface_sys]
-        if i in in_columns:
-            alpha[:, in_columns[i]] -= stab.alpha_in
-        amplitudes = stab.mode_amplitudes(alpha)
-        blocks.append(amplitudes[: stab.num_modes])
+        embedding = embeddings[i]
+        projected = embedding.row_projection.conj().T @ psi[lead_list[i].interface_sys]
+        blocks.append(embedding.outgoing_amplitudes(projected, in_columns.get(i)))
     data = np.vstack(blocks) if blocks else np.zeros((0, psi.shape[1]), dtype=complex)
     return SMatrix(
         data=data,
         energy=e,
-        lead_info=tuple(propagating),
+        lead_info=tuple(embedding.propagating for embedding in embeddings),
         in_leads=chosen_in,
         out_leads=chosen_out,
     )
 
 
 def scattering_states(
-    h_sys: ArrayLike | sp.spmatrix, leads: Sequence[LeadData], energy: float
+    h_sys: ArrayLike | sp.spmatrix, leads: Sequence[AnyLeadData], energy: float
 ) -> list[ComplexArray]:
     """Scattering wave functions in the scattering region, one per incoming mode.
 
@@ -352,9 +346,9 @@ def scattering_states(
     >>> bool(np.allclose(np.abs(psi) ** 2, 0.5))   # |phi|^2 = 1/|v| with v = 2
     True
     """
-    *_, stabilized, _, psi = _solve(h_sys, leads, energy, None)
+    *_, embeddings, _, psi = _solve(h_sys, leads, energy, None)
     states, start = [], 0
-    for stab in stabilized:
-        states.append(np.array(psi[:, start : start + stab.num_modes].T))
-        start += stab.num_modes
+    for embedding in embeddings:
+        states.append(np.array(psi[:, start : start + embedding.num_modes].T))
+        start += embedding.num_modes
     return states

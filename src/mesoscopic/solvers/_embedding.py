@@ -1,0 +1,342 @@
+"""Leads of every kind embedded in a scattering region, one road for all solvers.
+
+A solver needs three things of a lead at an energy, all on the lead's interface orbitals
+of the scattering region:
+
+* its retarded self-energy ``Sigma`` (added to ``E - H``);
+* the sources ``W`` of its incoming channels, with ``Gamma = i (Sigma - Sigma^dagger) =
+  W W^dagger``: the columns of the right-hand side of the scattering problem, and the
+  broadening in the Caroli formula ``T_ij = Tr[Gamma_i G Gamma_j G^dagger]``;
+* the read-out of the outgoing channel amplitudes from ``G W_j``, for the S-matrix.
+
+Three kinds of lead provide them (:data:`AnyLeadData`):
+
+:class:`~mesoscopic.leads.LeadData`
+    A periodic, semi-infinite lead (a builder lead): the exact eigenmodes of
+    :func:`mesoscopic.leads.modes`; channels are its propagating modes, normalized to unit
+    current, and the read-out is wave-function matching (see :mod:`.sparse`).
+:class:`SelfEnergyLeadData`
+    A lead known only by its self-energy ``Sigma(E)`` (a wide-band electrode
+    ``-i Gamma / 2``, a dephasing probe, a lead computed elsewhere). Its channels are the
+    eigenvectors ``u_c`` of ``Gamma`` with nonzero eigenvalues ``gamma_c``, with sources
+    ``W = U sqrt(gamma)``, and the Fisher-Lee read-out ``S_ij = -delta_ij + i W_i^dagger G
+    W_j``. With ``G - G^dagger = -i G Gamma G^dagger`` (``Gamma`` of all leads together) this
+    S-matrix is unitary, and its transmissions are the Caroli ones. For a self-energy taken
+    from a periodic lead the channels differ from the lead's modes by a unitary change of
+    basis within the lead, so every transmission and every singular value of every block is
+    the same.
+:class:`ModesLeadData`
+    A lead given by a function returning its modes
+    ``(PropagatingModes, StabilizedModes)`` on the interface orbitals; handled like a
+    periodic lead.
+
+:func:`embed_leads` evaluates all of them at one energy (periodic leads that are copies of
+each other share one eigenmode computation); the sparse and RGF solvers both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .. import _checks
+from ..leads import LeadData, PropagatingModes, StabilizedModes
+
+__all__ = [
+    "AnyLeadData",
+    "LeadEmbedding",
+    "ModesLeadData",
+    "SelfEnergyLeadData",
+    "embed_lead",
+    "embed_leads",
+]
+
+ComplexArray = NDArray[np.complex128]
+IntArray = NDArray[np.int64]
+
+# Eigenvalues of Gamma below this fraction of the self-energy's scale are closed channels
+# (rounding of a real self-energy, outside every band, leaves about 1e-16 of it).
+_CHANNEL_TOLERANCE = 1e-12
+# A retarded self-energy has Gamma >= 0; eigenvalues below -this fraction of its scale are
+# refused.
+_RETARDED_TOLERANCE = 1e-8
+
+
+def _interface_orbitals(value: Any, what: str) -> IntArray:
+    array = np.array(value, dtype=np.int64, copy=True) if np.size(value) else np.zeros(0, int)
+    array = array.astype(np.int64)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(
+            f"{what} must be a non-empty 1-D array of system orbital indices, got "
+            f"{_checks._show(value)}"
+        )
+    if array.min() < 0:
+        raise ValueError(f"{what} must hold orbital indices >= 0, got {int(array.min())}")
+    if np.unique(array).size != array.size:
+        raise ValueError(f"{what} repeats orbitals: {array.tolist()[:16]}")
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class SelfEnergyLeadData:
+    """A lead given by its retarded self-energy on system orbitals, at the matrix level.
+
+    Parameters
+    ----------
+    selfenergy : callable
+        ``selfenergy(energy) -> (n_i, n_i)`` complex array: the retarded self-energy on
+        ``interface_sys`` (energy units), called once per energy. It must be retarded:
+        ``Gamma = i (Sigma - Sigma^dagger)`` positive semidefinite.
+    interface_sys : (n_i,) array_like of int
+        System orbital indices, in the order of the self-energy's rows and columns.
+
+    Examples
+    --------
+    A wide-band lead of width ``gamma = 0.5`` on orbital 0:
+
+    >>> import numpy as np
+    >>> lead = SelfEnergyLeadData(lambda e: np.array([[-0.25j]]), [0])
+    >>> embed_lead(lead, 0.0).num_modes
+    1
+    """
+
+    selfenergy: Callable[[float], ArrayLike]
+    interface_sys: IntArray
+
+    def __post_init__(self) -> None:
+        if not callable(self.selfenergy):
+            raise TypeError(
+                "selfenergy must be a function energy -> (n_i, n_i) matrix, got "
+                f"{_checks._show(self.selfenergy)}"
+            )
+        object.__setattr__(
+            self, "interface_sys", _interface_orbitals(self.interface_sys, "interface_sys")
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ModesLeadData:
+    """A lead given by its modes on system orbitals, at the matrix level.
+
+    Parameters
+    ----------
+    modes : callable
+        ``modes(energy) -> (PropagatingModes, StabilizedModes)`` of the lead, with the
+        orbitals of its cell ``-1`` being ``interface_sys`` in order (as returned by
+        :func:`mesoscopic.leads.modes` for a lead whose hopping couples all of them).
+    interface_sys : (n_i,) array_like of int
+        System orbital indices of the interface.
+    """
+
+    modes: Callable[[float], tuple[PropagatingModes, StabilizedModes]]
+    interface_sys: IntArray
+
+    def __post_init__(self) -> None:
+        if not callable(self.modes):
+            raise TypeError(
+                "modes must be a function energy -> (PropagatingModes, StabilizedModes), got "
+                f"{_checks._show(self.modes)}"
+            )
+        object.__setattr__(
+            self, "interface_sys", _interface_orbitals(self.interface_sys, "interface_sys")
+        )
+
+
+#: The lead kinds every solver accepts.
+AnyLeadData = LeadData | SelfEnergyLeadData | ModesLeadData
+
+
+@dataclass(frozen=True, eq=False)
+class LeadEmbedding:
+    """One lead at one energy, as the solvers use it (all on the interface orbitals).
+
+    Attributes
+    ----------
+    selfenergy : (n_i, n_i) complex ndarray
+        Retarded self-energy on the interface orbitals.
+    sources : (n_i, num_modes) complex ndarray
+        Sources of the incoming channels; ``i (Sigma - Sigma^dagger) = sources sources^dagger``.
+    row_projection : (n_i, r) complex ndarray
+        ``R`` with which an outgoing wave is read off as ``R^dagger psi`` on the interface.
+    num_modes : int
+        Open channels.
+    propagating : PropagatingModes
+        The channels, for :class:`~mesoscopic.scattering.SMatrix` (for a self-energy lead:
+        the eigenvectors of ``Gamma`` as wave functions, momenta 0 and velocities
+        ``-+gamma_c``, its eigenvalues in energy units).
+    stabilized : StabilizedModes or None
+        The lead's stabilized modes (None for a self-energy lead).
+    """
+
+    selfenergy: ComplexArray
+    sources: ComplexArray
+    row_projection: ComplexArray
+    num_modes: int
+    propagating: PropagatingModes
+    stabilized: StabilizedModes | None
+
+    def outgoing_amplitudes(
+        self, projected: ComplexArray, own: slice | None = None
+    ) -> ComplexArray:
+        """Outgoing channel amplitudes from ``row_projection^dagger G W`` of some sources.
+
+        Parameters
+        ----------
+        projected : (r, k) complex ndarray
+            ``row_projection^dagger psi`` for ``k`` scattering states ``psi = G W``.
+        own : slice, optional
+            The columns that are this lead's own incoming channels (``num_modes`` of
+            them, in order): the incident wave is removed from those.
+
+        Returns
+        -------
+        (num_modes, k) complex ndarray
+            The S-matrix rows of this lead.
+        """
+        if self.stabilized is None:
+            out = 1j * projected[: self.num_modes]
+            if own is not None:
+                out[:, own] -= np.eye(self.num_modes)
+            return np.asarray(out)
+        alpha = np.array(projected, dtype=complex)
+        if own is not None:
+            alpha[:, own] -= self.stabilized.alpha_in
+        return np.asarray(self.stabilized.mode_amplitudes(alpha)[: self.num_modes])
+
+
+def _from_modes(
+    prop: PropagatingModes, stab: StabilizedModes, cell: IntArray | None
+) -> LeadEmbedding:
+    if cell is None:
+        sigma, sources, rows = stab.selfenergy, stab.sources, stab.hop_left
+    else:
+        sigma = stab.selfenergy[np.ix_(cell, cell)]
+        sources, rows = stab.sources[cell], stab.hop_left[cell]
+    return LeadEmbedding(
+        selfenergy=np.asarray(sigma, dtype=complex),
+        sources=np.asarray(sources, dtype=complex),
+        row_projection=np.ascontiguousarray(rows, dtype=complex),
+        num_modes=int(stab.num_modes),
+        propagating=prop,
+        stabilized=stab,
+    )
+
+
+def _self_energy_embedding(lead: SelfEnergyLeadData, energy: float, index: int) -> LeadEmbedding:
+    size = lead.interface_sys.size
+    raw = lead.selfenergy(energy)
+    try:
+        sigma = np.array(raw, dtype=complex)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"the self-energy function of lead {index} must return a complex matrix, got "
+            f"{_checks._show(raw)}"
+        ) from exc
+    if sigma.ndim == 0 and size == 1:
+        sigma = sigma.reshape(1, 1)
+    if sigma.shape != (size, size):
+        raise ValueError(
+            f"the self-energy of lead {index} at energy {energy!r} has shape {sigma.shape}, "
+            f"but the lead has {size} interface orbitals; return a ({size}, {size}) matrix"
+        )
+    if not np.all(np.isfinite(sigma)):
+        raise ValueError(f"the self-energy of lead {index} at energy {energy!r} is not finite")
+    gamma = 1j * (sigma - sigma.conj().T)
+    gamma = 0.5 * (gamma + gamma.conj().T)
+    values, vectors = np.linalg.eigh(gamma)
+    scale = float(np.max(np.abs(sigma), initial=0.0))
+    if values.size and values[0] < -_RETARDED_TOLERANCE * scale:
+        raise ValueError(
+            f"the self-energy of lead {index} at energy {energy!r} is not retarded: "
+            f"i (Sigma - Sigma^dagger) has the negative eigenvalue {values[0]:.3g}; a "
+            "retarded self-energy has a negative semidefinite imaginary part (e.g. -i Gamma/2 "
+            "with Gamma >= 0)"
+        )
+    open_ = values > _CHANNEL_TOLERANCE * scale
+    # Largest couplings first: a deterministic channel order.
+    order = np.flatnonzero(open_)[::-1]
+    gammas = values[order]
+    channels = vectors[:, order]
+    sources = channels * np.sqrt(gammas)[None, :]
+    count = int(order.size)
+    prop = PropagatingModes(
+        wave_functions=np.hstack([channels, channels]),
+        momenta=np.zeros(2 * count),
+        velocities=np.concatenate([-gammas, gammas]),
+        block_nmodes=(count,),
+        blocks=np.zeros(2 * count, dtype=np.int64),
+    )
+    return LeadEmbedding(
+        selfenergy=sigma,
+        sources=np.ascontiguousarray(sources),
+        row_projection=np.ascontiguousarray(sources),
+        num_modes=count,
+        propagating=prop,
+        stabilized=None,
+    )
+
+
+def embed_lead(lead: AnyLeadData, energy: float, index: int = 0) -> LeadEmbedding:
+    """The embedding of one lead at one energy (``index`` names it in error messages)."""
+    if isinstance(lead, LeadData):
+        prop, stab = lead.modes(energy)
+        return _from_modes(prop, stab, lead.interface_cell)
+    if isinstance(lead, SelfEnergyLeadData):
+        return _self_energy_embedding(lead, energy, index)
+    if isinstance(lead, ModesLeadData):
+        result = lead.modes(energy)
+        if (
+            not isinstance(result, tuple)
+            or len(result) != 2
+            or not isinstance(result[0], PropagatingModes)
+            or not isinstance(result[1], StabilizedModes)
+        ):
+            raise TypeError(
+                f"the modes function of lead {index} must return (PropagatingModes, "
+                f"StabilizedModes), got {_checks._show(result)}"
+            )
+        prop, stab = result
+        size = lead.interface_sys.size
+        if stab.selfenergy.shape != (size, size):
+            raise ValueError(
+                f"the modes of lead {index} are on {stab.selfenergy.shape[0]} orbitals, but "
+                f"the lead has {size} interface orbitals"
+            )
+        return _from_modes(prop, stab, None)
+    raise TypeError(
+        f"lead {index} must be a LeadData, SelfEnergyLeadData or ModesLeadData, got "
+        f"{type(lead).__name__}"
+    )
+
+
+def _sharing_key(lead: LeadData) -> tuple[bytes, ...]:
+    return (
+        lead.h_cell.tobytes(),
+        lead.hop.tobytes(),
+        repr(lead.h_cell.shape).encode(),
+        b"" if lead.projectors is None else b"".join(p.tobytes() for p in lead.projectors),
+    )
+
+
+def embed_leads(leads: Sequence[AnyLeadData], energy: float) -> list[LeadEmbedding]:
+    """The embeddings of all leads at one energy.
+
+    Periodic leads that are copies of each other (a wire's two ends, the arms of a Hall bar)
+    share one eigenmode computation, the expensive part for wide leads.
+    """
+    computed: dict[tuple[bytes, ...], tuple[PropagatingModes, StabilizedModes]] = {}
+    result = []
+    for index, lead in enumerate(leads):
+        if isinstance(lead, LeadData):
+            key = _sharing_key(lead)
+            if key not in computed:
+                computed[key] = lead.modes(energy)
+            result.append(_from_modes(*computed[key], lead.interface_cell))
+        else:
+            result.append(embed_lead(lead, energy, index))
+    return result
