@@ -438,3 +438,54 @@ def test_bad_input_is_refused_with_clear_messages(short_double_barrier):
         dephasing.dephased_transport(fsys, [2], eta=0.1, mu=0.0, kT=[0.01, 0.02], kind="voltage")
     with pytest.raises(ValueError, match=r"mu must give a value for every lead 0..1"):
         dephasing.dephased_transport(fsys, [2], eta=0.1, mu={0: 0.0}, kT=0.01)
+
+
+# --------------------------------------------------------------------------------------------
+# Probes are self-energy leads solved by the ordinary solvers
+# --------------------------------------------------------------------------------------------
+
+
+def test_probe_transmission_is_the_dense_caroli_matrix_of_leads_and_wide_band_probes():
+    fsys, _ = double_barrier(4, 1.5, barrier=1)
+    probes, etas = [1, 2, 4], np.array([0.3, 0.0, 0.7])  # one decoupled probe
+    energy = 0.4
+    t = dephasing.probe_transmission(fsys, energy, probes, eta=etas)
+    # Independent: dense G with the leads' exact self-energies and -i eta/2 on probe sites.
+    h = fsys.hamiltonian_submatrix()
+    sigmas = []
+    for k, lead in enumerate(fsys.leads):
+        orbs, cell = fsys.lead_interface_orbitals(k)
+        s = np.zeros_like(h)
+        s[np.ix_(orbs, orbs)] = lead.selfenergy(energy)[np.ix_(cell, cell)]
+        sigmas.append(s)
+    for site, eta in zip(probes, etas):
+        s = np.zeros_like(h)
+        s[site, site] = -0.5j * eta
+        sigmas.append(s)
+    green = np.linalg.inv(energy * np.eye(len(h)) - h - sum(sigmas))
+    gammas = [1j * (s - s.conj().T) for s in sigmas]
+    expected = np.array(
+        [[np.trace(gi @ green @ gj @ green.conj().T).real for gj in gammas] for gi in gammas]
+    )
+    off = ~np.eye(len(gammas), dtype=bool)
+    np.testing.assert_allclose(t[off], expected[off], atol=1e-13)
+    assert t[3, 3] == 1.0  # the decoupled probe reflects its one channel
+    # The same matrix from the batched solvers on the system with the probes as leads.
+    probe_leads = [
+        meso.system.SelfEnergyLead(lambda e, eta=eta: [[-0.5j * eta]], [fsys.sites[s]])
+        for s, eta in zip(probes, etas)
+        if eta > 0
+    ]
+    probed = fsys.with_leads(probe_leads)
+    for solver in ("sparse", "rgf"):
+        batch = meso.batch.transmission(probed, [energy], solver=solver)[0]
+        keep = [0, 1, 2, 4]
+        np.testing.assert_allclose(t[np.ix_(keep, keep)], batch, atol=1e-13)
+
+
+def test_dephasing_solves_no_linear_system_of_its_own():
+    import inspect
+
+    source = inspect.getsource(dephasing)
+    for solve in ("splu", "spsolve", "linalg.solve", "linalg.inv", "scipy.sparse"):
+        assert solve not in source, f"dephasing calls {solve}; use the solvers"

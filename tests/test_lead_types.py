@@ -259,3 +259,20 @@ def test_self_energy_lead_parameters_reach_the_function() -> None:
     data = meso.transport.lead_data(fsys, params={"gamma": 2.0})
     assert isinstance(data[0], SelfEnergyLeadData)
     np.testing.assert_allclose(data[0].selfenergy(0.0), [[-1.0j]])
+
+
+def test_auto_solver_takes_the_sparse_road_for_many_leads() -> None:
+    lat = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(i) for i in range(30))] = 0.0
+    syst[lat.neighbors()] = -1.0
+    few = syst.finalized().with_leads([_wide_band(1.0, lat(0)), _wide_band(1.0, lat(29))])
+    many = few.with_leads([_wide_band(0.1, lat(i)) for i in range(1, 29)])
+    assert len(many.leads) > meso.batch.AUTO_MAX_RGF_LEADS
+    for fsys, expected in ((few, "rgf"), (many, "sparse")):
+        stats: dict[str, object] = {}
+        t = meso.batch.transmission(fsys, [0.3], stats=stats)
+        assert stats["solver"] == expected
+        np.testing.assert_allclose(
+            t, meso.batch.transmission(fsys, [0.3], solver="rgf"), atol=1e-12
+        )

@@ -11,7 +11,8 @@ for the whole batch of energies and hand them to a solver:
 ``solver="auto"`` (default)
     RGF unless the system slices badly, then sparse: the largest slice holds more than
     half of the orbitals of a system above :data:`AUTO_SMALL_SYSTEM` orbitals, or one
-    energy of the recursion would not fit in memory.
+    energy of the recursion would not fit in memory; also sparse for more than
+    :data:`AUTO_MAX_RGF_LEADS` leads (dephasing probes on every site of a region).
 
 The settings (solver, device, workers, chunk size, memory limit, BLAS threads) travel
 together as one :class:`~mesoscopic.solvers.SolverOptions`, ``options=``, which is also how
@@ -86,6 +87,7 @@ from .solvers.options import SOLVERS, SolverOptions, solver_options
 from .system import System
 
 __all__ = [
+    "AUTO_MAX_RGF_LEADS",
     "AUTO_SMALL_SYSTEM",
     "SOLVERS",
     "SMatrixBatch",
@@ -96,6 +98,9 @@ __all__ = [
 
 #: Below this many orbitals ``solver="auto"`` always uses RGF, whatever the slicing.
 AUTO_SMALL_SYSTEM = 2000
+#: Above this many leads ``solver="auto"`` uses the sparse solver: the recursion carries every
+#: pair of leads through the slices (work ``~ n_leads^2`` per slice), one factorization does not.
+AUTO_MAX_RGF_LEADS = 16
 # Above this fraction of all orbitals in the largest slice, "auto" prefers the sparse solver.
 _AUTO_MAX_SLICE_FRACTION = 0.5
 
@@ -163,6 +168,8 @@ def _rgf_problem(
 ) -> rgf.RGFProblem | None:
     """The prepared RGF problem, or None where ``solver="auto"`` picks the sparse solver."""
     if solver == "sparse":
+        return None
+    if solver == "auto" and len(leads) > AUTO_MAX_RGF_LEADS:
         return None
     problem = rgf.prepare(ham, leads)
     if solver == "rgf":

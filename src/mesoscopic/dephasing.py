@@ -28,8 +28,11 @@ Transmission matrix
     the transmission from terminal ``q`` into terminal ``p != q`` is the Caroli formula
     ``T[p, q] = Tr[Gamma_p G Gamma_q G^dagger]``. Writing ``Gamma_q = W_q W_q^dagger``
     (for a lead, ``W_q`` holds its incoming-mode sources; for a probe, ``sqrt(eta)`` on the
-    site's orbitals), only the columns ``G W_q`` are needed: one sparse factorization per
-    energy and one solve per lead mode and probe orbital. As in
+    site's orbitals). The probes are attached as
+    :class:`~mesoscopic.system.SelfEnergyLead`\ s (:meth:`System.with_leads
+    <mesoscopic.system.System.with_leads>`) and the ordinary batched solver
+    (:func:`mesoscopic.batch.transmission`, RGF or sparse) computes the matrix for all
+    energies at once; this module solves no linear system of its own. As in
     :mod:`mesoscopic.network`, ``T[p, p]`` is the total reflection
     ``N_p - sum_{q != p} T[q, p]``, with ``N_p`` the number of open channels of a lead and the
     number of orbitals of a probe's site. Current conservation,
@@ -55,14 +58,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 
-from . import _checks, landauer, network
+from . import _checks, batch, landauer, network
 from .lattice import Site
-from .system import System
-from .transport import lead_data
+from .system import SelfEnergyLead, System
 
 __all__ = [
     "dephased_transmission",
@@ -223,8 +223,25 @@ def probe_sites(fsys: System, sites: SiteSelection) -> NDArray[np.intp]:
 # --------------------------------------------------------------------------------------------
 
 
+def _wide_band_selfenergy(eta: float, num_orbitals: int) -> Callable[[float], Any]:
+    """``Sigma(E) = -i eta / 2`` on every orbital of a site: a wide-band (energy-free) lead."""
+    sigma = np.asarray(-0.5j * eta * np.eye(num_orbitals), dtype=np.complex128)
+    sigma.flags.writeable = False
+
+    def selfenergy(energy: float) -> NDArray[np.complex128]:
+        return sigma
+
+    return selfenergy
+
+
 class _ProbedSystem:
-    """The Hamiltonian, leads and probe couplings of a system, evaluated once for many energies."""
+    """A system with its probes attached as self-energy leads, for many energies at once.
+
+    Each probe with ``eta > 0`` is a :class:`~mesoscopic.system.SelfEnergyLead` attached
+    after the real leads; the ordinary batched solver (:func:`mesoscopic.batch.transmission`)
+    gives the Caroli transmission matrix of all terminals. Probes with ``eta = 0`` are left
+    out of the solve: decoupled, with a zero row and column and full reflection.
+    """
 
     def __init__(
         self,
@@ -233,124 +250,39 @@ class _ProbedSystem:
         eta: FloatArray,
         params: Mapping[str, Any] | None,
     ) -> None:
-        self.hamiltonian = fsys.hamiltonian_submatrix(params=params, sparse=True).tocsc()
-        self.leads = lead_data(fsys, params=params)
-        # Every orbital of every probe site, with its probe's coupling and probe number.
-        offsets = fsys.orb_offsets
-        norbs = offsets[probe_site_ids + 1] - offsets[probe_site_ids]
-        probe_of_orbital = np.repeat(np.arange(probe_site_ids.size), norbs)
-        first = np.repeat(offsets[probe_site_ids], norbs)
-        within = np.arange(probe_of_orbital.size) - np.repeat(np.cumsum(norbs) - norbs, norbs)
-        self.probe_orbitals = (first + within).astype(np.int64)
-        self.probe_of_orbital = probe_of_orbital.astype(np.int64)
-        self.orbital_eta = eta[probe_of_orbital]
+        norbs = fsys.norbs[probe_site_ids]
+        self.num_leads = len(fsys.leads)
         self.probe_channels = norbs.astype(float)
-
-    @property
-    def num_leads(self) -> int:
-        return len(self.leads)
-
-    def transmission(self, energy: float) -> FloatArray:
-        """Checked transmission matrix at one energy."""
-        transmission, channels = _transmission_with_probes(self, energy)
-        _check_conservation(transmission, channels, energy)
-        return transmission
-
-
-def _transmission_with_probes(
-    system: _ProbedSystem, energy: float
-) -> tuple[FloatArray, FloatArray]:
-    """Caroli transmission matrix (leads first, then probes) and channel counts, unchecked."""
-    hamiltonian = system.hamiltonian
-    size = hamiltonian.shape[0]
-    rows: list[NDArray[np.int64]] = []
-    cols: list[NDArray[np.int64]] = []
-    values: list[NDArray[np.complex128]] = []
-    # Coupling columns W (Gamma = W W^dagger) of every terminal, as a sparse (size, n_cols).
-    w_rows: list[NDArray[np.int64]] = []
-    w_cols: list[NDArray[np.int64]] = []
-    w_values: list[NDArray[np.complex128]] = []
-    owner: list[NDArray[np.int64]] = []
-    channels = []
-    column = 0
-    terminal = 0
-    for lead in system.leads:
-        _, stabilized = lead.modes(energy)
-        sigma = stabilized.selfenergy[np.ix_(lead.interface_cell, lead.interface_cell)]
-        n_iface = lead.interface_sys.size
-        rows.append(np.repeat(lead.interface_sys, n_iface))
-        cols.append(np.tile(lead.interface_sys, n_iface))
-        values.append(sigma.ravel())
-        modes = stabilized.num_modes
-        if modes:
-            # i (Sigma - Sigma^dagger) = sources sources^dagger on the interface.
-            sources = stabilized.sources[lead.interface_cell]
-            w_rows.append(np.repeat(lead.interface_sys, modes))
-            w_cols.append(np.tile(np.arange(column, column + modes), n_iface))
-            w_values.append(sources.ravel())
-        owner.append(np.full(modes, terminal, dtype=np.int64))
-        channels.append(float(modes))
-        column += modes
-        terminal += 1
-    # Wide-band probes: Sigma = -i eta/2 and W = sqrt(eta) on each orbital of their sites.
-    orbitals = system.probe_orbitals
-    rows.append(orbitals)
-    cols.append(orbitals)
-    values.append(np.asarray(-0.5j * system.orbital_eta, dtype=np.complex128))
-    w_rows.append(orbitals)
-    w_cols.append(column + np.arange(orbitals.size, dtype=np.int64))
-    w_values.append(np.sqrt(system.orbital_eta).astype(complex))
-    owner.append(terminal + system.probe_of_orbital)
-    channels.extend(system.probe_channels.tolist())
-    column += orbitals.size
-    terminal += system.probe_channels.size
-
-    embedded = sp.coo_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(size, size),
-    )
-    matrix = energy * sp.identity(size, dtype=complex, format="csc") - hamiltonian - embedded
-    couplings = sp.csc_matrix(
-        (
-            np.concatenate(w_values) if w_values else np.zeros(0, complex),
-            (
-                np.concatenate(w_rows) if w_rows else np.zeros(0, np.int64),
-                np.concatenate(w_cols) if w_cols else np.zeros(0, np.int64),
-            ),
-        ),
-        shape=(size, column),
-    )
-    n_terminals = terminal
-    membership = sp.csr_matrix(
-        (np.ones(column), (np.concatenate(owner), np.arange(column))),
-        shape=(n_terminals, column),
-    )
-    if column == 0:
-        transmission = np.zeros((n_terminals, n_terminals))
-    else:
-        try:
-            factorization = spla.splu(matrix.tocsc())
-        except RuntimeError:
-            raise ValueError(
-                f"the Green's function does not exist at energy {energy!r}: the system has a "
-                "bound state at this energy that couples neither to a lead nor to a probe; "
-                "shift the energy slightly"
-            ) from None
-        columns = factorization.solve(couplings.toarray())
-        if not np.all(np.isfinite(columns)):
-            raise ValueError(
-                f"the Green's function does not exist at energy {energy!r} (a bound state "
-                "decoupled from the leads and probes); shift the energy slightly"
+        coupled = np.flatnonzero(eta > 0)
+        self.coupled = coupled
+        sites = fsys.sites
+        probes = [
+            SelfEnergyLead(
+                _wide_band_selfenergy(float(eta[k]), int(norbs[k])), [sites[probe_site_ids[k]]]
             )
-        # amplitudes[a, b] = (W^dagger G W)[a, b]; T[p, q] sums |.|^2 over the blocks of p, q.
-        amplitudes = np.asarray(couplings.conj().T @ columns)
-        probability = np.abs(amplitudes) ** 2
-        transmission = np.asarray(membership @ (membership @ probability.T).T)
-    channel_counts = np.array(channels)
-    diagonal = np.arange(n_terminals)
-    transmission[diagonal, diagonal] = 0.0
-    transmission[diagonal, diagonal] = channel_counts - transmission.sum(axis=0)
-    return transmission, channel_counts
+            for k in coupled
+        ]
+        self.system = fsys.with_leads(probes, [[int(probe_site_ids[k])] for k in coupled])
+        self.params = params
+
+    def transmission(self, energies: FloatArray) -> FloatArray:
+        """Checked transmission matrices (leads first, then probes), shape (n_E, n_t, n_t)."""
+        n_leads, n_probes = self.num_leads, self.probe_channels.size
+        solved = np.asarray(
+            batch.transmission(self.system, np.atleast_1d(energies), params=self.params)
+        )
+        terminals = np.concatenate([np.arange(n_leads), n_leads + self.coupled])
+        size = n_leads + n_probes
+        result = np.zeros((solved.shape[0], size, size))
+        result[:, terminals[:, None], terminals[None, :]] = solved
+        decoupled = n_leads + np.setdiff1d(np.arange(n_probes), self.coupled)
+        result[:, decoupled, decoupled] = self.probe_channels[decoupled - n_leads]
+        channels = np.concatenate([np.zeros(n_leads), self.probe_channels])
+        for k, energy in enumerate(np.atleast_1d(energies)):
+            lead_channels = channels.copy()
+            lead_channels[:n_leads] = result[k, :, :n_leads].sum(axis=0)
+            _check_conservation(result[k], lead_channels, float(energy))
+        return result
 
 
 def _check_conservation(transmission: FloatArray, channels: FloatArray, energy: float) -> None:
@@ -444,7 +376,7 @@ def probe_transmission(
     system = _check_system(fsys, "probe_transmission")
     e = _check_energy(energy)
     indices, couplings = _probes(system, sites, eta)
-    return _ProbedSystem(system, indices, couplings, params).transmission(e)
+    return _ProbedSystem(system, indices, couplings, params).transmission(np.array([e]))[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,8 +451,7 @@ def dephased_transmission(
     n_leads = probed.num_leads
     probes = list(range(n_leads, n_leads + indices.size))
     out = np.empty((grid.size, n_leads, n_leads))
-    for k, e in enumerate(grid.ravel()):
-        transmission = probed.transmission(float(e))
+    for k, transmission in enumerate(probed.transmission(grid.ravel())):
         leads_block = transmission[:n_leads, :n_leads]
         if not probes or not np.any(transmission[:, :n_leads] > 0):
             # No probe, or no open channel in any lead (outside the bands): nothing to route.
@@ -703,8 +634,7 @@ def dephased_transport(
                 "energies must be a strictly increasing 1-D grid of at least 2 points, got "
                 f"{_checks._show(energies)}"
             )
-    probed = _ProbedSystem(system, indices, couplings, params)
-    transmission = np.array([probed.transmission(float(e)) for e in grid])
+    transmission = _ProbedSystem(system, indices, couplings, params).transmission(grid)
     return network.solve_probes(
         grid,
         transmission,
