@@ -388,3 +388,22 @@ def test_test_says_what_is_missing(monkeypatch) -> None:
         digest.test(2)
     with pytest.raises(ValueError, match="positive integer, got 0"):
         digest.test(0)
+
+
+def test_site_tags_of_the_lattices_hash_as_kwants() -> None:
+    from mesoscopic import lattice
+
+    lat = lattice.square(norbs=1)
+    expected = {
+        (INPUTS[i], SALTS[j]): (u, g)
+        for i, j, u, g in KWANT_VALUES
+        if isinstance(INPUTS[i], tuple)
+    }
+    for tag in [(1, 2), (-1, 3), (0, 0)]:
+        for salt in SALTS:
+            site = lat(*tag)
+            assert (digest.uniform(site.tag, salt), digest.gauss(site.tag, salt)) == expected[
+                tag, salt
+            ]
+    # Tags add elementwise, as Kwant's tinyarrays: (1, 2) + (-1, 1) hashes as (0, 3).
+    assert digest.uniform(lat(1, 2).tag + lat(-1, 1).tag) == digest.uniform((0, 3))
