@@ -596,7 +596,7 @@ class TermGroup:
         return text
 
     def blocks(self, params: Mapping[str, Any]) -> NDArray[np.complex128]:
-        """Evaluate the value for every term: array of shape (n, *shape)."""
+        """Evaluate the value for every term: array of shape ``(n, *shape)``."""
         n = len(self.rows)
         what = "onsite" if self.onsite else "hopping"
         if not callable(self.value):
