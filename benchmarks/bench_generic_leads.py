@@ -36,9 +36,11 @@ def graphene_zigzag(kw, width: int, length: float):
     lat = kw.lattice.honeycomb(1.0, norbs=1)
     low, high = -1 / (2 * np.sqrt(3)) - 0.1, (width - 1) * np.sqrt(3) / 2 + 0.1
     syst = kw.Builder()
-    syst[lat.shape(lambda p: low < p[1] < high and 0 <= p[0] < length, (0.1, 0.1))] = lambda site: (
-        0.1 * np.tanh(site.pos[0] - length / 2)
-    )
+
+    def region(p):
+        return low < p[1] < high and 0 <= p[0] < length
+
+    syst[lat.shape(region, (0.1, 0.1))] = lambda site: 0.1 * np.tanh(site.pos[0] - length / 2)
     syst[lat.neighbors()] = -1.0
     lead = kw.Builder(kw.TranslationalSymmetry((-1.0, 0.0)))
     lead[lat.shape(lambda p: low < p[1] < high, (0.1, 0.1))] = 0.0

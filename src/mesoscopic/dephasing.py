@@ -29,7 +29,7 @@ Transmission matrix
     ``T[p, q] = Tr[Gamma_p G Gamma_q G^dagger]``. Writing ``Gamma_q = W_q W_q^dagger``
     (for a lead, ``W_q`` holds its incoming-mode sources; for a probe, ``sqrt(eta)`` on the
     site's orbitals). The probes are attached as
-    :class:`~mesoscopic.system.SelfEnergyLead`\ s (:meth:`System.with_leads
+    self-energy leads (:class:`~mesoscopic.system.SelfEnergyLead`, :meth:`System.with_leads
     <mesoscopic.system.System.with_leads>`) and the ordinary batched solver
     (:func:`mesoscopic.batch.transmission`, RGF or sparse) computes the matrix for all
     energies at once; this module solves no linear system of its own. As in

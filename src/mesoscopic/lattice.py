@@ -1209,7 +1209,7 @@ class TranslationalSymmetry(Symmetry):
     >>> lat = meso.lattice.square()
     >>> sym = TranslationalSymmetry((-1, 0))
     >>> sym.which(lat(3, 5)), sym.to_fd(lat(3, 5))
-    (-3, Site('', (0, 5)))
+    ((-3,), Site('', (0, 5)))
     >>> TranslationalSymmetry((1, 0), (0, 2)).to_fd(lat(3, 5))
     Site('', (0, 1))
     """
