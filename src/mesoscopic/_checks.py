@@ -94,6 +94,30 @@ def spin_degeneracy(value: Any, name: str = "spin_degeneracy") -> int:
     return int(value)
 
 
+def lead_pair(leads: Any, n_leads: int, order: str, same: str) -> tuple[int, int]:
+    """Two different lead indices of a system with `n_leads` leads.
+
+    `order` names the pair in messages, e.g. ``"(to_lead, from_lead)"``; `same` ends the
+    message for two equal leads (what to use instead).
+    """
+    try:
+        first, second = leads
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"leads must be a pair {order} of lead indices, got {_show(leads)}"
+        ) from None
+    pair = []
+    for lead in (first, second):
+        if isinstance(lead, bool) or not isinstance(lead, numbers.Integral):
+            raise TypeError(f"leads must hold lead indices (int), got {_show(leads)}")
+        if not 0 <= int(lead) < n_leads:
+            raise ValueError(f"lead {lead} does not exist; this system has leads 0..{n_leads - 1}")
+        pair.append(int(lead))
+    if pair[0] == pair[1]:
+        raise ValueError(f"leads must be two different leads {order}, got {tuple(pair)}; {same}")
+    return pair[0], pair[1]
+
+
 def index(value: Any, size: int, what: str) -> int:
     """Validate an integer index into range(size); negative indices are not accepted."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

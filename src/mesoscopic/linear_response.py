@@ -505,27 +505,12 @@ def _check_system(fsys: Any, what: str) -> System:
 
 
 def _to_from(fsys: System, leads: Any) -> tuple[int, int]:
-    n_leads = len(fsys.leads)
-    try:
-        to_lead, from_lead = leads
-    except (TypeError, ValueError):
-        raise TypeError(
-            "leads must be a pair (to_lead, from_lead) of lead indices, got "
-            f"{_checks._show(leads)}"
-        ) from None
-    pair = []
-    for lead in (to_lead, from_lead):
-        if isinstance(lead, bool) or not isinstance(lead, numbers.Integral):
-            raise TypeError(f"leads must hold lead indices (int), got {_checks._show(leads)}")
-        if not 0 <= int(lead) < n_leads:
-            raise ValueError(f"lead {lead} does not exist; this system has leads 0..{n_leads - 1}")
-        pair.append(int(lead))
-    if pair[0] == pair[1]:
-        raise ValueError(
-            f"leads must be two different leads (to_lead, from_lead), got {tuple(pair)}; for "
-            "the reflection and the diagonal of the conductance matrix use matrix=True"
-        )
-    return pair[0], pair[1]
+    return _checks.lead_pair(
+        leads,
+        len(fsys.leads),
+        "(to_lead, from_lead)",
+        "for the reflection and the diagonal of the conductance matrix use matrix=True",
+    )
 
 
 def _parameter_batch(

@@ -25,7 +25,6 @@ Units: energies (``mu``, ``kT``, the grid) in the unit of the Hamiltonian; see
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -67,26 +66,12 @@ def _check_coverage(grid: FloatArray, mu: FloatArray, kT: FloatArray) -> None:
 
 
 def _lead_pair(fsys: System, leads: Any) -> tuple[int, int]:
-    n_leads = len(fsys.leads)
-    try:
-        source, drain = leads
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"leads must be a pair (source, drain) of lead indices, got {_checks._show(leads)}"
-        ) from None
-    pair = []
-    for lead in (source, drain):
-        if isinstance(lead, bool) or not isinstance(lead, numbers.Integral):
-            raise TypeError(f"leads must hold lead indices (int), got {_checks._show(leads)}")
-        if not 0 <= int(lead) < n_leads:
-            raise ValueError(f"lead {lead} does not exist; this system has leads 0..{n_leads - 1}")
-        pair.append(int(lead))
-    if pair[0] == pair[1]:
-        raise ValueError(
-            f"leads must be two different leads (source, drain), got {tuple(pair)}; the "
-            "thermoelectric response of one lead to itself is not defined"
-        )
-    return pair[0], pair[1]
+    return _checks.lead_pair(
+        leads,
+        len(fsys.leads),
+        "(source, drain)",
+        "the thermoelectric response of one lead to itself is not defined",
+    )
 
 
 def _check_system(fsys: Any, what: str) -> System:
