@@ -276,3 +276,35 @@ def test_auto_solver_takes_the_sparse_road_for_many_leads() -> None:
         np.testing.assert_allclose(
             t, meso.batch.transmission(fsys, [0.3], solver="rgf"), atol=1e-12
         )
+
+
+def test_function_leads_appended_to_a_builder_as_in_kwant() -> None:
+    """``syst.leads.append(SelfEnergyLead(...))`` before finalizing, the Kwant idiom."""
+    rng = np.random.default_rng(11)
+    onsite = rng.uniform(-0.5, 0.5, 5)
+    lat = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    for i, v in enumerate(onsite):
+        syst[lat(i)] = v
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)  # a builder lead on the left, a wide band on the right
+    syst.leads.append(meso.builder.SelfEnergyLead(lambda e: [[-0.4j]], [lat(4)]))
+    fsys = syst.finalized()
+    assert isinstance(fsys.leads[1], SelfEnergyLead)
+    energies = np.array([-1.2, 0.3, 1.1])
+    t = meso.batch.transmission(fsys, energies, 1, 0)
+    # Independent: dense Caroli with the builder lead's own self-energy.
+    h = fsys.hamiltonian_submatrix()
+    for k, e in enumerate(energies):
+        left = np.zeros((5, 5), complex)
+        orbs, cell = fsys.lead_interface_orbitals(0)
+        left[np.ix_(orbs, orbs)] = fsys.leads[0].selfenergy(e)[np.ix_(cell, cell)]
+        right = np.zeros((5, 5), complex)
+        right[4, 4] = -0.4j
+        np.testing.assert_allclose(t[k], _caroli(h, [left, right], e)[1, 0], rtol=1e-11)
+    with pytest.raises(ValueError, match=r"interface site .* of lead 1 .* is not in the system"):
+        syst.leads[1] = meso.builder.SelfEnergyLead(lambda e: [[-0.4j]], [lat(9)])
+        syst.finalized()

@@ -51,14 +51,16 @@ from .lattice import (
     Symmetry,
     TranslationalSymmetry,
 )
-from .system import InfiniteSystem, System, TermGroup
+from .system import InfiniteSystem, ModesLead, SelfEnergyLead, System, TermGroup
 
 __all__ = [
     "ArrayBuilder",
     "Builder",
     "BuilderLead",
     "HoppingKind",
+    "ModesLead",
     "NoSymmetry",
+    "SelfEnergyLead",
     "Site",
     "SiteFamily",
     "Symmetry",
@@ -769,7 +771,11 @@ class Builder(Generic[_Symmetry]):
         for site in start:
             self._delete_site(site)
         _warn_same_side(
-            [(lead.builder.symmetry, lead.interface) for lead in self.leads],
+            [
+                (lead.builder.symmetry, lead.interface)
+                for lead in self.leads
+                if isinstance(lead, BuilderLead)
+            ],
             sym,
             interface,
         )
@@ -957,7 +963,14 @@ def _finalized_system(
         raise ValueError("the system has no sites")
     index = {s: i for i, s in enumerate(sites)}
     norbs_map = _infer_norbs(builder)
+    builder_leads = [lead for lead in builder.leads if isinstance(lead, BuilderLead)]
     for lead in builder.leads:
+        if not isinstance(lead, (BuilderLead, SelfEnergyLead, ModesLead)):
+            raise TypeError(
+                f"Builder.leads may hold BuilderLead, SelfEnergyLead or ModesLead objects, "
+                f"got {type(lead).__name__}"
+            )
+    for lead in builder_leads:
         for fam_id, n in _infer_norbs(lead.builder).items():
             if norbs_map.setdefault(fam_id, n) != n:
                 raise ValueError(
@@ -985,12 +998,24 @@ def _finalized_system(
         onsite=False,
         vectorize=builder.vectorize,
     )
-    leads = [
-        _finalized_lead(lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux)
-        for lead in builder.leads
-    ]
+    leads: list[Any] = []
     interfaces = []
-    for lead, flead in zip(builder.leads, leads):
+    for k, lead in enumerate(builder.leads):
+        if isinstance(lead, (SelfEnergyLead, ModesLead)):
+            # Kwant's function leads: their interface sites are given, in their order.
+            absent = [s for s in lead.interface if s not in index]
+            if absent:
+                raise ValueError(
+                    f"interface site {absent[0]!r} of lead {k} ({type(lead).__name__}) is not "
+                    "in the system"
+                )
+            leads.append(lead.finalized())
+            interfaces.append(np.array([index[s] for s in lead.interface], dtype=np.int64))
+            continue
+        flead = _finalized_lead(
+            lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
+        )
+        leads.append(flead)
         sym = lead.builder.symmetry
         assert sym is not None
         images = [sym.act(lead.domain, flead.sites[j]) for j in flead.interface_sites]
