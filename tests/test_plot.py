@@ -113,3 +113,16 @@ def test_the_module_is_callable_as_kwants_plot():
     fig = meso.plot(syst, show=False)
     assert isinstance(fig, matplotlib.figure.Figure)
     assert meso.plot.conductance.__module__ == "mesoscopic.plot"  # its own functions stay
+
+
+def test_system_plot_marks_the_sites_of_function_leads():
+    from mesoscopic.system import SelfEnergyLead
+
+    lat = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(i) for i in range(4))] = 0.0
+    syst[lat.neighbors()] = -1.0
+    fsys = syst.finalized().with_leads([SelfEnergyLead(lambda e: [[-0.5j]], [lat(0)])])
+    ax = meso.plot.system(fsys)
+    assert any(text.get_text() == "lead 0" for text in ax.texts)
+    plt.close(ax.figure)

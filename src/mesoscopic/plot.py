@@ -92,6 +92,26 @@ def system(
     ax.scatter(pos[:, 0], pos[:, 1], s=size, c=site_color, zorder=2)
     for lead_index, lead in enumerate(syst.leads):
         iface = syst.lead_interfaces[lead_index]
+        if getattr(lead, "symmetry", None) is None:
+            # A lead given by a function (SelfEnergyLead, ModesLead) has no cells to draw:
+            # ring its interface sites instead.
+            ax.scatter(
+                pos[iface, 0],
+                pos[iface, 1],
+                s=3 * size,
+                facecolors="none",
+                edgecolors=lead_color,
+                linewidths=1.5,
+                zorder=3,
+            )
+            ax.annotate(
+                f"lead {lead_index}",
+                pos[iface].mean(axis=0),
+                color=lead_color,
+                ha="left",
+                va="bottom",
+            )
+            continue
         shift_vec = _plane(lead.symmetry.period[None, :])[0]
         # The region's interface sites are the images of the lead cell's interface sites:
         # the same translation carries the whole lead cell next to the region.
