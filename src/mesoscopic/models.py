@@ -51,11 +51,14 @@ __all__ = [
     "aharonov_bohm_ring",
     "bhz_ribbon",
     "btk_junction",
+    "chain_surface_green_function",
     "disordered_wire",
     "double_barrier",
     "graphene_pn_junction",
     "graphene_ribbon",
     "hall_bar",
+    "huckel_ring",
+    "molecular_junction",
     "parameter_units",
     "quantum_point_contact",
 ]
@@ -1037,3 +1040,245 @@ def btk_junction(
     syst.attach_lead(left)
     syst.attach_lead(right)
     return syst.finalized(spin_degeneracy=_spin_degeneracy(spin_degeneracy))
+
+
+_ELECTRODES = ("wide-band", "tight-binding")
+
+
+def _molecule_hamiltonian(hamiltonian: Any) -> NDArray[np.complex128]:
+    try:
+        h = np.asarray(hamiltonian, dtype=complex)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"hamiltonian must be a square Hermitian matrix of numbers, got {hamiltonian!r}"
+        ) from None
+    if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] == 0:
+        raise ValueError(
+            f"hamiltonian must be a square (n, n) matrix with n >= 1, got shape {h.shape}"
+        )
+    if not np.all(np.isfinite(h)):
+        raise ValueError("hamiltonian has non-finite entries (nan or inf)")
+    scale = max(float(np.max(np.abs(h))), 1.0)
+    mismatch = float(np.max(np.abs(h - h.conj().T)))
+    if mismatch > 1e-12 * scale:
+        raise ValueError(f"hamiltonian must be Hermitian: max |H - H^dagger| = {mismatch:.3g}")
+    return h
+
+
+def _electrode_contacts(contacts: Any, n: int) -> tuple[tuple[int, ...], ...]:
+    if isinstance(contacts, (str, bytes)) or not hasattr(contacts, "__iter__"):
+        raise ValueError(
+            "contacts must be a sequence with one entry per electrode, each an atom index or a "
+            f"sequence of atom indices, got {contacts!r}"
+        )
+    electrodes = []
+    for k, atoms in enumerate(contacts):
+        group = (atoms,) if isinstance(atoms, (int, np.integer)) else tuple(atoms)
+        if not group:
+            raise ValueError(f"contacts[{k}] names no atom; give at least one atom index")
+        for atom in group:
+            if (
+                isinstance(atom, bool)
+                or not isinstance(atom, (int, np.integer))
+                or not 0 <= atom < n
+            ):
+                raise ValueError(f"contacts[{k}] has atom {atom!r}; atoms are integers 0..{n - 1}")
+        if len(set(group)) != len(group):
+            raise ValueError(f"contacts[{k}] names an atom twice: {group!r}")
+        electrodes.append(tuple(int(a) for a in group))
+    if not electrodes:
+        raise ValueError("contacts is empty; give one entry per electrode")
+    return tuple(electrodes)
+
+
+def chain_surface_green_function(energy: Any, hopping: float) -> NDArray[np.complex128]:
+    """Retarded surface Green's function of a semi-infinite chain (onsite 0, hopping ``t``).
+
+    ``g(E) = (E - sqrt(E - 2|t|) sqrt(E + 2|t|)) / (2 t^2)``: ``-i sqrt(4t^2 - E^2) / (2t^2)``
+    imaginary part inside the band ``|E| < 2|t|``, real and decaying outside it.
+
+    Parameters
+    ----------
+    energy : float or array_like
+        Energies, in the unit of `hopping`.
+    hopping : float
+        The chain's nearest-neighbour hopping ``t != 0``.
+
+    Returns
+    -------
+    complex ndarray, the shape of `energy`.
+
+    Examples
+    --------
+    >>> g = chain_surface_green_function([0.0, 3.0], 1.0)
+    >>> np.round(g, 12).tolist()  # band centre: -i / t; outside the band: real
+    [-1j, (0.38196601125+0j)]
+    """
+    t = abs(float(hopping))
+    if not t > 0 or not np.isfinite(t):
+        raise ValueError(f"hopping must be a finite nonzero number, got {hopping!r}")
+    z = np.asarray(energy, dtype=float) + 0j
+    return (z - np.sqrt(z - 2 * t) * np.sqrt(z + 2 * t)) / (2 * t * t)
+
+
+@_declare_units(effective_mass=False, gamma="energy", coupling="energy", lead_hopping="energy")
+def molecular_junction(
+    hamiltonian: Any,
+    contacts: Any,
+    *,
+    electrodes: str = "wide-band",
+    positions: Any = None,
+    spin_degeneracy: int = 2,
+) -> System:
+    """A molecule between electrodes attached at chosen atoms.
+
+    The molecule is any tight-binding Hamiltonian, for example Hückel's (``alpha`` on the
+    diagonal, ``beta`` between bonded atoms; :func:`huckel_ring`). One atom per site, one
+    orbital per atom; site ``i`` is atom ``i``, at ``positions[i]``. Each electrode couples
+    to its contact atoms, each contact atom through its own channel (a diagonal
+    self-energy), and the electrodes are the leads ``0, 1, ...`` in the order of
+    `contacts`. Transmissions are the Caroli ones,
+    ``T_ij = Tr[Gamma_i G Gamma_j G^dagger]`` with ``G = (E - H - sum_k Sigma_k)^-1``.
+
+    Parameters
+    ----------
+    hamiltonian : array_like, shape (n, n)
+        Hermitian matrix of the molecule, in any energy unit (``|beta|`` of Hückel theory,
+        or eV); every energy below and at solve time is in that unit.
+    contacts : sequence
+        One entry per electrode: an atom index, or a sequence of atom indices. Benzene
+        (:func:`huckel_ring`) with two electrodes: ``[0, 1]`` ortho, ``[0, 2]`` meta,
+        ``[0, 3]`` para.
+    electrodes : {"wide-band", "tight-binding"}, optional, keyword-only
+        ``"wide-band"`` (default): self-energy ``-i gamma / 2`` on each contact atom,
+        independent of energy. ``"tight-binding"``: a semi-infinite chain (onsite 0,
+        hopping ``lead_hopping``, band ``|E| < 2 |lead_hopping|``) bonded to each contact
+        atom by the hopping ``coupling``, self-energy
+        ``coupling^2 g(E)`` (:func:`chain_surface_green_function`).
+    positions : array_like, shape (n, dim), optional, keyword-only
+        Atom positions (for plots, ``site.pos``); by default atom ``i`` at ``(i, 0)``.
+    spin_degeneracy : {1, 2}, optional, keyword-only
+        The factor the conductances carry (default 2: a spinless Hückel orbital per atom).
+
+    Notes
+    -----
+    Parameters at solve time, in the unit of `hamiltonian`: ``gamma`` (wide-band: the
+    broadening ``Gamma > 0`` each contact atom gets from its electrode), or ``coupling``
+    and ``lead_hopping`` (tight-binding). The electrodes' Fermi level is ``E = 0``.
+
+    Examples
+    --------
+    Quantum interference in benzene: meta contacts transmit nothing at ``E = 0``, para
+    contacts transmit ``4 x^2 / (1 + x^2)^2`` with ``x = gamma / (4 |beta|)``:
+
+    >>> import mesoscopic as meso
+    >>> h, pos = meso.models.huckel_ring(6)
+    >>> meta = meso.models.molecular_junction(h, [0, 2], positions=pos)
+    >>> para = meso.models.molecular_junction(h, [0, 3], positions=pos)
+    >>> t_meta = meso.batch.transmission(meta, [0.0], 1, 0, params={"gamma": 1.0})
+    >>> t_para = meso.batch.transmission(para, [0.0], 1, 0, params={"gamma": 1.0})
+    >>> bool(t_meta[0] < 1e-20), round(float(t_para[0]), 6), round(4 * 0.25**2 / 1.0625**2, 6)
+    (True, 0.221453, 0.221453)
+    """
+    from .lattice import general
+    from .system import SelfEnergyLead
+
+    h = _molecule_hamiltonian(hamiltonian)
+    n = h.shape[0]
+    groups = _electrode_contacts(contacts, n)
+    if electrodes not in _ELECTRODES:
+        raise ValueError(
+            f"electrodes must be one of {', '.join(repr(e) for e in _ELECTRODES)}, "
+            f"got {electrodes!r}"
+        )
+    if positions is None:
+        pos = np.column_stack([np.arange(n, dtype=float), np.zeros(n)])
+    else:
+        pos = np.asarray(positions, dtype=float)
+        if pos.ndim != 2 or pos.shape[0] != n or not np.all(np.isfinite(pos)):
+            raise ValueError(
+                f"positions must be a finite ({n}, dim) array, one row per atom, "
+                f"got shape {np.shape(positions)}"
+            )
+    spin = _spin_degeneracy(spin_degeneracy)
+    lat = general(np.eye(pos.shape[1]), pos, name=[f"atom{i}" for i in range(n)], norbs=1)
+    atoms = [sub(*([0] * pos.shape[1])) for sub in lat.sublattices]
+    real = bool(np.all(h.imag == 0))
+    syst = Builder()
+    for i, atom in enumerate(atoms):
+        syst[atom] = float(h[i, i].real)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if h[i, j] != 0:
+                syst[atoms[i], atoms[j]] = float(h[i, j].real) if real else complex(h[i, j])
+    fsys = syst.finalized(spin_degeneracy=spin)
+
+    leads: list[Any] = []
+    for group in groups:
+        eye = np.eye(len(group))
+        if electrodes == "wide-band":
+
+            def wide_band(
+                energy: Any, args: Any = (), *, params: Any = None, eye: Any = eye
+            ) -> Any:
+                return -0.5j * params["gamma"] * eye
+
+            leads.append(SelfEnergyLead(wide_band, [atoms[a] for a in group], ("gamma",)))
+        else:
+
+            def chain_lead(
+                energy: Any, args: Any = (), *, params: Any = None, eye: Any = eye
+            ) -> Any:
+                g = chain_surface_green_function(energy, params["lead_hopping"])
+                return params["coupling"] ** 2 * g * eye
+
+            leads.append(
+                SelfEnergyLead(chain_lead, [atoms[a] for a in group], ("coupling", "lead_hopping"))
+            )
+    return fsys.with_leads(leads)
+
+
+def huckel_ring(
+    n: int = 6, *, alpha: float = 0.0, beta: float = -1.0, bond_length: float = 1.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Hückel Hamiltonian of an n-membered ring (benzene for n = 6) and its atom positions.
+
+    ``H_ii = alpha``, ``H_{i, i+1} = beta`` around the ring; orbital energies
+    ``alpha + 2 beta cos(2 pi k / n)``. Atom ``i`` sits at angle ``2 pi i / n`` on a regular
+    polygon of side `bond_length`, so neighbours in the ring are neighbours in space:
+    for benzene, atoms ``(0, 1)`` are ortho, ``(0, 2)`` meta and ``(0, 3)`` para.
+
+    Parameters
+    ----------
+    n : int
+        Number of atoms, at least 3.
+    alpha, beta : float, optional, keyword-only
+        Coulomb and resonance integrals (default 0 and -1: energies in units of ``|beta|``
+        measured from ``alpha``).
+    bond_length : float, optional, keyword-only
+        Side of the polygon (default 1).
+
+    Returns
+    -------
+    hamiltonian : ndarray, shape (n, n)
+    positions : ndarray, shape (n, 2)
+
+    Examples
+    --------
+    >>> h, pos = huckel_ring(6)
+    >>> np.round(np.linalg.eigvalsh(h), 12).tolist()
+    [-2.0, -1.0, -1.0, 1.0, 1.0, 2.0]
+    """
+    n = _positive_int(n, "n", 3)
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        if isinstance(value, bool) or not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    bond = _positive_length(bond_length, "bond_length")
+    h = np.full(n, float(alpha))
+    hamiltonian = np.diag(h)
+    for i in range(n):
+        hamiltonian[i, (i + 1) % n] = hamiltonian[(i + 1) % n, i] = float(beta)
+    radius = bond / (2 * np.sin(np.pi / n))
+    angles = 2 * np.pi * np.arange(n) / n
+    positions = radius * np.column_stack([np.cos(angles), np.sin(angles)])
+    return hamiltonian, positions
