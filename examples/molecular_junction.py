@@ -7,8 +7,8 @@ HOMO-LUMO gap (HOMO at E = -|beta|, LUMO at +|beta|): with meta contacts the two
 around the ring interfere destructively at the Fermi level E = 0 and T vanishes (the meta
 antiresonance, a dip without a floor); para and ortho contacts transmit
 4x^2 / (1 + x^2)^2 there, x = Gamma / (4 |beta|). Ortho contacts have their own zeros
-outside the gap, at E = +-sqrt(2) |beta|, where the bare G0_01 vanishes. The inset shows the molecule and the
-contact atoms.
+outside the gap, at E = +-sqrt(2) |beta|, where the bare G0_01 vanishes. The inset shows
+the molecule and the contact atoms.
 
 Writes ``<out>/molecular_junction.png``. Usage:
 ``python examples/molecular_junction.py [out_dir]``.
