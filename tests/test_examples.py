@@ -99,6 +99,20 @@ def test_btk_junction(tmp_path):
     assert np.max(np.abs(g - data["textbook"])) < 2e-2  # lattice vs BTK at Delta = 0.01 t
 
 
+def test_molecular_junction(tmp_path):
+    r = example("molecular_junction").main(tmp_path, num_energies=40)
+    assert (tmp_path / "molecular_junction.png").is_file()
+    e, t = r["energies"], r["transmission"]
+    zero = np.flatnonzero(e == 0.0)
+    assert zero.size == 1
+    assert t["meta"][zero[0]] < 1e-12  # meta antiresonance at the Fermi level
+    np.testing.assert_allclose(t["para"][zero[0]], r["para_at_zero"], rtol=1e-12)
+    np.testing.assert_allclose(t["ortho"][zero[0]], r["para_at_zero"], rtol=1e-12)
+    gap = (np.abs(e) < 0.9) & (e != 0.0)
+    assert np.all(t["meta"][gap] < t["para"][gap])  # destructive interference across the gap
+    assert np.all(t["meta"][gap] > 0)  # a dip to zero at one energy, not a gap
+
+
 def test_quantum_spin_hall(tmp_path):
     r = example("quantum_spin_hall").main(tmp_path, num=6, seeds=(1,))
     inside = np.abs(r["energies"]) < 0.2
