@@ -23,8 +23,18 @@ SMALL = {
     "graphene_pn_junction": [{"width": 2, "length": 4.0}],
     "bhz_ribbon": [{"width": 2, "length": 2}],
     "btk_junction": [{}],
+    "molecular_junction": [
+        {"hamiltonian": models.huckel_ring(6)[0], "contacts": [0, 3]},
+        {
+            "hamiltonian": models.huckel_ring(6)[0],
+            "contacts": [0, 3],
+            "electrodes": "tight-binding",
+        },
+    ],
 }
-MODELS = sorted(n for n in models.__all__ if n[0].islower() and n != "parameter_units")
+# Public functions of `models` that build no system (helpers of the models).
+HELPERS = {"parameter_units", "huckel_ring", "chain_surface_green_function"}
+MODELS = sorted(n for n in models.__all__ if n[0].islower() and n not in HELPERS)
 EXPLICIT_SPIN = {"bhz_ribbon": {}, "quantum_point_contact": {"zeeman": True}}
 
 
