@@ -886,6 +886,24 @@ def _infer_norbs(builder: Builder) -> dict[SiteFamily, int]:
     return norbs
 
 
+def _onsite_terms(
+    builder: Builder, sites: list[Site], norbs_map: dict[Any, int]
+) -> tuple[NDArray[np.int64], tuple[TermGroup, ...]]:
+    """Orbital counts of `sites` (in order) and their onsite term groups."""
+    norbs = np.array([norbs_map.get(s.family, 1) for s in sites], dtype=np.int64)
+    site_idx = np.arange(len(sites), dtype=np.int64)
+    onsite = TermGroup.collect(
+        sites,
+        [builder._sites[s] for s in sites],
+        site_idx,
+        site_idx,
+        norbs,
+        onsite=True,
+        vectorize=builder.vectorize,
+    )
+    return norbs, onsite
+
+
 def _finalized_lead(
     lead: Builder, *, spin_degeneracy: int, magnetic_flux: str | None
 ) -> InfiniteSystem:
@@ -897,18 +915,7 @@ def _finalized_lead(
     if not sites:
         raise ValueError("the lead has no sites")
     index = {s: i for i, s in enumerate(sites)}
-    norbs_map = _infer_norbs(lead)
-    norbs = np.array([norbs_map.get(s.family, 1) for s in sites], dtype=np.int64)
-    site_idx = np.arange(len(sites), dtype=np.int64)
-    onsite = TermGroup.collect(
-        sites,
-        [lead._sites[s] for s in sites],
-        site_idx,
-        site_idx,
-        norbs,
-        onsite=True,
-        vectorize=lead.vectorize,
-    )
+    norbs, onsite = _onsite_terms(lead, sites, _infer_norbs(lead))
     cell: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
     forward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
     backward: tuple[list[Any], list[Any], list[int], list[int]] = ([], [], [], [])
@@ -977,17 +984,7 @@ def _finalized_system(
                     f"a lead and the scattering region disagree on the number of orbitals "
                     f"({n} vs {norbs_map[fam_id]}) of a site family; set norbs= on the lattice"
                 )
-    norbs = np.array([norbs_map.get(s.family, 1) for s in sites], dtype=np.int64)
-    site_idx = np.arange(len(sites), dtype=np.int64)
-    onsite = TermGroup.collect(
-        sites,
-        [builder._sites[s] for s in sites],
-        site_idx,
-        site_idx,
-        norbs,
-        onsite=True,
-        vectorize=builder.vectorize,
-    )
+    norbs, onsite = _onsite_terms(builder, sites, norbs_map)
     pairs = list(builder._hoppings)
     hoppings = TermGroup.collect(
         pairs,
