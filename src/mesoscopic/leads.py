@@ -2111,3 +2111,8 @@ def selfenergy(
     True
     """
     return np.array(modes(h_cell, hop, energy, projectors=projectors)[1].selfenergy)
+
+
+# The package's solvers and systems call these, with the energy as the third argument.
+_modes_at_energy = modes
+_selfenergy_at_energy = selfenergy

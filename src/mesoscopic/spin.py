@@ -872,7 +872,7 @@ def lead_spin_density_of_states(
         _cell_operator(_projector(n, sign), infinite.num_orbitals, index) for sign in (1, -1)
     ]
     if kind == "surface":
-        from .leads import selfenergy
+        from .leads import _selfenergy_at_energy as selfenergy
 
         h_cell = np.asarray(infinite.cell_hamiltonian(params), dtype=complex)
         hop = np.asarray(infinite.inter_cell_hopping(params), dtype=complex)

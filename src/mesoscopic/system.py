@@ -1171,7 +1171,7 @@ class InfiniteSystem(_Frozen):
         """Propagating and stabilized modes at `energy` (see :func:`mesoscopic.leads.modes`)."""
         from . import leads
 
-        return leads.modes(
+        return leads._modes_at_energy(
             self.cell_hamiltonian(params),
             self.inter_cell_hopping(params),
             energy,
@@ -1185,7 +1185,7 @@ class InfiniteSystem(_Frozen):
         from . import leads
 
         h_cell = self.cell_hamiltonian(params)
-        return leads.selfenergy(h_cell, self.inter_cell_hopping(params), energy)
+        return leads._selfenergy_at_energy(h_cell, self.inter_cell_hopping(params), energy)
 
 
 # --------------------------------------------------------------------------------------

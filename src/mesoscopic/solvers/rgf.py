@@ -77,8 +77,8 @@ from ..leads import (
     RANK_TOLERANCE,
     VELOCITY_TOLERANCE,
     LeadData,
-    modes,
 )
+from ..leads import _modes_at_energy as modes
 from ..scattering import SMatrix
 from . import _backend
 from ._embedding import AnyLeadData, LeadEmbedding, embed_lead
