@@ -118,6 +118,53 @@ def lead_pair(leads: Any, n_leads: int, order: str, same: str) -> tuple[int, int
     return pair[0], pair[1]
 
 
+def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Validate an integer ``>= minimum`` (bools are refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {_show(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def real_energy(value: Any, name: str = "energy") -> float:
+    """Validate one real, finite energy (a number or a 0-d array; complex only if real)."""
+    if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a real number, got {_show(value)}")
+    try:
+        number = complex(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number, got {_show(value)}") from exc
+    if number.imag != 0:
+        raise ValueError(f"{name} must be real, got {_show(value)}")
+    if not np.isfinite(number.real):
+        raise ValueError(f"{name} must be finite, got {_show(value)}")
+    return float(number.real)
+
+
+def finalized_system(value: Any, what: str, *, min_leads: int = 0) -> Any:
+    """Validate a finalized finite system (:class:`mesoscopic.System`) with enough leads.
+
+    `what` names the function that needs it, for the message. Returns `value`.
+    """
+    from .system import System
+
+    if not isinstance(value, System):
+        hint = (
+            "; call .finalized() on the Builder first"
+            if hasattr(value, "finalized")
+            else " (Builder.finalized())"
+        )
+        raise TypeError(f"{what} needs a finalized system{hint}, got {type(value).__name__}")
+    if len(value.leads) < min_leads:
+        needed = "one lead" if min_leads == 1 else f"{min_leads} leads"
+        raise ValueError(
+            f"{what} needs a system with at least {needed}, this one has {len(value.leads)}; "
+            "attach leads before finalizing"
+        )
+    return value
+
+
 def index(value: Any, size: int, what: str) -> int:
     """Validate an integer index into range(size); negative indices are not accepted."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
