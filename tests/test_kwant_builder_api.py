@@ -126,3 +126,145 @@ def test_expand_closest_update_and_padding() -> None:
     assert len(syst.leads) == 2
     with pytest.raises(ValueError, match="equal symmetries"):
         syst.update(_lead(lat))
+
+
+class _StrideSymmetry(builder.Symmetry):
+    """A user-defined symmetry: translations of the first tag entry by `stride`."""
+
+    def __init__(self, stride: int) -> None:
+        self.stride = stride
+
+    @property
+    def num_directions(self) -> int:
+        return 1
+
+    def which(self, site: lattice.Site) -> tuple[int]:
+        return (site.tag[0] // self.stride,)
+
+    def act(self, element, a, b=None):  # type: ignore[no-untyped-def]
+        shift = self.stride * int(element[0])
+
+        def moved(site: lattice.Site) -> lattice.Site:
+            return site.family(site.tag[0] + shift, *site.tag[1:])
+
+        return moved(a) if b is None else (moved(a), moved(b))
+
+    def has_subgroup(self, other: builder.Symmetry) -> bool:
+        if isinstance(other, builder.NoSymmetry):
+            return True
+        return isinstance(other, _StrideSymmetry) and other.stride % self.stride == 0
+
+    def subgroup(self, *generators):  # type: ignore[no-untyped-def]
+        ((n,),) = generators
+        return _StrideSymmetry(n * self.stride)
+
+
+def _open_channels(energy: float, width: int) -> int:
+    """Right-moving channels of a clean square-lattice strip (onsite 4, hopping -1)."""
+    transverse = 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
+    return int(np.sum(np.abs(energy - 4 + transverse) < 2))
+
+
+def test_a_user_defined_symmetry_makes_leads_like_a_translational_one() -> None:
+    lat = lattice.square(norbs=1)
+    energies = (0.6, 1.3, 2.5)
+    results = []
+    for make in (lambda s: _StrideSymmetry(s), lambda s: lattice.TranslationalSymmetry((s, 0))):
+        syst = _wire(lat, 4)
+        for stride in (-1, 1):
+            lead = meso.Builder(make(stride))
+            lead[(lat(0, y) for y in range(3))] = 4.0
+            lead[lat.neighbors()] = -1.0
+            syst.attach_lead(lead)
+        fsys = syst.finalized()
+        results.append([meso.smatrix(fsys, e).transmission(1, 0) for e in energies])
+    expected = [_open_channels(e, 3) for e in energies]
+    np.testing.assert_allclose(results[0], expected, atol=1e-9)
+    np.testing.assert_allclose(results[0], results[1], atol=1e-12)
+
+
+def test_a_builder_with_a_user_symmetry_stores_one_domain() -> None:
+    lat = lattice.square(norbs=1)
+    lead = meso.Builder(_StrideSymmetry(2))
+    lead[lat(5, 0)] = 1.0  # stored as its image lat(1, 0) of the fundamental domain
+    lead[lat(4, 0)] = 2.0
+    lead[lat(3, 0), lat(4, 0)] = -1.0
+    assert sorted(s.tag for s in lead.sites()) == [(0, 0), (1, 0)]
+    assert lead[lat(-1, 0)] == 1.0
+    assert lead[lat(2, 0), lat(1, 0)] == -1.0  # the same hopping, two periods away
+    assert sorted(n.tag for n in lead.neighbors(lat(0, 0))) == [(-1, 0)]
+
+
+def test_hopping_kind_on_a_lead_yields_hoppings_from_its_domain() -> None:
+    lat = lattice.square(norbs=1)
+    sym = lattice.TranslationalSymmetry((2, 0))
+    lead = meso.Builder(sym)
+    lead[(lat(x, y) for x in range(2) for y in range(2))] = 0
+    hops = list(builder.HoppingKind((1, 0), lat)(lead))
+    # Two per row: (1, y) <- (0, y) inside the domain and (0, y) <- (-1, y) across it.
+    assert len(hops) == 4
+    for a, b in hops:
+        assert sym.to_fd(a) == a
+        assert tuple(np.subtract(a.tag, b.tag)) == (1, 0)
+
+
+class _NamedFamily(lattice.SiteFamily):
+    """Sites labelled by names: a family without real-space positions."""
+
+    def __init__(self) -> None:
+        super().__init__("_NamedFamily()", "named", 1)
+
+    def normalize_tag(self, tag):  # type: ignore[no-untyped-def]
+        return tuple(str(t) for t in tag)
+
+
+def test_sites_without_positions_can_be_finalized() -> None:
+    fam = _NamedFamily()
+    syst = meso.Builder()
+    syst[fam("left")] = 0.5
+    syst[fam("right")] = lambda site, v: v
+    syst[fam("left"), fam("right")] = -1.0
+    fsys = syst.finalized()
+    assert fsys.pos.shape == (2, 0)
+    ham = fsys.hamiltonian_submatrix(params={"v": 0.5})
+    # A dimer: levels 0.5 -+ 1.
+    np.testing.assert_allclose(np.linalg.eigvalsh(ham), [-0.5, 1.5], atol=1e-14)
+
+
+def test_a_lead_with_longer_range_hoppings_gets_a_longer_period() -> None:
+    lat = lattice.chain(norbs=1)
+    t1, t2 = -1.0, -0.3
+    syst = meso.Builder()
+    syst[(lat(x) for x in range(6))] = 0.0
+    syst[lat.neighbors()] = t1
+    syst[builder.HoppingKind((2,), lat)] = t2
+    for stride in (-1, 1):
+        lead = meso.Builder(lattice.TranslationalSymmetry((stride,)))
+        lead[lat(0)] = 0.0
+        lead[lat(1), lat(0)] = t1
+        lead[lat(2), lat(0)] = t2
+        syst.attach_lead(lead)
+    assert [len(list(bl.builder.sites())) for bl in syst.leads] == [2, 2]
+    np.testing.assert_allclose(np.abs(syst.leads[0].builder.symmetry.periods), [[2.0]])
+    fsys = syst.finalized()
+    # A clean system transmits every right-moving band crossing of
+    # E(k) = 2 t1 cos k + 2 t2 cos 2k.
+    k = np.linspace(-np.pi, np.pi, 200001)
+    band = 2 * t1 * np.cos(k) + 2 * t2 * np.cos(2 * k)
+    for energy in (-1.5, 0.9, 1.42):  # two right-movers near the band top at 1.42
+        above = band > energy
+        rising = int(np.sum(~above[:-1] & above[1:]))  # dE/dk > 0: right-moving
+        assert rising == (2 if energy > 1.4 else 1)
+        assert meso.smatrix(fsys, energy).transmission(1, 0) == pytest.approx(rising, abs=1e-8)
+
+
+def test_a_lead_with_an_empty_interface_is_refused_at_finalization() -> None:
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[lat(0)] = 0.0
+    lead = meso.Builder(lattice.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.leads.append(builder.BuilderLead(lead, ()))
+    with pytest.raises(ValueError, match="empty interface"):
+        syst.finalized()

@@ -1087,18 +1087,21 @@ class HoppingKind:
         return hash((self.delta, self.family_a, self.family_b))
 
     def __call__(self, builder: SiteContainer) -> Iterator[tuple[Site, Site]]:
+        # As Kwant: walk the `family_a` sites the Builder stores (for a lead, those of
+        # its fundamental domain), so every hopping comes with `a` there and `b` may lie
+        # in a neighbouring period.
         fam_a, fam_b, delta = self.family_a, self.family_b, self.delta
         for site in list(builder.sites()):
-            if site.family != fam_b:
+            if site.family != fam_a:
                 continue
             if len(delta) != len(site.tag):
                 raise ValueError(
                     f"HoppingKind delta {delta} has {len(delta)} entries but sites of "
-                    f"{fam_b.name or 'this family'} have {len(site.tag)} coordinates"
+                    f"{fam_a.name or 'this family'} have {len(site.tag)} coordinates"
                 )
-            target = Site(fam_a, tuple(t + d for t, d in zip(site.tag, delta)))
-            if target in builder:
-                yield target, site
+            source = Site(fam_b, tuple(t - d for t, d in zip(site.tag, delta)))
+            if source in builder:
+                yield site, source
 
 
 # --------------------------------------------------------------------------------------

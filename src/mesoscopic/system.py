@@ -352,6 +352,19 @@ def _frozen_indices(values: Any, what: str) -> NDArray[np.int64]:
     return array
 
 
+def _site_positions(sites: Sequence[Any]) -> NDArray[np.float64]:
+    """Positions of `sites`, shape (n, dim); (n, 0) when a site's family has none.
+
+    Kwant allows site families without positions (e.g. tags that are not lattice
+    coordinates); such a system works except where geometry is needed (a magnetic
+    field, plots), which then says so.
+    """
+    try:
+        return np.array([s.pos for s in sites], dtype=float)
+    except NotImplementedError:
+        return np.zeros((len(sites), 0))
+
+
 def _frozen(array: Any, dtype: Any) -> NDArray[Any]:
     """A read-only copy of `array` as `dtype`."""
     out = np.array(array, dtype=dtype, copy=True)
@@ -1045,7 +1058,7 @@ class InfiniteSystem(_Frozen):
         set_("magnetic_flux", _check_flux_name(magnetic_flux))
         set_("conservation_law", conservation_law)
         set_("sites", sites)
-        set_("pos", _frozen([s.pos for s in sites], float))
+        set_("pos", _frozen(_site_positions(sites), float))
         set_("norbs", _check_norbs(norbs, len(sites)))
         set_("orb_offsets", _offsets(self.norbs))
         set_("_onsite", _check_groups(onsite, "onsite terms"))
@@ -1514,7 +1527,7 @@ class System(_Frozen):
             self._cache["sites"] = sites
             set_("_site_source", None)
             if pos is None:
-                pos = [s.pos for s in sites]
+                pos = _site_positions(sites)
         set_("pos", _frozen(pos, float))
         if self.pos.ndim != 2 or len(self.pos) == 0:
             raise ValueError("the system has no sites")
