@@ -426,7 +426,7 @@ def test_bad_input_is_refused_with_clear_messages(short_double_barrier):
         dephasing.probe_transmission(fsys, 0.1, ["a"], eta=0.1)
     with pytest.raises(TypeError, match=r"needs a finalized system"):
         dephasing.probe_transmission(object(), 0.1, [2], eta=0.1)
-    with pytest.raises(ValueError, match=r"energy must be a single real number"):
+    with pytest.raises(TypeError, match=r"energy must be a real number"):
         dephasing.probe_transmission(fsys, [0.1, 0.2], [2], eta=0.1)
     with pytest.raises(ValueError, match=r"kind must be one of"):
         dephasing.dephased_transport(fsys, [2], eta=0.1, mu=0.0, kT=0.01, kind="inelastic")

@@ -135,7 +135,7 @@ def test_model_errors():
         models.hall_bar(terminals=5)
     with pytest.raises(ValueError, match="edge must be one of 'zigzag', 'armchair', 'bearded'"):
         models.graphene_ribbon(edge="chiral")
-    with pytest.raises(ValueError, match="width must be an integer >= 1"):
+    with pytest.raises(ValueError, match="width must be a positive integer"):
         models.disordered_wire(0)
 
 

@@ -679,11 +679,15 @@ def test_julliere_and_tmr_formulas():
             ValueError,
             "exchange_right must be >= 0",
         ),
-        (lambda: spin.spin_valve(exchange_left=0.1, width=0), ValueError, "width must be >= 1"),
+        (
+            lambda: spin.spin_valve(exchange_left=0.1, width=0),
+            ValueError,
+            "width must be a positive integer",
+        ),
         (
             lambda: spin.spin_valve(exchange_left=0.1, spacer_length=1.5),
             TypeError,
-            "spacer_length must be an integer",
+            "spacer_length must be a non-negative integer",
         ),
         (
             lambda: spin.spin_valve(exchange_left=0.1, coupling=0),

@@ -118,12 +118,19 @@ def lead_pair(leads: Any, n_leads: int, order: str, same: str) -> tuple[int, int
     return pair[0], pair[1]
 
 
-def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """Validate an integer ``>= minimum`` (bools are refused)."""
+def positive_int(value: Any, name: str, *, minimum: int = 1, also: str = "") -> int:
+    """Validate an integer ``>= minimum`` (bools and non-integral numbers are refused).
+
+    `also` extends the description of what is valid in the message (e.g. ``" or None"``
+    where the caller accepts None itself).
+    """
+    valid = {1: "a positive integer", 0: "a non-negative integer"}.get(
+        minimum, f"an integer >= {minimum}"
+    )
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {_show(value)}")
+        raise TypeError(f"{name} must be {valid}{also}, got {_show(value)}")
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be {valid}{also}, got {value!r}")
     return int(value)
 
 
@@ -237,3 +244,34 @@ def user_stacklevel() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def energy_grid(
+    value: ArrayLike, name: str = "energies", *, min_points: int = 1, reason: str = ""
+) -> NDArray[np.float64]:
+    """Validate a strictly increasing 1-D grid of real, finite energies.
+
+    `reason` ends the message for too few points (e.g. ``" for interpolation='cubic'"``).
+    The message for a grid that is not increasing names the first offending pair.
+    """
+    grid = real_array(value, name)
+    if grid.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {grid.shape}")
+    if grid.size < min_points:
+        raise ValueError(f"{name} must have at least {min_points} points{reason}, got {grid.size}")
+    steps = np.diff(grid)
+    if np.any(steps <= 0):
+        bad = int(np.argmax(steps <= 0))
+        raise ValueError(
+            f"{name} must be strictly increasing, got {name}[{bad}] = {float(grid[bad])!r} "
+            f"followed by {name}[{bad + 1}] = {float(grid[bad + 1])!r}"
+        )
+    return grid
+
+
+def real_vector(value: ArrayLike, name: str) -> NDArray[np.float64]:
+    """Validate a real, finite number or 1-D array; returns a 1-D array (a number: length 1)."""
+    values = real_array(value, name)
+    if values.ndim > 1:
+        raise ValueError(f"{name} must be a number or a 1-D array, got shape {values.shape}")
+    return np.atleast_1d(values)

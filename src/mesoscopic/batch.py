@@ -70,7 +70,6 @@ Examples
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -79,6 +78,7 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _checks
 from ._workers import exit_with_parent
 from .scattering import SMatrix
 from .solvers import _backend, rgf, sparse
@@ -108,24 +108,6 @@ _AUTO_MAX_SLICE_FRACTION = 0.5
 # --------------------------------------------------------------------------------------------
 # Checks
 # --------------------------------------------------------------------------------------------
-
-
-def _check_system(system: Any, what: str) -> System:
-    if not isinstance(system, System):
-        raise TypeError(
-            f"{what} needs a finalized system (Builder.finalized()), got {type(system).__name__}"
-        )
-    if not system.leads:
-        raise ValueError(f"{what} needs a system with at least one lead; attach leads first")
-    return system
-
-
-def _check_lead(value: Any, count: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a lead index (int), got {value!r}")
-    if not 0 <= int(value) < count:
-        raise ValueError(f"lead {value} does not exist; this system has leads 0..{count - 1}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,7 +430,7 @@ def transmission(
     >>> transmission(fsys, energies).shape
     (3, 2, 2)
     """
-    syst = _check_system(system, "transmission")
+    syst = _checks.finalized_system(system, min_leads=1, what="transmission")
     e, settings = _checked_options(
         energies,
         options,
@@ -469,8 +451,8 @@ def transmission(
         )
     pair = to_lead is not None
     if pair:
-        to_lead = _check_lead(to_lead, count, "to_lead")
-        from_lead = _check_lead(from_lead, count, "from_lead")
+        to_lead = _checks.index(to_lead, count, "to_lead")
+        from_lead = _checks.index(from_lead, count, "from_lead")
     ham, leads, problem = _problem(syst, params, check_hermiticity, settings)
     if problem is None:
         result = np.array(
@@ -545,7 +527,7 @@ check_hermiticity, stats
     >>> batch.num_propagating(0).tolist(), batch.transmission(1, 0).round(10).tolist()
     ([1, 2], [1.0, 2.0])
     """
-    syst = _check_system(system, "smatrices")
+    syst = _checks.finalized_system(system, min_leads=1, what="smatrices")
     e, settings = _checked_options(
         energies,
         options,

@@ -113,15 +113,6 @@ _INDEPENDENCE = 1e-8
 # --------------------------------------------------------------------------------------------
 
 
-def _energy(value: Any) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"energy must be a real number, got {value!r}")
-    energy = float(value)
-    if not math.isfinite(energy):
-        raise ValueError(f"energy must be finite, got {value!r}")
-    return energy
-
-
 def _step(value: Any, energy: float) -> float:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"step must be a positive real number, got {value!r}")
@@ -259,7 +250,7 @@ def _smatrix_and_derivative(
 ) -> tuple[SMatrix, NDArray[np.complex128]]:
     """``S(E)`` and ``dS/dE`` in the parallel-transported mode basis of ``S(E)``."""
     compute = _scattering_function(scattering, params, options)
-    centre_energy = _energy(energy)
+    centre_energy = _checks.real_energy(energy)
     h = _step(step, centre_energy)
     offsets = (-h, -0.5 * h, 0.5 * h, h)
     centre, *others = compute([centre_energy, *(centre_energy + d for d in offsets)])

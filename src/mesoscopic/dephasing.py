@@ -90,23 +90,6 @@ _POINTS_PER_KT = 2
 # --------------------------------------------------------------------------------------------
 
 
-def _check_system(fsys: Any, what: str) -> System:
-    if not isinstance(fsys, System):
-        raise TypeError(
-            f"{what} needs a finalized system (Builder.finalized()), got {type(fsys).__name__}"
-        )
-    if not fsys.leads:
-        raise ValueError(f"{what} needs a system with at least one lead; attach leads first")
-    return fsys
-
-
-def _check_energy(energy: Any) -> float:
-    value = _checks.real_array(energy, "energy")
-    if value.ndim != 0:
-        raise ValueError(f"energy must be a single real number, got shape {value.shape}")
-    return float(value)
-
-
 def _sites_type_error(value: Any) -> TypeError:
     return TypeError(
         "sites must be a site of the system, a site index (int), a sequence of them or a "
@@ -373,8 +356,8 @@ def probe_transmission(
      [0.64 0.04 0.32]
      [0.32 0.32 0.36]]
     """
-    system = _check_system(fsys, "probe_transmission")
-    e = _check_energy(energy)
+    system = _checks.finalized_system(fsys, min_leads=1, what="probe_transmission")
+    e = _checks.real_energy(energy)
     indices, couplings = _probes(system, sites, eta)
     return _ProbedSystem(system, indices, couplings, params).transmission(np.array([e]))[0]
 
@@ -440,7 +423,7 @@ def dephased_transmission(
     >>> round(float(T[1, 0]), 12)
     0.8
     """
-    system = _check_system(fsys, "dephased_transmission")
+    system = _checks.finalized_system(fsys, min_leads=1, what="dephased_transmission")
     grid = _checks.real_array(energy, "energy")
     if grid.ndim > 1:
         raise ValueError(f"energy must be a number or a 1-D array, got shape {grid.shape}")
@@ -597,7 +580,7 @@ def dephased_transport(
     >>> round(float(sol.charge_current[0]) / 2e-3, 6)
     0.8
     """
-    system = _check_system(fsys, "dephased_transport")
+    system = _checks.finalized_system(fsys, min_leads=1, what="dephased_transport")
     if kind not in network.PROBE_KINDS:
         raise ValueError(
             f"kind must be one of {', '.join(repr(k) for k in network.PROBE_KINDS)}, got {kind!r}"

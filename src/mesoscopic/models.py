@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from . import constants
+from . import _checks, constants
 from .builder import Builder, HoppingKind, TranslationalSymmetry
 from .lattice import Monatomic, SiteArray, chain, honeycomb, square
 from .system import System
@@ -160,12 +160,6 @@ def _spin_degeneracy(value: Any, *, explicit_spin: bool = False, why: str = "") 
             f"its transmissions already count both spins; got {value!r}"
         )
     return value
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -398,8 +392,8 @@ def quantum_point_contact(
     With physical units, ``Discretization(a, m*).params(quantum_point_contact, gate=meV,
     confinement=meV/nm^2)`` converts them (see :class:`Discretization`).
     """
-    width = _positive_int(width, "width", 2)
-    length = _positive_int(length, "length", 3)
+    width = _checks.positive_int(width, "width", minimum=2)
+    length = _checks.positive_int(length, "length", minimum=3)
     if kind not in ("saddle", "abrupt"):
         raise ValueError(f"kind must be 'saddle' or 'abrupt', got {kind!r}")
     norbs = 2 if zeeman else 1
@@ -445,7 +439,7 @@ def quantum_point_contact(
         sites = [lat(x, y) for x in range(length) for y in range(width)]
     else:
         w0 = constriction if constriction is not None else max(2, width // 4)
-        w0 = _positive_int(w0, "constriction", 1)
+        w0 = _checks.positive_int(w0, "constriction", minimum=1)
         if w0 > width:
             raise ValueError(f"constriction ({w0}) must not exceed width ({width})")
         lo, hi = length // 3, length - length // 3
@@ -510,8 +504,8 @@ def disordered_wire(width: int = 20, length: int = 100, *, spin_degeneracy: int 
     >>> t1 == t2
     True
     """
-    width = _positive_int(width, "width")
-    length = _positive_int(length, "length")
+    width = _checks.positive_int(width, "width")
+    length = _checks.positive_int(length, "length")
     lat = square(1.0, norbs=1)
 
     def onsite(sites: SiteArray, disorder: float, seed: int) -> NDArray[np.float64]:
@@ -540,9 +534,9 @@ def double_barrier(
     Parameters at solve time: ``barrier_height`` and ``well_potential`` (energy, t,
     from the band bottom of the leads).
     """
-    well = _positive_int(well, "well")
-    barrier = _positive_int(barrier, "barrier")
-    width = _positive_int(width, "width")
+    well = _checks.positive_int(well, "well")
+    barrier = _checks.positive_int(barrier, "barrier")
+    width = _checks.positive_int(width, "width")
     total = 2 * barrier + well
     if width == 1:
         lat = square(1.0, norbs=1)
@@ -588,11 +582,11 @@ def hall_bar(
     :func:`mesoscopic.network.four_terminal_resistance` with ``current=(0, 1)`` and
     ``voltage=(2, 4)`` (6 terminals) for R_xy, ``(2, 3)`` for R_xx.
     """
-    length = _positive_int(length, "length", 4)
-    width = _positive_int(width, "width", 2)
+    length = _checks.positive_int(length, "length", minimum=4)
+    width = _checks.positive_int(width, "width", minimum=2)
     if terminals not in (4, 6):
         raise ValueError(f"terminals must be 4 or 6, got {terminals!r}")
-    arm = max(1, width // 2) if arm is None else _positive_int(arm, "arm")
+    arm = max(1, width // 2) if arm is None else _checks.positive_int(arm, "arm")
     lat = square(1.0, norbs=1)
     if terminals == 6:
         starts = [length // 4 - arm // 2, 3 * length // 4 - arm // 2]
@@ -648,7 +642,7 @@ def aharonov_bohm_ring(
     width = (
         int(np.floor(outer_radius - inner_radius))
         if lead_width is None
-        else _positive_int(lead_width, "lead_width")
+        else _checks.positive_int(lead_width, "lead_width")
     )
     lat = square(1.0, norbs=1)
     r_mean = (outer_radius + inner_radius) / 2
@@ -794,7 +788,7 @@ def graphene_ribbon(
     >>> s.num_propagating(0), round(float(s.transmission(1, 0)), 8)
     (1, 1.0)
     """
-    width = _positive_int(width, "width", 2)
+    width = _checks.positive_int(width, "width", minimum=2)
     length = _positive_length(length, "length")
     lat, lead, region, start = _graphene_lead_and_region(edge, width, length)
 
@@ -827,7 +821,7 @@ def graphene_pn_junction(
 
     Parameters at solve time: ``v_left``, ``v_right`` (energy, in units of the hopping t).
     """
-    width = _positive_int(width, "width", 2)
+    width = _checks.positive_int(width, "width", minimum=2)
     length = _positive_length(length, "length")
     smoothness = _positive_length(smoothness, "smoothness")
     lat, lead, region, start = _graphene_lead_and_region("zigzag", width, length)
@@ -907,8 +901,8 @@ def bhz_ribbon(
     (seed, a non-negative integer), energies in the model's energy unit.
     """
     spin_degeneracy = _spin_degeneracy(spin_degeneracy, explicit_spin=True, why="bhz_ribbon")
-    width = _positive_int(width, "width", 2)
-    length = _positive_int(length, "length")
+    width = _checks.positive_int(width, "width", minimum=2)
+    length = _checks.positive_int(length, "length")
     lat = square(1.0, norbs=4)
 
     def terms(mass: float) -> tuple[Any, Any, Any]:
@@ -1269,7 +1263,7 @@ def huckel_ring(
     >>> np.round(np.linalg.eigvalsh(h), 12).tolist()
     [-2.0, -1.0, -1.0, 1.0, 1.0, 2.0]
     """
-    n = _positive_int(n, "n", 3)
+    n = _checks.positive_int(n, "n", minimum=3)
     for name, value in (("alpha", alpha), ("beta", beta)):
         if isinstance(value, bool) or not np.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")

@@ -81,7 +81,6 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -219,14 +218,6 @@ def _spin_orbit_bond(
     c = _real_scalar(coefficient, name)
     dx, dy = _nearest_neighbour(delta)
     return 0.5j * c / _lattice_constant(lattice_constant), dx, dy
-
-
-def _positive_int(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {_checks._show(value)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -792,16 +783,8 @@ def transmitted_spin_polarization(smatrix: SMatrix, to_lead: int, from_lead: int
 _KINDS = ("surface", "dos", "channels")
 
 
-def _check_finalized(fsys: Any) -> System:
-    if not isinstance(fsys, System):
-        raise TypeError(
-            f"fsys must be a finalized system (Builder.finalized()), got {type(fsys).__name__}"
-        )
-    return fsys
-
-
 def _lead_of(fsys: Any, lead: Any) -> Any:
-    fsys = _check_finalized(fsys)
+    fsys = _checks.finalized_system(fsys, "a lead's spin quantity", min_leads=1)
     index = _checks.index(lead, len(fsys.leads), "lead")
     return fsys.leads[index]
 
@@ -1078,9 +1061,9 @@ def spin_valve(
     h_right = (
         h_left if exchange_right is None else _exchange_energy(exchange_right, "exchange_right")
     )
-    rows = _positive_int(width, "width", minimum=1)
-    spacer = _positive_int(spacer_length, "spacer_length", minimum=0)
-    contact = _positive_int(contact_length, "contact_length", minimum=1)
+    rows = _checks.positive_int(width, "width", minimum=1)
+    spacer = _checks.positive_int(spacer_length, "spacer_length", minimum=0)
+    contact = _checks.positive_int(contact_length, "contact_length", minimum=1)
     height = _real_scalar(barrier, "barrier")
     t = _real_scalar(hopping, "hopping")
     link = _real_scalar(coupling, "coupling")
@@ -1186,9 +1169,7 @@ def _two_terminal_conductance(
 def _valve_inputs(
     fsys: Any, params: Mapping[str, Any] | None, axis: ArrayLike, names: Sequence[str]
 ) -> tuple[FloatArray, dict[str, Any]]:
-    fsys = _check_finalized(fsys)
-    if len(fsys.leads) < 2:
-        raise ValueError(f"a spin valve needs two leads; this system has {len(fsys.leads)}")
+    fsys = _checks.finalized_system(fsys, "a spin valve", min_leads=2)
     for name in names:
         if name not in fsys.parameters:
             raise ValueError(

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _checks
 from . import _backend
 
 __all__ = ["SOLVERS", "SolverOptions", "solver_options"]
@@ -44,13 +45,8 @@ SOLVERS = ("auto", "rgf", "sparse")
 _FIELDS = ("solver", "device", "workers", "chunk_size", "memory_limit", "blas_threads")
 
 
-def _positive_int(value: Any, name: str, *, optional: bool) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        valid = "a positive integer or None" if optional else "a positive integer"
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
-    return int(value)
+def _optional_count(value: Any, name: str) -> int | None:
+    return None if value is None else _checks.positive_int(value, name, also=" or None")
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ class SolverOptions:
         device = _backend.check_device(self.device)
         if self.solver == "sparse" and device != "cpu":
             raise ValueError(f"solver='sparse' runs on the CPU only; got device={self.device!r}")
-        workers = _positive_int(self.workers, "workers", optional=False)
+        workers = _checks.positive_int(self.workers, "workers")
         if workers != 1 and device != "cpu":
             raise ValueError(
                 f"workers > 1 runs processes on the CPU; got workers={workers} with "
@@ -130,12 +126,10 @@ class SolverOptions:
             memory_limit = float(memory_limit)
         object.__setattr__(self, "device", device)
         object.__setattr__(self, "workers", workers)
-        object.__setattr__(
-            self, "chunk_size", _positive_int(self.chunk_size, "chunk_size", optional=True)
-        )
+        object.__setattr__(self, "chunk_size", _optional_count(self.chunk_size, "chunk_size"))
         object.__setattr__(self, "memory_limit", memory_limit)
         object.__setattr__(
-            self, "blas_threads", _positive_int(self.blas_threads, "blas_threads", optional=True)
+            self, "blas_threads", _optional_count(self.blas_threads, "blas_threads")
         )
 
     def replace(self, **changes: Any) -> SolverOptions:
