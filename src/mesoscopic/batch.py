@@ -79,6 +79,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks
+from ._compat import renamed_keyword
 from ._workers import exit_with_parent
 from .scattering import SMatrix
 from .solvers import _backend, rgf, sparse
@@ -329,8 +330,9 @@ def _labelled(values: NDArray[np.float64], energies: NDArray[np.float64], pair: 
 # --------------------------------------------------------------------------------------------
 
 
+@renamed_keyword("system", "syst", "0.2")
 def transmission(
-    system: System,
+    syst: System,
     energies: ArrayLike,
     to_lead: int | None = None,
     from_lead: int | None = None,
@@ -351,7 +353,7 @@ def transmission(
 
     Parameters
     ----------
-    system : System
+    syst : System
         A finalized system with leads.
     energies : (n_E,) array_like
         Real, finite energies in the unit of the Hamiltonian; at least one.
@@ -430,7 +432,7 @@ def transmission(
     >>> transmission(fsys, energies).shape
     (3, 2, 2)
     """
-    syst = _checks.finalized_system(system, min_leads=1, what="transmission")
+    syst = _checks.finalized_system(syst, min_leads=1, what="transmission")
     e, settings = _checked_options(
         energies,
         options,
@@ -472,8 +474,9 @@ def transmission(
     return result
 
 
+@renamed_keyword("system", "syst", "0.2")
 def smatrices(
-    system: System,
+    syst: System,
     energies: ArrayLike,
     *,
     params: Mapping[str, Any] | None = None,
@@ -491,7 +494,7 @@ def smatrices(
 
     Parameters
     ----------
-    system : System
+    syst : System
         A finalized system with leads.
     energies : (n_E,) array_like
         Real, finite energies in the unit of the Hamiltonian; at least one.
@@ -527,7 +530,7 @@ check_hermiticity, stats
     >>> batch.num_propagating(0).tolist(), batch.transmission(1, 0).round(10).tolist()
     ([1, 2], [1.0, 2.0])
     """
-    syst = _checks.finalized_system(system, min_leads=1, what="smatrices")
+    syst = _checks.finalized_system(syst, min_leads=1, what="smatrices")
     e, settings = _checked_options(
         energies,
         options,

@@ -61,6 +61,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks, batch, landauer, network
+from ._compat import renamed_keyword
 from .lattice import Site
 from .system import SelfEnergyLead, System
 
@@ -97,14 +98,14 @@ def _sites_type_error(value: Any) -> TypeError:
     )
 
 
-def _site_index(fsys: System, site: Any, n_sites: int) -> int:
+def _site_index(syst: System, site: Any, n_sites: int) -> int:
     if isinstance(site, Site):
         try:
-            return int(fsys.id_by_site[site])
+            return int(syst.id_by_site[site])
         except KeyError:
             raise ValueError(
                 f"site {site!r} is not a site of the scattering region, so no probe can be "
-                f"attached to it (the system has {n_sites} sites; pass one of fsys.sites or "
+                f"attached to it (the system has {n_sites} sites; pass one of syst.sites or "
                 f"an index 0..{n_sites - 1})"
             ) from None
     if isinstance(site, bool) or not isinstance(site, numbers.Integral):
@@ -116,10 +117,10 @@ def _site_index(fsys: System, site: Any, n_sites: int) -> int:
     return int(site)
 
 
-def _probe_site_indices(fsys: System, sites: Any) -> NDArray[np.intp]:
-    n_sites = len(fsys.pos)
+def _probe_site_indices(syst: System, sites: Any) -> NDArray[np.intp]:
+    n_sites = len(syst.pos)
     if callable(sites) and not isinstance(sites, Site):
-        chosen = [k for k, site in enumerate(fsys.sites) if sites(site)]
+        chosen = [k for k, site in enumerate(syst.sites) if sites(site)]
         if not chosen:
             raise ValueError("the function given as sites selects no site of the system")
         return np.array(chosen, dtype=np.intp)
@@ -132,7 +133,7 @@ def _probe_site_indices(fsys: System, sites: Any) -> NDArray[np.intp]:
     except TypeError:
         raise _sites_type_error(sites) from None
     indices = [
-        _site_index(fsys, s.item() if isinstance(s, np.generic) else s, n_sites) for s in listed
+        _site_index(syst, s.item() if isinstance(s, np.generic) else s, n_sites) for s in listed
     ]
     if len(set(indices)) != len(indices):
         repeated = sorted({k for k in indices if indices.count(k) > 1})
@@ -165,17 +166,18 @@ def _probes(system: System, sites: Any, eta: ArrayLike) -> tuple[NDArray[np.intp
     return indices, _probe_couplings(eta, indices.size)
 
 
-def probe_sites(fsys: System, sites: SiteSelection) -> NDArray[np.intp]:
+@renamed_keyword("fsys", "syst", "0.2")
+def probe_sites(syst: System, sites: SiteSelection) -> NDArray[np.intp]:
     """Indices of the sites that `sites` designates, in the order the probes are numbered.
 
     Parameters
     ----------
-    fsys : System
+    syst : System
         A finalized system.
     sites : Site, int, sequence of Site or int, or callable
-        Sites of ``fsys`` (as in ``fsys.sites``), site indices ``0..len(fsys.sites) - 1``, or
+        Sites of ``syst`` (as in ``syst.sites``), site indices ``0..len(syst.sites) - 1``, or
         a function ``site -> bool`` selecting a region (probes in the order of
-        ``fsys.sites``).
+        ``syst.sites``).
 
     Returns
     -------
@@ -198,7 +200,7 @@ def probe_sites(fsys: System, sites: SiteSelection) -> NDArray[np.intp]:
     >>> probe_sites(fsys, lambda site: site.tag[0] >= 3).tolist()
     [3, 4]
     """
-    return _probe_site_indices(fsys, sites)
+    return _probe_site_indices(syst, sites)
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,24 +230,24 @@ class _ProbedSystem:
 
     def __init__(
         self,
-        fsys: System,
+        syst: System,
         probe_site_ids: NDArray[np.intp],
         eta: FloatArray,
         params: Mapping[str, Any] | None,
     ) -> None:
-        norbs = fsys.norbs[probe_site_ids]
-        self.num_leads = len(fsys.leads)
+        norbs = syst.norbs[probe_site_ids]
+        self.num_leads = len(syst.leads)
         self.probe_channels = norbs.astype(float)
         coupled = np.flatnonzero(eta > 0)
         self.coupled = coupled
-        sites = fsys.sites
+        sites = syst.sites
         probes = [
             SelfEnergyLead(
                 _wide_band_selfenergy(float(eta[k]), int(norbs[k])), [sites[probe_site_ids[k]]]
             )
             for k in coupled
         ]
-        self.system = fsys.with_leads(probes, [[int(probe_site_ids[k])] for k in coupled])
+        self.system = syst.with_leads(probes, [[int(probe_site_ids[k])] for k in coupled])
         self.params = params
 
     def transmission(self, energies: FloatArray) -> FloatArray:
@@ -285,8 +287,9 @@ def _check_conservation(transmission: FloatArray, channels: FloatArray, energy: 
         )
 
 
+@renamed_keyword("fsys", "syst", "0.2")
 def probe_transmission(
-    fsys: System,
+    syst: System,
     energy: float,
     sites: SiteSelection,
     *,
@@ -302,12 +305,12 @@ def probe_transmission(
 
     Parameters
     ----------
-    fsys : System
+    syst : System
         Finalized system with leads.
     energy : float
         Real energy, in the unit of the Hamiltonian.
     sites : Site, int, sequence of Site or int, or callable
-        Where the probes go, one probe per site: sites of ``fsys``, site indices, or a function
+        Where the probes go, one probe per site: sites of ``syst``, site indices, or a function
         ``site -> bool`` (see :func:`probe_sites`). An empty sequence attaches no probe: the
         result is then the coherent transmission matrix of the leads.
     eta : float or array_like, shape (n_probes,)
@@ -356,7 +359,7 @@ def probe_transmission(
      [0.64 0.04 0.32]
      [0.32 0.32 0.36]]
     """
-    system = _checks.finalized_system(fsys, min_leads=1, what="probe_transmission")
+    system = _checks.finalized_system(syst, min_leads=1, what="probe_transmission")
     e = _checks.real_energy(energy)
     indices, couplings = _probes(system, sites, eta)
     return _ProbedSystem(system, indices, couplings, params).transmission(np.array([e]))[0]
@@ -367,8 +370,9 @@ def probe_transmission(
 # --------------------------------------------------------------------------------------------
 
 
+@renamed_keyword("fsys", "syst", "0.2")
 def dephased_transmission(
-    fsys: System,
+    syst: System,
     energy: ArrayLike,
     sites: SiteSelection,
     *,
@@ -383,11 +387,11 @@ def dephased_transmission(
     ``f`` between leads 0 and 1,
     ``T_eff[1, 0] = T[1, 0] + T[f, 0] T[1, f] / (T[0, f] + T[1, f])``.
     The linear conductance at ``kT = 0`` is ``g_s T_eff[i, j]`` in units of ``e^2/h`` (with
-    ``g_s = fsys.spin_degeneracy``).
+    ``g_s = syst.spin_degeneracy``).
 
     Parameters
     ----------
-    fsys : System
+    syst : System
         Finalized system with leads.
     energy : float or array_like, shape (n_E,)
         Real energy or energies, in the unit of the Hamiltonian.
@@ -423,7 +427,7 @@ def dephased_transmission(
     >>> round(float(T[1, 0]), 12)
     0.8
     """
-    system = _checks.finalized_system(fsys, min_leads=1, what="dephased_transmission")
+    system = _checks.finalized_system(syst, min_leads=1, what="dephased_transmission")
     grid = _checks.real_array(energy, "energy")
     if grid.ndim > 1:
         raise ValueError(f"energy must be a number or a 1-D array, got shape {grid.shape}")
@@ -494,8 +498,9 @@ def _transport_grid(mu: FloatArray, kT: FloatArray) -> FloatArray:
     return np.asarray(np.linspace(low, high, max(count, 201)), dtype=np.float64)
 
 
+@renamed_keyword("fsys", "syst", "0.2")
 def dephased_transport(
-    fsys: System,
+    syst: System,
     sites: SiteSelection,
     *,
     eta: ArrayLike,
@@ -523,7 +528,7 @@ def dephased_transport(
 
     Parameters
     ----------
-    fsys : System
+    syst : System
         Finalized system with leads.
     sites : Site, int, sequence of Site or int, or callable
         Probe sites, as in :func:`probe_transmission`.
@@ -580,7 +585,7 @@ def dephased_transport(
     >>> round(float(sol.charge_current[0]) / 2e-3, 6)
     0.8
     """
-    system = _checks.finalized_system(fsys, min_leads=1, what="dephased_transport")
+    system = _checks.finalized_system(syst, min_leads=1, what="dephased_transport")
     if kind not in network.PROBE_KINDS:
         raise ValueError(
             f"kind must be one of {', '.join(repr(k) for k in network.PROBE_KINDS)}, got {kind!r}"

@@ -89,6 +89,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks
+from ._compat import renamed_keyword
 from .scattering import SMatrix
 from .solvers.options import SolverOptions
 from .system import System
@@ -783,14 +784,15 @@ def transmitted_spin_polarization(smatrix: SMatrix, to_lead: int, from_lead: int
 _KINDS = ("surface", "dos", "channels")
 
 
-def _lead_of(fsys: Any, lead: Any) -> Any:
-    fsys = _checks.finalized_system(fsys, "a lead's spin quantity", min_leads=1)
-    index = _checks.index(lead, len(fsys.leads), "lead")
-    return fsys.leads[index]
+def _lead_of(syst: Any, lead: Any) -> Any:
+    syst = _checks.finalized_system(syst, "a lead's spin quantity", min_leads=1)
+    index = _checks.index(lead, len(syst.leads), "lead")
+    return syst.leads[index]
 
 
+@renamed_keyword("fsys", "syst", "0.2")
 def lead_spin_density_of_states(
-    fsys: System,
+    syst: System,
     lead: int,
     energy: float,
     *,
@@ -802,7 +804,7 @@ def lead_spin_density_of_states(
 
     Parameters
     ----------
-    fsys : System
+    syst : System
         Finalized system; its lead sites carry two orbitals each (spin up, down along z).
     lead : int
         Lead index.
@@ -845,7 +847,7 @@ def lead_spin_density_of_states(
     >>> bool(np.allclose(d, np.sin(k) / np.pi))
     True
     """
-    infinite = _lead_of(fsys, lead)
+    infinite = _lead_of(syst, lead)
     e = _real_scalar(energy, "energy")
     n = _unit_vector(axis, "axis")
     if kind not in _KINDS:
@@ -876,8 +878,9 @@ def lead_spin_density_of_states(
     )
 
 
+@renamed_keyword("fsys", "syst", "0.2")
 def lead_polarization(
-    fsys: System,
+    syst: System,
     lead: int,
     energy: float,
     *,
@@ -889,7 +892,7 @@ def lead_polarization(
 
     Parameters
     ----------
-    fsys, lead, energy, params, axis, kind
+    syst, lead, energy, params, axis, kind
         As for :func:`lead_spin_density_of_states`. ``kind="surface"`` (contact LDOS) is the
         polarization for which Julliere's formula is the tunnelling limit of a junction;
         ``"dos"`` uses the bulk density of states and ``"channels"`` the numbers of open
@@ -915,7 +918,7 @@ def lead_polarization(
     >>> round(lead_polarization(fsys, 0, -1.9, params=p, kind="channels"), 12)  # half metal
     1.0
     """
-    up, down = lead_spin_density_of_states(fsys, lead, energy, params=params, axis=axis, kind=kind)
+    up, down = lead_spin_density_of_states(syst, lead, energy, params=params, axis=axis, kind=kind)
     total = up + down
     if not total > 1e-14 * max(abs(up), abs(down), 1.0):
         raise ValueError(
@@ -1151,7 +1154,7 @@ class Magnetoresistance:
 
 
 def _two_terminal_conductance(
-    fsys: System,
+    syst: System,
     energy: float,
     params: dict[str, Any],
     to_lead: int,
@@ -1161,26 +1164,27 @@ def _two_terminal_conductance(
     from . import batch
 
     transmission = batch.transmission(
-        fsys, [energy], to_lead, from_lead, params=params, options=options
+        syst, [energy], to_lead, from_lead, params=params, options=options
     )
-    return float(fsys.spin_degeneracy * transmission[0])
+    return float(syst.spin_degeneracy * transmission[0])
 
 
 def _valve_inputs(
-    fsys: Any, params: Mapping[str, Any] | None, axis: ArrayLike, names: Sequence[str]
+    syst: Any, params: Mapping[str, Any] | None, axis: ArrayLike, names: Sequence[str]
 ) -> tuple[FloatArray, dict[str, Any]]:
-    fsys = _checks.finalized_system(fsys, "a spin valve", min_leads=2)
+    syst = _checks.finalized_system(syst, "a spin valve", min_leads=2)
     for name in names:
-        if name not in fsys.parameters:
+        if name not in syst.parameters:
             raise ValueError(
                 f"the system takes no parameter {name!r}; its parameters are "
-                f"{sorted(fsys.parameters)}"
+                f"{sorted(syst.parameters)}"
             )
     return _unit_vector(axis, "axis"), dict(params or {})
 
 
+@renamed_keyword("fsys", "syst", "0.2")
 def magnetoresistance(
-    fsys: System,
+    syst: System,
     energy: float,
     *,
     params: Mapping[str, Any] | None = None,
@@ -1193,7 +1197,7 @@ def magnetoresistance(
 
     Parameters
     ----------
-    fsys : System
+    syst : System
         Two-terminal system (leads 0 and 1) whose magnetizations are the parameters named
         ``left`` and ``right`` (as made by :func:`spin_valve`).
     energy : float
@@ -1221,16 +1225,17 @@ def magnetoresistance(
     >>> round(mr.g_parallel, 6), round(mr.g_antiparallel, 6), round(mr.tmr, 6)
     (0.273939, 0.270762, 0.011735)
     """
-    n, values = _valve_inputs(fsys, params, axis, (left, right))
+    n, values = _valve_inputs(syst, params, axis, (left, right))
     conductances = []
     for sign in (1, -1):
         values[left], values[right] = n, sign * n
-        conductances.append(_two_terminal_conductance(fsys, energy, values, 1, 0, options))
+        conductances.append(_two_terminal_conductance(syst, energy, values, 1, 0, options))
     return Magnetoresistance(conductances[0], conductances[1])
 
 
+@renamed_keyword("fsys", "syst", "0.2")
 def conductance_vs_angle(
-    fsys: System,
+    syst: System,
     energy: float,
     angles: ArrayLike,
     *,
@@ -1248,7 +1253,7 @@ def conductance_vs_angle(
 
     Parameters
     ----------
-    fsys : System
+    syst : System
         Two-terminal system with magnetization parameters ``left`` and ``right``.
     energy : float
         Fermi energy.
@@ -1278,7 +1283,7 @@ def conductance_vs_angle(
     >>> g.round(6).tolist()
     [0.273939, 0.272342, 0.270762]
     """
-    n, values = _valve_inputs(fsys, params, axis, (left, right))
+    n, values = _valve_inputs(syst, params, axis, (left, right))
     e_perp = _unit_vector(rotation_plane, "rotation_plane")
     if abs(float(n @ e_perp)) > _UNIT_TOLERANCE:
         raise ValueError(
@@ -1290,5 +1295,5 @@ def conductance_vs_angle(
     for index, angle in np.ndenumerate(theta):
         values[left] = n
         values[right] = math.cos(angle) * n + math.sin(angle) * e_perp
-        result[index] = _two_terminal_conductance(fsys, energy, values, 1, 0, options)
+        result[index] = _two_terminal_conductance(syst, energy, values, 1, 0, options)
     return result
