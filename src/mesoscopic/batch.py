@@ -84,7 +84,7 @@ from ._workers import exit_with_parent
 from .scattering import SMatrix
 from .solvers import _backend, rgf, sparse
 from .solvers._embedding import AnyLeadData
-from .solvers.options import SOLVERS, SolverOptions, solver_options
+from .solvers.options import SOLVERS, DeviceName, SolverName, SolverOptions, solver_options
 from .system import System
 
 __all__ = [
@@ -339,8 +339,8 @@ def transmission(
     *,
     params: Mapping[str, Any] | None = None,
     options: SolverOptions | Mapping[str, Any] | None = None,
-    solver: str | None = None,
-    device: str | None = None,
+    solver: SolverName | None = None,
+    device: DeviceName | None = None,
     workers: int | None = None,
     chunk_size: int | None = None,
     memory_limit: float | None = None,
@@ -481,8 +481,8 @@ def smatrices(
     *,
     params: Mapping[str, Any] | None = None,
     options: SolverOptions | Mapping[str, Any] | None = None,
-    solver: str | None = None,
-    device: str | None = None,
+    solver: SolverName | None = None,
+    device: DeviceName | None = None,
     workers: int | None = None,
     chunk_size: int | None = None,
     memory_limit: float | None = None,

@@ -59,9 +59,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .solvers.options import DeviceName
 
 __all__ = ["ConfigError", "Study", "load_study", "main", "run_study"]
 
@@ -501,7 +504,7 @@ def _recipe(study: Study) -> dict[str, Any]:
 
 
 def _study_observable(
-    energy: Any, *, recipe: Mapping[str, Any], device: str, **params: Any
+    energy: Any, *, recipe: Mapping[str, Any], device: DeviceName, **params: Any
 ) -> Any:
     import xarray as xr
 
@@ -548,7 +551,7 @@ def run_study(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    device: str = "cpu",
+    device: DeviceName = "cpu",
     progress: bool | None = None,
     overwrite: bool = False,
 ) -> Any:

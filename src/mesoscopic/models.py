@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -352,7 +352,7 @@ def quantum_point_contact(
     width: int = 40,
     length: int = 60,
     *,
-    kind: str = "saddle",
+    kind: Literal["saddle", "abrupt"] = "saddle",
     constriction: int | None = None,
     smoothness: float | None = None,
     zeeman: bool = False,
@@ -743,7 +743,11 @@ def _graphene_lead_and_region(
 
 @_declare_units(effective_mass=False, potential="energy")
 def graphene_ribbon(
-    width: int = 6, length: float = 10.0, *, edge: str = "zigzag", spin_degeneracy: int = 1
+    width: int = 6,
+    length: float = 10.0,
+    *,
+    edge: Literal["zigzag", "armchair", "bearded"] = "zigzag",
+    spin_degeneracy: int = 1,
 ) -> System:
     """A graphene nanoribbon (nearest-neighbour hopping t = 1, lattice constant 1).
 
@@ -1120,7 +1124,7 @@ def molecular_junction(
     hamiltonian: Any,
     contacts: Any,
     *,
-    electrodes: str = "wide-band",
+    electrodes: Literal["wide-band", "tight-binding"] = "wide-band",
     positions: Any = None,
     spin_degeneracy: int = 2,
 ) -> System:

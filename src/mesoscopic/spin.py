@@ -83,7 +83,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -798,7 +798,7 @@ def lead_spin_density_of_states(
     *,
     params: Mapping[str, Any] | None = None,
     axis: ArrayLike = (0.0, 0.0, 1.0),
-    kind: str = "surface",
+    kind: Literal["surface", "dos", "channels"] = "surface",
 ) -> FloatArray:
     """Spin-resolved density of states of a lead at one energy, ``(D_up, D_down)``.
 
@@ -886,7 +886,7 @@ def lead_polarization(
     *,
     params: Mapping[str, Any] | None = None,
     axis: ArrayLike = (0.0, 0.0, 1.0),
-    kind: str = "surface",
+    kind: Literal["surface", "dos", "channels"] = "surface",
 ) -> float:
     """Spin polarization ``P = (D_up - D_down) / (D_up + D_down)`` of a lead.
 

@@ -32,7 +32,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .. import _checks
 from . import _backend
@@ -41,6 +41,10 @@ __all__ = ["SOLVERS", "SolverOptions", "solver_options"]
 
 #: Solver names accepted by :class:`SolverOptions` (and so by every batched entry).
 SOLVERS = ("auto", "rgf", "sparse")
+
+#: The batched solvers by name, and the devices, as types.
+SolverName = Literal["auto", "rgf", "sparse"]
+DeviceName = Literal["cpu", "gpu"]
 
 _FIELDS = ("solver", "device", "workers", "chunk_size", "memory_limit", "blas_threads")
 
@@ -92,8 +96,8 @@ class SolverOptions:
     ValueError: solver='sparse' runs on the CPU only; got device='gpu'
     """  # noqa: E501
 
-    solver: str = "auto"
-    device: str = "cpu"
+    solver: SolverName = "auto"
+    device: DeviceName = "cpu"
     workers: int = 1
     chunk_size: int | None = None
     memory_limit: float | None = None
