@@ -12,8 +12,10 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.integrate import dblquad
 
 import mesoscopic as meso
+import mesoscopic.physics.gauge as gauge_module
 from mesoscopic.physics.gauge import magnetic_gauge
 
 SQRT3 = np.sqrt(3.0)
@@ -159,6 +161,55 @@ def test_cubic_plaquettes_enclose_the_field_flux(field):
         value = field(centre) if callable(field) else field
         expected = np.exp(1j * np.pi * float(value @ normal))
         assert abs(loop_phase(phase, fsys.sites, ring) - expected) < 1e-10
+
+
+def test_sharp_field_flux_matches_the_exact_integral(monkeypatch):
+    """A Gaussian flux tube much narrower than a plaquette: the fixed quadrature rules
+    disagree there and adaptive integration takes over; exact plaquette fluxes by erf."""
+    from scipy.special import erf
+
+    sigma, centre, strength = 0.12, np.array([1.3, 1.6]), 2.0
+
+    def tube(r):
+        return strength * np.exp(-np.sum((r - centre) ** 2) / (2 * sigma**2))
+
+    def segment(lo, hi, c):
+        scale = sigma * np.sqrt(2)
+        return sigma * np.sqrt(np.pi / 2) * (erf((hi - c) / scale) - erf((lo - c) / scale))
+
+    calls = []
+
+    def counted_dblquad(*args, **kwargs):
+        calls.append(1)
+        return dblquad(*args, **kwargs)
+
+    monkeypatch.setattr(gauge_module, "dblquad", counted_dblquad)
+    _, syst = square_system(4, 4)
+    fsys = syst.finalized()
+    phase = magnetic_gauge(fsys)(tube)
+    assert calls  # the adaptive path ran
+    loops = loops_around(fsys, [p + 0.5 for p in fsys.pos], np.sqrt(0.5))
+    assert len(loops) == 9
+    fluxes = []
+    for ring in loops:
+        (x0, y0), (x1, y1) = fsys.pos[ring].min(axis=0), fsys.pos[ring].max(axis=0)
+        flux = strength * segment(x0, x1, centre[0]) * segment(y0, y1, centre[1])
+        fluxes.append(flux)
+        assert abs(loop_phase(phase, fsys.sites, ring) - np.exp(1j * np.pi * flux)) < 1e-7
+    assert max(fluxes) > 0.1  # the tube threads the plaquette (1, 1)
+
+
+def test_errors_in_the_field_function_name_it_and_the_position():
+    _, syst = square_system(2, 2)
+    gauge = magnetic_gauge(syst.finalized())
+
+    def broken_field(r):
+        raise ZeroDivisionError("no field here")
+
+    with pytest.raises(meso.UserCodeError, match=r"broken_field .* ZeroDivisionError") as info:
+        gauge(broken_field)
+    assert "at the position" in str(info.value)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
 def test_average_is_exact_for_linear_fields_and_close_for_smooth_ones():
@@ -445,3 +496,17 @@ def test_padding_sites_added_by_attach_lead_keep_the_lead_gauge():
         expected = meso.smatrix(landau, energy, params={"phi": phi}).transmission_matrix()
         found = meso.smatrix(gauged, energy, params=params).transmission_matrix()
         assert np.max(np.abs(found - expected)) < 1e-10
+
+
+def test_vectorized_value_functions_get_one_phase_per_hopping():
+    lat = meso.lattice.square(norbs=1)
+    matrices = []
+    for vectorize in (False, True):
+        syst = meso.Builder(vectorize=vectorize)
+        syst[(lat(x, y) for x in range(3) for y in range(3))] = 0.0
+        syst[lat.neighbors()] = peierls_hopping
+        fsys = syst.finalized()
+        phase = magnetic_gauge(fsys)(0.3)
+        matrices.append(fsys.hamiltonian_submatrix(params={"peierls": phase}))
+    assert np.abs(matrices[0]).max() > 0.5
+    assert np.abs(matrices[0] - matrices[1]).max() < 1e-14
