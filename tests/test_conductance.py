@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mesoscopic as meso
-from mesoscopic import landauer, thermoelectric
+from mesoscopic import landauer, models, network, thermoelectric
 from mesoscopic.linear_response import ConvergenceWarning, energy_grid
 
 
@@ -204,9 +204,13 @@ def test_resonance_much_narrower_than_kT_is_found_by_refinement():
     # Refinement alone, without the bound-state seeds.
     result = meso.conductance(fsys, mu, kT, resonance_orbitals=0)
     np.testing.assert_allclose(result.conductance.values, expected, atol=1e-6)
-    # The fixed grid of the thermoelectric response (spacing kT/2) misses it by far.
-    fixed = thermoelectric.thermoelectric_response(fsys, mu, kT, leads=(0, 1)).conductance
+    # A fixed grid of spacing kT/2 misses it by far; the thermoelectric response on its
+    # adaptive grid (the same engine, without the seeds) finds it.
+    grid = energy_grid(mu, kT)
+    fixed = thermoelectric.thermoelectric_response(fsys, mu, kT, energies=grid).conductance
     assert np.max(np.abs(fixed.values - expected)) > 1e-4
+    adaptive = thermoelectric.thermoelectric_response(fsys, mu, kT, resonance_orbitals=0)
+    np.testing.assert_allclose(adaptive.conductance.values, expected, atol=1e-6)
 
 
 def test_resonance_narrower_than_any_sample_can_see_is_seeded_by_the_bound_states():
@@ -370,3 +374,26 @@ def test_coverage_error_prints_intervals_that_differ():
     covers, needed = re.findall(r"\[([^\]]+)\]", message)[:2]
     assert covers != needed, message
     assert "falls short by 0.0007 above" in message
+
+
+# --------------------------------------------------------------------------------------------
+# Network quantities at temperature: the conductance matrix as the road
+# --------------------------------------------------------------------------------------------
+
+
+def test_hall_resistance_of_a_quantum_hall_bar_at_finite_temperature_is_on_its_plateau():
+    """conductance(matrix=True) at kT > 0 goes as it is into the network functions: on the
+    nu = 1 plateau (Landau levels 0 and 1 near 0.5 and 1.5 at phi = 0.08, so the window
+    mu ± 34 kT holds edge states only) R_xy = h/e^2 and R_xx = 0, with the thermal smearing
+    of the arms' scattering averaged away by the Büttiker formulas."""
+    fsys = models.hall_bar(12, 8, arm=3)
+    params = {"phi": 0.08, "disorder": 0.0, "seed": 0}
+    G = meso.conductance(fsys, 1.0, 0.01, params=params, matrix=True, tol=1e-7)
+    assert G.conductance.dims == ("to_lead", "from_lead") and bool(G.converged)
+    g = G.conductance.values
+    r_xy = float(network.hall_resistance(g, current=(0, 1), voltage=(2, 4)))
+    r_xx = float(network.four_terminal_resistance(g, current=(0, 1), voltage=(2, 3)))
+    assert r_xy == pytest.approx(1.0, abs=1e-6)
+    assert abs(r_xx) < 1e-5
+    # The arms scatter: the transmissions are far from a perfect edge-channel network.
+    assert 0.01 < -g[3, 0] < 0.5

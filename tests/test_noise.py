@@ -14,6 +14,7 @@ from scipy.stats import unitary_group
 import mesoscopic as meso
 from mesoscopic import batch, landauer, noise, transport
 from mesoscopic.leads import PropagatingModes
+from mesoscopic.linear_response import ConvergenceWarning
 from mesoscopic.scattering import SMatrix
 from mesoscopic.solvers import SolverOptions
 from model_systems import chain_with_leads, square_wire
@@ -194,7 +195,7 @@ def test_noise_of_a_system_refuses_a_bad_grid_before_solving(monkeypatch):
 
     monkeypatch.setattr(batch, "smatrices", forbidden)
     fsys = chain_with_leads(1, 0.0).finalized()
-    with pytest.raises(ValueError, match=r"strictly increasing, got 0\.1 at index 1"):
+    with pytest.raises(ValueError, match=r"strictly increasing, got energies\[1\] = 0\.1"):
         noise.noise_matrix_of_system(fsys, [0.0, 0.1, 0.1, 0.2], mu=0.0, kT=0.0)
     with pytest.raises(ValueError, match="solver must be one of"):
         noise.noise_matrix_of_system(fsys, [0.0, 0.1], mu=0.0, kT=0.0, options={"solver": "x"})
@@ -472,11 +473,11 @@ def test_bad_input_gives_clear_errors():
         noise.noise_matrix(mixed, mu=0.0, kT=0.0)
     with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
         noise.shot_noise_matrix(smatrices[0], mu=[0.0, 0.1], spin_degeneracy=3)
-    with pytest.raises(ValueError, match=r"to_lead = 2 does not exist; valid leads are 0\.\.1"):
+    with pytest.raises(ValueError, match=r"to_lead 2 does not exist; valid values are 0\.\.1"):
         noise.transmission_eigenvalues(smatrices[0], 2, 0)
-    with pytest.raises(ValueError, match=r"from_lead = -1 does not exist"):
+    with pytest.raises(ValueError, match=r"from_lead -1 does not exist"):
         noise.fano_factor(smatrices[0], 1, -1)
-    with pytest.raises(TypeError, match="to_lead must be a lead index"):
+    with pytest.raises(TypeError, match=r"to_lead must be an integer, got 1\.0"):
         noise.fano_factor(smatrices[0], 1.0, 0)
     closed = constant_smatrices(np.eye(2), (1, 1), grid)
     with pytest.raises(ValueError, match="Fano factor is undefined"):
@@ -490,3 +491,94 @@ def test_bad_input_gives_clear_errors():
         noise.noise_matrix_of_system(
             chain_with_leads(1, 0.0).finalized(), [[0.0, 0.1]], mu=0.0, kT=0.0
         )
+
+
+# --------------------------------------------------------------------------------------------
+# The adaptive energy grid of noise_matrix_of_system
+# --------------------------------------------------------------------------------------------
+
+
+def test_adaptive_noise_matches_a_dense_fixed_grid():
+    """Three reservoirs at different mu and kT (one at kT = 0): the grid chosen by the
+    engine gives the noise of a dense uniform grid (cubic, spacing kT/2 of the coldest
+    warm reservoir; S(E) varies on a scale ~0.05 here), from fewer energies."""
+    fsys = disordered_square(3, 4, three_terminal=True)
+    params = disorder(1, 1.0, 3, 4)
+    mu, kT = [1.22, 1.2, 1.21], [0.0, 0.002, 0.003]
+    dense = np.linspace(1.21 - 34 * 0.003, 1.21 + 34 * 0.003, 205)
+    reference = noise.noise_matrix_of_system(
+        fsys, dense, mu=mu, kT=kT, params=params, interpolation="cubic"
+    )
+    calls = []
+    original = batch.smatrices
+
+    def spy(system, energies, *args, **kwargs):
+        calls.append(np.size(energies))
+        return original(system, energies, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch, "smatrices", spy)
+        adaptive = noise.noise_matrix_of_system(fsys, mu=mu, kT=kT, params=params, tol=1e-7)
+    assert np.abs(reference).max() > 5e-3  # a noisy conductor
+    np.testing.assert_allclose(adaptive, reference, rtol=0, atol=1e-7 * np.abs(reference).max())
+    assert len(calls) >= 2 and sum(calls) < dense.size  # one batched call per round
+    np.testing.assert_allclose(adaptive.sum(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(adaptive, adaptive.T, atol=1e-14)
+
+
+def test_adaptive_noise_at_equilibrium_is_four_kT_G_of_meso_conductance():
+    """Johnson-Nyquist on the engine's grid, against meso.conductance's own grid, for a
+    barrier whose T(E) rises across the window and a clean wire with a channel opening."""
+    kT = 0.02
+    barrier = chain_with_leads(3, 1.5).finalized()
+    S = noise.noise_matrix_of_system(barrier, mu=0.0, kT=kT, tol=1e-7)
+    G = float(meso.conductance(barrier, 0.0, kT).conductance)
+    assert 0.05 < G < 0.95
+    np.testing.assert_allclose(S, 4 * kT * G * np.array([[1, -1], [-1, 1]]), rtol=1e-6)
+    wire = square_wire(3, 2).finalized(spin_degeneracy=2)
+    threshold = 2 - 2 * np.cos(2 * np.pi / 4)  # the second subband opens here
+    S = noise.noise_matrix_of_system(wire, mu=threshold + 0.3 * kT, kT=kT, tol=1e-7)
+    G = float(meso.conductance(wire, threshold + 0.3 * kT, kT).conductance)
+    assert 2.0 < G < 4.0  # half-open second channel, spin degenerate
+    np.testing.assert_allclose(S[0, 0], 4 * kT * G, rtol=1e-6)
+
+
+def test_adaptive_shot_noise_at_zero_temperature_is_the_fano_factor():
+    """kT -> 0 and a small bias V: S = 2 e V G F with F the Fano factor at the Fermi energy;
+    at kT > 0 the crossover S = g_s [4 kT sum T_n^2 + 2 V coth(V / 2kT) sum T_n (1 - T_n)]
+    of Blanter and Büttiker (S(E) constant over the window, here to ~1e-8)."""
+    fsys = chain_with_leads(3, 1.5).finalized(spin_degeneracy=2)
+    V = 1e-4
+    at_fermi = meso.smatrix(fsys, 0.0)
+    fano = noise.fano_factor(at_fermi, 1, 0)
+    eigen = noise.transmission_eigenvalues(at_fermi, 1, 0)
+    conductance = 2 * float(np.sum(eigen))
+    assert 0.1 < fano < 0.9
+    S = noise.noise_matrix_of_system(fsys, mu=[V / 2, -V / 2], kT=0.0)
+    np.testing.assert_allclose(S[0, 0], 2 * V * conductance * fano, rtol=1e-7)
+    for kT in (1e-7, 1e-5):
+        S = noise.noise_matrix_of_system(fsys, mu=[V / 2, -V / 2], kT=kT)
+        crossover = 2 * (
+            4 * kT * np.sum(eigen**2) + 2 * V * np.sum(eigen * (1 - eigen)) / np.tanh(V / (2 * kT))
+        )
+        np.testing.assert_allclose(S[0, 0], crossover, rtol=1e-7)
+    # A clean chain is noiseless at zero temperature.
+    clean = noise.noise_matrix_of_system(
+        chain_with_leads(3, 0.0).finalized(), mu=[0.1, -0.1], kT=0.0
+    )
+    assert np.abs(clean).max() < 1e-12
+    assert np.all(noise.noise_matrix_of_system(fsys, mu=0.3, kT=0.0) == 0.0)
+
+
+def test_adaptive_noise_refuses_bad_settings_and_warns_when_short(monkeypatch):
+    fsys = chain_with_leads(3, 1.5).finalized()
+    with pytest.raises(ValueError, match=r"tol must be > 0, got -1.0"):
+        noise.noise_matrix_of_system(fsys, mu=0.0, kT=0.01, tol=-1.0)
+    with pytest.raises(ValueError, match=r"max_points must be an integer >= 16, got 4"):
+        noise.noise_matrix_of_system(fsys, mu=0.0, kT=0.01, max_points=4)
+    with pytest.raises(ValueError, match=r"interpolation must be one of"):
+        noise.noise_matrix_of_system(fsys, mu=0.0, kT=0.01, interpolation="spline")
+    with pytest.raises(TypeError, match=r"noise_matrix_of_system needs a finalized system"):
+        noise.noise_matrix_of_system(chain_with_leads(3, 1.5), mu=0.0, kT=0.01)
+    with pytest.warns(ConvergenceWarning, match=r"did not reach tol=1e-12 within max_points=200"):
+        noise.noise_matrix_of_system(fsys, mu=0.0, kT=0.01, tol=1e-12, max_points=200)

@@ -171,14 +171,34 @@ def test_energy_grid_covers_and_resolves_every_window(mu, kT, density):
             assert np.all(spacing[inside] <= thermal / density * (1 + 1e-9))
 
 
-def test_response_uses_the_transmission_from_source_to_drain(tunnel_barrier):
-    result = thermoelectric.thermoelectric_response(tunnel_barrier, 0.0, 0.01, leads=(1, 0))
+def test_response_uses_the_transmission_from_from_lead_into_to_lead(tunnel_barrier):
+    result = thermoelectric.thermoelectric_response(
+        tunnel_barrier, 0.0, 0.01, to_lead=0, from_lead=1
+    )
+    assert (result.attrs["to_lead"], result.attrs["from_lead"]) == (0, 1)
     energies = result["energy"].values[:: max(1, result.sizes["energy"] // 7)]
     per_energy = [meso.smatrix(tunnel_barrier, e).transmission(0, 1) for e in energies]
     np.testing.assert_allclose(
         result["transmission"].sel(energy=energies).values, per_energy, rtol=0, atol=1e-12
     )
     assert 0 < float(result.conductance) < 1
+
+
+def test_deprecated_leads_keeps_its_source_drain_meaning_and_warns(tunnel_barrier):
+    new = thermoelectric.thermoelectric_response(tunnel_barrier, 0.0, 0.01, to_lead=0, from_lead=1)
+    with pytest.warns(DeprecationWarning, match=r"Use to_lead=0, from_lead=1 instead"):
+        old = thermoelectric.thermoelectric_response(tunnel_barrier, 0.0, 0.01, leads=(1, 0))
+    assert (old.attrs["source_lead"], old.attrs["drain_lead"]) == (1, 0)
+    assert (old.attrs["to_lead"], old.attrs["from_lead"]) == (0, 1)
+    np.testing.assert_array_equal(old.conductance.values, new.conductance.values)
+    energies = np.linspace(-1.0, 1.0, 5)
+    with pytest.warns(DeprecationWarning, match=r"transmission_curve\(leads=\(source, drain\)\)"):
+        curve = thermoelectric.transmission_curve(tunnel_barrier, energies, leads=(1, 0))
+    np.testing.assert_array_equal(
+        curve, thermoelectric.transmission_curve(tunnel_barrier, energies, to_lead=0, from_lead=1)
+    )
+    with pytest.raises(TypeError, match=r"either to_lead= and from_lead= or the deprecated"):
+        thermoelectric.transmission_curve(tunnel_barrier, energies, leads=(1, 0), to_lead=0)
 
 
 def test_transmission_curve_matches_the_closed_form(tunnel_barrier):
@@ -190,7 +210,7 @@ def test_transmission_curve_matches_the_closed_form(tunnel_barrier):
 
 
 @pytest.mark.parametrize("solver", ["rgf", "sparse"])
-def test_response_takes_the_solver_options_to_one_batched_call(
+def test_response_takes_the_solver_options_to_one_batched_call_per_round(
     tunnel_barrier, solver, monkeypatch
 ):
     calls = []
@@ -204,14 +224,24 @@ def test_response_takes_the_solver_options_to_one_batched_call(
     monkeypatch.setattr(batch, "transmission", spy)
     options = SolverOptions(solver=solver, chunk_size=16)
     result = thermoelectric.thermoelectric_response(
-        tunnel_barrier, 0.0, 0.01, leads=(1, 0), options=options
+        tunnel_barrier, 0.0, 0.01, to_lead=0, from_lead=1, options=options
     )
-    [(size, passed, stats)] = calls
-    assert size == result.sizes["energy"] and passed is options
-    assert stats["solver"] == solver and stats["sparse_fallback_energies"] == 0
-    if solver == "rgf":
-        assert stats["chunk_size"] == 16
-    energies = result["energy"].values[:: max(1, size // 7)]
+    # The starting grid, then one call per refinement round; every energy computed once.
+    assert len(calls) >= 2
+    assert sum(size for size, _, _ in calls) == result.sizes["energy"]
+    assert calls[0][0] > 100  # the whole starting grid in one call
+    for _, passed, stats in calls:
+        assert passed is options
+        assert stats["solver"] == solver and stats["sparse_fallback_energies"] == 0
+        if solver == "rgf":
+            assert stats["chunk_size"] == 16
+    # A given grid is the fixed path: one call, no refinement.
+    before = len(calls)
+    fixed = thermoelectric.thermoelectric_response(
+        tunnel_barrier, 0.0, 0.01, energies=thermoelectric.energy_grid(0.0, 0.01), options=options
+    )
+    assert len(calls) == before + 1 and calls[-1][0] == fixed.sizes["energy"]
+    energies = result["energy"].values[:: max(1, result.sizes["energy"] // 7)]
     exact = analytic.chain_barrier_transmission(energies, 3.0, 3)
     np.testing.assert_allclose(
         result["transmission"].sel(energy=energies).values, exact, rtol=1e-10, atol=0
@@ -232,11 +262,25 @@ def test_bad_input_is_refused_with_clear_messages(tunnel_barrier):
     with pytest.raises(ValueError, match=r"mu must be finite"):
         response(tunnel_barrier, np.nan, 0.01)
     with pytest.raises(ValueError, match=r"lead 2 does not exist; this system has leads 0..1"):
+        response(tunnel_barrier, 0.0, 0.01, to_lead=2)
+    with pytest.raises(ValueError, match=r"two different leads \(to_lead, from_lead\)"):
+        response(tunnel_barrier, 0.0, 0.01, to_lead=1, from_lead=1)
+    with pytest.raises(TypeError, match=r"leads must hold lead indices \(int\)"):
+        response(tunnel_barrier, 0.0, 0.01, from_lead=0.0)
+    with pytest.raises(ValueError, match=r"lead 2 does not exist; this system has leads 0..1"):
         response(tunnel_barrier, 0.0, 0.01, leads=(0, 2))
-    with pytest.raises(ValueError, match=r"two different leads"):
-        response(tunnel_barrier, 0.0, 0.01, leads=(1, 1))
     with pytest.raises(TypeError, match=r"pair \(source, drain\)"):
         response(tunnel_barrier, 0.0, 0.01, leads=0)
+    with pytest.raises(ValueError, match=r"max_points must be an integer >= 16, got 8"):
+        response(tunnel_barrier, 0.0, 0.01, max_points=8)
+    with pytest.raises(ValueError, match=r"tol must be > 0, got 0.0"):
+        response(tunnel_barrier, 0.0, 0.01, tol=0.0)
+    with pytest.raises(ValueError, match=r"interpolation must be one of"):
+        response(tunnel_barrier, 0.0, 0.01, interpolation="spline")
+    with pytest.raises(
+        ValueError, match=r"energies must be strictly increasing, got energies\[1\]"
+    ):
+        response(tunnel_barrier, 0.0, 0.01, energies=[-1.0, 1.0, 1.0, 2.0])
     with pytest.raises(ValueError, match=r"phonon_conductance must be >= 0"):
         response(tunnel_barrier, 0.0, 0.01, phonon_conductance=-1.0)
     with pytest.raises(ValueError, match=r"extend the energy grid"):
@@ -344,3 +388,105 @@ def test_given_steps_enter_a_given_grid_and_the_mott_formula_respects_them():
         result.energy.values, result.transmission.values, near, kT
     )
     assert np.max(np.abs(ringing)) > 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# The adaptive grid: a resonance much narrower than kT, and the exact staircase
+# --------------------------------------------------------------------------------------------
+
+
+def double_barrier_chain(thickness: int, height: float):
+    """A chain with two barriers and a three-site well: sharp resonances below the band."""
+    potential = [0.0] + [height] * thickness + [0.0] * 3 + [height] * thickness + [0.0]
+    lat = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    for j, v in enumerate(potential):
+        syst[lat(j)] = v
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def test_resonance_much_narrower_than_kT_matches_a_brute_force_dense_grid():
+    """A double-barrier level of width ~1e-3 kT: the adaptive grid finds and resolves it
+    (with and without the bound-state seeds), the fixed grid of kT/2 does not; the
+    reference is a dense grid, uniform at kT/40 and geometric around the peak."""
+    fsys = double_barrier_chain(3, 4.0)
+    kT = 0.005
+    scan = np.linspace(-1.52, -1.50, 4001)
+    values = batch.transmission(fsys, scan, 1, 0)
+    centre = float(scan[np.argmax(values)])
+    step = scan[1] - scan[0]
+    assert values.max() > 0.5 and np.sum(values > 0.5 * values.max()) * step < 0.01 * kT
+    mu = np.array([centre - 0.01, centre, centre + 0.013])
+    temperatures = np.array([kT, 2 * kT])
+    window = 40 * 2 * kT
+    uniform = np.arange(mu.min() - window, mu.max() + window, kT / 40)
+    distance = 1e-9 * np.logspace(0, 7, 3000)
+    near = np.concatenate([centre - distance, [centre], centre + distance])
+    dense = np.unique(np.concatenate([uniform[np.abs(uniform - centre) > 1e-2], near]))
+    reference = landauer.thermoelectric_coefficients(
+        dense,
+        batch.transmission(fsys, dense, 1, 0),
+        mu[:, None],
+        temperatures[None, :],
+        interpolation="cubic",
+    )
+    fixed = thermoelectric.thermoelectric_response(
+        fsys, mu, temperatures, energies=thermoelectric.energy_grid(mu, temperatures)
+    )
+    assert np.max(np.abs(fixed.conductance.values - reference.conductance)) > 1e-4
+    for orbitals in (0, 2000):
+        result = thermoelectric.thermoelectric_response(
+            fsys, mu, temperatures, resonance_orbitals=orbitals
+        )
+        assert result.attrs["converged"] and float(result.error_estimate.max()) <= 1e-8
+        np.testing.assert_allclose(result.conductance, reference.conductance, rtol=1e-6)
+        # S passes through zero at the resonance: compare it on the scale of its values.
+        np.testing.assert_allclose(result.seebeck, reference.seebeck, rtol=1e-6, atol=1e-7)
+        # kappa ~ 1e-5 kT here: the promise is an error below tol in L2 / kT^2, i.e. ~tol kT.
+        np.testing.assert_allclose(
+            result.thermal_conductance, reference.thermal_conductance, rtol=1e-6, atol=1e-11
+        )
+    assert np.max(np.abs(fixed.thermal_conductance.values - reference.thermal_conductance)) > 1e-9
+
+
+def _staircase_l2(openings, closings, mu, kT):
+    """Exact L2 = int T(E) (E - mu)^2 (-df/dE) dE of an integer staircase (see above).
+
+    A channel open above e contributes kT^2 A(x), x = (e - mu)/kT, with, for x >= 0,
+    A(x) = x^2 f(x) + 2 [x ln(1 + e^-x) - Li2(-e^-x)], and A(x) = pi^2/3 - A(-x) below.
+    """
+    from scipy.special import expit, spence
+
+    def tail(x):
+        u = np.abs(x)
+        value = u**2 * expit(-u) + 2 * (u * np.log1p(np.exp(-u)) - spence(1 + np.exp(-u)))
+        return np.where(x >= 0, value, np.pi**2 / 3 - value)
+
+    def above(e):
+        return tail((np.asarray(e)[:, None] - mu) / kT).sum(axis=0)
+
+    return kT**2 * (above(openings) - above(closings))
+
+
+@pytest.mark.parametrize("kT", [0.002, 0.02])
+def test_clean_wire_staircase_gives_the_exact_heat_conductance(kT):
+    """G, S and kappa of the Fermi-smeared staircase to 1e-6, across a threshold."""
+    width = 4
+    fsys = square_wire(width, 3).finalized()
+    transverse = 4 - 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
+    openings, closings = transverse - 2, transverse + 2
+    mu = openings[1] + np.array([-3 * kT, 0.0, 0.5 * kT, 3 * kT])
+    result = thermoelectric.thermoelectric_response(fsys, mu, kT)
+    l0, l1 = smeared_staircase(openings, closings, mu, kT)
+    l2 = _staircase_l2(openings, closings, mu, kT)
+    np.testing.assert_allclose(result.conductance.values, l0, rtol=1e-6)
+    np.testing.assert_allclose(result.seebeck.values, -l1 / (kT * l0), rtol=1e-6)
+    kappa = (l2 - l1**2 / l0) / kT
+    np.testing.assert_allclose(result.thermal_conductance.values, kappa, rtol=1e-6)
+    assert result.attrs["converged"]

@@ -21,11 +21,26 @@ energies at which it solves the scattering problem by itself:
    estimates first, until the estimated error of every conductance is below `tol`, or
    `max_points` energies are spent (then :class:`ConvergenceWarning`).
 
-Every energy batch goes through :func:`mesoscopic.transmission` (the RGF or sparse solver,
-vectorized over energies), and the thermal average through
-:func:`mesoscopic.landauer.linear_conductance`: the same engine as
-:func:`mesoscopic.thermoelectric.thermoelectric_response`, which uses :func:`energy_grid`
-and the band edges too.
+Every refinement round is one batched call of :func:`mesoscopic.transmission` (the RGF or
+sparse solver, vectorized over energies), and the thermal average goes through
+:func:`mesoscopic.landauer.linear_conductance`.
+
+The same engine (:func:`_refined_samples`) serves the other thermal integrals of a device.
+It refines against several kernels at once, each with an error estimate of its own, and
+its samples may be any set of columns: one transmission, a whole transmission matrix, or
+the noise coefficients of the S-matrices.
+
+- :func:`mesoscopic.thermoelectric.thermoelectric_response` refines ``T(E)`` against
+  ``-df/dE``, ``|x| (-df/dE)`` and ``x^2 (-df/dE)`` (``x = (E - mu) / kT``), the kernels
+  of ``G``, the thermopower and the heat conductance.
+- :func:`mesoscopic.noise.noise_matrix_of_system` refines the noise coefficients against
+  the Fermi products ``f_k (1 - f_l) + f_l (1 - f_k)`` of every pair of reservoirs, each
+  at its own ``mu`` and ``kT`` (``kT = 0`` included).
+- Network quantities at temperature (four-terminal and Hall resistances, probes in
+  linear response) come from ``conductance(..., matrix=True)``: the Büttiker conductance
+  matrix ``G(mu, kT)``, which :func:`mesoscopic.network.four_terminal_resistance`,
+  :func:`mesoscopic.network.hall_resistance` and :func:`mesoscopic.network.eliminate_probes`
+  take as it is.
 
 Units: energies (``mu``, ``kT``, the grid) in the unit of the Hamiltonian; conductances in
 ``e^2/h`` with the system's spin degeneracy included.
@@ -34,7 +49,6 @@ Units: energies (``mu``, ``kT``, the grid) in the unit of the Hamiltonian; condu
 from __future__ import annotations
 
 import itertools
-import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -42,6 +56,7 @@ from typing import Any
 import numpy as np
 import scipy.interpolate
 import scipy.optimize
+import scipy.special
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
@@ -93,13 +108,6 @@ def _positive_kT(kT: ArrayLike, what: str = "thermoelectric coefficients") -> Fl
             f"kT must be > 0 for {what}: at kT = 0 the thermopower and the heat conductance "
             "vanish and the Lorenz ratio is its Sommerfeld value pi^2/3; got kT = 0"
         )
-    return np.atleast_1d(values)
-
-
-def _chemical_potentials(mu: ArrayLike) -> FloatArray:
-    values = _checks.real_array(mu, "mu")
-    if values.ndim > 1:
-        raise ValueError(f"mu must be a number or a 1-D array, got shape {values.shape}")
     return np.atleast_1d(values)
 
 
@@ -169,7 +177,7 @@ def energy_grid(
     >>> E[(E > -0.001) & (E < 0.001)].tolist()
     [-1e-08, 1e-08]
     """
-    potentials = _chemical_potentials(mu)
+    potentials = _checks.real_vector(mu, "mu")
     temperatures = _positive_kT(kT, "an energy grid")
     density = float(_checks.positive(points_per_kT, "points_per_kT"))
     if density < 1:
@@ -341,47 +349,220 @@ def _bound_state_energies(
     return np.asarray(values[(values > low) & (values < high)], dtype=float)
 
 
+def _starting_grid(
+    fsys: System,
+    params: Mapping[str, Any] | None,
+    grid: FloatArray,
+    given_steps: FloatArray,
+    mu: FloatArray,
+    kT: FloatArray,
+    resonance_orbitals: int,
+) -> tuple[FloatArray, FloatArray]:
+    """The grid the refinement starts from, and the steps of ``T(E)`` in it.
+
+    `grid` (thermal windows) gains the band edges of the leads and `given_steps` as pairs
+    of points either side (:func:`_with_steps`), and the bound-state energies of the
+    scattering region (up to `resonance_orbitals` orbitals) that lie in the window of a
+    pair ``(mu, kT)`` (``kT > 0``; ``kT = 0`` stands for the interval between the
+    chemical potentials, whose points the caller puts into `grid`).
+    """
+    low, high = float(grid[0]), float(grid[-1])
+    edges = _lead_band_edges(fsys, params, low, high)
+    jumps = np.union1d(edges, given_steps[(given_steps >= low) & (given_steps <= high)])
+    seeds = _bound_state_energies(fsys, params, low, high, resonance_orbitals)
+    reach = landauer.THERMAL_WINDOW_KT * kT
+    inside = np.any(
+        np.abs(seeds[:, np.newaxis] - mu[np.newaxis, :]) < reach[np.newaxis, :], axis=1
+    )
+    if np.any(kT == 0):
+        # A zero-temperature kernel spans the interval between the chemical potentials.
+        inside |= (seeds > mu.min()) & (seeds < mu.max())
+    seeds = seeds[inside]
+    if seeds.size:
+        spacing = np.diff(grid)
+        local = np.min(kT[kT > 0]) if np.any(kT > 0) else float(np.min(spacing))
+        gap = np.min(np.abs(seeds[:, np.newaxis] - grid[np.newaxis, :]), axis=1)
+        seeds = seeds[gap > 1e-6 * local]
+    return _with_steps(np.union1d(grid, seeds), jumps), jumps
+
+
 # --------------------------------------------------------------------------------------------
 # Adaptive refinement
 # --------------------------------------------------------------------------------------------
 
 
-def _kernel_masses(knots: FloatArray, mu: FloatArray, kT: FloatArray) -> FloatArray:
-    """``int -df/dE dE`` over every interval of `knots` for every pair, (n_intervals, P)."""
-    occupation = landauer.fermi_dirac(knots[:, np.newaxis], mu[np.newaxis, :], kT[np.newaxis, :])
-    return np.asarray(occupation[:-1] - occupation[1:], dtype=float)
+class _ThermalKernels:
+    """The kernels ``|x|^n (-df/dE)``, ``x = (E - mu) / kT``, of the thermal averages.
+
+    One curve per power ``n`` of `powers` and pair ``(mu, kT)`` (``kT > 0``), power-major:
+    curve ``c`` is power ``powers[c // P]`` at pair ``c % P``. ``n = 0`` is the kernel of
+    the conductance; ``n = 1, 2`` (with the signs dropped, for an error bound) those of the
+    thermoelectric integrals ``L1 / kT`` and ``L2 / kT^2``. Each has a weight of order one.
+    """
+
+    # Gauss-Legendre nodes and weights on (0, 1), in the variable f of the Fermi function.
+    _nodes, _weights = np.polynomial.legendre.leggauss(4)
+    _nodes, _weights = 0.5 * (_nodes + 1.0), 0.5 * _weights
+
+    def __init__(self, mu: FloatArray, kT: FloatArray, powers: Sequence[int] = (0,)) -> None:
+        self.mu, self.kT = mu, kT
+        self.powers = tuple(int(n) for n in powers)
+        self.pairs = mu.size
+        self.count = self.pairs * len(self.powers)
+
+    def reduce(self, discrepancy: FloatArray) -> FloatArray:
+        """Every curve weights the largest discrepancy of all sampled columns."""
+        return np.asarray(discrepancy.max(axis=1, keepdims=True), dtype=float)
+
+    def masses(self, knots: FloatArray, curves: slice) -> FloatArray:
+        """``int |x|^n (-df/dE) dE`` over every interval of `knots`, (n_intervals, n_curves).
+
+        Exact for ``n = 0``; for ``n > 0`` a 4-point Gauss rule in the variable ``f``, in
+        which the kernel is ``|ln((1 - f) / f)|^n df``: an estimate, good to a few per cent
+        on the narrow intervals that matter.
+        """
+        index = np.arange(self.count)[curves]
+        power = np.asarray(self.powers)[index // self.pairs]
+        pair = index % self.pairs
+        x = (knots[:, np.newaxis] - self.mu[pair]) / self.kT[pair]
+        filled = scipy.special.expit(-x)  # f, accurate where it is small
+        empty = scipy.special.expit(x)  # 1 - f, accurate where it is small
+        xa, xb = x[:-1], x[1:]
+        # The difference of the small ones of f or 1 - f keeps its digits in the tails.
+        mass = np.where(xb <= 0.0, empty[1:] - empty[:-1], filled[:-1] - filled[1:])
+        mass = np.where((xa < 0.0) & (xb > 0.0), filled[:-1] - filled[1:], mass)
+        mass = np.maximum(mass, 0.0)
+        if not np.any(power > 0):
+            return np.asarray(mass, dtype=float)
+        moment = np.zeros_like(mass)
+        for node, weight in zip(self._nodes, self._weights, strict=True):
+            occupied = filled[1:] + mass * node
+            vacant = empty[:-1] + mass * (1.0 - node)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                level = np.abs(np.log(vacant / occupied))
+            level = np.where(np.isfinite(level), level, np.maximum(np.abs(xa), np.abs(xb)))
+            moment += weight * level ** power[np.newaxis, :]
+        return np.asarray(np.where(power > 0, mass * moment, mass), dtype=float)
 
 
-def _interpolated(knots: FloatArray, values: FloatArray, energies: FloatArray) -> FloatArray:
-    """The monotone interpolant of :mod:`mesoscopic.landauer` at `energies`."""
+class _QuadratureKernels:
+    """Kernels ``K_c(E)`` given as a function, normalized to unit weight by quadrature.
+
+    `kernel` maps energies ``(n,)`` to kernel values ``(n, n_curves)``; `breaks` are panel
+    edges that resolve every kernel (each thermal window at a fraction of its ``kT``, and
+    the kinks of zero-temperature kernels). Interval masses come from 10-point
+    Gauss-Legendre rules on the panels between the knots and the breaks, exact to rounding
+    for smooth kernels. `columns` maps every sampled column to its curve (the discrepancy
+    of a curve is the largest over its columns); None weights all columns for every curve.
+    """
+
+    _nodes, _weights = np.polynomial.legendre.leggauss(10)
+
+    def __init__(
+        self,
+        kernel: Callable[[FloatArray], FloatArray],
+        breaks: FloatArray,
+        count: int,
+        *,
+        columns: NDArray[np.intp] | None = None,
+    ) -> None:
+        self.kernel, self.breaks, self.count, self.columns = kernel, breaks, count, columns
+        total = self._interval_integrals(np.array([breaks[0], breaks[-1]]))[0]
+        self.scale = np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
+
+    def _interval_integrals(self, knots: FloatArray) -> FloatArray:
+        inner = self.breaks[(self.breaks > knots[0]) & (self.breaks < knots[-1])]
+        edges = np.union1d(knots, inner)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        halves = 0.5 * np.diff(edges)
+        nodes = centres[:, np.newaxis] + halves[:, np.newaxis] * self._nodes[np.newaxis, :]
+        values = self.kernel(nodes.ravel()).reshape(*nodes.shape, self.count)
+        panels = np.einsum("pnc,n,p->pc", values, self._weights, halves)
+        cumulative = np.concatenate([np.zeros((1, self.count)), np.cumsum(panels, axis=0)])
+        at_knots = cumulative[np.searchsorted(edges, knots)]
+        return np.asarray(np.maximum(np.diff(at_knots, axis=0), 0.0), dtype=float)
+
+    def reduce(self, discrepancy: FloatArray) -> FloatArray:
+        if self.columns is None:
+            return np.asarray(discrepancy.max(axis=1, keepdims=True), dtype=float)
+        out = np.zeros((discrepancy.shape[0], self.count))
+        np.maximum.at(out.T, self.columns, discrepancy.T)
+        return out
+
+    def masses(self, knots: FloatArray, curves: slice) -> FloatArray:
+        return (self._interval_integrals(knots) * self.scale)[:, curves]
+
+
+def _interpolated(
+    knots: FloatArray, values: FloatArray, energies: FloatArray, interpolation: str = "pchip"
+) -> FloatArray:
+    """The interpolant of :mod:`mesoscopic.landauer` (monotone cubic by default) at `energies`."""
     with np.errstate(over="ignore"):
+        if interpolation == "cubic" and knots.size >= 4:
+            return np.asarray(
+                scipy.interpolate.CubicSpline(knots, values, axis=0, bc_type="not-a-knot")(
+                    energies
+                ),
+                dtype=float,
+            )
+        if interpolation == "linear":
+            return np.asarray(
+                scipy.interpolate.interp1d(knots, values, axis=0, assume_sorted=True)(energies),
+                dtype=float,
+            )
         return np.asarray(
             scipy.interpolate.PchipInterpolator(knots, values, axis=0)(energies), dtype=float
         )
+
+
+class _Refinement:
+    """Result of :func:`_refined_samples`."""
+
+    def __init__(
+        self,
+        energies: FloatArray,
+        samples: FloatArray,
+        errors: list[FloatArray],
+        converged: bool,
+        rounds: int,
+    ) -> None:
+        self.energies, self.samples, self.errors = energies, samples, errors
+        self.converged, self.rounds = converged, rounds
 
 
 def _refined_samples(
     sample: Callable[[FloatArray], FloatArray],
     grid: FloatArray,
     steps: FloatArray,
-    mu: FloatArray,
-    kT: FloatArray,
+    kernels: Sequence[Any],
     *,
     tol: float,
     max_points: int,
-) -> tuple[FloatArray, FloatArray, FloatArray, bool]:
-    """Samples of ``T(E)`` refined until the thermal averages are within `tol`.
+    interpolation: str = "pchip",
+) -> _Refinement:
+    """Samples refined until every kernel average of every curve is within `tol`.
 
-    `sample` maps energies ``(n,)`` to transmissions ``(n, n_curves)``; `grid` is the
-    starting grid (with the pairs around `steps` in it); `mu`, `kT` are the pairs ``(P,)``
-    with ``kT > 0``. Returns the energies, the samples there, the error estimate of every
-    pair ``(P,)`` (in units of transmission) and whether it converged.
+    `sample` maps energies ``(n,)`` to samples ``(n, n_columns)``: transmissions, a whole
+    transmission matrix, or the noise coefficients of the S-matrices; it is called once
+    per round, so each round is one batched solve. `grid` is the starting grid (with the
+    pairs around `steps` in it). Each element of `kernels` (:class:`_ThermalKernels`,
+    :class:`_QuadratureKernels`) has ``count`` curves, ``masses(knots, curves)``, the
+    weight of every interval in every curve (of order one in total), and
+    ``reduce(discrepancy)``, which columns every curve weights. Returns the energies, the
+    samples there, the error estimate of every curve of every kernel (in units of the
+    samples), whether all are below `tol`, and the number of rounds (solver calls).
     """
     knots = grid
     values = sample(knots)
+    rounds = 1
     tested_at = np.full(knots.size - 1, np.nan)
     tested = np.zeros((knots.size - 1, values.shape[1]))
     offsets = _step_offsets(steps)
+
+    def result(errors: list[FloatArray], done: bool) -> _Refinement:
+        energies, samples = _merged_samples(knots, values, tested_at, tested)
+        return _Refinement(energies, samples, errors, done, rounds)
+
     while True:
         spacing = np.diff(knots)
         midpoint = knots[:-1] + 0.5 * spacing
@@ -397,28 +578,33 @@ def _refined_samples(
         too_narrow = spacing <= _NARROWEST_ULPS * np.spacing(np.maximum(np.abs(knots[1:]), 1.0))
         scale = 1.0 + float(np.max(np.abs(values), initial=0.0))
         weights_max = np.zeros(spacing.size)
-        block = max(1, _BLOCK // max(spacing.size, 1))
-        for start in range(0, mu.size, block):
-            masses = _kernel_masses(knots, mu[start : start + block], kT[start : start + block])
-            weights_max = np.maximum(weights_max, masses.max(axis=1, initial=0.0))
+        for kernel in kernels:
+            block = max(1, _BLOCK // max(spacing.size, 1))
+            for start in range(0, kernel.count, block):
+                masses = kernel.masses(knots, slice(start, start + block))
+                weights_max = np.maximum(weights_max, masses.max(axis=1, initial=0.0))
         active = (weights_max * scale > _NEGLIGIBLE_WEIGHT * tol) & ~across & ~too_narrow
         fresh = active & np.isnan(tested_at)
         spent = knots.size + int(np.count_nonzero(~np.isnan(tested_at)))
         if np.any(fresh):
             if spent + int(np.count_nonzero(fresh)) > max_points:
                 checked = active & ~np.isnan(tested_at)
-                errors, _ = _estimate(knots, values, tested_at, tested, checked, mu, kT, tol)
+                errors, _ = _estimate(
+                    knots, values, tested_at, tested, checked, kernels, tol, interpolation
+                )
                 # Intervals never checked are unknown: the estimate is at least the tolerance.
-                errors = np.maximum(errors, np.nextafter(tol, np.inf))
-                return (*_merged_samples(knots, values, tested_at, tested), errors, False)
+                return result([np.maximum(e, np.nextafter(tol, np.inf)) for e in errors], False)
             tested_at[fresh] = midpoint[fresh]
             tested[fresh] = sample(midpoint[fresh])
+            rounds += 1
         checked = active & ~np.isnan(tested_at)
-        errors, selected = _estimate(knots, values, tested_at, tested, checked, mu, kT, tol)
-        if float(np.max(errors, initial=0.0)) <= tol:
-            return (*_merged_samples(knots, values, tested_at, tested), errors, True)
+        errors, selected = _estimate(
+            knots, values, tested_at, tested, checked, kernels, tol, interpolation
+        )
+        if max((float(np.max(e, initial=0.0)) for e in errors), default=0.0) <= tol:
+            return result(errors, True)
         if not np.any(selected):
-            return (*_merged_samples(knots, values, tested_at, tested), errors, False)
+            return result(errors, False)
         # Bisect the selected intervals at their (already sampled) midpoints.
         position = np.flatnonzero(selected) + 1
         knots = np.insert(knots, position, tested_at[selected])
@@ -437,44 +623,48 @@ def _estimate(
     tested_at: FloatArray,
     tested: FloatArray,
     checked: NDArray[np.bool_],
-    mu: FloatArray,
-    kT: FloatArray,
+    kernels: Sequence[Any],
     tol: float,
-) -> tuple[FloatArray, NDArray[np.bool_]]:
-    """Error estimate of every pair ``(P,)`` and the intervals to bisect.
+    interpolation: str,
+) -> tuple[list[FloatArray], NDArray[np.bool_]]:
+    """Error estimate of every curve of every kernel and the intervals to bisect.
 
-    An interval's error for a pair is the largest difference, over the curves, between the
-    sample at its midpoint and the interpolant of the knots there, times the interval's
-    share of that pair's thermal kernel. For every pair whose summed estimate exceeds `tol`,
-    its intervals are bisected largest first until what is left is below ``tol / 2``.
+    An interval's error for a curve is the largest difference, over the columns the curve
+    weights, between the sample at its midpoint and the interpolant of the knots there,
+    times the interval's share of that curve's kernel. For every curve whose summed
+    estimate exceeds `tol`, its intervals are bisected largest first until what is left is
+    below ``tol / 2``.
     """
-    discrepancy = np.zeros(knots.size - 1)
+    discrepancy = np.zeros((knots.size - 1, values.shape[1]))
     if np.any(checked):
-        predicted = _interpolated(knots, values, tested_at[checked])
-        discrepancy[checked] = np.max(np.abs(tested[checked] - predicted), axis=1)
-    rows = np.flatnonzero(discrepancy > 0)
-    errors = np.zeros(mu.size)
+        predicted = _interpolated(knots, values, tested_at[checked], interpolation)
+        discrepancy[checked] = np.abs(tested[checked] - predicted)
+    rows = np.flatnonzero(discrepancy.max(axis=1, initial=0.0) > 0)
+    errors = [np.zeros(kernel.count) for kernel in kernels]
     selected = np.zeros(knots.size - 1, dtype=bool)
     if rows.size == 0:
         return errors, selected
-    block = max(1, _BLOCK // rows.size)
-    for start in range(0, mu.size, block):
-        pairs = slice(start, start + block)
-        masses = _kernel_masses(knots, mu[pairs], kT[pairs])[rows]
-        contribution = discrepancy[rows, np.newaxis] * masses
-        total = contribution.sum(axis=0)
-        errors[pairs] = total
-        over = total > tol
-        if not np.any(over):
-            continue
-        part = contribution[:, over]
-        ordered = np.sort(part, axis=0)
-        kept_small = np.cumsum(ordered, axis=0) <= 0.5 * tol
-        count = kept_small.sum(axis=0)
-        threshold = np.where(
-            count > 0, ordered[np.maximum(count - 1, 0), np.arange(part.shape[1])], 0.0
-        )
-        selected[rows[np.any(part > threshold, axis=1)]] = True
+    for kernel, kernel_errors in zip(kernels, errors, strict=True):
+        reduced = kernel.reduce(discrepancy[rows])
+        block = max(1, _BLOCK // rows.size)
+        for start in range(0, kernel.count, block):
+            curves = slice(start, start + block)
+            masses = kernel.masses(knots, curves)[rows]
+            weight = reduced if reduced.shape[1] == 1 else reduced[:, curves]
+            contribution = weight * masses
+            total = contribution.sum(axis=0)
+            kernel_errors[curves] = total
+            over = total > tol
+            if not np.any(over):
+                continue
+            part = contribution[:, over]
+            ordered = np.sort(part, axis=0)
+            kept_small = np.cumsum(ordered, axis=0) <= 0.5 * tol
+            count = kept_small.sum(axis=0)
+            threshold = np.where(
+                count > 0, ordered[np.maximum(count - 1, 0), np.arange(part.shape[1])], 0.0
+            )
+            selected[rows[np.any(part > threshold, axis=1)]] = True
     return errors, selected
 
 
@@ -492,16 +682,6 @@ def _merged_samples(
 # --------------------------------------------------------------------------------------------
 # Public entry point
 # --------------------------------------------------------------------------------------------
-
-
-def _check_system(fsys: Any, what: str) -> System:
-    if not isinstance(fsys, System):
-        raise TypeError(
-            f"{what} needs a finalized system (Builder.finalized()), got {type(fsys).__name__}"
-        )
-    if len(fsys.leads) < 2:
-        raise ValueError(f"{what} needs a system with at least two leads, got {len(fsys.leads)}")
-    return fsys
 
 
 def _to_from(fsys: System, leads: Any) -> tuple[int, int]:
@@ -624,11 +804,16 @@ def conductance(
     leads : (int, int), optional
         ``(to_lead, from_lead)``, the order of :meth:`mesoscopic.SMatrix.transmission` and
         of Kwant: ``T[to, from]`` is the transmission from lead ``from_lead`` into lead
-        ``to_lead``. Default ``(1, 0)``: from lead 0 into lead 1. (Note that
-        :func:`mesoscopic.thermoelectric.thermoelectric_response` takes
-        ``leads=(source, drain)``, the reverse order.) Ignored with ``matrix=True``.
+        ``to_lead``. Default ``(1, 0)``: from lead 0 into lead 1, as the ``to_lead`` and
+        ``from_lead`` of :func:`mesoscopic.thermoelectric.thermoelectric_response`.
+        Ignored with ``matrix=True``.
     matrix : bool, optional
-        Return the conductance matrix of all leads instead of one transmission.
+        Return the conductance matrix of all leads instead of one transmission: the road
+        to multi-terminal quantities at temperature. ``G.conductance`` (over ``to_lead,
+        from_lead``, last) goes as it is into :func:`mesoscopic.network.four_terminal_resistance`,
+        :func:`mesoscopic.network.hall_resistance`, :func:`mesoscopic.network.solve` and
+        :func:`mesoscopic.network.eliminate_probes` (voltage probes in linear response),
+        which treat the leading ``(mu, kT, ...)`` axes as a batch.
     tol : float, optional
         Target of the error estimate of every thermal average ``<T>`` (default 1e-8).
     max_points : int, optional
@@ -686,25 +871,15 @@ def conductance(
     >>> G.conductance.values.round(6).tolist(), G.conductance.attrs["units"]
     ([1.0, 1.5, 2.0], 'e^2/h')
     """
-    system = _check_system(fsys, "conductance")
+    system = _checks.finalized_system(fsys, "conductance", min_leads=2)
     to_lead, from_lead = _to_from(system, leads)
     if not isinstance(matrix, (bool, np.bool_)):
         raise TypeError(f"matrix must be True or False, got {_checks._show(matrix)}")
-    potentials = _chemical_potentials(mu)
+    potentials = _checks.real_vector(mu, "mu")
     temperatures = _thermal_energies(kT)
     tolerance = float(_checks.positive(tol, "tol"))
-    if isinstance(max_points, bool) or not isinstance(max_points, numbers.Integral):
-        raise TypeError(f"max_points must be an integer, got {_checks._show(max_points)}")
-    if max_points < 16:
-        raise ValueError(f"max_points must be at least 16, got {max_points}")
-    if (
-        isinstance(resonance_orbitals, bool)
-        or not isinstance(resonance_orbitals, numbers.Integral)
-        or resonance_orbitals < 0
-    ):
-        raise ValueError(
-            f"resonance_orbitals must be an integer >= 0, got {_checks._show(resonance_orbitals)}"
-        )
+    max_points = _checks.positive_int(max_points, "max_points", minimum=16)
+    resonance_orbitals = _checks.positive_int(resonance_orbitals, "resonance_orbitals", minimum=0)
     given_steps = _step_energies(steps)
     settings = solver_options(options, solver=solver, device=device)
     batch, batch_coords, batch_shape = _parameter_batch(params, sweep)
@@ -744,30 +919,24 @@ def conductance(
 
         if hot_kT.size:
             grid = energy_grid(potentials, hot_kT, points_per_kT=1.0)
-            low, high = float(grid[0]), float(grid[-1])
-            edges = _lead_band_edges(system, item_params, low, high)
-            jumps = np.union1d(edges, given_steps[(given_steps >= low) & (given_steps <= high)])
-            seeds = _bound_state_energies(system, item_params, low, high, resonance_orbitals)
-            reach = landauer.THERMAL_WINDOW_KT * pair_kT
-            inside = np.any(
-                np.abs(seeds[:, np.newaxis] - pair_mu[np.newaxis, :]) < reach[np.newaxis, :],
-                axis=1,
+            start, jumps = _starting_grid(
+                system, item_params, grid, given_steps, pair_mu, pair_kT, resonance_orbitals
             )
-            seeds = seeds[inside]
-            if seeds.size:
-                gap = np.min(np.abs(seeds[:, np.newaxis] - grid[np.newaxis, :]), axis=1)
-                seeds = seeds[gap > 1e-6 * float(hot_kT.min())]
-            start = _with_steps(np.union1d(grid, seeds), jumps)
-            energies, samples, estimate, done = _refined_samples(
-                sample, start, jumps, pair_mu, pair_kT, tol=tolerance, max_points=max_points
+            refined = _refined_samples(
+                sample,
+                start,
+                jumps,
+                [_ThermalKernels(pair_mu, pair_kT)],
+                tol=tolerance,
+                max_points=max_points,
             )
-            points[item] += energies.size
-            converged[item] = done
+            points[item] += refined.energies.size
+            converged[item] = refined.converged
             thermal = landauer.linear_conductance(
-                energies, samples, potentials[:, np.newaxis], hot_kT[np.newaxis, :]
+                refined.energies, refined.samples, potentials[:, np.newaxis], hot_kT[np.newaxis, :]
             )
             averages[item][:, ~cold, :] = thermal
-            errors[item][:, ~cold] = estimate.reshape(potentials.size, hot_kT.size)
+            errors[item][:, ~cold] = refined.errors[0].reshape(potentials.size, hot_kT.size)
         if np.any(cold):
             at_mu = sample(potentials)
             points[item] += potentials.size

@@ -65,7 +65,7 @@ temperature and bias ``V = 0.1`` its shot noise is ``S = 2 V T (1 - T)``:
 
 from __future__ import annotations
 
-import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -120,9 +120,6 @@ def _check_smatrix(value: Any, name: str) -> SMatrix:
     return value
 
 
-_check_spin_degeneracy = _checks.spin_degeneracy
-
-
 def _per_terminal(value: ArrayLike, count: int, name: str, *, thermal: bool) -> NDArray[Any]:
     arr = _checks.temperature(value, name) if thermal else _checks.real_array(value, name)
     if arr.ndim == 0:
@@ -133,15 +130,6 @@ def _per_terminal(value: ArrayLike, count: int, name: str, *, thermal: bool) -> 
             f"got shape {arr.shape}"
         )
     return arr
-
-
-def _lead_index(value: Any, count: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a lead index (int), got {value!r}")
-    if not 0 <= int(value) < count:
-        leads = "this system has no leads" if count == 0 else f"valid leads are 0..{count - 1}"
-        raise ValueError(f"{name} = {value} does not exist; {leads}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +220,8 @@ def transmission_eigenvalues(
     [0.8]
     """
     s = _check_smatrix(smatrix, "smatrix")
-    to_index = _lead_index(to_lead, s.num_leads, "to_lead")
-    from_index = _lead_index(from_lead, s.num_leads, "from_lead")
+    to_index = _checks.index(to_lead, s.num_leads, "to_lead")
+    from_index = _checks.index(from_lead, s.num_leads, "from_lead")
     block = s.submatrix(to_index, from_index)
     values = np.zeros(block.shape[1])
     if block.size:
@@ -339,7 +327,9 @@ def shot_noise_matrix(
     [[0.08, -0.08], [-0.08, 0.08]]
     """
     s = _check_smatrix(smatrix, "smatrix")
-    g_s = _check_spin_degeneracy(s.spin_degeneracy if spin_degeneracy is None else spin_degeneracy)
+    g_s = _checks.spin_degeneracy(
+        s.spin_degeneracy if spin_degeneracy is None else spin_degeneracy
+    )
     potentials = _per_terminal(mu, s.num_leads, "mu", thermal=False)
     coefficients = _noise_coefficients(s.data[None], _mode_counts(s))[0]
     return g_s * np.einsum("ijkl,kl->ij", coefficients, _pair_weights(potentials))
@@ -471,18 +461,64 @@ def noise_matrix(
     >>> noise_matrix(grid, mu=0.0, kT=0.02).round(12).tolist()
     [[0.08, -0.08], [-0.08, 0.08]]
     """
+    _check_interpolation(interpolation)
+    energies, coefficients, degeneracy = _coefficient_samples(smatrices)
+    count = coefficients.shape[1]
+    g_s = _checks.spin_degeneracy(degeneracy if spin_degeneracy is None else spin_degeneracy)
+    potentials = _per_terminal(mu, count, "mu", thermal=False)
+    thermal = _per_terminal(kT, count, "kT", thermal=True)
+    return _integrated_noise(energies, coefficients, potentials, thermal, g_s, interpolation)
+
+
+def _check_interpolation(interpolation: Any) -> None:
     if interpolation not in _MIN_POINTS:
         raise ValueError(
             f"interpolation must be one of 'cubic', 'pchip', 'linear', got {interpolation!r}"
         )
-    energies, coefficients, degeneracy = _coefficient_samples(smatrices)
-    count = coefficients.shape[1]
-    g_s = _check_spin_degeneracy(degeneracy if spin_degeneracy is None else spin_degeneracy)
-    potentials = _per_terminal(mu, count, "mu", thermal=False)
-    thermal = _per_terminal(kT, count, "kT", thermal=True)
+
+
+def _fermi_window(
+    potentials: NDArray[np.float64], thermal: NDArray[np.float64]
+) -> tuple[float, float]:
+    """``[min_k(mu_k - 34 kT_k), max_k(mu_k + 34 kT_k)]``, where the kernels live."""
     lower = float(np.min(potentials - _WINDOW_KT * thermal))
     upper = float(np.max(potentials + _WINDOW_KT * thermal))
+    return lower, upper
+
+
+def _pair_kernels(
+    energies: NDArray[np.float64], potentials: NDArray[np.float64], thermal: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``f_k (1 - f_l) + f_l (1 - f_k)`` at every energy, shape ``(n_E, n_leads, n_leads)``."""
+    occupations = np.stack(
+        [_fermi(energies, m, t) for m, t in zip(potentials, thermal, strict=True)], axis=-1
+    )
+    vacancies = 1.0 - occupations
+    products = occupations[:, :, np.newaxis] * vacancies[:, np.newaxis, :]
+    return np.asarray(products + np.swapaxes(products, 1, 2), dtype=float)
+
+
+def _integrated_noise(
+    energies: NDArray[np.float64],
+    coefficients: NDArray[np.float64],
+    potentials: NDArray[np.float64],
+    thermal: NDArray[np.float64],
+    g_s: int,
+    interpolation: str,
+    *,
+    strict: bool = True,
+) -> NDArray[np.float64]:
+    """Büttiker's noise integral of the coefficients ``C[e, i, j, k, l]`` sampled on a grid.
+
+    With ``strict=False`` a grid that misses a sliver of the Fermi window (the pair of
+    points around a band edge right at its end) is accepted: the kernels are below 1e-14
+    of their peak there.
+    """
+    count = coefficients.shape[1]
+    lower, upper = _fermi_window(potentials, thermal)
     slack = _COVERAGE_SLACK * max(1.0, abs(lower), abs(upper))
+    if not strict:
+        slack = max(slack, 1e-6 * (upper - lower))
     if lower < energies[0] - slack or upper > energies[-1] + slack:
         raise ValueError(
             f"the energy grid covers [{energies[0]:.6g}, {energies[-1]:.6g}] but the Fermi "
@@ -512,48 +548,102 @@ def noise_matrix(
     halves = 0.5 * np.diff(edges)
     nodes = (centres[:, None] + halves[:, None] * unit_nodes[None, :]).ravel()
     weights = (halves[:, None] * unit_weights[None, :]).ravel()
-    occupations = np.stack([_fermi(nodes, m, t) for m, t in zip(potentials, thermal, strict=True)])
     # f_k (1 - f_l) + f_l (1 - f_k), at every node, for every pair (k, l).
-    kernels = occupations[:, None, :] * (1.0 - occupations[None, :, :]) + occupations[
-        None, :, :
-    ] * (1.0 - occupations[:, None, :])
+    kernels = _pair_kernels(nodes, potentials, thermal)
     values = interpolant(nodes).reshape(nodes.size, count, count, count, count)
-    result = np.einsum("nijkl,kln,n->ij", values, kernels, weights, optimize=True)
-    return g_s * 0.5 * (result + result.T)
+    result = np.einsum("nijkl,nkl,n->ij", values, kernels, weights, optimize=True)
+    return np.asarray(g_s * 0.5 * (result + result.T), dtype=float)
+
+
+def _reservoir_grid(
+    potentials: NDArray[np.float64], thermal: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Starting grid of the adaptive noise integral: every reservoir's thermal window.
+
+    The window ``mu_k ± 34 kT_k`` of every reservoir with ``kT_k > 0`` at spacing ``kT``
+    (:func:`mesoscopic.linear_response.energy_grid`), the chemical potentials (the kinks of
+    zero-temperature kernels) and 32 intervals across the whole Fermi window, which reach
+    the stretches between windows that a product ``f_k (1 - f_l)`` spans.
+    """
+    from .linear_response import energy_grid
+
+    lower, upper = _fermi_window(potentials, thermal)
+    hot = thermal > 0
+    if np.any(hot):
+        grid = energy_grid(np.unique(potentials[hot]), np.unique(thermal[hot]), points_per_kT=1.0)
+        closest = 0.25 * float(np.min(thermal[hot]))
+    else:
+        grid = np.array([lower, upper])
+        closest = 0.25 * (upper - lower) / 32
+    extra = np.union1d(potentials, np.linspace(lower, upper, 33))
+    extra = extra[(extra >= lower) & (extra <= upper)]
+    position = np.clip(np.searchsorted(grid, extra), 1, grid.size - 1)
+    gap = np.minimum(np.abs(extra - grid[position - 1]), np.abs(extra - grid[position]))
+    outside = (extra < grid[0]) | (extra > grid[-1])
+    return np.union1d(grid, extra[(gap > closest) | outside])
 
 
 def noise_matrix_of_system(
     syst: Any,
-    energies: ArrayLike,
+    energies: ArrayLike | None = None,
     *,
     mu: ArrayLike,
     kT: ArrayLike,
     params: Mapping[str, Any] | None = None,
-    interpolation: Interpolation = "cubic",
+    interpolation: Interpolation | None = None,
+    tol: float = 1e-8,
+    max_points: int = 20_000,
+    steps: ArrayLike = (),
+    resonance_orbitals: int = 2000,
     options: SolverOptions | Mapping[str, Any] | None = None,
 ) -> NDArray[np.float64]:
-    """Current-noise matrix of a finalized system, computing its S-matrices on a grid.
+    """Current-noise matrix of a finalized system, on an energy grid chosen by itself.
 
-    Computes the S-matrices at all energies of `energies` in one call of the batched solver
-    (:func:`mesoscopic.smatrices`: recursive Green's functions over the whole grid, or the
-    sparse solver, with its workers and device) and then :func:`noise_matrix`; the spin
+    By default the energies are chosen as :func:`mesoscopic.conductance` chooses them: the
+    thermal window ``mu_k ± 34 kT_k`` of every reservoir (at spacing ``kT_k``) and the
+    interval between the chemical potentials, the band edges of the leads (where channels
+    open and the noise coefficients jump) as pairs of points either side, the bound-state
+    energies of the scattering region (narrow resonances), and then bisection of the
+    intervals where the noise coefficients ``Re Tr[A_kl(i) A_lk(j)]`` differ most from
+    their interpolant, weighted by the Fermi products ``f_k (1 - f_l) + f_l (1 - f_k)`` of
+    every pair of reservoirs, until the estimated error of every pair's integral is below
+    `tol` (relative to the pair's total weight). Each round computes its S-matrices in one
+    call of the batched solver (:func:`mesoscopic.smatrices`: recursive Green's functions
+    over all its energies, or the sparse solver, with its workers and device); the spin
     degeneracy is the system's.
+
+    Given `energies`, the S-matrices are computed there, in one call, and integrated by
+    :func:`noise_matrix` (the fixed-grid path).
 
     Parameters
     ----------
     syst : System
         A finalized system with leads.
-    energies : (n_E,) array_like
-        Strictly increasing energy grid covering the Fermi window (see
-        :func:`noise_matrix`) and resolving the energy dependence of ``S``.
+    energies : (n_E,) array_like, optional
+        A fixed, strictly increasing energy grid covering the Fermi window (see
+        :func:`noise_matrix`) and resolving the energy dependence of ``S``; by default the
+        adaptive grid above.
     mu : (n_leads,) array_like
-        Chemical potentials of the reservoirs.
+        Chemical potentials of the reservoirs (a scalar applies to all), energy unit.
     kT : float or (n_leads,) array_like
-        Thermal energies ``>= 0``.
+        Thermal energies ``>= 0``, energy unit.
     params : dict, keyword-only, optional
         Parameter values of the system by name.
     interpolation : {"cubic", "pchip", "linear"}, keyword-only, optional
-        As in :func:`noise_matrix`.
+        As in :func:`noise_matrix`. Default: "pchip" (monotone cubic, which integrates the
+        jumps at band edges as steps) on the adaptive grid, "cubic" on given `energies`.
+    tol : float, keyword-only, optional
+        Target of the error estimate of every pair's integral per unit noise coefficient
+        and unit kernel weight (default 1e-8); adaptive grid only.
+    max_points : int, keyword-only, optional
+        Most energies computed (default 20000, at least 16); beyond it the refinement stops
+        with a :class:`mesoscopic.linear_response.ConvergenceWarning`.
+    steps : float or array_like, keyword-only, optional
+        Further energies where ``S`` jumps (besides the band edges of the leads, found by
+        themselves), e.g. the edges of a lead given only by a self-energy.
+    resonance_orbitals : int, keyword-only, optional
+        Largest scattering region (in orbitals) whose bound-state energies seed the
+        adaptive grid (default 2000; 0 switches it off).
     options : SolverOptions or mapping, keyword-only, optional
         Solver settings (:class:`mesoscopic.solvers.SolverOptions`: solver, device,
         workers, ...); the defaults of :func:`mesoscopic.smatrices` if not given.
@@ -561,17 +651,23 @@ def noise_matrix_of_system(
     Returns
     -------
     (n_leads, n_leads) float ndarray
-        ``S_ij`` in units of ``e^2/h`` times the energy unit.
+        ``S_ij`` in units of ``e^2/h`` times the energy unit (see the module docstring).
 
     Raises
     ------
     ValueError
-        As :func:`noise_matrix`; energies not strictly increasing are refused before any
-        S-matrix is computed.
+        As :func:`noise_matrix`; a given grid that is not strictly increasing is refused
+        before any S-matrix is computed.
+
+    Warns
+    -----
+    ConvergenceWarning
+        The adaptive grid reached `max_points` before its error estimate reached `tol`.
 
     Examples
     --------
-    A clean chain transmits perfectly and is noiseless at zero temperature:
+    Johnson-Nyquist noise ``S = 4 kT G`` of a chain with an impurity (``T = 0.8`` at
+    ``E = 0``), and a clean chain, noiseless at zero temperature:
 
     >>> import numpy as np
     >>> import mesoscopic as meso
@@ -583,27 +679,92 @@ def noise_matrix_of_system(
     >>> lead[lat(0)] = 0.0
     >>> lead[lat.neighbors()] = -1.0
     >>> _ = syst.attach_lead(lead); _ = syst.attach_lead(lead.reversed())
-    >>> grid = np.linspace(-0.2, 0.2, 9)
-    >>> S = noise_matrix_of_system(syst.finalized(), grid, mu=[0.1, -0.1], kT=0.0)
+    >>> clean = syst.finalized()
+    >>> S = noise_matrix_of_system(clean, mu=[0.1, -0.1], kT=0.0)
     >>> bool(np.abs(S).max() < 1e-12)
+    True
+    >>> syst[lat(1)] = 1.0
+    >>> impurity = syst.finalized()
+    >>> S = noise_matrix_of_system(impurity, mu=0.0, kT=0.01)
+    >>> G = meso.conductance(impurity, mu=0.0, kT=0.01).conductance
+    >>> bool(np.isclose(S[0, 0], 4 * 0.01 * float(G), rtol=1e-7))
     True
     """
     from . import batch
+    from .linear_response import (
+        ConvergenceWarning,
+        _QuadratureKernels,
+        _refined_samples,
+        _starting_grid,
+        _step_energies,
+    )
 
-    grid = _checks.real_array(energies, "energies")
-    if grid.ndim != 1:
-        raise ValueError(f"energies must be a 1-D array, got shape {grid.shape}")
-    steps = np.diff(grid)
-    if np.any(steps <= 0):
-        bad = int(np.argmax(steps <= 0))
-        raise ValueError(
-            "energies must be strictly increasing, got "
-            f"{float(grid[bad])!r} at index {bad} followed by {float(grid[bad + 1])!r}"
+    system = _checks.finalized_system(syst, "noise_matrix_of_system", min_leads=1)
+    if energies is not None:
+        grid = _checks.energy_grid(energies, "energies")
+        kind = "cubic" if interpolation is None else interpolation
+        _check_interpolation(kind)
+        settings = solver_options(options)
+        return noise_matrix(
+            batch.smatrices(system, grid, params=params, options=settings),
+            mu=mu,
+            kT=kT,
+            interpolation=kind,
         )
+    kind = "pchip" if interpolation is None else interpolation
+    _check_interpolation(kind)
+    count = len(system.leads)
+    potentials = _per_terminal(mu, count, "mu", thermal=False)
+    thermal = _per_terminal(kT, count, "kT", thermal=True)
+    tolerance = float(_checks.positive(tol, "tol"))
+    budget = _checks.positive_int(max_points, "max_points", minimum=16)
+    orbitals = _checks.positive_int(resonance_orbitals, "resonance_orbitals", minimum=0)
+    given_steps = _step_energies(steps)
     settings = solver_options(options)
-    return noise_matrix(
-        batch.smatrices(syst, grid, params=params, options=settings),
-        mu=mu,
-        kT=kT,
-        interpolation=interpolation,
+    lower, upper = _fermi_window(potentials, thermal)
+    if upper <= lower:  # every reservoir at kT = 0 and one chemical potential
+        return np.zeros((count, count))
+    start, jumps = _starting_grid(
+        system,
+        params,
+        _reservoir_grid(potentials, thermal),
+        given_steps,
+        potentials,
+        thermal,
+        orbitals,
+    )
+
+    def sample(energies: NDArray[np.float64]) -> NDArray[np.float64]:
+        items = batch.smatrices(system, energies, params=params, options=settings)
+        return _coefficient_samples(items)[1].reshape(energies.size, -1)
+
+    pairs = count * count
+
+    def kernel(energies: NDArray[np.float64]) -> NDArray[np.float64]:
+        return _pair_kernels(energies, potentials, thermal).reshape(energies.size, pairs)
+
+    breaks = _panel_edges(np.empty(0), lower, upper, potentials, thermal)
+    kernels = _QuadratureKernels(kernel, breaks, pairs, columns=np.arange(pairs * pairs) % pairs)
+    refined = _refined_samples(
+        sample, start, jumps, [kernels], tol=tolerance, max_points=budget, interpolation=kind
+    )
+    if not refined.converged:
+        warnings.warn(
+            f"the adaptive energy grid of the noise did not reach tol={tolerance:g} within "
+            f"max_points={budget} energies; the largest error estimate is "
+            f"{float(np.max(refined.errors[0], initial=0.0)):.3g} (per unit noise "
+            "coefficient). Raise max_points, loosen tol, or give the energies of sharp "
+            "features of S(E) as steps=",
+            ConvergenceWarning,
+            stacklevel=_checks.user_stacklevel(),
+        )
+    coefficients = refined.samples.reshape(-1, count, count, count, count)
+    return _integrated_noise(
+        refined.energies,
+        coefficients,
+        potentials,
+        thermal,
+        system.spin_degeneracy,
+        kind,
+        strict=False,
     )

@@ -25,6 +25,7 @@ Units: energies (``mu``, ``kT``, the grid) in the unit of the Hamiltonian; see
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -35,10 +36,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _checks, landauer
 from .linear_response import (
-    _chemical_potentials,
+    ConvergenceWarning,
     _lead_band_edges,
     _positive_kT,
+    _refined_samples,
+    _starting_grid,
     _step_energies,
+    _ThermalKernels,
     _with_steps,
     energy_grid,
 )
@@ -65,34 +69,48 @@ def _check_coverage(grid: FloatArray, mu: FloatArray, kT: FloatArray) -> None:
     )
 
 
-def _lead_pair(fsys: System, leads: Any) -> tuple[int, int]:
+def _to_from(fsys: System, to_lead: Any, from_lead: Any, leads: Any, what: str) -> tuple[int, int]:
+    """The checked ``(to_lead, from_lead)``; the deprecated ``leads=(source, drain)`` too."""
+    if leads is not None:
+        if to_lead is not None or from_lead is not None:
+            raise TypeError(
+                f"{what} takes either to_lead= and from_lead= or the deprecated "
+                f"leads=(source, drain), not both; got leads={_checks._show(leads)}"
+            )
+        source, drain = _checks.lead_pair(
+            leads,
+            len(fsys.leads),
+            "(source, drain)",
+            "the thermoelectric response of one lead to itself is not defined",
+        )
+        warnings.warn(
+            f"{what}(leads=(source, drain)) is deprecated: the order is the reverse of "
+            "conductance and SMatrix.transmission (to_lead, from_lead). Use "
+            f"to_lead={drain}, from_lead={source} instead of leads=({source}, {drain})",
+            DeprecationWarning,
+            stacklevel=_checks.user_stacklevel(),
+        )
+        return drain, source
+    pair = (1 if to_lead is None else to_lead, 0 if from_lead is None else from_lead)
     return _checks.lead_pair(
-        leads,
+        pair,
         len(fsys.leads),
-        "(source, drain)",
+        "(to_lead, from_lead)",
         "the thermoelectric response of one lead to itself is not defined",
     )
-
-
-def _check_system(fsys: Any, what: str) -> System:
-    if not isinstance(fsys, System):
-        raise TypeError(
-            f"{what} needs a finalized system (Builder.finalized()), got {type(fsys).__name__}"
-        )
-    if len(fsys.leads) < 2:
-        raise ValueError(f"{what} needs a system with at least two leads, got {len(fsys.leads)}")
-    return fsys
 
 
 def transmission_curve(
     fsys: System,
     energies: ArrayLike,
     *,
-    leads: tuple[int, int] = (0, 1),
+    to_lead: int | None = None,
+    from_lead: int | None = None,
     params: Mapping[str, Any] | None = None,
     options: SolverOptions | Mapping[str, Any] | None = None,
+    leads: tuple[int, int] | None = None,
 ) -> FloatArray:
-    """Transmission ``T(E)`` from lead ``leads[0]`` into lead ``leads[1]`` at many energies.
+    """Transmission ``T(E)`` from lead `from_lead` into lead `to_lead` at many energies.
 
     Computed by the batched solver :func:`mesoscopic.transmission` (recursive Green's
     functions, or the sparse solver where the system does not slice well), with the
@@ -104,8 +122,12 @@ def transmission_curve(
         Finalized system with at least two leads.
     energies : array_like, shape (n_E,)
         Energies, in the unit of the Hamiltonian.
+    to_lead, from_lead : int, optional
+        ``T[to_lead, from_lead]``, the order of :meth:`mesoscopic.SMatrix.transmission` and
+        :func:`mesoscopic.conductance`; default ``to_lead=1, from_lead=0``.
     leads : (int, int), optional
-        ``(source, drain)``.
+        Deprecated: ``(source, drain)``, i.e. ``(from_lead, to_lead)``; warns with a
+        :class:`DeprecationWarning`. Use `to_lead` and `from_lead`.
     params : dict, optional
         Parameter values of the Hamiltonian, by name.
     options : SolverOptions or mapping, optional
@@ -132,15 +154,16 @@ def transmission_curve(
     >>> transmission_curve(syst.finalized(), [0.0, 2.5]).round(12)   # 1/(1 + 1/4) at E = 0
     array([0.8, 0. ])
     """
-    system = _check_system(fsys, "transmission_curve")
+    system = _checks.finalized_system(fsys, "transmission_curve", min_leads=2)
     grid = _checks.real_array(energies, "energies")
     if grid.ndim != 1:
         raise ValueError(f"energies must be a 1-D array, got shape {grid.shape}")
-    source, drain = _lead_pair(system, leads)
+    to_index, from_index = _to_from(system, to_lead, from_lead, leads, "transmission_curve")
     from .batch import transmission
 
     return np.asarray(
-        transmission(system, grid, drain, source, params=params, options=options), dtype=float
+        transmission(system, grid, to_index, from_index, params=params, options=options),
+        dtype=float,
     )
 
 
@@ -187,10 +210,8 @@ def mott_seebeck(
     >>> bool(np.isclose(mott_seebeck(E, np.exp(E), 0.0, 0.01), -np.pi**2 / 3 * 0.01))
     True
     """
-    grid = _checks.real_array(energies, "energies")
+    grid = _checks.energy_grid(energies, "energies", min_points=4)
     values = _checks.real_array(transmission, "transmission")
-    if grid.ndim != 1 or grid.size < 4 or np.any(np.diff(grid) <= 0):
-        raise ValueError("energies must be a strictly increasing 1-D grid of at least 4 points")
     if values.shape != grid.shape:
         raise ValueError(
             f"transmission must have the shape of energies {grid.shape}, got {values.shape}"
@@ -234,31 +255,42 @@ def thermoelectric_response(
     mu: ArrayLike,
     kT: ArrayLike,
     *,
-    leads: tuple[int, int] = (0, 1),
+    to_lead: int | None = None,
+    from_lead: int | None = None,
     params: Mapping[str, Any] | None = None,
     energies: ArrayLike | None = None,
+    tol: float = 1e-8,
+    max_points: int = 20_000,
     points_per_kT: float = 2.0,
     max_spacing: float | None = None,
     phonon_conductance: ArrayLike = 0.0,
     interpolation: Literal["cubic", "pchip", "linear"] = "pchip",
     steps: ArrayLike = (),
+    resonance_orbitals: int = 2000,
     options: SolverOptions | Mapping[str, Any] | None = None,
+    leads: tuple[int, int] | None = None,
 ) -> xr.Dataset:
     """Conductance, thermopower, Peltier coefficient, heat conductance, Lorenz ratio and ZT.
 
-    Two-terminal linear response between ``leads = (source, drain)`` of a tight-binding
-    device, for every pair of chemical potential and temperature. ``T(E)`` is computed on
-    :func:`energy_grid` (or the given `energies`) with :func:`transmission_curve`, and the
-    coefficients by :func:`mesoscopic.landauer.thermoelectric_coefficients` with the system's
-    spin degeneracy.
+    Two-terminal linear response of a tight-binding device through the transmission
+    ``T[to_lead, from_lead](E)``, for every pair of chemical potential and temperature;
+    the coefficients come from :func:`mesoscopic.landauer.thermoelectric_coefficients` with
+    the system's spin degeneracy.
 
-    ``T(E)`` jumps (clean leads) or has a square-root onset wherever a lead's channel opens
-    or closes, at the band minima and maxima of the leads. These band edges, found from the
-    band structure of every lead at `params`, and the given `steps` are put into the grid
-    (the default one and given `energies` alike) as pairs of points just either side
-    (:func:`energy_grid`), and the monotone interpolant then integrates each jump as a
-    step: a clean wire's thermally smeared staircase comes out exact to ~1e-9, with ``mu``
-    anywhere, on a threshold included.
+    By default the energies are chosen as :func:`mesoscopic.conductance` chooses them:
+    :func:`energy_grid` of `mu` and `kT` (the thermal windows ``mu ± 34 kT``), the band
+    edges of the leads and `steps` as pairs of points either side of each (where a
+    channel opens and ``T(E)`` jumps; the monotone interpolant integrates each jump as a
+    step), the bound-state energies of the scattering region (narrow resonances), and then
+    bisection of the intervals where ``T(E)`` differs most from its interpolant, weighted
+    by the three thermoelectric kernels ``-df/dE``, ``|x| (-df/dE)`` and
+    ``x^2 (-df/dE)`` (``x = (E - mu) / kT``) of every pair ``(mu, kT)``, until the
+    estimated error of every kernel average is below `tol`. A resonance much narrower than
+    ``kT`` is found and resolved. Each round of the refinement computes its transmissions
+    in one call of the batched solver (:func:`mesoscopic.transmission`).
+
+    Given `energies`, ``T(E)`` is computed there (with the band edges and `steps` put in
+    as pairs of points), in one call, with no refinement: the fixed-grid path.
 
     Parameters
     ----------
@@ -268,34 +300,47 @@ def thermoelectric_response(
         Chemical potentials (equilibrium Fermi energies), energy units.
     kT : float or array_like, shape (n_kT,)
         Thermal energies ``k_B T > 0``, energy units.
-    leads : (int, int), optional
-        ``(source, drain)``: the transmission is ``T[drain, source]``. Other leads, if any,
-        are ideal absorbers held at equilibrium (they take part only through ``T``).
+    to_lead, from_lead : int, optional
+        The transmission is ``T[to_lead, from_lead]``, from lead `from_lead` into lead
+        `to_lead` (the order of :func:`mesoscopic.conductance` and
+        :meth:`mesoscopic.SMatrix.transmission`); default ``to_lead=1, from_lead=0``.
+        Other leads, if any, are ideal absorbers held at equilibrium (they take part only
+        through ``T``).
     params : dict, optional
         Parameter values of the Hamiltonian, by name.
     energies : array_like, shape (n_E,), optional
-        Energy grid; by default :func:`energy_grid` of `mu` and `kT`. Must cover
-        ``mu +- 34 kT`` (:data:`mesoscopic.landauer.THERMAL_WINDOW_KT`) with spacing
-        ``<= kT`` there.
+        A fixed energy grid, instead of the adaptive one. Must cover ``mu ± 34 kT``
+        (:data:`mesoscopic.landauer.THERMAL_WINDOW_KT`) with spacing ``<= kT`` there, and
+        resolve ``T(E)``.
+    tol : float, optional
+        Target of the error estimate of every kernel average per unit transmission
+        (default 1e-8); adaptive grid only.
+    max_points : int, optional
+        Most energies computed (default 20000, at least 16); beyond it the refinement stops
+        with a :class:`mesoscopic.linear_response.ConvergenceWarning`.
     points_per_kT, max_spacing : float, optional
-        Passed to :func:`energy_grid` (ignored with `energies`). Give `max_spacing` when
-        ``T(E)`` has structure narrower than ``kT / points_per_kT``: this grid is fixed
-        and cannot see a resonance narrower than its spacing, unlike the adaptive grid
-        of :func:`mesoscopic.conductance` (which gives the conductance alone).
+        Passed to :func:`energy_grid`, the grid the refinement starts from (ignored with
+        `energies`).
     phonon_conductance : float or array_like, optional
         Phonon heat conductance ``>= 0`` in units of ``k_B/h`` times energy, broadcast against
         ``(n_mu, n_kT)``; enters only ``zt``.
     interpolation : {"pchip", "cubic", "linear"}, optional
-        Interpolant of the sampled ``T(E)`` (see :mod:`mesoscopic.landauer`). The default
-        monotone cubic never overshoots, so it is exact on the steps at the band edges;
-        the not-a-knot "cubic" spline rings at every step in the windows and is only for a
-        ``T(E)`` that is smooth across them.
+        Interpolant of the sampled ``T(E)`` (see :mod:`mesoscopic.landauer`), also the one
+        the refinement tests. The default monotone cubic never overshoots, so it is exact on
+        the steps at the band edges; the not-a-knot "cubic" spline rings at every step in
+        the windows and is only for a ``T(E)`` that is smooth across them.
     steps : float or array_like, optional
         Further energies where ``T(E)`` jumps (besides the band edges of the leads, which
         are found automatically), e.g. the edges of a lead given only by a self-energy.
+    resonance_orbitals : int, optional
+        Largest scattering region (in orbitals) whose bound-state energies seed the
+        adaptive grid (default 2000; 0 switches it off).
     options : SolverOptions or mapping, optional
         Solver settings (:class:`mesoscopic.solvers.SolverOptions`: solver, device,
-        workers, ...) of the transmissions, all computed in one batched call.
+        workers, ...) of the transmissions.
+    leads : (int, int), optional
+        Deprecated: ``(source, drain)``, i.e. ``(from_lead, to_lead)``, the reverse of the
+        order used everywhere else; warns with a :class:`DeprecationWarning`.
 
     Returns
     -------
@@ -308,14 +353,24 @@ def thermoelectric_response(
         degeneracy included), ``seebeck`` (k_B/e, 86.17 µV/K), ``peltier`` (energy unit / e;
         equal to ``seebeck * kT``), ``thermal_conductance`` (k_B/h times the energy unit,
         electronic, at zero electric current), ``lorenz`` ((k_B/e)^2), ``zt``
-        (dimensionless), ``phonon_conductance`` (as given); and ``transmission`` over
-        ``energy``. Attributes record the leads and the spin degeneracy.
+        (dimensionless), ``phonon_conductance`` (as given), ``error_estimate`` (the
+        largest estimate of the three kernel averages, per unit transmission; 0 on a given
+        grid); and ``transmission`` over ``energy``. Attributes: ``to_lead``,
+        ``from_lead`` (and their old names ``drain_lead``, ``source_lead``),
+        ``spin_degeneracy``, ``converged`` and ``tol`` (adaptive grid).
 
     Raises
     ------
     ValueError
         ``kT <= 0``, non-finite ``mu``, nonexistent or equal leads, or a grid that does not
         cover or resolve the thermal windows.
+
+    Warns
+    -----
+    ConvergenceWarning
+        The adaptive grid reached `max_points` before its error estimate reached `tol`.
+    DeprecationWarning
+        `leads` was given.
 
     Examples
     --------
@@ -338,31 +393,68 @@ def thermoelectric_response(
     >>> result.seebeck.attrs["units"]
     'k_B/e'
     """
-    system = _check_system(fsys, "thermoelectric_response")
-    source, drain = _lead_pair(system, leads)
-    potentials = _chemical_potentials(mu)
+    what = "thermoelectric_response"
+    system = _checks.finalized_system(fsys, what, min_leads=2)
+    to_index, from_index = _to_from(system, to_lead, from_lead, leads, what)
+    potentials = _checks.real_vector(mu, "mu")
     temperatures = _positive_kT(kT)
     phonon = _checks.positive(phonon_conductance, "phonon_conductance", allow_zero=True)
     given_steps = _step_energies(steps)
+    if interpolation not in ("pchip", "cubic", "linear"):
+        raise ValueError(
+            f"interpolation must be one of 'pchip', 'cubic', 'linear', got {interpolation!r}"
+        )
+    from .batch import transmission as batch_transmission
+
+    def sample(at: FloatArray) -> FloatArray:
+        values = batch_transmission(
+            system, at, to_index, from_index, params=params, options=options
+        )
+        return np.asarray(values, dtype=float).reshape(at.size, 1)
+
+    attrs: dict[str, Any] = {}
     if energies is None:
-        grid = energy_grid(
+        tolerance = float(_checks.positive(tol, "tol"))
+        budget = _checks.positive_int(max_points, "max_points", minimum=16)
+        orbitals = _checks.positive_int(resonance_orbitals, "resonance_orbitals", minimum=0)
+        start = energy_grid(
             potentials, temperatures, points_per_kT=points_per_kT, max_spacing=max_spacing
         )
-    else:
-        grid = _checks.real_array(energies, "energies")
-        if grid.ndim != 1 or grid.size < 4 or np.any(np.diff(grid) <= 0):
-            raise ValueError(
-                "energies must be a strictly increasing 1-D grid of at least 4 points, got "
-                f"{_checks._show(energies)}"
+        pair_mu = np.repeat(potentials, temperatures.size)
+        pair_kT = np.tile(temperatures, potentials.size)
+        start, jumps = _starting_grid(
+            system, params, start, given_steps, pair_mu, pair_kT, orbitals
+        )
+        refined = _refined_samples(
+            sample,
+            start,
+            jumps,
+            [_ThermalKernels(pair_mu, pair_kT, powers=(0, 1, 2))],
+            tol=tolerance,
+            max_points=budget,
+            interpolation=interpolation,
+        )
+        grid, transmission = refined.energies, refined.samples[:, 0]
+        estimate = refined.errors[0].reshape(3, potentials.size, temperatures.size).max(axis=0)
+        attrs.update(converged=bool(refined.converged), tol=tolerance)
+        if not refined.converged:
+            warnings.warn(
+                f"the adaptive energy grid of {what} did not reach tol={tolerance:g} within "
+                f"max_points={budget} energies; the largest error estimate is "
+                f"{float(np.max(estimate)):.3g} (per unit transmission). Raise max_points, "
+                "loosen tol, or give the energies of sharp features of T(E) as steps=",
+                ConvergenceWarning,
+                stacklevel=_checks.user_stacklevel(),
             )
+    else:
+        grid = _checks.energy_grid(energies, "energies", min_points=4)
         _check_coverage(grid, potentials, temperatures)
-    edges = _lead_band_edges(system, params, float(grid[0]), float(grid[-1]))
-    jumps = np.union1d(edges, given_steps)
-    jumps = jumps[(jumps >= grid[0]) & (jumps <= grid[-1])]
-    grid = _with_steps(grid, jumps)
-    transmission = transmission_curve(
-        system, grid, leads=(source, drain), params=params, options=options
-    )
+        edges = _lead_band_edges(system, params, float(grid[0]), float(grid[-1]))
+        jumps = np.union1d(edges, given_steps)
+        jumps = jumps[(jumps >= grid[0]) & (jumps <= grid[-1])]
+        grid = _with_steps(grid, jumps)
+        transmission = sample(grid)[:, 0]
+        estimate = np.zeros((potentials.size, temperatures.size))
     g_s = system.spin_degeneracy
     coefficients = landauer.thermoelectric_coefficients(
         grid,
@@ -397,10 +489,18 @@ def thermoelectric_response(
                 "k_B/h x energy",
                 "phonon heat conductance (given)",
             ),
+            "error_estimate": variable(
+                estimate,
+                "1",
+                "estimated error of the thermal averages of T(E) (largest of the three kernels)",
+            ),
             "transmission": xr.DataArray(
                 transmission,
                 dims=("energy",),
-                attrs={"units": "1", "long_name": f"transmission from lead {source} to {drain}"},
+                attrs={
+                    "units": "1",
+                    "long_name": f"transmission from lead {from_index} into lead {to_index}",
+                },
             ),
         },
         coords={
@@ -417,8 +517,11 @@ def thermoelectric_response(
             ),
         },
         attrs={
-            "source_lead": source,
-            "drain_lead": drain,
+            "to_lead": to_index,
+            "from_lead": from_index,
+            "source_lead": from_index,
+            "drain_lead": to_index,
+            **attrs,
             "spin_degeneracy": g_s,
             "sign_convention": "electrons carry charge -e; S < 0 where T(E) rises with energy",
         },
