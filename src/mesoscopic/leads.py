@@ -152,7 +152,9 @@ __all__ = [
     "StabilizedModes",
     "bands",
     "modes",
+    "phs_symmetrization",
     "selfenergy",
+    "square_selfenergy",
 ]
 
 ComplexArray = NDArray[np.complex128]
@@ -424,25 +426,31 @@ class LeadData:
         return int(self.h_cell.shape[0])
 
     def modes(self, energy: float) -> tuple[PropagatingModes, StabilizedModes]:
-        """Modes of this lead at ``energy``; see :func:`modes`."""
-        return modes(self.h_cell, self.hop, energy, projectors=self.projectors)
+        """Modes of this lead at ``energy``, in the solvers' form (``_modes_at_energy``)."""
+        return _modes_at_energy(self.h_cell, self.hop, energy, projectors=self.projectors)
 
 
 @dataclass(frozen=True, eq=False)
 class PropagatingModes:
     """Propagating modes of a lead at one energy, normalized to unit current.
 
+    Constructed as Kwant's: ``PropagatingModes(wave_functions, velocities, momenta)``
+    (``block_nmodes`` and ``blocks`` then describe a single block).
+
     Attributes
     ----------
     wave_functions : (n, 2 * num_modes) complex ndarray
         Mode wave functions in cell ``m = 0``: first the ``num_modes`` incoming modes
-        (``v < 0``), then the ``num_modes`` outgoing ones (``v > 0``). Within each group
-        the modes are ordered by conservation-law block, then by momentum.
-    momenta : (2 * num_modes,) float ndarray
-        ``k`` in ``(-pi, pi]`` (inverse cell length).
+        (``v < 0``), then the ``num_modes`` outgoing ones (``v > 0``), each group ordered by
+        conservation-law block. Within a block, :func:`modes` orders them as Kwant does
+        (incoming by increasing, outgoing by decreasing momentum, then by velocity); the
+        package's solvers order both groups by increasing momentum.
     velocities : (2 * num_modes,) float ndarray
         ``dE/dk`` (energy times cell length, ``hbar = 1``). ``|v| * |phi|^2 = 1``.
-    block_nmodes : tuple of int
+    momenta : (2 * num_modes,) float ndarray
+        ``k`` (inverse cell length); ``(-pi, pi]`` from the solvers, ``[-pi, pi)`` from
+        :func:`modes`, as in Kwant.
+    block_nmodes : sequence of int
         Incoming (= outgoing) modes in each conservation-law block; one entry without
         projectors.
     blocks : (2 * num_modes,) int ndarray
@@ -452,7 +460,7 @@ class PropagatingModes:
     --------
     >>> import numpy as np
     >>> from mesoscopic.leads import modes
-    >>> prop, _ = modes([[0.0]], [[-1.0]], -1.0)   # E = -2 cos k with k = pi/3
+    >>> prop, _ = modes([[0.0]], [[-1.0]], energy=-1.0)   # E = -2 cos k with k = pi/3
     >>> prop.num_modes
     1
     >>> np.round(prop.velocities, 6).tolist()     # dE/dk = 2 sin k
@@ -460,15 +468,49 @@ class PropagatingModes:
     """
 
     wave_functions: ComplexArray
-    momenta: FloatArray
     velocities: FloatArray
-    block_nmodes: tuple[int, ...]
-    blocks: IntArray
+    momenta: FloatArray
+    block_nmodes: Sequence[int] | None = None
+    blocks: IntArray | None = None
+
+    def __post_init__(self) -> None:
+        counts = self.block_nmodes
+        if counts is None:
+            counts = (int(np.size(self.momenta)) // 2,)
+            object.__setattr__(self, "block_nmodes", counts)
+        if self.blocks is None:
+            labels = np.repeat(np.arange(len(counts)), list(counts))
+            object.__setattr__(self, "blocks", np.concatenate([labels, labels]).astype(np.int64))
 
     @property
     def num_modes(self) -> int:
         """Number of open channels: incoming modes (equal to outgoing modes)."""
         return int(self.momenta.size // 2)
+
+
+class _SelfEnergyArray(np.ndarray):
+    """A read-only self-energy matrix that can also be called, as Kwant's method is.
+
+    ``stab.selfenergy`` is the ``(n, n)`` matrix on the cell ``-1``; ``stab.selfenergy()``
+    returns a copy of its ``(m, m)`` block on the ``m`` orbitals that Kwant's rectangular
+    ``h_hop`` (shape ``(n, m)``) couples to (the whole matrix when ``m = n``).
+    """
+
+    _interface: int | None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._interface = getattr(obj, "_interface", None)
+
+    def __call__(self) -> ComplexArray:
+        size = self.shape[0] if self._interface is None else self._interface
+        return np.array(np.asarray(self)[:size, :size])
+
+
+def _selfenergy_array(sigma: ComplexArray, interface: int | None = None) -> _SelfEnergyArray:
+    result = np.asarray(sigma, dtype=complex).view(_SelfEnergyArray)
+    result._interface = interface
+    result.flags.writeable = False
+    return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -483,6 +525,15 @@ class StabilizedModes:
     are the outgoing propagating modes, in the order and normalization of
     :class:`PropagatingModes`. ``alpha_in``/``beta_in`` are the incoming propagating modes.
 
+    Kwant's names are views of the same data: ``vecs`` and ``vecslmbdainv``
+    (``(r, r + num_modes)``: incoming, outgoing, then evanescent columns, the two halves of
+    Kwant's stabilized basis: ``beta`` and ``alpha``, up to a sign per conservation-law
+    block), ``nmodes`` (``num_modes``), ``sqrt_hop`` (``hop_left``, the rows Kwant's
+    ``h_hop`` couples to) and ``selfenergy()``. They satisfy Kwant's relations: the current
+    ``1j * vecs^dagger vecslmbdainv + h.c.`` is ``+1`` on incoming, ``-1`` on outgoing
+    modes and zero elsewhere, and ``selfenergy() = sqrt_hop vecs_out vecslmbdainv_out^{-1}
+    sqrt_hop^dagger`` over the outgoing and evanescent columns.
+
     Attributes
     ----------
     hop_left, hop_right : (n, r) complex ndarray
@@ -492,7 +543,9 @@ class StabilizedModes:
     alpha_in, beta_in : (r, num_modes) complex ndarray
         Incoming propagating modes.
     selfenergy : (n, n) complex ndarray
-        Exact retarded self-energy on cell ``-1`` (energy units).
+        Exact retarded self-energy on cell ``-1`` (energy units). It can also be called,
+        ``selfenergy()``, as Kwant's method (a copy; the ``(m, m)`` block for Kwant's
+        rectangular ``h_hop`` of shape ``(n, m)``).
     sources : (n, num_modes) complex ndarray
         ``hop phi_j - Sigma phi_j exp(-i k_j)`` for each incoming mode ``j``: the term an
         incoming wave adds to the equations of the cell ``-1`` orbitals. It is also
@@ -508,10 +561,42 @@ class StabilizedModes:
     beta_out: ComplexArray
     alpha_in: ComplexArray
     beta_in: ComplexArray
-    selfenergy: ComplexArray
+    selfenergy: Any  # a _SelfEnergyArray once constructed
     sources: ComplexArray
     num_modes: int
     _alpha_out_lu: Any = field(default=None, repr=False)
+    _row_signs: Any = field(default=None, repr=False)
+    _interface_size: int | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.selfenergy, _SelfEnergyArray):
+            object.__setattr__(
+                self, "selfenergy", _selfenergy_array(self.selfenergy, self._interface_size)
+            )
+
+    def _signed(self, part: ComplexArray) -> ComplexArray:
+        return part if self._row_signs is None else part * self._row_signs[:, None]
+
+    @property
+    def nmodes(self) -> int:
+        """Kwant's name of :attr:`num_modes`."""
+        return self.num_modes
+
+    @property
+    def vecs(self) -> ComplexArray:
+        """Kwant's first half of the stabilized basis, ``(r, r + num_modes)``."""
+        return self._signed(np.hstack([self.beta_in, self.beta_out]))
+
+    @property
+    def vecslmbdainv(self) -> ComplexArray:
+        """Kwant's second half of the stabilized basis, ``(r, r + num_modes)``."""
+        return self._signed(np.hstack([self.alpha_in, self.alpha_out]))
+
+    @property
+    def sqrt_hop(self) -> ComplexArray:
+        """Kwant's hopping factor: ``hop_left`` on the orbitals ``h_hop`` couples to."""
+        size = self.hop_left.shape[0] if self._interface_size is None else self._interface_size
+        return np.array(self.hop_left[:size])
 
     def mode_amplitudes(self, alpha: ArrayLike) -> ComplexArray:
         """Expand outgoing/decaying lead waves given their reduced interface amplitudes.
@@ -1850,14 +1935,18 @@ def _eigenspace(
 # --------------------------------------------------------------------------------------------
 
 
-def modes(
+def _modes_at_energy(
     h_cell: ArrayLike,
     hop: ArrayLike,
     energy: float,
     *,
     projectors: Sequence[ArrayLike] | None = None,
 ) -> tuple[PropagatingModes, StabilizedModes]:
-    """Propagating and evanescent modes of a lead, and its exact self-energy.
+    """Propagating and evanescent modes of a lead, and its exact self-energy (the solvers' form).
+
+    The package's solvers call this form: ``hop`` is ``<m|H|m+1>`` with cells numbered away
+    from the system (the dagger of Kwant's ``h_hop``), and both incoming and outgoing modes
+    are ordered by increasing momentum. :func:`modes` is Kwant's form.
 
     Parameters
     ----------
@@ -1898,9 +1987,9 @@ def modes(
     transverse subbands are open.
 
     >>> import numpy as np
-    >>> from mesoscopic.leads import modes
+    >>> from mesoscopic.leads import _modes_at_energy
     >>> h = -(np.eye(3, k=1) + np.eye(3, k=-1))
-    >>> prop, stab = modes(h, -np.eye(3), -1.5)
+    >>> prop, stab = _modes_at_energy(h, -np.eye(3), -1.5)
     >>> prop.num_modes, prop.block_nmodes
     (2, (2,))
     >>> current = [-2 * np.imag(np.exp(1j * k) * phi.conj() @ -np.eye(3) @ phi)
@@ -1995,12 +2084,28 @@ def _modes_at(
     h: ComplexArray, v: ComplexArray, e: float, blocks: list[ComplexArray], by_block: bool
 ) -> tuple[PropagatingModes, StabilizedModes]:
     """:func:`modes` at one energy, for validated input; raises ``_SelfEnergyPole``."""
-    n = h.shape[0]
     if not by_block:
         per_block = [_block_modes(h, v, e)]
     else:
         per_block = [_block_modes(p.conj().T @ h @ p, p.conj().T @ v @ p, e) for p in blocks]
+    return _combine_blocks(h.shape[0], blocks, per_block)
 
+
+def _combine_blocks(
+    n: int,
+    blocks: Sequence[ComplexArray],
+    per_block: Sequence[_BlockModes],
+    *,
+    block_signs: Sequence[float] | None = None,
+    interface_size: int | None = None,
+    block_nmodes_type: Any = tuple,
+) -> tuple[PropagatingModes, StabilizedModes]:
+    """The modes of the whole lead from the modes of its conservation-law blocks.
+
+    ``block_signs`` scales Kwant's view of a block's stabilized basis (see
+    :class:`StabilizedModes`); ``interface_size`` is the number of columns of Kwant's
+    rectangular ``h_hop``. Raises ``_SelfEnergyPole``.
+    """
     ranks = [bm.hop_left.shape[1] for bm in per_block]
     rank = sum(ranks)
     offsets = np.concatenate([[0], np.cumsum(ranks)]).astype(int)
@@ -2048,7 +2153,7 @@ def _modes_at(
     out_waves = np.hstack(
         [p @ bm.out_wave_functions for p, bm in zip(blocks, per_block, strict=False)]
     )
-    block_nmodes = tuple(bm.in_momenta.size for bm in per_block)
+    block_nmodes = block_nmodes_type(bm.in_momenta.size for bm in per_block)
     labels = np.repeat(np.arange(len(blocks)), block_nmodes)
     propagating = PropagatingModes(
         wave_functions=_frozen(np.hstack([in_waves, out_waves])),
@@ -2070,18 +2175,27 @@ def _modes_at(
         sources=_frozen(sources),
         num_modes=num_modes,
         _alpha_out_lu=alpha_out_lu,
+        _row_signs=(
+            None
+            if block_signs is None
+            else _frozen(np.repeat(np.asarray(block_signs, dtype=float), ranks))
+        ),
+        _interface_size=interface_size,
     )
     return propagating, stabilized
 
 
-def selfenergy(
+def _selfenergy_at_energy(
     h_cell: ArrayLike,
     hop: ArrayLike,
     energy: float,
     *,
     projectors: Sequence[ArrayLike] | None = None,
 ) -> ComplexArray:
-    """Exact retarded self-energy of a semi-infinite lead on the cell ``m = -1``.
+    """Exact retarded self-energy of a semi-infinite lead on the cell ``m = -1`` (solvers' form).
+
+    ``hop`` is ``<m|H|m+1>`` (the dagger of Kwant's ``h_hop``); :func:`selfenergy` is
+    Kwant's form.
 
     Parameters
     ----------
@@ -2105,14 +2219,633 @@ def selfenergy(
     1D chain with hopping ``-t``: inside the band ``Sigma = (E - i sqrt(4 t^2 - E^2)) / 2``.
 
     >>> import numpy as np
-    >>> from mesoscopic.leads import selfenergy
-    >>> sigma = selfenergy([[0.0]], [[-1.0]], 1.0)
+    >>> from mesoscopic.leads import _selfenergy_at_energy
+    >>> sigma = _selfenergy_at_energy([[0.0]], [[-1.0]], 1.0)
     >>> bool(np.isclose(sigma[0, 0], (1 - 1j * np.sqrt(3)) / 2))
     True
     """
-    return np.array(modes(h_cell, hop, energy, projectors=projectors)[1].selfenergy)
+    stabilized = _modes_at_energy(h_cell, hop, energy, projectors=projectors)[1]
+    return np.array(np.asarray(stabilized.selfenergy))
 
 
-# The package's solvers and systems call these, with the energy as the third argument.
-_modes_at_energy = modes
-_selfenergy_at_energy = selfenergy
+# --------------------------------------------------------------------------------------------
+# Kwant's raw lead functions: modes(h_cell, h_hop), selfenergy(h_cell, h_hop)
+# --------------------------------------------------------------------------------------------
+
+# |k| (or |k -+ pi|) below which a propagating mode is taken to sit at a time-reversal
+# invariant momentum when particle-hole symmetry is used (Kwant's |Re lambda| = 1 within
+# 1e6 machine epsilons).
+_TRIM_TOLERANCE = 2e-5
+# Relative violation of a declared symmetry (times the largest matrix entry) that is an error.
+_SYMMETRY_TOLERANCE = 1e-8
+# Velocities closer than this (relative) are one group when modes at a TRIM are symmetrized.
+_SAME_VELOCITY = 1e-8
+
+
+def _kwant_momenta(momenta: FloatArray) -> FloatArray:
+    """Momenta in Kwant's interval ``[-pi, pi)``."""
+    result = np.asarray(momenta, dtype=float).copy()
+    result[result >= math.pi] -= 2 * math.pi
+    return result
+
+
+def _kwant_order(momenta: FloatArray, velocities: FloatArray, incoming: bool) -> NDArray[np.intp]:
+    """Kwant's order: incoming by increasing, outgoing by decreasing momentum, then velocity."""
+    key = momenta if incoming else -momenta
+    return np.lexsort([velocities, key])
+
+
+def _reduced_vectors(
+    waves: ComplexArray, momenta: FloatArray, left: ComplexArray, right: ComplexArray
+) -> ComplexArray:
+    """``(alpha_{-1}, beta_0) = (A^dagger phi e^{-ik}, B^dagger phi)`` of Bloch modes."""
+    alpha = (left.conj().T @ waves) * np.exp(-1j * momenta)[None, :]
+    beta = right.conj().T @ waves
+    return np.vstack([alpha, beta])
+
+
+def _dense_operator(value: Any, name: str, n: int) -> ComplexArray | None:
+    if value is None:
+        return None
+    arr = _complex_matrix(value, name)
+    if arr.shape != (n, n):
+        raise ValueError(f"{name} must be a ({n}, {n}) matrix like h_cell, got shape {arr.shape}")
+    return arr
+
+
+_SYMMETRY_KINDS = {"time_reversal": (True, 1), "particle_hole": (True, -1), "chiral": (False, -1)}
+
+
+def _check_symmetry(
+    op: ComplexArray,
+    source: tuple[ComplexArray, ComplexArray],
+    target: tuple[ComplexArray, ComplexArray],
+    name: str,
+    where: str,
+) -> None:
+    """Raise unless ``op`` maps the block ``source`` (h, hop) onto ``sign`` times ``target``."""
+    anti, sign = _SYMMETRY_KINDS[name]
+    scale = max(float(np.max(np.abs(x), initial=0.0)) for x in (*source, *target))
+    for label, mat, image_of in zip(("h_cell", "h_hop"), target, source, strict=True):
+        image = op @ (image_of.conj() if anti else image_of) @ op.conj().T
+        worst = float(np.max(np.abs(image - sign * mat), initial=0.0))
+        if worst > _SYMMETRY_TOLERANCE * max(scale, 1e-300):
+            relation = "U H^* U^dagger" if anti else "C H C^dagger"
+            raise ValueError(
+                f"{name} is not a symmetry of {label} (the energy subtracted) {where}: "
+                f"{relation} differs from {'+' if sign > 0 else '-'}H by {worst:.3g}"
+            )
+
+
+def phs_symmetrization(
+    wfs: ArrayLike, particle_hole: Any
+) -> tuple[ComplexArray, NDArray[np.intp]]:
+    """Particle-hole symmetric basis of degenerate modes at a time-reversal invariant momentum.
+
+    Parameters
+    ----------
+    wfs : (n, m) array_like
+        Orthonormal columns spanning a space that ``P = U K`` maps onto itself (modes of one
+        velocity at ``k = 0`` or ``pi``).
+    particle_hole : (n, n) array_like or sparse matrix
+        Unitary part ``U`` of the particle-hole operator.
+
+    Returns
+    -------
+    new_wfs : (n, m) complex ndarray
+        Orthonormal basis of the same space with ``U conj(psi) = psi`` for each column if
+        ``P^2 = 1``, or pairs of columns ``(psi, U conj(psi))`` if ``P^2 = -1``.
+    order : (m,) int ndarray
+        Sort key of the columns within the space (zeros for ``P^2 = 1``, ``0..m-1`` for
+        ``P^2 = -1``), as Kwant returns it.
+
+    Raises
+    ------
+    ValueError
+        Columns that are not orthonormal or span a space not closed under ``P``, or ``P``
+        that does not square to ``+1`` or ``-1`` on it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import phs_symmetrization
+    >>> sx = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> new, _ = phs_symmetrization(np.eye(2), sx)
+    >>> bool(np.allclose(sx @ new.conj(), new))
+    True
+    """
+    w = np.array(wfs, dtype=complex)
+    op = particle_hole.toarray() if hasattr(particle_hole, "toarray") else particle_hole
+    op = np.asarray(op, dtype=complex)
+    if w.ndim != 2 or op.shape != (w.shape[0], w.shape[0]):
+        raise ValueError(
+            f"wfs must be (n, m) and particle_hole (n, n); got shapes {w.shape} and {op.shape}"
+        )
+    m = w.shape[1]
+    u = w.conj().T @ op @ w.conj()  # P restricted to the space: unitary if it is closed
+    if not np.allclose(u @ u.conj().T, np.eye(m), atol=1e-8):
+        raise ValueError("wfs must be orthonormal and span a space closed under particle_hole")
+    square = u @ u.conj()
+    if np.allclose(square, np.eye(m), atol=1e-8):
+        # U is unitary and symmetric: W sqrt(U) (principal root, a polynomial in U, hence
+        # symmetric) is P-invariant. The branch cut goes through the widest gap of the
+        # spectrum, so that nearly equal eigenvalues get equal roots.
+        values, vectors = la.eig(u)
+        q, _ = la.qr(vectors)  # eigenvectors of a normal matrix: orthonormalize them
+        values = np.diag(q.conj().T @ u @ q)
+        phases = np.sort(np.angle(values))
+        gaps = np.diff(np.concatenate([phases, [phases[0] + 2 * math.pi]])) if m else phases
+        cut = phases[int(np.argmax(gaps))] + gaps[int(np.argmax(gaps))] / 2 if m else 0.0
+        rotated = np.angle(values * np.exp(-1j * cut))  # in (-pi, pi), away from the cut
+        roots = np.exp(0.5j * (rotated + cut))
+        root = q @ np.diag(roots) @ q.conj().T
+        new = w @ root
+        order = np.zeros(m, dtype=np.intp)
+    elif np.allclose(square, -np.eye(m), atol=1e-8):
+        if m % 2:
+            raise ValueError(f"with P^2 = -1 the modes come in pairs; got {m} of them")
+        columns: list[ComplexArray] = []
+        basis = w
+        while basis.shape[1]:
+            first = basis[:, 0] / np.linalg.norm(basis[:, 0])
+            partner = op @ first.conj()
+            columns.extend([first, partner])
+            rest = basis - np.outer(first, first.conj() @ basis)
+            rest = rest - np.outer(partner, partner.conj() @ rest)
+            keep = basis.shape[1] - 2
+            if keep <= 0:
+                break
+            left_vectors = la.svd(rest, full_matrices=False)[0]
+            basis = left_vectors[:, :keep]
+        new = np.array(columns).T
+        order = np.arange(m, dtype=np.intp)
+    else:
+        raise ValueError("particle_hole must square to +1 or -1 on the modes (U U^* = +-1)")
+    return new, order
+
+
+def _symmetrize_particle_hole(
+    waves: ComplexArray, momenta: FloatArray, velocities: FloatArray, op: ComplexArray
+) -> None:
+    """Kwant's particle-hole basis of one direction's modes (sorted), in place.
+
+    At a TRIM, each group of equal velocity is made symmetric (:func:`phs_symmetrization`);
+    the modes at ``-k`` (``k`` in ``(0, pi)``) are replaced by the images of those at ``k``,
+    in mirrored positions.
+    """
+    near_zero = np.abs(momenta) < _TRIM_TOLERANCE
+    near_pi = np.abs(np.abs(momenta) - math.pi) < _TRIM_TOLERANCE
+    momenta[near_zero] = 0.0
+    momenta[near_pi] = -math.pi
+    for trim in (near_zero, near_pi):
+        index = np.flatnonzero(trim)
+        if not index.size:
+            continue
+        speeds = velocities[index]
+        scale = max(float(np.max(np.abs(speeds))), 1e-300)
+        groups = _degenerate_groups(np.sort(speeds), _SAME_VELOCITY * scale)
+        order = index[np.argsort(speeds, kind="stable")]
+        for group in groups:
+            members = order[group]
+            speed = math.sqrt(abs(float(velocities[members[0]])))
+            basis, _ = la.qr(waves[:, members] * speed, mode="economic")
+            waves[:, members] = phs_symmetrization(basis, op)[0] / speed
+            velocities[members] = velocities[members[0]]
+    positive = (momenta > _TRIM_TOLERANCE) & (momenta < math.pi - _TRIM_TOLERANCE)
+    mirror = positive[::-1]
+    if np.count_nonzero(positive):
+        waves[:, mirror] = (op @ waves[:, positive].conj())[:, ::-1]
+        momenta[mirror] = -momenta[positive][::-1]
+        velocities[mirror] = velocities[positive][::-1]
+
+
+def _symmetrized_block(
+    h: ComplexArray,
+    v: ComplexArray,
+    energy: float,
+    time_reversal: ComplexArray | None,
+    particle_hole: ComplexArray | None,
+    chiral: ComplexArray | None,
+) -> _BlockModes:
+    """Modes of one block in Kwant's order, in the basis its own symmetries fix."""
+    raw = _block_modes(h, v, energy)
+    in_k = _kwant_momenta(raw.in_momenta)
+    out_k = _kwant_momenta(raw.out_momenta)
+    in_order = _kwant_order(in_k, raw.in_velocities, incoming=True)
+    out_order = _kwant_order(out_k, raw.out_velocities, incoming=False)
+    in_waves = np.array(raw.in_wave_functions[:, in_order], dtype=complex)
+    out_waves = np.array(raw.out_wave_functions[:, out_order], dtype=complex)
+    in_k, out_k = in_k[in_order], out_k[out_order]
+    in_v = np.array(raw.in_velocities[in_order], dtype=float)
+    out_v = np.array(raw.out_velocities[out_order], dtype=float)
+    in_vectors = raw.in_vectors[:, in_order]
+    out_vectors = raw.out_vectors[:, out_order]
+    symmetrized = False
+    if particle_hole is not None and in_k.size:
+        _symmetrize_particle_hole(in_waves, in_k, in_v, particle_hole)
+        _symmetrize_particle_hole(out_waves, out_k, out_v, particle_hole)
+        symmetrized = True
+    if time_reversal is not None and in_k.size:
+        out_waves = time_reversal @ in_waves.conj()
+        out_k, out_v = _kwant_momenta(-in_k), -in_v
+        symmetrized = True
+    elif chiral is not None and in_k.size:
+        out_waves = chiral @ in_waves[:, ::-1]
+        out_k, out_v = in_k[::-1].copy(), -in_v[::-1]
+        symmetrized = True
+    if symmetrized:
+        in_vectors = _reduced_vectors(in_waves, in_k, raw.hop_left, raw.hop_right)
+        out_vectors = _reduced_vectors(out_waves, out_k, raw.hop_left, raw.hop_right)
+    return _BlockModes(
+        hop_left=raw.hop_left,
+        hop_right=raw.hop_right,
+        in_vectors=in_vectors,
+        in_wave_functions=in_waves,
+        in_momenta=in_k,
+        in_velocities=in_v,
+        out_vectors=out_vectors,
+        out_wave_functions=out_waves,
+        out_momenta=out_k,
+        out_velocities=out_v,
+        decaying_vectors=raw.decaying_vectors,
+    )
+
+
+def _transformed_block(source: _BlockModes, op: ComplexArray, kind: str) -> _BlockModes:
+    """The modes of a block that ``op`` maps ``source``'s block onto.
+
+    ``kind`` is ``"unitary"`` (an equal block), ``"time_reversal"``, ``"particle_hole"`` or
+    ``"chiral"``; the modes are reordered as Kwant does. With ``hop = A B^dagger`` the new
+    block's factors are ``op A`` (conjugated for antiunitary maps) and ``s op B`` with ``s``
+    the sign the map gives the Hamiltonian, so that ``alpha`` is conjugated and ``beta``
+    conjugated and multiplied by ``s``.
+    """
+    count = source.in_momenta.size
+    anti = kind in ("time_reversal", "particle_hole")
+    sign = -1.0 if kind in ("particle_hole", "chiral") else 1.0
+    columns = np.arange(2 * count)
+    if kind == "unitary":
+        perm = columns
+    elif kind == "time_reversal":
+        perm = columns[::-1]
+    elif kind == "particle_hole":
+        perm = (-1 - columns) % max(count, 1) + count * (columns // max(count, 1))
+    else:
+        perm = columns % max(count, 1) + count * (columns < count)
+
+    def mapped(x: ComplexArray) -> ComplexArray:
+        return x.conj() if anti else x
+
+    rank = source.hop_left.shape[1]
+    waves = op @ mapped(np.hstack([source.in_wave_functions, source.out_wave_functions]))
+    momenta = np.concatenate([source.in_momenta, source.out_momenta])
+    velocities = np.concatenate([source.in_velocities, source.out_velocities])
+    if anti:
+        momenta = _kwant_momenta(-momenta)
+    if (sign < 0) != anti:
+        velocities = -velocities
+
+    def reduced(x: ComplexArray) -> ComplexArray:
+        y = mapped(x)
+        return np.vstack([y[:rank], sign * y[rank:]])
+
+    vectors = reduced(np.hstack([source.in_vectors, source.out_vectors]))
+    waves, momenta, velocities, vectors = (
+        waves[:, perm], momenta[perm], velocities[perm], vectors[:, perm]
+    )  # fmt: skip
+    return _BlockModes(
+        hop_left=op @ mapped(source.hop_left),
+        hop_right=sign * (op @ mapped(source.hop_right)),
+        in_vectors=vectors[:, :count],
+        in_wave_functions=waves[:, :count],
+        in_momenta=momenta[:count],
+        in_velocities=velocities[:count],
+        out_vectors=vectors[:, count:],
+        out_wave_functions=waves[:, count:],
+        out_momenta=momenta[count:],
+        out_velocities=velocities[count:],
+        decaying_vectors=reduced(source.decaying_vectors),
+    )
+
+
+def _projector_list(projectors: Any, n: int) -> list[ComplexArray] | None:
+    if projectors is None:
+        return None
+    if isinstance(projectors, np.ndarray) or hasattr(projectors, "toarray"):
+        raise TypeError(
+            "projectors must be a list of (n, n_b) matrices, one per conserved block, got "
+            f"a single {type(projectors).__name__}"
+        )
+    result = []
+    for b, p in enumerate(projectors):
+        arr = _complex_matrix(p, f"projectors[{b}]")
+        if arr.shape[0] != n:
+            raise ValueError(
+                f"projectors[{b}] must have {n} rows (the cell orbitals), got shape {arr.shape}"
+            )
+        result.append(arr[:, np.any(np.abs(arr) > 1e-10, axis=0)])
+    return result
+
+
+def modes(
+    h_cell: ArrayLike,
+    h_hop: ArrayLike,
+    tol: float = 1e6,
+    stabilization: Any = None,
+    *,
+    discrete_symmetry: Any = None,
+    projectors: Sequence[Any] | None = None,
+    time_reversal: Any = None,
+    particle_hole: Any = None,
+    chiral: Any = None,
+    energy: float = 0.0,
+) -> tuple[PropagatingModes, StabilizedModes]:
+    """Propagating and evanescent modes of a lead, Kwant's ``kwant.physics.modes``.
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian unit-cell Hamiltonian; as in Kwant, the energy is already subtracted
+        (or give it as ``energy=``).
+    h_hop : (n, m) array_like, m <= n
+        Hopping from a lead cell to the cell the self-energy is computed on (Kwant's
+        ``InfiniteSystem.inter_cell_hopping()``, the dagger of
+        :meth:`mesoscopic.system.InfiniteSystem.inter_cell_hopping`); a rectangular ``h_hop``
+        is padded with zero columns.
+    tol : float, optional
+        Kwant's zero threshold in machine epsilons; accepted for compatibility (positive).
+        The solver's own tolerances are the module constants.
+    stabilization : None or sequence of two bools, optional
+        Kwant's choice of eigenproblem; accepted for compatibility. The modes always come
+        from the stabilized generalized eigenproblem of the module docstring.
+    discrete_symmetry : DiscreteSymmetry, optional, keyword-only
+        Projectors and symmetries in one object (:class:`mesoscopic.physics.DiscreteSymmetry`);
+        exclusive with the four following arguments.
+    projectors : sequence of (n, n_b) matrices (dense or sparse), optional, keyword-only
+        Conservation-law blocks (orthonormal columns that together span the cell, left
+        invariant by ``h_cell`` and ``h_hop``); modes are computed block by block, in this
+        order.
+    time_reversal, particle_hole : (n, n) matrix, optional, keyword-only
+        Unitary parts ``U`` of antiunitary symmetries: ``U H^* U^dagger = H`` and ``-H``.
+    chiral : (n, n) matrix, optional, keyword-only
+        Unitary ``C`` with ``C H C^dagger = -H``.
+    energy : float, optional, keyword-only
+        Subtracted from ``h_cell`` (not a Kwant argument). Particle-hole and chiral symmetry
+        relate ``E`` to ``-E``, so they are only symmetries at zero energy.
+
+    Returns
+    -------
+    PropagatingModes
+        Incoming modes (negative velocity), then outgoing ones, each group by block; within a
+        block incoming modes by increasing and outgoing modes by decreasing momentum (in
+        ``[-pi, pi)``), then by velocity. ``block_nmodes`` is a list.
+    StabilizedModes
+        With Kwant's ``vecs``, ``vecslmbdainv``, ``nmodes``, ``sqrt_hop`` and
+        ``selfenergy()`` (``(m, m)``), and the package's own fields.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, a non-Hermitian ``h_cell``, projectors that are not orthonormal or not
+        a conservation law, a declared symmetry that ``h_cell - energy`` or ``h_hop`` does not
+        have, or an energy on a flat band.
+    TypeError
+        ``discrete_symmetry`` together with separate projectors or symmetries.
+
+    Notes
+    -----
+    The symmetries fix the basis of the modes, as in Kwant: with ``time_reversal`` the
+    outgoing modes are ``T`` times the incoming ones (in order); with ``chiral`` (and no
+    ``time_reversal``), ``C`` times the incoming ones in reverse order; with
+    ``particle_hole``, the modes at ``-k`` are ``P`` times those at ``k`` (mirrored order),
+    and modes at ``k = 0`` or ``-pi`` are ``P``-invariant (``P^2 = 1``) or in pairs
+    ``(psi, P psi)`` (``P^2 = -1``). Between blocks, a block that a symmetry (or equality)
+    maps from an earlier block gets that block's modes mapped, reordered as Kwant does
+    (see :class:`mesoscopic.physics.DiscreteSymmetry`).
+
+    Examples
+    --------
+    A chain with onsite energy ``0.3`` and hopping ``0.7``: ``E = 0.3 + 1.4 cos k``.
+
+    >>> import numpy as np
+    >>> from mesoscopic.leads import modes
+    >>> prop, stab = modes(np.array([[0.3]]), np.array([[0.7]]))
+    >>> k = np.arccos(-0.3 / 1.4)
+    >>> bool(np.allclose(prop.momenta, [k, -k])), stab.nmodes
+    (True, 1)
+    >>> current = 1j * stab.vecs.conj().T @ stab.vecslmbdainv
+    >>> bool(np.allclose(current + current.conj().T, np.diag([1.0, -1.0])))
+    True
+    """
+    h = _complex_matrix(h_cell, "h_cell")
+    t = _complex_matrix(h_hop, "h_hop")
+    if h.shape[0] != h.shape[1]:
+        raise ValueError(f"h_cell must be square (n, n), got shape {h.shape}")
+    n, m = t.shape
+    if n != h.shape[0] or m > n:
+        raise ValueError(
+            f"h_hop must be (n, m) with n = {h.shape[0]} (the rows of h_cell) and m <= n, got "
+            f"shape {t.shape}"
+        )
+    tolerance = _checks.real_array(tol, "tol")
+    if tolerance.ndim or not float(tolerance) > 0:
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if stabilization is not None and (
+        isinstance(stabilization, str) or len(list(stabilization)) != 2
+    ):
+        raise ValueError(
+            f"stabilization must be None or a sequence of two booleans, got {stabilization!r}"
+        )
+    e = _energy(energy)
+    if discrete_symmetry is not None:
+        if any(x is not None for x in (projectors, time_reversal, particle_hole, chiral)):
+            raise TypeError(
+                "give either discrete_symmetry or projectors/time_reversal/particle_hole/chiral"
+            )
+        projectors, time_reversal, particle_hole, chiral = tuple(discrete_symmetry)
+    padded = np.zeros((n, n), dtype=complex)
+    padded[:, :m] = t
+    hop = padded.conj().T  # <m|H|m+1>, cells numbered away from the cell of the self-energy
+    h, hop = _lead_matrices(h - e * np.eye(n), hop)
+    ops = {
+        name: _dense_operator(value, name, n)
+        for name, value in (
+            ("time_reversal", time_reversal),
+            ("particle_hole", particle_hole),
+            ("chiral", chiral),
+        )
+    }
+    for name, op in ops.items():
+        if op is not None and (
+            float(np.max(np.abs(op.conj().T @ op - np.eye(n)), initial=0.0)) > 1e-8
+        ):
+            raise ValueError(
+                f"{name} must be unitary (the unitary part, for an antiunitary symmetry)"
+            )
+    plist = _projector_list(projectors, n)
+    blocks = _projector_blocks(plist, h, hop)
+    with _blas_threads_for(n):
+        try:
+            return _kwant_modes_at(h, hop, 0.0, blocks, ops, m)
+        except _SelfEnergyPole as pole:
+            shift = POLE_ENERGY_SHIFT * float(np.linalg.norm(hop, 2))
+            for shifted in (shift, -shift):
+                try:
+                    return _kwant_modes_at(h, hop, shifted, blocks, ops, m)
+                except _SelfEnergyPole:
+                    continue
+            raise RuntimeError(_near_edge_message(e)) from pole
+
+
+def _kwant_modes_at(
+    h: ComplexArray,
+    hop: ComplexArray,
+    energy: float,
+    blocks: list[ComplexArray],
+    ops: dict[str, ComplexArray | None],
+    interface_size: int,
+) -> tuple[PropagatingModes, StabilizedModes]:
+    """:func:`modes` for validated input, block by block as Kwant relates the blocks."""
+    h_blocks = [p.conj().T @ h @ p for p in blocks]
+    v_blocks = [p.conj().T @ hop @ p for p in blocks]
+    names = ("time_reversal", "particle_hole", "chiral")
+    anti = {"time_reversal": True, "particle_hole": True, "chiral": False}
+
+    def projection(name: str, j: int, i: int) -> ComplexArray | None:
+        """``P_j^dagger S P_i`` (``P_i^*`` for antiunitary ``S``), or None where it vanishes."""
+        op = ops[name]
+        if op is None:
+            return None
+        p_i = blocks[i].conj() if anti[name] else blocks[i]
+        part = blocks[j].conj().T @ op @ p_i
+        return part if np.linalg.norm(part) > 0.5 else None
+
+    computed: list[_BlockModes | None] = [None] * len(blocks)
+    signs = [1.0] * len(blocks)
+    for i in range(len(blocks)):
+        if computed[i] is None:
+            own = [projection(name, i, i) for name in names]
+            for name, op in zip(names, own, strict=True):
+                if op is not None:
+                    block = (h_blocks[i], v_blocks[i])
+                    _check_symmetry(op, block, block, name, f"in block {i}")
+            computed[i] = _symmetrized_block(h_blocks[i], v_blocks[i], energy, *own)
+        source = computed[i]
+        assert source is not None
+        for j in range(i + 1, len(blocks)):
+            if computed[j] is not None or h_blocks[j].shape != h_blocks[i].shape:
+                continue
+            if np.allclose(h_blocks[i], h_blocks[j]) and np.allclose(v_blocks[i], v_blocks[j]):
+                computed[j] = _transformed_block(
+                    source, np.eye(h_blocks[j].shape[0], dtype=complex), "unitary"
+                )
+                signs[j] = signs[i]
+                continue
+            for name in names:
+                op = projection(name, j, i)
+                if op is not None:
+                    _check_symmetry(
+                        op,
+                        (h_blocks[i], v_blocks[i]),
+                        (h_blocks[j], v_blocks[j]),
+                        name,
+                        f"mapping block {i} onto block {j}",
+                    )
+                    computed[j] = _transformed_block(source, op, name)
+                    signs[j] = signs[i] * (-1.0 if name != "time_reversal" else 1.0)
+                    break
+    per_block = [bm for bm in computed if bm is not None]
+    return _combine_blocks(
+        h.shape[0],
+        blocks,
+        per_block,
+        block_signs=signs,
+        interface_size=interface_size,
+        block_nmodes_type=list,
+    )
+
+
+def selfenergy(
+    h_cell: ArrayLike, h_hop: ArrayLike, tol: float = 1e6, *, energy: float = 0.0
+) -> ComplexArray:
+    """Exact retarded self-energy of a lead, Kwant's ``kwant.physics.selfenergy``.
+
+    Parameters
+    ----------
+    h_cell : (n, n) array_like
+        Hermitian unit-cell Hamiltonian, the energy subtracted (or given as ``energy=``).
+    h_hop : (n, m) array_like, m <= n
+        Hopping from a lead cell to the cell the self-energy acts on (as in :func:`modes`).
+    tol : float, optional
+        Accepted for Kwant compatibility (see :func:`modes`).
+    energy : float, optional, keyword-only
+        Subtracted from ``h_cell``.
+
+    Returns
+    -------
+    (m, m) complex ndarray
+        ``Sigma = h_hop^dagger g h_hop`` with ``g`` the retarded surface Green's function of
+        the semi-infinite lead at ``E + i0``. ``-2 Im`` of its eigenvalues is ``>= 0``.
+
+    Examples
+    --------
+    1D chain with hopping ``-1``: inside the band ``Sigma = (E - i sqrt(4 - E^2)) / 2``.
+
+    >>> import numpy as np
+    >>> from mesoscopic.leads import selfenergy
+    >>> sigma = selfenergy([[0.0]], [[-1.0]], energy=1.0)
+    >>> bool(np.isclose(sigma[0, 0], (1 - 1j * np.sqrt(3)) / 2))
+    True
+    """
+    return modes(h_cell, h_hop, tol, energy=energy)[1].selfenergy()
+
+
+def square_selfenergy(width: int, hopping: float, fermi_energy: float) -> ComplexArray:
+    """Closed-form self-energy of a square-lattice strip (Kwant's ``square_selfenergy``).
+
+    The lead is a strip ``width`` sites wide, one orbital per site, nearest-neighbour hopping
+    ``-hopping`` and onsite energy ``4 * hopping`` (band bottom at ``E = 0``). Transverse
+    standing waves ``chi_p(i) = sqrt(2 / (W + 1)) sin(p pi i / (W + 1))`` with energies
+    ``eps_p = 2 t (1 - cos(p pi / (W + 1)))`` decouple it into chains of onsite ``2 t``,
+    each with the chain self-energy ``t f(q)``, ``q = (E - eps_p) / t - 2``,
+    ``f(q) = q / 2 - i sqrt(1 - q^2 / 4)`` in the band and ``q / 2 - sign(q) sqrt(q^2/4 - 1)``
+    outside it.
+
+    Parameters
+    ----------
+    width : int
+        Number of sites across the strip (>= 1).
+    hopping : float
+        ``t > 0`` (energy units).
+    fermi_energy : float
+        Energy ``E``.
+
+    Returns
+    -------
+    (width, width) complex ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import selfenergy, square_selfenergy
+    >>> h = 4 * np.eye(3) - np.eye(3, k=1) - np.eye(3, k=-1)
+    >>> bool(np.allclose(square_selfenergy(3, 1.0, 1.3), selfenergy(h, -np.eye(3), energy=1.3)))
+    True
+    """
+    if isinstance(width, bool) or not isinstance(width, int | np.integer) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    t = float(_checks.real_array(hopping, "hopping"))
+    e = float(_checks.real_array(fermi_energy, "fermi_energy"))
+    if not t > 0:
+        raise ValueError(f"hopping must be positive, got {hopping!r}")
+    sites = np.arange(1, width + 1)
+    angles = np.pi * sites / (width + 1)
+    profiles = math.sqrt(2 / (width + 1)) * np.sin(np.outer(sites, angles))  # [p, i]
+    q = (e - 2 * t * (1 - np.cos(angles))) / t - 2
+    inside = np.abs(q) <= 2
+    f = np.where(
+        inside,
+        q / 2 - 1j * np.sqrt(np.clip(1 - (q / 2) ** 2, 0, None)),
+        q / 2 - np.sign(q) * np.sqrt(np.clip((q / 2) ** 2 - 1, 0, None)),
+    )
+    return np.asarray(t * (profiles.T * f) @ profiles, dtype=complex)
