@@ -40,6 +40,7 @@ from . import (
     system,
     thermoelectric,
     transport,
+    wraparound,
 )
 from ._version import __version__
 from .batch import smatrices, transmission
@@ -97,4 +98,5 @@ __all__ = [
     "transmission",
     "transport",
     "wave_function",
+    "wraparound",
 ]
