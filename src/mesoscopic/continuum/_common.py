@@ -173,7 +173,13 @@ def sympify(expr: Any, locals: Mapping[str, Any] | None = None) -> Any:
         expr = _lists_as_matrices(expr)
     elif isinstance(expr, (list, tuple)):
         return sympy.Matrix(_sympify_nested(expr, locals))
-    result = sympy.sympify(expr, locals=namespace)
+    try:
+        result = sympy.sympify(expr, locals=namespace)
+    except TypeError as error:
+        raise TypeError(
+            f"could not read the Hamiltonian {expr!r}: {error}. Scalars and matrices do not "
+            "add; multiply scalar terms by the identity (sigma_0 or eye(n))"
+        ) from error
     if isinstance(result, (list, tuple)):
         result = sympy.Matrix(result)
     return result
