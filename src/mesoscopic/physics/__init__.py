@@ -1,4 +1,10 @@
-"""Lead physics under the names Kwant scripts use: ``physics.Bands(lead)``.
+"""Kwant's ``kwant.physics`` under the names Kwant scripts use.
+
+``Bands(lead)`` (band structure, velocities, curvatures, eigenvectors), the raw lead
+functions ``modes``/``selfenergy`` and their ``PropagatingModes``/``StabilizedModes``
+(from :mod:`mesoscopic.leads`), ``DiscreteSymmetry`` (:mod:`mesoscopic.physics.symmetry`),
+``two_terminal_shotnoise`` (:mod:`mesoscopic.physics.noise`) and ``magnetic_gauge``
+(:mod:`mesoscopic.physics.gauge`).
 
 Examples
 --------
@@ -25,6 +31,7 @@ from .. import _checks
 from .. import leads as _leads
 from ..leads import PropagatingModes, StabilizedModes, modes, selfenergy
 from ..system import InfiniteSystem
+from .gauge import magnetic_gauge
 from .noise import two_terminal_shotnoise
 from .symmetry import DiscreteSymmetry
 
@@ -33,6 +40,7 @@ __all__ = [
     "DiscreteSymmetry",
     "PropagatingModes",
     "StabilizedModes",
+    "magnetic_gauge",
     "modes",
     "selfenergy",
     "two_terminal_shotnoise",
