@@ -127,13 +127,16 @@ def _hamiltonian(
     params: Mapping[str, Any] | None,
     check_hermiticity: bool,
 ) -> sp.csr_matrix:
+    from .transport import params_from_args
+
+    # Kwant hands positional args to the system's value functions too: the same values by
+    # name (the deprecation warning was given when the operator was called).
+    params = params_from_args(syst, args, params, warn=False)
     if isinstance(syst, System):
         ham = syst.hamiltonian_submatrix(
-            args, sparse=True, params=params, check_hermiticity=check_hermiticity
+            sparse=True, params=params, check_hermiticity=check_hermiticity
         )
     else:
-        if args:
-            raise TypeError("positional args are not supported; pass params={name: value}")
         ham = syst.cell_hamiltonian(params, sparse=True)
     return sp.csr_matrix(ham)
 

@@ -27,7 +27,10 @@ Examples
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import numbers
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,12 +38,20 @@ from numpy.typing import NDArray
 
 from . import _checks
 from .leads import LeadData
-from .scattering import SMatrix
+from .scattering import GreensFunction, SMatrix
 from .solvers import sparse
 from .solvers._embedding import ModesLeadData, SelfEnergyLeadData
-from .system import ModesLead, SelfEnergyLead, System
+from .system import InfiniteSystem, ModesLead, SelfEnergyLead, System, _signature_info
 
-__all__ = ["bond_currents", "ldos", "lead_data", "smatrix", "wave_function"]
+__all__ = [
+    "WaveFunction",
+    "bond_currents",
+    "greens_function",
+    "ldos",
+    "lead_data",
+    "smatrix",
+    "wave_function",
+]
 
 
 def _check_system(syst: Any, what: str) -> System:
@@ -67,9 +78,92 @@ def _check_energy(energy: Any) -> float:
     return float(value.real)
 
 
-def _no_args(args: Sequence[Any]) -> None:
-    if args:
-        raise TypeError("positional args are not supported; pass params={name: value}")
+def _value_function_groups(syst: System | InfiniteSystem) -> list[Any]:
+    """The term groups of a system and of its builder leads (those with value functions)."""
+    if isinstance(syst, InfiniteSystem):
+        return [*syst._onsite, *syst._cell, *syst._inter]
+    groups = [*syst._onsite, *syst._hoppings]
+    for lead in syst.leads:
+        if isinstance(lead, InfiniteSystem):
+            groups.extend(_value_function_groups(lead))
+    return groups
+
+
+def params_from_args(
+    syst: System | InfiniteSystem,
+    args: Any,
+    params: Mapping[str, Any] | None,
+    *,
+    warn: bool = True,
+) -> Mapping[str, Any] | None:
+    """Kwant's deprecated positional ``args`` as the equivalent ``params``.
+
+    Kwant hands ``args`` to every value function after its site(s), by position. The same
+    values by name are: for each value function, its ``k``-th parameter after the sites gets
+    ``args[k]``. A :class:`DeprecationWarning` is emitted, as Kwant does since 1.4.
+
+    Parameters
+    ----------
+    syst : System or InfiniteSystem
+    args : sequence
+        Positional values (empty: nothing to convert).
+    params : dict or None
+        Values by name; mutually exclusive with a non-empty ``args``.
+    warn : bool, keyword-only
+        Emit the :class:`DeprecationWarning` (False when the caller has already warned).
+
+    Returns
+    -------
+    dict or None
+        ``params`` itself when ``args`` is empty.
+
+    Raises
+    ------
+    TypeError
+        Both ``args`` and ``params`` given, ``args`` not a sequence, or a value function that
+        takes fewer parameters than ``args`` holds.
+    ValueError
+        Two value functions that take the same parameter name at different positions.
+    """
+    if args is None:
+        args = ()
+    if isinstance(args, (str, bytes, Mapping)) or not isinstance(args, Sequence):
+        raise TypeError(
+            f"args must be a tuple of positional values, got {_checks._show(args)}; pass "
+            "values by name with params={...}"
+        )
+    if len(args) == 0:
+        return params
+    if params is not None:
+        raise TypeError("'args' and 'params' are mutually exclusive; pass params only")
+    if warn:
+        warnings.warn(
+            "the 'args' parameter is deprecated (as in Kwant since 1.4); pass values by name "
+            "with params={...}",
+            DeprecationWarning,
+            stacklevel=_checks.user_stacklevel(),
+        )
+    converted: dict[str, Any] = {}
+    position: dict[str, int] = {}
+    for group in _value_function_groups(syst):
+        if not callable(group.value):
+            continue
+        names, _, takes_all = _signature_info(group.value, 1 if group.onsite else 2)
+        if len(names) < len(args) and not takes_all:
+            raise TypeError(
+                f"args holds {len(args)} values, but the value function "
+                f"{getattr(group.value, '__name__', group.value)!r} takes only "
+                f"{len(names)} parameter(s) after its site(s): {list(names)}"
+            )
+        for k, name in enumerate(names[: len(args)]):
+            if position.setdefault(name, k) != k:
+                raise ValueError(
+                    f"parameter {name!r} is at position {position[name]} in one value function "
+                    f"and at position {k} in another, so positional args cannot be turned "
+                    "into params; pass params={...}"
+                )
+            converted[name] = args[k]
+    return converted
 
 
 def lead_data(
@@ -110,14 +204,50 @@ def lead_data(
     return result
 
 
-def _lead_selfenergy(
-    lead: SelfEnergyLead, params: Mapping[str, Any] | None, energy: float
-) -> NDArray[np.complex128]:
+def _lead_selfenergy(lead: Any, params: Mapping[str, Any] | None, energy: float) -> Any:
     return lead.selfenergy(energy, params=params)
 
 
-def _lead_modes(lead: ModesLead, params: Mapping[str, Any] | None, energy: float) -> Any:
-    return lead.modes(energy, params=params)
+def _lead_modes(lead: Any, params: Mapping[str, Any] | None, energy: float) -> Any:
+    return lead.modes(energy=energy, params=params)
+
+
+def _lead_list(value: Any, count: int, name: str) -> list[int] | None:
+    """``in_leads``/``out_leads`` checked: None (all leads) or a non-empty list of leads."""
+    if value is None:
+        return None
+    if isinstance(value, (numbers.Integral, str)):
+        raise TypeError(f"{name} must be a sequence of lead indices, got {_checks._show(value)}")
+    try:
+        leads = list(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a sequence of lead indices, got {_checks._show(value)}"
+        ) from None
+    if not leads:
+        raise ValueError(
+            f"{name} is empty, so no output is requested; give at least one lead of "
+            f"0..{count - 1}, or None for all leads"
+        )
+    return leads
+
+
+def _solve_inputs(
+    sys: Any,
+    what: str,
+    energy: Any,
+    args: Any,
+    check_hermiticity: bool,
+    params: Mapping[str, Any] | None,
+) -> tuple[System, float, Mapping[str, Any] | None, Any]:
+    """The checked system, energy and params of a solve, and its Hamiltonian."""
+    syst = _check_system(sys, what)
+    params = params_from_args(syst, args, params)
+    value = _check_energy(energy)
+    ham = syst.hamiltonian_submatrix(
+        params=params, sparse=True, check_hermiticity=check_hermiticity
+    )
+    return syst, value, params, ham
 
 
 def smatrix(
@@ -138,8 +268,16 @@ def smatrix(
         A finalized system with leads.
     energy : float
         Real energy, in the unit of the Hamiltonian.
+    args : tuple, optional
+        Deprecated (as in Kwant): positional values for the value functions, turned into
+        ``params`` by :func:`params_from_args` with a :class:`DeprecationWarning`.
     out_leads, in_leads : sequence of int, optional
-        Leads whose outgoing (rows) and incoming (columns) modes to compute.
+        Leads whose outgoing (rows) and incoming (columns) modes to compute; all by default.
+        Must not be empty.
+    check_hermiticity : bool
+        Check that the Hamiltonian is Hermitian. The result then conserves current, and
+        ``transmission`` infers the transmissions of one lead left out of ``out_leads`` or
+        ``in_leads`` from the sum rules (as Kwant does).
     params : dict, optional
         Parameter values by name.
 
@@ -150,16 +288,123 @@ def smatrix(
         matrix over propagating modes, ``S.conductance_matrix()`` in units of e^2/h
         including the system's spin degeneracy.
     """
-    _no_args(args)
-    syst = _check_system(sys, "smatrix")
-    energy = _check_energy(energy)
-    ham = syst.hamiltonian_submatrix(
-        params=params, sparse=True, check_hermiticity=check_hermiticity
+    syst, value, params, ham = _solve_inputs(
+        sys, "smatrix", energy, args, check_hermiticity, params
     )
+    count = len(syst.leads)
     result = sparse.scattering_matrix(
-        ham, lead_data(syst, params=params), energy, in_leads=in_leads, out_leads=out_leads
+        ham,
+        lead_data(syst, params=params),
+        value,
+        in_leads=_lead_list(in_leads, count, "in_leads"),
+        out_leads=_lead_list(out_leads, count, "out_leads"),
     )
-    return result.with_spin_degeneracy(syst.spin_degeneracy)
+    return replace(
+        result,
+        spin_degeneracy=syst.spin_degeneracy,
+        current_conserving=bool(check_hermiticity),
+    )
+
+
+def greens_function(
+    sys: System,
+    energy: float = 0.0,
+    args: Sequence[Any] = (),
+    out_leads: Sequence[int] | None = None,
+    in_leads: Sequence[int] | None = None,
+    check_hermiticity: bool = True,
+    *,
+    params: Mapping[str, Any] | None = None,
+) -> GreensFunction:
+    """Retarded Green's function of a finalized system between its leads, at one energy.
+
+    ``G = (E - H - sum_l Sigma_l)^-1`` between the orbitals of the sites the leads attach
+    to, with the leads' self-energies. Its transmissions are those of :func:`smatrix`
+    (Fisher-Lee relation); the S-matrix route is the faster and more accurate one, this one
+    is for Green's-function work and Kwant's ``greens_function``.
+
+    Parameters
+    ----------
+    sys : System
+        A finalized system with leads (of any kind).
+    energy : float
+        Real energy, in the unit of the Hamiltonian.
+    args : tuple, optional
+        Deprecated positional values (see :func:`smatrix`).
+    out_leads, in_leads : sequence of int, optional
+        Leads whose interfaces are the rows and columns of ``G``; all by default.
+    check_hermiticity : bool
+        Check that the Hamiltonian is Hermitian (and infer transmissions of a lead left out).
+    params : dict, optional
+        Parameter values by name.
+
+    Returns
+    -------
+    GreensFunction
+        ``data`` (inverse energy units), ``lead_info`` (self-energies), ``submatrix``,
+        ``transmission``, ``num_propagating``, ``conductance_matrix``.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[lat(0)] = 1.0
+    >>> lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    >>> lead[lat(0)] = 0.0
+    >>> lead[lat.neighbors()] = -1.0
+    >>> _ = syst.attach_lead(lead); _ = syst.attach_lead(lead.reversed())
+    >>> gf = meso.transport.greens_function(syst.finalized(), 0.0)
+    >>> round(gf.transmission(1, 0), 12)   # 1 / (1 + (eps / (2 sin k))^2) at k = pi/2
+    0.8
+    """
+    syst, value, params, ham = _solve_inputs(
+        sys, "greens_function", energy, args, check_hermiticity, params
+    )
+    count = len(syst.leads)
+    result = sparse.greens_function_matrix(
+        ham,
+        lead_data(syst, params=params),
+        value,
+        in_leads=_lead_list(in_leads, count, "in_leads"),
+        out_leads=_lead_list(out_leads, count, "out_leads"),
+    )
+    return replace(
+        result,
+        spin_degeneracy=syst.spin_degeneracy,
+        current_conserving=bool(check_hermiticity),
+    )
+
+
+class WaveFunction:
+    """Scattering states of a system at one energy, lead by lead (Kwant's ``WaveFunction``).
+
+    ``psi(lead)`` is a complex array of shape (n_incoming_modes, num_orb): row ``j`` is the
+    state of incoming mode ``j`` of that lead, normalized to unit incoming current, on the
+    orbitals of the scattering region.
+
+    Attributes
+    ----------
+    num_orb : int
+        Orbitals of the scattering region.
+    energy : float
+    """
+
+    def __init__(self, states: Sequence[NDArray[np.complex128]], num_orb: int, energy: float):
+        self._states = tuple(states)
+        self.num_orb = int(num_orb)
+        self.energy = float(energy)
+
+    def __call__(self, lead: int) -> NDArray[np.complex128]:
+        count = len(self._states)
+        if isinstance(lead, bool) or not isinstance(lead, (int, np.integer)):
+            raise TypeError(f"lead must be a lead index (int), got {lead!r}")
+        if not 0 <= lead < count:
+            raise ValueError(f"lead {lead!r} does not exist; this system has leads 0..{count - 1}")
+        return np.array(self._states[int(lead)])
+
+    def __repr__(self) -> str:
+        return f"<WaveFunction at energy {self.energy} of {len(self._states)} leads>"
 
 
 def wave_function(
@@ -169,37 +414,22 @@ def wave_function(
     check_hermiticity: bool = True,
     *,
     params: Mapping[str, Any] | None = None,
-) -> Callable[[int], NDArray[np.complex128]]:
+) -> WaveFunction:
     """Scattering states in the scattering region.
 
     Returns
     -------
-    callable
+    WaveFunction
         ``psi = wave_function(sys, E, params=...)``; ``psi(lead)`` is an array of
         shape (n_incoming_modes, n_orbitals): row j is the state of incoming mode j
-        of that lead, normalized to unit incoming current.
+        of that lead, normalized to unit incoming current. ``args`` is deprecated
+        (see :func:`smatrix`).
     """
-    _no_args(args)
-    syst = _check_system(sys, "wave_function")
-    energy = _check_energy(energy)
-    ham = syst.hamiltonian_submatrix(
-        params=params, sparse=True, check_hermiticity=check_hermiticity
+    syst, value, params, ham = _solve_inputs(
+        sys, "wave_function", energy, args, check_hermiticity, params
     )
-    states = sparse.scattering_states(ham, lead_data(syst, params=params), energy)
-    n_leads = len(states)
-
-    def psi(lead: int) -> NDArray[np.complex128]:
-        if (
-            isinstance(lead, bool)
-            or not isinstance(lead, (int, np.integer))
-            or not 0 <= lead < n_leads
-        ):
-            raise ValueError(
-                f"lead {lead!r} does not exist; this system has leads 0..{n_leads - 1}"
-            )
-        return states[int(lead)]
-
-    return psi
+    states = sparse.scattering_states(ham, lead_data(syst, params=params), value)
+    return WaveFunction(states, syst.num_orbitals, value)
 
 
 def ldos(
@@ -214,16 +444,18 @@ def ldos(
 
     ``ldos_a = sum over leads and incoming modes |psi_a|^2 / (2 pi)`` in units of
     states per energy unit per orbital (per spin species). Bound states that do
-    not couple to the leads are not included.
+    not couple to the leads are not included. ``args`` is deprecated (see
+    :func:`smatrix`).
 
     Returns
     -------
     ndarray, shape (n_orbitals,)
     """
-    psi = wave_function(sys, energy, args, check_hermiticity, params=params)
-    total = np.zeros(sys.num_orbitals)
-    for lead in range(len(sys.leads)):
-        total += np.sum(np.abs(psi(lead)) ** 2, axis=0)
+    syst, value, params, ham = _solve_inputs(sys, "ldos", energy, args, check_hermiticity, params)
+    states = sparse.scattering_states(ham, lead_data(syst, params=params), value)
+    total = np.zeros(syst.num_orbitals)
+    for psi in states:
+        total += np.sum(psi.real**2 + psi.imag**2, axis=0)
     return total / (2 * np.pi)
 
 

@@ -1,7 +1,12 @@
 """Scattering solvers. All return :class:`mesoscopic.scattering.SMatrix`.
 
 * :mod:`~mesoscopic.solvers.sparse`: sparse direct solver by wave-function matching, for any
-  geometry and any number of leads.
+  geometry and any number of leads; its ``Solver`` class and ``smatrix``,
+  ``greens_function``, ``wave_function``, ``ldos`` take finalized systems, as Kwant's.
+* :mod:`~mesoscopic.solvers.default`: the default solver's functions (the top-level
+  :func:`mesoscopic.smatrix` and friends), at Kwant's ``kwant.solvers.default`` path.
+* :mod:`~mesoscopic.solvers.mumps`: Kwant's MUMPS solver interface (options accepted), computed
+  by the same SciPy sparse LU as ``sparse``: no MUMPS library is used.
 * :mod:`~mesoscopic.solvers.rgf`: recursive Green's functions over slices, batched over
   energies, on the CPU or a GPU.
 * :mod:`~mesoscopic.solvers.options`: :class:`SolverOptions`, the settings of the batched
@@ -11,13 +16,15 @@
 
 from __future__ import annotations
 
-from . import options, rgf, sparse
+from . import default, mumps, options, rgf, sparse
 from .options import SolverOptions
 from .rgf import scattering_matrices, transmission_matrices
 from .sparse import scattering_matrix, scattering_states
 
 __all__ = [
     "SolverOptions",
+    "default",
+    "mumps",
     "options",
     "rgf",
     "scattering_matrices",

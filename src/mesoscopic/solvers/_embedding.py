@@ -46,6 +46,10 @@ from numpy.typing import ArrayLike, NDArray
 from .. import _checks
 from ..leads import LeadData, PropagatingModes, StabilizedModes
 
+# Eigenvalues of Gamma below _CHANNEL_TOLERANCE times the self-energy's scale are closed
+# channels (one rule with GreensFunction.num_propagating).
+from ..scattering import _CHANNEL_TOLERANCE
+
 __all__ = [
     "AnyLeadData",
     "LeadEmbedding",
@@ -58,9 +62,6 @@ __all__ = [
 ComplexArray = NDArray[np.complex128]
 IntArray = NDArray[np.int64]
 
-# Eigenvalues of Gamma below this fraction of the self-energy's scale are closed channels
-# (rounding of a real self-energy, outside every band, leaves about 1e-16 of it).
-_CHANNEL_TOLERANCE = 1e-12
 # A retarded self-energy has Gamma >= 0; eigenvalues below -this fraction of its scale are
 # refused.
 _RETARDED_TOLERANCE = 1e-8

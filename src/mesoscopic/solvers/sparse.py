@@ -39,10 +39,19 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from .. import _checks
 from ..leads import LeadData
-from ..scattering import SMatrix
+from ..scattering import GreensFunction, SMatrix
 from ._embedding import AnyLeadData, LeadEmbedding, ModesLeadData, SelfEnergyLeadData, embed_leads
 
-__all__ = ["scattering_matrix", "scattering_states"]
+__all__ = [
+    "Solver",
+    "greens_function",
+    "greens_function_matrix",
+    "ldos",
+    "scattering_matrix",
+    "scattering_states",
+    "smatrix",
+    "wave_function",
+]
 
 ComplexArray = NDArray[np.complex128]
 
@@ -217,21 +226,26 @@ def _solve(
         column += count
     if num_columns == 0:
         return e, lead_list, embeddings, chosen, rhs
+    return e, lead_list, embeddings, chosen, _factorized_solve(matrix, rhs, e)
+
+
+def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -> ComplexArray:
+    """``matrix^-1 rhs`` by one sparse LU factorization, refusing a singular problem."""
     try:
         factorization = spla.splu(matrix)
     except RuntimeError as exc:
         raise ValueError(
-            f"the scattering problem is singular at energy {e!r}: the system has a bound state "
-            "at this energy that does not couple to any lead (for example a part of the "
+            f"the scattering problem is singular at energy {energy!r}: the system has a bound "
+            "state at this energy that does not couple to any lead (for example a part of the "
             "system not connected to a lead); shift the energy slightly"
         ) from exc
-    psi = factorization.solve(rhs)
-    if not np.all(np.isfinite(psi)):
+    solution = factorization.solve(rhs)
+    if not np.all(np.isfinite(solution)):
         raise ValueError(
-            f"the scattering problem is singular at energy {e!r} (a bound state decoupled from "
-            "the leads); shift the energy slightly"
+            f"the scattering problem is singular at energy {energy!r} (a bound state "
+            "decoupled from the leads); shift the energy slightly"
         )
-    return e, lead_list, embeddings, chosen, psi
+    return np.asarray(solution)
 
 
 def scattering_matrix(
@@ -352,3 +366,183 @@ def scattering_states(
         states.append(np.array(psi[:, start : start + embedding.num_modes].T))
         start += embedding.num_modes
     return states
+
+
+def greens_function_matrix(
+    h_sys: ArrayLike | sp.spmatrix,
+    leads: Sequence[AnyLeadData],
+    energy: float,
+    *,
+    in_leads: Sequence[int] | None = None,
+    out_leads: Sequence[int] | None = None,
+) -> GreensFunction:
+    """Retarded Green's function between the lead interfaces of a system, at one energy.
+
+    ``G = (E - h_sys - sum_l P_l Sigma_l P_l^T)^-1`` between the interface orbitals of
+    ``out_leads`` (rows) and ``in_leads`` (columns), with one sparse LU factorization.
+
+    Parameters
+    ----------
+    h_sys : (N, N) array_like or scipy.sparse matrix
+        Hermitian Hamiltonian of the scattering region (energy units).
+    leads : sequence of LeadData, SelfEnergyLeadData or ModesLeadData
+        The leads, numbered in this order.
+    energy : float
+        Real, finite energy.
+    in_leads, out_leads : sequence of int, optional, keyword-only
+        Leads whose interfaces are the columns and rows of ``G``; all by default.
+
+    Returns
+    -------
+    GreensFunction
+        ``G`` in inverse energy units and every lead's self-energy (``lead_info``);
+        ``transmission(i, j)`` by the Caroli formula.
+
+    Examples
+    --------
+    A site of energy ``eps = 1`` between two chain leads (hopping -1) transmits
+    ``1 / (1 + (eps / (2 sin k))^2)``, here 0.8 at ``E = 0`` (``k = pi / 2``), as the
+    S-matrix gives:
+
+    >>> from mesoscopic.leads import LeadData
+    >>> from mesoscopic.solvers.sparse import greens_function_matrix
+    >>> chain = dict(h_cell=[[0.0]], hop=[[-1.0]], interface_sys=[0], interface_cell=[0])
+    >>> gf = greens_function_matrix([[1.0]], [LeadData(**chain), LeadData(**chain)], 0.0)
+    >>> round(gf.transmission(1, 0), 12), round(gf.transmission(0, 0), 12)
+    (0.8, 0.2)
+    """
+    e = _energy(energy)
+    hamiltonian = _system_hamiltonian(h_sys)
+    size = hamiltonian.shape[0]
+    lead_list = _checked_leads(leads, size)
+    chosen_in = _lead_selection(in_leads, len(lead_list), "in_leads")
+    chosen_out = _lead_selection(out_leads, len(lead_list), "out_leads")
+    embeddings = embed_leads(lead_list, e)
+    matrix = embedded_matrix(hamiltonian, lead_list, embeddings, e)
+
+    def orbitals(chosen: tuple[int, ...]) -> NDArray[np.int64]:
+        if not chosen:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([lead_list[i].interface_sys for i in chosen]).astype(np.int64)
+
+    in_orbitals, out_orbitals = orbitals(chosen_in), orbitals(chosen_out)
+    _check_memory(matrix, in_orbitals.size)
+    rhs = np.zeros((size, in_orbitals.size), dtype=complex)
+    rhs[in_orbitals, np.arange(in_orbitals.size)] = 1.0
+    if in_orbitals.size and out_orbitals.size:
+        data = _factorized_solve(matrix, rhs, e)[out_orbitals]
+    else:
+        data = np.zeros((out_orbitals.size, in_orbitals.size), dtype=complex)
+    return GreensFunction(
+        data=data,
+        energy=e,
+        lead_info=tuple(embedding.selfenergy for embedding in embeddings),
+        in_leads=chosen_in,
+        out_leads=chosen_out,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Kwant's solver object: the same computations on finalized systems
+# --------------------------------------------------------------------------------------------
+
+
+class Solver:
+    """The sparse direct solver as an object, as Kwant's ``kwant.solvers.sparse.Solver``.
+
+    Its methods take a finalized :class:`~mesoscopic.system.System` and are those of
+    :mod:`mesoscopic.transport` (``smatrix``, ``greens_function``, ``wave_function``,
+    ``ldos``), with Kwant's signatures. The module-level functions of
+    :mod:`mesoscopic.solvers.sparse` with those names are the methods of one default
+    instance. The solver keeps no state between calls: every call factorizes its own
+    matrix with SciPy's SuperLU.
+
+    Examples
+    --------
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.chain(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[lat(0)] = 0.0
+    >>> lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    >>> lead[lat(0)] = 0.0
+    >>> lead[lat.neighbors()] = -1.0
+    >>> _ = syst.attach_lead(lead); _ = syst.attach_lead(lead.reversed())
+    >>> solver = meso.solvers.sparse.Solver()
+    >>> round(solver.smatrix(syst.finalized(), 0.5).transmission(1, 0), 12)
+    1.0
+    """
+
+    def smatrix(
+        self,
+        sys: Any,
+        energy: float = 0,
+        args: Sequence[Any] = (),
+        out_leads: Sequence[int] | None = None,
+        in_leads: Sequence[int] | None = None,
+        check_hermiticity: bool = True,
+        *,
+        params: Any = None,
+    ) -> SMatrix:
+        """Scattering matrix of a finalized system (:func:`mesoscopic.transport.smatrix`)."""
+        from .. import transport
+
+        return transport.smatrix(
+            sys, energy, args, out_leads, in_leads, check_hermiticity, params=params
+        )
+
+    def greens_function(
+        self,
+        sys: Any,
+        energy: float = 0,
+        args: Sequence[Any] = (),
+        out_leads: Sequence[int] | None = None,
+        in_leads: Sequence[int] | None = None,
+        check_hermiticity: bool = True,
+        *,
+        params: Any = None,
+    ) -> GreensFunction:
+        """Retarded Green's function between the lead interfaces
+        (:func:`mesoscopic.transport.greens_function`)."""
+        from .. import transport
+
+        return transport.greens_function(
+            sys, energy, args, out_leads, in_leads, check_hermiticity, params=params
+        )
+
+    def wave_function(
+        self,
+        sys: Any,
+        energy: float = 0,
+        args: Sequence[Any] = (),
+        check_hermiticity: bool = True,
+        *,
+        params: Any = None,
+    ) -> Any:
+        """Scattering states in the scattering region
+        (:func:`mesoscopic.transport.wave_function`)."""
+        from .. import transport
+
+        return transport.wave_function(sys, energy, args, check_hermiticity, params=params)
+
+    def ldos(
+        self,
+        sys: Any,
+        energy: float = 0,
+        args: Sequence[Any] = (),
+        check_hermiticity: bool = True,
+        *,
+        params: Any = None,
+    ) -> NDArray[np.float64]:
+        """Local density of states per orbital (:func:`mesoscopic.transport.ldos`)."""
+        from .. import transport
+
+        return transport.ldos(sys, energy, args, check_hermiticity, params=params)
+
+
+#: The instance behind the module-level functions.
+default_solver = Solver()
+
+smatrix = default_solver.smatrix
+greens_function = default_solver.greens_function
+wave_function = default_solver.wave_function
+ldos = default_solver.ldos
