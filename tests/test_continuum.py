@@ -267,3 +267,13 @@ def test_invalid_symbol_name_and_reserved_spacing_symbol():
         discretize_symbolic("V + 1")
     with pytest.raises(ValueError, match="Landau levels"):
         discretize_landau("k_x**2 + k_y**2", 0)
+
+
+def test_warnings_point_at_the_callers_line():
+    expr = sympify("k_x**2 + V")
+    with pytest.warns(RuntimeWarning, match="locals") as record:
+        discretize_symbolic(expr, locals={"V": "V_0"})
+    assert record[0].filename == __file__
+    with pytest.warns(DeprecationWarning, match="grid_spacing") as record:
+        discretize("k_x**2", grid_spacing=0.5)
+    assert record[0].filename == __file__

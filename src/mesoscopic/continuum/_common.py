@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +52,18 @@ sigma_x = sympy.ImmutableMatrix(msigma(1))
 sigma_y = sympy.ImmutableMatrix(msigma(2))
 sigma_z = sympy.ImmutableMatrix(msigma(3))
 pauli = (sigma_0, sigma_x, sigma_y, sigma_z)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this subpackage (the user's call)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        "mesoscopic.continuum"
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def _default_namespace() -> dict[str, Any]:
@@ -134,7 +147,7 @@ def sympify(expr: Any, locals: Mapping[str, Any] | None = None) -> Any:
     Examples
     --------
     >>> sympify("k_x * A(x) * k_x + V", locals={"V": "V_0 + V(x)"})
-    k_x*A(x)*k_x + V(x) + V_0
+    V_0 + k_x*A(x)*k_x + V(x)
     >>> sympify("k_x * sigma_z")
     Matrix([
     [k_x,    0],
@@ -145,7 +158,7 @@ def sympify(expr: Any, locals: Mapping[str, Any] | None = None) -> Any:
             warnings.warn(
                 "the Hamiltonian is already a SymPy object: 'locals' is not used",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=_user_stacklevel(),
             )
         if isinstance(expr, MatrixBase) and not isinstance(expr, sympy.Basic):
             return expr.applyfunc(_functions_as_parameters)
@@ -220,7 +233,7 @@ def lambdify(expr: Any, locals: Mapping[str, Any] | None = None) -> Callable[...
         warnings.warn(
             "the expression is already a SymPy object: 'locals' is not used",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=_user_stacklevel(),
         )
         locals = None
     expr = sympify(expr, locals)
@@ -288,8 +301,9 @@ def monomials(expr: Any, gens: Iterable[Any] | str | None = None) -> dict[Any, A
 
     Examples
     --------
-    >>> monomials(sympify("A * (x**2 + y) + B * x + C"), gens="xy")
-    {x**2: A, y: A, x: B, 1: C}
+    >>> terms = monomials(sympify("A * (x**2 + y) + B * x + C"), gens="xy")
+    >>> terms[sympify("x**2")], terms[sympify("x")], terms[1]
+    (A, B, C)
     """
     generators = _generators(expr, gens)
     if not isinstance(expr, MatrixBase):

@@ -28,7 +28,7 @@ from sympy.printing.str import StrPrinter
 
 from ..builder import Builder, HoppingKind, TranslationalSymmetry
 from ..lattice import Monatomic
-from ._common import momentum_operators, position_operators, sympify
+from ._common import _user_stacklevel, momentum_operators, position_operators, sympify
 
 __all__ = ["build_discretized", "discretize", "discretize_symbolic"]
 
@@ -325,7 +325,7 @@ def build_discretized(
         warnings.warn(
             "'grid_spacing' is deprecated; pass the spacing as 'grid'",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=_user_stacklevel(),
         )
         if grid is not None:
             raise ValueError("give either 'grid' or 'grid_spacing', not both")

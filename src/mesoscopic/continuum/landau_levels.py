@@ -281,7 +281,7 @@ def discretize_landau(
     Examples
     --------
     >>> syst = discretize_landau("k_x**2 + k_y**2", N=3).finalized()
-    >>> syst.hamiltonian_submatrix(params={"B": 0.5}).real.diagonal().tolist()
+    >>> syst.hamiltonian_submatrix(params={"B": 0.5}).real.diagonal().round(12).tolist()
     [0.5, 1.5, 2.5]
     """
     if isinstance(N, bool) or not isinstance(N, (int, np.integer)):
