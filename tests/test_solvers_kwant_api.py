@@ -203,3 +203,27 @@ def test_lead_with_zero_hopping_has_no_modes_and_a_well_formed_smatrix():
     assert [modes.momenta.size for modes in s.lead_info] == [0, 4]
     assert s.data.shape == (2, 2)
     assert s.check_unitarity() < 1e-12  # all incident current of lead 1 is reflected
+
+
+def test_operators_take_deprecated_args_for_the_systems_value_functions():
+    # A current operator needs the Hamiltonian, whose hoppings depend on a parameter; args
+    # by position must give the same currents as params by name.
+    lat = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(i) for i in range(4))] = lambda site, v, t: v
+    syst[lat.neighbors()] = lambda a, b, v, t: -t
+    lead = meso.Builder(meso.TranslationalSymmetry((1,)))
+    lead[lat(0)] = lambda site, v, t: v
+    lead[lat.neighbors()] = lambda a, b, v, t: -t
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    params = {"v": 0.2, "t": 1.3}
+    psi = meso.wave_function(fsys, 0.4, params=params)(1)[0]
+    current = meso.operator.Current(fsys)
+    by_name = current(psi, params=params)
+    with pytest.warns(DeprecationWarning, match="'args' parameter"):
+        by_position = current(psi, args=(0.2, 1.3))
+    np.testing.assert_array_equal(by_position, by_name)
+    # A unit-current state carries its transmission (1 in a clean chain) through every bond.
+    np.testing.assert_allclose(np.abs(by_name), 1.0, atol=1e-12)
