@@ -1290,7 +1290,7 @@ kernel, mean :
         self._omega = np.concatenate([self._omega, omega_new], axis=1)
         self._psi = np.concatenate([self._psi, psi_new], axis=1)
         self.num_moments = new
-        self._per_vector = self._omega.conj() @ np.swapaxes(self._psi, 1, 2)
+        self._per_vector = _moment_matrices(self._omega, self._psi)
         self._update()
 
     def add_vectors(self, num_vectors: int | None = None) -> None:
@@ -1336,7 +1336,7 @@ kernel, mean :
                 )
             left = _Chebyshev(self.hamiltonian, np.ascontiguousarray(left_start))
             omega, psi = self._propagate(left, right, 0, self.num_moments)
-            moments = omega.conj() @ np.swapaxes(psi, 1, 2)
+            moments = _moment_matrices(omega, psi)
             self._per_vector = np.concatenate([self._per_vector, moments])
             if accumulate:
                 if self._states is None:
@@ -1378,6 +1378,16 @@ kernel, mean :
         first = np.sum((raised @ weighted) * chebyshev, axis=-1)
         second = np.sum((chebyshev @ weighted) * raised.conj(), axis=-1)
         return first + second
+
+
+def _moment_matrices(
+    omega: NDArray[np.complex128], psi: NDArray[np.complex128]
+) -> NDArray[np.complex128]:
+    """``mu_mn = <Omega_m|Psi_n>`` for every vector: one matrix product per vector.
+
+    (NumPy's stacked matmul does not reach BLAS for the transposed operand: 5x slower.)
+    """
+    return np.stack([left.conj() @ right.T for left, right in zip(omega, psi)])
 
 
 _DIRECTIONS = {"x": 0, "y": 1, "z": 2}

@@ -1,0 +1,476 @@
+"""Kernel polynomial method: densities of states and Hall conductivities against exact results.
+
+Physics checks: the density of states of a chain and of a square lattice against their closed
+forms; the integral of the density of states is the number of orbitals (exactly, by the
+quadrature); the Kubo-Bastin Hall conductivity of a Hofstadter torus is quantized in the gaps
+and odd in the field. API checks: reproducibility with ``rng`` (the same numbers as Kwant 1.5
+for the same seed, recorded below), batching independence, and clear errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import ellipk
+
+import mesoscopic as meso
+from mesoscopic import kpm
+
+# --------------------------------------------------------------------------------------
+# model Hamiltonians
+# --------------------------------------------------------------------------------------
+
+
+def ring(n: int, t: float = 1.0, twist: float = 0.0) -> sp.csr_matrix:
+    """A closed chain of n sites, hopping -t, total phase n * twist around the ring."""
+    hop = -t * np.exp(1j * twist)
+    rows = np.arange(n)
+    cols = (rows + 1) % n
+    h = sp.csr_matrix((np.full(n, hop), (cols, rows)), shape=(n, n))
+    return (h + h.conj().T).tocsr()
+
+
+def square_torus(size: int) -> sp.csr_matrix:
+    """Square lattice on a size x size torus, hopping -1, with small twists that lift the
+    degeneracies of the finite torus (so it samples the infinite lattice's density)."""
+    eye = sp.identity(size, format="csr")
+    return (
+        sp.kron(ring(size, twist=0.3 / size), eye) + sp.kron(eye, ring(size, twist=0.7 / size))
+    ).tocsr()
+
+
+def hofstadter_torus(size: int, phi: float) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Square lattice on a torus with flux phi per plaquette (Landau gauge), hopping -1.
+
+    Returns H and the velocities v_d = i[H, r_d], built from the bond vectors (the torus has
+    no global position operator, but every bond has a displacement).
+    """
+    n = size * size
+    x, y = np.divmod(np.arange(n), size)
+    rows, cols, values, dx, dy = [], [], [], [], []
+    for step_x, step_y in [(1, 0), (0, 1)]:
+        target = ((x + step_x) % size) * size + (y + step_y) % size
+        hop = -np.exp(2j * np.pi * phi * x) if step_y else -np.ones(n, dtype=complex)
+        rows += [target, np.arange(n)]
+        cols += [np.arange(n), target]
+        values += [hop, hop.conj()]
+        dx += [np.full(n, step_x), np.full(n, -step_x)]
+        dy += [np.full(n, step_y), np.full(n, -step_y)]
+    r, c, v = (np.concatenate(a) for a in (rows, cols, values))
+    # <i|v_d|j> = i H_ij (r_j - r_i)_d, and (dx, dy) = r_i - r_j here.
+    hamiltonian = sp.csr_matrix((v, (r, c)), shape=(n, n))
+    vx = sp.csr_matrix((-1j * v * np.concatenate(dx), (r, c)), shape=(n, n))
+    vy = sp.csr_matrix((-1j * v * np.concatenate(dy), (r, c)), shape=(n, n))
+    return hamiltonian, vx, vy
+
+
+def small_matrix(n: int = 20) -> np.ndarray:
+    return -np.eye(n, k=1) - np.eye(n, k=-1) + np.diag(0.1 * np.arange(n) / n)
+
+
+def builder_disk(radius: float = 3.5, norbs: int = 1) -> meso.System:
+    lat = meso.lattice.square(norbs=norbs)
+    syst = meso.Builder()
+    onsite = 0.3 * np.eye(norbs) if norbs > 1 else 0.3
+    hop = -np.eye(norbs) if norbs > 1 else -1
+    syst[lat.shape(lambda pos: np.hypot(*pos) < radius, (0, 0))] = onsite
+    syst[lat.neighbors()] = hop
+    return syst.finalized()
+
+
+# --------------------------------------------------------------------------------------
+# densities of states against closed forms
+# --------------------------------------------------------------------------------------
+
+
+def test_chain_dos_matches_closed_form():
+    # On a ring every site is equivalent, so one site's local vector gives the exact
+    # density of states per site: 1 / (pi sqrt(4 t^2 - E^2)).
+    t = 1.0
+    hamiltonian = ring(2000, t)
+    rho = kpm.SpectralDensity(
+        hamiltonian,
+        vector_factory=kpm.LocalVectors(hamiltonian, where=[0]),
+        num_vectors=None,
+        num_moments=400,
+    )
+    energies = np.linspace(-1.8, 1.8, 37) * t
+    exact = 1 / (np.pi * np.sqrt(4 * t**2 - energies**2))
+    np.testing.assert_allclose(rho(energies), exact, rtol=2e-3)
+    # The sampled densities agree with the evaluation at the same energies.
+    np.testing.assert_allclose(rho(rho.energies), rho.densities, rtol=1e-8, atol=1e-10)
+
+
+def test_square_lattice_dos_matches_elliptic_integral():
+    # rho(E) = K(1 - E^2 / 16) / (2 pi^2) per site (t = 1), K the complete elliptic
+    # integral of parameter m; the Jackson kernel resolves it away from the log
+    # singularity at E = 0 to better than 1 %.
+    hamiltonian = square_torus(200)
+    rho = kpm.SpectralDensity(
+        hamiltonian,
+        vector_factory=kpm.LocalVectors(hamiltonian, where=[0]),
+        num_vectors=None,
+        num_moments=150,
+        bounds=(-4.0, 4.0),
+    )
+    energies = np.concatenate([np.linspace(-3.5, -0.5, 7), np.linspace(0.5, 3.5, 7)])
+    exact = ellipk(1 - (energies / 4) ** 2) / (2 * np.pi**2)
+    np.testing.assert_allclose(rho(energies), exact, rtol=1e-2)
+
+
+def test_dos_integrates_to_number_of_orbitals():
+    syst = builder_disk(norbs=2)
+    rho = kpm.SpectralDensity(syst, num_moments=60, num_vectors=3, rng=2)
+    assert syst.num_orbitals == 2 * len(syst.sites)
+    assert rho.integrate() == pytest.approx(syst.num_orbitals, rel=1e-12)
+    # Simpson's rule on the sampled densities agrees with the Gauss-Chebyshev quadrature.
+    simpson = np.trapezoid(rho.densities, rho.energies)
+    assert simpson == pytest.approx(syst.num_orbitals, rel=5e-3)
+    # With the occupation at a chemical potential in a gap, the integral counts the
+    # states below it (exact trace with local vectors; SSH chain with gap 2|t1 - t2|).
+    n = 60
+    t1, t2 = 1.0, 0.4
+    hops = np.where(np.arange(n - 1) % 2 == 0, -t1, -t2)
+    ssh = np.diag(hops, 1) + np.diag(hops, -1)
+    exact_count = np.sum(np.linalg.eigvalsh(ssh) < 0.0)
+    rho = kpm.SpectralDensity(
+        ssh, vector_factory=kpm.LocalVectors(ssh), num_vectors=None, num_moments=200
+    )
+    # mean=True: the integral per local vector, a trace over n orbitals divided by n.
+    count = n * rho.integrate(lambda e: kpm.fermi_distribution(e, 0.0, 0.0))
+    assert exact_count == n // 2
+    assert count == pytest.approx(exact_count, abs=0.05)
+
+
+def test_system_and_matrix_inputs_agree_and_density_operator_sums_to_dos():
+    syst = builder_disk()
+    matrix = syst.hamiltonian_submatrix(sparse=True)
+    common = dict(num_moments=40, num_vectors=4, rng=5)
+    from_system = kpm.SpectralDensity(syst, **common)
+    from_matrix = kpm.SpectralDensity(matrix, **common)
+    np.testing.assert_allclose(from_system.densities, from_matrix.densities, atol=1e-12)
+    local = kpm.SpectralDensity(syst, operator=meso.operator.Density(syst), **common)
+    assert local.densities.shape == (80, len(syst.sites))
+    np.testing.assert_allclose(local.densities.sum(axis=1), from_system.densities, atol=1e-10)
+    # The same densities from a user function and a matrix operator.
+    identity = np.eye(matrix.shape[0])
+    by_function = kpm.SpectralDensity(syst, operator=lambda bra, ket: np.vdot(bra, ket), **common)
+    by_matrix = kpm.SpectralDensity(syst, operator=identity, **common)
+    np.testing.assert_allclose(by_function.densities, from_system.densities, atol=1e-9)
+    np.testing.assert_allclose(by_matrix.densities, from_system.densities, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------
+# Kubo-Bastin conductivity
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hofstadter():
+    size, phi = 30, 0.1
+    hamiltonian, vx, vy = hofstadter_torus(size, phi)
+    eigenvalues = np.linalg.eigvalsh(hamiltonian.toarray())
+    return size, phi, hamiltonian, vx, vy, eigenvalues
+
+
+def gap_centres(eigenvalues: np.ndarray, count: int) -> np.ndarray:
+    """Centres of the `count` lowest gaps wider than 0.5."""
+    steps = np.diff(eigenvalues)
+    wide = np.flatnonzero(steps > 0.5)[:count]
+    return (eigenvalues[wide] + eigenvalues[wide + 1]) / 2
+
+
+def test_hall_conductivity_is_quantized_in_the_gaps(hofstadter):
+    # Hofstadter bands at flux 1/10: the r-th gap from the bottom carries the Hall
+    # conductance r e^2/h (TKNN), sign set by the field; per unit area on the torus.
+    # Six random vectors on 900 sites: a stochastic error of a few percent.
+    size, phi, hamiltonian, vx, vy, eigenvalues = hofstadter
+    area = size * size
+    mus = gap_centres(eigenvalues, 2)
+    common = dict(num_moments=150, num_vectors=6, rng=1, bounds=(-4.0, 4.0))
+    sigma_xy = kpm.conductivity(hamiltonian, vx, vy, **common)(mus) / area
+    orders = np.arange(1, 3)
+    sign = np.sign(sigma_xy[0].real)
+    np.testing.assert_allclose(sigma_xy.real, sign * orders, atol=0.2)
+    assert np.all(np.abs(sigma_xy.imag) < 0.2)
+    # Between the gaps, inside the lowest band, it is not quantized.
+    inside_band = eigenvalues[area // 20]
+    assert abs(abs(kpm.conductivity(hamiltonian, vx, vy, **common)(inside_band)) / area - 1) > 0.2
+    # Reversing the field reverses the Hall conductivity (Onsager).
+    reversed_field, vx_r, vy_r = hofstadter_torus(size, -phi)
+    sigma_reversed = kpm.conductivity(reversed_field, vx_r, vy_r, **common)(mus) / area
+    np.testing.assert_allclose(sigma_reversed.real, -sign * orders, atol=0.2)
+
+
+def test_hall_conductivity_with_disorder_stays_on_the_plateau(hofstadter):
+    size, _, hamiltonian, vx, vy, eigenvalues = hofstadter
+    disorder = np.random.default_rng(3).uniform(-0.3, 0.3, size * size)
+    disordered = (hamiltonian + sp.diags(disorder)).tocsr()
+    mu = gap_centres(eigenvalues, 1)[0]
+    sigma = kpm.conductivity(
+        disordered, vx, vy, num_moments=100, num_vectors=6, rng=1, bounds=(-4.5, 4.5)
+    )
+    assert abs(abs(sigma(mu).real) / (size * size) - 1) < 0.15
+
+
+def test_conductivity_of_a_system_matches_the_matrix_with_positions():
+    syst = builder_disk()
+    matrix = syst.hamiltonian_submatrix(sparse=True)
+    common = dict(num_moments=16, num_vectors=3, rng=4)
+    from_system = kpm.conductivity(syst, alpha="x", beta="y", **common)
+    from_matrix = kpm.conductivity(matrix, "x", "y", positions=syst.pos, **common)
+    assert from_system(0.1, 0.05) == pytest.approx(from_matrix(0.1, 0.05), abs=1e-10)
+    # Velocity operators given as matrices need no positions.
+    vx = kpm._velocity(matrix, None, "x", syst.pos)
+    vy = kpm._velocity(matrix, None, "y", syst.pos)
+    given = kpm.conductivity(matrix, vx, vy, **common)
+    assert given(0.1, 0.05) == pytest.approx(from_matrix(0.1, 0.05), abs=1e-10)
+    # A vector of chemical potentials gives the values one by one.
+    mus = np.array([-1.0, 0.1])
+    np.testing.assert_allclose(
+        from_system(mus, 0.05), [from_system(m, 0.05) for m in mus], atol=1e-12
+    )
+
+
+def test_correlator_add_moments_equals_a_fresh_expansion():
+    syst = builder_disk()
+    grown = kpm.conductivity(
+        syst, "x", "y", num_moments=10, num_vectors=3, rng=0, accumulate_vectors=True
+    )
+    grown.add_moments(15)
+    fresh = kpm.conductivity(syst, "x", "y", num_moments=25, num_vectors=3, rng=0)
+    assert grown.num_moments == 25
+    np.testing.assert_allclose(grown.moments_matrix, fresh.moments_matrix, atol=1e-10)
+    more = kpm.conductivity(syst, "x", "y", num_moments=10, num_vectors=2, rng=0)
+    more.add_vectors(1)
+    three = kpm.conductivity(syst, "x", "y", num_moments=10, num_vectors=3, rng=0)
+    np.testing.assert_allclose(more.moments_matrix, three.moments_matrix, atol=1e-12)
+    with pytest.raises(ValueError, match="accumulate_vectors"):
+        three.add_moments(5)
+
+
+# --------------------------------------------------------------------------------------
+# reproducibility and Kwant's numbers
+# --------------------------------------------------------------------------------------
+
+# Printed by Kwant 1.5.0 (kwant.kpm) for the inputs of the two tests below.
+KWANT_DENSITIES = [0.6896400348316405, 5.759377070172288, 3.253761589994508, 0.7270908003480947]
+KWANT_RHO_AT_0_3 = 3.36262704767178
+KWANT_X_DENSITIES = [
+    6.7089177528840205 + 0.01073711776950296j,
+    57.20077153524256 + 1.1194714946618503j,
+    25.91728124180789 + 0.1997774712329802j,
+    7.150705642887248 - 0.15776926362532848j,
+]
+KWANT_HALL = 17.387333452347956 + 3.7419806946744965j
+
+
+def test_same_seed_gives_kwants_numbers():
+    chain = small_matrix()
+    common = dict(bounds=(-2.2, 2.3), num_moments=16, num_vectors=3, rng=7)
+    rho = kpm.SpectralDensity(chain, **common)
+    np.testing.assert_allclose(rho.densities[[0, 5, 16, 31]], KWANT_DENSITIES, rtol=1e-10)
+    assert rho(0.3) == pytest.approx(KWANT_RHO_AT_0_3, rel=1e-10)
+    position = np.diag(np.arange(20.0))
+    rho_x = kpm.SpectralDensity(chain, operator=position, **common)
+    np.testing.assert_allclose(rho_x.densities[[0, 5, 16, 31]], KWANT_X_DENSITIES, rtol=1e-10)
+
+
+def test_same_seed_gives_kwants_hall_correlator():
+    size = 5
+    hamiltonian = np.zeros((size * size, size * size), complex)
+    positions = np.array([(i, j) for i in range(size) for j in range(size)], float)
+    for i in range(size):
+        for j in range(size):
+            if i + 1 < size:
+                hamiltonian[(i + 1) * size + j, i * size + j] = -1
+            if j + 1 < size:
+                hamiltonian[i * size + j + 1, i * size + j] = -np.exp(2j * np.pi * 0.1 * i)
+    hamiltonian = hamiltonian + hamiltonian.conj().T
+    sigma = kpm.conductivity(
+        hamiltonian, "x", "y", positions=positions, bounds=(-4.1, 4.1),
+        num_moments=12, num_vectors=2, rng=3,
+    )  # fmt: skip
+    assert sigma(mu=0.2, temperature=0.05) == pytest.approx(KWANT_HALL, rel=1e-10)
+
+
+def test_rng_reproducibility():
+    chain = small_matrix(30)
+    first = kpm.SpectralDensity(chain, num_moments=20, rng=11)
+    again = kpm.SpectralDensity(chain, num_moments=20, rng=11)
+    other = kpm.SpectralDensity(chain, num_moments=20, rng=12)
+    state = kpm.SpectralDensity(chain, num_moments=20, rng=np.random.RandomState(11))
+    np.testing.assert_array_equal(first.densities, again.densities)
+    np.testing.assert_array_equal(first.densities, state.densities)
+    assert not np.array_equal(first.densities, other.densities)
+    gen_a = kpm.SpectralDensity(chain, num_moments=20, rng=np.random.default_rng(11))
+    gen_b = kpm.SpectralDensity(chain, num_moments=20, rng=np.random.default_rng(11))
+    np.testing.assert_array_equal(gen_a.densities, gen_b.densities)
+    # RandomVectors draws the same phases as the default vectors after the start vector.
+    rng = np.random.RandomState(11)
+    rng.random_sample(30)  # the Lanczos start vector
+    vectors = list(zip(range(10), kpm.RandomVectors(chain, rng=rng)))
+    explicit = kpm.SpectralDensity(
+        chain, num_moments=20, rng=11, vector_factory=[v for _, v in vectors]
+    )
+    np.testing.assert_array_equal(explicit.densities, first.densities)
+
+
+@pytest.mark.parametrize("operator", [None, "matrix"])
+def test_results_do_not_depend_on_batching(operator, monkeypatch):
+    chain = small_matrix(25)
+    op = None if operator is None else np.diag(np.linspace(0, 1, 25))
+    common = dict(operator=op, num_moments=30, rng=3)
+    together = kpm.SpectralDensity(chain, num_vectors=4, **common)
+    one_by_one = kpm.SpectralDensity(chain, num_vectors=1, **common)
+    for _ in range(3):
+        one_by_one.add_vectors(1)
+    np.testing.assert_array_equal(together._moments_list, one_by_one._moments_list)
+    np.testing.assert_array_equal(together.densities, one_by_one.densities)
+    # Growing the expansion gives the same moments, bit for bit, as a longer one (odd and
+    # even numbers of moments are computed differently without an operator).
+    for extra in (1, 6):
+        grown = kpm.SpectralDensity(chain, num_vectors=4, **common)
+        grown.add_moments(extra)
+        longer = kpm.SpectralDensity(chain, num_vectors=4, **{**common, "num_moments": 30 + extra})
+        np.testing.assert_array_equal(grown._moments_list, longer._moments_list)
+    # Without kept vectors, the work is split into blocks of one vector: same numbers.
+    blocks = []
+    original = kpm._Chebyshev.__init__
+
+    def counting(self, hamiltonian, start):
+        blocks.append(start.shape[1])
+        original(self, hamiltonian, start)
+
+    monkeypatch.setattr(kpm, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(kpm._Chebyshev, "__init__", counting)
+    split = kpm.SpectralDensity(chain, num_vectors=4, accumulate_vectors=False, **common)
+    assert blocks == [1, 1, 1, 1]
+    np.testing.assert_array_equal(split.densities, together.densities)
+
+
+def test_mean_false_keeps_one_density_per_vector():
+    chain = small_matrix()
+    each = kpm.SpectralDensity(chain, num_moments=20, num_vectors=3, rng=1, mean=False)
+    mean = kpm.SpectralDensity(chain, num_moments=20, num_vectors=3, rng=1)
+    assert each.densities.shape == (40, 3)
+    np.testing.assert_allclose(each.densities.mean(axis=1), mean.densities, atol=1e-12)
+    np.testing.assert_allclose(each.integrate(), [20.0] * 3, rtol=1e-12)
+
+
+def test_kernels_and_energy_resolution():
+    chain = small_matrix()
+    jackson = kpm.SpectralDensity(chain, num_moments=50, rng=1)
+    lorentz = kpm.SpectralDensity(chain, num_moments=50, rng=1, kernel=kpm.lorentz_kernel)
+    # Both kernels keep the zeroth moment: the same integral.
+    assert lorentz.integrate() == pytest.approx(jackson.integrate(), rel=1e-12)
+    assert not np.allclose(lorentz.densities, jackson.densities)
+    by_resolution = kpm.SpectralDensity(chain, energy_resolution=0.1, rng=1)
+    assert by_resolution.num_moments == int(np.ceil(1.6 * by_resolution._a / 0.1))
+    by_resolution.add_moments(energy_resolution=0.05)
+    assert by_resolution.num_moments == int(np.ceil(1.6 * by_resolution._a / 0.05))
+    assert np.max(np.diff(by_resolution.energies)) < 0.05
+    # Outside the bounds there are no states.
+    lower, upper = jackson.bounds
+    assert jackson(np.array([lower - 1, upper + 1])).tolist() == [0.0, 0.0]
+
+
+def test_fermi_distribution():
+    energies = np.array([-1e4, -0.1, 0.0, 0.1, 1e4])
+    values = kpm.fermi_distribution(energies, 0.0, 0.05)
+    expected = 1 / (1 + np.exp(np.clip(energies / 0.05, -700, 700)))
+    np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-300)
+    assert values[2] == 0.5
+    np.testing.assert_array_equal(kpm.fermi_distribution(energies, 0.0, 0.0), [1, 1, 0, 0, 0])
+
+
+def test_where_selects_the_same_orbitals_for_sites_indices_and_functions():
+    syst = builder_disk()
+    central = [site for site in syst.sites if np.hypot(*site.pos) < 1.2]
+    indices = [syst.id_by_site[site] for site in central]
+    by_sites = kpm.LocalVectors(syst, where=central)
+    by_function = kpm.LocalVectors(syst, where=lambda site: np.hypot(*site.pos) < 1.2)
+    assert len(by_sites) == len(by_function) == 5
+    np.testing.assert_array_equal(by_sites.orbs, by_function.orbs)
+    np.testing.assert_array_equal(np.sort(by_sites.orbs), np.sort(indices))
+    vector = next(kpm.RandomVectors(syst, where=central, rng=0))
+    assert np.count_nonzero(vector) == 5
+    np.testing.assert_allclose(np.abs(vector[indices]), 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------
+
+
+def test_bad_inputs_give_clear_errors():
+    chain = small_matrix()
+    with pytest.raises(ValueError, match="finite system, a matrix"):
+        kpm.SpectralDensity("not a hamiltonian")
+    with pytest.raises(ValueError, match="square"):
+        kpm.SpectralDensity(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="not Hermitian"):
+        kpm.SpectralDensity(np.triu(np.ones((5, 5))))
+    with pytest.raises(ValueError, match="single eigenvalue"):
+        kpm.SpectralDensity(np.eye(6))
+    for name in ("num_moments", "num_vectors"):
+        for value in (0, -3, 2.5):
+            with pytest.raises(ValueError, match=f"{name} must be a positive integer.*{value}"):
+                kpm.SpectralDensity(chain, **{name: value})
+    with pytest.raises(TypeError, match="num_moments or energy_resolution"):
+        kpm.SpectralDensity(chain, num_moments=10, energy_resolution=0.1)
+    with pytest.raises(ValueError, match="eps"):
+        kpm.SpectralDensity(chain, eps=2.5)
+    with pytest.raises(ValueError, match="lower < upper"):
+        kpm.SpectralDensity(chain, bounds=(1.0, -1.0))
+    with pytest.raises(ValueError, match=r"not inside bounds"):
+        kpm.SpectralDensity(chain, bounds=(-1.0, 1.0), num_moments=50)
+    with pytest.raises(ValueError, match="operator must be"):
+        kpm.SpectralDensity(chain, operator="density")
+    with pytest.raises(ValueError, match=r"shape \(5, 5\)"):
+        kpm.SpectralDensity(chain, operator=np.eye(5))
+    with pytest.raises(TypeError, match="vector_factory must be an iterable"):
+        kpm.SpectralDensity(chain, vector_factory=3)
+    with pytest.raises(ValueError, match=r"vector 0 of vector_factory has shape \(3,\)"):
+        kpm.SpectralDensity(chain, vector_factory=[np.ones(3)], num_vectors=None)
+    with pytest.raises(ValueError, match="only 2"):
+        kpm.SpectralDensity(chain, vector_factory=kpm.LocalVectors(chain, [0, 1]), num_vectors=3)
+    with pytest.raises(ValueError, match="rng must be"):
+        kpm.SpectralDensity(chain, rng="seed")
+    with pytest.raises(ValueError, match="where holds orbital 99"):
+        kpm.LocalVectors(chain, where=[99])
+    rho = kpm.SpectralDensity(chain, num_moments=20, accumulate_vectors=False)
+    with pytest.raises(ValueError, match="accumulate_vectors"):
+        rho.add_moments(5)
+    with pytest.raises(TypeError, match="either"):
+        rho.add_moments()
+    with pytest.raises(ValueError, match="already"):
+        rho.add_moments(energy_resolution=10.0)
+    with pytest.raises(ValueError, match="num_vectors must be a positive integer"):
+        rho.add_vectors(0)
+    with pytest.raises(TypeError, match="real"):
+        rho(1j)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        kpm.fermi_distribution(0.0, 0.0, -1.0)
+
+
+def test_conductivity_errors():
+    chain = small_matrix()
+    positions = np.arange(20.0)[:, None]
+    with pytest.raises(ValueError, match="needs positions"):
+        kpm.conductivity(chain, "x", "x")
+    with pytest.raises(ValueError, match="'y' does not exist in 1 dimension"):
+        kpm.conductivity(chain, "x", "y", positions=positions)
+    with pytest.raises(ValueError, match="one of 'x', 'y', 'z'"):
+        kpm.conductivity(chain, "w", "x", positions=positions)
+    with pytest.raises(ValueError, match=r"shape \(20, dim\)"):
+        kpm.conductivity(chain, "x", "x", positions=np.zeros((3, 1)))
+    with pytest.raises(TypeError, match="operators must be"):
+        kpm.Correlator(chain, operator1="x")
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    lat = meso.lattice.chain(norbs=1)
+    lead[lat(0)] = 0
+    lead[lat.neighbors()] = -1
+    with pytest.raises(ValueError, match="lead"):
+        kpm.SpectralDensity(lead.finalized())
