@@ -263,3 +263,10 @@ def test_tight_binding_resonance_is_breit_wigner_and_thermally_broadened():
         fine, meso.transmission(fsys, fine, 1, 0, params=params), level, kT
     )
     assert g * kT == pytest.approx(np.pi * gamma / 8, rel=0.05)
+
+
+def test_graphene_bulk_bands(tmp_path):
+    r = example("graphene_bulk_bands").main(tmp_path, points_per_segment=12)
+    assert (tmp_path / "graphene_bulk_bands.png").is_file()
+    np.testing.assert_allclose(r["bands"], r["closed_form"], atol=1e-12)
+    np.testing.assert_allclose(r["dirac_point_energies"], 0.0, atol=1e-12)  # the cone at K
