@@ -268,3 +268,148 @@ def test_a_lead_with_an_empty_interface_is_refused_at_finalization() -> None:
     syst.leads.append(builder.BuilderLead(lead, ()))
     with pytest.raises(ValueError, match="empty interface"):
         syst.finalized()
+
+
+def _chain_with_parameters(symmetry: lattice.TranslationalSymmetry | None = None) -> meso.Builder:
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder(symmetry)
+    syst[(lat(x) for x in range(3))] = lambda site, p1, p2: p1 + 2 * p2
+    syst[lat.neighbors()] = lambda a, b, p1, p2: p1 - p2 + 0.5j
+    return syst
+
+
+def test_deprecated_positional_args_match_params() -> None:
+    fsys = _chain_with_parameters().finalized()
+    lead = _chain_with_parameters(lattice.TranslationalSymmetry((-3,))).finalized()
+    by_name = {"p1": 2.0, "p2": -1.0}
+    calls = (
+        fsys.hamiltonian_submatrix,
+        lead.cell_hamiltonian,
+        lead.inter_cell_hopping,
+        lambda **kw: lead.selfenergy(0.3, **kw),
+    )
+    for call in calls:
+        with pytest.warns(DeprecationWarning, match="params="):
+            old = call(args=(2.0, -1.0))
+        np.testing.assert_array_equal(old, call(params=by_name))
+    with pytest.warns(DeprecationWarning):
+        assert fsys.hamiltonian(1, 0, 2.0, -1.0) == pytest.approx(3.0 + 0.5j)  # <1|H|0>
+    with pytest.raises(TypeError, match="not both"):
+        fsys.hamiltonian(0, 0, 2.0, -1.0, params=by_name)
+    # A missing parameter is a TypeError (as in Kwant) and a ValueError (as before).
+    for error in (TypeError, ValueError):
+        with pytest.raises(error, match="missing parameter 'p2'"):
+            fsys.hamiltonian_submatrix(params={"p1": 1.0})
+
+
+def test_lead_hamiltonian_numbers_the_previous_cell_after_the_cell() -> None:
+    lat = lattice.chain(norbs=1)
+    t = -1.0 + 0.2j
+    lead = meso.Builder(lattice.TranslationalSymmetry((1,)))
+    lead[lat(0)] = 0.3
+    lead[lat(1), lat(0)] = t  # <x + 1|H|x> = t
+    flead = lead.finalized()
+    assert flead.cell_size == 1 and list(flead.interface_sites) == [0]
+    # Site 1 is the copy of site 0 one period back.
+    assert flead.hamiltonian(0, 0) == pytest.approx(0.3)
+    assert flead.hamiltonian(1, 1) == pytest.approx(0.3)
+    assert flead.hamiltonian(0, 1) == pytest.approx(t)
+    assert flead.hamiltonian(1, 0) == pytest.approx(np.conj(t))
+    with pytest.raises(ValueError, match="out of range"):
+        flead.hamiltonian(0, 2)
+
+
+def test_function_leads_with_kwants_older_signature() -> None:
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x) for x in range(4))] = 0.0
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(lattice.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    flead = syst.finalized().leads[1]
+    interface = [lat(3)]
+    seen = []
+
+    def old_style(energy, args):  # type: ignore[no-untyped-def]
+        seen.append(args)
+        return flead.selfenergy(energy)
+
+    syst.leads[1] = builder.SelfEnergyLead(old_style, interface, ())
+    fsys = syst.finalized()
+    # A clean chain transmits perfectly inside its band.
+    assert meso.smatrix(fsys, 0.7).transmission(1, 0) == pytest.approx(1.0, abs=1e-10)
+    assert seen and all(args == () for args in seen)
+
+
+def test_a_one_element_vector_is_a_one_orbital_value() -> None:
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x) for x in range(2))] = lambda site, v: site.pos + v  # shape (1,)
+    syst[lat.neighbors()] = -1.0
+    ham = syst.finalized().hamiltonian_submatrix(params={"v": 0.5})
+    np.testing.assert_allclose(ham, [[0.5, -1.0], [-1.0, 1.5]])
+
+
+def test_reversed_hoppings_are_hermitian_conjugates_of_the_stored_value() -> None:
+    lat = lattice.chain(norbs=2)
+    syst = meso.Builder()
+    syst[(lat(x) for x in range(2))] = np.eye(2)
+    matrix = [[1, 2j], [3 + 1j, 4j]]
+
+    def hop(a, b):  # type: ignore[no-untyped-def]
+        return matrix
+
+    syst[lat(1), lat(0)] = hop
+    back = syst[lat(0), lat(1)]
+    assert isinstance(back, builder.HermConjOfFunc) and back.function is hop
+    np.testing.assert_array_equal(back(lat(0), lat(1)), np.conj(np.transpose(matrix)))
+    # Assigning the conjugate back stores the original function the other way round.
+    syst[lat(0), lat(1)] = back
+    assert syst[lat(1), lat(0)] is hop
+    syst[lat(1), lat(0)] = matrix
+    np.testing.assert_array_equal(syst[lat(0), lat(1)], np.conj(np.transpose(matrix)))
+    # None is a placeholder value (e.g. in a fill template) and stays None.
+    syst[lat(1), lat(0)] = None
+    assert syst[lat(0), lat(1)] is None
+
+
+def test_fill_copies_hoppings_as_stored_and_starts_at_the_closest_site() -> None:
+    lat = lattice.square(norbs=1)
+    original = meso.Builder()
+    original[(lat(x, y) for x in range(1, 4) for y in range(3))] = 0.5
+    for k, (a, b) in enumerate(original.expand(lat.neighbors())):
+        original[a, b] = 0.1 * k + 0.3j
+    clone = meso.Builder()
+    # (0, 0) is not a site of the original: the walk starts at its closest site.
+    clone.fill(original, lambda site: True, (0.0, 0.0))
+    assert set(clone.site_value_pairs()) == set(original.site_value_pairs())
+    assert set(clone.hopping_value_pairs()) == set(original.hopping_value_pairs())
+    spectrum = np.linalg.eigvalsh(original.finalized().hamiltonian_submatrix())
+    np.testing.assert_allclose(
+        np.linalg.eigvalsh(clone.finalized().hamiltonian_submatrix()), spectrum, atol=1e-13
+    )
+
+
+def test_substituted_refuses_clashes_and_warns_about_unknown_names() -> None:
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x) for x in range(3))] = lambda site, a, b: a + b
+    syst[lat.neighbors()] = lambda first, second, b, c: b - c
+    with pytest.raises(ValueError, match="two arguments named 'a'"):
+        syst.substituted(b="a")
+    with pytest.raises(ValueError, match="two arguments named 'site'"):
+        syst.substituted(a="site")
+    with pytest.warns(RuntimeWarning, match="unknown"):
+        syst.substituted(unknown="x")
+    # 'first' names a site argument of the hopping only: the onsite may take it.
+    renamed = syst.substituted(a="first")
+    assert renamed.finalized().parameters == {"first", "b", "c"}
+    lead = meso.Builder(lattice.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    with pytest.raises(ValueError, match="leads attached"):
+        syst.substituted(a="d")

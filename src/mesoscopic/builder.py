@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -57,6 +58,7 @@ __all__ = [
     "ArrayBuilder",
     "Builder",
     "BuilderLead",
+    "HermConjOfFunc",
     "HoppingKind",
     "ModesLead",
     "NoSymmetry",
@@ -295,6 +297,8 @@ class Builder(Generic[_Symmetry]):
         self._adjacent.setdefault(site, set())
 
     def _set_hopping(self, a: Site, b: Site, value: Any) -> None:
+        if isinstance(value, HermConjOfFunc):
+            a, b, value = b, a, value.function
         value = _check_value(value, f"hopping {(a, b)!r}")
         ca, cb = self._canonical_site(a), self._canonical_site(b)
         for s in (ca, cb):
@@ -341,8 +345,8 @@ class Builder(Generic[_Symmetry]):
             if not reverse:
                 return value
             if callable(value):
-                return _ReversedHopping(value)
-            return np.conj(np.transpose(value)) if np.ndim(value) else np.conj(value)
+                return HermConjOfFunc(value)
+            return herm_conj(value)
         raise TypeError(f"Builder keys are sites or pairs of sites, got {key!r}")
 
     def __contains__(self, key: Any) -> bool:
@@ -464,6 +468,13 @@ class Builder(Generic[_Symmetry]):
         targets = list(substitutions.values())
         if len(set(targets)) != len(targets):
             raise ValueError(f"substitutions map two parameters onto one name: {substitutions}")
+        if self.leads:
+            raise ValueError(
+                "substituted() cannot be applied to a Builder with leads attached (whether "
+                "the leads should be renamed too is ambiguous); substitute the lead "
+                "Builders before attaching them"
+            )
+        self._check_substitutions(substitutions)
         result = Builder(
             self.symmetry,
             conservation_law=self.conservation_law,
@@ -481,6 +492,40 @@ class Builder(Generic[_Symmetry]):
         result._adjacent = {site: set(nbrs) for site, nbrs in self._adjacent.items()}
         result.leads = list(self.leads)
         return result
+
+    def _check_substitutions(self, substitutions: dict[str, str]) -> None:
+        """Refuse renamings that give a value function two arguments of one name; warn,
+        as Kwant does, about names that no value function takes."""
+        used: set[str] = set()
+        for n_sites, values in ((1, self._sites.values()), (2, self._hoppings.values())):
+            functions = {id(v): v for v in values if callable(v)}
+            for function in functions.values():
+                try:
+                    arguments = list(inspect.signature(function).parameters.values())
+                except (TypeError, ValueError):
+                    continue
+                site_names = [p.name for p in arguments[:n_sites]]
+                names = [
+                    p.name
+                    for p in arguments[n_sites:]
+                    if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                ]
+                used.update(old for old in substitutions if old in names)
+                renamed = [substitutions.get(name, name) for name in names]
+                for name in renamed:
+                    if renamed.count(name) > 1 or name in site_names:
+                        raise ValueError(
+                            f"the substitutions {substitutions} give the value function "
+                            f"{getattr(function, '__name__', function)!r} two arguments "
+                            f"named {name!r}"
+                        )
+        unused = [old for old in substitutions if old not in used]
+        if unused:
+            warnings.warn(
+                f"substituted: no value function takes the parameter(s) {unused}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def update(self, other: Builder) -> None:
         """Copy the sites, hoppings and leads of `other` into this Builder, as Kwant.
@@ -668,11 +713,23 @@ class Builder(Generic[_Symmetry]):
             for neighbor in template.neighbors(site):
                 if neighbor in self:
                     if (site, neighbor) not in self:
-                        self[site, neighbor] = template[site, neighbor]
+                        self._copy_hopping(template, site, neighbor)
                 elif neighbor not in seen:
                     seen.add(neighbor)
                     queue.append(neighbor)
         return added
+
+    def _copy_hopping(self, template: Builder, a: Site, b: Site) -> None:
+        """Copy the template's hopping between `a` and `b` in the direction it stores it
+        (so a copy made by :meth:`fill` holds the same values, not their conjugates)."""
+        found = template._find_hopping(a, b)
+        assert found is not None
+        key, reverse = found
+        value = template._hoppings[key]
+        if reverse:
+            self[b, a] = value
+        else:
+            self[a, b] = value
 
     def _fill_start(self, template: Builder, start: Any) -> list[Site]:
         """The start sites of :meth:`fill`, all in the template."""
@@ -685,19 +742,11 @@ class Builder(Generic[_Symmetry]):
             ):
                 sites = items
             else:
-                pos = np.asarray(start, dtype=float).ravel()
-                families = dict.fromkeys(s.family for s in template._sites)
-                candidates = [
-                    family(*family.closest(pos))
-                    for family in families
-                    if isinstance(family, Monatomic) and family.prim_vecs.shape[1] == pos.size
-                ]
-                candidates = [c for c in candidates if c in template]
-                if not candidates:
-                    raise ValueError(
-                        f"no site of the template lies near the start position {pos.tolist()}"
-                    )
-                sites = [min(candidates, key=lambda c: float(np.linalg.norm(c.pos - pos)))]
+                # A position stands for the template's site closest to it, as in Kwant.
+                if not template._sites:
+                    _skip_start_sites([start], "of an empty template", 3)
+                    return []
+                sites = [template.closest(start)]
         # As in Kwant, start sites the template lacks or this Builder already has are
         # skipped with a warning (a repeated fill adds nothing).
         _skip_start_sites(
@@ -1254,15 +1303,65 @@ class BuilderLead:
         )
 
 
-class _ReversedHopping:
-    """Hermitian conjugate of a hopping value function, for ``syst[b, a]`` lookups."""
+def herm_conj(value: Any) -> Any:
+    """The Hermitian conjugate of a hopping value, keeping its type where it can.
+
+    A number or an array with ``conjugate`` (NumPy, tinyarray) is conjugated and, if it
+    is a matrix, transposed; nested sequences become a NumPy array first; anything else
+    (e.g. ``None``, used as a placeholder value) is returned as it is, as in Kwant.
+
+    Examples
+    --------
+    >>> herm_conj(1 + 2j)
+    (1-2j)
+    >>> herm_conj([[1, 2j], [3, 4]]).tolist()
+    [[(1+0j), (3+0j)], [-2j, (4+0j)]]
+    """
+    if value is None or isinstance(value, (str, bytes)):
+        return value
+    if not hasattr(value, "conjugate"):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError):
+            return value
+        if value.dtype == object:
+            return value
+    value = value.conjugate()
+    shape = getattr(value, "shape", ())
+    if len(shape) == 2:
+        value = value.transpose()
+    elif len(shape) > 2:  # a vectorized stack of matrices
+        value = np.swapaxes(value, -1, -2)
+    return value
+
+
+class HermConjOfFunc:
+    """The Hermitian conjugate of a hopping value function, as Kwant's.
+
+    ``syst[b, a]`` of a hopping set as ``syst[a, b] = f`` is ``HermConjOfFunc(f)``:
+    called with ``(b, a, ...)`` it returns the Hermitian conjugate of ``f(a, b, ...)``.
+    Assigning it back (``syst[b, a] = syst[b, a]``) stores `f` for ``(a, b)`` again.
+
+    Parameters
+    ----------
+    function : callable
+        The hopping value function.
+    """
+
+    __slots__ = ("function",)
 
     def __init__(self, function: Callable[..., Any]) -> None:
         self.function = function
 
     def __call__(self, a: Site, b: Site, *args: Any, **kwargs: Any) -> Any:
-        value = self.function(b, a, *args, **kwargs)
-        return np.conj(np.transpose(value)) if np.ndim(value) else np.conj(value)
+        return herm_conj(self.function(b, a, *args, **kwargs))
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.function)
+
+    def __repr__(self) -> str:
+        return f"HermConjOfFunc({self.function!r})"
 
 
 # --------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import os
 import pickle
 import types
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -53,6 +53,7 @@ from .lattice import Site
 
 __all__ = [
     "InfiniteSystem",
+    "MissingParameterError",
     "ModesLead",
     "SelfEnergyLead",
     "System",
@@ -208,6 +209,69 @@ def _signature_info(
     return tuple(names), frozenset(defaults), takes_all
 
 
+class MissingParameterError(ValueError, TypeError):
+    """A value function needs a parameter that was not given.
+
+    Both a ValueError and, as in Kwant (where the call fails), a TypeError.
+    """
+
+
+class _PositionalArgs(Mapping[str, Any]):
+    """Kwant's deprecated ``args=``: values handed to every value function by position.
+
+    An empty mapping of names (so no named parameter is seen as given or unused) that
+    carries the positional values in :attr:`args`.
+    """
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return f"args={self.args!r}"
+
+
+def _legacy_params(args: Any, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The parameters of a call that may use Kwant's deprecated positional ``args``.
+
+    ``args`` given as a dict is taken as ``params`` (a positional ``params``); a
+    non-empty sequence is Kwant's ``args``: accepted with a DeprecationWarning, as in
+    Kwant 1.5, and passed to value functions by position after the sites. Giving both
+    ``args`` and ``params`` is a TypeError, as in Kwant.
+    """
+    if args is None:
+        return params
+    if isinstance(args, Mapping):
+        if params is not None:
+            raise TypeError("params is given twice: positionally and as params=")
+        return args
+    try:
+        values = tuple(args)
+    except TypeError:
+        raise TypeError(
+            f"args must be a sequence of parameter values, got {_checks._show(args)}"
+        ) from None
+    if not values:
+        return params
+    if params is not None:
+        raise TypeError("give either args (deprecated) or params, not both")
+    warnings.warn(
+        "args= (parameter values by position) is deprecated, as in Kwant 1.5; pass "
+        "params={name: value}",
+        DeprecationWarning,
+        stacklevel=_checks.user_stacklevel(),
+    )
+    return _PositionalArgs(values)
+
+
 def _call_value(
     func: Callable[..., Any],
     sites: tuple[Any, ...],
@@ -221,10 +285,12 @@ def _call_value(
     function raises comes back as :class:`UserCodeError` naming it.
     """
     names, defaults, takes_all = _signature_info(func, len(sites))
+    if isinstance(params, _PositionalArgs):
+        return _call_positional(func, sites, params.args, what, where)
     missing = [n for n in names if n not in params and n not in defaults]
     if missing:
         given = sorted(params) if params else "none"
-        raise ValueError(
+        raise MissingParameterError(
             f"missing parameter {missing[0]!r} needed by the {what} function "
             f"{_function_name(func)!r}; parameters given: {given}. "
             "Pass it at solve time, e.g. params={" + repr(missing[0]) + ": ...}"
@@ -242,6 +308,29 @@ def _call_value(
             f"raised {type(exc).__name__}: {exc}\n"
             f"  while evaluating {place}\n"
             f"  with parameters: {shown}\n"
+            "(the traceback of the original error is shown above)"
+        ) from exc
+
+
+def _call_positional(
+    func: Callable[..., Any],
+    sites: tuple[Any, ...],
+    args: tuple[Any, ...],
+    what: str,
+    where: Callable[[], str] | None,
+) -> Any:
+    """Call a value function as Kwant's deprecated ``args=`` does: ``func(*sites, *args)``."""
+    try:
+        return func(*sites, *args)
+    except Exception as exc:
+        if isinstance(exc, UserCodeError) or _is_package_function(func):
+            raise
+        place = where() if where is not None else f"the {what} value"
+        raise UserCodeError(
+            f"the {what} value function {_function_name(func)}{_function_location(func)} "
+            f"raised {type(exc).__name__}: {exc}\n"
+            f"  while evaluating {place}\n"
+            f"  with positional args: {_checks._show(args)}\n"
             "(the traceback of the original error is shown above)"
         ) from exc
 
@@ -717,6 +806,10 @@ def _as_block(
             raise ValueError(f"{name()} is {value!r}; values must be finite (no NaN or inf)")
         return np.full((1, 1), value, dtype=complex)
     block = _as_complex(value, what, k)
+    if block.ndim == 1 and block.shape == (1,) and shape == (1, 1):
+        # A one-element vector for a one-orbital site (e.g. from ``site.pos[0]``
+        # arithmetic on a chain), accepted as Kwant does.
+        block = block.reshape(1, 1)
     if block.ndim == 0:
         if shape != (1, 1):
             raise ValueError(
@@ -1092,6 +1185,56 @@ class InfiniteSystem(_Frozen):
     def num_orbitals(self) -> int:
         return int(self.orb_offsets[-1])
 
+    @property
+    def cell_size(self) -> int:
+        """Number of sites in one unit cell (Kwant's ``cell_size``)."""
+        return len(self.sites)
+
+    def hamiltonian(
+        self, i: int, j: int, *args: Any, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """The block ``<i|H|j>`` between two sites, numbered as in Kwant's InfiniteSystem.
+
+        Sites ``0 .. cell_size - 1`` are those of one unit cell (``sites``); sites
+        ``cell_size + k`` are the copies, in the previous cell, of the interface site
+        ``interface_sites[k]``.
+
+        Parameters
+        ----------
+        i, j : int
+            Site indices, ``0 <= i, j < cell_size + len(interface_sites)``.
+        *args
+            Kwant's deprecated positional parameters (with a DeprecationWarning).
+        params : dict, optional
+            Parameter values by name.
+
+        Returns
+        -------
+        complex or (norbs_i, norbs_j) complex ndarray
+            A number for one-orbital sites, else the block (zero where no hopping).
+        """
+        params = _legacy_params(args, params)
+        n, count = self.cell_size, self.cell_size + len(self.interface_sites)
+        cell_site = []
+        for name, index in (("i", i), ("j", j)):
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"{name} must be a site index (int), got {index!r}")
+            if not 0 <= index < count:
+                raise ValueError(f"site index {name}={index} is out of range 0..{count - 1}")
+            cell_site.append(int(index) if index < n else int(self.interface_sites[index - n]))
+        previous = (i >= n, j >= n)
+        if previous[0] == previous[1]:
+            matrix = self.cell_hamiltonian(params=params, sparse=True)
+        elif previous[0]:  # <m-1|H|m> is <m|H|m+1>
+            matrix = self.inter_cell_hopping(params=params, sparse=True)
+        else:  # <m|H|m-1>, the conjugate transpose
+            matrix = self.inter_cell_hopping(params=params, sparse=True).conj().T.tocsr()
+        a, b = cell_site
+        rows = slice(self.orb_offsets[a], self.orb_offsets[a + 1])
+        cols = slice(self.orb_offsets[b], self.orb_offsets[b + 1])
+        block = np.asarray(matrix[rows, cols].toarray())
+        return complex(block[0, 0]) if block.shape == (1, 1) else block
+
     def _phase_function(
         self, params: Mapping[str, Any]
     ) -> Callable[[TermGroup], NDArray[np.complex128] | None] | None:
@@ -1110,10 +1253,18 @@ class InfiniteSystem(_Frozen):
         return phases
 
     def cell_hamiltonian(
-        self, params: Mapping[str, Any] | None = None, *, sparse: bool = False
+        self,
+        args: Any = (),
+        sparse: bool = False,
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Hamiltonian of one unit cell, ``<m|H|m>``, shape (n, n) with n orbitals per cell."""
-        params = _params_dict(params)
+        """Hamiltonian of one unit cell, ``<m|H|m>``, shape (n, n) with n orbitals per cell.
+
+        ``args`` is Kwant's deprecated positional form of the parameters (a dict given
+        there is taken as `params`).
+        """
+        params = _params_dict(_legacy_params(args, params))
         if not sparse:
             _check_dense(
                 self.num_orbitals, "the dense unit-cell Hamiltonian of the lead", _NARROWER_LEAD
@@ -1129,10 +1280,17 @@ class InfiniteSystem(_Frozen):
         return mat if sparse else mat.toarray()
 
     def inter_cell_hopping(
-        self, params: Mapping[str, Any] | None = None, *, sparse: bool = False
+        self,
+        args: Any = (),
+        sparse: bool = False,
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Hopping from cell m+1 to cell m, ``<m|H|m+1>``, shape (n, n)."""
-        params = _params_dict(params)
+        """Hopping from cell m+1 to cell m, ``<m|H|m+1>``, shape (n, n).
+
+        ``args`` as for :meth:`cell_hamiltonian`.
+        """
+        params = _params_dict(_legacy_params(args, params))
         if not sparse:
             _check_dense(
                 self.num_orbitals, "the dense inter-cell hopping of the lead", _NARROWER_LEAD
@@ -1180,25 +1338,35 @@ class InfiniteSystem(_Frozen):
                 groups.append([int(idx)])
         return [vecs[:, g] for g in groups]
 
-    def modes(self, energy: float = 0.0, params: Mapping[str, Any] | None = None) -> Any:
-        """Propagating and stabilized modes at `energy` (see :func:`mesoscopic.leads.modes`)."""
+    def modes(
+        self, energy: float = 0.0, args: Any = (), *, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Propagating and stabilized modes at `energy` (see :func:`mesoscopic.leads.modes`).
+
+        ``args`` as for :meth:`cell_hamiltonian`.
+        """
         from . import leads
 
+        params = _legacy_params(args, params)
         return leads._modes_at_energy(
-            self.cell_hamiltonian(params),
-            self.inter_cell_hopping(params),
+            self.cell_hamiltonian(params=params),
+            self.inter_cell_hopping(params=params),
             energy,
             projectors=self.conservation_projectors(),
         )
 
     def selfenergy(
-        self, energy: float = 0.0, params: Mapping[str, Any] | None = None
+        self, energy: float = 0.0, args: Any = (), *, params: Mapping[str, Any] | None = None
     ) -> NDArray[np.complex128]:
-        """Retarded self-energy on a copy of the unit cell next to the lead, shape (n, n)."""
+        """Retarded self-energy on a copy of the unit cell next to the lead, shape (n, n).
+
+        ``args`` as for :meth:`cell_hamiltonian`.
+        """
         from . import leads
 
-        h_cell = self.cell_hamiltonian(params)
-        return leads._selfenergy_at_energy(h_cell, self.inter_cell_hopping(params), energy)
+        params = _legacy_params(args, params)
+        h_cell = self.cell_hamiltonian(params=params)
+        return leads._selfenergy_at_energy(h_cell, self.inter_cell_hopping(params=params), energy)
 
 
 # --------------------------------------------------------------------------------------
@@ -1218,6 +1386,22 @@ def _takes_params(func: Callable[..., Any]) -> bool:
         or (p.name == "params" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
         for p in sig.parameters.values()
     )
+
+
+@lru_cache(maxsize=1024)
+def _takes_two_positional(func: Callable[..., Any]) -> bool:
+    """Whether a lead function takes a second positional argument (Kwant's ``args``)."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return False
+    kinds = [p.kind for p in sig.parameters.values()]
+    positional = [
+        k
+        for k in kinds
+        if k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(positional) >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds
 
 
 class _FunctionLead(_Frozen):
@@ -1261,13 +1445,15 @@ class _FunctionLead(_Frozen):
         return self
 
     def _call(self, energy: float, args: Sequence[Any], params: Mapping[str, Any] | None) -> Any:
-        if args:
-            raise TypeError("positional args are not supported; pass params={name: value}")
         func = self._function
-        given = _params_dict(params)
+        given = _params_dict(_legacy_params(args, params))
         try:
             if _takes_params(func):
                 return func(energy, params=given)
+            if _takes_two_positional(func):
+                # Kwant's older lead functions take (energy, args).
+                values = given.args if isinstance(given, _PositionalArgs) else ()
+                return func(energy, values)
             return func(energy)
         except Exception as exc:
             if isinstance(exc, UserCodeError) or _is_package_function(func):
@@ -1751,8 +1937,7 @@ class System(_Frozen):
         >>> fsys.hamiltonian(1, 1, params={"v": 0.5}), fsys.hamiltonian(0, 1, params={"v": 0.5})
         ((0.5+0j), (-1+0j))
         """
-        if args:
-            raise TypeError("positional args are not supported; pass params={name: value}")
+        params = _legacy_params(args, params)
         count = len(self.pos)
         for name, index in (("i", i), ("j", j)):
             if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
@@ -1801,11 +1986,9 @@ class System(_Frozen):
         >>> syst.finalized().hamiltonian_submatrix(params={"v": 2.0}).real.tolist()
         [[2.0]]
         """
-        if args:
-            raise TypeError("positional args are not supported; pass params={name: value}")
         if to_sites is not None or from_sites is not None:
             raise TypeError("to_sites/from_sites selections are not supported; slice the result")
-        params = _params_dict(params)
+        params = _params_dict(_legacy_params(args, params))
         _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
         if not sparse:
             _check_dense(self.num_orbitals, "the dense Hamiltonian of the scattering region")
