@@ -637,7 +637,10 @@ def _degenerate_groups(values: FloatArray, tolerance: float) -> list[NDArray[np.
 
 
 class Bands:
-    """Callable band structure ``E_n(k)`` of a lead (the counterpart of ``kwant.physics.Bands``).
+    """Callable band structure ``E_n(k)`` of a lead given by bare matrices.
+
+    ``hop`` is ``<m|H|m+1>`` as in the solvers' form; :class:`mesoscopic.physics.Bands` is
+    Kwant's ``Bands`` on a finalized lead (the same momenta).
 
     Parameters
     ----------
