@@ -510,3 +510,18 @@ def test_vectorized_value_functions_get_one_phase_per_hopping():
         matrices.append(fsys.hamiltonian_submatrix(params={"peierls": phase}))
     assert np.abs(matrices[0]).max() > 0.5
     assert np.abs(matrices[0] - matrices[1]).max() < 1e-14
+
+
+def test_a_lead_given_by_a_self_energy_needs_no_phases():
+    """A wide-band lead fixes no hopping: its place in the result is None, and the
+    region's phases still give every plaquette its flux."""
+    lat, syst = square_system(3, 4)
+    edge = [lat(0, y) for y in range(3)]
+    syst.leads.append(meso.builder.SelfEnergyLead(lambda energy: -0.5j * np.eye(3), edge))
+    fsys = syst.finalized()
+    phase, lead_phase = magnetic_gauge(fsys)(0.3, 0.3)
+    assert lead_phase is None
+    loops = loops_around(fsys, [p + 0.5 for p in fsys.pos], np.sqrt(0.5))
+    assert len(loops) == 6
+    for ring in loops:
+        assert abs(loop_phase(phase, fsys.sites, ring) - np.exp(1j * np.pi * 0.3)) < 1e-12

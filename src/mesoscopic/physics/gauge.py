@@ -8,25 +8,27 @@ hopping ``<a|H|b>``, so that around every closed loop of hoppings ``a_0 -> a_1 -
 flux of the field through the loop (oriented by the right-hand rule), as in Kwant.
 The field is in units of ``phi_0 / l**2`` with ``l`` the unit of length.
 
-How the gauge is fixed
-----------------------
-For a finite system every hopping ``a -> b`` gets the flux ``F(a, b)`` through the
-triangle ``(o, a, b)`` with ``o`` a fixed point (the centroid of the sites). The fans
-of triangles over any loop form a surface bounded by the loop, so the products around
-loops give the enclosed flux for any divergence-free field (exactly in a plane).
+Notes
+-----
+How the gauge is fixed: in a finite system every hopping ``a -> b`` gets the flux
+``F(a, b)`` through the triangle ``(o, a, b)``, with ``o`` the centroid of the sites.
+The triangles over the hoppings of any loop form a surface bounded by the loop, so the
+product around a loop gives the flux through it for any divergence-free field (in a
+plane, for any field).
 
-A lead needs a gauge that repeats from cell to cell. Within a window of two unit cells,
-the hoppings of a spanning tree of the (connected) unit cell, its copy in the next cell
+A lead needs phases that repeat from cell to cell. In a window of two unit cells, the
+hoppings of a spanning tree of the (connected) unit cell, of its copy in the next cell
 and one hopping between the cells get phase 1; every other hopping gets the flux of the
-loop it closes. A periodic field gives the same flux in every cell, so the phases of one
-cell serve all of them.
+loop it closes with the tree. A field with the lead's period gives the same flux in
+every cell, so the phases of one cell serve all of them.
 
 With leads attached, the hoppings from the scattering region into the first lead cell,
-inside that cell, and among the sites ``attach_lead`` added (the lead's padding, which
-keep the lead's value functions) take the lead's phases; the scattering region's gauge
-is the fan gauge above, changed by a gauge transformation that agrees with them.
-This is impossible when the hoppings fixed by two or more leads close a loop (leads
-attached too close to each other); ``magnetic_gauge`` then raises ``ValueError``.
+inside that cell, and among the sites ``attach_lead`` added (the lead's padding, listed
+by ``System.lead_paddings``; their hoppings keep the lead's value functions) take the
+lead's phases; the region's phases are the triangle fluxes above, changed by a gauge
+transformation that agrees with them. That is impossible when hoppings fixed by two or
+more leads close a loop (leads attached too close to each other); ``magnetic_gauge``
+then raises ``ValueError``.
 
 Examples
 --------
@@ -321,10 +323,6 @@ class _NodePhases:
         return value
 
 
-def _site_text(site: Any) -> str:
-    return repr(site)
-
-
 class _SystemPhases:
     """``phase(a, b)`` of a finite system: the Peierls phase of the hopping ``<a|H|b>``."""
 
@@ -336,7 +334,7 @@ class _SystemPhases:
         try:
             return int(self._id_by_site[site])
         except (KeyError, TypeError):
-            raise ValueError(f"{_site_text(site)} is not a site of the system") from None
+            raise ValueError(f"{site!r} is not a site of the system") from None
 
     def __call__(self, a: Site, b: Site) -> Any:
         if isinstance(a, SiteArray):  # a vectorized value function: one phase per pair
@@ -362,7 +360,7 @@ class _LeadPhases:
         ib, db = cell(b)
         if abs(da - db) > 1:
             raise ValueError(
-                f"{_site_text(a)} and {_site_text(b)} are {abs(da - db)} lead cells apart; "
+                f"{a!r} and {b!r} are {abs(da - db)} lead cells apart; "
                 "lead hoppings join neighbouring cells only"
             )
         shift = min(da, db)
@@ -442,7 +440,7 @@ class _LeadStructure:
             cell = int(self.symmetry.which(site)[0])
             index = self.index[self.symmetry.to_fd(site)]
         except (KeyError, TypeError, AttributeError, ValueError):
-            raise ValueError(f"{_site_text(site)} is not a site of the lead") from None
+            raise ValueError(f"{site!r} is not a site of the lead") from None
         return index, cell
 
     def phases(self, field: Any, tol: float, average: bool, what: str) -> _LeadPhases:
