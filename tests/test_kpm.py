@@ -317,9 +317,11 @@ def test_rng_reproducibility():
     np.testing.assert_array_equal(explicit.densities, first.densities)
 
 
+@pytest.mark.parametrize("field", [0.0, 0.2])
 @pytest.mark.parametrize("operator", [None, "matrix"])
-def test_results_do_not_depend_on_batching(operator, monkeypatch):
-    chain = small_matrix(25)
+def test_results_do_not_depend_on_batching(operator, field, monkeypatch):
+    # field != 0: a complex Hamiltonian (the real one takes a real sparse product).
+    chain = small_matrix(25) + 1j * field * (np.eye(25, k=1) - np.eye(25, k=-1))
     op = None if operator is None else np.diag(np.linspace(0, 1, 25))
     common = dict(operator=op, num_moments=30, rng=3)
     together = kpm.SpectralDensity(chain, num_vectors=4, **common)
@@ -348,6 +350,15 @@ def test_results_do_not_depend_on_batching(operator, monkeypatch):
     split = kpm.SpectralDensity(chain, num_vectors=4, accumulate_vectors=False, **common)
     assert blocks == [1, 1, 1, 1]
     np.testing.assert_array_equal(split.densities, together.densities)
+
+
+def test_real_hamiltonian_shortcut_matches_the_complex_product(monkeypatch):
+    chain = small_matrix(25)
+    fast = kpm.SpectralDensity(chain, num_moments=30, num_vectors=3, rng=2)
+    assert fast._state is not None and fast._state._real is not None
+    monkeypatch.setattr(kpm._Chebyshev, "_apply", lambda self, block: self.hamiltonian @ block)
+    complex_product = kpm.SpectralDensity(chain, num_moments=30, num_vectors=3, rng=2)
+    np.testing.assert_allclose(fast.densities, complex_product.densities, rtol=1e-13)
 
 
 def test_mean_false_keeps_one_density_per_vector():
