@@ -368,6 +368,15 @@ def test_mean_false_keeps_one_density_per_vector():
     assert each.densities.shape == (40, 3)
     np.testing.assert_allclose(each.densities.mean(axis=1), mean.densities, atol=1e-12)
     np.testing.assert_allclose(each.integrate(), [20.0] * 3, rtol=1e-12)
+    # A constant weight may be returned as a scalar.
+    assert mean.integrate(lambda e: 0.5) == pytest.approx(10.0, rel=1e-12)
+    syst = builder_disk()
+    common = dict(num_moments=12, num_vectors=3, rng=1)
+    sigma_each = kpm.conductivity(syst, "x", "y", mean=False, **common)
+    sigma_mean = kpm.conductivity(syst, "x", "y", **common)
+    assert sigma_each(0.2, 0.1).shape == (3,)
+    assert sigma_each([0.2, 0.3], 0.1).shape == (2, 3)
+    assert sigma_each(0.2, 0.1).mean() == pytest.approx(sigma_mean(0.2, 0.1), abs=1e-10)
 
 
 def test_kernels_and_energy_resolution():

@@ -1039,6 +1039,8 @@ class SpectralDensity(_Expansion):
         gammas = self._gammas
         if distribution_function is not None:
             weights = np.asarray(distribution_function(self.energies))
+            if weights.ndim == 0:
+                weights = np.full(self.energies.shape, weights)
             if weights.shape != self.energies.shape:
                 raise ValueError(
                     "distribution_function must return one value per energy, shape "
@@ -1191,8 +1193,9 @@ class Correlator(_Expansion):
     operator1, operator2 : mesoscopic.operator object, callable or matrix, optional
         ``O_a`` and ``O_b``, as operator objects (their ``act``), functions of a vector, or
         matrices; None is the identity. ``operator1`` acts to the right, ``O_a |r>``.
-    params, num_vectors, num_moments, energy_resolution, vector_factory, bounds, eps, rng, \
-kernel, mean :
+    params, num_vectors, num_moments, energy_resolution, vector_factory :
+        As in `SpectralDensity`.
+    bounds, eps, rng, kernel, mean :
         As in `SpectralDensity`.
     accumulate_vectors : bool, default False
         Keep the Chebyshev vectors so that `add_moments` works (memory
@@ -1480,12 +1483,12 @@ def conductivity(
     """The Kubo-Bastin conductivity ``sigma_alpha,beta(mu, T)`` as a callable `Correlator`.
 
     The correlator of the velocities ``v_a = i [H, r_a]`` (``hbar = 1``): calling it with
-    ``(mu, temperature)`` gives the conductivity in units of ``e^2/h`` times the volume
-    sampled by the vectors (the number of orbitals for the default random vectors; the
-    selection for `LocalVectors` or `RandomVectors` with ``where``): divide by that area
-    (in lattice units) to get a conductivity. In a quantum Hall gap, ``sigma_xy`` per unit
-    area is the Chern number, -1, -2, ... for the lowest Landau levels of electrons in a
-    field along +z.
+    ``(mu, temperature)`` gives a trace: the conductivity in units of ``e^2/h`` times the
+    area (volume) sampled by the vectors, in lattice units (the whole system for the default
+    random vectors; the selection for `LocalVectors` or `RandomVectors` with ``where``).
+    Divide by that area to get a conductivity. In a quantum Hall gap, ``sigma_xy`` per unit
+    area is an integer (the Chern number of the filled bands: ±1, ±2, ... above the lowest
+    Landau levels, the sign set by the direction of the field).
 
     Parameters
     ----------

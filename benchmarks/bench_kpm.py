@@ -1,0 +1,184 @@
+"""Kernel polynomial method benchmark: our `mesoscopic.kpm` against Kwant's `kwant.kpm`.
+
+Both sides get the same sparse Hamiltonian (built here with NumPy/SciPy only) and the same
+seed, so they draw the same random vectors and must give the same densities; the benchmark
+prints both timings, the ratio (larger = we are faster) and the largest difference.
+
+1. Density of states of an L x L disordered square lattice (hopping -1, onsite disorder
+   uniform in [-W/2, W/2]), ``num_vectors`` random vectors, ``num_moments`` moments, spectral
+   bounds given (so the timing is the Chebyshev expansion, not the Lanczos bound search).
+   Kwant applies H to one vector at a time; we propagate the block of vectors with one
+   sparse-times-dense product per step.
+2. Kubo-Bastin sigma_xy (``conductivity``) of a smaller lattice in a magnetic field.
+
+Kwant runs in this interpreter when importable, or in the one given by ``--kwant-python``
+(a subprocess that runs this file with ``--kwant-json``).
+
+Usage: python benchmarks/bench_kpm.py [--size 300] [--vectors 10] [--moments 200]
+                                      [--hall-size 40] [--kwant-python /path/to/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+ORIGINAL_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def lattice(size: int, disorder: float, flux: float = 0.0, seed: int = 1):
+    """Hamiltonian (CSR) and positions of a size x size square lattice, open boundaries."""
+    n = size * size
+    x, y = np.divmod(np.arange(n), size)
+    rows, cols, values = [], [], []
+    for step_x, step_y in [(1, 0), (0, 1)]:
+        keep = (x + step_x < size) & (y + step_y < size)
+        source = np.flatnonzero(keep)
+        target = (x[keep] + step_x) * size + y[keep] + step_y
+        hop = -np.exp(2j * np.pi * flux * x[keep]) if step_y else -np.ones(len(source), complex)
+        rows += [target, source]
+        cols += [source, target]
+        values += [hop, hop.conj()]
+    onsite = disorder * (np.random.default_rng(seed).random(n) - 0.5)
+    rows.append(np.arange(n))
+    cols.append(np.arange(n))
+    values.append(onsite.astype(complex))
+    matrix = sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    positions = np.column_stack([x, y]).astype(float)
+    bound = 4.0 + disorder / 2 + 0.01
+    return matrix, positions, (-bound, bound)
+
+
+def timings(kpm, args: dict) -> dict:
+    """Time the two calculations with the given kpm module (ours or Kwant's)."""
+    matrix, _, bounds = lattice(args["size"], args["disorder"])
+    start = time.perf_counter()
+    rho = kpm.SpectralDensity(
+        matrix,
+        num_vectors=args["vectors"],
+        num_moments=args["moments"],
+        bounds=bounds,
+        rng=0,
+    )
+    dos_seconds = time.perf_counter() - start
+    hall, positions, hall_bounds = lattice(args["hall_size"], args["disorder"], flux=0.05)
+    start = time.perf_counter()
+    sigma = kpm.conductivity(
+        hall,
+        alpha="x",
+        beta="y",
+        positions=positions,
+        num_vectors=args["hall_vectors"],
+        num_moments=args["hall_moments"],
+        bounds=hall_bounds,
+        rng=0,
+    )
+    value = sigma(mu=-3.0, temperature=0.05)
+    hall_seconds = time.perf_counter() - start
+    return {
+        "dos_seconds": dos_seconds,
+        "densities": np.real(rho.densities).tolist(),
+        "hall_seconds": hall_seconds,
+        "sigma_xy": [float(np.real(value)), float(np.imag(value))],
+    }
+
+
+def kwant_timings(args: dict, python: str | None) -> dict | None:
+    try:
+        import kwant
+    except ImportError:
+        if python is None:
+            return None
+        out = subprocess.run(
+            [python, __file__, "--kwant-json", json.dumps(args)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=ORIGINAL_ENV,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    result = timings(kwant.kpm, args)
+    result["version"] = kwant.__version__
+    return result
+
+
+def our_timings(args: dict) -> dict:
+    try:
+        from mesoscopic import kpm
+    except ImportError:  # running from a checkout without installing
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
+        from mesoscopic import kpm
+    return timings(kpm, args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=300)
+    parser.add_argument("--disorder", type=float, default=1.0)
+    parser.add_argument("--vectors", type=int, default=10)
+    parser.add_argument("--moments", type=int, default=200)
+    parser.add_argument("--hall-size", type=int, default=40)
+    parser.add_argument("--hall-vectors", type=int, default=4)
+    parser.add_argument("--hall-moments", type=int, default=100)
+    parser.add_argument("--kwant-python", default=None, help="interpreter with Kwant installed")
+    parser.add_argument("--kwant-json", default=None, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+
+    if options.kwant_json is not None:  # the Kwant side, in Kwant's interpreter
+        result = kwant_timings(json.loads(options.kwant_json), None)
+        print(json.dumps(result))
+        return
+
+    args = {
+        "size": options.size,
+        "disorder": options.disorder,
+        "vectors": options.vectors,
+        "moments": options.moments,
+        "hall_size": options.hall_size,
+        "hall_vectors": options.hall_vectors,
+        "hall_moments": options.hall_moments,
+    }
+    ours = our_timings(args)
+    theirs = kwant_timings(args, options.kwant_python)
+    n = options.size**2
+    print(
+        f"density of states: {options.size} x {options.size} lattice ({n} orbitals), "
+        f"{options.vectors} vectors, {options.moments} moments"
+    )
+    print(f"  mesoscopic  {ours['dos_seconds']:8.2f} s")
+    hall_n = options.hall_size**2
+    hall_line = (
+        f"Hall conductivity: {options.hall_size} x {options.hall_size} lattice ({hall_n} "
+        f"orbitals), {options.hall_vectors} vectors, {options.hall_moments} moments"
+    )
+    if theirs is None:
+        print(hall_line)
+        print(f"  mesoscopic  {ours['hall_seconds']:8.2f} s")
+        print("Kwant is not importable here (and no --kwant-python): no comparison")
+        return
+    ratio = theirs["dos_seconds"] / ours["dos_seconds"]
+    ours_rho, their_rho = np.array(ours["densities"]), np.array(theirs["densities"])
+    difference = np.max(np.abs(ours_rho - their_rho)) / np.max(np.abs(their_rho))
+    print(f"  Kwant {theirs['version']}  {theirs['dos_seconds']:8.2f} s")
+    print(f"  ratio (Kwant / ours) {ratio:.1f}; largest density difference {difference:.1e}")
+    print(hall_line)
+    print(f"  mesoscopic  {ours['hall_seconds']:8.2f} s   sigma_xy = {ours['sigma_xy'][0]:.6g}")
+    print(
+        f"  Kwant {theirs['version']}  {theirs['hall_seconds']:8.2f} s   "
+        f"sigma_xy = {theirs['sigma_xy'][0]:.6g}"
+    )
+    print(f"  ratio (Kwant / ours) {theirs['hall_seconds'] / ours['hall_seconds']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
