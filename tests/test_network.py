@@ -660,8 +660,19 @@ def test_solve_probes_input_errors():
         nw.solve_probes(WIDE, T, mu={0: 0.1, 1: 0.0, 2: 0.0}, kT=good["kT"], probes={2: "voltage"})
     with pytest.raises(ValueError, match="no reservoir given"):
         nw.solve_probes(WIDE, T, mu={}, kT={}, probes={0: "thermal", 1: "thermal", 2: "thermal"})
-    with pytest.raises(ValueError, match="energies must be strictly increasing"):
+    with pytest.raises(
+        ValueError, match=r"energies must be strictly increasing, got energies\[0\]"
+    ):
         nw.solve_probes(WIDE[::-1], T, probes={2: "voltage"}, **good)
+    with pytest.raises(ValueError, match=r"energies must have at least 2 points, got 1"):
+        nw.solve_probes(WIDE[:1], T[:1], probes={2: "voltage"}, **good)
+    # The iteration count is a positive integer of any integer type; 0 would skip Newton.
+    with pytest.raises(ValueError, match=r"max_iterations must be a positive integer, got 0"):
+        nw.solve_probes(WIDE, T, probes={2: "voltage"}, max_iterations=0, **good)
+    with pytest.raises(TypeError, match=r"max_iterations must be a positive integer, got 2\.5"):
+        nw.solve_probes(WIDE, T, probes={2: "voltage"}, max_iterations=2.5, **good)
+    counted = nw.solve_probes(WIDE, T, probes={2: "voltage"}, max_iterations=np.int64(50), **good)
+    np.testing.assert_allclose(counted.mu[2], 0.0, atol=1e-12)
     with pytest.raises(ValueError, match=r"transmission must have shape \(n_E, N, N\)"):
         nw.solve_probes(WIDE[:10], T, probes={2: "voltage"}, **good)
     with pytest.raises(ValueError, match=r"kT\[0\] must be >= 0"):

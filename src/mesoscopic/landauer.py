@@ -337,24 +337,12 @@ def _energy_grid(energies: ArrayLike, interpolation: str) -> NDArray[np.float64]
         raise ValueError(
             f"interpolation must be one of 'cubic', 'pchip', 'linear', got {interpolation!r}"
         )
-    grid = _checks.real_array(energies, "energies")
-    if grid.ndim != 1:
-        raise ValueError(f"energies must be a 1-D array, got shape {grid.shape}")
-    need = _MIN_POINTS[interpolation]
-    if grid.size < need:
-        raise ValueError(
-            f"energies must have at least {need} points for interpolation="
-            f"{interpolation!r}, got {grid.size}"
-        )
-    steps = np.diff(grid)
-    if np.any(steps <= 0):
-        bad = int(np.argmax(steps <= 0))
-        raise ValueError(
-            "energies must be strictly increasing, got energies["
-            f"{bad}] = {float(grid[bad])!r} followed by energies[{bad + 1}] = "
-            f"{float(grid[bad + 1])!r}"
-        )
-    return grid
+    return _checks.energy_grid(
+        energies,
+        "energies",
+        min_points=_MIN_POINTS[interpolation],
+        reason=f" for interpolation={interpolation!r}",
+    )
 
 
 def _non_negative(

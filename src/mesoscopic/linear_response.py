@@ -56,7 +56,6 @@ from typing import Any
 import numpy as np
 import scipy.interpolate
 import scipy.optimize
-import scipy.special
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
@@ -86,6 +85,8 @@ _BAND_SAMPLES = 128
 _NARROWEST_ULPS = 64
 # Kernel masses below this fraction of the tolerance (per unit transmission) are not sampled.
 _NEGLIGIBLE_WEIGHT = 1e-3
+# Kernel masses below this are taken from their bound, not integrated (see _ThermalKernels).
+_TAIL_MASS = 1e-17
 # Elements of one (intervals x pairs) block of the error estimate.
 _BLOCK = 1 << 21
 
@@ -414,35 +415,77 @@ class _ThermalKernels:
         """Every curve weights the largest discrepancy of all sampled columns."""
         return np.asarray(discrepancy.max(axis=1, keepdims=True), dtype=float)
 
-    def masses(self, knots: FloatArray, curves: slice) -> FloatArray:
-        """``int |x|^n (-df/dE) dE`` over every interval of `knots`, (n_intervals, n_curves).
+    def _at_knots(self, knots: FloatArray, pairs: NDArray[np.intp]) -> tuple[FloatArray, ...]:
+        """``x``, ``f`` and ``1 - f`` at every knot for the pairs `pairs`, each to full
+        relative precision where it is small (one exponential per entry)."""
+        x = (knots[:, np.newaxis] - self.mu[pairs]) / self.kT[pairs]
+        small = np.exp(-np.abs(x))
+        small /= 1.0 + small
+        large = 1.0 - small
+        above = x > 0
+        return x, np.where(above, small, large), np.where(above, large, small)
 
-        Exact for ``n = 0``; for ``n > 0`` a 4-point Gauss rule in the variable ``f``, in
-        which the kernel is ``|ln((1 - f) / f)|^n df``: an estimate, good to a few per cent
-        on the narrow intervals that matter.
+    @staticmethod
+    def _interval_masses(filled: FloatArray, empty: FloatArray, x: FloatArray) -> FloatArray:
+        """``f(a) - f(b)`` over the intervals between consecutive rows."""
+        # The difference of the small ones of f or 1 - f keeps its digits in the tails.
+        mass = np.where(x[1:] <= 0.0, empty[1:] - empty[:-1], filled[:-1] - filled[1:])
+        return np.asarray(np.maximum(mass, 0.0), dtype=float)
+
+    def bound(self, knots: FloatArray) -> FloatArray:
+        """An upper bound of every interval's largest mass over the curves, (n_intervals,).
+
+        ``|x|^n <= max(1, |x_a|, |x_b|)^n`` on an interval, so the mass of ``-df/dE``
+        times that power bounds every kernel; no logarithms are needed.
+        """
+        largest = np.zeros(knots.size - 1)
+        top = max(self.powers)
+        block = max(1, _BLOCK // max(knots.size, 1))
+        for start in range(0, self.pairs, block):
+            x, filled, empty = self._at_knots(
+                knots, np.arange(start, min(start + block, self.pairs))
+            )
+            mass = self._interval_masses(filled, empty, x)
+            reach = np.maximum(1.0, np.maximum(np.abs(x[:-1]), np.abs(x[1:]))) ** top
+            largest = np.maximum(largest, (mass * reach).max(axis=1, initial=0.0))
+        return largest
+
+    def masses(
+        self, knots: FloatArray, curves: slice, rows: NDArray[np.intp] | None = None
+    ) -> FloatArray:
+        """``int |x|^n (-df/dE) dE`` over the intervals `rows` (all by default) of `knots`.
+
+        Shape ``(n_rows, n_curves)``. Exact for ``n = 0``; for ``n > 0`` a 4-point Gauss
+        rule in the variable ``f``, in which the kernel is ``|ln((1 - f) / f)|^n df``: an
+        estimate, good to a few per cent on the narrow intervals that matter.
         """
         index = np.arange(self.count)[curves]
         power = np.asarray(self.powers)[index // self.pairs]
-        pair = index % self.pairs
-        x = (knots[:, np.newaxis] - self.mu[pair]) / self.kT[pair]
-        filled = scipy.special.expit(-x)  # f, accurate where it is small
-        empty = scipy.special.expit(x)  # 1 - f, accurate where it is small
-        xa, xb = x[:-1], x[1:]
-        # The difference of the small ones of f or 1 - f keeps its digits in the tails.
-        mass = np.where(xb <= 0.0, empty[1:] - empty[:-1], filled[:-1] - filled[1:])
-        mass = np.where((xa < 0.0) & (xb > 0.0), filled[:-1] - filled[1:], mass)
-        mass = np.maximum(mass, 0.0)
-        if not np.any(power > 0):
-            return np.asarray(mass, dtype=float)
-        moment = np.zeros_like(mass)
+        pairs, column = np.unique(index % self.pairs, return_inverse=True)
+        x, filled, empty = self._at_knots(knots, pairs)
+        lower = np.arange(knots.size - 1) if rows is None else rows
+        mass = self._interval_masses(filled, empty, x)[lower][:, column]
+        reach = np.maximum(1.0, np.maximum(np.abs(x[:-1]), np.abs(x[1:])))[lower][:, column]
+        # Far in the tails the bound mass * max(1, |x|)^n (below rounding of a unit weight)
+        # stands in for the moment; the Gauss rule is spent where it matters.
+        out = mass * reach ** power[np.newaxis, :]
+        weighted = np.nonzero((power[np.newaxis, :] > 0) & (out > _TAIL_MASS))
+        if weighted[0].size == 0:
+            return out
+        at, pair = lower[weighted[0]], column[weighted[1]]
+        width, low, high = mass[weighted], filled[at + 1, pair], empty[at, pair]
+        exponent = power[weighted[1]]
+        fallback = np.maximum(np.abs(x[at, pair]), np.abs(x[at + 1, pair]))
+        moment = np.zeros(width.size)
         for node, weight in zip(self._nodes, self._weights, strict=True):
-            occupied = filled[1:] + mass * node
-            vacant = empty[:-1] + mass * (1.0 - node)
+            occupied = low + width * node
+            vacant = high + width * (1.0 - node)
             with np.errstate(divide="ignore", invalid="ignore"):
                 level = np.abs(np.log(vacant / occupied))
-            level = np.where(np.isfinite(level), level, np.maximum(np.abs(xa), np.abs(xb)))
-            moment += weight * level ** power[np.newaxis, :]
-        return np.asarray(np.where(power > 0, mass * moment, mass), dtype=float)
+            level = np.where(np.isfinite(level), level, fallback)
+            moment += weight * level**exponent
+        out[weighted] = width * moment
+        return out
 
 
 class _QuadratureKernels:
@@ -489,8 +532,17 @@ class _QuadratureKernels:
         np.maximum.at(out.T, self.columns, discrepancy.T)
         return out
 
-    def masses(self, knots: FloatArray, curves: slice) -> FloatArray:
-        return (self._interval_integrals(knots) * self.scale)[:, curves]
+    def bound(self, knots: FloatArray) -> FloatArray:
+        """Every interval's largest mass over the curves, (n_intervals,)."""
+        return np.asarray(
+            (self._interval_integrals(knots) * self.scale).max(axis=1, initial=0.0), dtype=float
+        )
+
+    def masses(
+        self, knots: FloatArray, curves: slice, rows: NDArray[np.intp] | None = None
+    ) -> FloatArray:
+        values = (self._interval_integrals(knots) * self.scale)[:, curves]
+        return values if rows is None else values[rows]
 
 
 def _interpolated(
@@ -546,7 +598,7 @@ def _refined_samples(
     transmission matrix, or the noise coefficients of the S-matrices; it is called once
     per round, so each round is one batched solve. `grid` is the starting grid (with the
     pairs around `steps` in it). Each element of `kernels` (:class:`_ThermalKernels`,
-    :class:`_QuadratureKernels`) has ``count`` curves, ``masses(knots, curves)``, the
+    :class:`_QuadratureKernels`) has ``count`` curves, ``masses(knots, curves, rows)``, the
     weight of every interval in every curve (of order one in total), and
     ``reduce(discrepancy)``, which columns every curve weights. Returns the energies, the
     samples there, the error estimate of every curve of every kernel (in units of the
@@ -579,10 +631,7 @@ def _refined_samples(
         scale = 1.0 + float(np.max(np.abs(values), initial=0.0))
         weights_max = np.zeros(spacing.size)
         for kernel in kernels:
-            block = max(1, _BLOCK // max(spacing.size, 1))
-            for start in range(0, kernel.count, block):
-                masses = kernel.masses(knots, slice(start, start + block))
-                weights_max = np.maximum(weights_max, masses.max(axis=1, initial=0.0))
+            weights_max = np.maximum(weights_max, kernel.bound(knots))
         active = (weights_max * scale > _NEGLIGIBLE_WEIGHT * tol) & ~across & ~too_narrow
         fresh = active & np.isnan(tested_at)
         spent = knots.size + int(np.count_nonzero(~np.isnan(tested_at)))
@@ -649,7 +698,7 @@ def _estimate(
         block = max(1, _BLOCK // rows.size)
         for start in range(0, kernel.count, block):
             curves = slice(start, start + block)
-            masses = kernel.masses(knots, curves)[rows]
+            masses = kernel.masses(knots, curves, rows)
             weight = reduced if reduced.shape[1] == 1 else reduced[:, curves]
             contribution = weight * masses
             total = contribution.sum(axis=0)

@@ -26,6 +26,19 @@ What this module offers:
   own results.
 - :func:`solve_probes` solves energy-resolved voltage, thermal and dephasing probes at finite
   bias and temperature, self-consistently.
+
+These functions take matrices, not systems. For a tight-binding device at finite
+temperature the conductance matrix comes from :func:`mesoscopic.conductance` with
+``matrix=True``: thermally averaged on an adaptive energy grid (thermal windows, the band
+edges of every lead, bound states, refinement until every average is within ``tol``), over
+``(mu, kT)`` and any parameter sweep, with the spin degeneracy included. Its
+``conductance`` variable (last dimensions ``to_lead, from_lead``) goes as it is into
+:func:`four_terminal_resistance`, :func:`hall_resistance`, :func:`solve`,
+:func:`resistance_matrix` and :func:`eliminate_probes`, which treat the leading axes as a
+batch::
+
+    G = meso.conductance(fsys, mu, kT, matrix=True, params=params).conductance
+    R_xy = hall_resistance(G.values, current=(0, 1), voltage=(2, 4))
 """
 
 from __future__ import annotations
@@ -583,6 +596,8 @@ def four_terminal_resistance(
     ----------
     G : array_like, shape (N, N) or (..., N, N)
         Conductance matrix in units of ``e^2/h`` (or ``g_s e^2/h``); leading axes are a batch.
+        For a device at temperature: ``meso.conductance(fsys, mu, kT, matrix=True)``'s
+        ``conductance``, whose ``(mu, kT, ...)`` axes become the batch.
     current : (int, int)
         ``(i, j)``: the terminals the current enters and leaves by, ``i != j``.
     voltage : (int, int)
@@ -669,7 +684,8 @@ def hall_resistance(
     Parameters
     ----------
     G : array_like, shape (N, N) or (..., N, N)
-        Conductance matrix in units of ``e^2/h``; leading axes are a batch.
+        Conductance matrix in units of ``e^2/h``; leading axes are a batch. For a device
+        at temperature: ``meso.conductance(fsys, mu, kT, matrix=True).conductance``.
     current : (int, int)
         Terminals the current enters and leaves by.
     voltage : (int, int)
@@ -1418,13 +1434,7 @@ def solve_probes(
     >>> round(float(sol.charge_current[0]), 12)    # 1.0 * 0.2 + 0.6 * 0.05
     0.23
     """
-    grid = _checks.real_array(energies, "energies")
-    if grid.ndim != 1 or grid.size < 2:
-        raise ValueError(
-            f"energies must be a 1-D grid of at least 2 points, got shape {grid.shape}"
-        )
-    if np.any(np.diff(grid) <= 0):
-        raise ValueError("energies must be strictly increasing")
+    grid = _checks.energy_grid(energies, "energies", min_points=2)
     trans = _checks.square_matrix(transmission, "transmission")
     if trans.ndim != 3 or trans.shape[0] != grid.size:
         raise ValueError(
@@ -1433,8 +1443,7 @@ def solve_probes(
         )
     n = trans.shape[-1]
     g_s = float(_checks.spin_degeneracy(spin_degeneracy))
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
-        raise TypeError(f"max_iterations must be an integer, got {max_iterations!r}")
+    max_iterations = _checks.positive_int(max_iterations, "max_iterations")
     potentials, temperatures, kinds = _parse_probe_setup(n, mu, kT, probes)
 
     full_conductance = _conductance_unchecked(trans)
