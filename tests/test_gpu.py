@@ -23,7 +23,7 @@ if _DEVICES < 1:
 
 import mesoscopic as meso  # noqa: E402
 from mesoscopic import analytic, batch  # noqa: E402
-from mesoscopic.leads import selfenergy  # noqa: E402
+from mesoscopic.leads import _selfenergy_at_energy as selfenergy  # noqa: E402
 from mesoscopic.solvers import rgf  # noqa: E402
 from reference.systems import SYSTEMS  # noqa: E402
 

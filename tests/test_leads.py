@@ -9,7 +9,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mesoscopic
-from mesoscopic.leads import Bands, LeadData, bands, modes, selfenergy
+from mesoscopic.leads import Bands, LeadData, bands
+from mesoscopic.leads import _modes_at_energy as modes
+from mesoscopic.leads import _selfenergy_at_energy as selfenergy
 
 # --------------------------------------------------------------------------------------------
 # Leads written by hand

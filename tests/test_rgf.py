@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import mesoscopic as meso
 from mesoscopic import analytic, batch, network
-from mesoscopic.leads import LeadData, selfenergy
+from mesoscopic.leads import LeadData
+from mesoscopic.leads import _selfenergy_at_energy as selfenergy
 from mesoscopic.solvers import _backend, rgf, sparse
 from mesoscopic.solvers._slicing import slice_orbitals
 from mesoscopic.transport import lead_data

@@ -12,7 +12,8 @@ import scipy.sparse as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mesoscopic.leads import LeadData, bands, modes
+from mesoscopic.leads import LeadData, bands
+from mesoscopic.leads import _modes_at_energy as modes
 from mesoscopic.scattering import SMatrix
 from mesoscopic.solvers import scattering_matrix, scattering_states
 
