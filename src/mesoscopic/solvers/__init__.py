@@ -1,4 +1,5 @@
-"""Scattering solvers. All return :class:`mesoscopic.scattering.SMatrix`.
+"""Scattering solvers. They return :class:`mesoscopic.scattering.SMatrix` (``greens_function``:
+:class:`mesoscopic.scattering.GreensFunction`).
 
 * :mod:`~mesoscopic.solvers.sparse`: sparse direct solver by wave-function matching, for any
   geometry and any number of leads; its ``Solver`` class and ``smatrix``,
