@@ -13,7 +13,9 @@ Examples
 --------
 >>> from mesoscopic.solvers import mumps
 >>> solver = mumps.Solver()
->>> solver.options(nrhs=4, ordering="amd")["ordering"]
+>>> solver.options(nrhs=4, ordering="amd")["ordering"]   # returns the previous options
+'kwant_decides'
+>>> solver.options()["ordering"]
 'amd'
 """
 
