@@ -47,6 +47,11 @@ The kernels are below ``1e-14`` of their peak beyond ``34 kT`` from the chemical
 so the grid must cover ``[min_k(mu_k - 34 kT_k), max_k(mu_k + 34 kT_k)]``; at zero
 temperature that is the interval between the chemical potentials, integrated exactly.
 
+:func:`noise_matrix_of_system` chooses that grid by itself unless given one: the adaptive
+engine of :func:`mesoscopic.conductance` (:mod:`mesoscopic.linear_response`), with the
+noise coefficients of the S-matrices as its samples and the Fermi products
+``f_k (1 - f_l) + f_l (1 - f_k)`` of every pair of reservoirs as its kernels.
+
 Examples
 --------
 A site of energy 1 on a chain (hopping -1) transmits ``T = 0.8`` at ``E = 0``; at zero

@@ -1,8 +1,10 @@
 """Thermoelectric response of tight-binding devices: thermopower, Peltier, heat conductance, ZT.
 
-The transmission ``T(E)`` between two leads of a finalized system is computed on an energy
-grid built from the requested chemical potentials and temperatures, and the linear-response
-coefficients follow from the Onsager integrals of :mod:`mesoscopic.landauer`
+The transmission ``T[to_lead, from_lead](E)`` of a finalized system is computed on the
+adaptive energy grid of :func:`mesoscopic.conductance` (:mod:`mesoscopic.linear_response`),
+refined against the kernels of all three Onsager integrals at once, or on a grid the user
+gives; the linear-response coefficients follow from the Onsager integrals of
+:mod:`mesoscopic.landauer`
 (:func:`mesoscopic.landauer.thermoelectric_coefficients`, which documents the formulas and
 sign conventions: electrons carry charge ``-e``, so ``S < 0`` where ``T(E)`` rises with
 energy). Results come as an :class:`xarray.Dataset` over ``mu`` and ``kT`` whose variables
