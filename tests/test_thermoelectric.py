@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import mesoscopic as meso
 from mesoscopic import analytic, batch, landauer, thermoelectric
+from mesoscopic.linear_response import ConvergenceWarning
 from mesoscopic.solvers import SolverOptions
 from model_systems import barrier_chain, square_wire
 
@@ -490,3 +491,12 @@ def test_clean_wire_staircase_gives_the_exact_heat_conductance(kT):
     kappa = (l2 - l1**2 / l0) / kT
     np.testing.assert_allclose(result.thermal_conductance.values, kappa, rtol=1e-6)
     assert result.attrs["converged"]
+
+
+def test_adaptive_grid_warns_when_it_runs_out_of_points(tunnel_barrier):
+    with pytest.warns(ConvergenceWarning, match=r"did not reach tol=1e-12 within max_points=200"):
+        result = thermoelectric.thermoelectric_response(
+            tunnel_barrier, [0.0, 0.1], 0.01, tol=1e-12, max_points=200
+        )
+    assert result.attrs["converged"] is False and result.sizes["energy"] <= 200
+    assert float(result.error_estimate.max()) > 1e-12

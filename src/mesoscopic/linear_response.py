@@ -25,7 +25,7 @@ Every refinement round is one batched call of :func:`mesoscopic.transmission` (t
 sparse solver, vectorized over energies), and the thermal average goes through
 :func:`mesoscopic.landauer.linear_conductance`.
 
-The same engine (:func:`_refined_samples`) serves the other thermal integrals of a device.
+The same engine (``_refined_samples``) serves the other thermal integrals of a device.
 It refines against several kernels at once, each with an error estimate of its own, and
 its samples may be any set of columns: one transmission, a whole transmission matrix, or
 the noise coefficients of the S-matrices.
