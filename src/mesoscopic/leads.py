@@ -971,67 +971,127 @@ def _solve_block(
 ) -> tuple[_BlockModes, _BlockModes | None]:
     """Modes of one block and, with ``mirror``, those of its mirror image (hopping
     ``v^dagger``), or None where the mirror's classification of the solutions near the
-    unit circle is not the exact image of this one's (it must then be solved itself)."""
-    n = h.shape[0]
+    unit circle is not the exact image of this one's (it must then be solved itself).
+
+    Three stages: the stabilized eigenproblem and the classification of its solutions by
+    modulus (:class:`_BlockSolve`); the solutions on the unit circle, cluster by cluster,
+    made propagating modes, band-edge or evanescent solutions
+    (:meth:`_BlockSolve.add_cluster`); the assembly of the modes and of the mirror image
+    (:meth:`_BlockSolve.assemble`).
+    """
     pencil = _stabilized_pencil(h, v, energy)
     if pencil.rank == 0:
-        empty_vec = np.zeros((0, 0), dtype=complex)
-        empty_wf = np.zeros((n, 0), dtype=complex)
-        empty_real = np.zeros(0)
-        empty = _BlockModes(
-            np.zeros((n, 0), complex), np.zeros((n, 0), complex),
-            empty_vec, empty_wf, empty_real, empty_real,
-            empty_vec, empty_wf, empty_real, empty_real, empty_vec,
-        )  # fmt: skip
-        return _frozen_block_modes(empty), (_frozen_block_modes(empty) if mirror else None)
-    rank, singular, left, right, lu = (
-        pencil.rank, pencil.singular, pencil.left, pencil.right, pencil.lu,
+        empty = _frozen_block_modes(_empty_block_modes(h.shape[0]))
+        return empty, (empty if mirror else None)
+    solve = _BlockSolve(h, v, energy, pencil, mirror)
+    for cluster in _clusters(solve.lam_unit):
+        solve.add_cluster(cluster)
+    return solve.assemble()
+
+
+def _empty_block_modes(n: int) -> _BlockModes:
+    """The modes of a block whose hopping vanishes: none."""
+    empty_vec = np.zeros((0, 0), dtype=complex)
+    empty_wf = np.zeros((n, 0), dtype=complex)
+    empty_real = np.zeros(0)
+    return _BlockModes(
+        np.zeros((n, 0), complex), np.zeros((n, 0), complex),
+        empty_vec, empty_wf, empty_real, empty_real,
+        empty_vec, empty_wf, empty_real, empty_real, empty_vec,
     )  # fmt: skip
-    pencil_l, pencil_r = pencil.matrix_l, pencil.matrix_r
-    (alpha, beta), vectors = _shared_pencil_eigenproblem(h, v, energy, pencil)
-    size = np.hypot(np.abs(alpha), np.abs(beta))
-    pencil_norm = math.hypot(np.linalg.norm(pencil_l), np.linalg.norm(pencil_r))
-    if np.any(size < 1e-13 * pencil_norm):
-        raise ValueError(
-            f"energy {energy!r} lies on a flat band of the lead: H(k) has the eigenvalue "
-            f"{energy!r} at every momentum k, so the lead has infinitely many states at this "
-            "energy and no well-defined set of modes; shift the energy slightly"
+
+
+class _BlockSolve:
+    """One block's mode solve at one energy, in stages (see :func:`_solve_block`).
+
+    The constructor solves the stabilized eigenproblem and classifies its solutions as
+    decaying, growing or candidates on the unit circle (and, with ``mirror``, checks that
+    the mirror image classifies them the same way). :meth:`add_cluster` turns each cluster
+    of candidates into propagating modes (normalized to unit current), band-edge solutions
+    or current-free evanescent ones; :meth:`assemble` builds the block's modes and those of
+    its mirror image.
+    """
+
+    def __init__(
+        self, h: ComplexArray, v: ComplexArray, energy: float, pencil: _Pencil, mirror: bool
+    ) -> None:
+        self.h, self.v, self.energy, self.pencil = h, v, energy, pencil
+        self.rank, self.singular = pencil.rank, pencil.singular
+        (alpha, beta), vectors = _shared_pencil_eigenproblem(h, v, energy, pencil)
+        size = np.hypot(np.abs(alpha), np.abs(beta))
+        pencil_norm = math.hypot(np.linalg.norm(pencil.matrix_l), np.linalg.norm(pencil.matrix_r))
+        if np.any(size < 1e-13 * pencil_norm):
+            raise ValueError(
+                f"energy {energy!r} lies on a flat band of the lead: H(k) has the eigenvalue "
+                f"{energy!r} at every momentum k, so the lead has infinitely many states at "
+                "this energy and no well-defined set of modes; shift the energy slightly"
+            )
+        self.alpha, self.beta = alpha, beta
+        self.vectors = vectors = vectors / np.linalg.norm(vectors, axis=0)
+        self.abs_alpha, self.abs_beta = abs_alpha, abs_beta = np.abs(alpha), np.abs(beta)
+        self.decaying = abs_alpha < (1 - UNIT_CIRCLE_TOLERANCE) * abs_beta
+        self.growing = abs_alpha > (1 + UNIT_CIRCLE_TOLERANCE) * abs_beta
+        self.candidates = candidates = np.flatnonzero(~self.decaying & ~self.growing)
+        # The mirror image's classification (lambda -> 1 / lambda, i.e. alpha <-> beta).
+        # Where its candidates differ from these (a modulus within rounding of the
+        # tolerance), its modes are not read off this solution.
+        self.decaying_mirror = abs_beta < (1 - UNIT_CIRCLE_TOLERANCE) * abs_alpha
+        self.growing_mirror = abs_beta > (1 + UNIT_CIRCLE_TOLERANCE) * abs_alpha
+        if mirror and not np.array_equal(
+            candidates, np.flatnonzero(~self.decaying_mirror & ~self.growing_mirror)
+        ):
+            mirror = False
+        self.mirror = mirror
+        self.velocity_tolerance = VELOCITY_TOLERANCE * self.singular[0]
+
+        lam_unit = alpha[candidates] * beta[candidates].conj()
+        self.lam_unit = lam_unit / np.abs(lam_unit)
+        # Wave functions, norms and currents of all candidates in one solve (what
+        # velocity_basis gives for a candidate on its own).
+        self.single_waves = self.wave_functions(vectors[:, candidates], self.lam_unit)
+        self.single_norms = np.sum(np.abs(self.single_waves) ** 2, axis=0)
+        self.single_currents = -2 * np.imag(
+            np.sum(
+                vectors[: self.rank, candidates].conj() * vectors[self.rank :, candidates],
+                axis=0,
+            )
         )
-    vectors = vectors / np.linalg.norm(vectors, axis=0)
-    abs_alpha, abs_beta = np.abs(alpha), np.abs(beta)
-    decaying = abs_alpha < (1 - UNIT_CIRCLE_TOLERANCE) * abs_beta
-    growing = abs_alpha > (1 + UNIT_CIRCLE_TOLERANCE) * abs_beta
-    candidates = np.flatnonzero(~decaying & ~growing)
-    # The mirror image's classification (lambda -> 1 / lambda, i.e. alpha <-> beta). Where
-    # its candidates differ from these (a modulus within rounding of the tolerance), its
-    # modes are not read off this solution.
-    decaying_mirror = abs_beta < (1 - UNIT_CIRCLE_TOLERANCE) * abs_alpha
-    growing_mirror = abs_beta > (1 + UNIT_CIRCLE_TOLERANCE) * abs_alpha
-    if mirror and not np.array_equal(
-        candidates, np.flatnonzero(~decaying_mirror & ~growing_mirror)
-    ):
-        mirror = False
 
-    def wave_functions(vecs: ComplexArray, lam: complex | ComplexArray) -> ComplexArray:
-        x, b = vecs[:rank], vecs[rank:]
-        rhs = right @ (1j * b - x) + (left @ (1j * x - b)) * lam
-        return la.lu_solve(lu, rhs, check_finite=False)
+        self.prop_vectors: list[ComplexArray] = []
+        self.prop_waves: list[ComplexArray] = []
+        # The mirror image's wave function of each mode: phi / lambda (see _mirror_modes).
+        self.prop_waves_mirror: list[ComplexArray] = []
+        self.prop_momenta: list[float] = []
+        self.prop_velocities: list[float] = []
+        self.zero_vectors: list[ComplexArray] = []  # zero-velocity solutions
+        self.zero_keys: list[tuple[float, float]] = []
+        self.zero_keys_mirror: list[tuple[float, float]] = []
+        self.edge_out: list[ComplexArray] = []
+        self.edge_out_mirror: list[ComplexArray] = []
 
-    def currents(vecs: ComplexArray) -> ComplexArray:
+    # -- the reduced solutions: wave functions, currents, velocities -------------------
+
+    def wave_functions(self, vecs: ComplexArray, lam: complex | ComplexArray) -> ComplexArray:
+        pencil, rank = self.pencil, self.rank
         x, b = vecs[:rank], vecs[rank:]
+        rhs = pencil.right @ (1j * b - x) + (pencil.left @ (1j * x - b)) * lam
+        return np.asarray(la.lu_solve(pencil.lu, rhs, check_finite=False))
+
+    def currents(self, vecs: ComplexArray) -> ComplexArray:
+        x, b = vecs[: self.rank], vecs[self.rank :]
         z = x.conj().T @ b
-        return 1j * (z - z.conj().T)
+        return np.asarray(1j * (z - z.conj().T))
 
     def velocity_basis(
-        basis: ComplexArray, lam: complex | ComplexArray
+        self, basis: ComplexArray, lam: complex | ComplexArray
     ) -> tuple[FloatArray, ComplexArray, ComplexArray]:
         """Velocities, and coefficients of the velocity eigenvectors (|phi| = 1), in a basis.
 
         ``lam`` is the common eigenvalue of the basis vectors, or one eigenvalue per vector.
         """
-        waves = wave_functions(basis, lam)
+        waves = self.wave_functions(basis, lam)
         norms = waves.conj().T @ waves
-        current_matrix = currents(basis)
+        current_matrix = self.currents(basis)
         count = basis.shape[1]
         velocity = np.zeros(count)
         coefficients = np.zeros((count, count), dtype=complex)
@@ -1050,35 +1110,27 @@ def _solve_block(
             )
         return velocity, coefficients, waves
 
-    velocity_tolerance = VELOCITY_TOLERANCE * singular[0]
-
-    prop_vectors: list[ComplexArray] = []
-    prop_waves: list[ComplexArray] = []
-    # The mirror image's wave function of each mode: phi / lambda (see _mirror_modes).
-    prop_waves_mirror: list[ComplexArray] = []
-    prop_momenta: list[float] = []
-    prop_velocities: list[float] = []
-    zero_vectors: list[ComplexArray] = []  # zero-velocity solutions, assigned below
-    zero_keys: list[tuple[float, float]] = []
-    zero_keys_mirror: list[tuple[float, float]] = []
-    edge_out: list[ComplexArray] = []
-    edge_out_mirror: list[ComplexArray] = []
-
-    def add_mode(momentum: float, phi: ComplexArray, speed: float) -> None:
+    def add_mode(self, momentum: float, phi: ComplexArray, speed: float) -> None:
         """Append a propagating mode given as a Bloch eigenvector of ``H(k)`` (|phi| = 1)."""
         lam = complex(math.cos(momentum), math.sin(momentum))
         scale = 1 / math.sqrt(abs(speed))
-        reduced = np.concatenate([left.conj().T @ phi / lam, right.conj().T @ phi])
-        prop_vectors.append(np.asarray(reduced * scale, dtype=complex))
-        prop_waves.append(np.asarray(phi * scale, dtype=complex))
-        prop_waves_mirror.append(np.asarray(phi * (scale * lam.conjugate()), dtype=complex))
-        prop_momenta.append(momentum if momentum > -math.pi else momentum + 2 * math.pi)
-        prop_velocities.append(speed)
+        reduced = np.concatenate(
+            [self.pencil.left.conj().T @ phi / lam, self.pencil.right.conj().T @ phi]
+        )
+        self.prop_vectors.append(np.asarray(reduced * scale, dtype=complex))
+        self.prop_waves.append(np.asarray(phi * scale, dtype=complex))
+        self.prop_waves_mirror.append(np.asarray(phi * (scale * lam.conjugate()), dtype=complex))
+        self.prop_momenta.append(momentum if momentum > -math.pi else momentum + 2 * math.pi)
+        self.prop_velocities.append(speed)
 
-    lam_unit = alpha[candidates] * beta[candidates].conj()
-    lam_unit = lam_unit / np.abs(lam_unit)
+    def _error(self, member: int) -> float:
+        pencil = self.pencil
+        return _eigenvalue_error(
+            pencil.matrix_l, pencil.matrix_r, self.alpha[member], self.beta[member],
+            self.vectors[:, member],
+        )  # fmt: skip
 
-    def unresolved(position: int) -> bool:
+    def unresolved(self, position: int) -> bool:
         """Whether a slow candidate cannot be told apart from its neighbours on the circle.
 
         Next to a band edge two solutions merge; rounding splits them by about the square
@@ -1087,117 +1139,158 @@ def _solve_block(
         its rounding error, estimated from its condition number (left eigenvector by inverse
         iteration).
         """
-        others = np.delete(lam_unit, position)
+        others = np.delete(self.lam_unit, position)
         if others.size == 0:
             return False
-        gap = float(np.min(np.abs(others - lam_unit[position])))
-        member = candidates[position]
-        error = _eigenvalue_error(
-            pencil_l, pencil_r, alpha[member], beta[member], vectors[:, member]
-        )
-        return bool(10 * error > gap / 2)
+        gap = float(np.min(np.abs(others - self.lam_unit[position])))
+        return bool(10 * self._error(self.candidates[position]) > gap / 2)
 
-    # Wave functions, norms and currents of all candidates in one solve (what
-    # velocity_basis gives for a candidate on its own).
-    single_waves = wave_functions(vectors[:, candidates], lam_unit)
-    single_norms = np.sum(np.abs(single_waves) ** 2, axis=0)
-    single_currents = -2 * np.imag(
-        np.sum(vectors[:rank, candidates].conj() * vectors[rank:, candidates], axis=0)
-    )
-    for cluster in _clusters(lam_unit):
-        members = candidates[cluster]
-        lam0 = complex(np.mean(lam_unit[cluster]))
+    # -- stage 2: one cluster of solutions on the unit circle ----------------------------
+
+    def add_cluster(self, cluster: NDArray[np.intp]) -> None:
+        """Classify one cluster of candidates (solutions close together on the circle)."""
+        members = self.candidates[cluster]
+        lam0 = complex(np.mean(self.lam_unit[cluster]))
         lam0 /= abs(lam0)
-        num_edges = 0
-        basis: ComplexArray | None = None
-        off_circle = np.abs(np.log(abs_alpha[members] / abs_beta[members]))
+        off_circle = np.abs(np.log(self.abs_alpha[members] / self.abs_beta[members]))
         if np.max(off_circle) > _OFF_CIRCLE_CHECK and not _band_reaches(
-            h, v, energy, lam_unit[cluster], singular[0]
+            self.h, self.v, self.energy, self.lam_unit[cluster], self.singular[0]
         ):
-            # Decaying and growing solutions too close to the unit circle for their moduli
-            # to be trusted (a tiny gap, e.g. of two hybridized edge states): no band of
-            # H(k) reaches the energy near this k, so none of them propagates. The common
-            # limit of the pairs, the band-edge eigenvectors, join the decaying solutions.
-            decays = abs_alpha[members] < abs_beta[members]
-            resolved = np.array(
-                [
-                    off_circle[i]
-                    > _RESOLVED_MARGIN
-                    * _eigenvalue_error(
-                        pencil_l, pencil_r, alpha[member], beta[member], vectors[:, member]
-                    )
-                    for i, member in enumerate(members)
-                ]
+            self._add_gap_cluster(members, off_circle, lam0)
+            return
+        basis, basis_lam, velocity, coefficients, waves, num_edges = self._cluster_basis(
+            cluster, members, lam0
+        )
+        slow_pair = members.size == 2 and (
+            num_edges == 1 or np.max(np.abs(velocity)) < _SUSPECT_VELOCITY * self.singular[0]
+        )
+        if slow_pair and self._add_band_edge_pair(cluster, lam0):
+            return
+        if num_edges:
+            velocity, coefficients = self._split_band_edges(
+                basis, velocity, coefficients, num_edges
             )
-            edge_out.extend(
+        self._add_velocity_eigenvectors(
+            cluster, members, basis, basis_lam, velocity, coefficients, waves
+        )
+
+    def _add_gap_cluster(
+        self, members: NDArray[np.intp], off_circle: FloatArray, lam0: complex
+    ) -> None:
+        """Decaying and growing solutions too close to the unit circle for their moduli to be
+        trusted (a tiny gap, e.g. of two hybridized edge states): no band of H(k) reaches
+        the energy near this k, so none of them propagates. The common limit of the pairs,
+        the band-edge eigenvectors, join the decaying solutions."""
+        pencil = self.pencil
+        decays = self.abs_alpha[members] < self.abs_beta[members]
+        resolved = np.array(
+            [
+                off_circle[i] > _RESOLVED_MARGIN * self._error(member)
+                for i, member in enumerate(members)
+            ]
+        )
+        self.edge_out.extend(
+            _gap_solutions(
+                pencil.matrix_l, pencil.matrix_r, self.vectors, members, decays, resolved,
+                lam0, self.energy,
+            )
+        )  # fmt: skip
+        if self.mirror:
+            decays_mirror = self.abs_beta[members] < self.abs_alpha[members]
+            self.edge_out_mirror.extend(
                 _gap_solutions(
-                    pencil_l, pencil_r, vectors, members, decays, resolved, lam0, energy
+                    pencil.matrix_l, pencil.matrix_r, self.vectors, members, decays_mirror,
+                    resolved, lam0, self.energy,
                 )
-            )
-            if mirror:
-                decays_mirror = abs_beta[members] < abs_alpha[members]
-                edge_out_mirror.extend(
-                    _gap_solutions(
-                        pencil_l, pencil_r, vectors, members, decays_mirror, resolved, lam0,
-                        energy,
-                    )
-                )  # fmt: skip
-            continue
-        if _independent(vectors[:, members]):
-            # Each eigenvector keeps its own eigenvalue: close but distinct eigenvalues (bands
-            # crossing the energy at nearby k) then keep exact Bloch solutions, and exactly
-            # degenerate ones are mixed by the velocity diagonalization at no cost.
-            basis, basis_lam = vectors[:, members], lam_unit[cluster]
+            )  # fmt: skip
+
+    def _cluster_basis(
+        self, cluster: NDArray[np.intp], members: NDArray[np.intp], lam0: complex
+    ) -> tuple[ComplexArray, ComplexArray, FloatArray, ComplexArray, ComplexArray, int]:
+        """A basis of the cluster's solutions with their velocity eigenvectors.
+
+        Returns ``(basis, basis_lam, velocity, coefficients, waves, num_edges)``.
+        """
+        num_edges = 0
+        if _independent(self.vectors[:, members]):
+            # Each eigenvector keeps its own eigenvalue: close but distinct eigenvalues
+            # (bands crossing the energy at nearby k) then keep exact Bloch solutions, and
+            # exactly degenerate ones are mixed by the velocity diagonalization at no cost.
+            basis, basis_lam = self.vectors[:, members], self.lam_unit[cluster]
             try:
-                if cluster.size == 1:  # the common case, solved for all at once below
+                if cluster.size == 1:  # the common case, solved for all at once
                     position = int(cluster[0])
-                    norm = single_norms[position]
-                    velocity = np.array([single_currents[position] / norm])
+                    norm = self.single_norms[position]
+                    velocity = np.array([self.single_currents[position] / norm])
                     coefficients = np.array([[1.0 / math.sqrt(norm)]], dtype=complex)
-                    waves = single_waves[:, position : position + 1]
+                    waves = self.single_waves[:, position : position + 1]
                 else:
-                    velocity, coefficients, waves = velocity_basis(basis, basis_lam)
+                    velocity, coefficients, waves = self.velocity_basis(basis, basis_lam)
             except la.LinAlgError:  # norm matrix not positive definite: dependent vectors
-                basis = None
+                pass
             else:
                 # |dE/dk| <= 2 ||hop||: anything larger means nearly dependent eigenvectors.
-                if np.max(np.abs(velocity)) > 2.5 * singular[0]:
-                    basis = None
-        if basis is None:
-            basis, num_edges = _eigenspace(pencil_l, pencil_r, lam0, members.size, energy)
-            basis_lam = np.full(basis.shape[1], lam0)
-            velocity, coefficients, waves = velocity_basis(basis, lam0)
-        if members.size == 2 and (
-            num_edges == 1 or np.max(np.abs(velocity)) < _SUSPECT_VELOCITY * singular[0]
+                if np.max(np.abs(velocity)) <= 2.5 * self.singular[0]:
+                    return basis, basis_lam, velocity, coefficients, waves, num_edges
+        pencil = self.pencil
+        basis, num_edges = _eigenspace(
+            pencil.matrix_l, pencil.matrix_r, lam0, members.size, self.energy
+        )
+        basis_lam = np.full(basis.shape[1], lam0)
+        velocity, coefficients, waves = self.velocity_basis(basis, lam0)
+        return basis, basis_lam, velocity, coefficients, waves, num_edges
+
+    def _add_band_edge_pair(self, cluster: NDArray[np.intp], lam0: complex) -> bool:
+        """Two solutions too close to be told apart by the pencil: a band edge, or an
+        energy a hair inside the band, where they are two slow propagating modes. The
+        Hermitian band structure decides, to the rounding of energies. Returns whether
+        it found the two modes (added)."""
+        spread = float(np.max(np.abs(np.angle(self.lam_unit[cluster] / lam0))))
+        pair = _band_edge_pair(self.h, self.v, self.energy, float(np.angle(lam0)), spread)
+        if pair is None or min(abs(m[2]) for m in pair) <= _BAND_VELOCITY_FLOOR * self.singular[0]:
+            return False
+        for mode in pair:
+            self.add_mode(*mode)
+        return True
+
+    def _split_band_edges(
+        self,
+        basis: ComplexArray,
+        velocity: FloatArray,
+        coefficients: ComplexArray,
+        num_edges: int,
+    ) -> tuple[FloatArray, ComplexArray]:
+        """Band edges at this k, possibly together with bands crossing the energy at the
+        same k. The eigenvector shared by the two solutions merging at an edge carries no
+        current and no cross current with the other eigenvectors (current conservation),
+        so the velocity operator of the eigenspace vanishes on exactly one direction per
+        edge; those join the band-edge solutions, the crossing bands keep their nonzero
+        velocities (returned)."""
+        by_speed = np.argsort(np.abs(velocity), kind="stable")
+        heads, crossing = by_speed[:num_edges], by_speed[num_edges:]
+        tolerance = self.velocity_tolerance
+        if np.max(np.abs(velocity[heads])) > 100 * tolerance or np.any(
+            np.abs(velocity[crossing]) <= tolerance
         ):
-            # Two solutions too close to be told apart by the pencil: a band edge, or
-            # an energy a hair inside the band, where they are two slow propagating
-            # modes. The Hermitian band structure decides, to the rounding of energies.
-            spread = float(np.max(np.abs(np.angle(lam_unit[cluster] / lam0))))
-            pair = _band_edge_pair(h, v, energy, float(np.angle(lam0)), spread)
-            if (
-                pair is not None
-                and min(abs(m[2]) for m in pair) > _BAND_VELOCITY_FLOOR * singular[0]
-            ):
-                for mode in pair:
-                    add_mode(*mode)
-                continue
-        if num_edges:
-            # Band edges at this k, possibly together with bands crossing the energy at the
-            # same k. The eigenvector shared by the two solutions merging at an edge carries
-            # no current and no cross current with the other eigenvectors (current
-            # conservation), so the velocity operator of the eigenspace vanishes on exactly
-            # one direction per edge; the crossing bands keep their nonzero velocities.
-            by_speed = np.argsort(np.abs(velocity), kind="stable")
-            heads, crossing = by_speed[:num_edges], by_speed[num_edges:]
-            if np.max(np.abs(velocity[heads])) > 100 * velocity_tolerance or np.any(
-                np.abs(velocity[crossing]) <= velocity_tolerance
-            ):
-                raise RuntimeError(_near_edge_message(energy))
-            head_vectors = basis @ coefficients[:, heads]
-            edge_out.extend((head_vectors / np.linalg.norm(head_vectors, axis=0)).T)
-            edge_out_mirror.extend((head_vectors / np.linalg.norm(head_vectors, axis=0)).T)
-            velocity, coefficients = velocity[crossing], coefficients[:, crossing]
+            raise RuntimeError(_near_edge_message(self.energy))
+        head_vectors = basis @ coefficients[:, heads]
+        self.edge_out.extend((head_vectors / np.linalg.norm(head_vectors, axis=0)).T)
+        self.edge_out_mirror.extend((head_vectors / np.linalg.norm(head_vectors, axis=0)).T)
+        return velocity[crossing], coefficients[:, crossing]
+
+    def _add_velocity_eigenvectors(
+        self,
+        cluster: NDArray[np.intp],
+        members: NDArray[np.intp],
+        basis: ComplexArray,
+        basis_lam: ComplexArray,
+        velocity: FloatArray,
+        coefficients: ComplexArray,
+        waves: ComplexArray,
+    ) -> None:
+        """Each velocity eigenvector of the cluster: a propagating mode (unit current) or
+        a zero-velocity solution (sorted out in the assembly)."""
+        singular = self.singular
         wave_weights = np.sum(np.abs(waves) ** 2, axis=0)
         waves_mirror = waves / basis_lam  # each solution's phi / lambda
         single = velocity.size == 1 and basis.shape[1] == 1
@@ -1212,73 +1305,89 @@ def _solve_block(
                 # The pencil's eigenvector of a slow mode is as inaccurate as the eigenvalue
                 # split next to a band edge is small (its velocity even loses its sign);
                 # the Hermitian H(k) gives the mode to the rounding of energies.
-                refined = _band_mode(h, v, energy, momentum)
+                refined = _band_mode(self.h, self.v, self.energy, momentum)
             if refined is not None:
                 if abs(refined[2]) > _BAND_VELOCITY_FLOOR * singular[0]:
-                    add_mode(*refined)
+                    self.add_mode(*refined)
                 else:
-                    zero_vectors.append(vectors[:, members[0]])
-                    zero_keys.append((0.0, -float(velocity[j])))
-                    zero_keys_mirror.append((0.0, float(velocity[j])))
-            elif abs(velocity[j]) > velocity_tolerance and not (slow and unresolved(cluster[0])):
+                    self.zero_vectors.append(self.vectors[:, members[0]])
+                    self.zero_keys.append((0.0, -float(velocity[j])))
+                    self.zero_keys_mirror.append((0.0, float(velocity[j])))
+            elif abs(velocity[j]) > self.velocity_tolerance and not (
+                slow and self.unresolved(cluster[0])
+            ):
                 scale = 1 / math.sqrt(abs(velocity[j]))
-                prop_vectors.append(basis @ coefficients[:, j] * scale)
-                prop_waves.append(waves @ coefficients[:, j] * scale)
-                prop_waves_mirror.append(waves_mirror @ coefficients[:, j] * scale)
-                prop_momenta.append(momentum)
-                prop_velocities.append(float(velocity[j]))
+                self.prop_vectors.append(basis @ coefficients[:, j] * scale)
+                self.prop_waves.append(waves @ coefficients[:, j] * scale)
+                self.prop_waves_mirror.append(waves_mirror @ coefficients[:, j] * scale)
+                self.prop_momenta.append(momentum)
+                self.prop_velocities.append(float(velocity[j]))
             elif single:
                 # A lone zero-velocity solution: an evanescent mode with |lambda| within the
                 # tolerance of 1, or one of two solutions merging at a band edge.
-                modulus = abs(alpha[members[0]]) / abs(beta[members[0]])
-                zero_vectors.append(vectors[:, members[0]])
-                zero_keys.append((round(modulus - 1, 12), -float(velocity[j])))
-                modulus_mirror = abs(beta[members[0]]) / abs(alpha[members[0]])
-                zero_keys_mirror.append((round(modulus_mirror - 1, 12), float(velocity[j])))
+                member = members[0]
+                modulus = abs(self.alpha[member]) / abs(self.beta[member])
+                self.zero_vectors.append(self.vectors[:, member])
+                self.zero_keys.append((round(modulus - 1, 12), -float(velocity[j])))
+                modulus_mirror = abs(self.beta[member]) / abs(self.alpha[member])
+                self.zero_keys_mirror.append((round(modulus_mirror - 1, 12), float(velocity[j])))
             else:
-                zero_vectors.append(basis @ coefficients[:, j])
-                zero_keys.append((0.0, -float(velocity[j])))
-                zero_keys_mirror.append((0.0, float(velocity[j])))
+                self.zero_vectors.append(basis @ coefficients[:, j])
+                self.zero_keys.append((0.0, -float(velocity[j])))
+                self.zero_keys_mirror.append((0.0, float(velocity[j])))
 
-    if len(prop_vectors) > 1:
-        _remove_cross_currents(
-            prop_vectors, [prop_waves, prop_waves_mirror], prop_velocities, rank
+    # -- stage 3: the block's modes and its mirror image's ---------------------------------
+
+    def assemble(self) -> tuple[_BlockModes, _BlockModes | None]:
+        rank, n = self.rank, self.h.shape[0]
+        if len(self.prop_vectors) > 1:
+            _remove_cross_currents(
+                self.prop_vectors, [self.prop_waves, self.prop_waves_mirror],
+                self.prop_velocities, rank,
+            )  # fmt: skip
+        velocities = np.array(self.prop_velocities)
+        momenta = np.array(self.prop_momenta)
+        all_vectors = (
+            np.array(self.prop_vectors).T
+            if self.prop_vectors
+            else np.zeros((2 * rank, 0), complex)
         )
-    velocities = np.array(prop_velocities)
-    momenta = np.array(prop_momenta)
-    all_vectors = np.array(prop_vectors).T if prop_vectors else np.zeros((2 * rank, 0), complex)
-    all_waves = np.array(prop_waves).T if prop_waves else np.zeros((n, 0), complex)
-    outgoing = np.flatnonzero(velocities > 0)
-    incoming = np.flatnonzero(velocities < 0)
-    solved = _assemble_block(
-        pencil, alpha, beta, vectors, decaying, growing, all_vectors, all_waves,
-        momenta, velocities, outgoing, incoming, edge_out, zero_vectors, zero_keys, energy,
-    )  # fmt: skip
-    if not mirror:
-        return solved, None
-    # The mirror image, in its own coordinates: (alpha_{-1}, beta_0) -> S x (the halves
-    # swapped), phi -> phi / lambda, k -> -k, v -> -v; its decaying solutions are the
-    # growing ones here.
-    swap = np.r_[rank : 2 * rank, 0:rank]
-    mirrored_momenta = -momenta
-    mirrored_momenta[mirrored_momenta <= -math.pi] += 2 * math.pi
-    mirror_pencil = _Pencil(
-        rank, singular, right, left, lu, pencil_r[np.ix_(swap, swap)],
-        pencil_l[np.ix_(swap, swap)],
-    )  # fmt: skip
-    waves_mirror_all = (
-        np.array(prop_waves_mirror).T if prop_waves_mirror else np.zeros((n, 0), complex)
-    )
-    try:
-        mirrored = _assemble_block(
-            mirror_pencil, beta, alpha, vectors[swap], decaying_mirror, growing_mirror,
-            all_vectors[swap], waves_mirror_all, mirrored_momenta, -velocities, incoming,
-            outgoing, [x[swap] for x in edge_out_mirror], [x[swap] for x in zero_vectors],
-            zero_keys_mirror, energy,
+        all_waves = np.array(self.prop_waves).T if self.prop_waves else np.zeros((n, 0), complex)
+        outgoing = np.flatnonzero(velocities > 0)
+        incoming = np.flatnonzero(velocities < 0)
+        solved = _assemble_block(
+            self.pencil, self.alpha, self.beta, self.vectors, self.decaying, self.growing,
+            all_vectors, all_waves, momenta, velocities, outgoing, incoming, self.edge_out,
+            self.zero_vectors, self.zero_keys, self.energy,
         )  # fmt: skip
-    except RuntimeError:
-        return solved, None
-    return solved, mirrored
+        if not self.mirror:
+            return solved, None
+        # The mirror image, in its own coordinates: (alpha_{-1}, beta_0) -> S x (the halves
+        # swapped), phi -> phi / lambda, k -> -k, v -> -v; its decaying solutions are the
+        # growing ones here.
+        pencil = self.pencil
+        swap = np.r_[rank : 2 * rank, 0:rank]
+        mirrored_momenta = -momenta
+        mirrored_momenta[mirrored_momenta <= -math.pi] += 2 * math.pi
+        mirror_pencil = _Pencil(
+            rank, pencil.singular, pencil.right, pencil.left, pencil.lu,
+            pencil.matrix_r[np.ix_(swap, swap)], pencil.matrix_l[np.ix_(swap, swap)],
+        )  # fmt: skip
+        waves_mirror_all = (
+            np.array(self.prop_waves_mirror).T
+            if self.prop_waves_mirror
+            else np.zeros((n, 0), complex)
+        )
+        try:
+            mirrored = _assemble_block(
+                mirror_pencil, self.beta, self.alpha, self.vectors[swap], self.decaying_mirror,
+                self.growing_mirror, all_vectors[swap], waves_mirror_all, mirrored_momenta,
+                -velocities, incoming, outgoing, [x[swap] for x in self.edge_out_mirror],
+                [x[swap] for x in self.zero_vectors], self.zero_keys_mirror, self.energy,
+            )  # fmt: skip
+        except RuntimeError:
+            return solved, None
+        return solved, mirrored
 
 
 def _assemble_block(
