@@ -11,6 +11,8 @@ script runs after ``import mesoscopic as kwant``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import (
     analytic,
     batch,
@@ -49,7 +51,7 @@ from .linear_response import conductance
 from .scattering import SMatrix
 from .solvers.options import SolverOptions
 from .system import InfiniteSystem, System, UnusedParameterWarning, UserCodeError
-from .transport import bond_currents, ldos, smatrix, wave_function
+from .transport import bond_currents, greens_function, ldos, smatrix, wave_function
 
 __all__ = [
     "ArrayBuilder",
@@ -70,9 +72,11 @@ __all__ = [
     "capacitor",
     "conductance",
     "constants",
+    "continuum",
     "coulomb",
     "dephasing",
     "digest",
+    "greens_function",
     "io",
     "landauer",
     "lattice",
@@ -100,3 +104,12 @@ __all__ = [
     "wave_function",
     "wraparound",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # SymPy is optional: mesoscopic.continuum is imported on first use, as in Kwant.
+    if name == "continuum":
+        import importlib
+
+        return importlib.import_module(".continuum", __name__)
+    raise AttributeError(f"module 'mesoscopic' has no attribute {name!r}")
