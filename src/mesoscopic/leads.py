@@ -201,6 +201,8 @@ _CROSS_CURRENT_COUPLING = 1e-3
 # Relative velocity below which a propagating candidate is checked for being resolved from
 # its neighbours (see ``unresolved`` in ``_block_modes``).
 _SUSPECT_VELOCITY = 1e-2
+# Cross currents of unit-current modes at or below this are rounding, left uncorrected.
+_CROSS_CURRENT_FLOOR = 1e-14
 # Relative velocity above which a slow mode computed from the Hermitian H(k) propagates.
 _BAND_VELOCITY_FLOOR = 1e-9
 # Depth inside the band (times ||H(k)||) below which an energy counts as on the band edge.
@@ -1158,6 +1160,8 @@ class _BlockSolve:
         ):
             self._add_gap_cluster(members, off_circle, lam0)
             return
+        if cluster.size == 1 and self._add_fast_mode(int(cluster[0])):
+            return
         basis, basis_lam, velocity, coefficients, waves, num_edges = self._cluster_basis(
             cluster, members, lam0
         )
@@ -1173,6 +1177,30 @@ class _BlockSolve:
         self._add_velocity_eigenvectors(
             cluster, members, basis, basis_lam, velocity, coefficients, waves
         )
+
+    def _add_fast_mode(self, position: int) -> bool:
+        """The common case: a lone solution on the unit circle with a velocity well away
+        from zero is a propagating mode as it stands (what the general path below makes of
+        it, without its bookkeeping). Returns whether it was added."""
+        norm = self.single_norms[position]
+        velocity = self.single_currents[position] / norm
+        speed = abs(velocity)
+        scale_hop = self.singular[0]
+        if not _SUSPECT_VELOCITY * scale_hop <= speed <= 2.5 * scale_hop:
+            return False
+        lam = self.lam_unit[position]
+        coefficient = 1.0 / math.sqrt(norm)
+        scale = 1 / math.sqrt(speed)
+        waves = self.single_waves[:, position]
+        momentum = float(np.angle(lam))
+        if momentum <= -math.pi:
+            momentum += 2 * math.pi
+        self.prop_vectors.append(self.vectors[:, self.candidates[position]] * coefficient * scale)
+        self.prop_waves.append(waves * coefficient * scale)
+        self.prop_waves_mirror.append((waves / lam) * coefficient * scale)
+        self.prop_momenta.append(momentum)
+        self.prop_velocities.append(float(velocity))
+        return True
 
     def _add_gap_cluster(
         self, members: NDArray[np.intp], off_circle: FloatArray, lam0: complex
@@ -1480,8 +1508,14 @@ def _remove_cross_currents(
         return 1j * (x[:rank].conj().T @ y[rank:] - x[rank:].conj().T @ y[:rank])
 
     order = np.argsort(-np.abs(np.array(velocities)), kind="stable")
+    # Modes whose cross currents with every faster mode are already at the rounding level
+    # are left as they are (the correction would change them by less than a rounding).
+    cross = np.abs(current(stacked, stacked))
+    np.fill_diagonal(cross, 0.0)
     for position in range(1, order.size):
         j, faster = order[position], order[:position]
+        if np.max(cross[faster, j]) <= _CROSS_CURRENT_FLOOR:
+            continue
         signs = np.sign(np.array(velocities)[faster])
         weights = signs * current(stacked[:, faster], stacked[:, [j]])[:, 0]
         vector = stacked[:, j] - stacked[:, faster] @ weights
