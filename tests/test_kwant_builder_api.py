@@ -413,3 +413,38 @@ def test_substituted_refuses_clashes_and_warns_about_unknown_names() -> None:
     syst.attach_lead(lead)
     with pytest.raises(ValueError, match="leads attached"):
         syst.substituted(a="d")
+
+
+def test_bad_keys_raise_kwants_error_types() -> None:
+    lat = lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[[lat(0), lat(1)]] = 0.0
+    syst[lat(0), lat(1)] = -1.0
+
+    def assign(key):  # type: ignore[no-untyped-def]
+        syst[key] = 0.0
+
+    single = (syst.__contains__, syst.__getitem__, assign, syst.__delitem__)
+    cases = [
+        (TypeError, [7, (0, 1), (lat(0), 7)]),
+        (IndexError, [(lat(0),), (lat(0), lat(1), lat(2))]),  # tuples are hoppings
+        (ValueError, [(lat(1), lat(1))]),
+    ]
+    for error, keys in cases:
+        for key in keys:
+            for operation in single:
+                with pytest.raises(error):
+                    operation(key)
+    for key in ([lat(0), (lat(1),)], [(lat(0), lat(1)), lat(1)], [lat(0), 7]):
+        with pytest.raises(TypeError, match="sequence of"):
+            assign(key)
+    with pytest.raises(KeyError):
+        syst[lat(0), lat(5)]
+    for bad in (7, (lat(0), lat(1)), [lat(0)]):
+        with pytest.raises(TypeError, match="expected a site"):
+            syst.degree(bad)
+    with pytest.raises(KeyError):
+        syst.degree(lat(9))
+    # Nothing was changed by the refused keys.
+    assert sorted(s.tag for s in syst.sites()) == [(0,), (1,)]
+    assert syst[lat(1), lat(0)] == -1.0

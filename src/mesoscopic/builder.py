@@ -118,6 +118,27 @@ def _is_hopping_key(key: Any) -> bool:
     return isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, Site) for k in key)
 
 
+def _checked_hopping(key: tuple[Any, ...]) -> tuple[Site, Site]:
+    """A tuple key as a hopping, with Kwant's errors: TypeError for something that is not
+    a site, IndexError for a tuple that is not a pair, ValueError for a site to itself."""
+    if not all(isinstance(k, Site) for k in key):
+        raise TypeError(f"a hopping is a pair of sites, got {key!r}")
+    if len(key) != 2:
+        raise IndexError(
+            f"a hopping is a pair of sites, got a tuple of {len(key)} site(s): {key!r} (give "
+            "several sites as a list)"
+        )
+    if key[0] == key[1]:
+        raise ValueError(f"hopping {key!r} connects a site to itself; set the onsite value")
+    return key[0], key[1]
+
+
+def _checked_site(site: Any) -> Site:
+    if not isinstance(site, Site):
+        raise TypeError(f"expected a site, got {site!r}")
+    return site
+
+
 # --------------------------------------------------------------------------------------
 # Builder
 # --------------------------------------------------------------------------------------
@@ -245,12 +266,13 @@ class Builder(Generic[_Symmetry]):
         of the builder returning a key (as in Kwant: e.g. the hoppings that cross a branch
         cut), or an iterable of keys.
         """
-        if isinstance(key, Site) or _is_hopping_key(key):
+        if isinstance(key, Site):
             yield key
+        elif isinstance(key, tuple):
+            # A tuple is a hopping, as in Kwant (several sites are given as a list).
+            yield _checked_hopping(key)
         elif isinstance(key, (HoppingKind, Shape)):
             yield from list(key(self))
-        elif isinstance(key, tuple) and len(key) == 2 and any(isinstance(k, Site) for k in key):
-            raise TypeError(f"a hopping is a pair of sites, got {key!r}")
         elif isinstance(key, (SiteFamily, Polyatomic)):
             raise TypeError(
                 f"a lattice is not a Builder key, got {key!r}: give sites, e.g. "
@@ -264,7 +286,21 @@ class Builder(Generic[_Symmetry]):
                 f"functions of the builder returning these, or iterables of these; got {key!r}"
             )
         else:
-            for item in list(key):
+            items = list(key)
+            if items and isinstance(items[0], (Site, tuple)):
+                # As in Kwant: a sequence of sites or of hoppings, not a mixture.
+                first_is_site = isinstance(items[0], Site)
+                for item in items:
+                    if first_is_site and not isinstance(item, Site):
+                        raise TypeError(
+                            f"a sequence of sites contains {item!r}, which is not a site"
+                        )
+                    if not first_is_site and not isinstance(item, tuple):
+                        raise TypeError(
+                            f"a sequence of hoppings contains {item!r}, which is not a "
+                            "hopping (a pair of sites)"
+                        )
+            for item in items:
                 yield from self._expand(item)
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -336,7 +372,8 @@ class Builder(Generic[_Symmetry]):
             if site not in self._sites:
                 raise KeyError(f"site {key!r} is not in the Builder")
             return self._sites[site]
-        if _is_hopping_key(key):
+        if isinstance(key, tuple):
+            key = _checked_hopping(key)
             found = self._find_hopping(*key)
             if found is None:
                 raise KeyError(f"hopping {key!r} is not in the Builder")
@@ -352,9 +389,9 @@ class Builder(Generic[_Symmetry]):
     def __contains__(self, key: Any) -> bool:
         if isinstance(key, Site):
             return self._canonical_site(key) in self._sites
-        if _is_hopping_key(key):
-            return self._find_hopping(*key) is not None
-        return False
+        if isinstance(key, tuple):
+            return self._find_hopping(*_checked_hopping(key)) is not None
+        raise TypeError(f"a Builder holds sites and hoppings (pairs of sites), got {key!r}")
 
     def __delitem__(self, key: Any) -> None:
         for item in list(self._expand(key)):
@@ -412,7 +449,7 @@ class Builder(Generic[_Symmetry]):
 
     def neighbors(self, site: Site) -> Iterator[Site]:
         """Sites connected to `site` by a hopping."""
-        site_fd = self._canonical_site(site)
+        site_fd = self._canonical_site(_checked_site(site))
         if site_fd not in self._sites:
             raise KeyError(f"site {site!r} is not in the Builder")
         if self.symmetry is None:
