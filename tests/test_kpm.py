@@ -264,6 +264,8 @@ KWANT_X_DENSITIES = [
     7.150705642887248 - 0.15776926362532848j,
 ]
 KWANT_HALL = 17.387333452347956 + 3.7419806946744965j
+KWANT_SHARED_RNG_XX = 34.038391184873326 - 3.847079615632621j
+KWANT_SHARED_RNG_NEXT = 0.9851367976958045
 
 
 def test_same_seed_gives_kwants_numbers():
@@ -293,6 +295,21 @@ def test_same_seed_gives_kwants_hall_correlator():
         num_moments=12, num_vectors=2, rng=3,
     )  # fmt: skip
     assert sigma(mu=0.2, temperature=0.05) == pytest.approx(KWANT_HALL, rel=1e-10)
+
+
+def test_shared_generator_is_used_as_kwant_uses_it():
+    # A RandomState shared with the caller: after add_vectors the correlator has drawn the
+    # same numbers as Kwant's (which draws a second start vector), so both the result and
+    # the generator's next number agree with Kwant's.
+    chain = small_matrix().astype(complex)
+    rng = np.random.RandomState(5)
+    sigma = kpm.conductivity(
+        chain, "x", "x", positions=np.arange(20.0)[:, None], bounds=(-2.2, 2.3),
+        num_moments=10, num_vectors=2, rng=rng,
+    )  # fmt: skip
+    sigma.add_vectors(1)
+    assert sigma(mu=0.1, temperature=0.1) == pytest.approx(KWANT_SHARED_RNG_XX, rel=1e-10)
+    assert rng.random_sample() == KWANT_SHARED_RNG_NEXT
 
 
 def test_rng_reproducibility():

@@ -805,6 +805,7 @@ class _Expansion:
         if kernel is not None and not callable(kernel):
             raise TypeError(f"kernel must be a function of the moments, got {kernel!r}")
         generator = _ensure_rng(rng)
+        self._rng = generator
         # Drawn even when the bounds are given, so the random vectors that follow are the
         # same either way (and the same as Kwant's for the same seed).
         v0 = _random_phases(generator, size)
@@ -1252,6 +1253,10 @@ class Correlator(_Expansion):
         self._states: tuple[_Chebyshev, _Chebyshev] | None = None
         self._per_vector = np.zeros((0, self.num_moments, self.num_moments), dtype=complex)
         self._compute_vectors(0, self._vector_factory.num_vectors)
+        if not isinstance(rng, numbers.Integral):
+            # Kwant's Correlator draws a second Lanczos start vector from a shared generator
+            # here; drawing it too keeps the vectors of later add_vectors calls the same.
+            _uniform(self._rng, self._size)
         self._update()
 
     @property
