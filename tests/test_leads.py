@@ -591,7 +591,7 @@ def test_projector_errors():
 def test_mode_input_errors():
     with pytest.raises(ValueError, match="energy must be finite"):
         modes(*chain(), np.nan)
-    with pytest.raises(ValueError, match="energy must be a scalar"):
+    with pytest.raises(TypeError, match="energy must be a real number"):
         modes(*chain(), [0.1, 0.2])
     with pytest.raises(ValueError, match="h_cell must be square"):
         modes(np.zeros((2, 3)), np.zeros((2, 3)), 0.0)

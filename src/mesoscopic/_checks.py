@@ -149,13 +149,16 @@ def real_energy(value: Any, name: str = "energy") -> float:
     return float(number.real)
 
 
-def finalized_system(value: Any, what: str, *, min_leads: int = 0) -> Any:
+def finalized_system(value: Any, what: str, *, min_leads: int = 0, lead: bool = False) -> Any:
     """Validate a finalized finite system (:class:`mesoscopic.System`) with enough leads.
 
-    `what` names the function that needs it, for the message. Returns `value`.
+    With ``lead=True`` a finalized lead (:class:`mesoscopic.InfiniteSystem`) is accepted
+    too. `what` names the function that needs it, for the message. Returns `value`.
     """
-    from .system import System
+    from .system import InfiniteSystem, System
 
+    if lead and isinstance(value, InfiniteSystem):
+        return value
     if not isinstance(value, System):
         hint = (
             "; call .finalized() on the Builder first"

@@ -254,14 +254,6 @@ def _lead_matrices(h_cell: ArrayLike, hop: ArrayLike) -> tuple[ComplexArray, Com
     return h, v
 
 
-def _energy(value: Any) -> float:
-    """A real, finite scalar energy."""
-    arr = _checks.real_array(value, "energy")
-    if arr.ndim != 0:
-        raise ValueError(f"energy must be a scalar, got an array of shape {arr.shape}")
-    return float(arr)
-
-
 def _index_array(value: ArrayLike, name: str, size: int, what: str) -> IntArray:
     """1-D array of distinct integers in ``range(size)``."""
     arr = np.asarray(value)
@@ -2144,7 +2136,7 @@ def _modes_at_energy(
     [-1.0, -1.0, 1.0, 1.0]
     """
     h, v = _lead_matrices(h_cell, hop)
-    e = _energy(energy)
+    e = _checks.real_energy(energy)
     blocks = _projector_blocks(projectors, h, v)
     with _blas_threads_for(h.shape[0]):
         return _modes_with_pole_shift(h, v, e, blocks, projectors is not None)
@@ -2802,7 +2794,7 @@ def modes(
         raise ValueError(
             f"stabilization must be None or a sequence of two booleans, got {stabilization!r}"
         )
-    e = _energy(energy)
+    e = _checks.real_energy(energy)
     if discrete_symmetry is not None:
         if any(x is not None for x in (projectors, time_reversal, particle_hole, chiral)):
             raise TypeError(

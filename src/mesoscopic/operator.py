@@ -83,15 +83,6 @@ _Term = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[n
 # --------------------------------------------------------------------------------------
 
 
-def _check_system(syst: Any, what: str) -> System | InfiniteSystem:
-    if not isinstance(syst, (System, InfiniteSystem)):
-        raise TypeError(
-            f"{what} needs a finalized system or lead (Builder.finalized()), got "
-            f"{_checks._show(syst)}"
-        )
-    return syst
-
-
 def _num_sites(syst: System | InfiniteSystem) -> int:
     return len(syst.norbs)
 
@@ -427,7 +418,7 @@ class _LocalOperator:
         *,
         sum: bool = False,
     ) -> None:
-        syst = _check_system(syst, type(self).__name__)
+        syst = _checks.finalized_system(syst, type(self).__name__, lead=True)
         self.syst = syst
         self.check_hermiticity = bool(check_hermiticity)
         self.sum = bool(sum)

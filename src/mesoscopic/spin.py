@@ -641,7 +641,7 @@ def spin_transmission_from_blocks(smatrix: SMatrix, to_lead: int, from_lead: int
     """
     to_index, from_index = _lead_pair(smatrix, to_lead, from_lead)
     for index, name in ((to_index, "to_lead"), (from_index, "from_lead")):
-        nblocks = len(smatrix.lead_info[index].block_nmodes)
+        nblocks = len(smatrix.lead_info[index].block_nmodes or ())
         if nblocks != 2:
             raise ValueError(
                 f"{name} = {index} has {nblocks} conservation-law block(s), not 2; build the "

@@ -54,30 +54,6 @@ __all__ = [
 ]
 
 
-def _check_system(syst: Any, what: str) -> System:
-    if not isinstance(syst, System):
-        raise TypeError(
-            f"{what} needs a finalized system (Builder.finalized()), got {type(syst).__name__}"
-        )
-    if not syst.leads:
-        raise ValueError(f"{what} needs a system with at least one lead; attach leads first")
-    return syst
-
-
-def _check_energy(energy: Any) -> float:
-    if isinstance(energy, (bool, np.bool_)) or np.ndim(energy) != 0:
-        raise TypeError(f"energy must be a real number, got {energy!r}")
-    try:
-        value = complex(energy)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"energy must be a real number, got {energy!r}") from exc
-    if value.imag != 0:
-        raise ValueError(f"energy must be real, got {energy!r}")
-    if not np.isfinite(value.real):
-        raise ValueError(f"energy must be finite, got {energy!r}")
-    return float(value.real)
-
-
 def _value_function_groups(syst: System | InfiniteSystem) -> list[Any]:
     """The term groups of a system and of its builder leads (those with value functions)."""
     if isinstance(syst, InfiniteSystem):
@@ -241,9 +217,9 @@ def _solve_inputs(
     params: Mapping[str, Any] | None,
 ) -> tuple[System, float, Mapping[str, Any] | None, Any]:
     """The checked system, energy and params of a solve, and its Hamiltonian."""
-    syst = _check_system(sys, what)
+    syst = _checks.finalized_system(sys, what, min_leads=1)
     params = params_from_args(syst, args, params)
-    value = _check_energy(energy)
+    value = _checks.real_energy(energy)
     ham = syst.hamiltonian_submatrix(
         params=params, sparse=True, check_hermiticity=check_hermiticity
     )

@@ -56,13 +56,6 @@ __all__ = [
 ComplexArray = NDArray[np.complex128]
 
 
-def _energy(value: Any) -> float:
-    arr = _checks.real_array(value, "energy")
-    if arr.ndim != 0:
-        raise ValueError(f"energy must be a scalar, got an array of shape {arr.shape}")
-    return float(arr)
-
-
 def _system_hamiltonian(h_sys: Any) -> sp.csr_matrix:
     """``h_sys`` as a complex CSR matrix, checked to be square, finite and Hermitian."""
     if sp.issparse(h_sys):
@@ -208,7 +201,7 @@ def _solve(
     h_sys: Any, leads: Any, energy: Any, in_leads: Sequence[int] | None
 ) -> tuple[float, list[AnyLeadData], list[LeadEmbedding], tuple[int, ...], ComplexArray]:
     """Wave functions in the scattering region for every incoming mode of ``in_leads``."""
-    e = _energy(energy)
+    e = _checks.real_energy(energy)
     hamiltonian = _system_hamiltonian(h_sys)
     size = hamiltonian.shape[0]
     lead_list = _checked_leads(leads, size)
@@ -411,7 +404,7 @@ def greens_function_matrix(
     >>> round(gf.transmission(1, 0), 12), round(gf.transmission(0, 0), 12)
     (0.8, 0.2)
     """
-    e = _energy(energy)
+    e = _checks.real_energy(energy)
     hamiltonian = _system_hamiltonian(h_sys)
     size = hamiltonian.shape[0]
     lead_list = _checked_leads(leads, size)
