@@ -448,3 +448,35 @@ def test_bad_keys_raise_kwants_error_types() -> None:
     # Nothing was changed by the refused keys.
     assert sorted(s.tag for s in syst.sites()) == [(0,), (1,)]
     assert syst[lat(1), lat(0)] == -1.0
+
+
+def test_precalculated_leads_give_the_same_scattering_matrix() -> None:
+    lat = lattice.square(norbs=1)
+    rng = np.random.default_rng(7)
+    syst = meso.Builder()
+    for x in range(5):
+        for y in range(3):
+            syst[lat(x, y)] = 4.0 + 0.8 * (rng.random() - 0.5)
+    syst[lat.neighbors()] = lambda a, b, t: -t
+    lead = meso.Builder(lattice.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(3))] = 4.0
+    lead[lat.neighbors()] = lambda a, b, t: -t
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    energy, params = 1.1, {"t": 1.0}
+    reference = meso.smatrix(fsys, energy, params=params)
+    with_modes = fsys.precalculate(energy, params=params, what="all")
+    assert all(isinstance(flead, meso.system.ModesLead) for flead in with_modes.leads)
+    np.testing.assert_allclose(
+        meso.smatrix(with_modes, energy, params=params).data, reference.data, atol=1e-12
+    )
+    only_sigma = fsys.precalculate(energy, params=params, leads=[1], what="selfenergy")
+    assert isinstance(only_sigma.leads[0], meso.system.InfiniteSystem)
+    assert isinstance(only_sigma.leads[1], meso.system.SelfEnergyLead)
+    transmission = meso.smatrix(only_sigma, energy, params=params).transmission(1, 0)
+    assert transmission == pytest.approx(reference.transmission(1, 0), abs=1e-10)
+    with pytest.raises(ValueError, match=r"precalculated at energy 1\.1"):
+        meso.smatrix(with_modes, 0.5, params=params)
+    with pytest.raises(ValueError, match="what must be"):
+        fsys.precalculate(energy, params=params, what="everything")

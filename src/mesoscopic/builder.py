@@ -1351,8 +1351,8 @@ def herm_conj(value: Any) -> Any:
     --------
     >>> herm_conj(1 + 2j)
     (1-2j)
-    >>> herm_conj([[1, 2j], [3, 4]]).tolist()
-    [[(1+0j), (3+0j)], [-2j, (4+0j)]]
+    >>> herm_conj([[1, 2j], [3, 4]]).imag.tolist()
+    [[-0.0, -0.0], [-2.0, -0.0]]
     """
     if value is None or isinstance(value, (str, bytes)):
         return value

@@ -1404,6 +1404,25 @@ def _takes_two_positional(func: Callable[..., Any]) -> bool:
     return len(positional) >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds
 
 
+class _AtOneEnergy:
+    """A lead's modes or self-energy computed at one energy (:meth:`System.precalculate`)."""
+
+    def __init__(self, value: Any, energy: float, lead: int) -> None:
+        self.value = value
+        self.energy = float(energy)
+        self.lead = lead
+
+    def __call__(
+        self, energy: float, args: Any = (), *, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        if not np.isclose(energy, self.energy, rtol=1e-12, atol=1e-14):
+            raise ValueError(
+                f"lead {self.lead} was precalculated at energy {self.energy!r} and cannot be "
+                f"used at energy {energy!r}; call precalculate at this energy"
+            )
+        return self.value
+
+
 class _FunctionLead(_Frozen):
     """A lead given by a function of the energy and the parameters, on interface sites."""
 
@@ -2098,6 +2117,114 @@ class System(_Frozen):
             hoppings=self._hoppings,
             leads=self.leads + leads,
             lead_interfaces=self.lead_interfaces + tuple(interfaces),
+            pos=self.pos,
+            spin_degeneracy=self.spin_degeneracy,
+            magnetic_flux=self.magnetic_flux,
+        )
+
+    def precalculate(
+        self,
+        energy: float = 0.0,
+        args: Any = (),
+        leads: Sequence[int] | None = None,
+        what: str = "modes",
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> System:
+        """A copy whose leads hold their modes (or self-energies) at one energy, as Kwant's.
+
+        Useful when only the scattering region changes between calls: the lead modes are
+        computed once. The copy may only be solved at this `energy` (asking for another
+        is a ValueError) and uses these `params` for the leads whatever is passed later.
+
+        Parameters
+        ----------
+        energy : float
+            The energy at which the leads are evaluated.
+        args : sequence
+            Kwant's deprecated positional parameters (with a DeprecationWarning).
+        leads : sequence of int, optional
+            The leads to precalculate; all by default.
+        what : {'modes', 'selfenergy', 'all'}
+            Store the modes ('modes', 'all': an S-matrix with the lead's channels) or only
+            the self-energy ('selfenergy': enough for Green's functions and transmissions).
+        params : dict, optional
+            Parameter values by name.
+
+        Returns
+        -------
+        System
+            The copy; a precalculated lead becomes a :class:`ModesLead` or
+            :class:`SelfEnergyLead` on the same interface sites. A builder lead whose unit
+            cell has sites without hoppings into the next cell keeps its Hamiltonian for
+            ``what='modes'`` (the same results, computed at each call).
+
+        Examples
+        --------
+        >>> import mesoscopic as meso
+        >>> lat = meso.lattice.chain(norbs=1)
+        >>> syst = meso.Builder()
+        >>> syst[(lat(x) for x in range(3))] = 0.0
+        >>> syst[lat.neighbors()] = -1.0
+        >>> lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+        >>> lead[lat(0)] = 0.0
+        >>> lead[lat.neighbors()] = -1.0
+        >>> syst.attach_lead(lead); syst.attach_lead(lead.reversed())
+        []
+        []
+        >>> fixed = syst.finalized().precalculate(0.5)
+        >>> round(meso.smatrix(fixed, 0.5).transmission(1, 0), 12)
+        1.0
+        """
+        if what not in ("modes", "selfenergy", "all"):
+            raise ValueError(f"what must be 'modes', 'selfenergy' or 'all', got {what!r}")
+        params = _legacy_params(args, params)
+        if self.magnetic_flux is not None:
+            raise NotImplementedError(
+                "precalculate is not available for a system with magnetic_flux= (its gauge "
+                "depends on the lead types); put the Peierls phase in the value functions"
+            )
+        count = len(self.leads)
+        chosen = list(range(count)) if leads is None else list(leads)
+        for k in chosen:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < count:
+                raise ValueError(
+                    f"lead {k!r} does not exist; this system has leads 0..{count - 1}"
+                )
+        fixed: list[AnyLead] = list(self.leads)
+        for k in chosen:
+            lead = self.leads[k]
+            interface = [self.sites[i] for i in self.lead_interfaces[k]]
+            if isinstance(lead, InfiniteSystem):
+                _, cell_orbs = self.lead_interface_orbitals(k)
+                whole_cell = np.array_equal(cell_orbs, np.arange(lead.num_orbitals))
+                if what == "selfenergy" or (what == "all" and not whole_cell):
+                    sigma = lead.selfenergy(energy, params=params)[np.ix_(cell_orbs, cell_orbs)]
+                    fixed[k] = SelfEnergyLead(
+                        _AtOneEnergy(sigma, energy, k), interface, sorted(lead.parameters)
+                    )
+                elif whole_cell:
+                    modes = lead.modes(energy, params=params)
+                    fixed[k] = ModesLead(
+                        _AtOneEnergy(modes, energy, k), interface, sorted(lead.parameters)
+                    )
+            elif isinstance(lead, ModesLead) and what != "selfenergy":
+                modes = lead.modes(energy, params=params)
+                fixed[k] = ModesLead(
+                    _AtOneEnergy(modes, energy, k), interface, sorted(lead.parameters)
+                )
+            else:
+                sigma = lead.selfenergy(energy, params=params)
+                fixed[k] = SelfEnergyLead(
+                    _AtOneEnergy(sigma, energy, k), interface, sorted(lead.parameters)
+                )
+        return System(
+            sites=self._site_source if self._site_source is not None else self.sites,
+            norbs=self.norbs,
+            onsite=self._onsite,
+            hoppings=self._hoppings,
+            leads=fixed,
+            lead_interfaces=self.lead_interfaces,
             pos=self.pos,
             spin_degeneracy=self.spin_degeneracy,
             magnetic_flux=self.magnetic_flux,
