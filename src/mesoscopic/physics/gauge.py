@@ -10,11 +10,13 @@ The field is in units of ``phi_0 / l**2`` with ``l`` the unit of length.
 
 Notes
 -----
-How the gauge is fixed: in a finite system every hopping ``a -> b`` gets the flux
-``F(a, b)`` through the triangle ``(o, a, b)``, with ``o`` the centroid of the sites.
-The triangles over the hoppings of any loop form a surface bounded by the loop, so the
-product around a loop gives the flux through it for any divergence-free field (in a
-plane, for any field).
+How the gauge is fixed: in a finite system every hopping ``a -> b`` could get the flux
+``F(a, b)`` through the triangle ``(o, a, b)`` for one point ``o``: the triangles over
+the hoppings of any loop form a surface bounded by the loop, so the product around a
+loop gives the flux through it for any divergence-free field (in a plane, any field).
+To keep the triangles small, the sites are grouped in blocks a few bonds wide, each
+with its own fan point, and the blocks are joined by the same construction one level
+up (a gauge transformation of the single fan, see ``_reference_flux``).
 
 A lead needs phases that repeat from cell to cell. In a window of two unit cells, the
 hoppings of a spanning tree of the (connected) unit cell, of its copy in the next cell
@@ -48,13 +50,13 @@ True
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.integrate import dblquad
 
 from ..lattice import Site, SiteArray
 from ..system import InfiniteSystem, System, UserCodeError
@@ -164,26 +166,82 @@ class _TriangleFlux:
         ).reshape(-1, 3)
 
     def _product_rule(
-        self, origin: NDArray[np.float64], v1: Any, v2: Any, normals: Any, order: int
+        self, corners: NDArray[np.float64], normals: NDArray[np.float64], order: int
     ) -> NDArray[np.float64]:
-        """Gauss-Legendre product rule in the coordinates ``r = o + t (v1 + s (v2 - v1))``,
-        ``0 <= s, t <= 1``, whose Jacobian ``t |v1 x v2|`` carries the triangle's shape."""
+        """Gauss-Legendre product rule over triangles ``corners[k] = (a, b, c)`` (shape
+        (n, 3, dim)) in the coordinates ``r = a + t ((b - a) + s (c - b))``, ``0 <= s, t
+        <= 1``, whose Jacobian ``t |(b - a) x (c - a)|`` carries the triangle's shape;
+        `normals` are ``(b - a) x (c - a)`` as 3-vectors."""
         x, w = np.polynomial.legendre.leggauss(order)
         x, w = (x + 1) / 2, w / 2
         grid_s, grid_t = np.meshgrid(x, x, indexing="ij")
         weight = (w[:, None] * w[None, :] * grid_t).ravel()
         s, t = grid_s.ravel(), grid_t.ravel()
-        points = origin + t[None, :, None] * (
-            v1[:, None, :] + s[None, :, None] * (v2 - v1)[:, None, :]
+        a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+        points = a[:, None, :] + t[None, :, None] * (
+            (b - a)[:, None, :] + s[None, :, None] * (c - b)[:, None, :]
         )
         values = self._field_values(points.reshape(-1, self.dim))
-        values = values.reshape(len(v1), len(weight), 3)
+        values = values.reshape(len(corners), len(weight), 3)
         return np.einsum("kmi,ki,m->k", values, normals, weight)
 
+    def _normals_of(self, corners: NDArray[np.float64]) -> NDArray[np.float64]:
+        return self._normals(corners[:, 0], corners[:, 1], corners[:, 2])
+
+    def _integrate(self, corners: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Flux through each triangle of `corners` (shape (n, 3, dim)) to `tol`.
+
+        Gauss-Legendre rules of rising order are checked against each other; where even
+        the finest pair disagrees (a field with kinks or steps), the triangle is split
+        into four and each part integrated alike, with half the tolerance.
+        """
+        normals = self._normals_of(corners)
+        flux = self._product_rule(corners, normals, 8)
+        todo = np.arange(len(corners))
+        previous = flux.copy()
+        for order in (12, 20):
+            estimate = self._product_rule(corners[todo], normals[todo], order)
+            flux[todo] = estimate
+            wrong = np.abs(estimate - previous) > self.tol * np.maximum(1, np.abs(estimate))
+            todo, previous = todo[wrong], estimate[wrong]
+            if len(todo) == 0:
+                return flux
+        # Adaptive subdivision of what is left: owner[k] is the triangle a part belongs to.
+        owner = todo
+        parts = corners[todo]
+        tolerance = self.tol * np.maximum(1, np.abs(flux[todo]))
+        flux[todo] = 0.0
+        for depth in range(1, _MAX_SPLITS + 1):
+            parts = _split_triangles(parts)
+            owner = np.repeat(owner, 4)
+            # Half the tolerance per part, not a quarter: parts that still fail lie along
+            # a line (a kink or step of the field), about twice as many at each level.
+            tolerance = np.repeat(tolerance / 2, 4)
+            part_normals = self._normals_of(parts)
+            fine = self._product_rule(parts, part_normals, 10)
+            coarse = self._product_rule(parts, part_normals, 6)
+            done = np.abs(fine - coarse) <= tolerance
+            if depth == _MAX_SPLITS and not np.all(done):
+                warnings.warn(
+                    f"the flux of {self.what} did not converge to tol={self.tol:g} after "
+                    f"{_MAX_SPLITS} subdivisions (a field with steps?); phases may be off by "
+                    "about the field's jump times the area of a small triangle",
+                    RuntimeWarning,
+                    stacklevel=5,
+                )
+                done[:] = True
+            np.add.at(flux, owner[done], fine[done])
+            owner, parts, tolerance = owner[~done], parts[~done], tolerance[~done]
+            if len(owner) == 0:
+                break
+        return flux
+
     def __call__(self, origin: NDArray[np.float64], p: Any, q: Any) -> NDArray[np.float64]:
-        """Fluxes through the triangles ``(origin, p[k], q[k])``, shape (n,)."""
+        """Fluxes through the triangles ``(origin[k], p[k], q[k])``, shape (n,); `origin`
+        is one point or one per triangle."""
         p = np.asarray(p, dtype=float).reshape(-1, self.dim)
         q = np.asarray(q, dtype=float).reshape(-1, self.dim)
+        origin = np.broadcast_to(np.asarray(origin, dtype=float), p.shape)
         normals = self._normals(origin, p, q)
         flux: NDArray[np.float64]
         if self.constant is not None:
@@ -194,33 +252,34 @@ class _TriangleFlux:
         live = np.flatnonzero(np.einsum("ki,ki->k", normals, normals) >= self.tol**2)
         if len(live) == 0:
             return flux
-        v1, v2, n = p[live] - origin, q[live] - origin, normals[live]
         if self.average:
-            centroids = origin + (v1 + v2) / 3
+            centroids = (origin[live] + p[live] + q[live]) / 3
             values = self._field_values(centroids)
-            flux[live] = np.einsum("ki,ki->k", values, n) / 2
+            flux[live] = np.einsum("ki,ki->k", values, normals[live]) / 2
             return flux
-        # Gauss-Legendre rules of rising order, each checked against the one before;
-        # triangles where even the finest disagrees beyond tol get adaptive quadrature.
-        previous = self._product_rule(origin, v1, v2, n, 8)
-        todo = np.arange(len(live))
-        for order in (12, 20):
-            estimate = self._product_rule(origin, v1[todo], v2[todo], n[todo], order)
-            flux[live[todo]] = estimate
-            wrong = np.abs(estimate - previous) > self.tol * np.maximum(1, np.abs(estimate))
-            todo, previous = todo[wrong], estimate[wrong]
-            if len(todo) == 0:
-                return flux
-        for k in todo:
-
-            def integrand(y: float, x: float, k: int = int(k)) -> float:
-                position = origin + x * v1[k] + y * v2[k]
-                return float(self._field_values(position[None, :])[0] @ n[k])
-
-            flux[live[k]], _ = dblquad(
-                integrand, 0.0, 1.0, 0.0, lambda x: 1.0 - x, epsabs=self.tol, epsrel=self.tol
-            )
+        corners = np.stack([origin[live], p[live], q[live]], axis=1)
+        flux[live] = self._integrate(corners)
         return flux
+
+
+#: Most times a triangle is split in four while integrating a field that is not smooth.
+_MAX_SPLITS = 10
+
+
+def _split_triangles(corners: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each triangle ``(a, b, c)`` as four of the same orientation, shape (4 n, 3, dim)."""
+    a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+    ab, bc, ca = (a + b) / 2, (b + c) / 2, (c + a) / 2
+    parts = np.stack(
+        [
+            np.stack([a, ab, ca], axis=1),
+            np.stack([ab, b, bc], axis=1),
+            np.stack([ca, bc, c], axis=1),
+            np.stack([ab, bc, ca], axis=1),
+        ],
+        axis=1,
+    )
+    return parts.reshape(-1, 3, corners.shape[2])
 
 
 # --------------------------------------------------------------------------------------
@@ -268,6 +327,64 @@ def _tree_edges(num_nodes: int, edges: Edges, nodes: NDArray[np.int64]) -> Edges
     return np.concatenate(parents).astype(np.int64), np.concatenate(children).astype(np.int64)
 
 
+#: Below this many nodes the reference gauge fans out from one point.
+_FAN_NODES = 64
+
+
+def _reference_flux(
+    pos: NDArray[np.float64], edges: Edges, flux: _TriangleFlux
+) -> NDArray[np.float64]:
+    """A gauge in which every loop of the graph has its flux: ``R[k]`` for the edge
+    ``edges[k]`` (a -> b), so that ``exp(i pi R)`` are phases with the right loop products.
+
+    Fanning triangles out from one point would do, but far from that point they grow
+    long and thin and a varying field is costly to integrate over them. So the nodes are
+    grouped in blocks of a few bonds: an edge from block 1 into block 2 (block centres o1,
+    o2) gets the flux through the small triangles ``(o1, a, b)`` and ``(o1, b, o2)`` plus
+    the gauge of the coarse edge ``o1 -> o2``, found the same way one level up. With ``F``
+    the fan from any point ``o``, this is ``F(a, b)`` changed by the gauge transformation
+    ``flux(o_block(x), o, x)`` at each node and by a transformation of the coarse gauge,
+    as the tetrahedra ``(o1, o, a, b)`` and ``(o1, o, b, o2)`` enclose no flux.
+    """
+    i, j = edges
+    if len(i) == 0:
+        return np.zeros(0)
+    centre = pos.mean(axis=0)
+    lengths = np.linalg.norm(pos[i] - pos[j], axis=1)
+    size = 4 * float(np.median(lengths))
+    if len(pos) <= _FAN_NODES or size <= 0:
+        return flux(centre, pos[i], pos[j])
+    cells = np.floor((pos - pos.min(axis=0)) / size).astype(np.int64)
+    _, block = np.unique(cells, axis=0, return_inverse=True)
+    block = block.ravel()
+    num_blocks = int(block.max()) + 1
+    if num_blocks == 1 or num_blocks == len(pos):
+        return flux(centre, pos[i], pos[j])
+    counts = np.bincount(block, minlength=num_blocks)
+    origins = (
+        np.stack(
+            [
+                np.bincount(block, weights=pos[:, d], minlength=num_blocks)
+                for d in range(pos.shape[1])
+            ],
+            axis=1,
+        )
+        / counts[:, None]
+    )
+    b1, b2 = block[i], block[j]
+    result = flux(origins[b1], pos[i], pos[j])
+    cross = np.flatnonzero(b1 != b2)
+    if len(cross) == 0:
+        return result
+    result[cross] += flux(origins[b1[cross]], pos[j[cross]], origins[b2[cross]])
+    low, high = np.minimum(b1[cross], b2[cross]), np.maximum(b1[cross], b2[cross])
+    pairs, which = np.unique(np.stack([low, high], axis=1), axis=0, return_inverse=True)
+    coarse = _reference_flux(origins, (pairs[:, 0], pairs[:, 1]), flux)
+    sign = np.where(b1[cross] == low, 1.0, -1.0)
+    result[cross] += sign * coarse[which.ravel()]
+    return result
+
+
 def _gauge_factors(
     num_nodes: int,
     tree: Edges,
@@ -289,24 +406,18 @@ def _gauge_factors(
 
 
 class _NodePhases:
-    """Gauge phases between nodes with positions: precomputed on edges, else computed."""
+    """Gauge phases on the edges of a graph, ``exp(i pi R) u[a] conj(u[b])``, and the
+    phases `fixed` where given."""
 
     def __init__(
         self,
-        pos: NDArray[np.float64],
-        origin: NDArray[np.float64],
-        flux: _TriangleFlux,
-        u: NDArray[np.complex128],
         edges: Edges,
+        reference: NDArray[np.float64],
+        u: NDArray[np.complex128],
         fixed: dict[tuple[int, int], complex],
     ) -> None:
-        self.pos = pos
-        self.origin = origin
-        self.flux = flux
-        self.u = u
-        self.fixed = fixed
         i, j = edges
-        values = np.exp(1j * np.pi * flux(origin, pos[i], pos[j])) * u[i] * np.conj(u[j])
+        values = np.exp(1j * np.pi * reference) * u[i] * np.conj(u[j])
         self.table: dict[tuple[int, int], complex] = {}
         for a, b, value in zip(i.tolist(), j.tolist(), values.tolist()):
             self.table[a, b] = value
@@ -315,12 +426,11 @@ class _NodePhases:
             self.table[a, b] = value
             self.table[b, a] = value.conjugate()
 
-    def phase(self, a: int, b: int) -> complex:
-        value = self.table.get((a, b))
-        if value is None:
-            f = self.flux(self.origin, self.pos[[a]], self.pos[[b]])[0]
-            value = complex(np.exp(1j * np.pi * f) * self.u[a] * np.conj(self.u[b]))
-        return value
+    def phase(self, a: int, b: int) -> complex | None:
+        """The phase of the edge ``a -> b``, or None if there is no such edge."""
+        if a == b:
+            return 1.0
+        return self.table.get((a, b))
 
 
 class _SystemPhases:
@@ -339,7 +449,10 @@ class _SystemPhases:
     def __call__(self, a: Site, b: Site) -> Any:
         if isinstance(a, SiteArray):  # a vectorized value function: one phase per pair
             return np.array([self(a[k], b[k]) for k in range(len(a))], dtype=complex)
-        return self._phases.phase(self._index(a), self._index(b))
+        value = self._phases.phase(self._index(a), self._index(b))
+        if value is None:
+            raise ValueError(f"{a!r} and {b!r} are not joined by a hopping of the system")
+        return value
 
     def __repr__(self) -> str:
         return "<Peierls phases of a finite system>"
@@ -368,12 +481,17 @@ class _LeadPhases:
         return ia + n * (da - shift), ib + n * (db - shift)
 
     def node_phase(self, a: int, b: int) -> complex:
-        return self._phases.phase(a, b)
+        value = self._phases.phase(a, b)
+        assert value is not None  # asked for hoppings of the window only
+        return value
 
     def __call__(self, a: Site, b: Site) -> Any:
         if isinstance(a, SiteArray):  # a vectorized value function: one phase per pair
             return np.array([self(a[k], b[k]) for k in range(len(a))], dtype=complex)
-        return self._phases.phase(*self.nodes(a, b))
+        value = self._phases.phase(*self.nodes(a, b))
+        if value is None:
+            raise ValueError(f"{a!r} and {b!r} are not joined by a hopping of the lead")
+        return value
 
     def __repr__(self) -> str:
         return "<Peierls phases of a lead>"
@@ -382,10 +500,6 @@ class _LeadPhases:
 # --------------------------------------------------------------------------------------
 # Structures: what magnetic_gauge(syst) learns from the hopping graph
 # --------------------------------------------------------------------------------------
-
-
-def _origin(pos: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.asarray(pos.mean(axis=0), dtype=float)
 
 
 class _LeadStructure:
@@ -445,13 +559,16 @@ class _LeadStructure:
 
     def phases(self, field: Any, tol: float, average: bool, what: str) -> _LeadPhases:
         flux = _TriangleFlux(field, self.dim, tol, average, what)
-        origin = _origin(self.pos)
-        parents, children = self.tree
-        tree_flux = flux(origin, self.pos[parents], self.pos[children])
-        u = _gauge_factors(
-            2 * self.cell_size, self.tree, np.ones(len(parents), complex), tree_flux
+        n_edges = len(self.edges[0])
+        both = (
+            np.concatenate([self.edges[0], self.tree[0]]),
+            np.concatenate([self.edges[1], self.tree[1]]),
         )
-        return _LeadPhases(self, _NodePhases(self.pos, origin, flux, u, self.edges, {}))
+        reference = _reference_flux(self.pos, both, flux)
+        u = _gauge_factors(
+            2 * self.cell_size, self.tree, np.ones(len(self.tree[0]), complex), reference[n_edges:]
+        )
+        return _LeadPhases(self, _NodePhases(self.edges, reference[:n_edges], u, {}))
 
 
 class _SystemStructure:
@@ -566,7 +683,6 @@ class _SystemStructure:
             for k, (structure, field) in enumerate(zip(self.leads, lead_fields))
         ]
         flux = _TriangleFlux(syst_field, dim, tol, average, "the system's field")
-        origin = _origin(np.asarray(syst.pos, dtype=float))
         fixed: dict[tuple[int, int], complex] = {}
         sites = syst.sites
         for k, entries in enumerate(self.fixed):
@@ -586,10 +702,15 @@ class _SystemStructure:
             ],
             dtype=complex,
         )
-        tree_flux = flux(origin, self.pos[parents], self.pos[children])
-        u = _gauge_factors(self.num_nodes, self.tree, tree_phases, tree_flux)
+        n_edges = len(self.region_edges[0])
+        both = (
+            np.concatenate([self.region_edges[0], parents]),
+            np.concatenate([self.region_edges[1], children]),
+        )
+        reference = _reference_flux(self.pos, both, flux)
+        u = _gauge_factors(self.num_nodes, self.tree, tree_phases, reference[n_edges:])
         region_fixed = {key: value for key, value in fixed.items() if max(key) < len(syst.pos)}
-        phases = _NodePhases(self.pos, origin, flux, u, self.region_edges, region_fixed)
+        phases = _NodePhases(self.region_edges, reference[:n_edges], u, region_fixed)
         return (_SystemPhases(syst, phases), *lead_phases)
 
 
@@ -642,9 +763,12 @@ class magnetic_gauge:
     ``b`` of the system (any translate, for a lead); around every loop of hoppings
     ``a_0 -> a_1 -> ... -> a_0`` the product of ``phase(a_k, a_k+1)`` is
     ``exp(i pi Phi)``, with ``Phi`` the flux through the loop (right-hand rule).
-    Functions of the position are integrated over triangles with
-    :func:`scipy.integrate.dblquad` to the tolerance `tol`, or, with ``average=True``,
-    evaluated once per triangle (at its centroid; exact for fields linear in position).
+    Functions of the position are integrated over small triangles by Gauss-Legendre
+    rules checked against each other, splitting a triangle where they disagree (near a
+    kink or step of the field), to about `tol` (relative to the flux when it exceeds
+    1); with ``average=True`` they are evaluated once per triangle, at its centroid
+    (exact for fields linear in position). A pair of sites that no hopping joins has no
+    phase (``ValueError``).
 
     In a system with leads, hoppings among the sites that ``attach_lead`` added keep the
     lead's phase (their value functions are the lead's); ``phase_syst`` returns the lead's
