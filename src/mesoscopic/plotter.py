@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _plotter
+from . import _checks, _plotter
 from .builder import Builder
 from .system import InfiniteSystem, System
 
@@ -159,7 +159,7 @@ def _is_array(value: Any) -> bool:
 # ---- system data ---------------------------------------------------------------------
 
 
-def _check_system(syst: Any) -> None:
+def _check_drawable(syst: Any) -> None:
     if not isinstance(syst, (Builder, System)):
         raise TypeError(
             f"expected a Builder or a finalized System (Builder.finalized()), got "
@@ -194,7 +194,7 @@ def sys_leads_sites(sys: Any, num_lead_cells: int = 2) -> tuple[list[tuple[Any, 
         ``sites[lead_cells[i]]`` are the entries of lead ``i`` (empty for a lead that is
         not drawn: one without a unit cell or without interface).
     """
-    _check_system(sys)
+    _check_drawable(sys)
     n = _check_cells(num_lead_cells)
     cells: list[slice] = []
     if isinstance(sys, Builder):
@@ -274,7 +274,7 @@ def sys_leads_pos(sys: Any, site_lead_nr: Sequence[tuple[Any, Any, int]]) -> NDA
     site_lead_nr : list of (site, lead_number, copy_number)
         The first result of :func:`sys_leads_sites` for `sys`.
     """
-    _check_system(sys)
+    _check_drawable(sys)
     if len(site_lead_nr) == 0:
         return np.empty((0, _system_dim(sys)))
     shifts: dict[Any, tuple[NDArray[np.float64], int]] = {}
@@ -337,7 +337,7 @@ def sys_leads_hoppings(
     lead_cells : list of slice
         ``hoppings[lead_cells[i]]`` are the entries of lead ``i``.
     """
-    _check_system(sys)
+    _check_drawable(sys)
     n = _check_cells(num_lead_cells)
     cells: list[slice] = []
     hops: list[tuple[tuple[Any, Any], Any, int]]
@@ -383,7 +383,7 @@ def sys_leads_hopping_pos(
     end, start : ndarray, shape (n, dim)
         Positions of the first and of the second site of each hopping.
     """
-    _check_system(sys)
+    _check_drawable(sys)
     if len(hop_lead_nr) == 0:
         dim = _system_dim(sys)
         return np.empty((0, dim)), np.empty((0, dim))
@@ -833,7 +833,7 @@ def plot(
     line, with three in 3-D (with mplot3d).
     """
     _require_engine("plot")
-    _check_system(sys)
+    _check_drawable(sys)
     syst = sys
     sites, site_cells = sys_leads_sites(syst, num_lead_cells)
     if not sites:
@@ -1148,7 +1148,7 @@ def map(
     matplotlib Figure, or None when `ax` is given.
     """
     _require_engine("map")
-    _check_system(sys)
+    _check_drawable(sys)
     sites = sys_leads_sites(sys, 0)[0]
     coords = _transformed(sys_leads_pos(sys, sites), pos_transform)
     if coords.ndim != 2 or coords.shape[1] != 2:
@@ -1398,13 +1398,6 @@ def _bump_line_antiderivative(z: NDArray[np.float64], r2: NDArray[np.float64]) -
     return z * (r2 * r2 - (2 / 3) * r2 * z * z + z**4 / 5)
 
 
-def _check_finalized(syst: Any, what: str) -> None:
-    if not isinstance(syst, System):
-        raise TypeError(
-            f"{what} needs a finalized system (Builder.finalized()), got {type(syst).__name__}"
-        )
-
-
 def _bump_width(
     lengths: NDArray[np.float64],
     abswidth: float | None,
@@ -1491,7 +1484,7 @@ def interpolate_density(
     box : tuple of (float, float)
         The first and last grid coordinate along each axis.
     """
-    _check_finalized(syst, "interpolate_density")
+    _checks.finalized_system(syst, "interpolate_density")
     pos = np.asarray(syst.pos, dtype=float)
     values = np.asarray(density, dtype=float)
     if values.shape != (len(pos),):
@@ -1586,7 +1579,7 @@ def interpolate_current(
     box : tuple of (float, float)
         The first and last grid coordinate along each axis.
     """
-    _check_finalized(syst, "interpolate_current")
+    _checks.finalized_system(syst, "interpolate_current")
     pos = np.asarray(syst.pos, dtype=float)
     tails, heads, values = _bond_currents(syst, current)
     start, stop = pos[tails], pos[heads]  # positive current flows from tail to head
