@@ -44,12 +44,19 @@ def real_array(value: ArrayLike, name: str, *, finite: bool = True) -> NDArray[n
     return arr
 
 
-def temperature(value: ArrayLike, name: str = "kT") -> NDArray[np.float64]:
-    """Validate a thermal energy kT >= 0 (array or scalar)."""
+def temperature(
+    value: ArrayLike, name: str = "kT", *, nonzero_because: str = ""
+) -> NDArray[np.float64]:
+    """Validate a thermal energy kT >= 0 (array or scalar).
+
+    With `nonzero_because` (the reason, for the message) kT = 0 is refused too.
+    """
     arr = real_array(value, name)
     if np.any(arr < 0):
         bad = float(arr[arr < 0].flat[0])
         raise ValueError(f"{name} must be >= 0 (a thermal energy k_B T), got {bad!r}")
+    if nonzero_because and np.any(arr == 0):
+        raise ValueError(f"{name} must be > 0 {nonzero_because}, got 0.0")
     return arr
 
 

@@ -114,6 +114,9 @@ __all__ = [
     "stationary_state",
 ]
 
+# Why the linear conductance of a dot needs kT > 0 (the message of the check).
+_KT_ZERO = "for the linear conductance (sequential-tunnelling peaks are delta functions at kT = 0)"
+
 # Largest number of spin-orbitals of a QuantumDot: 2**12 many-body states already
 # need a 4096 x 4096 rate matrix per bias point.
 _MAX_SPIN_ORBITALS = 12
@@ -990,16 +993,6 @@ def current(
 # --------------------------------------------------------------------------------------
 
 
-def _positive_kT(kT: ArrayLike) -> NDArray[np.float64]:
-    t = _checks.temperature(kT, "kT")
-    if np.any(t == 0):
-        raise ValueError(
-            "kT must be > 0 for the linear conductance (sequential-tunnelling peaks are "
-            "delta functions at kT = 0), got 0.0"
-        )
-    return t
-
-
 def _gibbs_log_probabilities(
     energy: NDArray[np.float64], kT: NDArray[np.float64]
 ) -> NDArray[np.float64]:
@@ -1100,7 +1093,7 @@ def conductance_matrix(dot: Dot, *, gate: ArrayLike, kT: ArrayLike) -> NDArray[n
     """
     _check_dot(dot)
     g = _checks.real_array(gate, "gate")
-    t = _positive_kT(kT)
+    t = _checks.temperature(kT, nonzero_because=_KT_ZERO)
     try:
         shape = np.broadcast_shapes(g.shape, t.shape)
     except ValueError:
@@ -1443,7 +1436,7 @@ def stability_diagram(
     for name, arr in (("gates", g), ("biases", v)):
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    t = float(_positive_kT(_scalar(kT, "kT")))
+    t = float(_checks.temperature(_scalar(kT, "kT"), nonzero_because=_KT_ZERO))
     step = t / 50.0
     bias_grid = v[:, None, None] + np.array([-step, 0.0, step])[None, None, :]
     state = stationary_state(
