@@ -233,6 +233,15 @@ def test_conductivity_of_a_system_matches_the_matrix_with_positions():
     )
 
 
+def test_conductivity_of_a_real_dense_matrix_equals_its_complex_copy():
+    chain = small_matrix()
+    positions = np.arange(20.0)[:, None]
+    common = dict(positions=positions, num_moments=12, num_vectors=2, rng=0)
+    real = kpm.conductivity(chain, "x", "x", **common)
+    complex_copy = kpm.conductivity(chain.astype(complex), "x", "x", **common)
+    assert real(0.1, 0.1) == pytest.approx(complex_copy(0.1, 0.1), rel=1e-12)
+
+
 def test_correlator_add_moments_equals_a_fresh_expansion():
     syst = builder_disk()
     grown = kpm.conductivity(

@@ -41,6 +41,7 @@ Where we differ from Kwant on purpose (Kwant 1.5 in brackets):
 - A non-Hermitian Hamiltonian, and ``bounds`` that do not contain the spectrum (so that the
   Chebyshev vectors grow), raise a ValueError (wrong results).
 - ``Correlator`` keeps the Chebyshev vectors only with ``accumulate_vectors=True`` (always).
+- ``conductivity`` of a real dense matrix with a direction works (a casting error).
 """
 
 from __future__ import annotations
