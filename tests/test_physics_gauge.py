@@ -222,6 +222,21 @@ def test_sharp_field_flux_matches_the_exact_integral(monkeypatch):
     assert max(fluxes) > 0.1  # the tube threads the plaquette (1, 1)
 
 
+def test_a_step_in_the_field_warns_and_stays_close():
+    """A field with a step across plaquettes cannot meet tol by splitting triangles; the
+    result is still close, and the warning points at the caller."""
+    _, syst = square_system(4, 4)
+    fsys = syst.finalized()
+    with pytest.warns(RuntimeWarning, match="did not converge") as record:
+        phase = magnetic_gauge(fsys)(lambda r: 0.3 if r[0] < 1.3 else 0.0)
+    assert record[0].filename == __file__
+    loops = loops_around(fsys, [p + 0.5 for p in fsys.pos], np.sqrt(0.5))
+    for ring in loops:
+        x0 = fsys.pos[ring, 0].min()
+        flux = 0.3 * np.clip(1.3 - x0, 0, 1)  # the part of the plaquette left of x = 1.3
+        assert abs(loop_phase(phase, fsys.sites, ring) - np.exp(1j * np.pi * flux)) < 1e-4
+
+
 def test_errors_in_the_field_function_name_it_and_the_position():
     _, syst = square_system(2, 2)
     gauge = magnetic_gauge(syst.finalized())

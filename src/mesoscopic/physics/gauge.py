@@ -58,6 +58,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from .. import _checks
 from ..lattice import Site, SiteArray
 from ..system import InfiniteSystem, System, UserCodeError
 
@@ -227,7 +228,7 @@ class _TriangleFlux:
                     f"{_MAX_SPLITS} subdivisions (a field with steps?); phases may be off by "
                     "about the field's jump times the area of a small triangle",
                     RuntimeWarning,
-                    stacklevel=5,
+                    stacklevel=_checks.user_stacklevel(),
                 )
                 done[:] = True
             np.add.at(flux, owner[done], fine[done])
@@ -263,7 +264,7 @@ class _TriangleFlux:
 
 
 #: Most times a triangle is split in four while integrating a field that is not smooth.
-_MAX_SPLITS = 10
+_MAX_SPLITS = 8
 
 
 def _split_triangles(corners: NDArray[np.float64]) -> NDArray[np.float64]:
