@@ -480,3 +480,30 @@ def test_precalculated_leads_give_the_same_scattering_matrix() -> None:
         meso.smatrix(with_modes, 0.5, params=params)
     with pytest.raises(ValueError, match="what must be"):
         fsys.precalculate(energy, params=params, what="everything")
+
+
+def test_lead_paddings_are_the_sites_attach_lead_added() -> None:
+    lat = lattice.square(norbs=1)
+
+    # A ragged left edge: the corners of column 0 are missing.
+    tags = [(x, y) for x in range(4) for y in range(3) if x > 0 or y == 1]
+    syst = meso.Builder()
+    syst[[lat(*tag) for tag in tags]] = 4.0
+    syst[lat.neighbors()] = -1.0
+    array_syst = meso.ArrayBuilder()
+    array_syst.add_sites(lat, tags, 4.0)
+    array_syst.add_hoppings(lat.neighbors(), -1.0)
+    for target in (syst, array_syst):
+        for period in ((-1, 0), (1, 0)):
+            lead = meso.Builder(lattice.TranslationalSymmetry(period))
+            lead[(lat(0, y) for y in range(3))] = 4.0
+            lead[lat.neighbors()] = -1.0
+            target.attach_lead(lead)
+    for fsys in (syst.finalized(), array_syst.finalized()):
+        padded = [sorted(fsys.sites[i].tag for i in p) for p in fsys.lead_paddings]
+        # attach_lead completed the ragged column with the lead's sites.
+        assert padded == [[(0, 0), (0, 2)], []]
+        assert all(not p.flags.writeable for p in fsys.lead_paddings)
+    fsys = syst.finalized()
+    probe = meso.system.SelfEnergyLead(lambda energy: [[-0.1j]], [lat(2, 1)])
+    assert len(fsys.with_leads([probe]).lead_paddings[2]) == 0

@@ -1099,6 +1099,12 @@ def _finalized_system(
     )
     leads: list[Any] = []
     interfaces = []
+    # As Kwant: each lead's padding sites that are in the system, in the padding's
+    # (sorted) order.
+    paddings = [
+        np.array([index[s] for s in getattr(lead, "padding", ()) if s in index], dtype=np.int64)
+        for lead in builder.leads
+    ]
     for k, lead in enumerate(builder.leads):
         if isinstance(lead, (SelfEnergyLead, ModesLead)):
             # Kwant's function leads: their interface sites are given, in their order.
@@ -1131,6 +1137,7 @@ def _finalized_system(
         lead_interfaces=interfaces,
         spin_degeneracy=spin_degeneracy,
         magnetic_flux=magnetic_flux,
+        lead_paddings=paddings,
     )
 
 
@@ -1472,6 +1479,7 @@ class ArrayBuilder:
         # pair of sites (in either orientation), as in the Builder.
         self._hoppings: list[_HoppingAssignment] = []
         self._leads: list[tuple[Builder, int, list[Site]]] = []
+        self._paddings: list[list[Site]] = []  # the sites attach_lead added, per lead
         self._lookup: dict[SiteFamily, _TagIndex] | None = None
 
     # ---- sites -----------------------------------------------------------------------
@@ -1747,6 +1755,7 @@ class ArrayBuilder:
         self._add_lead_hoppings(new_hoppings, lead_builder.vectorize)
         _warn_same_side([(lead.symmetry, iface) for lead, _, iface in self._leads], sym, interface)
         self._leads.append((lead_builder, domain, interface))
+        self._paddings.append(sorted(added))
         return added
 
     def _add_lead_sites(self, sites: list[tuple[Site, Any]], vectorized: bool) -> None:
@@ -1858,6 +1867,10 @@ class ArrayBuilder:
                 raise ValueError(f"lead interface site {missing!r} is not in the system")
             interfaces.append(idx)
             leads.append(flead)
+        paddings = [
+            np.array([self._site_index(site) for site in padding], dtype=np.int64)
+            for padding in self._paddings
+        ]
         # Site objects for millions of sites are made only when asked for.
         make_sites = functools.partial(_sites_of, tuple(self._families), tuple(self._tags))
         return System(
@@ -1870,6 +1883,7 @@ class ArrayBuilder:
             lead_interfaces=interfaces,
             spin_degeneracy=spin_degeneracy,
             magnetic_flux=magnetic_flux,
+            lead_paddings=paddings,
         )
 
 

@@ -1645,6 +1645,8 @@ class System(_Frozen):
     spin_degeneracy : {1, 2}
     magnetic_flux : str, optional
         Name of the flux parameter (see the module notes).
+    lead_paddings : sequence of array_like of int, optional
+        For each lead, the indices of its padding sites (none by default).
 
     Attributes
     ----------
@@ -1662,6 +1664,10 @@ class System(_Frozen):
         ``leads[k].interface_sites`` (same order), the sites with hoppings into the
         lead, as Kwant's interface; for a SelfEnergyLead or ModesLead, the indices of its
         ``interface`` sites.
+    lead_paddings : tuple of ndarray of int
+        For each lead, the indices of the sites that :meth:`Builder.attach_lead` added to
+        the scattering region for it (the lead's ``padding``), sorted by site, as Kwant's;
+        empty for leads given by a function.
     parameters : frozenset of str
         Names of all parameters the value functions take.
     spin_degeneracy : int
@@ -1689,6 +1695,7 @@ class System(_Frozen):
     orb_offsets: NDArray[np.int64]
     leads: tuple[AnyLead, ...]
     lead_interfaces: tuple[NDArray[np.int64], ...]
+    lead_paddings: tuple[NDArray[np.int64], ...]
     parameters: frozenset[str]
     spin_degeneracy: int
     magnetic_flux: str | None
@@ -1714,6 +1721,7 @@ class System(_Frozen):
         pos: ArrayLike | None = None,
         spin_degeneracy: int = 1,
         magnetic_flux: str | None = None,
+        lead_paddings: Sequence[ArrayLike] | None = None,
     ) -> None:
         if builder is not None:
             self._adopt(builder, spin_degeneracy, magnetic_flux)
@@ -1786,6 +1794,19 @@ class System(_Frozen):
                         )
         set_("leads", leads)
         set_("lead_interfaces", interfaces)
+        if lead_paddings is None:
+            lead_paddings = [()] * len(leads)
+        paddings = tuple(_frozen_indices(p, "a lead padding") for p in lead_paddings)
+        if len(paddings) != len(leads):
+            raise ValueError(
+                f"{len(leads)} leads but {len(paddings)} lead paddings; give one per lead"
+            )
+        for k, padding in enumerate(paddings):
+            if len(padding) and (padding.min() < 0 or padding.max() >= num_sites):
+                raise ValueError(
+                    f"the padding of lead {k} refers to sites outside 0..{num_sites - 1}"
+                )
+        set_("lead_paddings", paddings)
         hop_i = np.concatenate([g.rows for g in self._hoppings]) if self._hoppings else ()
         hop_j = np.concatenate([g.cols for g in self._hoppings]) if self._hoppings else ()
         set_("_hop_i", _frozen(hop_i, np.int64))
@@ -2120,6 +2141,7 @@ class System(_Frozen):
             pos=self.pos,
             spin_degeneracy=self.spin_degeneracy,
             magnetic_flux=self.magnetic_flux,
+            lead_paddings=self.lead_paddings + tuple(() for _ in leads),
         )
 
     def precalculate(
@@ -2228,6 +2250,7 @@ class System(_Frozen):
             pos=self.pos,
             spin_degeneracy=self.spin_degeneracy,
             magnetic_flux=self.magnetic_flux,
+            lead_paddings=self.lead_paddings,
         )
 
     def slices(self) -> list[NDArray[np.int64]]:
