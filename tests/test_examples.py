@@ -199,6 +199,7 @@ def test_thermoelectric_qpc(tmp_path):
     data = thermoelectric.thermoelectric_response(
         fsys, np.linspace(0.1, 0.9, 9), 0.01, params={"gate": 1.0}
     )
+    assert bool(data.attrs["converged"])
     lorenz = data["lorenz"].values
     conductance = data["conductance"].values
     plateau = np.abs(conductance / 2 - np.round(conductance / 2)) < 1e-3

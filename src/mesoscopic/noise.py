@@ -596,7 +596,7 @@ def noise_matrix_of_system(
     kT: ArrayLike,
     params: Mapping[str, Any] | None = None,
     interpolation: Interpolation | None = None,
-    tol: float = 1e-8,
+    tol: float = 1e-6,
     max_points: int = 20_000,
     steps: ArrayLike = (),
     resonance_orbitals: int = 2000,
@@ -639,7 +639,7 @@ def noise_matrix_of_system(
         jumps at band edges as steps) on the adaptive grid, "cubic" on given `energies`.
     tol : float, keyword-only, optional
         Target of the error estimate of every pair's integral per unit noise coefficient
-        and unit kernel weight (default 1e-8); adaptive grid only.
+        and unit kernel weight (default 1e-6); adaptive grid only.
     max_points : int, keyword-only, optional
         Most energies computed (default 20000, at least 16); beyond it the refinement stops
         with a :class:`mesoscopic.linear_response.ConvergenceWarning`.

@@ -261,7 +261,7 @@ def thermoelectric_response(
     from_lead: int | None = None,
     params: Mapping[str, Any] | None = None,
     energies: ArrayLike | None = None,
-    tol: float = 1e-8,
+    tol: float = 1e-6,
     max_points: int = 20_000,
     points_per_kT: float = 2.0,
     max_spacing: float | None = None,
@@ -316,7 +316,9 @@ def thermoelectric_response(
         resolve ``T(E)``.
     tol : float, optional
         Target of the error estimate of every kernel average per unit transmission
-        (default 1e-8); adaptive grid only.
+        (default 1e-6, ample for S and kappa; the x^2 kernel of kappa reaches far into the
+        window tails, where a tighter target costs thousands of energies); adaptive grid
+        only.
     max_points : int, optional
         Most energies computed (default 20000, at least 16); beyond it the refinement stops
         with a :class:`mesoscopic.linear_response.ConvergenceWarning`.
