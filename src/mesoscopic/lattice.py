@@ -1086,6 +1086,17 @@ class HoppingKind:
     def __hash__(self) -> int:
         return hash((self.delta, self.family_a, self.family_b))
 
+    # Kwant's HoppingKind is a named tuple (delta, family_a, family_b): it unpacks and
+    # indexes the same way here.
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.delta, self.family_a, self.family_b))
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self.delta, self.family_a, self.family_b)[index]
+
     def __call__(self, builder: SiteContainer) -> Iterator[tuple[Site, Site]]:
         # As Kwant: walk the `family_a` sites the Builder stores (for a lead, those of
         # its fundamental domain), so every hopping comes with `a` there and `b` may lie
