@@ -92,7 +92,17 @@ def test_symmetry_subgroups() -> None:
     with pytest.raises(ValueError, match="linearly independent"):
         sym.subgroup((1, 0), (2, 0))
     assert isinstance(sym, builder.Symmetry) and isinstance(none, lattice.Symmetry)
-    assert meso.Builder(none).symmetry is None
+    # Kept as given (Kwant's), while the Builder stays finite: it finalizes to a System.
+    finite = meso.Builder(none)
+    assert isinstance(finite.symmetry, builder.NoSymmetry)
+    chain = lattice.chain(norbs=1)
+    finite[(chain(i) for i in range(3))] = 0.5
+    finite[chain.neighbors()] = -1.0
+    assert len(list(chain.shape(lambda pos: abs(pos[0]) < 2, (0,))(finite))) == 3
+    np.testing.assert_allclose(
+        np.linalg.eigvalsh(finite.finalized().hamiltonian_submatrix()),
+        0.5 - 2 * np.cos(np.pi * np.arange(1, 4) / 4),
+    )
 
 
 def test_norbs_that_is_not_a_number_is_a_type_error() -> None:
@@ -507,3 +517,22 @@ def test_lead_paddings_are_the_sites_attach_lead_added() -> None:
     fsys = syst.finalized()
     probe = meso.system.SelfEnergyLead(lambda energy: [[-0.1j]], [lat(2, 1)])
     assert len(fsys.with_leads([probe]).lead_paddings[2]) == 0
+
+
+def test_builder_sites_is_a_sized_live_view() -> None:
+    lat = lattice.square(norbs=1)
+    syst = meso.Builder()
+    sites = syst.sites()
+    syst[(lat(i, 0) for i in range(4))] = 0.0
+    assert len(sites) == 4 and lat(2, 0) in sites
+    assert set(sites) == {lat(i, 0) for i in range(4)}
+    del syst[lat(0, 0)]
+    assert len(syst.sites()) == 3
+
+
+def test_lattices_have_kwant_private_prim_vecs() -> None:
+    honeycomb = lattice.honeycomb(norbs=1)
+    np.testing.assert_allclose(honeycomb._prim_vecs, [[1, 0], [0.5, np.sqrt(3) / 2]])
+    for sub in honeycomb.sublattices:
+        np.testing.assert_allclose(sub._prim_vecs, honeycomb.prim_vecs)
+    np.testing.assert_allclose(lattice.square(2.0, norbs=1)._prim_vecs, 2 * np.eye(2))

@@ -34,7 +34,7 @@ import functools
 import inspect
 import itertools
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, KeysView
 from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
@@ -213,16 +213,7 @@ class Builder(Generic[_Symmetry]):
         chiral: Any = None,
         vectorize: bool = False,
     ) -> None:
-        if isinstance(symmetry, NoSymmetry):
-            symmetry = None  # a finite Builder, as Builder() (Kwant's default symmetry)
-        if symmetry is not None and not isinstance(symmetry, Symmetry):
-            raise TypeError(
-                "symmetry must be a Symmetry (e.g. a TranslationalSymmetry), NoSymmetry or "
-                f"None, got {type(symmetry).__name__}"
-            )
-        # Any Symmetry subclass works (Kwant's abstract interface: num_directions, which,
-        # act, has_subgroup, subgroup); TranslationalSymmetry is the usual one.
-        self.symmetry: Any = symmetry
+        self.symmetry = symmetry
         self.conservation_law = conservation_law
         self.time_reversal = time_reversal
         self.particle_hole = particle_hole
@@ -235,17 +226,36 @@ class Builder(Generic[_Symmetry]):
         self._adjacent: dict[Site, set[Site]] = {}
         self.leads: list[BuilderLead] = []
 
+    @property
+    def symmetry(self) -> Any:
+        """The Builder's symmetry as given: ``None`` (finite), a :class:`NoSymmetry` (also
+        finite) or a :class:`TranslationalSymmetry` (a lead)."""
+        return self._given_symmetry
+
+    @symmetry.setter
+    def symmetry(self, symmetry: Any) -> None:
+        if symmetry is not None and not isinstance(symmetry, Symmetry):
+            raise TypeError(
+                "symmetry must be a Symmetry (e.g. a TranslationalSymmetry), NoSymmetry or "
+                f"None, got {type(symmetry).__name__}"
+            )
+        # Any Symmetry subclass works (Kwant's abstract interface: num_directions, which,
+        # act, has_subgroup, subgroup); TranslationalSymmetry is the usual one. NoSymmetry
+        # is kept as given (as Kwant's) and treated as finite, as Builder() is.
+        self._given_symmetry = symmetry
+        self._symmetry: Any = None if isinstance(symmetry, NoSymmetry) else symmetry
+
     # ---- canonical forms -------------------------------------------------------------
 
     def _canonical_site(self, site: Site) -> Site:
-        if self.symmetry is None:
+        if self._symmetry is None:
             return site
-        return self.symmetry.to_fd(site)
+        return self._symmetry.to_fd(site)
 
     def _canonical_pair(self, a: Site, b: Site) -> tuple[Site, Site]:
-        if self.symmetry is None:
+        if self._symmetry is None:
             return a, b
-        return self.symmetry.to_fd(a, b)
+        return self._symmetry.to_fd(a, b)
 
     def _find_hopping(self, a: Site, b: Site) -> tuple[tuple[Site, Site], bool] | None:
         """Stored key for hopping (a, b) and whether it is stored reversed."""
@@ -343,7 +353,7 @@ class Builder(Generic[_Symmetry]):
                     f"cannot set hopping {(a, b)!r}: site {s!r} is not in the Builder "
                     "(add the site before its hoppings)"
                 )
-        if ca == cb and (self.symmetry is None or a == b):
+        if ca == cb and (self._symmetry is None or a == b):
             raise ValueError(f"hopping {(a, b)!r} connects a site to itself; set the onsite value")
         if not callable(value):
             arr = np.asarray(value)
@@ -425,7 +435,7 @@ class Builder(Generic[_Symmetry]):
         return len(self._sites) + len(self._hoppings)
 
     def __repr__(self) -> str:
-        kind = "lead " if self.symmetry is not None else ""
+        kind = "lead " if self._symmetry is not None else ""
         return (
             f"<{kind}Builder with {len(self._sites)} sites, {len(self._hoppings)} hoppings"
             f" and {len(self.leads)} leads>"
@@ -433,9 +443,11 @@ class Builder(Generic[_Symmetry]):
 
     # ---- inspection ------------------------------------------------------------------
 
-    def sites(self) -> Iterator[Site]:
-        """All sites (for a lead, those of the fundamental domain)."""
-        return iter(list(self._sites))
+    def sites(self) -> KeysView[Site]:
+        """All sites (for a lead, those of the fundamental domain), as a read-only live view
+        (sized, iterable, a set; as Kwant's). Copy it (``list(builder.sites())``) before
+        adding or deleting sites in a loop over it."""
+        return self._sites.keys()
 
     def hoppings(self) -> Iterator[tuple[Site, Site]]:
         """All hoppings, each once, as ``(a, b)`` meaning ``<a|H|b>``."""
@@ -452,10 +464,10 @@ class Builder(Generic[_Symmetry]):
         site_fd = self._canonical_site(_checked_site(site))
         if site_fd not in self._sites:
             raise KeyError(f"site {site!r} is not in the Builder")
-        if self.symmetry is None:
+        if self._symmetry is None:
             return iter(list(self._adjacent[site_fd]))
-        n = self.symmetry.which(site)
-        return iter([self.symmetry.act(n, s) for s in self._adjacent[site_fd]])
+        n = self._symmetry.which(site)
+        return iter([self._symmetry.act(n, s) for s in self._adjacent[site_fd]])
 
     def degree(self, site: Site) -> int:
         """Number of hoppings attached to `site`."""
@@ -572,8 +584,8 @@ class Builder(Generic[_Symmetry]):
         """
         if not isinstance(other, Builder):
             raise TypeError(f"update takes a Builder, got {type(other).__name__}")
-        mine: Symmetry = NoSymmetry() if self.symmetry is None else self.symmetry
-        theirs: Symmetry = NoSymmetry() if other.symmetry is None else other.symmetry
+        mine: Symmetry = NoSymmetry() if self._symmetry is None else self._symmetry
+        theirs: Symmetry = NoSymmetry() if other._symmetry is None else other._symmetry
         if not (mine.has_subgroup(theirs) and theirs.has_subgroup(mine)):
             raise ValueError(
                 f"update needs Builders with equal symmetries, got {mine!r} and {theirs!r}"
@@ -620,7 +632,7 @@ class Builder(Generic[_Symmetry]):
         point = np.asarray(pos, dtype=float).ravel()
         best: Site | None = None
         best_d = np.inf
-        sym = self.symmetry
+        sym = self._symmetry
         periods = None if sym is None else sym.periods
         for site in self._sites:
             site_pos = np.asarray(site.pos, dtype=float)
@@ -648,10 +660,10 @@ class Builder(Generic[_Symmetry]):
         >>> lead.reversed().symmetry.period.tolist()
         [1.0]
         """
-        if self.symmetry is None:
+        if self._symmetry is None:
             raise ValueError("only a Builder with a symmetry (a lead) can be reversed")
         result = Builder(
-            self.symmetry.reversed(),
+            self._symmetry.reversed(),
             conservation_law=self.conservation_law,
             time_reversal=self.time_reversal,
             particle_hole=self.particle_hole,
@@ -824,17 +836,17 @@ class Builder(Generic[_Symmetry]):
 
         Leads are numbered 0, 1, ... in the order they are attached.
         """
-        if self.symmetry is not None:
+        if self._symmetry is not None:
             raise ValueError("leads can only be attached to a Builder without symmetry")
-        if not isinstance(lead_builder, Builder) or lead_builder.symmetry is None:
+        if not isinstance(lead_builder, Builder) or lead_builder._symmetry is None:
             raise ValueError(
                 "attach_lead needs a Builder with a TranslationalSymmetry (a lead), "
                 f"got {lead_builder!r}"
             )
-        if lead_builder.symmetry.num_directions != 1:
+        if lead_builder._symmetry.num_directions != 1:
             raise ValueError(
                 "a lead needs a TranslationalSymmetry with one period, got "
-                f"{lead_builder.symmetry!r} (a symmetry with several periods makes a "
+                f"{lead_builder._symmetry!r} (a symmetry with several periods makes a "
                 "template for Builder.fill)"
             )
         if not lead_builder._sites:
@@ -842,7 +854,7 @@ class Builder(Generic[_Symmetry]):
         if isinstance(add_cells, bool) or not isinstance(add_cells, int) or add_cells < 0:
             raise ValueError(f"add_cells must be a non-negative integer, got {add_cells!r}")
         lead_builder = _with_nearest_cell_hoppings(lead_builder)
-        sym = lead_builder.symmetry
+        sym = lead_builder._symmetry
         lead_families = {s.family for s in lead_builder._sites}
         domains = {
             _which1(sym, s)
@@ -874,7 +886,7 @@ class Builder(Generic[_Symmetry]):
             self._delete_site(site)
         _warn_same_side(
             [
-                (lead.builder.symmetry, lead.interface)
+                (lead.builder._symmetry, lead.interface)
                 for lead in self.leads
                 if isinstance(lead, BuilderLead)
             ],
@@ -930,12 +942,12 @@ class Builder(Generic[_Symmetry]):
         -------
         System or InfiniteSystem
         """
-        if self.symmetry is not None and self.symmetry.num_directions != 1:
+        if self._symmetry is not None and self._symmetry.num_directions != 1:
             raise ValueError(
-                f"a Builder with {self.symmetry!r} (several periods) cannot be finalized; "
+                f"a Builder with {self._symmetry!r} (several periods) cannot be finalized; "
                 "use it as a template for Builder.fill"
             )
-        if self.symmetry is not None:
+        if self._symmetry is not None:
             return _finalized_lead(
                 self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
@@ -1010,7 +1022,7 @@ def _finalized_lead(
     lead: Builder, *, spin_degeneracy: int, magnetic_flux: str | None
 ) -> InfiniteSystem:
     """The InfiniteSystem of a lead Builder: its cell, split into cell and inter-cell terms."""
-    sym = lead.symmetry
+    sym = lead._symmetry
     assert sym is not None
     # Deterministic: by family name, then (for equal names) the family's canonical form.
     sites = sorted(lead._sites, key=lambda s: (str(s.family.name), s.family.canonical_repr, s.tag))
@@ -1121,7 +1133,7 @@ def _finalized_system(
             lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
         )
         leads.append(flead)
-        sym = lead.builder.symmetry
+        sym = lead.builder._symmetry
         assert sym is not None
         images = [sym.act((lead.domain,), flead.sites[j]) for j in flead.interface_sites]
         missing = [s for s in images if s not in index]
@@ -1148,7 +1160,7 @@ def _with_nearest_cell_hoppings(lead_builder: Builder) -> Builder:
     The longer period is the subgroup generated by ``hop_range`` periods; its unit cell
     is filled from the original lead, values and symmetry information unchanged.
     """
-    sym = lead_builder.symmetry
+    sym = lead_builder._symmetry
     hop_range = max((abs(_which1(sym, b)) for _, b in lead_builder._hoppings), default=0)
     if hop_range <= 1:
         return lead_builder
@@ -1183,7 +1195,7 @@ def _attach_extension(
     ``min_dom`` means the region does not cut the lead. Returns the sites added, in order
     (the `start` sites first).
     """
-    sym = lead_builder.symmetry
+    sym = lead_builder._symmetry
     assert sym is not None
     added: list[Site] = []
     new: set[Site] = set()
@@ -1242,7 +1254,7 @@ def _attach_finish(
 
 def _interface_cell(lead_builder: Builder) -> list[Site]:
     """The sites of a lead's unit cell with hoppings into the next cell, in stored order."""
-    sym = lead_builder.symmetry
+    sym = lead_builder._symmetry
     assert sym is not None
     return [
         site
@@ -1317,7 +1329,7 @@ class BuilderLead:
     def __init__(
         self, builder: Builder, interface: Iterable[Site], padding: Iterable[Site] | None = None
     ) -> None:
-        if not isinstance(builder, Builder) or builder.symmetry is None:
+        if not isinstance(builder, Builder) or builder._symmetry is None:
             raise TypeError(
                 f"a BuilderLead needs a lead Builder (with a symmetry), got {builder!r}"
             )
@@ -1331,7 +1343,7 @@ class BuilderLead:
 
     @property
     def domain(self) -> int:
-        sym = self.builder.symmetry
+        sym = self.builder._symmetry
         assert sym is not None
         if not self.interface:
             raise ValueError(
@@ -1702,11 +1714,11 @@ class ArrayBuilder:
         list of Site
             The sites added to the region.
         """
-        if not isinstance(lead_builder, Builder) or lead_builder.symmetry is None:
+        if not isinstance(lead_builder, Builder) or lead_builder._symmetry is None:
             raise ValueError(
                 f"attach_lead needs a lead Builder with a symmetry, got {lead_builder!r}"
             )
-        sym = lead_builder.symmetry
+        sym = lead_builder._symmetry
         if sym.num_directions != 1:
             raise ValueError(f"a lead needs a TranslationalSymmetry with one period, got {sym!r}")
         if not lead_builder._sites:
@@ -1753,7 +1765,9 @@ class ArrayBuilder:
         domain = max_dom
         self._add_lead_sites([(site, new_sites[site]) for site in added], lead_builder.vectorize)
         self._add_lead_hoppings(new_hoppings, lead_builder.vectorize)
-        _warn_same_side([(lead.symmetry, iface) for lead, _, iface in self._leads], sym, interface)
+        _warn_same_side(
+            [(lead._symmetry, iface) for lead, _, iface in self._leads], sym, interface
+        )
         self._leads.append((lead_builder, domain, interface))
         self._paddings.append(sorted(added))
         return added
@@ -1858,7 +1872,7 @@ class ArrayBuilder:
             flead = _finalized_lead(
                 lead_builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
-            sym = lead_builder.symmetry
+            sym = lead_builder._symmetry
             assert sym is not None
             images = [sym.act(domain, flead.sites[j]) for j in flead.interface_sites]
             idx = np.array([self._site_index(site) for site in images], dtype=np.int64)

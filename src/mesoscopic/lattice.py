@@ -453,6 +453,7 @@ class Monatomic(SiteFamily):
         self._pinv = np.linalg.pinv(self.prim_vecs)
         self._scale = _length_scale(self.prim_vecs)
         self.sublattices = [self]
+        self._prim_vecs = self.prim_vecs  # Kwant's attribute name, used by Kwant's helpers
         self.dim = dim
 
     def __repr__(self) -> str:
@@ -589,6 +590,7 @@ class Polyatomic:
             Monatomic(self.prim_vecs, off, nm, nb)
             for off, nm, nb in zip(basis_arr, names, norbs_list)
         ]
+        self._prim_vecs = self.prim_vecs  # Kwant's attribute name, used by Kwant's helpers
         self.dim = self.prim_vecs.shape[1]
         self.name = name
 
@@ -839,12 +841,12 @@ class Shape:
 
 def _symmetry_of(argument: Any) -> Any:
     """The translational symmetry a shape was called with: None, a symmetry, or a Builder."""
-    if argument is None:
+    if argument is None or isinstance(argument, NoSymmetry):
         return None
     if hasattr(argument, "to_fd") and hasattr(argument, "periods"):
         return argument
     if hasattr(argument, "symmetry"):
-        return argument.symmetry
+        return _symmetry_of(argument.symmetry)
     raise TypeError(
         "a lattice shape is called with nothing, a TranslationalSymmetry or a Builder, "
         f"got {argument!r}"
