@@ -692,11 +692,12 @@ def test_band_edge_at_a_crossing_of_two_other_bands():
     )
     prop, stab = lead.modes(1.0)
     assert prop.num_modes == 2
-    expected_momenta = [np.pi / 2, np.pi, -np.pi / 2, np.pi]
+    # Kwant's order: incoming by increasing, outgoing by decreasing momentum in [-pi, pi).
+    expected_momenta = [np.pi, np.pi / 2, -np.pi / 2, np.pi]
     momentum_errors = np.angle(np.exp(1j * (prop.momenta - expected_momenta)))
     np.testing.assert_allclose(momentum_errors, 0, atol=1e-12)
     np.testing.assert_allclose(
-        prop.velocities, [-0.5, -np.sqrt(0.5), 0.5, np.sqrt(0.5)], atol=1e-12
+        prop.velocities, [-np.sqrt(0.5), -0.5, 0.5, np.sqrt(0.5)], atol=1e-12
     )
     np.testing.assert_allclose(
         current_matrix(prop, hop), np.diag(np.sign(prop.velocities)), atol=1e-12

@@ -883,8 +883,8 @@ def _conjugate_modes(modes_: _BlockModes) -> _BlockModes:
 
     in_momenta = flipped(modes_.out_momenta)
     out_momenta = flipped(modes_.in_momenta)
-    in_order = np.argsort(in_momenta, kind="stable")
-    out_order = np.argsort(out_momenta, kind="stable")
+    in_order = _kwant_order(_kwant_momenta(in_momenta), -modes_.out_velocities, incoming=True)
+    out_order = _kwant_order(_kwant_momenta(out_momenta), -modes_.in_velocities, incoming=False)
     return _BlockModes(
         hop_left=modes_.hop_left.conj(),
         hop_right=modes_.hop_right.conj(),
@@ -1456,8 +1456,13 @@ def _assemble_block(
         np.array(evanescent).T if evanescent else np.zeros((2 * rank, 0), dtype=complex)
     )
 
-    incoming = incoming[np.argsort(momenta[incoming], kind="stable")]
-    outgoing = outgoing[np.argsort(momenta[outgoing], kind="stable")]
+    # Kwant's order: incoming by increasing, outgoing by decreasing momentum.
+    incoming = incoming[
+        _kwant_order(_kwant_momenta(momenta[incoming]), velocities[incoming], incoming=True)
+    ]
+    outgoing = outgoing[
+        _kwant_order(_kwant_momenta(momenta[outgoing]), velocities[outgoing], incoming=False)
+    ]
     return _frozen_block_modes(
         _BlockModes(
             hop_left=pencil.left,
