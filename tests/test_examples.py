@@ -271,3 +271,18 @@ def test_graphene_bulk_bands(tmp_path):
     assert (tmp_path / "graphene_bulk_bands.png").is_file()
     np.testing.assert_allclose(r["bands"], r["closed_form"], atol=1e-12)
     np.testing.assert_allclose(r["dirac_point_energies"], 0.0, atol=1e-12)  # the cone at K
+
+
+def test_continuum_nanowire(tmp_path):
+    pytest.importorskip("sympy", reason="the continuum extra (SymPy) is not installed")
+    r = example("continuum_nanowire").main(tmp_path, num_energies=60)
+    assert (tmp_path / "continuum_nanowire.png").is_file()
+    e, low, high = r["energies"], *r["gap"]
+    g_field = r["conductance"][0.15]
+    inside = (e > low + 0.02) & (e < high - 0.02)
+    assert inside.sum() > 5
+    np.testing.assert_allclose(g_field[inside], 1.0, atol=1e-9)  # the half plateau
+    above = e > high + 0.05
+    np.testing.assert_allclose(g_field[above], 2.0, atol=1e-9)
+    g_zero = r["conductance"][0.0]
+    assert set(np.round(g_zero, 9)) <= {0.0, 2.0}  # spin-degenerate steps without field
