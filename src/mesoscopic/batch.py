@@ -124,6 +124,25 @@ def _checked_options(
     return rgf.check_energies(energies), settings
 
 
+def _params_batch(params: Any) -> list[Mapping[str, Any]] | None:
+    """The elements of a parameter batch (a list or tuple of dicts), or None for one dict."""
+    if params is None or isinstance(params, Mapping):
+        return None
+    if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+        raise TypeError(
+            "params must be a dict of parameter values, or a list of such dicts (a batch), "
+            f"got {_checks._show(params)}"
+        )
+    if len(params) == 0:
+        raise ValueError("params is an empty list; give at least one dict of parameter values")
+    for k, element in enumerate(params):
+        if not isinstance(element, Mapping):
+            raise TypeError(
+                f"params[{k}] must be a dict of parameter values, got {_checks._show(element)}"
+            )
+    return list(params)
+
+
 def _problem(
     system: System,
     params: Mapping[str, Any] | None,
@@ -146,6 +165,34 @@ def _problem(
     )
 
 
+def _batch_problem(
+    system: System,
+    elements: list[Mapping[str, Any]],
+    check_hermiticity: bool,
+    settings: SolverOptions,
+) -> tuple[list[Any], list[list[AnyLeadData]], rgf.RGFProblem | None]:
+    """Per element, Hamiltonian and lead data; the RGF problem of all (None: sparse)."""
+    from .transport import lead_data
+
+    if settings.device == "gpu":
+        _backend.array_module(settings.device)
+    hams = [
+        system.hamiltonian_submatrix(params=p, sparse=True, check_hermiticity=check_hermiticity)
+        for p in elements
+    ]
+    leads = [lead_data(system, params=p) for p in elements]
+    if settings.solver == "sparse" or (
+        settings.solver == "auto" and len(leads[0]) > AUTO_MAX_RGF_LEADS
+    ):
+        return hams, leads, None
+    problem = rgf.prepare_batch(hams, leads)
+    if settings.solver == "auto" and not _auto_keeps_rgf(
+        problem, settings.device, settings.memory_limit
+    ):
+        return hams, leads, None
+    return hams, leads, problem
+
+
 def _rgf_problem(
     solver: str, ham: Any, leads: list[AnyLeadData], device: str, memory_limit: float | None
 ) -> rgf.RGFProblem | None:
@@ -155,19 +202,22 @@ def _rgf_problem(
     if solver == "auto" and len(leads) > AUTO_MAX_RGF_LEADS:
         return None
     problem = rgf.prepare(ham, leads)
-    if solver == "rgf":
+    if solver == "rgf" or _auto_keeps_rgf(problem, device, memory_limit):
         return problem
+    return None
+
+
+def _auto_keeps_rgf(problem: rgf.RGFProblem, device: str, memory_limit: float | None) -> bool:
+    """Whether ``solver="auto"`` keeps the RGF for a prepared problem (it slices well)."""
     slicing = problem.slicing
     if (
         problem.num_orbitals > AUTO_SMALL_SYSTEM
         and slicing.max_size > _AUTO_MAX_SLICE_FRACTION * problem.num_orbitals
     ):
-        return None
+        return False
     xp = _backend.array_module(device)
     budget = _backend.device_memory_bytes(xp) if memory_limit is None else memory_limit
-    if problem.memory_per_energy(smatrix=True) > budget:
-        return None
-    return problem
+    return problem.memory_per_energy(smatrix=True) <= budget
 
 
 def _sparse_chunk(args: tuple[Any, list[AnyLeadData], NDArray[np.float64]]) -> list[SMatrix]:
@@ -202,9 +252,16 @@ def _transmission_matrix(smatrix: SMatrix) -> NDArray[np.float64]:
     return result
 
 
-def _sparse_stats(stats: dict[str, Any] | None, energies: NDArray[np.float64]) -> None:
+def _sparse_stats(
+    stats: dict[str, Any] | None, energies: NDArray[np.float64], num_elements: int = 1
+) -> None:
     if stats is not None:
-        stats.update(solver="sparse", num_energies=int(energies.size), sparse_fallback_energies=0)
+        stats.update(
+            solver="sparse",
+            num_energies=int(energies.size) * num_elements,
+            num_elements=num_elements,
+            sparse_fallback_energies=0,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,20 +363,27 @@ class SMatrixBatch(Sequence[SMatrix]):
         return np.array([s.check_unitarity() for s in self.smatrices])
 
 
-def _labelled(values: NDArray[np.float64], energies: NDArray[np.float64], pair: bool) -> Any:
+def _labelled(
+    values: NDArray[np.float64], energies: NDArray[np.float64], pair: bool, batched: bool
+) -> Any:
     try:
         import xarray
     except ImportError as exc:  # pragma: no cover - xarray is a dependency
         raise ImportError("labelled=True needs xarray: pip install xarray") from exc
+    # A parameter batch adds a leading "element" dimension (index into the params list).
+    first: tuple[str, ...] = ("element",) if batched else ()
+    coords: dict[str, Any] = {"energy": energies}
+    if batched:
+        coords["element"] = np.arange(values.shape[0])
     if pair:
         return xarray.DataArray(
-            values, dims=("energy",), coords={"energy": energies}, name="transmission"
+            values, dims=(*first, "energy"), coords=coords, name="transmission"
         )
-    leads = np.arange(values.shape[1])
+    leads = np.arange(values.shape[-1])
     return xarray.DataArray(
         values,
-        dims=("energy", "to_lead", "from_lead"),
-        coords={"energy": energies, "to_lead": leads, "from_lead": leads},
+        dims=(*first, "energy", "to_lead", "from_lead"),
+        coords={**coords, "to_lead": leads, "from_lead": leads},
         name="transmission",
         attrs={"description": "T[to_lead, from_lead]; diagonal: total reflection"},
     )
@@ -337,7 +401,7 @@ def transmission(
     to_lead: int | None = None,
     from_lead: int | None = None,
     *,
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     options: SolverOptions | Mapping[str, Any] | None = None,
     solver: SolverName | None = None,
     device: DeviceName | None = None,
@@ -455,26 +519,44 @@ def transmission(
     if pair:
         to_lead = _checks.index(to_lead, count, "to_lead")
         from_lead = _checks.index(from_lead, count, "from_lead")
-    ham, leads, problem = _problem(syst, params, check_hermiticity, settings)
-    if problem is None:
-        result = np.array(
-            [_transmission_matrix(s) for s in _sparse_smatrices(ham, leads, e, settings.workers)]
-        )
-        _sparse_stats(stats, e)
+    elements = _params_batch(params)
+    if elements is not None:
+        hams, lead_lists, problem = _batch_problem(syst, elements, check_hermiticity, settings)
+        if problem is None:
+            result = np.array(
+                [
+                    [
+                        _transmission_matrix(s)
+                        for s in _sparse_smatrices(ham, leads, e, settings.workers)
+                    ]
+                    for ham, leads in zip(hams, lead_lists)
+                ]
+            )
+            _sparse_stats(stats, e, len(elements))
+        else:
+            result = problem.transmission(e, **settings.rgf_keywords(), stats=stats)
     else:
-        result = problem.transmission(
-            e,
-            **settings.rgf_keywords(),
-            stats=stats,
+        ham, leads, single = _problem(
+            syst, params if isinstance(params, Mapping) else None, check_hermiticity, settings
         )
+        if single is None:
+            result = np.array(
+                [
+                    _transmission_matrix(s)
+                    for s in _sparse_smatrices(ham, leads, e, settings.workers)
+                ]
+            )
+            _sparse_stats(stats, e)
+        else:
+            result = single.transmission(e, **settings.rgf_keywords(), stats=stats)
     if pair:
-        result = result[:, to_lead, from_lead]
+        result = result[..., to_lead, from_lead]
     if labelled:
-        return _labelled(result, e, pair)
+        return _labelled(result, e, pair, elements is not None)
     return result
 
 
-@renamed_keyword("system", "syst", "0.2")
+@overload
 def smatrices(
     syst: System,
     energies: ArrayLike,
@@ -489,7 +571,43 @@ def smatrices(
     blas_threads: int | None = None,
     check_hermiticity: bool = True,
     stats: dict[str, Any] | None = None,
-) -> SMatrixBatch:
+) -> SMatrixBatch: ...
+
+
+@overload
+def smatrices(
+    syst: System,
+    energies: ArrayLike,
+    *,
+    params: Sequence[Mapping[str, Any]],
+    options: SolverOptions | Mapping[str, Any] | None = None,
+    solver: SolverName | None = None,
+    device: DeviceName | None = None,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    memory_limit: float | None = None,
+    blas_threads: int | None = None,
+    check_hermiticity: bool = True,
+    stats: dict[str, Any] | None = None,
+) -> tuple[SMatrixBatch, ...]: ...
+
+
+@renamed_keyword("system", "syst", "0.2")
+def smatrices(
+    syst: System,
+    energies: ArrayLike,
+    *,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    options: SolverOptions | Mapping[str, Any] | None = None,
+    solver: SolverName | None = None,
+    device: DeviceName | None = None,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    memory_limit: float | None = None,
+    blas_threads: int | None = None,
+    check_hermiticity: bool = True,
+    stats: dict[str, Any] | None = None,
+) -> SMatrixBatch | tuple[SMatrixBatch, ...]:
     """Scattering matrices of a finalized system for a batch of energies.
 
     Parameters
@@ -543,15 +661,28 @@ check_hermiticity, stats
             "blas_threads": blas_threads,
         },
     )
-    ham, leads, problem = _problem(syst, params, check_hermiticity, settings)
-    if problem is None:
+    degeneracy = syst.spin_degeneracy
+    elements = _params_batch(params)
+    if elements is not None:
+        hams, lead_lists, problem = _batch_problem(syst, elements, check_hermiticity, settings)
+        if problem is None:
+            per_element: Any = [
+                _sparse_smatrices(ham, leads, e, settings.workers)
+                for ham, leads in zip(hams, lead_lists)
+            ]
+            _sparse_stats(stats, e, len(elements))
+        else:
+            per_element = problem.smatrices(e, **settings.rgf_keywords(), stats=stats)
+        return tuple(
+            SMatrixBatch(e, tuple(s.with_spin_degeneracy(degeneracy) for s in result))
+            for result in per_element
+        )
+    ham, leads, single = _problem(
+        syst, params if isinstance(params, Mapping) else None, check_hermiticity, settings
+    )
+    if single is None:
         result = _sparse_smatrices(ham, leads, e, settings.workers)
         _sparse_stats(stats, e)
     else:
-        result = problem.smatrices(
-            e,
-            **settings.rgf_keywords(),
-            stats=stats,
-        )
-    degeneracy = syst.spin_degeneracy
+        result = single.smatrices(e, **settings.rgf_keywords(), stats=stats)
     return SMatrixBatch(e, tuple(s.with_spin_degeneracy(degeneracy) for s in result))

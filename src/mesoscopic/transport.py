@@ -226,6 +226,46 @@ def _solve_inputs(
     return syst, value, params, ham
 
 
+def _rgf_smatrix(
+    ham: Any,
+    leads: list[LeadData | SelfEnergyLeadData | ModesLeadData],
+    energy: float,
+    in_leads: Sequence[int] | None,
+    out_leads: Sequence[int] | None,
+    stats: dict[str, Any] | None = None,
+) -> SMatrix | None:
+    """The S-matrix by the recursive Green's functions, or None where it slices badly.
+
+    The rule is ``solver="auto"`` of :mod:`mesoscopic.batch`; the recursion gives every lead
+    at once, of which the requested rows and columns are kept (the same numbers as the
+    sparse solver computing only those).
+    """
+    from .batch import _rgf_problem
+
+    chosen_in = sparse._lead_selection(in_leads, len(leads), "in_leads")
+    chosen_out = sparse._lead_selection(out_leads, len(leads), "out_leads")
+    problem = _rgf_problem("auto", ham, leads, "cpu", None)
+    if problem is None:
+        return None
+    full = problem.smatrices([energy], stats=stats)[0]
+    if chosen_in == tuple(range(len(leads))) and chosen_out == chosen_in:
+        return full
+    counts = [info.num_modes for info in full.lead_info]
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    def modes_of(chosen: tuple[int, ...]) -> NDArray[np.int64]:
+        ranges = [np.arange(starts[i], starts[i + 1]) for i in chosen]
+        return np.concatenate([np.zeros(0, dtype=np.int64), *ranges])
+
+    return SMatrix(
+        data=full.data[np.ix_(modes_of(chosen_out), modes_of(chosen_in))],
+        energy=full.energy,
+        lead_info=full.lead_info,
+        in_leads=chosen_in,
+        out_leads=chosen_out,
+    )
+
+
 def smatrix(
     sys: System,
     energy: float = 0.0,
@@ -268,13 +308,14 @@ def smatrix(
         sys, "smatrix", energy, args, check_hermiticity, params
     )
     count = len(syst.leads)
-    result = sparse.scattering_matrix(
-        ham,
-        lead_data(syst, params=params),
-        value,
-        in_leads=_lead_list(in_leads, count, "in_leads"),
-        out_leads=_lead_list(out_leads, count, "out_leads"),
-    )
+    chosen_in = _lead_list(in_leads, count, "in_leads")
+    chosen_out = _lead_list(out_leads, count, "out_leads")
+    leads = lead_data(syst, params=params)
+    result = _rgf_smatrix(ham, leads, value, chosen_in, chosen_out)
+    if result is None:
+        result = sparse.scattering_matrix(
+            ham, leads, value, in_leads=chosen_in, out_leads=chosen_out
+        )
     return replace(
         result,
         spin_degeneracy=syst.spin_degeneracy,

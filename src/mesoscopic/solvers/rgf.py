@@ -96,6 +96,7 @@ __all__ = [
     "closed_form_lead",
     "lead_selfenergies",
     "prepare",
+    "prepare_batch",
     "scattering_matrices",
     "transmission_matrices",
 ]
@@ -133,51 +134,115 @@ _STRUCTURE_TOLERANCE = 1e-14
 
 
 @dataclass(frozen=True, eq=False)
+class _PerElement:
+    """An array with a leading axis over the elements of a parameter batch, (P, ...)."""
+
+    array: Any
+
+
+def _at(value: Any, elements: Any) -> Any:
+    """``value`` for every batch entry: a per-element array gathered by ``elements``."""
+    if isinstance(value, _PerElement):
+        return value.array[elements]
+    return value
+
+
+def _shared_or_per_element(stack: NDArray[Any]) -> Any:
+    """``stack[0]`` when all elements of the (P, ...) stack are equal, else the stack."""
+    if stack.shape[0] == 1 or bool(np.all(stack == stack[:1])):
+        return stack[0].copy()
+    return _PerElement(np.ascontiguousarray(stack))
+
+
+@dataclass(frozen=True, eq=False)
 class _Coupling:
-    """``V_s = <s|H|s+1>`` in the cheapest exact form: zero, scalar * 1, diagonal or dense."""
+    """``V_s = <s|H|s+1>`` in the cheapest exact form: zero, scalar * 1, diagonal or dense.
+
+    The values (``scalar``, ``diagonal``, ``dense``) are shared by all elements of a
+    parameter batch or, as :class:`_PerElement`, given per element.
+    """
 
     kind: str  # "zero" | "scalar" | "diagonal" | "dense"
-    scalar: complex = 0.0
-    diagonal: ComplexArray | None = None
-    dense: ComplexArray | None = None
+    scalar: Any = 0.0
+    diagonal: Any = None
+    dense: Any = None
     shape: tuple[int, int] = (0, 0)
 
 
-def _classify_coupling(block: ComplexArray) -> _Coupling:
-    rows, cols = block.shape
-    scale = float(np.max(np.abs(block), initial=0.0))
+def _classify_coupling(stack: ComplexArray) -> _Coupling:
+    """The cheapest exact form of the couplings of all elements, (P, rows, cols)."""
+    _, rows, cols = stack.shape
+    scale = float(np.max(np.abs(stack), initial=0.0))
     if scale == 0:
         return _Coupling("zero", shape=(rows, cols))
     if rows == cols:
-        diag = np.diag(block).copy()
-        off = block - np.diag(diag)
+        diag = np.diagonal(stack, axis1=1, axis2=2)
+        off = stack.copy()
+        off[:, np.arange(rows), np.arange(rows)] = 0
         if np.max(np.abs(off)) <= _STRUCTURE_TOLERANCE * scale:
-            if np.max(np.abs(diag - diag[0])) <= _STRUCTURE_TOLERANCE * scale:
-                return _Coupling("scalar", scalar=complex(diag[0]), shape=(rows, cols))
-            return _Coupling("diagonal", diagonal=diag, shape=(rows, cols))
-    return _Coupling("dense", dense=np.ascontiguousarray(block), shape=(rows, cols))
+            if np.max(np.abs(diag - diag[:, :1])) <= _STRUCTURE_TOLERANCE * scale:
+                scalars = _shared_or_per_element(diag[:, 0].copy())
+                if not isinstance(scalars, _PerElement):
+                    scalars = complex(scalars)
+                return _Coupling("scalar", scalar=scalars, shape=(rows, cols))
+            return _Coupling(
+                "diagonal", diagonal=_shared_or_per_element(diag.copy()), shape=(rows, cols)
+            )
+    return _Coupling("dense", dense=_shared_or_per_element(stack), shape=(rows, cols))
 
 
 @dataclass(frozen=True, eq=False)
 class _SliceBlocks:
-    """Diagonal blocks as (shared off-diagonal template, own diagonal), and the couplings."""
+    """Diagonal blocks as (shared off-diagonal template, own diagonal), and the couplings.
 
-    templates: tuple[ComplexArray, ...]
+    Templates and diagonals are arrays shared by all elements of a parameter batch, or
+    :class:`_PerElement` stacks where the elements differ.
+    """
+
+    templates: tuple[Any, ...]
     template_of_slice: IntArray
-    diagonals: tuple[ComplexArray, ...]
+    diagonals: tuple[Any, ...]
     couplings: tuple[_Coupling, ...]
 
 
-def _extract_blocks(matrix: sp.csr_matrix, slicing: Slicing) -> _SliceBlocks:
-    size = matrix.shape[0]
+def _common_pattern(
+    matrices: Sequence[sp.csr_matrix],
+) -> tuple[IntArray, IntArray, ComplexArray]:
+    """Rows, columns and (P, nnz) values of the matrices on the union of their patterns."""
+    coos = []
+    for matrix in matrices:
+        canonical = sp.csr_matrix(matrix)
+        canonical.sum_duplicates()
+        coos.append(canonical.tocoo())
+    first = coos[0]
+    same = all(
+        c.nnz == first.nnz
+        and np.array_equal(c.row, first.row)
+        and np.array_equal(c.col, first.col)
+        for c in coos[1:]
+    )
+    if same:
+        return first.row, first.col, np.array([c.data for c in coos], dtype=complex)
+    size = first.shape[1]
+    keys = [c.row.astype(np.int64) * size + c.col for c in coos]
+    union = np.unique(np.concatenate(keys))
+    values = np.zeros((len(coos), union.size), dtype=complex)
+    for k, (c, key) in enumerate(zip(coos, keys)):
+        values[k, np.searchsorted(union, key)] = c.data
+    return union // size, union % size, values
+
+
+def _extract_blocks(matrices: Sequence[sp.csr_matrix], slicing: Slicing) -> _SliceBlocks:
+    size = matrices[0].shape[0]
     num = slicing.num_slices
+    count = len(matrices)
     slice_of = np.full(size, -1, dtype=np.int64)
     local = np.full(size, -1, dtype=np.int64)
     for s, orbs in enumerate(slicing.slices):
         slice_of[orbs] = s
         local[orbs] = np.arange(len(orbs))
-    coo = matrix.tocoo()
-    si, sj = slice_of[coo.row], slice_of[coo.col]
+    row, col, data = _common_pattern(matrices)
+    si, sj = slice_of[row], slice_of[col]
     inside = (si >= 0) & (sj >= 0)
     if np.any(inside & (np.abs(si - sj) > 1)):
         raise RuntimeError("internal error: the slicing is not block tridiagonal")
@@ -186,14 +251,15 @@ def _extract_blocks(matrix: sp.csr_matrix, slicing: Slicing) -> _SliceBlocks:
     def scatter(mask: NDArray[np.bool_], row_slice: IntArray, shape_of: Any) -> list[ComplexArray]:
         keys = row_slice[mask]
         order = np.argsort(keys, kind="stable")
-        r, c, v = coo.row[mask][order], coo.col[mask][order], coo.data[mask][order]
+        r, c, v = row[mask][order], col[mask][order], data[:, mask][:, order]
         bounds = np.searchsorted(keys[order], np.arange(num + 1))
         out = []
         for s in range(num):
             rows_s, cols_s = shape_of(s)
-            block = np.zeros((rows_s, cols_s), dtype=complex)
+            block = np.zeros((count, rows_s, cols_s), dtype=complex)
             lo, hi = bounds[s], bounds[s + 1]
-            np.add.at(block, (local[r[lo:hi]], local[c[lo:hi]]), v[lo:hi])
+            # One value per (row, column): the pattern has no duplicates.
+            block[:, local[r[lo:hi]], local[c[lo:hi]]] = v[:, lo:hi]
             out.append(block)
         return out
 
@@ -203,19 +269,26 @@ def _extract_blocks(matrix: sp.csr_matrix, slicing: Slicing) -> _SliceBlocks:
         si,
         lambda s: (sizes[s], sizes[s + 1] if s + 1 < num else 0),
     )
-    templates: list[ComplexArray] = []
+    templates: list[Any] = []
     index: dict[tuple[int, bytes], int] = {}
     template_of_slice = np.empty(num, dtype=np.int64)
     diagonals = []
     for s, block in enumerate(diag_blocks):
-        diag = np.diag(block).copy()
-        off = block - np.diag(diag)
-        key = (off.shape[0], off.tobytes())
-        if key not in index:
-            index[key] = len(templates)
-            templates.append(off)
-        template_of_slice[s] = index[key]
-        diagonals.append(diag)
+        n = block.shape[1]
+        diag = np.diagonal(block, axis1=1, axis2=2).copy()
+        off = block
+        off[:, np.arange(n), np.arange(n)] = 0
+        shared = _shared_or_per_element(off)
+        if isinstance(shared, _PerElement):
+            template_of_slice[s] = len(templates)
+            templates.append(shared)
+        else:
+            key = (n, shared.tobytes())
+            if key not in index:
+                index[key] = len(templates)
+                templates.append(shared)
+            template_of_slice[s] = index[key]
+        diagonals.append(_shared_or_per_element(diag))
     couplings = tuple(_classify_coupling(b) for b in coupling_blocks[:-1])
     return _SliceBlocks(
         templates=tuple(templates),
@@ -249,6 +322,12 @@ class RGFProblem:
         Per lead, its decomposition into independent chains when it has one.
     num_orbitals : int
         Orbitals of the scattering region.
+    num_elements : int
+        Elements of a parameter batch (:func:`prepare_batch`): Hamiltonians of one structure
+        whose values differ. 1 for a problem from :func:`prepare`.
+    batched : bool
+        Whether the problem came from :func:`prepare_batch`: its results then have a leading
+        axis over the elements.
     """
 
     slicing: Slicing
@@ -257,12 +336,22 @@ class RGFProblem:
     num_orbitals: int
     _blocks: _SliceBlocks
     _lead_local: tuple[IntArray, ...]  # interface orbitals' positions within their slice
-    _hamiltonian: sp.csr_matrix  # for energies where the recursion meets a singular slice
+    # Per element, for energies where the recursion meets a singular slice.
+    _hamiltonians: tuple[sp.csr_matrix, ...]
+    # Per element, its leads; per lead, whether it differs between elements.
+    _element_leads: tuple[tuple[AnyLeadData, ...], ...]
+    _lead_varies: tuple[bool, ...]
+    batched: bool = False
 
     @property
     def num_leads(self) -> int:
         """Number of leads."""
         return len(self.leads)
+
+    @property
+    def num_elements(self) -> int:
+        """Elements of the parameter batch (1 unless made by :func:`prepare_batch`)."""
+        return len(self._hamiltonians)
 
     def memory_per_energy(self, *, smatrix: bool = False) -> int:
         """Estimated working memory of the sweep per energy, in bytes.
@@ -396,14 +485,128 @@ def prepare(
     >>> problem.transmission([-1.0, 0.5])[:, 1, 0].round(12).tolist()
     [1.0, 1.0]
     """
-    matrix = _system_hamiltonian(h_sys)
-    lead_list = _checked_leads(leads, matrix.shape[0])
+    return _prepare([h_sys], [leads], slicing=slicing, batched=False)
+
+
+def prepare_batch(
+    hamiltonians: Sequence[ArrayLike | sp.spmatrix],
+    leads: Sequence[Sequence[AnyLeadData]],
+    *,
+    slicing: Slicing | None = None,
+) -> RGFProblem:
+    """Prepare many problems of one structure (a parameter batch) as one RGF problem.
+
+    The elements share the system's graph and the leads' interfaces; the values of the
+    Hamiltonian (disorder, gate, field) and of the leads may differ. All elements are solved
+    together in each sweep: blocks equal in all elements are stored once, the others per
+    element.
+
+    Parameters
+    ----------
+    hamiltonians : sequence of (N, N) array_like or scipy.sparse matrix
+        The Hamiltonian of each element (same size; the slicing uses the union of their
+        sparsity patterns).
+    leads : sequence of sequences of LeadData, SelfEnergyLeadData or ModesLeadData
+        The leads of each element: the same number, with the same interface orbitals. A lead
+        whose matrices differ between elements takes its modes element by element.
+    slicing : Slicing, optional, keyword-only
+        A slicing to use instead of the automatic one.
+
+    Returns
+    -------
+    RGFProblem
+        With ``batched=True``: :meth:`RGFProblem.transmission` returns shape
+        (P, n_E, n_leads, n_leads) and :meth:`RGFProblem.smatrices` a list of P lists.
+
+    Raises
+    ------
+    ValueError
+        No elements, Hamiltonians of different sizes, or leads that differ in number or in
+        interface orbitals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mesoscopic.leads import LeadData
+    >>> lead = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    >>> problem = prepare_batch([[[0.0]], [[1.0]]], [[lead, lead], [lead, lead]])
+    >>> problem.transmission([0.0])[:, 0, 1, 0].round(12).tolist()   # 1 / (1 + eps^2 / 4)
+    [1.0, 0.8]
+    """
+    if isinstance(hamiltonians, (str, bytes)) or len(hamiltonians) == 0:
+        raise ValueError("hamiltonians is empty; give at least one element of the batch")
+    if len(leads) != len(hamiltonians):
+        raise ValueError(
+            f"give the leads of every element: {len(hamiltonians)} Hamiltonians but "
+            f"{len(leads)} lists of leads"
+        )
+    return _prepare(hamiltonians, leads, slicing=slicing, batched=True)
+
+
+def _same_lead(a: AnyLeadData, b: AnyLeadData) -> bool:
+    """Whether two leads are the same lead (equal matrices; functions never compare equal)."""
+    if a is b:
+        return True
+    if not (isinstance(a, LeadData) and isinstance(b, LeadData)):
+        return False
+    return (
+        np.array_equal(a.h_cell, b.h_cell)
+        and np.array_equal(a.hop, b.hop)
+        and np.array_equal(a.interface_cell, b.interface_cell)
+        and (a.projectors is None) == (b.projectors is None)
+        and (
+            a.projectors is None
+            or (
+                b.projectors is not None
+                and len(a.projectors) == len(b.projectors)
+                and all(np.array_equal(x, y) for x, y in zip(a.projectors, b.projectors))
+            )
+        )
+    )
+
+
+def _prepare(
+    hamiltonians: Sequence[Any],
+    leads: Sequence[Sequence[AnyLeadData]],
+    *,
+    slicing: Slicing | None,
+    batched: bool,
+) -> RGFProblem:
+    matrices = [_system_hamiltonian(h) for h in hamiltonians]
+    size = matrices[0].shape[0]
+    for k, matrix in enumerate(matrices):
+        if matrix.shape[0] != size:
+            raise ValueError(
+                f"the Hamiltonians of a batch must have one size; element 0 has {size} "
+                f"orbitals, element {k} has {matrix.shape[0]}"
+            )
+    element_leads = [tuple(_checked_leads(lead_list, size)) for lead_list in leads]
+    lead_list = element_leads[0]
+    for k, other in enumerate(element_leads[1:], start=1):
+        if len(other) != len(lead_list):
+            raise ValueError(
+                f"every element of a batch needs the same leads; element 0 has "
+                f"{len(lead_list)}, element {k} has {len(other)}"
+            )
+        for i, (a, b) in enumerate(zip(lead_list, other)):
+            if not np.array_equal(a.interface_sys, b.interface_sys):
+                raise ValueError(
+                    f"lead {i} attaches to other orbitals in element {k} than in element 0; "
+                    "a batch shares the system's structure"
+                )
+    varies = tuple(
+        not all(_same_lead(lead, other[i]) for other in element_leads[1:])
+        for i, lead in enumerate(lead_list)
+    )
     if slicing is None:
-        slicing = slice_orbitals(matrix, [lead.interface_sys for lead in lead_list])
+        pattern = matrices[0]
+        if len(matrices) > 1:
+            pattern = sum((abs(m) for m in matrices[1:]), abs(matrices[0])).tocsr()
+        slicing = slice_orbitals(pattern, [lead.interface_sys for lead in lead_list])
     elif not isinstance(slicing, Slicing):
         raise TypeError(f"slicing must be a Slicing, got {type(slicing).__name__}")
-    blocks = _extract_blocks(matrix, slicing)
-    local_index = np.full(matrix.shape[0], -1, dtype=np.int64)
+    blocks = _extract_blocks(matrices, slicing)
+    local_index = np.full(size, -1, dtype=np.int64)
     for orbs in slicing.slices:
         local_index[orbs] = np.arange(len(orbs))
     lead_local = tuple(local_index[lead.interface_sys] for lead in lead_list)
@@ -411,13 +614,18 @@ def prepare(
         slicing=slicing,
         leads=tuple(lead_list),
         closed_form=tuple(
-            closed_form_lead(lead.h_cell, lead.hop) if isinstance(lead, LeadData) else None
-            for lead in lead_list
+            closed_form_lead(lead.h_cell, lead.hop)
+            if isinstance(lead, LeadData) and not vary
+            else None
+            for lead, vary in zip(lead_list, varies)
         ),
-        num_orbitals=int(matrix.shape[0]),
+        num_orbitals=int(size),
         _blocks=blocks,
         _lead_local=lead_local,
-        _hamiltonian=matrix,
+        _hamiltonians=tuple(matrices),
+        _element_leads=tuple(element_leads),
+        _lead_varies=varies,
+        batched=batched,
     )
 
 
@@ -438,50 +646,93 @@ def _needed_pairs(problem: RGFProblem, smatrix: bool) -> list[tuple[int, int]]:
     return [(i, j) for i in range(count) for j in range(count) if i != j]
 
 
+def _to_device_value(xp: ModuleType, value: Any) -> Any:
+    if isinstance(value, _PerElement):
+        return _PerElement(_backend.to_device(xp, value.array))
+    return _backend.to_device(xp, value)
+
+
+def _dagger(value: Any) -> Any:
+    """Conjugate transpose over the last two axes (of every element of a stack)."""
+    if isinstance(value, _PerElement):
+        return _PerElement(value.array.conj().transpose(0, 2, 1).copy())
+    return value.conj().T.copy()
+
+
+@dataclass(frozen=True, eq=False)
+class _BatchCoupling:
+    """A coupling for one chunk: values shared, or (B, ...) gathered per batch entry.
+
+    ``scalar`` is a complex or a (B,) array; ``first`` the diagonal ((n,) or (B, n)) or the
+    dense ``V`` ((n_prev, n) or (B, n_prev, n)); ``second`` the dense ``V^dagger``.
+    """
+
+    kind: str
+    scalar: Any
+    first: Any
+    second: Any
+    shape: tuple[int, int]
+
+
 class _DeviceBlocks:
     """Slice blocks copied to the device once."""
 
     def __init__(self, xp: ModuleType, blocks: _SliceBlocks) -> None:
-        self.templates = [_backend.to_device(xp, t) for t in blocks.templates]
-        self.template_is_zero = [not np.any(t) for t in blocks.templates]
-        self.diagonals = [_backend.to_device(xp, d) for d in blocks.diagonals]
-        self.couplings: list[tuple[_Coupling, Any, Any]] = []
+        self.templates = [_to_device_value(xp, t) for t in blocks.templates]
+        self.template_is_zero = [
+            not np.any(t.array if isinstance(t, _PerElement) else t) for t in blocks.templates
+        ]
+        self.diagonals = [_to_device_value(xp, d) for d in blocks.diagonals]
+        self.couplings: list[tuple[_Coupling, Any, Any, Any]] = []
         for c in blocks.couplings:
+            scalar = c.scalar
+            if isinstance(scalar, _PerElement):
+                scalar = _to_device_value(xp, scalar)
             if c.kind == "diagonal":
-                assert c.diagonal is not None
-                d = _backend.to_device(xp, c.diagonal)
-                self.couplings.append((c, d, None))
+                self.couplings.append((c, scalar, _to_device_value(xp, c.diagonal), None))
             elif c.kind == "dense":
-                assert c.dense is not None
-                v = _backend.to_device(xp, c.dense)
-                self.couplings.append((c, v, v.conj().T.copy()))
+                v = _to_device_value(xp, c.dense)
+                self.couplings.append((c, scalar, v, _dagger(v)))
             else:
-                self.couplings.append((c, None, None))
+                self.couplings.append((c, scalar, None, None))
         self.template_of_slice = blocks.template_of_slice
 
+    def coupling(self, index: int, elements: Any) -> _BatchCoupling:
+        """Coupling ``V_index`` for a chunk whose entries belong to ``elements``."""
+        c, scalar, first, second = self.couplings[index]
+        return _BatchCoupling(
+            c.kind, _at(scalar, elements), _at(first, elements), _at(second, elements), c.shape
+        )
 
-def _apply_vdag(xp: ModuleType, coupling: Any, q: Any) -> Any:
+
+def _apply_vdag(xp: ModuleType, coupling: _BatchCoupling, q: Any) -> Any:
     """``V^dagger q`` for q of shape (B, n_prev, w) -> (B, n, w)."""
-    kind, c = coupling[0].kind, coupling[0]
+    kind = coupling.kind
     if kind == "scalar":
-        return q * np.conj(c.scalar)
+        scalar = coupling.scalar
+        if isinstance(scalar, complex):
+            return q * np.conj(scalar)
+        return q * scalar.conj()[:, None, None]
     if kind == "diagonal":
-        return q * coupling[1].conj()[None, :, None]
+        return q * coupling.first.conj()[..., :, None]
     if kind == "dense":
-        return xp.matmul(coupling[2][None], q)
-    return xp.zeros((q.shape[0], c.shape[1], q.shape[2]), dtype=complex)
+        return xp.matmul(coupling.second, q)
+    return xp.zeros((q.shape[0], coupling.shape[1], q.shape[2]), dtype=complex)
 
 
-def _apply_v_right(xp: ModuleType, coupling: Any, p: Any) -> Any:
+def _apply_v_right(xp: ModuleType, coupling: _BatchCoupling, p: Any) -> Any:
     """``p V`` for p of shape (B, a, n_prev) -> (B, a, n)."""
-    kind, c = coupling[0].kind, coupling[0]
+    kind = coupling.kind
     if kind == "scalar":
-        return p * c.scalar
+        scalar = coupling.scalar
+        if isinstance(scalar, complex):
+            return p * scalar
+        return p * scalar[:, None, None]
     if kind == "diagonal":
-        return p * coupling[1][None, None, :]
+        return p * coupling.first[..., None, :]
     if kind == "dense":
-        return xp.matmul(p, coupling[1][None])
-    return xp.zeros((p.shape[0], p.shape[1], c.shape[1]), dtype=complex)
+        return xp.matmul(p, coupling.first)
+    return xp.zeros((p.shape[0], p.shape[1], coupling.shape[1]), dtype=complex)
 
 
 class _SingularSlice(ValueError):
@@ -603,8 +854,13 @@ def _sweep(
     energies_dev: Any,
     terms: Sequence[_LeadTerms],
     pairs: Sequence[tuple[int, int]],
+    elements: Any = None,
 ) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
-    """Run the recursion; returns the blocks M_lm, their (B,) log2 scales and the flops."""
+    """Run the recursion; returns the blocks M_lm, their (B,) log2 scales and the flops.
+
+    ``elements`` (B,) on the device: the element of a parameter batch each entry belongs to
+    (None: a problem of one element).
+    """
     batch = int(energies_dev.shape[0])
     slicing = problem.slicing
     lead_slice = slicing.lead_slices
@@ -633,22 +889,28 @@ def _sweep(
     n_prev = 0
     for s in range(slicing.num_slices):
         n = int(slicing.sizes[s])
-        coupling: Any = dev.couplings[s - 1] if s > 0 else None
-        kind = coupling[0].kind if coupling is not None else "zero"
+        coupling = dev.coupling(s - 1, elements) if s > 0 else None
+        kind = coupling.kind if coupling is not None else "zero"
         # target * (E - H_s - Sigma_leads(s) - V^dagger G^L V), target = -sign where the
         # coupling term is reused in place.
         target = -sign
         if kind == "scalar":
+            assert coupling is not None
             matrix = green
-            weight = abs(coupling[0].scalar) ** 2
-            if weight != 1.0:
-                matrix *= weight
+            if isinstance(coupling.scalar, complex):
+                weight = abs(coupling.scalar) ** 2
+                if weight != 1.0:
+                    matrix *= weight
+            else:
+                matrix *= (xp.abs(coupling.scalar) ** 2)[:, None, None]
         elif kind == "diagonal":
-            d = coupling[1]
+            assert coupling is not None
+            d = coupling.first
             matrix = green
-            matrix *= (d.conj()[:, None] * d[None, :])[None]
+            matrix *= d.conj()[..., :, None] * d[..., None, :]
         elif kind == "dense":
-            matrix = xp.matmul(coupling[2][None], xp.matmul(green, coupling[1][None]))
+            assert coupling is not None
+            matrix = xp.matmul(coupling.second, xp.matmul(green, coupling.first))
             flops += 8.0 * batch * (n_prev * n_prev * n + n * n_prev * n)
         else:
             matrix = xp.zeros((batch, n, n), dtype=complex)
@@ -656,11 +918,11 @@ def _sweep(
         template = dev.template_of_slice[s]
         if not dev.template_is_zero[template]:
             if target > 0:
-                matrix -= dev.templates[template][None]
+                matrix -= _at(dev.templates[template], elements)
             else:
-                matrix += dev.templates[template][None]
+                matrix += _at(dev.templates[template], elements)
         flat = matrix.reshape(batch, n * n)
-        flat[:, :: n + 1] += target * (energies_dev[:, None] - dev.diagonals[s][None, :])
+        flat[:, :: n + 1] += target * (energies_dev[:, None] - _at(dev.diagonals[s], elements))
         for lead in leads_in_slice.get(s, []):
             sigma = terms[lead].selfenergy
             if whole_slice[lead]:
@@ -821,6 +1083,7 @@ def _solve_chunk(
     smatrix: bool,
     xp: ModuleType,
     dev: _DeviceBlocks,
+    elements: IntArray | None = None,
 ) -> tuple[Any, float, int]:
     """:func:`_recursion` on a chunk; energies where it meets a singular slice go sparse.
 
@@ -830,21 +1093,29 @@ def _solve_chunk(
     energies are solved by the sparse direct solver, which raises only if the whole
     problem is singular; the rest of the chunk stays in the recursion, reusing the lead
     modes already computed. Returns the values, the flops of the recursion and the number
-    of energies handed to the sparse solver.
+    of energies handed to the sparse solver. ``elements`` gives the element of a parameter
+    batch of every energy (None: all of element 0).
     """
-    modes_cache: dict[tuple[int, float], LeadEmbedding] = {}
+    if elements is None:
+        elements = np.zeros(energies.size, dtype=np.int64)
+    modes_cache: dict[tuple[int, int, float], LeadEmbedding] = {}
     sparse_results: dict[int, SMatrix] = {}
     remaining = np.arange(energies.size)
     values: Any = [] if smatrix else np.zeros((0, problem.num_leads, problem.num_leads))
     flops = 0.0
     while remaining.size:
         try:
-            values, flops = _recursion(problem, energies[remaining], smatrix, xp, dev, modes_cache)
+            values, flops = _recursion(
+                problem, energies[remaining], smatrix, xp, dev, modes_cache, elements[remaining]
+            )
             break
         except _SingularSlice as singular:
             for k in remaining[singular.indices]:
+                element = int(elements[k])
                 sparse_results[int(k)] = scattering_matrix(
-                    problem._hamiltonian, problem.leads, float(energies[k])
+                    problem._hamiltonians[element],
+                    problem._element_leads[element],
+                    float(energies[k]),
                 )
             remaining = np.delete(remaining, singular.indices)
     if not sparse_results:
@@ -870,9 +1141,13 @@ def _recursion(
     smatrix: bool,
     xp: ModuleType,
     dev: _DeviceBlocks,
-    modes_cache: dict[tuple[int, float], LeadEmbedding] | None = None,
+    modes_cache: dict[tuple[int, int, float], LeadEmbedding] | None = None,
+    elements: IntArray | None = None,
 ) -> tuple[Any, float]:
+    if elements is None:
+        elements = np.zeros(energies.size, dtype=np.int64)
     energies_dev = _backend.to_device(xp, energies)
+    elements_dev = _backend.to_device(xp, elements) if problem.num_elements > 1 else None
     # Modes energy by energy, all leads at each: a lead and its mirror image (the two ends of
     # a wire) then share their eigenproblem (see mesoscopic.leads).
     cache = {} if modes_cache is None else modes_cache
@@ -888,19 +1163,22 @@ def _recursion(
         k: [] for k, mask in enumerate(needed) if mask.any()
     }
     for position, energy in enumerate(energies):
+        element = int(elements[position])
         for k in computed:
             if not needed[k][position]:
                 continue
-            key = (k, float(energy))
+            # A lead equal in all elements is solved once per energy.
+            owner = element if problem._lead_varies[k] else 0
+            key = (k, owner, float(energy))
             if key not in cache:
-                cache[key] = embed_lead(problem.leads[k], float(energy), k)
+                cache[key] = embed_lead(problem._element_leads[owner][k], float(energy), k)
             computed[k].append(cache[key])
     terms = [
         _lead_terms(xp, lead, closed, energies, energies_dev, computed.get(k), exact=smatrix)
         for k, (lead, closed) in enumerate(zip(problem.leads, problem.closed_form))
     ]
     blocks, scales, flops = _sweep(
-        xp, problem, dev, energies_dev, terms, _needed_pairs(problem, smatrix)
+        xp, problem, dev, energies_dev, terms, _needed_pairs(problem, smatrix), elements_dev
     )
     if smatrix:
         return _smatrices_from_blocks(xp, problem, blocks, scales, terms, energies), flops
@@ -926,10 +1204,13 @@ class _BlasLimits:
             self.controller.restore_original_limits()
 
 
-def _worker(args: tuple[RGFProblem, FloatArray, bool, int | None]) -> tuple[Any, float, int]:
-    problem, energies, smatrix, blas_threads = args
+def _worker(
+    args: tuple[RGFProblem, FloatArray, IntArray, bool, int | None],
+) -> tuple[Any, float, int]:
+    problem, energies, elements, smatrix, blas_threads = args
     with _BlasLimits(blas_threads):
-        return _solve_chunk(problem, energies, smatrix, np, _DeviceBlocks(np, problem._blocks))
+        dev = _DeviceBlocks(np, problem._blocks)
+        return _solve_chunk(problem, energies, smatrix, np, dev, elements)
 
 
 def _run(
@@ -964,6 +1245,12 @@ def _run(
             f"device={device!r} (one process drives the GPU)"
         )
     xp = _backend.array_module(device)
+    # A parameter batch solves every energy for every element: entry k * n_E + j is energy
+    # j of element k.
+    num_energies = e.size
+    count = problem.num_elements
+    element_of = np.repeat(np.arange(count, dtype=np.int64), num_energies)
+    e = np.tile(e, count)
     requested = chunk_size
     if requested is None and workers > 1:
         requested = math.ceil(e.size / workers)
@@ -973,14 +1260,17 @@ def _run(
     # Chunks of sorted energies: neighbouring energies have similar numbers of open channels,
     # so the lead projections padded to the chunk's widest are narrow.
     order = np.argsort(e, kind="stable")
-    pieces = [e[order[i : i + chunk]] for i in range(0, e.size, chunk)]
+    pieces = [order[i : i + chunk] for i in range(0, e.size, chunk)]
     start = time.perf_counter()
     if workers == 1 or len(pieces) == 1:
         with _BlasLimits(blas_threads):
             dev = _DeviceBlocks(xp, problem._blocks)
-            results = [_solve_chunk(problem, piece, smatrix, xp, dev) for piece in pieces]
+            results = [
+                _solve_chunk(problem, e[piece], smatrix, xp, dev, element_of[piece])
+                for piece in pieces
+            ]
     else:
-        jobs = [(problem, piece, smatrix, blas_threads) for piece in pieces]
+        jobs = [(problem, e[piece], element_of[piece], smatrix, blas_threads) for piece in pieces]
         with ProcessPoolExecutor(
             max_workers=min(workers, len(pieces)), initializer=exit_with_parent
         ) as pool:
@@ -994,6 +1284,7 @@ def _run(
             flops=flops,
             seconds=elapsed,
             num_energies=int(e.size),
+            num_elements=int(count),
             chunk_size=chunk,
             num_chunks=len(pieces),
             num_slices=problem.slicing.num_slices,
@@ -1002,10 +1293,15 @@ def _run(
         )
     if smatrix:
         ordered = [s for r in results for s in r[0]]
-        return [ordered[k] for k in np.argsort(order, kind="stable")]
+        flat = [ordered[k] for k in np.argsort(order, kind="stable")]
+        if not problem.batched:
+            return flat
+        return [flat[k * num_energies : (k + 1) * num_energies] for k in range(count)]
     values = np.concatenate([r[0] for r in results], axis=0)
     out = np.empty_like(values)
     out[order] = values
+    if problem.batched:
+        return out.reshape(count, num_energies, *out.shape[1:])
     return out
 
 

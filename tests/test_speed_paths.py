@@ -1,0 +1,333 @@
+"""The fast roads users take: one-energy ``smatrix`` by the RGF, batches over parameter values.
+
+Every comparison is against the sparse direct solver called on its own, and each test
+proves which road ran (the sparse solver's calls are counted, the RGF's sparse fallbacks
+must be zero).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mesoscopic as meso
+from mesoscopic import batch
+from mesoscopic.solvers import rgf, sparse
+from mesoscopic.system import SelfEnergyLead
+from mesoscopic.transport import lead_data
+
+TOLERANCE = 1e-10
+
+
+def wire_in_field(width: int = 6, length: int = 10) -> meso.System:
+    """Disordered wire, onsite and Peierls hopping as value functions (leads in the field)."""
+    lat = meso.lattice.square(norbs=1)
+
+    def onsite(site, disorder):
+        x, y = site.tag
+        return 4.0 + disorder[x, y]
+
+    def hopping(site1, site2, phi):
+        (x1, y1), (x2, y2) = site1.pos, site2.pos
+        return -np.exp(-1j * phi * (x1 - x2) * (y1 + y2) / 2)
+
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
+    syst[lat.neighbors()] = hopping
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = hopping
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def realizations(count: int, width: int = 6, length: int = 10, phi=0.07) -> list[dict]:
+    rng = np.random.default_rng(3)
+    phis = np.broadcast_to(phi, (count,))
+    return [dict(disorder=rng.uniform(-1.5, 1.5, (length, width)), phi=float(p)) for p in phis]
+
+
+def sparse_smatrix(fsys, energy, params, **leads):
+    ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
+    return sparse.scattering_matrix(ham, lead_data(fsys, params=params), energy, **leads)
+
+
+class CallCounter:
+    def __init__(self, function):
+        self.function, self.calls = function, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.function(*args, **kwargs)
+
+
+@pytest.fixture
+def sparse_calls(monkeypatch):
+    """Counts calls of the sparse solver, from smatrix and as the RGF's fallback."""
+    counter = CallCounter(sparse.scattering_matrix)
+    monkeypatch.setattr(sparse, "scattering_matrix", counter)
+    monkeypatch.setattr(rgf, "scattering_matrix", counter)
+    return counter
+
+
+def assert_same_smatrix(fast, reference):
+    assert fast.data.shape == reference.data.shape
+    assert fast.in_leads == reference.in_leads and fast.out_leads == reference.out_leads
+    for a, b in zip(fast.lead_info, reference.lead_info):
+        assert a.num_modes == b.num_modes
+    np.testing.assert_allclose(fast.data, reference.data, atol=TOLERANCE, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# One energy: smatrix takes the RGF where the system slices well
+# ---------------------------------------------------------------------------------------------
+
+
+def test_smatrix_of_a_wire_in_a_field_is_the_sparse_one_by_the_rgf(sparse_calls):
+    fsys = wire_in_field()
+    params = realizations(1)[0]
+    reference = sparse_smatrix(fsys, 1.3, params)
+    sparse_calls.calls = 0
+    fast = meso.smatrix(fsys, 1.3, params=params)
+    assert sparse_calls.calls == 0  # the recursion ran, without fallback
+    assert reference.num_propagating(0) >= 2
+    assert_same_smatrix(fast, reference)
+    assert fast.spin_degeneracy == fsys.spin_degeneracy and fast.current_conserving
+
+
+@pytest.mark.parametrize(
+    "in_leads, out_leads", [([0], None), (None, [1]), ([2, 0], [5, 3, 1]), ([4], [4])]
+)
+def test_smatrix_of_a_hall_bar_with_chosen_leads_is_the_sparse_one(
+    sparse_calls, in_leads, out_leads
+):
+    fsys = meso.models.hall_bar(16, 6, terminals=6, arm=2)
+    params = dict(phi=0.03, disorder=0.5, seed=2)
+    reference = sparse_smatrix(fsys, 0.9, params, in_leads=in_leads, out_leads=out_leads)
+    sparse_calls.calls = 0
+    fast = meso.smatrix(fsys, 0.9, params=params, in_leads=in_leads, out_leads=out_leads)
+    assert sparse_calls.calls == 0
+    assert_same_smatrix(fast, reference)
+    if in_leads is not None and out_leads is None:
+        # The transmission out of the left-out leads follows from the sum rules, as before.
+        assert fast.transmission(1, 0) == pytest.approx(reference.transmission(1, 0), abs=1e-10)
+
+
+def test_smatrix_with_self_energy_leads_is_the_sparse_one(sparse_calls):
+    fsys = wire_in_field(4, 6)
+    sites = fsys.sites
+
+    def probe(energy, args=(), *, params=None):
+        return [[-0.5j * params["gamma"]]]
+
+    middle = [s for s in sites if tuple(s.tag) == (3, 1)]
+    probed = fsys.with_leads([SelfEnergyLead(probe, middle, parameters=["gamma"])])
+    params = dict(realizations(1, 4, 6)[0], gamma=0.4)
+    reference = sparse_smatrix(probed, 0.8, params)
+    sparse_calls.calls = 0
+    fast = meso.smatrix(probed, 0.8, params=params)
+    assert sparse_calls.calls == 0
+    assert len(fast.lead_info) == 3 and fast.num_propagating(2) == 1
+    assert_same_smatrix(fast, reference)
+
+
+def test_smatrix_of_a_system_that_slices_badly_takes_the_sparse_solver(sparse_calls, monkeypatch):
+    # A hub coupled to 30 sites: its breadth-first slices put 30 of 31 sites in one slice.
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    hub = lat(0, 0)
+    leaves = [lat(1, k) for k in range(30)]
+    syst[hub] = 0.2
+    syst[leaves] = lambda site, v: v * np.cos(site.tag[1])
+    for k, leaf in enumerate(leaves):
+        syst[hub, leaf] = -0.3 - 0.01 * k
+    fsys = syst.finalized()
+    left = SelfEnergyLead(lambda e: [[-0.4j]], [hub])
+    right = SelfEnergyLead(lambda e: [[-0.7j]], [leaves[5]])
+    fsys = fsys.with_leads([left, right])
+    monkeypatch.setattr(batch, "AUTO_SMALL_SYSTEM", 10)  # as if the system were large
+    problem = rgf.prepare(
+        fsys.hamiltonian_submatrix(params=dict(v=0.5), sparse=True),
+        lead_data(fsys, params=dict(v=0.5)),
+    )
+    assert problem.slicing.max_size > fsys.num_orbitals / 2
+    sparse_calls.calls = 0
+    fast = meso.smatrix(fsys, 0.1, params=dict(v=0.5))
+    assert sparse_calls.calls == 1  # the sparse solver, as solver="auto" chooses
+    monkeypatch.setattr(batch, "AUTO_SMALL_SYSTEM", 2000)
+    by_rgf = meso.smatrix(fsys, 0.1, params=dict(v=0.5))
+    assert sparse_calls.calls == 1
+    assert_same_smatrix(by_rgf, fast)
+
+
+def test_wave_function_and_ldos_stay_on_the_sparse_solver(sparse_calls, monkeypatch):
+    fsys = wire_in_field(4, 5)
+    params = realizations(1, 4, 5)[0]
+    states = CallCounter(sparse.scattering_states)
+    monkeypatch.setattr(sparse, "scattering_states", states)
+    meso.wave_function(fsys, 1.0, params=params)
+    meso.ldos(fsys, 1.0, params=params)
+    assert states.calls == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches over parameter values
+# ---------------------------------------------------------------------------------------------
+
+
+def test_transmission_over_a_list_of_params_is_each_element_solved_alone(sparse_calls):
+    fsys = wire_in_field()
+    elements = realizations(5)
+    energies = [0.6, 1.3, 2.2]
+    stats: dict = {}
+    sparse_calls.calls = 0
+    t = meso.transmission(fsys, energies, params=elements, stats=stats)
+    assert sparse_calls.calls == 0
+    assert stats["solver"] == "rgf" and stats["sparse_fallback_energies"] == 0
+    assert stats["num_elements"] == 5 and stats["num_energies"] == 15
+    assert t.shape == (5, 3, 2, 2)
+    for k, params in enumerate(elements):
+        for j, energy in enumerate(energies):
+            expected = sparse_smatrix(fsys, energy, params).transmission_matrix()
+            np.testing.assert_allclose(t[k, j], expected, atol=TOLERANCE, rtol=0)
+    pair = meso.transmission(fsys, energies, 1, 0, params=elements)
+    assert pair.shape == (5, 3)
+    np.testing.assert_array_equal(pair, t[:, :, 1, 0])
+    # Disorder changes the transmission: the elements were really solved apart.
+    assert np.ptp(t[:, 1, 1, 0]) > 1e-3
+
+
+def test_smatrices_over_a_list_of_params_with_leads_that_differ(sparse_calls):
+    # phi enters the leads too: each element has its own lead modes.
+    fsys = wire_in_field()
+    elements = realizations(4, phi=[0.0, 0.05, 0.1, 0.2])
+    stats: dict = {}
+    sparse_calls.calls = 0
+    result = meso.smatrices(fsys, [0.9, 1.7], params=elements, stats=stats)
+    assert sparse_calls.calls == 0 and stats["sparse_fallback_energies"] == 0
+    assert isinstance(result, tuple) and len(result) == 4
+    for params, element in zip(elements, result):
+        assert isinstance(element, meso.batch.SMatrixBatch)
+        np.testing.assert_array_equal(element.energies, [0.9, 1.7])
+        for s, energy in zip(element, (0.9, 1.7)):
+            assert_same_smatrix(s, sparse_smatrix(fsys, energy, params))
+    # And the same S-matrices as the one-energy road, call by call.
+    for params, element in zip(elements, result):
+        assert_same_smatrix(element[1], meso.smatrix(fsys, 1.7, params=params))
+
+
+def test_a_parameter_batch_of_a_hall_bar_with_field_and_disorder(sparse_calls):
+    fsys = meso.models.hall_bar(16, 6, terminals=6, arm=2)
+    elements = [dict(phi=phi, disorder=0.8, seed=seed) for phi, seed in [(0.0, 1), (0.04, 2)]]
+    sparse_calls.calls = 0
+    t = meso.transmission(fsys, [0.7, 1.1], params=elements)
+    assert sparse_calls.calls == 0
+    for k, params in enumerate(elements):
+        for j, energy in enumerate([0.7, 1.1]):
+            expected = sparse_smatrix(fsys, energy, params).transmission_matrix()
+            np.testing.assert_allclose(t[k, j], expected, atol=TOLERANCE, rtol=0)
+
+
+def test_a_parameter_batch_with_self_energy_leads_of_the_parameters():
+    fsys = wire_in_field(4, 6)
+
+    def probe(energy, args=(), *, params=None):
+        return [[-0.5j * params["gamma"]]]
+
+    middle = [s for s in fsys.sites if tuple(s.tag) == (2, 2)]
+    probed = fsys.with_leads([SelfEnergyLead(probe, middle, parameters=["gamma"])])
+    elements = [dict(p, gamma=g) for p, g in zip(realizations(3, 4, 6), [0.1, 0.5, 2.0])]
+    t = meso.transmission(probed, [1.1], params=elements)
+    for k, params in enumerate(elements):
+        expected = sparse_smatrix(probed, 1.1, params).transmission_matrix()
+        np.testing.assert_allclose(t[k, 0], expected, atol=TOLERANCE, rtol=0)
+
+
+def test_a_value_that_vanishes_in_one_element_keeps_the_structure():
+    # A hopping that is zero for one element: the union of the patterns is used.
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(6) for y in range(3))] = 4.0
+    syst[lat.neighbors()] = -1.0
+    syst[lat(2, 1), lat(3, 1)] = lambda a, b, t: -t
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(3))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    elements = [dict(t=0.0), dict(t=1.0), dict(t=2.5)]
+    t = meso.transmission(fsys, [1.0, 2.5], params=elements, solver="rgf")
+    sparse_t = meso.transmission(fsys, [1.0, 2.5], params=elements, solver="sparse")
+    np.testing.assert_allclose(t, sparse_t, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(t[1, :, 1, 0], [1.0, 2.0], atol=1e-10)  # the clean wire
+
+
+def test_a_list_of_params_can_be_labelled_and_solved_sparse():
+    fsys = wire_in_field(4, 5)
+    elements = realizations(2, 4, 5)
+    labelled = meso.transmission(fsys, [0.5, 1.0], 1, 0, params=elements, labelled=True)
+    assert labelled.dims == ("element", "energy")
+    np.testing.assert_array_equal(labelled["element"], [0, 1])
+    stats: dict = {}
+    by_sparse = meso.transmission(
+        fsys, [0.5, 1.0], 1, 0, params=elements, solver="sparse", stats=stats
+    )
+    assert stats["solver"] == "sparse"
+    np.testing.assert_allclose(labelled.values, by_sparse, atol=TOLERANCE, rtol=0)
+    matrix = meso.transmission(fsys, [0.5], params=elements, labelled=True)
+    assert matrix.dims == ("element", "energy", "to_lead", "from_lead")
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ([], ValueError, "params is an empty list"),
+        ([{"phi": 0.1}, 3], TypeError, r"params\[1\] must be a dict"),
+        ("phi", TypeError, "params must be a dict of parameter values, or a list"),
+    ],
+)
+def test_bad_parameter_batches_are_refused_clearly(params, error, message):
+    fsys = wire_in_field(3, 3)
+    with pytest.raises(error, match=message):
+        meso.transmission(fsys, [1.0], params=params)
+    with pytest.raises(error, match=message):
+        meso.smatrices(fsys, [1.0], params=params)
+
+
+def test_prepare_batch_refuses_elements_of_different_structure():
+    from mesoscopic.leads import LeadData
+
+    lead = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    other = LeadData([[0.0]], [[-1.0]], interface_sys=[1], interface_cell=[0])
+    chain = -(np.eye(2, k=1) + np.eye(2, k=-1))
+    with pytest.raises(ValueError, match="element 0 has 2 orbitals, element 1 has 3"):
+        rgf.prepare_batch([chain, np.zeros((3, 3))], [[lead, other], [lead, other]])
+    with pytest.raises(ValueError, match="lead 1 attaches to other orbitals in element 1"):
+        rgf.prepare_batch([chain, chain], [[lead, other], [lead, lead]])
+    with pytest.raises(ValueError, match="element 0 has 2, element 1 has 1"):
+        rgf.prepare_batch([chain, chain], [[lead, other], [lead]])
+    with pytest.raises(ValueError, match="hamiltonians is empty"):
+        rgf.prepare_batch([], [])
+
+
+def test_prepare_batch_solves_elements_with_different_sparsity_patterns():
+    from mesoscopic.leads import LeadData
+
+    left = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
+    right = LeadData([[0.0]], [[-1.0]], interface_sys=[3], interface_cell=[0])
+    whole = -(np.eye(4, k=1) + np.eye(4, k=-1)) + np.diag([0.0, 0.3, -0.2, 0.0])
+    cut = whole.copy()
+    cut[1, 2] = cut[2, 1] = 0.0  # dense input: the cut bond is not stored at all
+    weak = whole.copy()
+    weak[1, 2] = weak[2, 1] = -0.2
+    hams = [whole, cut, weak]
+    problem = rgf.prepare_batch(hams, [[left, right]] * 3)
+    t = problem.transmission([-0.5, 0.4])
+    assert t.shape == (3, 2, 2, 2)
+    for k, ham in enumerate(hams):
+        for j, energy in enumerate([-0.5, 0.4]):
+            expected = sparse.scattering_matrix(ham, [left, right], energy).transmission_matrix()
+            np.testing.assert_allclose(t[k, j], expected, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(t[1, :, 1, 0], 0.0, atol=1e-14)  # the cut chain
