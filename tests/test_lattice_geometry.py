@@ -222,3 +222,107 @@ def test_float_tags_within_rounding_are_rounded() -> None:
     for bad in (0.5, 2.01, np.nan, "1"):
         with pytest.raises(ValueError, match="integers"):
             lat(bad, 0)
+
+
+# repr(site) and repr(family), printed by Kwant 1.5.0 for the same lattices: Kwant scripts
+# seed disorder with digest functions of repr(site), so these strings are the realization.
+KWANT_REPRS = [
+    (
+        lambda: lattice.square(),
+        (0, 1),
+        "Site(kwant.lattice.Monatomic([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0], '', None), "
+        "array([0, 1]))",
+    ),
+    (
+        lambda: lattice.square(2.5, name="a", norbs=2),
+        (-1, 2),
+        "Site(kwant.lattice.Monatomic([[2.5, 0.0], [0.0, 2.5]], [0.0, 0.0], 'a', 2), "
+        "array([-1, 2]))",
+    ),
+    (
+        lambda: lattice.chain(norbs=1),
+        (-1,),
+        "Site(kwant.lattice.Monatomic([[1.0]], [0.0], '', 1), array([-1]))",
+    ),
+    (
+        lambda: lattice.cubic(norbs=1),
+        (-1, 2, 2),
+        "Site(kwant.lattice.Monatomic([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "
+        "[0.0, 0.0, 0.0], '', 1), array([-1, 2, 2]))",
+    ),
+    (
+        lambda: lattice.honeycomb().sublattices[1],
+        (0, 0),
+        "Site(kwant.lattice.Monatomic([[1.0, 0.0], [0.5, 0.8660254037844386]], "
+        "[0.0, 0.5773502691896258], '1', None), array([0, 0]))",
+    ),
+    (
+        lambda: lattice.honeycomb(0.5, name=["a", "b"], norbs=[1, 2]).b,
+        (2, -1),
+        "Site(kwant.lattice.Monatomic([[0.5, 0.0], [0.25, 0.4330127018922193]], "
+        "[0.0, 0.2886751345948129], 'b', 2), array([2, -1]))",
+    ),
+    (
+        lambda: lattice.kagome(norbs=1).sublattices[2],
+        (-1, 2),
+        "Site(kwant.lattice.Monatomic([[1.0, 0.0], [0.5, 0.8660254037844386]], "
+        "[0.25, 0.4330127018922193], '2', 1), array([-1, 2]))",
+    ),
+    (
+        lambda: lattice.general([[1, 0], [0, 1]], [[0.1, 0.2]]).sublattices[0],
+        (0, 0),
+        "Site(kwant.lattice.Monatomic([[1.0, 0.0], [0.0, 1.0]], [0.1, 0.2], '0', None), "
+        "array([0, 0]))",
+    ),
+    (
+        lambda: lattice.general([[1, 0], [0, 1]], [[0, 0], [0.5, 0.5]], name="x").sublattices[1],
+        (0, 0),
+        "Site(kwant.lattice.Monatomic([[1.0, 0.0], [0.0, 1.0]], [0.5, 0.5], 'x1', None), "
+        "array([0, 0]))",
+    ),
+    (
+        lambda: lattice.Monatomic([[1e-5, 0], [0, 1e-4]], offset=[-0.0, 1 / 3], norbs=1),
+        (3, -4),
+        "Site(kwant.lattice.Monatomic([[1e-05, 0.0], [0.0, 0.0001]], "
+        "[-0.0, 0.3333333333333333], '', 1), array([3, -4]))",
+    ),
+    (
+        lambda: lattice.Monatomic([[1, 0]], offset=[0.3, 0.2], name="q", norbs=3),
+        (-1,),
+        "Site(kwant.lattice.Monatomic([[1.0, 0.0]], [0.3, 0.2], 'q', 3), array([-1]))",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "tag", "expected"), KWANT_REPRS)
+def test_site_and_family_repr_are_kwants_text(make, tag, expected) -> None:
+    family = make()
+    site = family(*tag)
+    assert repr(site) == expected
+    assert repr(family) == expected[len("Site(") : expected.rindex(", array(")]
+    # The text determines the family: evaluating it names an equal lattice.
+    assert eval(repr(family), {"kwant": meso}) == family
+
+
+def test_site_and_lattice_str_are_kwants_text() -> None:
+    honeycomb = lattice.honeycomb(0.5, name=["a", "b"], norbs=[1, 2])
+    assert str(honeycomb) == "<Polyatomic lattice with sublattices a, b>"
+    assert str(honeycomb.b(2, -1)) == "<Site [2 -1] of b>"
+    assert str(lattice.square(2.5, name="a", norbs=2)) == "<Monatomic lattice a with 2 orbitals>"
+    assert str(lattice.Monatomic([[1e-5, 0], [0, 1e-4]], offset=[-0.0, 1 / 3], norbs=1)) == (
+        "<unnamed Monatomic lattice, vectors [1e-05 0.0], [0.0 0.0001], origin "
+        "[-0.0 0.3333333333333333], with 1 orbitals>"
+    )
+    assert str(lattice.chain()) == "<unnamed Monatomic lattice, vectors [1.0], origin [0.0]>"
+
+
+def test_digest_disorder_of_repr_site_is_kwants_realization() -> None:
+    # gauss(repr(site)) and uniform(repr(site), salt="4") printed by Kwant 1.5.0.
+    lat = lattice.square(norbs=1)
+    kwant_values = {
+        (0, 1): (-2.481571546592729, 0.6248156597184475),
+        (3, -2): (1.4166037479184568, 0.3689857316216102),
+    }
+    for tag, (gauss, uniform) in kwant_values.items():
+        assert meso.digest.gauss(repr(lat(*tag))) == gauss
+        assert meso.digest.uniform(repr(lat(*tag)), salt="4") == uniform

@@ -51,6 +51,7 @@ from .lattice import (
     SiteFamily,
     Symmetry,
     TranslationalSymmetry,
+    _described,
 )
 from .system import InfiniteSystem, ModesLead, SelfEnergyLead, System, TermGroup
 
@@ -109,7 +110,7 @@ def _which1(symmetry: Any, site: Site) -> int:
     if element.size != 1:
         raise ValueError(
             f"a lead needs a symmetry with one direction; {symmetry!r} gave the group "
-            f"element {element.tolist()} for {site!r}"
+            f"element {element.tolist()} for {_described(site)}"
         )
     return int(element[0])
 
@@ -122,20 +123,23 @@ def _checked_hopping(key: tuple[Any, ...]) -> tuple[Site, Site]:
     """A tuple key as a hopping, with Kwant's errors: TypeError for something that is not
     a site, IndexError for a tuple that is not a pair, ValueError for a site to itself."""
     if not all(isinstance(k, Site) for k in key):
-        raise TypeError(f"a hopping is a pair of sites, got {key!r}")
+        raise TypeError(f"a hopping is a pair of sites, got {_described(key)}")
     if len(key) != 2:
         raise IndexError(
-            f"a hopping is a pair of sites, got a tuple of {len(key)} site(s): {key!r} (give "
+            f"a hopping is a pair of sites, got a tuple of {len(key)} site(s): {_described(key)} "
+            "(give "
             "several sites as a list)"
         )
     if key[0] == key[1]:
-        raise ValueError(f"hopping {key!r} connects a site to itself; set the onsite value")
+        raise ValueError(
+            f"hopping {_described(key)} connects a site to itself; set the onsite value"
+        )
     return key[0], key[1]
 
 
 def _checked_site(site: Any) -> Site:
     if not isinstance(site, Site):
-        raise TypeError(f"expected a site, got {site!r}")
+        raise TypeError(f"expected a site, got {_described(site)}")
     return site
 
 
@@ -285,7 +289,7 @@ class Builder(Generic[_Symmetry]):
             yield from list(key(self))
         elif isinstance(key, (SiteFamily, Polyatomic)):
             raise TypeError(
-                f"a lattice is not a Builder key, got {key!r}: give sites, e.g. "
+                f"a lattice is not a Builder key, got {_described(key)}: give sites, e.g. "
                 "lat.shape(function, start), or hoppings, e.g. lat.neighbors()"
             )
         elif callable(key) and not isinstance(key, Iterable):
@@ -293,7 +297,8 @@ class Builder(Generic[_Symmetry]):
         elif isinstance(key, (str, bytes)) or not isinstance(key, Iterable):
             raise TypeError(
                 "Builder keys are sites, pairs of sites (hoppings), HoppingKinds, shapes, "
-                f"functions of the builder returning these, or iterables of these; got {key!r}"
+                "functions of the builder returning these, or iterables of these; got "
+                f"{_described(key)}"
             )
         else:
             items = list(key)
@@ -303,11 +308,11 @@ class Builder(Generic[_Symmetry]):
                 for item in items:
                     if first_is_site and not isinstance(item, Site):
                         raise TypeError(
-                            f"a sequence of sites contains {item!r}, which is not a site"
+                            f"a sequence of sites contains {_described(item)}, which is not a site"
                         )
                     if not first_is_site and not isinstance(item, tuple):
                         raise TypeError(
-                            f"a sequence of hoppings contains {item!r}, which is not a "
+                            f"a sequence of hoppings contains {_described(item)}, which is not a "
                             "hopping (a pair of sites)"
                         )
             for item in items:
@@ -322,21 +327,28 @@ class Builder(Generic[_Symmetry]):
                 self._set_hopping(item[0], item[1], value)
 
     def _set_site(self, site: Site, value: Any) -> None:
-        value = _check_value(value, f"onsite of {site!r}")
+        value = _check_value(value, f"onsite of {_described(site)}")
         if not callable(value):
             arr = np.asarray(value)
             if arr.ndim == 2:
                 if arr.shape[0] != arr.shape[1]:
-                    raise ValueError(f"onsite matrix of {site!r} must be square, got {arr.shape}")
+                    raise ValueError(
+                        f"onsite matrix of {_described(site)} must be square, got {arr.shape}"
+                    )
                 if not np.allclose(arr, arr.conj().T, atol=1e-13):
-                    raise ValueError(f"onsite matrix of {site!r} is not Hermitian: {arr.tolist()}")
+                    raise ValueError(
+                        f"onsite matrix of {_described(site)} is not Hermitian: {arr.tolist()}"
+                    )
             elif np.iscomplexobj(arr) and abs(arr.imag) > 1e-13:
-                raise ValueError(f"onsite value of {site!r} is not Hermitian (real): {value!r}")
+                raise ValueError(
+                    f"onsite value of {_described(site)} is not Hermitian (real): {value!r}"
+                )
             norbs = site.family.norbs
             size = 1 if arr.ndim == 0 else arr.shape[0]
             if norbs is not None and size != norbs:
                 raise ValueError(
-                    f"onsite value of {site!r} is {size}x{size} but its family has norbs={norbs}"
+                    f"onsite value of {_described(site)} is {size}x{size} but its family has "
+                    f"norbs={norbs}"
                 )
         site = self._canonical_site(site)
         self._sites[site] = value
@@ -345,16 +357,19 @@ class Builder(Generic[_Symmetry]):
     def _set_hopping(self, a: Site, b: Site, value: Any) -> None:
         if isinstance(value, HermConjOfFunc):
             a, b, value = b, a, value.function
-        value = _check_value(value, f"hopping {(a, b)!r}")
+        value = _check_value(value, f"hopping {_described((a, b))}")
         ca, cb = self._canonical_site(a), self._canonical_site(b)
         for s in (ca, cb):
             if s not in self._sites:
                 raise KeyError(
-                    f"cannot set hopping {(a, b)!r}: site {s!r} is not in the Builder "
+                    f"cannot set hopping {_described((a, b))}: site {_described(s)} is not in "
+                    "the Builder "
                     "(add the site before its hoppings)"
                 )
         if ca == cb and (self._symmetry is None or a == b):
-            raise ValueError(f"hopping {(a, b)!r} connects a site to itself; set the onsite value")
+            raise ValueError(
+                f"hopping {_described((a, b))} connects a site to itself; set the onsite value"
+            )
         if not callable(value):
             arr = np.asarray(value)
             if arr.ndim == 2:
@@ -363,7 +378,8 @@ class Builder(Generic[_Symmetry]):
                     nb is not None and arr.shape[1] != nb
                 ):
                     raise ValueError(
-                        f"hopping matrix {(a, b)!r} has shape {arr.shape} but the families have "
+                        f"hopping matrix {_described((a, b))} has shape {arr.shape} but the "
+                        "families have "
                         f"norbs=({na}, {nb})"
                     )
         found = self._find_hopping(a, b)
@@ -380,13 +396,13 @@ class Builder(Generic[_Symmetry]):
         if isinstance(key, Site):
             site = self._canonical_site(key)
             if site not in self._sites:
-                raise KeyError(f"site {key!r} is not in the Builder")
+                raise KeyError(f"site {_described(key)} is not in the Builder")
             return self._sites[site]
         if isinstance(key, tuple):
             key = _checked_hopping(key)
             found = self._find_hopping(*key)
             if found is None:
-                raise KeyError(f"hopping {key!r} is not in the Builder")
+                raise KeyError(f"hopping {_described(key)} is not in the Builder")
             stored, reverse = found
             value = self._hoppings[stored]
             if not reverse:
@@ -394,14 +410,16 @@ class Builder(Generic[_Symmetry]):
             if callable(value):
                 return HermConjOfFunc(value)
             return herm_conj(value)
-        raise TypeError(f"Builder keys are sites or pairs of sites, got {key!r}")
+        raise TypeError(f"Builder keys are sites or pairs of sites, got {_described(key)}")
 
     def __contains__(self, key: Any) -> bool:
         if isinstance(key, Site):
             return self._canonical_site(key) in self._sites
         if isinstance(key, tuple):
             return self._find_hopping(*_checked_hopping(key)) is not None
-        raise TypeError(f"a Builder holds sites and hoppings (pairs of sites), got {key!r}")
+        raise TypeError(
+            f"a Builder holds sites and hoppings (pairs of sites), got {_described(key)}"
+        )
 
     def __delitem__(self, key: Any) -> None:
         for item in list(self._expand(key)):
@@ -410,7 +428,7 @@ class Builder(Generic[_Symmetry]):
             else:
                 found = self._find_hopping(*item)
                 if found is None:
-                    raise KeyError(f"hopping {item!r} is not in the Builder")
+                    raise KeyError(f"hopping {_described(item)} is not in the Builder")
                 self._delete_hopping(found[0])
 
     def _delete_hopping(self, key: tuple[Site, Site]) -> None:
@@ -423,7 +441,7 @@ class Builder(Generic[_Symmetry]):
     def _delete_site(self, site: Site) -> None:
         site = self._canonical_site(site)
         if site not in self._sites:
-            raise KeyError(f"site {site!r} is not in the Builder")
+            raise KeyError(f"site {_described(site)} is not in the Builder")
         for other in list(self._adjacent[site]):
             found = self._find_hopping(site, other)
             if found is not None:
@@ -463,7 +481,7 @@ class Builder(Generic[_Symmetry]):
         """Sites connected to `site` by a hopping."""
         site_fd = self._canonical_site(_checked_site(site))
         if site_fd not in self._sites:
-            raise KeyError(f"site {site!r} is not in the Builder")
+            raise KeyError(f"site {_described(site)} is not in the Builder")
         if self._symmetry is None:
             return iter(list(self._adjacent[site_fd]))
         n = self._symmetry.which(site)
@@ -624,8 +642,8 @@ class Builder(Generic[_Symmetry]):
         >>> lat = meso.lattice.square(norbs=1)
         >>> lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
         >>> lead[(lat(0, y) for y in range(3))] = 0
-        >>> lead.closest((-7.2, 1.1))
-        Site('', (-7, 1))
+        >>> lead.closest((-7.2, 1.1)).tag
+        (-7, 1)
         """
         if not self._sites:
             raise ValueError("the Builder has no sites")
@@ -1038,7 +1056,7 @@ def _finalized_lead(
         target = {0: cell, 1: forward, -1: backward}.get(dom_b)
         if target is None:
             raise ValueError(
-                f"lead hopping {(a, b)!r} spans {abs(dom_b)} periods; lead hoppings may "
+                f"lead hopping {_described((a, b))} spans {abs(dom_b)} periods; lead hoppings may "
                 "only connect neighbouring unit cells (use a longer period)"
             )
         target[0].append((a, b))
@@ -1138,7 +1156,7 @@ def _finalized_system(
         images = [sym.act((lead.domain,), flead.sites[j]) for j in flead.interface_sites]
         missing = [s for s in images if s not in index]
         if missing:
-            raise ValueError(f"lead interface site {missing[0]!r} is not in the system")
+            raise ValueError(f"lead interface site {_described(missing[0])} is not in the system")
         interfaces.append(np.array([index[s] for s in images], dtype=np.int64))
     return System(
         sites=sites,
@@ -1214,7 +1232,8 @@ def _attach_extension(
                 if domain < min_dom:
                     raise ValueError(
                         "the lead cannot be attached: the scattering region does not cut "
-                        f"it (the lead's site {head!r} has no image in the region before "
+                        f"it (the lead's site {_described(head)} has no image in the region "
+                        "before "
                         "the region ends); check the lead's cross-section and direction"
                     )
                 if domain > max_dom + 1:
@@ -1248,7 +1267,7 @@ def _attach_finish(
     interface = [sym.act((max_dom,), site) for site in _interface_cell(lead_builder)]
     missing = [site for site in interface if not contains(site)]
     if missing:  # the extension adds every neighbour of the start cell
-        raise AssertionError(f"lead interface site {missing[0]!r} is not in the region")
+        raise AssertionError(f"lead interface site {_described(missing[0])} is not in the region")
     return [site for site in added if site not in start_set], interface
 
 
@@ -1338,7 +1357,7 @@ class BuilderLead:
         # attaches to nothing); finalization refuses it.
         self.interface = list(interface)
         if not all(isinstance(site, Site) for site in self.interface):
-            raise TypeError(f"interface sites must be Sites, got {self.interface!r}")
+            raise TypeError(f"interface sites must be Sites, got {_described(self.interface)}")
         self.padding = sorted(padding) if padding is not None else []
 
     @property
@@ -1878,7 +1897,7 @@ class ArrayBuilder:
             idx = np.array([self._site_index(site) for site in images], dtype=np.int64)
             if np.any(idx < 0):
                 missing = images[int(np.argmax(idx < 0))]
-                raise ValueError(f"lead interface site {missing!r} is not in the system")
+                raise ValueError(f"lead interface site {_described(missing)} is not in the system")
             interfaces.append(idx)
             leads.append(flead)
         paddings = [

@@ -149,6 +149,12 @@ class SiteFamily:
     def __repr__(self) -> str:
         return self.canonical_repr
 
+    def __str__(self) -> str:
+        orbitals = f" with {self.norbs} orbitals" if self.norbs else ""
+        if self.name:
+            return f"<{type(self).__name__} site family {self.name}{orbitals}>"
+        return f"<unnamed {type(self).__name__} site family{orbitals}>"
+
     def __hash__(self) -> int:
         return hash(self.canonical_repr)
 
@@ -202,6 +208,51 @@ def _check_norbs(norbs: Any) -> int | None:
     if not float(norbs).is_integer() or norbs < 1:
         raise ValueError(f"norbs must be a positive integer or None, got {norbs!r}")
     return int(norbs)
+
+
+def _tag_repr(tag: Any) -> str:
+    """A tag as Kwant prints it (its tags are integer arrays): ``array([1, -2])``."""
+    try:
+        entries = [int(t) for t in tag]
+    except (TypeError, ValueError):
+        return repr(tag)
+    return f"array([{', '.join(map(str, entries))}])"
+
+
+def _tag_str(tag: Any) -> str:
+    try:
+        entries = [int(t) for t in tag]
+    except (TypeError, ValueError):
+        return str(tag)
+    return f"[{' '.join(map(str, entries))}]"
+
+
+def _described(item: Any) -> str:
+    """A short text for a site, a hopping or a sequence of sites in an error message:
+    ``Site('a', (1, 2))``, with the family's name and the tag (a site's repr is Kwant's
+    full text, which spells the whole lattice out)."""
+    if isinstance(item, Site):
+        return f"Site({item.family.name!r}, {tuple(item.tag)!r})"
+    if isinstance(item, (tuple, list)) and item and all(isinstance(x, Site) for x in item):
+        inner = ", ".join(_described(x) for x in item)
+        return f"({inner})" if isinstance(item, tuple) else f"[{inner}]"
+    return repr(item)
+
+
+def _kwant_class_path(cls: type) -> str:
+    """``module.Class`` of a site family class as Kwant spells it: this package's classes
+    under Kwant's module paths (``kwant.lattice.Monatomic``), so that a family's repr, and
+    hence ``repr(site)``, is Kwant's text, and digest-seeded disorder is Kwant's."""
+    module = cls.__module__
+    if module == "mesoscopic" or module.startswith("mesoscopic."):
+        module = "kwant" + module[len("mesoscopic") :]
+    return f"{module}.{cls.__name__}"
+
+
+def _vectors_str(array: NDArray[np.float64]) -> str:
+    """Vectors as Kwant's lattice descriptions print them: ``[1.0 0.0], [0.0 1.0]``."""
+    rows = np.atleast_2d(array).tolist()
+    return ", ".join("[" + " ".join(repr(float(x)) for x in row) + "]" for row in rows)
 
 
 class Site:
@@ -297,7 +348,13 @@ class Site:
         return (self.family, self.tag)[index]
 
     def __repr__(self) -> str:
-        return f"Site({self.family.name!r}, {self.tag})"
+        # Kwant's string, exactly: scripts seed disorder with digest functions of
+        # repr(site), and get Kwant's realization only from Kwant's text.
+        return f"Site({self.family!r}, {_tag_repr(self.tag)})"
+
+    def __str__(self) -> str:
+        family = self.family
+        return f"<Site {_tag_str(self.tag)} of {family.name if family.name else family}>"
 
     @property
     def pos(self) -> NDArray[np.float64]:
@@ -444,9 +501,12 @@ class Monatomic(SiteFamily):
             raise ValueError(f"offset must have shape ({dim},), got {self.offset.shape}")
         self.offset.setflags(write=False)
         # Equal by value, as Kwant's lattices: the type, geometry, name and norbs decide.
+        # The text is Kwant's, character for character (see _kwant_class_path).
         norbs = _check_norbs(norbs)
+        if name is None:
+            name = ""
         canonical_repr = (
-            f"{type(self).__module__}.{type(self).__qualname__}("
+            f"{_kwant_class_path(type(self))}("
             f"{self.prim_vecs.tolist()!r}, {self.offset.tolist()!r}, {name!r}, {norbs!r})"
         )
         super().__init__(canonical_repr, name, norbs)
@@ -456,10 +516,13 @@ class Monatomic(SiteFamily):
         self._prim_vecs = self.prim_vecs  # Kwant's attribute name, used by Kwant's helpers
         self.dim = dim
 
-    def __repr__(self) -> str:
+    def __str__(self) -> str:
+        orbitals = f" with {self.norbs} orbitals" if self.norbs else ""
+        if self.name:
+            return f"<Monatomic lattice {self.name}{orbitals}>"
         return (
-            f"Monatomic({self.prim_vecs.tolist()}, offset={self.offset.tolist()}, "
-            f"name={self.name!r}, norbs={self.norbs})"
+            f"<unnamed Monatomic lattice, vectors {_vectors_str(self.prim_vecs)}, "
+            f"origin {_vectors_str(self.offset)}{',' if orbitals else ''}{orbitals}>"
         )
 
     def normalize_tag(self, tag: Sequence[Any]) -> tuple[int, ...]:
@@ -569,8 +632,11 @@ class Polyatomic:
                 f"got {basis_arr.shape}"
             )
         n_basis = len(basis_arr)
+        if name is None:
+            name = ""
         if isinstance(name, str):
-            names = [f"{name}{i}" for i in range(n_basis)] if n_basis > 1 else [name]
+            # As Kwant's: the prefix and the sublattice number, also for a single site.
+            names = [f"{name}{i}" for i in range(n_basis)]
         else:
             names = list(name)
             if len(names) != n_basis:
@@ -597,6 +663,10 @@ class Polyatomic:
     def __repr__(self) -> str:
         offsets = [s.offset.tolist() for s in self.sublattices]
         return f"Polyatomic({self.prim_vecs.tolist()}, {offsets})"
+
+    def __str__(self) -> str:
+        names = ", ".join(str(sub.name) for sub in self.sublattices)
+        return f"<Polyatomic lattice with sublattices {names}>"
 
     def vec(self, int_vec: Sequence[int]) -> NDArray[np.float64]:
         """Real-space vector of an integer lattice vector."""
@@ -926,10 +996,7 @@ def general(
         raise ValueError(
             f"basis must be a (n_basis, dim) array of site positions, got {np.shape(basis)}"
         )
-    if len(basis_arr) == 1:
-        nm = name if isinstance(name, str) else name[0]
-        nb = norbs if norbs is None or isinstance(norbs, (int, np.integer)) else norbs[0]
-        return Monatomic(prim_vecs, basis_arr[0], nm, nb)
+    # As Kwant: a basis, even of one site, makes a Polyatomic lattice.
     return Polyatomic(prim_vecs, basis_arr, name, norbs)
 
 
@@ -1224,10 +1291,10 @@ class TranslationalSymmetry(Symmetry):
     >>> import mesoscopic as meso
     >>> lat = meso.lattice.square()
     >>> sym = TranslationalSymmetry((-1, 0))
-    >>> sym.which(lat(3, 5)), sym.to_fd(lat(3, 5))
-    ((-3,), Site('', (0, 5)))
-    >>> TranslationalSymmetry((1, 0), (0, 2)).to_fd(lat(3, 5))
-    Site('', (0, 1))
+    >>> sym.which(lat(3, 5)), sym.to_fd(lat(3, 5)).tag
+    ((-3,), (0, 5))
+    >>> TranslationalSymmetry((1, 0), (0, 2)).to_fd(lat(3, 5)).tag
+    (0, 1)
     """
 
     def __init__(self, *periods: ArrayLike) -> None:

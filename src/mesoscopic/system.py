@@ -49,7 +49,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks
-from .lattice import Site
+from .lattice import Site, _described
 
 __all__ = [
     "InfiniteSystem",
@@ -381,7 +381,7 @@ def _is_package_function(func: Any) -> bool:
 
 def _site_text(site: Any) -> str:
     pos = tuple(float(x) for x in np.ravel(site.pos))
-    return f"{site!r} at position {pos}"
+    return f"{_described(site)} at position {pos}"
 
 
 def _function_parameters(func: Callable[..., Any], n_sites: int) -> set[str]:
@@ -1323,10 +1323,11 @@ class InfiniteSystem(_Frozen):
             k = int(self.norbs[i])
             if block.shape != (k, k):
                 raise ValueError(
-                    f"conservation law on {site!r} has shape {block.shape}, expected ({k}, {k})"
+                    f"conservation law on {_described(site)} has shape {block.shape}, expected "
+                    f"({k}, {k})"
                 )
             if not np.allclose(block, block.conj().T, atol=1e-12):
-                raise ValueError(f"conservation law on {site!r} must be Hermitian")
+                raise ValueError(f"conservation law on {_described(site)} must be Hermitian")
             o = self.orb_offsets[i]
             mat[o : o + k, o : o + k] = block
         vals, vecs = np.linalg.eigh(mat)
@@ -1789,8 +1790,9 @@ class System(_Frozen):
                 for site, index in zip(lead.interface, iface):
                     if site != sites[int(index)]:
                         raise ValueError(
-                            f"the interface of lead {k} puts {site!r} on site {int(index)}, "
-                            f"which is {sites[int(index)]!r}"
+                            f"the interface of lead {k} puts {_described(site)} on site "
+                            f"{int(index)}, "
+                            f"which is {_described(sites[int(index)])}"
                         )
         set_("leads", leads)
         set_("lead_interfaces", interfaces)
@@ -2125,7 +2127,8 @@ class System(_Frozen):
                         indices.append(self.id_by_site[site])
                     except (KeyError, TypeError):
                         raise ValueError(
-                            f"the interface site {site!r} of leads[{k}] is not a site of the "
+                            f"the interface site {_described(site)} of leads[{k}] is not a site "
+                            "of the "
                             "scattering region"
                         ) from None
                 interfaces.append(np.array(indices, dtype=np.int64))
