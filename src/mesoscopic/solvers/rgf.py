@@ -58,6 +58,7 @@ J. Comput. Phys. 228, 8548 (2009) (slicing).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -169,25 +170,24 @@ class _Coupling:
     shape: tuple[int, int] = (0, 0)
 
 
-def _classify_coupling(stack: ComplexArray) -> _Coupling:
-    """The cheapest exact form of the couplings of all elements, (P, rows, cols)."""
+def _classify_coupling(stack: ComplexArray, scale: float, off_scale: float) -> _Coupling:
+    """The cheapest exact form of the couplings of all elements, (P, rows, cols).
+
+    ``scale`` is the largest modulus of the stack, ``off_scale`` that off the diagonal.
+    """
     _, rows, cols = stack.shape
-    scale = float(np.max(np.abs(stack), initial=0.0))
     if scale == 0:
         return _Coupling("zero", shape=(rows, cols))
-    if rows == cols:
+    if rows == cols and off_scale <= _STRUCTURE_TOLERANCE * scale:
         diag = np.diagonal(stack, axis1=1, axis2=2)
-        off = stack.copy()
-        off[:, np.arange(rows), np.arange(rows)] = 0
-        if np.max(np.abs(off)) <= _STRUCTURE_TOLERANCE * scale:
-            if np.max(np.abs(diag - diag[:, :1])) <= _STRUCTURE_TOLERANCE * scale:
-                scalars = _shared_or_per_element(diag[:, 0].copy())
-                if not isinstance(scalars, _PerElement):
-                    scalars = complex(scalars)
-                return _Coupling("scalar", scalar=scalars, shape=(rows, cols))
-            return _Coupling(
-                "diagonal", diagonal=_shared_or_per_element(diag.copy()), shape=(rows, cols)
-            )
+        if np.max(np.abs(diag - diag[:, :1])) <= _STRUCTURE_TOLERANCE * scale:
+            scalars = _shared_or_per_element(diag[:, 0].copy())
+            if not isinstance(scalars, _PerElement):
+                scalars = complex(scalars)
+            return _Coupling("scalar", scalar=scalars, shape=(rows, cols))
+        return _Coupling(
+            "diagonal", diagonal=_shared_or_per_element(diag.copy()), shape=(rows, cols)
+        )
     return _Coupling("dense", dense=_shared_or_per_element(stack), shape=(rows, cols))
 
 
@@ -247,28 +247,32 @@ def _extract_blocks(matrices: Sequence[sp.csr_matrix], slicing: Slicing) -> _Sli
     if np.any(inside & (np.abs(si - sj) > 1)):
         raise RuntimeError("internal error: the slicing is not block tridiagonal")
     sizes = slicing.sizes
+    moduli = np.max(np.abs(data), axis=0)  # over the elements
 
-    def scatter(mask: NDArray[np.bool_], row_slice: IntArray, shape_of: Any) -> list[ComplexArray]:
-        keys = row_slice[mask]
-        order = np.argsort(keys, kind="stable")
-        r, c, v = row[mask][order], col[mask][order], data[:, mask][:, order]
-        bounds = np.searchsorted(keys[order], np.arange(num + 1))
-        out = []
-        for s in range(num):
-            rows_s, cols_s = shape_of(s)
-            block = np.zeros((count, rows_s, cols_s), dtype=complex)
-            lo, hi = bounds[s], bounds[s + 1]
-            # One value per (row, column): the pattern has no duplicates.
-            block[:, local[r[lo:hi]], local[c[lo:hi]]] = v[:, lo:hi]
-            out.append(block)
-        return out
+    def scatter(mask: NDArray[np.bool_], widths: IntArray) -> list[ComplexArray]:
+        """Blocks (P, sizes[s], widths[s]) as views of one buffer filled in one pass."""
+        extents = sizes * widths
+        offsets = np.concatenate([[0], np.cumsum(extents)])
+        owner = si[mask]
+        flat = offsets[owner] + local[row[mask]] * widths[owner] + local[col[mask]]
+        buffer = np.zeros((count, int(offsets[-1])), dtype=complex)
+        # One value per (row, column): the pattern has no duplicates.
+        buffer[:, flat] = data[:, mask]
+        return [
+            buffer[:, offsets[s] : offsets[s + 1]].reshape(count, sizes[s], widths[s])
+            for s in range(num)
+        ]
 
-    diag_blocks = scatter(inside & (si == sj), si, lambda s: (sizes[s], sizes[s]))
-    coupling_blocks = scatter(
-        inside & (sj == si + 1),
-        si,
-        lambda s: (sizes[s], sizes[s + 1] if s + 1 < num else 0),
-    )
+    diag_blocks = scatter(inside & (si == sj), sizes)
+    coupling_mask = inside & (sj == si + 1)
+    coupling_blocks = scatter(coupling_mask, np.append(sizes[1:], 0))
+    # Largest modulus of each coupling, and of its entries off the diagonal.
+    owner = si[coupling_mask]
+    on_diagonal = local[row[coupling_mask]] == local[col[coupling_mask]]
+    scale = np.zeros(num)
+    np.maximum.at(scale, owner, moduli[coupling_mask])
+    off_scale = np.zeros(num)
+    np.maximum.at(off_scale, owner[~on_diagonal], moduli[coupling_mask][~on_diagonal])
     templates: list[Any] = []
     index: dict[tuple[int, bytes], int] = {}
     template_of_slice = np.empty(num, dtype=np.int64)
@@ -289,7 +293,10 @@ def _extract_blocks(matrices: Sequence[sp.csr_matrix], slicing: Slicing) -> _Sli
                 templates.append(shared)
             template_of_slice[s] = index[key]
         diagonals.append(_shared_or_per_element(diag))
-    couplings = tuple(_classify_coupling(b) for b in coupling_blocks[:-1])
+    couplings = tuple(
+        _classify_coupling(b, float(scale[s]), float(off_scale[s]))
+        for s, b in enumerate(coupling_blocks[:-1])
+    )
     return _SliceBlocks(
         templates=tuple(templates),
         template_of_slice=template_of_slice,
@@ -751,6 +758,15 @@ def _singular(energies: Any, index: Any) -> _SingularSlice:
     return _SingularSlice(np.asarray(energies)[indices], indices)
 
 
+@functools.lru_cache(maxsize=64)
+def _inverse_routines(n: int) -> tuple[Any, Any, int]:
+    """LAPACK's complex getrf and getri, and getri's workspace for ``n x n`` matrices."""
+    getrf, getri, getri_lwork = la_lapack.get_lapack_funcs(
+        ("getrf", "getri", "getri_lwork"), dtype=np.complex128
+    )
+    return getrf, getri, max(int(getri_lwork(n)[0].real), 3 * n, 1)
+
+
 def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
     """Inverse of every matrix of a (B, n, n) batch, overwriting it.
 
@@ -773,10 +789,7 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
             raise
         _check_conditioning(np, norms, result, energies)
         return result
-    getrf, getri, getri_lwork = la_lapack.get_lapack_funcs(
-        ("getrf", "getri", "getri_lwork"), (matrix,)
-    )
-    lwork = max(int(getri_lwork(n)[0].real), 3 * n, 1)
+    getrf, getri, lwork = _inverse_routines(n)
     for k in range(batch):
         transposed = matrix[k].T
         lu, piv, info = getrf(transposed, overwrite_a=1)
@@ -1185,6 +1198,22 @@ def _recursion(
     return _transmission_from_blocks(xp, problem, blocks, scales, terms, len(energies)), flops
 
 
+_THREAD_POOLS: list[Any] = []
+
+
+def _thread_pools() -> Any:
+    """The process's ``threadpoolctl.ThreadpoolController``, found once.
+
+    Finding the loaded BLAS libraries reads the process's memory map (milliseconds), which
+    would dominate a one-energy solve if done on every call.
+    """
+    if not _THREAD_POOLS:
+        from threadpoolctl import ThreadpoolController
+
+        _THREAD_POOLS.append(ThreadpoolController())
+    return _THREAD_POOLS[0]
+
+
 class _BlasLimits:
     """Context manager pinning the BLAS thread count with threadpoolctl (None: unchanged)."""
 
@@ -1194,9 +1223,7 @@ class _BlasLimits:
 
     def __enter__(self) -> _BlasLimits:
         if self.threads is not None:
-            from threadpoolctl import threadpool_limits
-
-            self.controller = threadpool_limits(limits=self.threads, user_api="blas")
+            self.controller = _thread_pools().limit(limits=self.threads, user_api="blas")
         return self
 
     def __exit__(self, *exc: object) -> None:
