@@ -367,9 +367,9 @@ def test_results_do_not_depend_on_batching(operator, field, monkeypatch):
     blocks = []
     original = kpm._Chebyshev.__init__
 
-    def counting(self, hamiltonian, start):
+    def counting(self, doubled, start):
         blocks.append(start.shape[1])
-        original(self, hamiltonian, start)
+        original(self, doubled, start)
 
     monkeypatch.setattr(kpm, "_BLOCK_BYTES", 1)
     monkeypatch.setattr(kpm._Chebyshev, "__init__", counting)
@@ -381,9 +381,10 @@ def test_results_do_not_depend_on_batching(operator, field, monkeypatch):
 def test_real_hamiltonian_shortcut_matches_the_complex_product(monkeypatch):
     chain = small_matrix(25)
     fast = kpm.SpectralDensity(chain, num_moments=30, num_vectors=3, rng=2)
-    assert fast._state is not None and fast._state._real is not None
-    monkeypatch.setattr(kpm._Chebyshev, "_apply", lambda self, block: self.hamiltonian @ block)
+    assert fast._state is not None and fast._state.real
+    monkeypatch.setattr(kpm, "_doubled_hamiltonian", lambda h: sp.csr_matrix(2.0 * h))
     complex_product = kpm.SpectralDensity(chain, num_moments=30, num_vectors=3, rng=2)
+    assert complex_product._state is not None and not complex_product._state.real
     np.testing.assert_allclose(fast.densities, complex_product.densities, rtol=1e-13)
 
 
@@ -520,3 +521,14 @@ def test_conductivity_errors():
     lead[lat.neighbors()] = -1
     with pytest.raises(ValueError, match="lead"):
         kpm.SpectralDensity(lead.finalized())
+
+
+def test_public_sparse_product_fallback_gives_the_same_densities(monkeypatch):
+    # Without SciPy's private accumulating kernel the public product is used: same numbers.
+    chain = small_matrix(25) + 0.2j * (np.eye(25, k=1) - np.eye(25, k=-1))
+    for hamiltonian in (chain, chain.real):
+        fast = kpm.SpectralDensity(hamiltonian, num_moments=30, num_vectors=3, rng=2)
+        with monkeypatch.context() as patch:
+            patch.setattr(kpm, "_csr_matvecs", None)
+            public = kpm.SpectralDensity(hamiltonian, num_moments=30, num_vectors=3, rng=2)
+        np.testing.assert_allclose(public.densities, fast.densities, rtol=1e-12, atol=1e-14)

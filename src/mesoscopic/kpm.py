@@ -58,6 +58,11 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.fft import dct
 from scipy.integrate import simpson
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
+
+try:  # SciPy's sparse-times-dense kernel, which accumulates into its output
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - a SciPy that moved it: the public product instead
+    _csr_matvecs = None
 from scipy.special import expit
 
 from . import _checks
@@ -527,32 +532,68 @@ def _real_overlaps(
     return products.reshape(-1, 2).sum(axis=1)
 
 
-class _Chebyshev:
-    """The Chebyshev vectors ``T_n(H) V`` of a block ``V``, one step at a time."""
+def _accumulate_product(matrix: sp.csr_matrix, block: NDArray[Any], out: NDArray[Any]) -> None:
+    """``out += matrix @ block`` in place, for C-ordered ``(n, k)`` blocks of its dtype.
 
-    def __init__(self, hamiltonian: sp.csr_matrix, start: NDArray[np.complex128]) -> None:
-        self.hamiltonian = hamiltonian
-        # A real Hamiltonian acts on the real and imaginary parts separately: a real
-        # sparse product with twice the columns, half the arithmetic of a complex one.
-        self._real = hamiltonian.real.tocsr() if not np.any(hamiltonian.data.imag) else None
+    SciPy's sparse-times-dense kernel accumulates into its output, so the Chebyshev step
+    ``2 H a_n - a_(n-1)`` needs no temporary block (public API as the fallback).
+    """
+    if _csr_matvecs is None:  # a SciPy without the private kernel
+        out += matrix @ block
+        return
+    n_rows, n_cols = matrix.shape
+    _csr_matvecs(
+        n_rows,
+        n_cols,
+        block.shape[1],
+        matrix.indptr,
+        matrix.indices,
+        matrix.data,
+        block.ravel(),
+        out.ravel(),
+    )
+
+
+class _Chebyshev:
+    """The Chebyshev vectors ``T_n(H) V`` of a block ``V``, one step at a time.
+
+    Each step ``a_(n+1) = 2 H a_n - a_(n-1)`` overwrites the buffer of ``a_(n-1)``: two
+    blocks of working memory and one sparse product per step, no temporaries.
+    """
+
+    def __init__(self, doubled: sp.csr_matrix, start: NDArray[np.complex128]) -> None:
+        self._doubled = doubled  # 2 H, from _doubled_hamiltonian
         self.start = np.ascontiguousarray(start, dtype=complex)
-        self.previous = self.start
-        self.current = self._apply(self.start)
+        self.previous = self.start.copy()
+        self.current = np.zeros_like(self.start)
+        self._accumulate(self.start, self.current)
+        self.current *= 0.5  # exact: H a_0 = (2 H a_0) / 2
         self.order = 1  # current is T_order(H) V, previous T_(order-1)(H) V
 
-    def _apply(self, block: NDArray[np.complex128]) -> NDArray[np.complex128]:
-        if self._real is None:
-            return np.asarray(self.hamiltonian @ block)
-        return np.ascontiguousarray(self._real @ block.view(float)).view(complex)
+    @property
+    def real(self) -> bool:
+        """Whether the real shortcut is used: a real H acts on real and imaginary parts."""
+        return not np.iscomplexobj(self._doubled.data)
+
+    def _accumulate(self, block: NDArray[np.complex128], out: NDArray[np.complex128]) -> None:
+        """``out += 2 H block``; a real H takes a real product with twice the columns."""
+        if self.real:
+            _accumulate_product(self._doubled, block.view(float), out.view(float))
+        else:
+            _accumulate_product(self._doubled, block, out)
 
     def vector(self, n: int) -> NDArray[np.complex128]:
-        """``T_n(H) V``, for ``n`` equal to or one above the last order returned."""
+        """``T_n(H) V``, for ``n`` equal to or one above the last order returned.
+
+        The block returned is overwritten two steps later: use it before asking further.
+        """
         if n == 0:
             return self.start
         while self.order < n:
-            following = self._apply(self.current)
-            following *= 2
-            following -= self.previous
+            following = self.previous
+            real_view = following.view(float)  # NumPy negates floats faster than complex
+            np.negative(real_view, out=real_view)
+            self._accumulate(self.current, following)
             self.previous, self.current = self.current, following
             self.order += 1
         if n == self.order:
@@ -568,6 +609,27 @@ class _Chebyshev:
                 f"the Chebyshev vectors grow: the spectrum of the Hamiltonian is not inside "
                 f"bounds={bounds}; give wider bounds or leave bounds=None"
             )
+
+    @classmethod
+    def joined(cls, first: _Chebyshev, second: _Chebyshev) -> _Chebyshev:
+        """One state for the vectors of two states at the same order."""
+        if first.order != second.order:  # pragma: no cover - both follow num_moments
+            raise AssertionError("Chebyshev states of different orders")
+        joined = cls.__new__(cls)
+        joined._doubled = first._doubled
+        joined.start = np.hstack([first.start, second.start])
+        joined.previous = np.hstack([first.previous, second.previous])
+        joined.current = np.hstack([first.current, second.current])
+        joined.order = first.order
+        return joined
+
+
+def _doubled_hamiltonian(hamiltonian: sp.csr_matrix) -> sp.csr_matrix:
+    """``2 H`` as a CSR matrix with sorted indices: real (float64) when H is real."""
+    matrix = hamiltonian.real if not np.any(hamiltonian.data.imag) else hamiltonian
+    doubled = sp.csr_matrix(matrix * 2.0)
+    doubled.sort_indices()
+    return doubled
 
 
 def _block_sizes(total: int, per_vector_bytes: int) -> Iterator[tuple[int, int]]:
@@ -775,6 +837,7 @@ class _Expansion:
     _b: float
     eps: float
     hamiltonian: sp.csr_matrix
+    _doubled: sp.csr_matrix
     num_moments: int
     kernel: Callable[..., Any]
     mean: bool
@@ -812,6 +875,7 @@ class _Expansion:
         v0 = _random_phases(generator, size)
         self.eps = eps_value
         self.hamiltonian, (self._a, self._b) = _rescale(matrix, eps_value, v0, checked_bounds)
+        self._doubled = _doubled_hamiltonian(self.hamiltonian)
         if energy_resolution is not None:
             resolution = _positive_real(energy_resolution, "energy_resolution")
             num_moments = math.ceil(_RESOLUTION_FACTOR * self._a / resolution)
@@ -1100,7 +1164,7 @@ class SpectralDensity(_Expansion):
         accumulate = self._vector_factory.accumulate
         for first, last in _block_sizes(stop - start, 5 * 16 * self._size):
             block = self._vector_factory.block(start + first, start + last, self._size)
-            state = _Chebyshev(self.hamiltonian, block)
+            state = _Chebyshev(self._doubled, block)
             if self.operator is None:
                 v0 = state.start
                 mu01 = np.stack([_real_overlaps(v0, v0), _real_overlaps(v0, state.current)])
@@ -1113,20 +1177,9 @@ class SpectralDensity(_Expansion):
                 self._moments_list = np.concatenate([self._moments_list, moments])
             self._mu01 = np.concatenate([self._mu01, mu01], axis=1)
             if accumulate:
-                self._state = state if self._state is None else self._join(self._state, state)
-
-    @staticmethod
-    def _join(first: _Chebyshev, second: _Chebyshev) -> _Chebyshev:
-        if first.order != second.order:  # pragma: no cover - both follow num_moments
-            raise AssertionError("Chebyshev states of different orders")
-        joined = _Chebyshev.__new__(_Chebyshev)
-        joined.hamiltonian = first.hamiltonian
-        joined._real = first._real
-        joined.start = np.hstack([first.start, second.start])
-        joined.previous = np.hstack([first.previous, second.previous])
-        joined.current = np.hstack([first.current, second.current])
-        joined.order = first.order
-        return joined
+                self._state = (
+                    state if self._state is None else _Chebyshev.joined(self._state, state)
+                )
 
     def _moments_of(
         self, state: _Chebyshev, mu01: NDArray[Any], first: int, last: int
@@ -1361,14 +1414,14 @@ class Correlator(_Expansion):
         for first, last in _block_sizes(stop - start, vector_bytes):
             first, last = first + start, last + start
             vectors = self._vector_factory.block(first, last, self._size)
-            right = _Chebyshev(self.hamiltonian, vectors)
+            right = _Chebyshev(self._doubled, vectors)
             left_start = np.asarray(self.operator1(vectors), dtype=complex)
             if left_start.shape != vectors.shape:
                 raise ValueError(
                     f"operator1 maps vectors of shape ({self._size},) to shape "
                     f"{left_start.shape[:1]}; it must keep the shape"
                 )
-            left = _Chebyshev(self.hamiltonian, np.ascontiguousarray(left_start))
+            left = _Chebyshev(self._doubled, np.ascontiguousarray(left_start))
             omega, psi = self._propagate(left, right, 0, self.num_moments)
             moments = _moment_matrices(omega, psi)
             self._per_vector = np.concatenate([self._per_vector, moments])
@@ -1379,8 +1432,8 @@ class Correlator(_Expansion):
                 else:
                     old_right, old_left = self._states
                     self._states = (
-                        SpectralDensity._join(old_right, right),
-                        SpectralDensity._join(old_left, left),
+                        _Chebyshev.joined(old_right, right),
+                        _Chebyshev.joined(old_left, left),
                     )
                     assert self._omega is not None and self._psi is not None
                     self._omega = np.concatenate([self._omega, omega])
