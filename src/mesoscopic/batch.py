@@ -43,13 +43,21 @@ use one BLAS thread for cells of up to
 
 Results do not depend on ``workers`` for a given ``chunk_size``.
 
-Sweeping parameters
--------------------
-Parameter values enter value functions, evaluated once per call; sweep them in a loop and
-batch the energies inside it::
+Batches of parameter values
+---------------------------
+``params`` may be a list of dicts: systems of one structure whose values differ (disorder
+realizations, gate voltages, fields), all solved in one batched RGF sweep. The result gains
+a leading axis over the list::
 
-    G = np.array([meso.batch.transmission(fsys, energies, 1, 0, params={"v": v})
-                  for v in gates])          # shape (n_gates, n_energies)
+    G = meso.batch.transmission(fsys, energies, 1, 0,
+                                params=[{"v": v} for v in gates])   # (n_gates, n_energies)
+
+The value functions are evaluated once per dict. Blocks of the Hamiltonian equal in all
+elements are stored once, the others per element; the slicing uses the union of the
+elements' sparsity patterns. A lead whose matrices differ between elements (a field in the
+leads, a self-energy lead of the parameters) takes its modes element by element.
+``solver="auto"`` decides once, for the whole list (the sparse solver then solves the
+elements one by one).
 
 Examples
 --------
@@ -424,8 +432,10 @@ def transmission(
     to_lead, from_lead : int, optional
         Give both for the transmission from ``from_lead`` into ``to_lead``; neither for the
         whole matrix.
-    params : dict, optional, keyword-only
-        Parameter values by name (evaluated once for all energies).
+    params : dict or list of dicts, optional, keyword-only
+        Parameter values by name (evaluated once for all energies). A list of dicts is a
+        batch of systems of one structure (see the module docstring): the result then has a
+        leading axis over the list.
     options : SolverOptions or mapping, optional, keyword-only
         All solver settings in one object (:class:`mesoscopic.solvers.SolverOptions`, or a
         mapping of its fields); or give them as the keywords below, not both.
@@ -452,7 +462,8 @@ def transmission(
         Filled with ``solver`` (``"rgf"`` or ``"sparse"``, the one that ran) and, for the
         RGF, the entries of :func:`mesoscopic.solvers.rgf.transmission_matrices`, among
         them ``sparse_fallback_energies``: energies the recursion handed to the sparse
-        solver (a singular slice).
+        solver (a singular slice); ``num_elements`` (params dicts) and ``num_energies``
+        (energies times elements).
 
     Returns
     -------
@@ -460,7 +471,9 @@ def transmission(
         ``T[k]`` at ``energies[k]``: with both leads given, the transmission between them;
         otherwise ``T[k, i, j]`` from lead ``j`` into lead ``i``, with ``T[k, i, i]`` the
         total reflection of lead ``i`` (as Kwant's ``transmission(i, i)``), so that columns
-        sum to the open channels of the source lead.
+        sum to the open channels of the source lead. With a list of ``n_p`` params dicts,
+        shape (n_p, n_E) or (n_p, n_E, n_leads, n_leads) (labelled: a leading
+        ``"element"`` dimension).
 
     Raises
     ------
@@ -469,7 +482,8 @@ def transmission(
         other checks of :class:`~mesoscopic.solvers.SolverOptions`); a lead that does not
         exist; only one of ``to_lead``/``from_lead``.
     TypeError
-        Not a finalized system; complex energies; both ``options`` and a solver keyword.
+        Not a finalized system; complex energies; both ``options`` and a solver keyword;
+        ``params`` neither a dict nor a list of dicts.
     RuntimeError
         ``device="gpu"`` without CuPy or a CUDA device.
 
@@ -622,11 +636,12 @@ check_hermiticity, stats
 
     Returns
     -------
-    SMatrixBatch
+    SMatrixBatch, or tuple of SMatrixBatch
         A sequence of :class:`~mesoscopic.scattering.SMatrix`, one per energy (the same
         matrices, mode basis and order as :func:`mesoscopic.smatrix`), with
         ``.transmission(i, j)``, ``.transmission_matrix()``, ``.conductance_matrix()``,
-        ``.num_propagating(i)`` and ``.check_unitarity()`` as arrays over energy.
+        ``.num_propagating(i)`` and ``.check_unitarity()`` as arrays over energy. With a
+        list of params dicts (one batched sweep), one SMatrixBatch per dict, in order.
 
     Raises
     ------

@@ -1,9 +1,15 @@
 """Transport through finalized systems: S-matrices, scattering states, LDOS, currents.
 
 These functions take a finalized :class:`~mesoscopic.system.System`, an energy
-and parameter values by name, and call the sparse direct solver
-(:mod:`mesoscopic.solvers.sparse`). Their names and arguments follow Kwant, so
-``kwant.smatrix(fsys, energy, params=...)`` ports unchanged.
+and parameter values by name. :func:`smatrix` solves by recursive Green's functions
+(:mod:`mesoscopic.solvers.rgf`) where the system slices well, by the rule of
+``solver="auto"`` in :mod:`mesoscopic.batch`, and by the sparse direct solver
+(:mod:`mesoscopic.solvers.sparse`) otherwise: the same S-matrix to rounding.
+:func:`greens_function`, :func:`wave_function` and :func:`ldos` use the sparse solver
+(they need the whole scattering state). Their names and arguments follow Kwant, so
+``kwant.smatrix(fsys, energy, params=...)`` ports unchanged. For many parameter values at
+one energy (disorder averages, gate or field sweeps) pass a list of dicts to
+:func:`mesoscopic.smatrices` or :func:`mesoscopic.transmission` instead of looping here.
 
 Units: energies in the unit of the Hamiltonian; transmissions dimensionless;
 conductance matrices in units of e^2/h times the system's spin degeneracy.

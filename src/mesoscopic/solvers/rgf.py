@@ -44,6 +44,13 @@ nothing of the size of the whole system is formed. Work per slice is one batched
 inverse, plus matrix products that are skipped where the coupling ``V`` is a multiple of the
 identity or diagonal (as on square lattices); equal slice blocks are stored once.
 
+A batch may also run over the elements of a parameter batch (:func:`prepare_batch`):
+Hamiltonians of one structure with different values (disorder realizations, gate
+voltages, fields). Each entry of the batch is an (element, energy) pair; slice blocks and
+couplings equal in all elements are stored once, the others per element and gathered for
+each chunk, and a lead whose matrices differ between elements takes the exact modes element
+by element.
+
 Lead self-energies for a whole batch: when a lead's hopping commutes with its cell
 Hamiltonian (and is normal, e.g. ``hop = -t * 1``), both are diagonal in one unitary basis
 ``U`` and the lead is a set of independent chains, with the closed-form self-energy
