@@ -331,3 +331,24 @@ def test_prepare_batch_solves_elements_with_different_sparsity_patterns():
             expected = sparse.scattering_matrix(ham, [left, right], energy).transmission_matrix()
             np.testing.assert_allclose(t[k, j], expected, atol=TOLERANCE, rtol=0)
     np.testing.assert_allclose(t[1, :, 1, 0], 0.0, atol=1e-14)  # the cut chain
+
+
+def test_a_batch_evaluates_a_lead_once_when_its_parameters_do_not_change(monkeypatch):
+    from mesoscopic.system import InfiniteSystem
+
+    calls = CallCounter(InfiniteSystem.cell_hamiltonian)
+    monkeypatch.setattr(
+        InfiniteSystem, "cell_hamiltonian", lambda self, *a, **k: calls(self, *a, **k)
+    )
+    fsys = wire_in_field()
+    same_field = realizations(4)  # disorder differs, phi (the leads' parameter) does not
+    t = meso.transmission(fsys, [1.2], params=same_field)
+    assert calls.calls == 2  # two leads, once each
+    calls.calls = 0
+    other_field = realizations(4, phi=[0.07, 0.07, 0.1, 0.07])
+    t_other = meso.transmission(fsys, [1.2], params=other_field)
+    assert calls.calls == 2 + 2  # the third element's leads are its own
+    for k, params in enumerate(other_field):
+        expected = sparse_smatrix(fsys, 1.2, params).transmission_matrix()
+        np.testing.assert_allclose(t_other[k, 0], expected, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(t[1, 0], t_other[1, 0], atol=TOLERANCE, rtol=0)

@@ -180,7 +180,7 @@ def _batch_problem(
     settings: SolverOptions,
 ) -> tuple[list[Any], list[list[AnyLeadData]], rgf.RGFProblem | None]:
     """Per element, Hamiltonian and lead data; the RGF problem of all (None: sparse)."""
-    from .transport import lead_data
+    from .transport import lead_data_batch
 
     if settings.device == "gpu":
         _backend.array_module(settings.device)
@@ -188,7 +188,7 @@ def _batch_problem(
         system.hamiltonian_submatrix(params=p, sparse=True, check_hermiticity=check_hermiticity)
         for p in elements
     ]
-    leads = [lead_data(system, params=p) for p in elements]
+    leads = lead_data_batch(system, elements)
     if settings.solver == "sparse" or (
         settings.solver == "auto" and len(leads[0]) > AUTO_MAX_RGF_LEADS
     ):

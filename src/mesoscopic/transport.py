@@ -161,28 +161,68 @@ def lead_data(
         :class:`~mesoscopic.system.ModesLead`: its function at ``params`` and its interface
         orbitals.
     """
-    result: list[LeadData | SelfEnergyLeadData | ModesLeadData] = []
-    for k, lead in enumerate(syst.leads):
-        sys_orbs, cell_orbs = syst.lead_interface_orbitals(k)
-        if isinstance(lead, SelfEnergyLead):
-            result.append(
-                SelfEnergyLeadData(functools.partial(_lead_selfenergy, lead, params), sys_orbs)
-            )
-            continue
-        if isinstance(lead, ModesLead):
-            result.append(ModesLeadData(functools.partial(_lead_modes, lead, params), sys_orbs))
-            continue
-        hop = lead.inter_cell_hopping(params)
-        projectors = lead.conservation_projectors()
-        result.append(
-            LeadData(
-                lead.cell_hamiltonian(params),
-                hop,
-                sys_orbs,
-                cell_orbs,
-                None if projectors is None else tuple(projectors),
-            )
-        )
+    return [_one_lead_data(syst, k, params) for k in range(len(syst.leads))]
+
+
+def _one_lead_data(
+    syst: System, k: int, params: Mapping[str, Any] | None
+) -> LeadData | SelfEnergyLeadData | ModesLeadData:
+    lead = syst.leads[k]
+    sys_orbs, cell_orbs = syst.lead_interface_orbitals(k)
+    if isinstance(lead, SelfEnergyLead):
+        return SelfEnergyLeadData(functools.partial(_lead_selfenergy, lead, params), sys_orbs)
+    if isinstance(lead, ModesLead):
+        return ModesLeadData(functools.partial(_lead_modes, lead, params), sys_orbs)
+    projectors = lead.conservation_projectors()
+    return LeadData(
+        lead.cell_hamiltonian(params),
+        lead.inter_cell_hopping(params),
+        sys_orbs,
+        cell_orbs,
+        None if projectors is None else tuple(projectors),
+    )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether two parameter values are certainly the same (the same object, or equal numbers)."""
+    if a is b:
+        return True
+    if isinstance(a, numbers.Number) and isinstance(b, numbers.Number):
+        return bool(a == b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    return False
+
+
+def lead_data_batch(
+    syst: System, elements: Sequence[Mapping[str, Any]]
+) -> list[list[LeadData | SelfEnergyLeadData | ModesLeadData]]:
+    """:func:`lead_data` for each params dict of a batch, a lead evaluated once where it can.
+
+    A builder lead whose parameters (:attr:`InfiniteSystem.parameters`) have the same values
+    in an element as in the first (the same objects, or equal numbers) is the first
+    element's :class:`~mesoscopic.leads.LeadData`, shared: the solvers then compute its modes
+    once per energy. Self-energy and modes leads are functions of all the parameters and are
+    evaluated per element.
+    """
+    first = lead_data(syst, params=elements[0])
+    result = [first]
+    for params in elements[1:]:
+        leads: list[LeadData | SelfEnergyLeadData | ModesLeadData] = []
+        for k, lead in enumerate(syst.leads):
+            if (
+                isinstance(lead, InfiniteSystem)
+                and not lead._takes_any_parameter
+                and all(
+                    (name in params) == (name in elements[0])
+                    and (name not in params or _same_value(params[name], elements[0][name]))
+                    for name in lead.parameters
+                )
+            ):
+                leads.append(first[k])
+            else:
+                leads.append(_one_lead_data(syst, k, params))
+        result.append(leads)
     return result
 
 

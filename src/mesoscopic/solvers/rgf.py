@@ -218,8 +218,10 @@ def _common_pattern(
     """Rows, columns and (P, nnz) values of the matrices on the union of their patterns."""
     coos = []
     for matrix in matrices:
-        canonical = sp.csr_matrix(matrix)
-        canonical.sum_duplicates()
+        canonical = matrix
+        if not (sp.isspmatrix_csr(matrix) and matrix.has_canonical_format):
+            canonical = sp.csr_matrix(matrix)  # a copy: the caller's matrix stays as it is
+            canonical.sum_duplicates()
         coos.append(canonical.tocoo())
     first = coos[0]
     same = all(
@@ -239,16 +241,17 @@ def _common_pattern(
     return union // size, union % size, values
 
 
-def _extract_blocks(matrices: Sequence[sp.csr_matrix], slicing: Slicing) -> _SliceBlocks:
-    size = matrices[0].shape[0]
+def _extract_blocks(
+    row: IntArray, col: IntArray, data: ComplexArray, size: int, slicing: Slicing
+) -> _SliceBlocks:
+    """The slice blocks of matrices given on one pattern: ``data`` (P, nnz) at (row, col)."""
     num = slicing.num_slices
-    count = len(matrices)
+    count = data.shape[0]
     slice_of = np.full(size, -1, dtype=np.int64)
     local = np.full(size, -1, dtype=np.int64)
     for s, orbs in enumerate(slicing.slices):
         slice_of[orbs] = s
         local[orbs] = np.arange(len(orbs))
-    row, col, data = _common_pattern(matrices)
     si, sj = slice_of[row], slice_of[col]
     inside = (si >= 0) & (sj >= 0)
     if np.any(inside & (np.abs(si - sj) > 1)):
@@ -612,14 +615,17 @@ def _prepare(
         not all(_same_lead(lead, other[i]) for other in element_leads[1:])
         for i, lead in enumerate(lead_list)
     )
+    row, col, data = _common_pattern(matrices)
     if slicing is None:
         pattern = matrices[0]
         if len(matrices) > 1:
-            pattern = sum((abs(m) for m in matrices[1:]), abs(matrices[0])).tocsr()
+            # Coupled wherever any element couples.
+            moduli = np.max(np.abs(data), axis=0)
+            pattern = sp.csr_matrix((moduli, (row, col)), shape=(size, size))
         slicing = slice_orbitals(pattern, [lead.interface_sys for lead in lead_list])
     elif not isinstance(slicing, Slicing):
         raise TypeError(f"slicing must be a Slicing, got {type(slicing).__name__}")
-    blocks = _extract_blocks(matrices, slicing)
+    blocks = _extract_blocks(row, col, data, size, slicing)
     local_index = np.full(size, -1, dtype=np.int64)
     for orbs in slicing.slices:
         local_index[orbs] = np.arange(len(orbs))
