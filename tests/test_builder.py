@@ -241,14 +241,62 @@ def test_builder_errors_name_the_problem():
     syst[lat(0, 0)] = 0
     with pytest.raises(KeyError, match=r"site Site\('', \(5, 5\)\) is not in the Builder"):
         syst[lat(0, 0), lat(5, 5)] = -1
-    with pytest.raises(ValueError, match="not Hermitian"):
-        meso.Builder()[lattice.chain(norbs=2)(0)] = [[0, 1], [2, 0]]
-    with pytest.raises(ValueError, match="norbs=1"):
-        syst[lat(1, 0)] = np.eye(2)
     with pytest.raises(TypeError, match="Builder keys are"):
         syst["a"] = 1
     with pytest.raises(ValueError, match="connects a site to itself"):
         syst[lat(0, 0), lat(0, 0)] = 1
+
+
+def test_value_errors_are_reported_when_the_hamiltonian_is_evaluated():
+    # As in Kwant: assignment takes any number or matrix; a value that does not fit the
+    # sites' norbs, or a non-Hermitian onsite, is an error of the evaluated Hamiltonian,
+    # naming the site, its position and what was expected.
+    chain2 = lattice.chain(norbs=2)
+    syst = meso.Builder()
+    syst[chain2(0)] = non_hermitian = [[0, 1], [2, 0]]
+    assert syst[chain2(0)] is non_hermitian
+    fsys = syst.finalized()
+    with pytest.raises(ValueError, match=r"onsite value of Site\('', \(0,\)\).* not Hermitian"):
+        fsys.hamiltonian_submatrix()
+    # A constant that breaks Hermiticity is found for every site it is given to.
+    square = lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(square(x, 0) for x in range(3))] = 1j
+    syst[square.neighbors()] = -1
+    message = r"Site\('', \(0, 0\)\) at position \(0\.0, 0\.0\) is not Hermitian"
+    with pytest.raises(ValueError, match=message):
+        syst.finalized().hamiltonian_submatrix()
+    # A matrix on a one-orbital family, replaced before evaluation, is no error.
+    syst = meso.Builder()
+    syst[square(0, 0)] = np.eye(2)
+    syst[square(1, 0)] = 0
+    syst[square(0, 0), square(1, 0)] = [[1, 2], [3, 4]]
+    fsys = syst.finalized()
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(1, 1\)"):
+        fsys.hamiltonian_submatrix()
+    syst[square(0, 0)] = 0.5
+    with pytest.raises(ValueError, match=r"hopping value of .*shape \(2, 2\), expected"):
+        syst.finalized().hamiltonian_submatrix()
+    syst[square(0, 0), square(1, 0)] = -1j
+    np.testing.assert_allclose(syst.finalized().hamiltonian_submatrix(), [[0.5, -1j], [1j, 0]])
+    # A lead's non-Hermitian cell is refused where its bands are computed.
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    chain = lattice.chain(norbs=1)
+    lead[chain(0)] = 1j
+    lead[chain(0), chain(1)] = np.exp(0.2j)
+    with pytest.raises(ValueError, match="not Hermitian"):
+        meso.physics.Bands(lead.finalized())
+
+
+def test_builder_keeps_values_as_given():
+    fam = lattice.chain(norbs=2)
+    m = np.array([[1, 2], [3j, 4j]])
+    syst = meso.Builder()
+    syst[fam(0)] = syst[fam(1)] = m
+    assert syst[fam(1)] is m
+    syst[fam(0), fam(1)] = m
+    assert syst[fam(0), fam(1)] is m
+    np.testing.assert_array_equal(syst[fam(1), fam(0)], m.conj().T)
 
 
 def test_non_hermitian_onsite_function_is_reported():

@@ -536,3 +536,38 @@ def test_lattices_have_kwant_private_prim_vecs() -> None:
     for sub in honeycomb.sublattices:
         np.testing.assert_allclose(sub._prim_vecs, honeycomb.prim_vecs)
     np.testing.assert_allclose(lattice.square(2.0, norbs=1)._prim_vecs, 2 * np.eye(2))
+
+
+def test_hamiltonian_submatrix_blocks_by_site_index() -> None:
+    # Two orbitals on one family, one on the other: each block is the Builder's value.
+    pair, single = lattice.chain(norbs=2, name="p"), lattice.chain(norbs=1, name="s")
+    syst = meso.Builder()
+    syst[pair(0)] = np.array([[0.0, 1j], [-1j, 0.0]])
+    syst[single(1)] = lambda site, v: v
+    syst[single(2)] = 2.0
+    syst[single(1), pair(0)] = np.array([[1.0, 2j]])
+    syst[single(2), single(1)] = 3j
+    fsys = syst.finalized()
+    index = {site: k for k, site in enumerate(fsys.sites)}
+    p0, s1, s2 = index[pair(0)], index[single(1)], index[single(2)]
+    params = {"v": 0.5}
+    full = fsys.hamiltonian_submatrix(params=params)
+    np.testing.assert_allclose(full, full.conj().T)
+    block, to_norb, from_norb = fsys.hamiltonian_submatrix(
+        (), [s1, s2], [p0], return_norb=True, params=params
+    )
+    np.testing.assert_array_equal(block, [[1.0, 2j], [0.0, 0.0]])
+    assert to_norb.tolist() == [1, 1] and from_norb.tolist() == [2]
+    coo = fsys.hamiltonian_submatrix((), [s2], [s1, p0], sparse=True, params=params)
+    assert coo.format == "coo"
+    np.testing.assert_array_equal(coo.toarray(), [[3j, 0, 0]])
+    whole = fsys.hamiltonian_submatrix(sparse=True, params=params)
+    assert whole.format == "coo"
+    np.testing.assert_array_equal(whole.toarray(), full)
+    # Kwant's onsites: (value, parameter names or None) per site.
+    assert fsys.onsites[s1][1] == ("v",) and fsys.onsites[s2] == (2.0, None)
+    assert fsys.hamiltonian(s2, s1, params=params) == 3j
+    with pytest.raises(IndexError, match="site index 3"):
+        fsys.hamiltonian_submatrix(to_sites=[3], params=params)
+    with pytest.raises(TypeError, match="site indices"):
+        fsys.hamiltonian_submatrix(to_sites=[pair(0)], params=params)

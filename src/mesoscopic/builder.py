@@ -77,7 +77,13 @@ __all__ = [
 
 
 def _check_value(value: Any, what: str) -> Any:
-    """Validate a Builder value: a number, a square matrix, or a callable."""
+    """Validate a Builder value: a number, a matrix, or a callable.
+
+    Returns the value itself, as Kwant stores it (``syst[site] is value``). Whether a
+    matrix fits the sites' norbs and whether an onsite value is Hermitian are checked
+    when the Hamiltonian is evaluated, as in Kwant: a Builder may hold a value that the
+    system's families make invalid until a later assignment replaces it.
+    """
     if callable(value):
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -96,10 +102,7 @@ def _check_value(value: Any, what: str) -> Any:
         raise ValueError(f"{what} value must be a number or a 2-d matrix, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what} value contains NaN or inf: {value!r}")
-    if np.all(arr.imag == 0):
-        arr = arr.real.copy()
-    arr.setflags(write=False)
-    return arr
+    return value
 
 
 def _which1(symmetry: Any, site: Site) -> int:
@@ -328,28 +331,6 @@ class Builder(Generic[_Symmetry]):
 
     def _set_site(self, site: Site, value: Any) -> None:
         value = _check_value(value, f"onsite of {_described(site)}")
-        if not callable(value):
-            arr = np.asarray(value)
-            if arr.ndim == 2:
-                if arr.shape[0] != arr.shape[1]:
-                    raise ValueError(
-                        f"onsite matrix of {_described(site)} must be square, got {arr.shape}"
-                    )
-                if not np.allclose(arr, arr.conj().T, atol=1e-13):
-                    raise ValueError(
-                        f"onsite matrix of {_described(site)} is not Hermitian: {arr.tolist()}"
-                    )
-            elif np.iscomplexobj(arr) and abs(arr.imag) > 1e-13:
-                raise ValueError(
-                    f"onsite value of {_described(site)} is not Hermitian (real): {value!r}"
-                )
-            norbs = site.family.norbs
-            size = 1 if arr.ndim == 0 else arr.shape[0]
-            if norbs is not None and size != norbs:
-                raise ValueError(
-                    f"onsite value of {_described(site)} is {size}x{size} but its family has "
-                    f"norbs={norbs}"
-                )
         site = self._canonical_site(site)
         self._sites[site] = value
         self._adjacent.setdefault(site, set())
@@ -363,25 +344,12 @@ class Builder(Generic[_Symmetry]):
             if s not in self._sites:
                 raise KeyError(
                     f"cannot set hopping {_described((a, b))}: site {_described(s)} is not in "
-                    "the Builder "
-                    "(add the site before its hoppings)"
+                    "the Builder (add the site before its hoppings)"
                 )
         if ca == cb and (self._symmetry is None or a == b):
             raise ValueError(
                 f"hopping {_described((a, b))} connects a site to itself; set the onsite value"
             )
-        if not callable(value):
-            arr = np.asarray(value)
-            if arr.ndim == 2:
-                na, nb = a.family.norbs, b.family.norbs
-                if (na is not None and arr.shape[0] != na) or (
-                    nb is not None and arr.shape[1] != nb
-                ):
-                    raise ValueError(
-                        f"hopping matrix {_described((a, b))} has shape {arr.shape} but the "
-                        "families have "
-                        f"norbs=({na}, {nb})"
-                    )
         found = self._find_hopping(a, b)
         if found is not None:
             del self._hoppings[found[0]]

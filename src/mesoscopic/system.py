@@ -827,6 +827,20 @@ def _as_block(
     return block
 
 
+def _value_parameter_pairs(
+    groups: Sequence[TermGroup], count: int
+) -> tuple[tuple[Any, tuple[str, ...] | None], ...]:
+    """``(value, parameter names or None)`` for each of `count` terms, from their groups."""
+    pairs: list[Any] = [(None, None)] * count
+    for g in groups:
+        names = (
+            tuple(_signature_info(g.value, 1 if g.onsite else 2)[0]) if callable(g.value) else None
+        )
+        for row in g.rows:
+            pairs[int(row)] = (g.value, names)
+    return tuple(pairs)
+
+
 def _group_parameters(groups: Sequence[TermGroup]) -> set[str]:
     names: set[str] = set()
     for g in groups:
@@ -892,11 +906,12 @@ def _assemble(
 
     for g in onsite_groups:
         blocks = g.blocks(params)
-        if check_hermiticity and callable(g.value):
-            # Relative to each block's own size: a Hamiltonian in any energy unit is checked
-            # alike.
-            asymmetry = np.abs(blocks - blocks.conj().transpose(0, 2, 1)).max(axis=(1, 2))
-            bad = asymmetry > 1e-12 * np.abs(blocks).max(axis=(1, 2))
+        if check_hermiticity:
+            # A constant is one block for the whole group (checked once). Relative to each
+            # block's own size: a Hamiltonian in any energy unit is checked alike.
+            checked = blocks if callable(g.value) else blocks[:1]
+            asymmetry = np.abs(checked - checked.conj().transpose(0, 2, 1)).max(axis=(1, 2))
+            bad = asymmetry > 1e-12 * np.abs(checked).max(axis=(1, 2))
             if np.any(bad):
                 k = int(np.argmax(bad))
                 raise ValueError(f"{g.describe(k)} is not Hermitian: {blocks[k].tolist()}")
@@ -1986,10 +2001,7 @@ class System(_Frozen):
                 raise TypeError(f"{name} must be a site index (int), got {index!r}")
             if not 0 <= index < count:
                 raise ValueError(f"site index {name}={index} is out of range 0..{count - 1}")
-        matrix = self.hamiltonian_submatrix(sparse=True, params=params)
-        rows = slice(self.orb_offsets[i], self.orb_offsets[i + 1])
-        cols = slice(self.orb_offsets[j], self.orb_offsets[j + 1])
-        block = np.asarray(matrix[rows, cols].toarray())
+        block = self.hamiltonian_submatrix(to_sites=[i], from_sites=[j], params=params)
         return complex(block[0, 0]) if block.shape == (1, 1) else block
 
     def hamiltonian_submatrix(
@@ -2003,21 +2015,30 @@ class System(_Frozen):
         params: Mapping[str, Any] | None = None,
         check_hermiticity: bool = True,
     ) -> Any:
-        """The Hamiltonian of the scattering region (without leads).
+        """The Hamiltonian of the scattering region (without leads), or a block of it.
 
         Parameters
         ----------
+        args : tuple, optional
+            Positional parameters (Kwant's older convention); use `params` instead.
+        to_sites, from_sites : sequence of int, optional
+            Indices (into :attr:`sites`) of the sites of the rows and of the columns, in
+            the order wanted; ``None`` (the default) is every site, in order.
+        sparse : bool
+            Return a ``scipy.sparse.coo_matrix`` (as Kwant) instead of a dense array.
+        return_norb : bool
+            Also return the orbital counts of the row sites and of the column sites.
         params : dict, optional
             Values of the parameters the value functions take, by name.
-        sparse : bool
-            Return a scipy.sparse CSR matrix instead of a dense array.
-        return_norb : bool
-            Also return the number of orbitals of each site.
+        check_hermiticity : bool
+            Refuse a non-Hermitian onsite value (ValueError).
 
         Returns
         -------
-        ndarray or scipy.sparse.csr_matrix, shape (n_orbitals, n_orbitals)
-            Complex Hamiltonian, orbitals ordered site by site (``orb_offsets``).
+        ndarray or scipy.sparse.coo_matrix, shape (n_row_orbitals, n_column_orbitals)
+            Complex Hamiltonian elements ``<to|H|from>``, orbitals ordered site by site.
+        to_norb, from_norb : ndarray of int
+            Only with ``return_norb``: orbitals per row site and per column site.
 
         Examples
         --------
@@ -2028,12 +2049,14 @@ class System(_Frozen):
         >>> syst.finalized().hamiltonian_submatrix(params={"v": 2.0}).real.tolist()
         [[2.0]]
         """
-        if to_sites is not None or from_sites is not None:
-            raise TypeError("to_sites/from_sites selections are not supported; slice the result")
+        to_idx = self._site_selection(to_sites, "to_sites")
+        from_idx = self._site_selection(from_sites, "from_sites")
         params = _params_dict(_legacy_params(args, params))
         _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
         if not sparse:
-            _check_dense(self.num_orbitals, "the dense Hamiltonian of the scattering region")
+            rows = self.num_orbitals if to_idx is None else int(self.norbs[to_idx].sum())
+            cols = self.num_orbitals if from_idx is None else int(self.norbs[from_idx].sum())
+            _check_dense(max(rows, cols), "the dense Hamiltonian of the scattering region")
         mat = _assemble(
             self.num_orbitals,
             self.orb_offsets,
@@ -2043,10 +2066,61 @@ class System(_Frozen):
             phases=self._phase_function(params),
             check_hermiticity=check_hermiticity,
         )
-        out = mat if sparse else mat.toarray()
+        if to_idx is not None:
+            mat = mat[self._orbitals_of(to_idx), :]
+        if from_idx is not None:
+            mat = mat[:, self._orbitals_of(from_idx)]
+        out = mat.tocoo() if sparse else mat.toarray()
         if return_norb:
-            return out, self.norbs.copy()
+            to_norb = self.norbs if to_idx is None else self.norbs[to_idx]
+            from_norb = self.norbs if from_idx is None else self.norbs[from_idx]
+            return out, to_norb.copy(), from_norb.copy()
         return out
+
+    def _site_selection(self, sites: Any, name: str) -> NDArray[np.int64] | None:
+        """Site indices given as `to_sites` / `from_sites` (None: all sites)."""
+        if sites is None:
+            return None
+        try:
+            idx = np.asarray(sites)
+        except (TypeError, ValueError):
+            idx = np.asarray([object()])
+        if idx.ndim == 1 and idx.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(
+                f"{name} must be a sequence of site indices (ints, as in Kwant) or None, got "
+                f"{_checks._show(sites)}"
+            )
+        n = len(self.sites)
+        if np.any((idx < -n) | (idx >= n)):
+            raise IndexError(
+                f"{name} holds site index {int(idx[(idx < -n) | (idx >= n)][0])}; this system "
+                f"has sites 0..{n - 1}"
+            )
+        return np.asarray(idx % n, dtype=np.int64)
+
+    def _orbitals_of(self, site_indices: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Orbital indices of these sites, site by site."""
+        if len(site_indices) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate(
+            [
+                np.arange(self.orb_offsets[i], self.orb_offsets[i] + self.norbs[i])
+                for i in site_indices
+            ]
+        ).astype(np.int64)
+
+    @property
+    def onsites(self) -> tuple[tuple[Any, tuple[str, ...] | None], ...]:
+        """Each site's onsite value, as Kwant's ``FiniteSystem.onsites``: a pair ``(value,
+        parameter names)`` per site (in :attr:`sites` order), the names ``None`` for a
+        constant."""
+        cached = self._cache.get("onsites")
+        if cached is None:
+            cached = _value_parameter_pairs(self._onsite, len(self.pos))
+            self._cache["onsites"] = cached
+        return cached
 
     def lead_interface_orbitals(self, lead: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Orbital indices of a lead's interface: (system orbitals, lead-cell orbitals).
