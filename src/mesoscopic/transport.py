@@ -538,7 +538,7 @@ def bond_currents(
     -------
     ndarray, shape (n_hoppings,)
         Current ``I_ij = 2 Im(psi_i^* H_ij psi_j)`` (hbar = 1) along each hopping
-        ``(i, j)`` of ``sys.graph``, positive when it flows from site j to site i.
+        ``(i, j)`` of ``sys.hopping_indices``, positive when it flows from site j to site i.
         For a unit-current scattering state, the currents through a cut between
         the leads add up to the transmitted probability.
     """
@@ -565,7 +565,7 @@ def bond_currents(
             f"got shape {state.shape}"
         )
     ham = sys.hamiltonian_submatrix(params=params, sparse=True).tocsr()
-    hi, hj = sys.graph
+    hi, hj = sys.hopping_indices
     off = sys.orb_offsets
     currents = np.zeros(len(hi))
     # Sum over orbitals of each site pair: psi_i^dagger H_ij psi_j for every state.
