@@ -286,3 +286,28 @@ def test_continuum_nanowire(tmp_path):
     np.testing.assert_allclose(g_field[above], 2.0, atol=1e-9)
     g_zero = r["conductance"][0.0]
     assert set(np.round(g_zero, 9)) <= {0.0, 2.0}  # spin-degenerate steps without field
+
+
+def test_kpm_graphene_dos(tmp_path):
+    r = example("kpm_graphene_dos").main(tmp_path, cells=120, num_moments=300)
+    assert (tmp_path / "kpm_graphene_dos.png").is_file()
+    e, clean, disordered = r["energies"], r["clean"], r["disordered"]
+    # Sum rule: two states per unit cell (exact: the zeroth moment of unit-modulus vectors).
+    assert r["integrals"]["clean"] == pytest.approx(2.0, rel=1e-12)
+    assert r["integrals"]["disordered"] == pytest.approx(2.0, rel=1e-12)
+    assert np.trapezoid(clean, e) == pytest.approx(2.0, rel=2e-3)
+    # Dirac cones: the states within 0.3 t of E = 0, the integral of 2|E| / (sqrt(3) pi t^2)
+    # (the band's curvature and the kernel's broadening add ~1%).
+    window = np.abs(e) <= 0.3
+    near_dirac = np.trapezoid(clean[window], e[window])
+    assert near_dirac == pytest.approx(2 * 0.3**2 / (np.sqrt(3) * np.pi), rel=0.04)
+    np.testing.assert_allclose(
+        r["dirac_density"][window], 2 * np.abs(e[window]) / (np.sqrt(3) * np.pi)
+    )
+    # Van Hove peaks at |E| = t (to the kernel's resolution, ~ 3 pi t / num_moments).
+    for side in (e > 0, e < 0):
+        assert abs(abs(e[side][np.argmax(clean[side])]) - 1.0) < 0.03
+    # Disorder fills the dip at the Dirac point and lowers the van Hove peaks.
+    at_zero = np.argmin(np.abs(e))
+    assert disordered[at_zero] > 2.5 * clean[at_zero]
+    assert disordered.max() < 0.7 * clean.max()
