@@ -245,6 +245,29 @@ class _LeadTerms:
     columns: Any  # (B, n_i, w)
     num_modes: IntArray  # (B,) on the host
     embeddings: list[LeadEmbedding] | None = None  # per energy (S-matrix mode)
+    # Per energy (S-matrix mode), for a lead with stabilized modes: the incident wave's part
+    # of the outgoing amplitudes, (num_modes, num_modes); ``rows`` then read the outgoing
+    # amplitudes directly (see _outgoing_rows).
+    incident: list[ComplexArray | None] | None = None
+
+
+def _outgoing_rows(embedding: LeadEmbedding) -> tuple[ComplexArray, ComplexArray | None]:
+    """Rows that read a lead's outgoing amplitudes off the interface, and the incident part.
+
+    The amplitudes are ``Y R^dagger psi`` minus ``Y alpha_in`` on the lead's own incoming
+    columns, with ``R`` the row projection (``hop_left``, as wide as the interface) and
+    ``Y`` the first ``num_modes`` rows of ``alpha_out^-1`` (see
+    :meth:`~mesoscopic.leads.StabilizedModes.mode_amplitudes`). Projecting with
+    ``R Y^dagger`` carries ``num_modes`` rows through the sweep instead of the interface's
+    width. A self-energy lead keeps its row projection (already one row per channel).
+    """
+    stabilized = embedding.stabilized
+    if stabilized is None:
+        return embedding.row_projection, None
+    width = embedding.row_projection.shape[1]
+    reduced = stabilized.mode_amplitudes(np.eye(width, dtype=complex))[: embedding.num_modes]
+    rows = embedding.row_projection @ reduced.conj().T
+    return np.ascontiguousarray(rows), reduced @ stabilized.alpha_in
 
 
 def _padded(arrays: Sequence[ComplexArray], rows: int) -> ComplexArray:
@@ -301,8 +324,11 @@ def _lead_terms(
     assert computed is not None
     size = lead.interface_sys.size
     columns = _backend.to_device(xp, _padded([emb.sources for emb in computed], size))
+    incident: list[ComplexArray | None] | None = None
     if exact:
-        rows = _backend.to_device(xp, _padded([emb.row_projection for emb in computed], size))
+        outgoing = [_outgoing_rows(emb) for emb in computed]
+        rows = _backend.to_device(xp, _padded([r for r, _ in outgoing], size))
+        incident = [part for _, part in outgoing]
     else:
         rows = columns
     return _LeadTerms(
@@ -311,4 +337,5 @@ def _lead_terms(
         columns=columns,
         num_modes=np.array([emb.num_modes for emb in computed], dtype=np.int64),
         embeddings=list(computed) if exact else None,
+        incident=incident,
     )

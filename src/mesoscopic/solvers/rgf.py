@@ -1092,13 +1092,23 @@ def _smatrices_from_blocks(
         props = tuple(emb.propagating for emb in embeddings)
         rows = []
         for i in range(count):
-            height = embeddings[i].row_projection.shape[1]
+            incident = terms[i].incident[k]  # type: ignore[index]
+            height = (
+                embeddings[i].row_projection.shape[1]
+                if incident is None
+                else embeddings[i].num_modes
+            )
             projected = np.hstack(
                 [host[(i, j)][k][:height, : embeddings[j].num_modes] for j in range(count)]
             )
             start = sum(emb.num_modes for emb in embeddings[:i])
             own = slice(start, start + embeddings[i].num_modes)
-            rows.append(embeddings[i].outgoing_amplitudes(projected, own))
+            if incident is None:
+                rows.append(embeddings[i].outgoing_amplitudes(projected, own))
+            else:
+                # The rows already read the outgoing amplitudes (see _outgoing_rows).
+                projected[:, own] -= incident
+                rows.append(projected)
         result.append(SMatrix(data=np.vstack(rows), energy=float(energy), lead_info=props))
     return result
 
