@@ -57,6 +57,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.fft import dct
 from scipy.integrate import simpson
+from scipy.linalg.blas import zgemm
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
 try:  # SciPy's sparse-times-dense kernel, which accumulates into its output
@@ -1303,10 +1304,12 @@ class Correlator(_Expansion):
         self._size = matrix.shape[0]
         self.operator1 = _vector_operator(operator1, params, self._size)
         self.operator2 = _vector_operator(operator2, params, self._size)
-        self._omega: NDArray[np.complex128] | None = None  # T_m(H) O_a |r>, (k, M, n)
-        self._psi: NDArray[np.complex128] | None = None  # O_b T_n(H) |r>, (k, M, n)
+        self._omega: NDArray[np.complex128] | None = None  # T_m(H) O_a |r>, (M, n, k)
+        self._psi: NDArray[np.complex128] | None = None  # O_b T_n(H) |r>, (M, n, k)
         self._states: tuple[_Chebyshev, _Chebyshev] | None = None
-        self._per_vector = np.zeros((0, self.num_moments, self.num_moments), dtype=complex)
+        # mu_mn summed over the vectors (mean=True), or one matrix per vector (mean=False).
+        self._vectors_done = 0
+        self._moment_sums = self._no_moments()
         self._compute_vectors(0, self._vector_factory.num_vectors)
         if not isinstance(rng, numbers.Integral):
             # Kwant's Correlator draws a second Lanczos start vector from a shared generator
@@ -1317,7 +1320,7 @@ class Correlator(_Expansion):
     @property
     def num_vectors(self) -> int:
         """Number of vectors used so far."""
-        return int(self._per_vector.shape[0])
+        return self._vectors_done
 
     def __call__(self, mu: ArrayLike = 0, temperature: float = 0) -> Any:
         """The linear response ``chi(mu, T)``.
@@ -1375,10 +1378,10 @@ class Correlator(_Expansion):
         old, new = self.num_moments, self.num_moments + count
         right, left = self._states
         omega_new, psi_new = self._propagate(left, right, old, new)
-        self._omega = np.concatenate([self._omega, omega_new], axis=1)
-        self._psi = np.concatenate([self._psi, psi_new], axis=1)
+        self._omega = np.concatenate([self._omega, omega_new])
+        self._psi = np.concatenate([self._psi, psi_new])
         self.num_moments = new
-        self._per_vector = _moment_matrices(self._omega, self._psi)
+        self._moment_sums = _moment_matrices(self._omega, self._psi, summed=self.mean)
         self._update()
 
     def add_vectors(self, num_vectors: int | None = None) -> None:
@@ -1395,28 +1398,27 @@ class Correlator(_Expansion):
 
     # ---- internals -------------------------------------------------------------------
 
+    def _no_moments(self) -> NDArray[np.complex128]:
+        shape = (self.num_moments,) * 2 if self.mean else (0, *(self.num_moments,) * 2)
+        return np.zeros(shape, dtype=complex)
+
     def _propagate(
         self, left: _Chebyshev, right: _Chebyshev, first: int, last: int
     ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
         """``T_m(H) O_a |r>`` and ``O_b T_n(H) |r>`` for orders ``first..last-1``.
 
-        Both as ``(k, last - first, n)`` arrays (one row per order for each vector), the
-        layout of the moment-matrix products. ``O_b`` acts once on all orders together.
+        Both as ``(last - first, n, k)`` arrays, one block of the k vectors per order: the
+        layout of the steps, and of the moment-matrix product (no transposes).
         """
         k = right.start.shape[1]
         count = last - first
-        left_chain = np.empty((self._size, count, k), dtype=complex)
-        right_chain = np.empty((self._size, count, k), dtype=complex)
+        omega = np.empty((count, self._size, k), dtype=complex)
+        psi = np.empty((count, self._size, k), dtype=complex)
         for row, n in enumerate(range(first, last)):
-            left_chain[:, row, :] = left.vector(n)
-            right_chain[:, row, :] = right.vector(n)
+            omega[row] = left.vector(n)
+            psi[row] = self.operator2(right.vector(n))
         left.check_growth(self.bounds)
         right.check_growth(self.bounds)
-        omega = np.ascontiguousarray(left_chain.transpose(2, 1, 0))
-        del left_chain
-        acted = np.asarray(self.operator2(right_chain.reshape(self._size, count * k)))
-        del right_chain
-        psi = np.ascontiguousarray(acted.reshape(self._size, count, k).transpose(2, 1, 0))
         return omega, psi
 
     def _compute_vectors(self, start: int, stop: int) -> None:
@@ -1435,8 +1437,12 @@ class Correlator(_Expansion):
                 )
             left = _Chebyshev(self._doubled, np.ascontiguousarray(left_start))
             omega, psi = self._propagate(left, right, 0, self.num_moments)
-            moments = _moment_matrices(omega, psi)
-            self._per_vector = np.concatenate([self._per_vector, moments])
+            moments = _moment_matrices(omega, psi, summed=self.mean)
+            if self.mean:
+                self._moment_sums = self._moment_sums + moments
+            else:
+                self._moment_sums = np.concatenate([self._moment_sums, moments])
+            self._vectors_done += last - first
             if accumulate:
                 if self._states is None:
                     self._states = (right, left)
@@ -1448,12 +1454,12 @@ class Correlator(_Expansion):
                         _Chebyshev.joined(old_left, left),
                     )
                     assert self._omega is not None and self._psi is not None
-                    self._omega = np.concatenate([self._omega, omega])
-                    self._psi = np.concatenate([self._psi, psi])
+                    self._omega = np.concatenate([self._omega, omega], axis=2)
+                    self._psi = np.concatenate([self._psi, psi], axis=2)
 
     def _update(self) -> None:
         self.moments_matrix = (
-            np.mean(self._per_vector, axis=0) if self.mean else self._per_vector.copy()
+            self._moment_sums / self._vectors_done if self.mean else self._moment_sums.copy()
         )
         self._integral_factor = self._gamma_sum(self.moments_matrix)
 
@@ -1481,15 +1487,25 @@ class Correlator(_Expansion):
 
 
 def _moment_matrices(
-    omega: NDArray[np.complex128], psi: NDArray[np.complex128]
+    omega: NDArray[np.complex128], psi: NDArray[np.complex128], *, summed: bool
 ) -> NDArray[np.complex128]:
-    """``mu_mn = <Omega_m|Psi_n>`` for every vector: one stacked matrix product (BLAS-3).
+    """``mu_mn = <Omega_m|Psi_n>`` from ``(M, n, k)`` blocks, by BLAS-3 products.
 
+    Summed over the k vectors: one ``(M, n k) x (n k, M)`` product of the blocks as they
+    are stored (BLAS conjugates, no copies); else one ``(k, M, M)`` stack of products.
     One BLAS thread: for the few-hundred-row products of a KPM expansion, waking the other
     threads costs more than they save (several times the CPU time on two cores).
     """
+    count = omega.shape[0]
     with _single_thread_blas():
-        return np.matmul(omega.conj(), psi.transpose(0, 2, 1))
+        if summed:
+            # zgemm's op(A) = A^H on the Fortran view (n k, M) of omega: conj(Omega).
+            left = omega.reshape(count, -1).T
+            right = psi.reshape(count, -1).T
+            return np.asarray(zgemm(1.0, left, right, trans_a=2))
+        left_each = np.ascontiguousarray(omega.transpose(2, 0, 1)).conj()
+        right_each = np.ascontiguousarray(psi.transpose(2, 1, 0))
+        return np.matmul(left_each, right_each)
 
 
 _DIRECTIONS = {"x": 0, "y": 1, "z": 2}
