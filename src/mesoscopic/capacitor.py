@@ -430,7 +430,7 @@ def partial_densities_of_states(
     >>> _ = syst.attach_lead(lead)
     >>> _ = syst.attach_lead(lead.reversed())
     >>> nu = partial_densities_of_states(syst.finalized(), 0.0)   # no reflection, t = exp(4ik)
-    >>> (nu * 3.141592653589793).round(9).tolist()
+    >>> ((nu * 3.141592653589793).round(9) + 0.0).tolist()  # + 0.0: no negative zeros
     [[0.0, 1.0], [1.0, 0.0]]
     """
     centre, derivative = _smatrix_and_derivative(scattering, energy, params, step, options)
