@@ -188,6 +188,17 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return run_page(DOCS / "tutorial.md", tmp_path_factory.mktemp("tutorial")).namespace
 
 
+def test_tutorial_runs_as_a_kwant_user_writes_it(tutorial: dict, tmp_path: pathlib.Path) -> None:
+    """The tutorial with ``import mesoscopic as kwant`` and ``kwant.`` for ``meso.``."""
+    text = (DOCS / "tutorial.md").read_text()
+    text = text.replace("import mesoscopic as meso", "import mesoscopic as kwant")
+    blocks = [re.sub(r"\bmeso\.", "kwant.", b) for b in page_runner.python_blocks(text)]
+    assert any("kwant.Builder" in b for b in blocks)
+    run = page_runner.run_blocks(blocks, "docs/tutorial.md (as kwant)", tmp_path / "figures")
+    assert run.failure is None, f"code block raised: {run.failure}"
+    np.testing.assert_allclose(run.namespace["G"], tutorial["G"], atol=1e-12)
+
+
 def test_tutorial_closed_form_conductance_is_quantized(tutorial: dict) -> None:
     np.testing.assert_allclose(tutorial["transmission"](np.array([1.0, 2.0, 3.0])), [1, 2, 3])
     G = tutorial["G"]  # the last G of the page: 61 Fermi energies x 3 gates, step 3

@@ -15,10 +15,20 @@ def python_blocks(text):
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-def test_readme_python_examples_run():
+def as_kwant(code):
+    """The same code written by a Kwant user: ``import mesoscopic as kwant``, ``kwant.``."""
+    code = code.replace("import mesoscopic as meso", "import mesoscopic as kwant")
+    return re.sub(r"\bmeso\.", "kwant.", code)
+
+
+@pytest.mark.parametrize("spelling", ["meso", "kwant"])
+def test_readme_python_examples_run(spelling):
     blocks = python_blocks(README.read_text())
     assert blocks, "the README should show a first calculation"
     for block in blocks:
+        if spelling == "kwant":
+            block = as_kwant(block)
+            assert "meso" not in block.replace("mesoscopic", "")
         namespace = {}
         exec(compile(block, str(README), "exec"), namespace)
         s = namespace["S"]
