@@ -19,10 +19,16 @@ Energies are in the units of the Hamiltonian. The density of states is the total
 integrates to the number of orbitals sampled by the vectors: the number of orbitals of the
 system for the default random vectors); divide by the number of sites for a density per site.
 
-All vectors of a batch are propagated together: one sparse-matrix times dense-block product
-per Chebyshev step for all of them. Results do not depend on how the vectors are batched: a
-spectral density built with 10 vectors equals, bit for bit, one built with 5 and then given
-5 more with `SpectralDensity.add_vectors`.
+How the work is done: all vectors of a batch are propagated together, one sparse-matrix
+times dense-block product per Chebyshev step, accumulated in place into the buffer of the
+step before (``a_(n+1) = 2 H a_n - a_(n-1)``, no temporaries); a real Hamiltonian acts on
+the real and imaginary parts of the vectors as a real product with twice the columns. The
+density of states takes two moments per step (``mu_2n = 2 <a_n|a_n> - mu_0``,
+``mu_2n+1 = 2 <a_n+1|a_n> - mu_1``), so N moments cost N/2 products. The Kubo-Bastin moment
+matrix is one BLAS-3 product of the stacked Chebyshev vectors. Results do not depend on how
+the vectors are batched: a spectral density built with 10 vectors equals, bit for bit, one
+built with 5 and then given 5 more with `SpectralDensity.add_vectors` (a `Correlator`
+averaged over its vectors, to rounding).
 
 Random numbers: ``rng`` is an integer seed (a ``numpy.random.RandomState`` is seeded with
 it), a ``RandomState``, a ``numpy.random.Generator``, or None (NumPy's global random state,
@@ -1423,7 +1429,7 @@ class Correlator(_Expansion):
 
     def _compute_vectors(self, start: int, stop: int) -> None:
         accumulate = self._vector_factory.accumulate
-        # omega and psi, and the two chains they are made from.
+        # omega and psi, and (mean=False) their transposed copies for the moment matrices.
         vector_bytes = 4 * 16 * self._size * max(self.num_moments, 4)
         for first, last in _block_sizes(stop - start, vector_bytes):
             first, last = first + start, last + start
