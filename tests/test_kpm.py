@@ -532,3 +532,22 @@ def test_public_sparse_product_fallback_gives_the_same_densities(monkeypatch):
             patch.setattr(kpm, "_csr_matvecs", None)
             public = kpm.SpectralDensity(hamiltonian, num_moments=30, num_vectors=3, rng=2)
         np.testing.assert_allclose(public.densities, fast.densities, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("field", [0.0, 0.3])
+def test_chebyshev_blocks_follow_the_three_term_recursion(field):
+    # The blocks are kept in place with signs s_n = +, +, -, -, ...; T_n(H) V comes back
+    # as the plain recursion gives it, for a real and a complex Hamiltonian.
+    size = 12
+    h = small_matrix(size) + 1j * field * (np.eye(size, k=1) - np.eye(size, k=-1))
+    h = h / 2.5
+    start = np.exp(2j * np.pi * np.random.default_rng(0).random((size, 3)))
+    state = kpm._Chebyshev(kpm._doubled_hamiltonian(sp.csr_matrix(h)), start)
+    assert state.real == (field == 0)
+    previous, current = start, h @ start
+    for n in range(1, 15):
+        np.testing.assert_allclose(state.vector(n), current, atol=1e-13)
+        np.testing.assert_array_equal(state.sign(n) * state.signed(n), state.vector(n))
+        previous, current = current, 2 * h @ current - previous
+    assert [kpm._Chebyshev.sign(n) for n in range(8)] == [1, 1, -1, -1, 1, 1, -1, -1]
+    np.testing.assert_array_equal(state.vector(0), start)  # the steps never overwrite V

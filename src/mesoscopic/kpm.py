@@ -563,45 +563,57 @@ def _accumulate_product(matrix: sp.csr_matrix, block: NDArray[Any], out: NDArray
 
 
 class _Chebyshev:
-    """The Chebyshev vectors ``T_n(H) V`` of a block ``V``, one step at a time.
+    """The Chebyshev vectors ``a_n = T_n(H) V`` of a block ``V``, one step at a time.
 
-    Each step ``a_(n+1) = 2 H a_n - a_(n-1)`` overwrites the buffer of ``a_(n-1)``: two
-    blocks of working memory and one sparse product per step, no temporaries.
+    Each step overwrites the buffer of the step before last: two blocks of working memory
+    and one sparse product per step, no temporaries and no extra pass. The blocks kept are
+    ``c_n = s_n a_n`` with signs ``s_n = +, +, -, -, +, +, ...`` (period 4), for which
+    ``a_(n+1) = 2 H a_n - a_(n-1)`` reads ``c_(n+1) = c_(n-1) + 2 sigma_n H c_n`` with
+    ``sigma_n = (-1)^n``: the sparse kernel accumulates ``+-2 H c_n`` straight into the
+    buffer of ``c_(n-1)``. Negation is exact, so ``a_n`` is the same to the last bit as by
+    ``2 H a_n - a_(n-1)`` with the subtraction done first.
     """
 
     def __init__(self, doubled: sp.csr_matrix, start: NDArray[np.complex128]) -> None:
         self._doubled = doubled  # 2 H, from _doubled_hamiltonian
+        self._negated = _negated(doubled)  # -2 H, sharing the index arrays
         self.start = np.ascontiguousarray(start, dtype=complex)
         self.previous = self.start.copy()
         self.current = np.zeros_like(self.start)
-        self._accumulate(self.start, self.current)
+        self._accumulate(self._doubled, self.start, self.current)
         self.current *= 0.5  # exact: H a_0 = (2 H a_0) / 2
-        self.order = 1  # current is T_order(H) V, previous T_(order-1)(H) V
+        self.order = 1  # current is c_order, previous c_(order-1)
 
     @property
     def real(self) -> bool:
         """Whether the real shortcut is used: a real H acts on real and imaginary parts."""
         return not np.iscomplexobj(self._doubled.data)
 
-    def _accumulate(self, block: NDArray[np.complex128], out: NDArray[np.complex128]) -> None:
-        """``out += 2 H block``; a real H takes a real product with twice the columns."""
+    def _accumulate(
+        self, matrix: sp.csr_matrix, block: NDArray[np.complex128], out: NDArray[np.complex128]
+    ) -> None:
+        """``out += matrix @ block``; a real matrix takes a real product, twice the columns."""
         if self.real:
-            _accumulate_product(self._doubled, block.view(float), out.view(float))
+            _accumulate_product(matrix, block.view(float), out.view(float))
         else:
-            _accumulate_product(self._doubled, block, out)
+            _accumulate_product(matrix, block, out)
 
-    def vector(self, n: int) -> NDArray[np.complex128]:
-        """``T_n(H) V``, for ``n`` equal to or one above the last order returned.
+    @staticmethod
+    def sign(n: int) -> int:
+        """``s_n``: the block kept for order n is ``s_n T_n(H) V``."""
+        return 1 if n % 4 < 2 else -1
+
+    def signed(self, n: int) -> NDArray[np.complex128]:
+        """``s_n T_n(H) V`` (see `sign`), for ``n`` equal to or one above the last order asked.
 
         The block returned is overwritten two steps later: use it before asking further.
         """
         if n == 0:
             return self.start
         while self.order < n:
+            matrix = self._doubled if self.order % 2 == 0 else self._negated
             following = self.previous
-            real_view = following.view(float)  # NumPy negates floats faster than complex
-            np.negative(real_view, out=real_view)
-            self._accumulate(self.current, following)
+            self._accumulate(matrix, self.current, following)
             self.previous, self.current = self.current, following
             self.order += 1
         if n == self.order:
@@ -609,6 +621,11 @@ class _Chebyshev:
         if n == self.order - 1:
             return self.previous
         raise AssertionError("Chebyshev vectors are produced in order")
+
+    def vector(self, n: int) -> NDArray[np.complex128]:
+        """``T_n(H) V`` (a new array where ``s_n = -1``); the order rule of `signed`."""
+        block = self.signed(n)
+        return block if self.sign(n) > 0 else -block
 
     def check_growth(self, bounds: tuple[float, float]) -> None:
         limit = _GROWTH_LIMIT**2 * np.sum(np.abs(self.start) ** 2, axis=0) + 1e-300
@@ -625,11 +642,17 @@ class _Chebyshev:
             raise AssertionError("Chebyshev states of different orders")
         joined = cls.__new__(cls)
         joined._doubled = first._doubled
+        joined._negated = first._negated
         joined.start = np.hstack([first.start, second.start])
         joined.previous = np.hstack([first.previous, second.previous])
         joined.current = np.hstack([first.current, second.current])
         joined.order = first.order
         return joined
+
+
+def _negated(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """``-matrix``, sharing its index arrays."""
+    return sp.csr_matrix((-matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
 def _doubled_hamiltonian(hamiltonian: sp.csr_matrix) -> sp.csr_matrix:
@@ -1197,18 +1220,19 @@ class SpectralDensity(_Expansion):
         if self.operator is None:
             # T_m T_n = (T_(m+n) + T_|m-n|) / 2 gives two moments per Chebyshev vector
             # (Weisse et al., Eqs. 34-35): mu_2n = 2 <T_n|T_n> - mu_0, and
-            # mu_2n+1 = 2 <T_n+1|T_n> - mu_1.
+            # mu_2n+1 = 2 <T_n+1|T_n> - mu_1. The blocks are kept with signs s_n (exact).
             for index in range(first, last):
                 if index < 2:
                     rows.append(mu01[index])
                 elif index % 2 == 0:
-                    t_n = state.vector(index // 2)
+                    t_n = state.signed(index // 2)
                     rows.append(2 * _real_overlaps(t_n, t_n) - mu01[0])
                 else:
                     n = index // 2
-                    t_next = state.vector(n + 1)
-                    t_n = state.vector(n)
-                    rows.append(2 * _real_overlaps(t_next, t_n) - mu01[1])
+                    t_next = state.signed(n + 1)
+                    t_n = state.signed(n)
+                    sign = state.sign(n + 1) * state.sign(n)
+                    rows.append(2 * sign * _real_overlaps(t_next, t_n) - mu01[1])
         else:
             for index in range(first, last):
                 rows.append(_expectations(self.operator, state.start, state.vector(index)))
