@@ -1461,8 +1461,11 @@ class Correlator(_Expansion):
         omega = np.empty((count, self._size, k), dtype=complex)
         psi = np.empty((count, self._size, k), dtype=complex)
         for row, n in enumerate(range(first, last)):
-            omega[row] = left.vector(n)
-            psi[row] = self.operator2(right.vector(n))
+            # The blocks are kept as s_n T_n(H) V (see _Chebyshev); O_b is linear, so the
+            # sign goes on after it, exactly.
+            sign = _Chebyshev.sign(n)
+            np.multiply(left.signed(n), sign, out=omega[row])
+            np.multiply(self.operator2(right.signed(n)), sign, out=psi[row])
         left.check_growth(self.bounds)
         right.check_growth(self.bounds)
         return omega, psi
