@@ -328,7 +328,7 @@ def test_slices_are_block_tridiagonal():
     layer = np.empty(len(fsys.sites), int)
     for k, s in enumerate(slices):
         layer[s] = k
-    i, j = fsys.graph
+    i, j = fsys.hopping_indices
     assert np.all(np.abs(layer[i] - layer[j]) <= 1)
     assert set(fsys.lead_interfaces[0]) == set(slices[0])
     assert len(slices) == 9

@@ -156,8 +156,8 @@ def _arrays_of(fsys: System) -> dict[str, np.ndarray]:
         "pos": fsys.pos,
         "norbs": fsys.norbs,
         "orb_offsets": fsys.orb_offsets,
-        "graph[0]": fsys.graph[0],
-        "graph[1]": fsys.graph[1],
+        "graph[0]": fsys.hopping_indices[0],
+        "graph[1]": fsys.hopping_indices[1],
     }
     for k, iface in enumerate(fsys.lead_interfaces):
         arrays[f"lead_interfaces[{k}]"] = iface

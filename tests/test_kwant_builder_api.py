@@ -571,3 +571,44 @@ def test_hamiltonian_submatrix_blocks_by_site_index() -> None:
         fsys.hamiltonian_submatrix(to_sites=[3], params=params)
     with pytest.raises(TypeError, match="site indices"):
         fsys.hamiltonian_submatrix(to_sites=[pair(0)], params=params)
+
+
+def test_system_graph_is_kwants_two_way_graph() -> None:
+    lat = lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(3) for y in range(2))] = 0.0
+    syst[lat.neighbors()] = lambda a, b, t: -t
+    syst[lat(2, 1), lat(0, 0)] = 0.5  # a long-range hopping, given in one direction
+    fsys = syst.finalized()
+    graph = fsys.graph
+    i, j = fsys.hopping_indices
+    n_hoppings = 7 + 1
+    assert len(i) == n_hoppings and graph.num_nodes == 6
+    assert graph.num_edges == 2 * n_hoppings
+    edges = list(graph)
+    # Every hopping in both directions, once, numbered by tail and then head.
+    assert sorted(edges) == edges
+    assert set(edges) == set(zip(i.tolist(), j.tolist())) | set(zip(j.tolist(), i.tolist()))
+    for node in range(graph.num_nodes):
+        ids = graph.out_edge_ids(node)
+        assert [graph.tail(int(e)) for e in ids] == [node] * len(ids)
+        assert graph.out_neighbors(node).tolist() == [graph.head(int(e)) for e in ids]
+        for e in graph.in_edge_ids(node):
+            assert graph.head(int(e)) == node
+        # The degree is the number of non-zero off-diagonal entries of the row.
+        ham = fsys.hamiltonian_submatrix(params={"t": 1.0})
+        assert len(ids) == np.count_nonzero(np.delete(ham[node], node))
+    a, b = fsys.id_by_site[lat(2, 1)], fsys.id_by_site[lat(0, 0)]
+    assert graph.has_edge(a, b) and graph.has_edge(b, a)
+    assert edges[graph.first_edge_id(a, b)] == (a, b)
+    with pytest.raises(KeyError, match="no edge"):
+        graph.first_edge_id(a, a)
+    # Kwant's hoppings: the value on the edge it was set for, Other on its reverse.
+    assert fsys.hoppings[graph.first_edge_id(a, b)] == (0.5, None)
+    assert fsys.hoppings[graph.first_edge_id(b, a)] == (builder.Other, ())
+    values = [value for value, _ in fsys.hoppings]
+    assert values.count(builder.Other) == n_hoppings
+    for (tail, head), (value, names) in zip(edges, fsys.hoppings):
+        if value is not builder.Other:
+            key = (fsys.sites[tail], fsys.sites[head])
+            assert syst[key] is value and (names is None or names == ("t",))

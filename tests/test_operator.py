@@ -191,7 +191,7 @@ def test_plane_wave_current_is_the_group_velocity() -> None:
 
 def test_current_agrees_with_bond_currents(wire: meso.System) -> None:
     psi = meso.wave_function(wire, 1.3, params=WIRE_PARAMS)(0)
-    hi, hj = wire.graph
+    hi, hj = wire.hopping_indices
     current = ops.Current(wire, where=np.stack([hi, hj], axis=1))
     np.testing.assert_allclose(
         current(psi, params=WIRE_PARAMS).sum(axis=0),
@@ -296,7 +296,7 @@ def test_where_by_function_list_and_index(wire: meso.System) -> None:
 
     # Currents: all hoppings in both directions, J_ba = -J_ab.
     current = ops.Current(wire)
-    assert len(current.where) == 2 * len(wire.graph[0])
+    assert len(current.where) == 2 * len(wire.hopping_indices[0])
     values = current(psi, params=WIRE_PARAMS)
     lookup = {tuple(pair): k for k, pair in enumerate(current.where.tolist())}
     reverse = [lookup[(b, a)] for a, b in current.where.tolist()]

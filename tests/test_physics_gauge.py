@@ -43,7 +43,7 @@ def loops_around(fsys, centres, radius):
     """Loops of hoppings around each centre: the sites at `radius` from it, ccw; only
     complete loops whose consecutive sites are all joined by a hopping."""
     pos = np.asarray(fsys.pos)
-    hoppings = {(int(i), int(j)) for i, j in zip(*fsys.graph)}
+    hoppings = {(int(i), int(j)) for i, j in zip(*fsys.hopping_indices)}
     hoppings |= {(j, i) for i, j in hoppings}
     loops = []
     for centre in centres:
@@ -140,7 +140,7 @@ def cubic_plaquettes(fsys):
     """(ring, centre, normal) of every unit plaquette of a cubic-lattice system; the
     ring runs p, p + u, p + u + v, p + v with normal u x v."""
     index = {tuple(s.tag): k for k, s in enumerate(fsys.sites)}
-    hoppings = {(int(i), int(j)) for i, j in zip(*fsys.graph)}
+    hoppings = {(int(i), int(j)) for i, j in zip(*fsys.hopping_indices)}
     hoppings |= {(j, i) for i, j in hoppings}
     units = np.eye(3, dtype=int)
     result = []
@@ -263,7 +263,7 @@ def test_average_is_exact_for_linear_fields_and_close_for_smooth_ones():
     for field, tol in ((linear, 1e-12), (gaussian, 0.03)):
         exact = magnetic_gauge(fsys)(field)
         fast = magnetic_gauge(fsys)(field, average=True)
-        for a, b in zip(*fsys.graph):
+        for a, b in zip(*fsys.hopping_indices):
             sa, sb = fsys.sites[a], fsys.sites[b]
             assert abs(exact(sa, sb) - fast(sa, sb)) < tol
 
@@ -273,7 +273,7 @@ def test_phases_are_unit_numbers_hermitian_and_unity_without_field():
     fsys = syst.finalized()
     phase = magnetic_gauge(fsys)(0.3)
     zero = magnetic_gauge(fsys)(0)
-    for i, j in zip(*fsys.graph):
+    for i, j in zip(*fsys.hopping_indices):
         a, b = fsys.sites[i], fsys.sites[j]
         assert abs(abs(phase(a, b)) - 1) < 1e-14
         assert phase(b, a) == pytest.approx(np.conj(phase(a, b)), abs=1e-14)

@@ -257,7 +257,7 @@ def test_interpolated_current_carries_the_current_through_a_cut(theta):
     fsys = syst.finalized()
     psi = meso.wave_function(fsys, energy=1.5)(0)
     bonds = meso.bond_currents(fsys, psi)
-    i, j = fsys.graph
+    i, j = fsys.hopping_indices
     tags = np.array([s.tag for s in fsys.sites])
     crossing = (tags[i, 0] == 10) & (tags[j, 0] == 9)
     reverse = (tags[i, 0] == 9) & (tags[j, 0] == 10)
@@ -287,7 +287,7 @@ def test_interpolated_current_in_one_and_three_dimensions():
     syst[(chain(i) for i in range(12))] = 0.0
     syst[chain.neighbors()] = -1.0
     fsys = syst.finalized()
-    i, j = fsys.graph
+    i, j = fsys.hopping_indices
     current = np.where(i > j, 0.7, -0.7)  # 0.7 flowing towards +x on every bond
     field, box = plotter.interpolate_current(fsys, current, abswidth=2.0)
     xs = np.linspace(*box[0], field.shape[0])
@@ -300,7 +300,7 @@ def test_interpolated_current_in_one_and_three_dimensions():
     syst3[(cubic(x, y, z) for x in range(8) for y in range(2) for z in range(2))] = 0.0
     syst3[cubic.neighbors()] = -1.0
     fsys3 = syst3.finalized()
-    i, j = fsys3.graph
+    i, j = fsys3.hopping_indices
     step = fsys3.pos[i] - fsys3.pos[j]
     current = 0.25 * step[:, 0]  # 0.25 along each of the four x chains
     field, box = plotter.interpolate_current(fsys3, current, abswidth=1.5, n=12)

@@ -217,7 +217,7 @@ def test_scattering_state_currents_add_up_to_transmission():
     energy = 1.1
     psi = meso.wave_function(fsys, energy)(0)
     currents = meso.bond_currents(fsys, psi)
-    i, j = fsys.graph
+    i, j = fsys.hopping_indices
     x = fsys.pos[:, 0]
     cut = (x[i] == 7) & (x[j] == 6)
     transmitted = meso.smatrix(fsys, energy).transmission(1, 0)

@@ -54,6 +54,7 @@ from .lattice import (
     _described,
 )
 from .system import InfiniteSystem, ModesLead, SelfEnergyLead, System, TermGroup
+from .system import Other as Other  # Kwant's builder.Other, re-exported
 
 __all__ = [
     "ArrayBuilder",

@@ -96,7 +96,7 @@ def _site_index(syst: System | InfiniteSystem) -> Mapping[Any, int]:
 def _hopping_keys(syst: System | InfiniteSystem) -> NDArray[np.int64]:
     """Every hopping ``(a, b)``, both directions, as sorted unique keys ``a * n_sites + b``."""
     if isinstance(syst, System):
-        hi, hj = syst.graph
+        hi, hj = syst.hopping_indices
     else:
         # Hoppings inside the lead's unit cell; those to the next cell leave the cell.
         groups = syst._cell

@@ -85,7 +85,7 @@ def system(
 
     ax = _axes(ax)
     pos = _plane(syst.pos)
-    i, j = syst.graph
+    i, j = syst.hopping_indices
     segments = np.stack([pos[i], pos[j]], axis=1)
     ax.add_collection(LineCollection(list(segments), colors=hop_color, linewidths=0.8, zorder=1))
     size = site_size if site_size is not None else max(2.0, 400.0 / np.sqrt(len(pos)))
@@ -230,8 +230,8 @@ def current(
     ----------
     syst : System
     bond_currents : array_like, shape (n_hoppings,)
-        Current along each hopping ``(i, j)`` of ``syst.graph``, positive from j to i
-        (as returned by :func:`mesoscopic.transport.bond_currents`).
+        Current along each hopping ``(i, j)`` of ``syst.hopping_indices``, positive from j
+        to i (as returned by :func:`mesoscopic.transport.bond_currents`).
 
     Returns
     -------
@@ -239,7 +239,7 @@ def current(
     """
     ax = _axes(ax)
     pos = _plane(syst.pos)
-    i, j = syst.graph
+    i, j = syst.hopping_indices
     bond = np.asarray(bond_currents, dtype=float)
     if bond.shape != (len(i),):
         raise ValueError(

@@ -22,10 +22,11 @@ Notes
 Differences from Kwant:
 
 - Only the matplotlib engine exists (``set_engine("plotly")`` is refused).
-- Current arrays hold one value per hopping of ``syst.graph`` (each hopping once,
-  positive from ``j`` to ``i`` for the hopping ``(i, j)``), as
-  :func:`mesoscopic.transport.bond_currents` returns them, or one per hopping in
-  both directions, as :class:`mesoscopic.operator.Current` returns them.
+- Current arrays hold one value per hopping of ``syst.hopping_indices`` (each hopping
+  once, positive from ``j`` to ``i`` for the hopping ``(i, j)``), as
+  :func:`mesoscopic.transport.bond_currents` returns them, or one per edge of
+  ``syst.graph`` (each hopping in both directions, Kwant's layout), as
+  :class:`mesoscopic.operator.Current` returns them.
 - :func:`interpolate_density` is a density per unit length/area/volume: its
   integral over space is the sum of the site values (in any dimension), and
   :func:`interpolate_current` carries the bond current through any cut in 1, 2
@@ -356,7 +357,7 @@ def sys_leads_hoppings(
                 hops.extend((hop, nr, c) for hop in cell_hops for c in range(n))
             cells.append(slice(start, len(hops)))
     else:
-        i, j = sys.graph
+        i, j = sys.hopping_indices
         hops = [((a, b), None, 0) for a, b in zip(i.tolist(), j.tolist())]
         for nr, lead in enumerate(sys.leads):
             start = len(hops)
@@ -1491,7 +1492,7 @@ def interpolate_density(
         raise ValueError(
             f"density must have one value per site ({len(pos)}), got shape {values.shape}"
         )
-    i, j = syst.graph
+    i, j = syst.hopping_indices
     lengths = np.linalg.norm(pos[i] - pos[j], axis=1)
     low, high = pos.min(axis=0), pos.max(axis=0)
     width = _bump_width(lengths, abswidth, relwidth, high - low, pos)
@@ -1522,12 +1523,13 @@ def _bond_currents(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Tail and head sites and the current of each bond, from either current layout.
 
-    One value per hopping ``(i, j)`` of ``syst.graph`` flows from j to i. One value per
-    hopping in both directions, ordered by ``(a, b)`` (the layout of
-    ``operator.Current``), flows from b to a; the two directions of a hopping each carry
-    half, so an antisymmetric input ``J_ba = -J_ab`` gives the current ``J_ab``.
+    One value per hopping ``(i, j)`` of ``syst.hopping_indices`` flows from j to i. One
+    value per edge of ``syst.graph`` (each hopping in both directions, ordered by
+    ``(a, b)``: the layout of ``operator.Current``), flows from b to a; the two
+    directions of a hopping each carry half, so an antisymmetric input ``J_ba = -J_ab``
+    gives the current ``J_ab``.
     """
-    i, j = syst.graph
+    i, j = syst.hopping_indices
     values = np.asarray(current, dtype=float)
     if len(i) == 0:
         raise ValueError("the system has no hoppings, so it carries no current")
@@ -1538,8 +1540,8 @@ def _bond_currents(
     if values.shape == (len(pairs),):
         return pairs[:, 1], pairs[:, 0], values / 2
     raise ValueError(
-        f"current must have one value per hopping of syst.graph ({len(i)}) or per hopping "
-        f"in both directions ({len(pairs)}, as operator.Current gives), got shape "
+        f"current must have one value per hopping of syst.hopping_indices ({len(i)}) or "
+        f"per edge of syst.graph ({len(pairs)}, as operator.Current gives), got shape "
         f"{values.shape}"
     )
 
@@ -1564,8 +1566,8 @@ def interpolate_current(
     ----------
     syst : System
     current : array_like, shape (n_hoppings,) or (2 n_hoppings,)
-        Current along each hopping ``(i, j)`` of ``syst.graph``, positive from site j to
-        site i (as :func:`mesoscopic.transport.bond_currents` returns it), or along each
+        Current along each hopping ``(i, j)`` of ``syst.hopping_indices``, positive from
+        site j to site i (as :func:`mesoscopic.transport.bond_currents` returns it), or along each
         hopping ``(a, b)`` in both directions, sorted, positive from b to a (as
         :class:`mesoscopic.operator.Current` returns it).
     relwidth, abswidth, n :

@@ -52,6 +52,7 @@ from . import _checks
 from .lattice import Site, _described
 
 __all__ = [
+    "Graph",
     "InfiniteSystem",
     "MissingParameterError",
     "ModesLead",
@@ -827,18 +828,145 @@ def _as_block(
     return block
 
 
+class Other:
+    """Marks, in :attr:`System.hoppings` (as Kwant's ``builder.Other``), the edge whose
+    value is the Hermitian conjugate of the hopping set in the other direction."""
+
+
+class Graph:
+    """A system's graph as Kwant's (``kwant.graph.CGraph``): nodes ``0 .. num_nodes-1``
+    are the sites, and each hopping is two directed edges, ``(i, j)`` and ``(j, i)``.
+
+    Edges are numbered by tail, then head: iterating gives ``(tail, head)`` pairs in
+    that order, and ``out_edge_ids(i)`` / ``out_neighbors(i)`` are the edges (neighbours)
+    of node ``i``. Read-only.
+
+    Parameters
+    ----------
+    num_nodes : int
+    hop_i, hop_j : array_like of int, shape (n_hoppings,)
+        Each hopping once (either direction).
+
+    Examples
+    --------
+    >>> g = Graph(3, [0, 1], [1, 2])
+    >>> g.num_nodes, g.num_edges, list(g)
+    (3, 4, [(0, 1), (1, 0), (1, 2), (2, 1)])
+    >>> g.out_neighbors(1).tolist(), g.first_edge_id(2, 1)
+    ([0, 2], 3)
+    """
+
+    def __init__(self, num_nodes: int, hop_i: ArrayLike, hop_j: ArrayLike) -> None:
+        i = np.asarray(hop_i, dtype=np.int64)
+        j = np.asarray(hop_j, dtype=np.int64)
+        tails, heads = np.concatenate([i, j]), np.concatenate([j, i])
+        order = np.lexsort((heads, tails))
+        self._tails = _frozen(tails[order], np.int64)
+        self._heads = _frozen(heads[order], np.int64)
+        starts = np.searchsorted(self._tails, np.arange(num_nodes + 1))
+        self._starts = _frozen(starts, np.int64)
+        self._num_nodes = int(num_nodes)
+
+    @property
+    def num_nodes(self) -> int:
+        return self._num_nodes
+
+    @property
+    def num_edges(self) -> int:
+        return len(self._tails)
+
+    @property
+    def twoway(self) -> bool:
+        """Incoming edges are known (always: each hopping is in both directions)."""
+        return True
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self._tails.tolist(), self._heads.tolist())
+
+    def __repr__(self) -> str:
+        return f"<Graph with {self.num_nodes} nodes and {self.num_edges} edges>"
+
+    def _node(self, node: Any) -> int:
+        if isinstance(node, (bool, np.bool_)) or not isinstance(node, (int, np.integer)):
+            raise TypeError(f"a node is a site index (int), got {_checks._show(node)}")
+        if not 0 <= node < self._num_nodes:
+            raise IndexError(f"node {node} does not exist; nodes are 0..{self._num_nodes - 1}")
+        return int(node)
+
+    def _edge(self, edge_id: Any) -> int:
+        if isinstance(edge_id, (bool, np.bool_)) or not isinstance(edge_id, (int, np.integer)):
+            raise TypeError(f"an edge id is an int, got {_checks._show(edge_id)}")
+        if not 0 <= edge_id < self.num_edges:
+            raise IndexError(f"edge {edge_id} does not exist; edges are 0..{self.num_edges - 1}")
+        return int(edge_id)
+
+    def out_edge_ids(self, node: int) -> NDArray[np.int64]:
+        """Ids of the edges leaving `node`."""
+        n = self._node(node)
+        return np.arange(self._starts[n], self._starts[n + 1], dtype=np.int64)
+
+    def out_neighbors(self, node: int) -> NDArray[np.int64]:
+        """Heads of the edges leaving `node`."""
+        n = self._node(node)
+        return self._heads[self._starts[n] : self._starts[n + 1]]
+
+    def in_neighbors(self, node: int) -> NDArray[np.int64]:
+        """Tails of the edges entering `node` (its out-neighbours: hoppings go both ways)."""
+        return self.out_neighbors(node)
+
+    def in_edge_ids(self, node: int) -> NDArray[np.int64]:
+        """Ids of the edges entering `node`."""
+        return np.array(
+            [self.first_edge_id(int(t), node) for t in self.out_neighbors(node)], dtype=np.int64
+        )
+
+    def has_edge(self, tail: int, head: int) -> bool:
+        t, h = self._node(tail), self._node(head)
+        start, stop = self._starts[t], self._starts[t + 1]
+        k = start + np.searchsorted(self._heads[start:stop], h)
+        return bool(k < stop and self._heads[k] == h)
+
+    def all_edge_ids(self, tail: int, head: int) -> NDArray[np.int64]:
+        """Ids of the edges from `tail` to `head` (one, or none)."""
+        t, h = self._node(tail), self._node(head)
+        ids = self.out_edge_ids(t)
+        return ids[self._heads[ids] == h]
+
+    def first_edge_id(self, tail: int, head: int) -> int:
+        """Id of the edge from `tail` to `head` (KeyError when there is none)."""
+        ids = self.all_edge_ids(tail, head)
+        if not len(ids):
+            raise KeyError(f"there is no edge from node {tail} to node {head}")
+        return int(ids[0])
+
+    def head(self, edge_id: int) -> int:
+        return int(self._heads[self._edge(edge_id)])
+
+    def tail(self, edge_id: int) -> int:
+        return int(self._tails[self._edge(edge_id)])
+
+    def has_dangling_edges(self) -> bool:
+        """Whether edges lead out of the graph (never, for a finalized system)."""
+        return False
+
+
 def _value_parameter_pairs(
     groups: Sequence[TermGroup], count: int
 ) -> tuple[tuple[Any, tuple[str, ...] | None], ...]:
     """``(value, parameter names or None)`` for each of `count` terms, from their groups."""
     pairs: list[Any] = [(None, None)] * count
     for g in groups:
-        names = (
-            tuple(_signature_info(g.value, 1 if g.onsite else 2)[0]) if callable(g.value) else None
-        )
-        for row in g.rows:
-            pairs[int(row)] = (g.value, names)
+        pair = _value_parameter_pair(g)
+        for row in g.rows.tolist():
+            pairs[row] = pair
     return tuple(pairs)
+
+
+def _value_parameter_pair(group: TermGroup) -> tuple[Any, tuple[str, ...] | None]:
+    """A term group's ``(value, parameter names)``, names None for a constant (Kwant's)."""
+    if not callable(group.value):
+        return group.value, None
+    return group.value, tuple(_signature_info(group.value, 1 if group.onsite else 2)[0])
 
 
 def _group_parameters(groups: Sequence[TermGroup]) -> set[str]:
@@ -1898,9 +2026,39 @@ class System(_Frozen):
         return int(self.orb_offsets[-1])
 
     @property
-    def graph(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Hoppings as two index arrays ``(i, j)``, each hopping once (``<i|H|j>``)."""
+    def hopping_indices(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Hoppings as two read-only index arrays ``(i, j)``, each hopping once: the
+        Hamiltonian holds ``<i|H|j>`` and its conjugate ``<j|H|i>``. Current arrays of
+        :mod:`mesoscopic.plot` and :func:`mesoscopic.bond_currents` follow this order."""
         return self._hop_i, self._hop_j
+
+    @property
+    def graph(self) -> Graph:
+        """The system's graph, as Kwant's: sites are nodes and each hopping is two edges
+        ``(i, j)`` and ``(j, i)``; see :class:`Graph` (:attr:`hopping_indices` lists each
+        hopping once, as two arrays)."""
+        cached = self._cache.get("graph")
+        if cached is None:
+            cached = Graph(len(self.pos), self._hop_i, self._hop_j)
+            self._cache["graph"] = cached
+        return cached
+
+    @property
+    def hoppings(self) -> tuple[tuple[Any, tuple[str, ...] | None], ...]:
+        """Each edge's hopping value, as Kwant's ``FiniteSystem.hoppings``, in the order of
+        :attr:`graph`'s edges: ``(value, parameter names or None)`` for the edge ``(i, j)``
+        whose value gives ``<i|H|j>`` as set in the Builder, ``(Other, ())`` for its
+        reverse (the Hermitian conjugate)."""
+        cached = self._cache.get("hoppings")
+        if cached is None:
+            given = {}
+            for g in self._hoppings:
+                pair = _value_parameter_pair(g)
+                for r, c in zip(g.rows.tolist(), g.cols.tolist()):
+                    given[(c, r) if g.conj else (r, c)] = pair
+            cached = tuple(given.get(edge, (Other, ())) for edge in self.graph)
+            self._cache["hoppings"] = cached
+        return cached
 
     def _adjacency(self) -> sp.csr_matrix:
         n = len(self.pos)
