@@ -579,7 +579,7 @@ class _SystemStructure:
     def __init__(self, syst: System) -> None:
         self.syst = syst
         num_sites = len(syst.pos)
-        self.region_edges = _undirected(*syst.graph)
+        self.region_edges = _undirected(*syst.hopping_indices)
         self.leads: list[_LeadStructure | None] = []
         paddings = getattr(syst, "lead_paddings", None)
         pos = [np.asarray(syst.pos, dtype=float)]
