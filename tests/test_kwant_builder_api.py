@@ -4,6 +4,7 @@ arithmetic, symmetry groups, Builder.expand/closest/update and BuilderLead.paddi
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -612,3 +613,28 @@ def test_system_graph_is_kwants_two_way_graph() -> None:
         if value is not builder.Other:
             key = (fsys.sites[tail], fsys.sites[head])
             assert syst[key] is value and (names is None or names == ("t",))
+
+
+@pytest.mark.parametrize("array_builder", [False, True])
+def test_families_of_different_dimensions_in_one_system(array_builder: bool) -> None:
+    square, chain = lattice.square(norbs=1), lattice.chain(norbs=1, name="wire")
+    if array_builder:
+        syst: Any = meso.ArrayBuilder()
+        syst.add_sites(square, [(x, y) for x in range(2) for y in range(2)], 2.0)
+        syst.add_sites(chain, [(5,)], 1.0)
+        syst.add_hoppings(square.neighbors(), -1.0)
+        fsys = syst.finalized()
+    else:
+        syst = meso.Builder()
+        syst[(square(x, y) for x in range(2) for y in range(2))] = 2.0
+        syst[chain(5)] = 1.0
+        syst[square.neighbors()] = -1.0
+        syst[chain(5), square(1, 1)] = -0.5
+        fsys = syst.finalized()
+    assert fsys.pos.shape == (5, 2)
+    for k, site in enumerate(fsys.sites):
+        # The chain's 1-d position takes the first coordinate; site.pos keeps its own.
+        np.testing.assert_array_equal(fsys.pos[k, : len(site.pos)], site.pos)
+        assert np.all(fsys.pos[k, len(site.pos) :] == 0)
+    density = meso.operator.Density(fsys)
+    np.testing.assert_allclose(density(np.ones(5)), np.ones(5))

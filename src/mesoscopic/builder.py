@@ -1813,7 +1813,10 @@ class ArrayBuilder:
                 for f, t in zip(self._families, self._tags)
             ]
         )
-        pos = np.concatenate([f.positions(t) for f, t in zip(self._families, self._tags)])
+        blocks = [f.positions(t) for f, t in zip(self._families, self._tags)]
+        # Families of a lower dimension take the first coordinates (as System does).
+        dim = max(b.shape[1] for b in blocks)
+        pos = np.concatenate([np.pad(b, ((0, 0), (0, dim - b.shape[1]))) for b in blocks])
         onsite_groups = []
         start = 0
         for fam, tags, value, vectorized in zip(

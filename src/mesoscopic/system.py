@@ -445,14 +445,25 @@ def _frozen_indices(values: Any, what: str) -> NDArray[np.int64]:
 def _site_positions(sites: Sequence[Any]) -> NDArray[np.float64]:
     """Positions of `sites`, shape (n, dim); (n, 0) when a site's family has none.
 
+    `dim` is the largest dimension of the sites' families; a site of a lower-dimensional
+    family has its position in the first coordinates and zeros after (``site.pos`` keeps
+    its own dimension).
+
     Kwant allows site families without positions (e.g. tags that are not lattice
     coordinates); such a system works except where geometry is needed (a magnetic
     field, plots), which then says so.
     """
     try:
-        return np.array([s.pos for s in sites], dtype=float)
+        positions = [np.ravel(np.asarray(s.pos, dtype=float)) for s in sites]
     except NotImplementedError:
         return np.zeros((len(sites), 0))
+    dim = max((len(p) for p in positions), default=0)
+    out = np.zeros((len(positions), dim))
+    for k, p in enumerate(positions):
+        # Families of a lower dimension (a chain beside a square lattice, as Kwant allows)
+        # sit in the first coordinates of the common space, the others zero.
+        out[k, : len(p)] = p
+    return out
 
 
 def _frozen(array: Any, dtype: Any) -> NDArray[Any]:
