@@ -304,8 +304,10 @@ def _call_value(
             raise
         place = where() if where is not None else f"the {what} value"
         shown = ", ".join(f"{k}={_checks._show(v)}" for k, v in kwargs.items()) or "none"
+        short = getattr(_unwrapped(func), "__name__", None) or _function_name(func)
         raise UserCodeError(
-            f"the {what} value function {_function_name(func)}{_function_location(func)} "
+            f'Error occurred in user-supplied value function "{short}": the {what} value '
+            f"function {_function_name(func)}{_function_location(func)} "
             f"raised {type(exc).__name__}: {exc}\n"
             f"  while evaluating {place}\n"
             f"  with parameters: {shown}\n"
@@ -327,8 +329,10 @@ def _call_positional(
         if isinstance(exc, UserCodeError) or _is_package_function(func):
             raise
         place = where() if where is not None else f"the {what} value"
+        short = getattr(_unwrapped(func), "__name__", None) or _function_name(func)
         raise UserCodeError(
-            f"the {what} value function {_function_name(func)}{_function_location(func)} "
+            f'Error occurred in user-supplied value function "{short}": the {what} value '
+            f"function {_function_name(func)}{_function_location(func)} "
             f"raised {type(exc).__name__}: {exc}\n"
             f"  while evaluating {place}\n"
             f"  with positional args: {_checks._show(args)}\n"
@@ -381,7 +385,10 @@ def _is_package_function(func: Any) -> bool:
 
 
 def _site_text(site: Any) -> str:
-    pos = tuple(float(x) for x in np.ravel(site.pos))
+    try:
+        pos = tuple(float(x) for x in np.ravel(site.pos))
+    except NotImplementedError:  # a family without positions (Kwant allows them)
+        return _described(site)
     return f"{_described(site)} at position {pos}"
 
 
