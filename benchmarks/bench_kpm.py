@@ -14,15 +14,19 @@ prints both timings, the ratio (larger = we are faster) and the largest differen
 Kwant runs in this interpreter when importable, or in the one given by ``--kwant-python``
 (a subprocess that runs this file with ``--kwant-json``). Each timing is the least of
 ``--repeat`` runs (wall and CPU separately), the one least disturbed by other work.
+``--blas-threads 1`` pins both sides to one BLAS thread: Kwant's vector products call BLAS,
+whose idle threads spin and can double its CPU time on a busy machine, so the CPU ratio is
+only stable with it.
 
 Usage: python benchmarks/bench_kpm.py [--size 300] [--vectors 10] [--moments 200]
-                                      [--hall-size 40] [--repeat 3]
+                                      [--hall-size 40] [--repeat 3] [--blas-threads 1]
                                       [--kwant-python /path/to/python]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -116,21 +120,35 @@ def timings(kpm, args: dict) -> dict:
     }
 
 
+def blas_threads(count: int | None):
+    """A context pinning this process's BLAS threads to `count` (None: unchanged)."""
+    if count is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=count, user_api="blas")
+
+
 def kwant_timings(args: dict, python: str | None) -> dict | None:
     try:
         import kwant
     except ImportError:
         if python is None:
             return None
+        env = dict(ORIGINAL_ENV)
+        if args.get("blas_threads") is not None:
+            for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                env[name] = str(args["blas_threads"])
         out = subprocess.run(
             [python, __file__, "--kwant-json", json.dumps(args)],
             capture_output=True,
             text=True,
             check=True,
-            env=ORIGINAL_ENV,
+            env=env,
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
-    result = timings(kwant.kpm, args)
+    with blas_threads(args.get("blas_threads")):
+        result = timings(kwant.kpm, args)
     result["version"] = kwant.__version__
     return result
 
@@ -141,7 +159,8 @@ def our_timings(args: dict) -> dict:
     except ImportError:  # running from a checkout without installing
         sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
         from mesoscopic import kpm
-    return timings(kpm, args)
+    with blas_threads(args.get("blas_threads")):
+        return timings(kpm, args)
 
 
 def main() -> None:
@@ -155,6 +174,12 @@ def main() -> None:
     parser.add_argument("--hall-moments", type=int, default=100)
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per timing; the least time is reported"
+    )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="BLAS threads of both sides",
     )
     parser.add_argument("--kwant-python", default=None, help="interpreter with Kwant installed")
     parser.add_argument("--kwant-json", default=None, help=argparse.SUPPRESS)
@@ -174,6 +199,7 @@ def main() -> None:
         "hall_vectors": options.hall_vectors,
         "hall_moments": options.hall_moments,
         "repeat": options.repeat,
+        "blas_threads": options.blas_threads,
     }
     ours = our_timings(args)
     theirs = kwant_timings(args, options.kwant_python)
