@@ -71,8 +71,8 @@ def main(
 ) -> dict:
     out = output_dir([str(out_dir)])
     t = 1.0
+    energies = np.linspace(-3.2 * t, 3.2 * t, 1281)
     densities, integrals = {}, {}
-    energies = None
     for label, strength in [("clean", 0.0), ("disordered", disorder)]:
         hamiltonian = graphene_torus(cells, t, strength, seed)
         bound = 3 * t + strength / 2
@@ -84,12 +84,9 @@ def main(
             rng=seed,
             accumulate_vectors=False,
         )
-        # One energy grid for both (the sampling energies depend on the bounds).
-        if energies is None:
-            energies = np.linspace(-3.2 * t, 3.2 * t, 1281)
+        # On one energy grid for both (their sampling energies differ with the bounds).
         densities[label] = rho(energies) / cells**2  # per unit cell, per unit energy
         integrals[label] = float(np.real(rho.integrate())) / cells**2
-    assert energies is not None
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
