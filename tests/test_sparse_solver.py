@@ -632,7 +632,7 @@ def test_sparse_solver_refuses_factors_and_states_beyond_the_available_memory(mo
     # (The solver's matrix also holds the dense self-energy blocks: its estimate is larger.)
     factors = rf"LU factorization of the {n} x {n} scattering problem \(estimated \d+ nonzeros"
     with pytest.raises(MemoryError, match=factors):
-        meso.smatrix(fsys, 1.1)
+        meso.smatrices(fsys, [1.1], solver="sparse")
     with pytest.raises(MemoryError, match=r"solver='rgf'"):
         meso.wave_function(fsys, 1.1)
     # Neither do the dense scattering states (incoming modes x orbitals) in less.
