@@ -59,7 +59,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from .. import _checks
-from ..lattice import Site, SiteArray
+from ..lattice import Site, SiteArray, _described
 from ..system import InfiniteSystem, System, UserCodeError
 
 __all__ = ["magnetic_gauge"]
@@ -445,7 +445,7 @@ class _SystemPhases:
         try:
             return int(self._id_by_site[site])
         except (KeyError, TypeError):
-            raise ValueError(f"{site!r} is not a site of the system") from None
+            raise ValueError(f"{_described(site)} is not a site of the system") from None
 
     def __call__(self, a: Site, b: Site) -> Any:
         if isinstance(a, SiteArray):  # a vectorized value function: one phase per pair
