@@ -65,6 +65,7 @@ gallery_example_arguments = {
     "disordered_wire.py": {"samples": 100},
     "quantum_spin_hall.py": {"num": 12, "seeds": (1,)},
     "qpc_zeeman.py": {"num": 161},
+    "kpm_graphene_dos.py": {"cells": 300, "num_moments": 600},
 }
 # The code of these pages runs at build time and the figures it draws are shown below it
 # (docs/_ext/executed_pages.py).
