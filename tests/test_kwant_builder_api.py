@@ -638,3 +638,18 @@ def test_families_of_different_dimensions_in_one_system(array_builder: bool) -> 
         assert np.all(fsys.pos[k, len(site.pos) :] == 0)
     density = meso.operator.Density(fsys)
     np.testing.assert_allclose(density(np.ones(5)), np.ones(5))
+
+
+def test_finalized_sites_are_sorted_as_kwants() -> None:
+    a, b = lattice.honeycomb(norbs=1).sublattices
+    tags = [(2, 0), (0, 1), (1, 0), (0, 0)]
+    syst = meso.Builder()
+    for tag in tags:  # added in no particular order, B before A
+        syst[b(*tag)] = 0.0
+        syst[a(*tag)] = 0.0
+    syst[lattice.honeycomb(norbs=1).neighbors()] = -1.0
+    fsys = syst.finalized()
+    # By family (its Kwant text: sublattice '0' before '1') and then by tag.
+    expected = [a(*t) for t in sorted(tags)] + [b(*t) for t in sorted(tags)]
+    assert list(fsys.sites) == expected
+    np.testing.assert_array_equal(fsys.pos, [site.pos for site in expected])

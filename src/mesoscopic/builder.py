@@ -1066,7 +1066,9 @@ def _finalized_system(
     builder: Builder, *, spin_degeneracy: int, magnetic_flux: str | None
 ) -> System:
     """The System of a finite Builder with its leads."""
-    sites = list(builder._sites)
+    # Sorted by family and tag, as Kwant's: the Hamiltonian's rows are Kwant's, whatever
+    # the order the sites were added in.
+    sites = sorted(builder._sites, key=lambda s: (s.family.canonical_repr, s.tag))
     if not sites:
         raise ValueError("the system has no sites")
     index = {s: i for i, s in enumerate(sites)}
