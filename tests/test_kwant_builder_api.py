@@ -653,3 +653,34 @@ def test_finalized_sites_are_sorted_as_kwants() -> None:
     expected = [a(*t) for t in sorted(tags)] + [b(*t) for t in sorted(tags)]
     assert list(fsys.sites) == expected
     np.testing.assert_array_equal(fsys.pos, [site.pos for site in expected])
+
+
+def test_hamiltonian_element_calls_only_its_own_value_function() -> None:
+    chain = lattice.chain(norbs=1)
+    calls: list[Any] = []
+
+    def onsite(site: Any, v: float) -> float:
+        calls.append(site.tag)
+        return v * site.tag[0]
+
+    def hopping(a: Any, b: Any, t: float) -> complex:
+        calls.append((a.tag, b.tag))
+        return -t * 1j
+
+    def broken(site: Any) -> float:
+        raise ZeroDivisionError
+
+    syst = meso.Builder()
+    syst[(chain(x) for x in range(3))] = onsite
+    syst[chain(3)] = broken
+    syst[chain.neighbors()] = hopping
+    fsys = syst.finalized()
+    index = fsys.id_by_site
+    i, j = index[chain(1)], index[chain(2)]
+    assert fsys.hamiltonian(i, i, params={"v": 2.0, "t": 1.0}) == 2.0
+    assert fsys.hamiltonian(j, i, params={"v": 2.0, "t": 1.0}) == -1j
+    assert fsys.hamiltonian(i, j, params={"v": 2.0, "t": 1.0}) == 1j
+    assert calls == [(1,), ((2,), (1,)), ((2,), (1,))]
+    broken_site = index[chain(3)]
+    with pytest.raises(meso.system.UserCodeError, match='value function "broken"'):
+        fsys.hamiltonian(broken_site, broken_site, params={"v": 2.0, "t": 1.0})

@@ -684,6 +684,27 @@ class TermGroup:
             )
         return tuple(groups)
 
+    def _subset(self, keep: NDArray[np.bool_]) -> TermGroup:
+        """The group's terms where `keep` is true."""
+        from .lattice import SiteArray
+
+        idx = np.flatnonzero(keep)
+        sites: Any
+        if _site_arrays(self.sites):
+            sites = tuple(SiteArray(sa.family, np.asarray(sa.tags)[idx]) for sa in self.sites)
+        else:
+            sites = [self.sites[int(k)] for k in idx]
+        return TermGroup(
+            self.rows[idx],
+            self.cols[idx],
+            self.value,
+            self.shape,
+            sites,
+            onsite=self.onsite,
+            vectorized=self.vectorized,
+            conj=self.conj,
+        )
+
     def describe(self, k: int, *, with_function: bool = True) -> str:
         """The term(s) for a message: site or hopping with positions, and the function."""
         kind = "onsite" if self.onsite else "hopping"
@@ -2156,7 +2177,8 @@ class System(_Frozen):
 
         Notes
         -----
-        Each call evaluates the whole Hamiltonian; for many elements take them from one
+        Each call evaluates only this element's value (its value function is called for
+        this site or hopping alone); for many elements, take them from one
         :meth:`hamiltonian_submatrix`.
 
         Examples
@@ -2177,7 +2199,27 @@ class System(_Frozen):
                 raise TypeError(f"{name} must be a site index (int), got {index!r}")
             if not 0 <= index < count:
                 raise ValueError(f"site index {name}={index} is out of range 0..{count - 1}")
-        block = self.hamiltonian_submatrix(to_sites=[i], from_sites=[j], params=params)
+        # Only the value function(s) of this element are called, as in Kwant.
+        params = _params_dict(params)
+        _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
+        terms = self._onsite if i == j else self._hoppings
+        wanted = []
+        for g in terms:
+            keep = ((g.rows == i) & (g.cols == j)) | ((g.rows == j) & (g.cols == i))
+            if np.any(keep):
+                wanted.append(g._subset(keep))
+        onsite, hoppings = (wanted, []) if i == j else ([], wanted)
+        matrix = _assemble(
+            self.num_orbitals,
+            self.orb_offsets,
+            onsite,
+            hoppings,
+            params,
+            phases=self._phase_function(params),
+        ).tocsr()
+        rows = slice(self.orb_offsets[i], self.orb_offsets[i + 1])
+        cols = slice(self.orb_offsets[j], self.orb_offsets[j + 1])
+        block = np.asarray(matrix[rows, cols].toarray())
         return complex(block[0, 0]) if block.shape == (1, 1) else block
 
     def hamiltonian_submatrix(
