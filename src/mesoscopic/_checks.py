@@ -17,8 +17,10 @@ from numpy.typing import ArrayLike, NDArray
 
 
 def _show(value: Any) -> str:
-    """Short representation of a value for an error message."""
-    text = repr(value)
+    """Short representation of a value for an error message (sites by name and tag)."""
+    from .lattice import _described
+
+    text = _described(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -1579,12 +1579,15 @@ def _takes_two_positional(func: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     kinds = [p.kind for p in sig.parameters.values()]
-    positional = [
-        k
-        for k in kinds
-        if k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    # A second positional parameter with a default (``lambda e, eta=eta: ...``, a value
+    # bound at definition) is not Kwant's ``args``.
+    required = [
+        p
+        for p in sig.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and p.default is inspect.Parameter.empty
     ]
-    return len(positional) >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds
+    return len(required) >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds
 
 
 class _AtOneEnergy:
