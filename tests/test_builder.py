@@ -193,7 +193,7 @@ def test_lead_cell_and_inter_cell_hopping():
     _, syst = wire(width=3)
     lead = syst.finalized().leads[0]
     np.testing.assert_allclose(lead.cell_hamiltonian(), [[4, -1, 0], [-1, 4, -1], [0, -1, 4]])
-    np.testing.assert_allclose(lead.inter_cell_hopping(), -np.eye(3))
+    np.testing.assert_allclose(lead.hopping_away(), -np.eye(3))
 
 
 def test_attach_lead_extends_ragged_region():
@@ -744,7 +744,7 @@ def test_ragged_lead_attaches_at_the_outermost_region_cell_as_kwant():
 
     fsys = disc_with_leads(0)
     for k, flead in enumerate(fsys.leads):
-        hop = flead.inter_cell_hopping()
+        hop = flead.hopping_away()
         coupled = np.flatnonzero(np.abs(hop).sum(axis=1))
         np.testing.assert_array_equal(coupled, flead.interface_sites)
         assert len(flead.interface_sites) < len(flead.sites)  # a partial interface

@@ -287,6 +287,4 @@ def test_constructing_from_a_builder_is_deprecated():
     lead[lat.neighbors()] = -1.0
     with pytest.warns(DeprecationWarning):
         old_lead = InfiniteSystem(lead)
-    np.testing.assert_array_equal(
-        old_lead.inter_cell_hopping(), lead.finalized().inter_cell_hopping()
-    )
+    np.testing.assert_array_equal(old_lead.hopping_away(), lead.finalized().hopping_away())

@@ -29,7 +29,7 @@ def lead_cell(fsys):
     """Positions (n, 2) and in-ribbon neighbour counts (n,) of the sites of lead 0's cell."""
     lead = fsys.leads[0]
     h_cell = lead.cell_hamiltonian(params={})
-    hop = lead.inter_cell_hopping(params={})
+    hop = lead.hopping_away({})
     bonds = (np.abs(h_cell - np.diag(np.diag(h_cell))) > 0).astype(int)
     # A site bonds to the cells on both sides: rows of hop (to m+1) and of hop^T (to m-1).
     bonds += (np.abs(hop) > 0).astype(int) + (np.abs(hop.T) > 0).astype(int)
@@ -40,7 +40,7 @@ def lead_cell(fsys):
 def bloch_energies(fsys, k):
     lead = fsys.leads[0]
     h_cell = lead.cell_hamiltonian(params={})
-    hop = lead.inter_cell_hopping(params={})
+    hop = lead.hopping_away({})
     h_k = h_cell + hop * np.exp(1j * k) + hop.conj().T * np.exp(-1j * k)
     return np.linalg.eigvalsh(h_k)
 

@@ -684,3 +684,23 @@ def test_hamiltonian_element_calls_only_its_own_value_function() -> None:
     broken_site = index[chain(3)]
     with pytest.raises(meso.system.UserCodeError, match='value function "broken"'):
         fsys.hamiltonian(broken_site, broken_site, params={"v": 2.0, "t": 1.0})
+
+
+def test_inter_cell_hopping_is_kwants_and_hopping_away_its_dagger():
+    # Kwant 1.5 prints [[-1j]] for this lead: <m+1|H|m>, cells numbered away from the
+    # system (here towards -x); hopping_away is <m|H|m+1>, the solvers' convention.
+    import mesoscopic as kwant
+
+    lat = kwant.lattice.chain(norbs=1)
+    lead = kwant.Builder(kwant.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = 0.5
+    lead[lat(1), lat(0)] = 1j
+    flead = lead.finalized()
+    np.testing.assert_array_equal(flead.inter_cell_hopping(), [[-1j]])
+    np.testing.assert_array_equal(flead.hopping_away(), [[1j]])
+    np.testing.assert_array_equal(flead.inter_cell_hopping(sparse=True).toarray(), [[-1j]])
+    # Kwant's Bloch Hamiltonian h + hop e^{-ik} + h.c. is the band physics.Bands gives.
+    h, hop = flead.cell_hamiltonian(), flead.inter_cell_hopping()
+    for k in (-2.0, 0.3, 1.1):
+        bloch = h + hop * np.exp(-1j * k) + hop.conj().T * np.exp(1j * k)
+        np.testing.assert_allclose(kwant.physics.Bands(flead)(k), np.linalg.eigvalsh(bloch))

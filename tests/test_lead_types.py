@@ -115,7 +115,7 @@ def _builder_and_function_leads(kind: str) -> tuple[meso.System, meso.System]:
 
     def modes(energy: float, args: tuple[object, ...] = (), *, params: object = None):
         h = flead.cell_hamiltonian()[np.ix_(cell_orbs, cell_orbs)]
-        hop = flead.inter_cell_hopping()[np.ix_(cell_orbs, cell_orbs)]
+        hop = flead.hopping_away()[np.ix_(cell_orbs, cell_orbs)]
         return leads_module.modes(h, hop.conj().T, energy=energy)
 
     replacement = (

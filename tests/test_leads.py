@@ -684,7 +684,7 @@ def test_band_edge_at_a_crossing_of_two_other_bands():
     # reports three channels at exactly E = 1 with velocities that are no band velocities,
     # and a non-unitary S-matrix there.)
     lead, ribbon = bearded_ribbon(3.0)
-    h, hop = lead.cell_hamiltonian(), lead.inter_cell_hopping()
+    h, hop = lead.cell_hamiltonian(), lead.hopping_away()
     at_k_pi, velocities = Bands(h, hop)(np.pi, derivative_order=1)
     np.testing.assert_allclose(at_k_pi[4:], 1.0, atol=1e-13)
     np.testing.assert_allclose(
@@ -720,7 +720,7 @@ def test_bands_crossing_at_close_momenta_stay_exact_bloch_solutions():
     # closer than DEGENERACY_TOLERANCE: each mode must still solve the Bloch equation at its
     # own k, and the modes must carry no cross current.
     lead, _ = bearded_ribbon(3.0)
-    h, hop = lead.cell_hamiltonian(), lead.inter_cell_hopping()
+    h, hop = lead.cell_hamiltonian(), lead.hopping_away()
     energy = 1.0 + 1e-7
     prop, _ = lead.modes(energy)
     assert prop.num_modes == 3
@@ -742,7 +742,7 @@ def test_energy_on_the_flat_band_of_an_unbalanced_ribbon_is_an_error():
 def lead_bands(lead, num_k: int = 2000):
     """Sorted bands of a finalized lead on a periodic grid of ``num_k`` momenta."""
     ks = np.linspace(-np.pi, np.pi, num_k, endpoint=False)
-    return bands(lead.cell_hamiltonian(), lead.inter_cell_hopping(), ks)
+    return bands(lead.cell_hamiltonian(), lead.hopping_away(), ks)
 
 
 def upward_crossings(energies_k: np.ndarray, energy: float) -> int:
@@ -798,7 +798,7 @@ BHZ_PARAMS = {"mass": -0.5, "disorder": 0.0, "seed": 1}
 
 def bhz_lead(width: int):
     lead = mesoscopic.models.bhz_ribbon(width, 2).leads[0]
-    return lead.cell_hamiltonian(BHZ_PARAMS), lead.inter_cell_hopping(BHZ_PARAMS)
+    return lead.cell_hamiltonian(BHZ_PARAMS), lead.hopping_away(BHZ_PARAMS)
 
 
 @pytest.mark.parametrize("width", [8, 24])
@@ -863,7 +863,7 @@ def test_bhz_lead_with_a_tiny_hybridization_gap_has_no_modes_inside_it():
     # (an independent method, accurate to rounding of the energies) tells where a band is.
     lead = mesoscopic.models.bhz_ribbon(50, 2).leads[0]
     params = {"mass": -1.0}
-    h, hop = lead.cell_hamiltonian(params), lead.inter_cell_hopping(params)
+    h, hop = lead.cell_hamiltonian(params), lead.hopping_away(params)
     n = h.shape[0]
     ks = np.linspace(-1e-3, 1e-3, 201)
     half_gap = float(np.min(np.abs(bands(h, hop, ks))))

@@ -280,7 +280,7 @@ def test_dense_matrices_are_refused_beyond_the_available_memory(monkeypatch):
     with pytest.raises(MemoryError, match="fewer orbitals per unit cell"):
         wide.finalized().cell_hamiltonian()
     with pytest.raises(MemoryError, match="inter-cell hopping"):
-        wide.finalized().inter_cell_hopping()
+        wide.finalized().hopping_away()
     # With the memory unknown nothing is refused.
     monkeypatch.setattr(_checks, "available_memory", lambda: None)
     assert fsys.hamiltonian_submatrix().shape == (n, n)

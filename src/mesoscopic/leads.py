@@ -2712,8 +2712,8 @@ def modes(
         (or give it as ``energy=``).
     h_hop : (n, m) array_like, m <= n
         Hopping from a lead cell to the cell the self-energy is computed on (Kwant's
-        ``InfiniteSystem.inter_cell_hopping()``, the dagger of
-        :meth:`mesoscopic.system.InfiniteSystem.inter_cell_hopping`); a rectangular ``h_hop``
+        :meth:`mesoscopic.system.InfiniteSystem.inter_cell_hopping`, the dagger of
+        :meth:`~mesoscopic.system.InfiniteSystem.hopping_away`); a rectangular ``h_hop``
         is padded with zero columns.
     tol : float, optional
         Kwant's zero threshold in machine epsilons; accepted for compatibility (positive).

@@ -289,10 +289,10 @@ def _lead_band_edges(
     momenta = np.linspace(-np.pi, np.pi, _BAND_SAMPLES, endpoint=False)
     spacing = 2 * np.pi / _BAND_SAMPLES
     for lead in fsys.leads:
-        if not (hasattr(lead, "cell_hamiltonian") and hasattr(lead, "inter_cell_hopping")):
+        if not (hasattr(lead, "cell_hamiltonian") and hasattr(lead, "hopping_away")):
             continue
         h = np.asarray(lead.cell_hamiltonian(params), dtype=complex)
-        v = np.asarray(lead.inter_cell_hopping(params), dtype=complex)
+        v = np.asarray(lead.hopping_away(params), dtype=complex)
         key = h.tobytes() + v.tobytes()
         if key in seen:
             continue

@@ -161,7 +161,7 @@ def bands(
     else:
         ks = np.asarray(momenta, dtype=float)
     h_cell = lead.cell_hamiltonian(params)
-    hop = lead.inter_cell_hopping(params)
+    hop = lead.hopping_away(params)
     energies = np.array(
         [
             np.linalg.eigvalsh(h_cell + hop * np.exp(1j * k) + hop.conj().T * np.exp(-1j * k))

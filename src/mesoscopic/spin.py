@@ -860,7 +860,7 @@ def lead_spin_density_of_states(
         from .leads import _selfenergy_at_energy as selfenergy
 
         h_cell = np.asarray(infinite.cell_hamiltonian(params), dtype=complex)
-        hop = np.asarray(infinite.inter_cell_hopping(params), dtype=complex)
+        hop = np.asarray(infinite.hopping_away(params), dtype=complex)
         # The semi-infinite lead beyond cell 0 adds to cell 0 the same self-energy as the
         # whole lead adds to the cell before it.
         sigma = selfenergy(h_cell, hop, e)

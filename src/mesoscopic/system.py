@@ -1242,8 +1242,9 @@ class InfiniteSystem(_Frozen):
 
     Cells are numbered ``m = 0, 1, 2, ...`` along the symmetry period (away from
     the scattering region when attached). :meth:`cell_hamiltonian` is
-    ``<m|H|m>`` and :meth:`inter_cell_hopping` is ``<m|H|m+1>``, so the Bloch
-    Hamiltonian is ``H(k) = h_cell + hop e^{ik} + hop^dagger e^{-ik}``.
+    ``<m|H|m>`` and :meth:`hopping_away` is ``<m|H|m+1>``, so the Bloch Hamiltonian is
+    ``H(k) = h_cell + hop e^{ik} + hop^dagger e^{-ik}``; :meth:`inter_cell_hopping` is
+    Kwant's, the conjugate transpose of :meth:`hopping_away`.
 
     Made by ``Builder.finalized()`` for a Builder with a translational symmetry, which
     hands over its parts through the keyword-only constructor below. Immutable: its
@@ -1408,9 +1409,9 @@ class InfiniteSystem(_Frozen):
         if previous[0] == previous[1]:
             matrix = self.cell_hamiltonian(params=params, sparse=True)
         elif previous[0]:  # <m-1|H|m> is <m|H|m+1>
-            matrix = self.inter_cell_hopping(params=params, sparse=True)
+            matrix = self.hopping_away(params=params, sparse=True)
         else:  # <m|H|m-1>, the conjugate transpose
-            matrix = self.inter_cell_hopping(params=params, sparse=True).conj().T.tocsr()
+            matrix = self.hopping_away(params=params, sparse=True).conj().T.tocsr()
         a, b = cell_site
         rows = slice(self.orb_offsets[a], self.orb_offsets[a + 1])
         cols = slice(self.orb_offsets[b], self.orb_offsets[b + 1])
@@ -1468,11 +1469,26 @@ class InfiniteSystem(_Frozen):
         *,
         params: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Hopping from cell m+1 to cell m, ``<m|H|m+1>``, shape (n, n).
+        """Kwant's inter-cell hopping: ``<m+1|H|m>``, shape (n, n), cells numbered away from
+        the scattering region.
 
-        ``args`` as for :meth:`cell_hamiltonian`.
+        The Bloch Hamiltonian is then Kwant's ``H(k) = h_cell + hop e^{-ik} + h.c.``, and
+        ``kwant.physics.modes(h_cell - E, hop)`` (:func:`mesoscopic.leads.modes`) takes it as
+        it is. The conjugate transpose, ``<m|H|m+1>``, is :meth:`hopping_away`, the
+        convention of the package's solvers. ``args`` as for :meth:`cell_hamiltonian`.
         """
-        params = _params_dict(_legacy_params(args, params))
+        away = self.hopping_away(params=_params_dict(_legacy_params(args, params)), sparse=True)
+        kwant = away.conj().T.tocsr()
+        return kwant if sparse else kwant.toarray()
+
+    def hopping_away(
+        self, params: Mapping[str, Any] | None = None, *, sparse: bool = False
+    ) -> Any:
+        """Hopping from cell m+1 to cell m, ``<m|H|m+1>``, shape (n, n), cells numbered away
+        from the scattering region: ``H(k) = h_cell + hop e^{ik} + h.c.``, the convention of
+        the package's solvers and of :func:`mesoscopic.leads.bands` (the conjugate transpose
+        of Kwant's :meth:`inter_cell_hopping`)."""
+        params = _params_dict(params)
         if not sparse:
             _check_dense(
                 self.num_orbitals, "the dense inter-cell hopping of the lead", _NARROWER_LEAD
@@ -1533,7 +1549,7 @@ class InfiniteSystem(_Frozen):
         params = _legacy_params(args, params)
         return leads._modes_at_energy(
             self.cell_hamiltonian(params=params),
-            self.inter_cell_hopping(params=params),
+            self.hopping_away(params=params),
             energy,
             projectors=self.conservation_projectors(),
         )
@@ -1549,7 +1565,7 @@ class InfiniteSystem(_Frozen):
 
         params = _legacy_params(args, params)
         h_cell = self.cell_hamiltonian(params=params)
-        return leads._selfenergy_at_energy(h_cell, self.inter_cell_hopping(params=params), energy)
+        return leads._selfenergy_at_energy(h_cell, self.hopping_away(params=params), energy)
 
 
 # --------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def _one_lead_data(
     projectors = lead.conservation_projectors()
     return LeadData(
         lead.cell_hamiltonian(params),
-        lead.inter_cell_hopping(params),
+        lead.hopping_away(params),
         sys_orbs,
         cell_orbs,
         None if projectors is None else tuple(projectors),

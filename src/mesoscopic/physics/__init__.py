@@ -109,9 +109,8 @@ class Bands:
             raise ValueError(
                 f"the cell Hamiltonian is not Hermitian: max |H - H^dagger| = {deviation:.3g}"
             )
-        # The package's inter_cell_hopping is <m|H|m+1> with cells numbered away from the
-        # system; Kwant's is its dagger.
-        hop = np.asarray(lead.inter_cell_hopping(params), dtype=complex).conj().T
+        # Kwant's inter-cell hopping, <m+1|H|m> (the dagger of hopping_away).
+        hop = np.asarray(lead.inter_cell_hopping(params=params), dtype=complex)
         self.ham = ham
         self.hop = hop
         self._bands = _leads.Bands(ham, hop.conj().T)
