@@ -704,3 +704,81 @@ def test_inter_cell_hopping_is_kwants_and_hopping_away_its_dagger():
     for k in (-2.0, 0.3, 1.1):
         bloch = h + hop * np.exp(-1j * k) + hop.conj().T * np.exp(1j * k)
         np.testing.assert_allclose(kwant.physics.Bands(flead)(k), np.linalg.eigvalsh(bloch))
+
+
+# ---- add_peierls_phase -------------------------------------------------------------
+
+
+def _peierls_wire(hopping: Any, with_leads: bool = True) -> meso.Builder:
+    lat = lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(5) for y in range(4))] = 4.0
+    syst[lat.neighbors()] = hopping
+    if with_leads:
+        lead = meso.Builder(lattice.TranslationalSymmetry((-1, 0)))
+        lead[(lat(0, y) for y in range(4))] = 4.0
+        lead[lat.neighbors()] = -1.0
+        syst.attach_lead(lead)
+        syst.attach_lead(lead.reversed())
+    return syst
+
+
+def test_add_peierls_phase_parameters_and_zero_field() -> None:
+    fsyst, phases = builder.add_peierls_phase(_peierls_wire(lambda a, b, t: -t))
+    assert isinstance(fsyst, builder.FiniteSystem)
+    params = phases(0, 0, 0)
+    assert sorted(params) == ["phi", "phi_lead0", "phi_lead1"]
+    # Without field the phases are all 1: the S-matrix is the plain system's.
+    plain = _peierls_wire(-1.0).finalized()
+    s = meso.smatrix(fsyst, 1.0, params=dict(t=1.0, **params)).data
+    np.testing.assert_allclose(s, meso.smatrix(plain, 1.0).data, atol=1e-12)
+    _alone, phase_alone = builder.add_peierls_phase(_peierls_wire(-1.0, with_leads=False))
+    assert list(phase_alone(0.3)) == ["phi"]
+    no_gauge = builder.add_peierls_phase(_peierls_wire(-1.0), "peierls", fix_gauge=False)
+    assert "peierls_lead1" in no_gauge.leads[1].parameters
+
+
+def test_add_peierls_phase_matches_uniform_field_of_finalized() -> None:
+    # Two independent constructions of a uniform field: the spectrum of the closed
+    # system (gauge invariant) agrees, and so does the two-terminal transmission. The
+    # gauge's field unit phi_0/l**2 makes a loop's phase exp(i pi B area), finalized's
+    # magnetic_flux f makes it exp(2 pi i f area): B = 2 f.
+    fsyst, phases = builder.add_peierls_phase(_peierls_wire(-1.0, with_leads=False))
+    ref = _peierls_wire(-1.0, with_leads=False).finalized(magnetic_flux="f")
+    for field in (0.1, 0.37):
+        h = fsyst.hamiltonian_submatrix(params=phases(field))
+        h_ref = ref.hamiltonian_submatrix(params=dict(f=field / 2))
+        assert not np.allclose(h.imag, 0)
+        np.testing.assert_allclose(np.linalg.eigvalsh(h), np.linalg.eigvalsh(h_ref), atol=1e-10)
+    fsyst, phases = builder.add_peierls_phase(_peierls_wire(-1.0))
+    ref = _peierls_wire(-1.0).finalized(magnetic_flux="f")
+    for field in (0.2, 0.5):
+        got = meso.smatrix(fsyst, 1.3, params=phases(field, field, field))
+        want = meso.smatrix(ref, 1.3, params=dict(f=field / 2))
+        s = got.data
+        np.testing.assert_allclose(s.conj().T @ s, np.eye(len(s)), atol=1e-10)
+        assert got.transmission(1, 0) == pytest.approx(want.transmission(1, 0), abs=1e-10)
+
+
+def test_add_peierls_phase_vectorized_and_errors() -> None:
+    lat = lattice.square(norbs=2)
+    syst = meso.Builder(vectorize=True)
+    syst[(lat(x, y) for x in range(3) for y in range(3))] = np.eye(2)
+    syst[lat.neighbors()] = -np.eye(2)
+    plain = meso.Builder()
+    plain[(lat(x, y) for x in range(3) for y in range(3))] = np.eye(2)
+    plain[lat.neighbors()] = -np.eye(2)
+    fsyst, phases = builder.add_peierls_phase(syst)
+    fplain, plain_phases = builder.add_peierls_phase(plain)
+    h = fsyst.hamiltonian_submatrix(params=phases(0.3))
+    np.testing.assert_allclose(h, fplain.hamiltonian_submatrix(params=plain_phases(0.3)))
+    taken = meso.Builder()
+    taken[lat(0, 0)] = np.eye(2)
+    taken[lat(1, 0)] = np.eye(2)
+    taken[lat(0, 0), lat(1, 0)] = lambda a, b, phi: phi * np.eye(2)
+    with pytest.raises(ValueError, match="already takes a parameter 'phi'"):
+        builder.add_peierls_phase(taken)
+    with pytest.raises(ValueError, match="peierls_parameter"):
+        builder.add_peierls_phase(plain, "not a name")
+    with pytest.raises(TypeError, match="needs a Builder"):
+        builder.add_peierls_phase(fplain)

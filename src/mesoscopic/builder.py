@@ -1972,3 +1972,168 @@ class _Substituted:
     def __call__(self, *sites: Any, **params: Any) -> Any:
         back = {new: old for old, new in self._renamed.items()}
         return self.function(*sites, **{back.get(k, k): v for k, v in params.items()})
+
+
+# --------------------------------------------------------------------------------------
+# Peierls phases
+# --------------------------------------------------------------------------------------
+
+# Kwant's name for the finalized finite system, so that ``isinstance(fsyst,
+# kwant.builder.FiniteSystem)`` holds in a ported script.
+FiniteSystem = System
+
+
+class _PeierlsHopping:
+    """A hopping value times the Peierls phase ``phase(a, b)`` given as parameter `name`.
+
+    The wrapped value (a number, a matrix or a value function) keeps its own parameters;
+    `name` is added to them as a keyword-only parameter.
+    """
+
+    def __init__(self, value: Any, name: str) -> None:
+        self.value = value
+        self.name = name
+        if callable(value):
+            signature = inspect.signature(value)
+            if name in signature.parameters:
+                raise ValueError(
+                    f"the hopping value function {getattr(value, '__name__', value)!r} "
+                    f"already takes a parameter {name!r}; give add_peierls_phase another "
+                    "peierls_parameter"
+                )
+            parameters = list(signature.parameters.values())
+        else:
+            plain = inspect.Parameter.POSITIONAL_OR_KEYWORD
+            parameters = [inspect.Parameter("site1", plain), inspect.Parameter("site2", plain)]
+            signature = inspect.Signature(parameters)
+        added = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY)
+        if parameters and parameters[-1].kind == inspect.Parameter.VAR_KEYWORD:
+            parameters.insert(len(parameters) - 1, added)
+        else:
+            parameters.append(added)
+        self.__signature__ = signature.replace(parameters=parameters)
+        self.__name__ = getattr(value, "__name__", "hopping") if callable(value) else "hopping"
+
+    def __call__(self, a: Any, b: Any, *args: Any, **params: Any) -> Any:
+        phase = params.pop(self.name)
+        value = self.value(a, b, *args, **params) if callable(self.value) else self.value
+        factor = phase(a, b)
+        if isinstance(a, SiteArray):  # one phase per hopping of the group
+            factor = np.asarray(factor)
+            array = np.asarray(value)
+            if array.ndim >= 2:
+                # A stack of matrices, or one constant matrix for the whole group.
+                return factor[:, None, None] * array
+            return factor * array
+        return factor * value
+
+    def __repr__(self) -> str:
+        return f"<hopping {self.value!r} times the Peierls phase {self.name!r}>"
+
+
+def _with_peierls_phase(builder: Builder, name: str) -> Builder:
+    """A copy of `builder` whose hoppings take the Peierls phase parameter `name`."""
+    result = Builder(
+        builder.symmetry,
+        conservation_law=builder.conservation_law,
+        time_reversal=builder.time_reversal,
+        particle_hole=builder.particle_hole,
+        chiral=builder.chiral,
+        vectorize=builder.vectorize,
+    )
+    result._sites = dict(builder._sites)
+    result._hoppings = {
+        key: _PeierlsHopping(value, name) for key, value in builder._hoppings.items()
+    }
+    result._adjacent = {site: set(nbrs) for site, nbrs in builder._adjacent.items()}
+    return result
+
+
+def add_peierls_phase(
+    syst: Builder, peierls_parameter: str = "phi", fix_gauge: bool = True
+) -> Any:
+    """Finalize a Builder with every hopping multiplied by a Peierls phase, as Kwant's.
+
+    Every hopping value ``<a|H|b>`` of the scattering region becomes
+    ``phi(a, b) * value``, with ``phi`` a new parameter (named `peierls_parameter`) that
+    takes a function ``phi(a, b)`` returning the phase, the format of the functions that
+    :class:`~mesoscopic.physics.magnetic_gauge` returns. The hoppings of lead ``k`` take
+    the parameter ``phi_lead{k}`` instead. The other parameters of value functions stay
+    as they were.
+
+    Parameters
+    ----------
+    syst : Builder
+        A finite Builder (with or without leads) or a lead Builder.
+    peierls_parameter : str
+        The name of the phase parameter (default ``"phi"``).
+    fix_gauge : bool
+        If true (the default), also return a function of the magnetic field(s) that
+        fixes the gauge and returns the parameters to pass at solve time.
+
+    Returns
+    -------
+    fsyst : System or InfiniteSystem
+        The finalized system.
+    phases : callable
+        Only if `fix_gauge`: ``phases(syst_field, *lead_fields, tol=1e-8,
+        average=False)`` returns a dict ``{"phi": ..., "phi_lead0": ..., ...}`` of
+        phase functions for those fields (see :class:`~mesoscopic.physics.magnetic_gauge`
+        for the fields' format: flux density in units of ``phi_0 / l**2``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mesoscopic as meso
+    >>> lat = meso.lattice.square(norbs=1)
+    >>> syst = meso.Builder()
+    >>> syst[(lat(x, y) for x in range(2) for y in range(2))] = 0.0
+    >>> syst[lat.neighbors()] = lambda a, b, t: -t
+    >>> fsyst, phases = meso.builder.add_peierls_phase(syst)
+    >>> h = fsyst.hamiltonian_submatrix(params=dict(t=1.0, **phases(0.5)))
+    >>> loop = [0, 1, 3, 2, 0]  # the sites (0, 0), (0, 1), (1, 1), (1, 0)
+    >>> product = np.prod([-h[i, j] for i, j in zip(loop, loop[1:])])
+    >>> bool(np.isclose(product, np.exp(-1j * np.pi * 0.5)))
+    True
+    """
+    if not isinstance(syst, Builder):
+        raise TypeError(f"add_peierls_phase needs a Builder, got {type(syst).__name__}")
+    if not isinstance(peierls_parameter, str) or not peierls_parameter.isidentifier():
+        raise ValueError(
+            f"peierls_parameter must be a valid parameter name, got {peierls_parameter!r}"
+        )
+    result = _with_peierls_phase(syst, peierls_parameter)
+    names = [peierls_parameter]
+    for k, lead in enumerate(syst.leads):
+        if not isinstance(lead, BuilderLead):
+            raise TypeError(
+                f"lead {k} is a {type(lead).__name__}; add_peierls_phase needs leads "
+                "attached with attach_lead (BuilderLead)"
+            )
+        name = f"{peierls_parameter}_lead{k}"
+        names.append(name)
+        result.leads.append(
+            BuilderLead(_with_peierls_phase(lead.builder, name), lead.interface, lead.padding)
+        )
+    fsyst = result.finalized()
+    if not fix_gauge:
+        return fsyst
+
+    from .physics.gauge import magnetic_gauge
+
+    gauge = magnetic_gauge(fsyst)
+    has_leads = bool(syst.leads)
+
+    @functools.wraps(gauge.__call__)
+    def phases(*fields: Any, **options: Any) -> dict[str, Any]:
+        found = gauge(*fields, **options)
+        if not has_leads:
+            found = (found,)
+        return dict(zip(names, found))
+
+    phases.__doc__ = (
+        "The Peierls phase parameters for magnetic fields: ``phases(syst_field, "
+        "*lead_fields, tol=1e-8, average=False)`` returns a dict of phase functions "
+        f"{names!r} to pass as params (see mesoscopic.physics.magnetic_gauge)."
+    )
+    return fsyst, phases
