@@ -273,6 +273,26 @@ def _legacy_params(args: Any, params: Mapping[str, Any] | None) -> Mapping[str, 
     return _PositionalArgs(values)
 
 
+def _value_kwargs(
+    func: Callable[..., Any], n_sites: int, params: Mapping[str, Any], what: str
+) -> dict[str, Any]:
+    """The parameters a value function takes, by name, from `params`.
+
+    A parameter the function needs (no default) that `params` lacks is a
+    :class:`MissingParameterError`.
+    """
+    names, defaults, takes_all = _signature_info(func, n_sites)
+    missing = [n for n in names if n not in params and n not in defaults]
+    if missing:
+        given = sorted(params) if params else "none"
+        raise MissingParameterError(
+            f"missing parameter {missing[0]!r} needed by the {what} function "
+            f"{_function_name(func)!r}; parameters given: {given}. "
+            "Pass it at solve time, e.g. params={" + repr(missing[0]) + ": ...}"
+        )
+    return dict(params) if takes_all else {n: params[n] for n in names if n in params}
+
+
 def _call_value(
     func: Callable[..., Any],
     sites: tuple[Any, ...],
@@ -285,18 +305,9 @@ def _call_value(
     `where` describes the site or hopping for an error message; an exception the
     function raises comes back as :class:`UserCodeError` naming it.
     """
-    names, defaults, takes_all = _signature_info(func, len(sites))
     if isinstance(params, _PositionalArgs):
         return _call_positional(func, sites, params.args, what, where)
-    missing = [n for n in names if n not in params and n not in defaults]
-    if missing:
-        given = sorted(params) if params else "none"
-        raise MissingParameterError(
-            f"missing parameter {missing[0]!r} needed by the {what} function "
-            f"{_function_name(func)!r}; parameters given: {given}. "
-            "Pass it at solve time, e.g. params={" + repr(missing[0]) + ": ...}"
-        )
-    kwargs = dict(params) if takes_all else {n: params[n] for n in names if n in params}
+    kwargs = _value_kwargs(func, len(sites), params, what)
     try:
         return func(*sites, **kwargs)
     except Exception as exc:
@@ -773,6 +784,48 @@ class TermGroup:
                     f"{np.asarray(self.sites[0].tags)[first].tolist()})"
                 )
             return out
+        if isinstance(params, _PositionalArgs) or not n:
+            return self._blocks_term_by_term(params)
+        func = self.value
+        kwargs = _value_kwargs(func, 1 if self.onsite else 2, params, what)
+        try:
+            if self.onsite and not isinstance(self.sites[0], tuple):
+                raw = [func(site, **kwargs) for site in self.sites]
+            else:
+                raw = [func(*item, **kwargs) for item in self.sites]
+        except Exception:
+            # Redo term by term, so that the error names the function and the term.
+            return self._blocks_term_by_term(params)
+        return self._converted(raw)
+
+    def _converted(self, raw: list[Any]) -> NDArray[np.complex128]:
+        """The values `raw` of a value function, one per term, as blocks ``(n, *shape)``.
+
+        One conversion and one finiteness check for all terms; anything unusual (a
+        string or None, mixed or wrong shapes, NaN) is converted term by term, so the
+        error names the term.
+        """
+        n = len(raw)
+        kinds = set(map(type, raw))
+        if not any(k is type(None) or issubclass(k, (str, bytes)) for k in kinds):
+            try:
+                out = np.array(raw, dtype=complex)
+            except (TypeError, ValueError):
+                out = None
+            if out is not None and self.shape == (1, 1) and out.shape in ((n,), (n, 1)):
+                # Numbers, or one-element vectors (as _as_block accepts).
+                out = out.reshape(n, 1, 1)
+            if out is not None and out.shape == (n, *self.shape) and np.isfinite(out).all():
+                return out
+        result = np.empty((n, *self.shape), dtype=complex)
+        for k in range(n):
+            result[k] = _as_block(raw[k], self.shape, self.describe, k)
+        return result
+
+    def _blocks_term_by_term(self, params: Mapping[str, Any]) -> NDArray[np.complex128]:
+        """:meth:`blocks` of a value function called one term at a time."""
+        n = len(self.rows)
+        what = "onsite" if self.onsite else "hopping"
         result = np.empty((n, *self.shape), dtype=complex)
         args = self.sites
         for k in range(n):
