@@ -358,3 +358,23 @@ def test_operators_on_a_lead_act_within_one_cell() -> None:
     np.testing.assert_allclose(
         density(modes.wave_functions.T), np.abs(modes.wave_functions.T) ** 2, atol=1e-14
     )
+
+
+@pytest.mark.parametrize("kind", [ops.Density, ops.Current, ops.Source])
+def test_a_family_without_norbs_is_refused(kind: type) -> None:
+    # The system itself guesses one orbital for such a family; an operator, whose onsite
+    # matrix acts on the orbitals, needs them declared (as Kwant's operators do).
+    loose = meso.lattice.chain(name="loose")
+    syst = meso.Builder()
+    syst[[CHAIN(0), CHAIN(1)]] = 0.0
+    syst[CHAIN(0), CHAIN(1)] = -1.0
+    syst[loose(5)] = 1.0
+    with pytest.raises(ValueError, match="norbs=None"):
+        kind(syst.finalized())
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    lead[loose(0)] = 0.0
+    lead[loose(0), loose(1)] = -1.0
+    with pytest.raises(ValueError, match="norbs=None"):
+        kind(lead.finalized())
+    del syst[loose(5)]
+    assert kind(syst.finalized()).syst.norbs.tolist() == [1, 1]

@@ -87,6 +87,26 @@ def _num_sites(syst: System | InfiniteSystem) -> int:
     return len(syst.norbs)
 
 
+def _check_norbs_declared(syst: System | InfiniteSystem, name: str) -> None:
+    """Refuse, as Kwant's operators do, sites whose family has no declared ``norbs``.
+
+    The system guesses the orbital count of such a family (from its matrices, else 1),
+    but an operator's onsite matrix is only meaningful for a known orbital structure.
+    A system whose sites are produced on demand (from an ArrayBuilder) is not scanned:
+    that would build every Site object of a possibly huge system.
+    """
+    if isinstance(syst, System) and getattr(syst, "_site_source", None) is not None:
+        return
+    families = {site.family for site in syst.sites}
+    undeclared = sorted((f for f in families if f.norbs is None), key=repr)
+    if undeclared:
+        raise ValueError(
+            f"{name} needs the number of orbitals of every site family, but "
+            f"{undeclared[0]!r} has norbs=None; create the lattice with norbs=..., e.g. "
+            "lattice.chain(norbs=1)"
+        )
+
+
 def _site_index(syst: System | InfiniteSystem) -> Mapping[Any, int]:
     if isinstance(syst, System):
         return syst.id_by_site
@@ -419,6 +439,7 @@ class _LocalOperator:
         sum: bool = False,
     ) -> None:
         syst = _checks.finalized_system(syst, type(self).__name__, lead=True)
+        _check_norbs_declared(syst, type(self).__name__)
         self.syst = syst
         self.check_hermiticity = bool(check_hermiticity)
         self.sum = bool(sum)
