@@ -8,6 +8,8 @@ that the remembered values of a group are reused only while its parameters are u
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,39 @@ def test_error_in_one_term_names_that_term(bad, expected):
     assert expected in message and "(3,)" in message
     if expected == "ZeroDivisionError":
         assert kind is UserCodeError and "t=1.0" in message
+
+
+# --------------------------------------------------------------------------------------
+# Site positions
+# --------------------------------------------------------------------------------------
+
+
+def test_site_position_is_computed_once_and_handed_out_as_a_copy():
+    lat = meso.lattice.square(norbs=1)
+    compute = lat.pos
+    calls = []
+
+    def counting_pos(tag):
+        calls.append(tag)
+        return compute(tag)
+
+    lat.pos = counting_pos
+    site = lat(3, -2)
+    first = site.pos
+    np.testing.assert_array_equal(first, [3.0, -2.0])
+    first += 10.0  # the caller's own array
+    np.testing.assert_array_equal(site.pos, [3.0, -2.0])
+    assert len(calls) == 1
+    plain = meso.lattice.square(norbs=1)(3, -2)
+    _ = plain.pos
+    copy = pickle.loads(pickle.dumps(plain))
+    assert copy == plain == site and hash(copy) == hash(plain) == hash(site)
+    np.testing.assert_array_equal(copy.pos, [3.0, -2.0])
+    with pytest.raises(AttributeError, match="immutable"):
+        site._pos = np.zeros(2)
+
+
+def test_site_position_of_a_family_without_positions_still_raises():
+    family = meso.lattice.SiteFamily("no positions", "plain", 1)
+    with pytest.raises(NotImplementedError, match="no positions"):
+        _ = family(1, 2).pos

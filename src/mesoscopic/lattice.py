@@ -273,7 +273,7 @@ class Site:
         Real-space position, shape (dim,).
     """
 
-    __slots__ = ("_hash", "family", "tag")
+    __slots__ = ("_hash", "_pos", "family", "tag")
 
     family: SiteFamily
     tag: Any
@@ -358,7 +358,19 @@ class Site:
 
     @property
     def pos(self) -> NDArray[np.float64]:
-        return self.family.pos(self.tag)
+        # A value function reads it once per term and evaluation: the position is
+        # computed once per site (family and tag never change) and handed out as a fresh
+        # copy, so that a caller may modify what it got.
+        try:
+            cached = self._pos  # type: ignore[attr-defined]
+        except AttributeError:
+            position = self.family.pos(self.tag)
+            if not isinstance(position, np.ndarray):
+                return position
+            cached = np.array(position)
+            cached.flags.writeable = False
+            object.__setattr__(self, "_pos", cached)
+        return cached.copy()
 
 
 class SiteArray:
