@@ -378,3 +378,19 @@ def test_a_family_without_norbs_is_refused(kind: type) -> None:
         kind(lead.finalized())
     del syst[loose(5)]
     assert kind(syst.finalized()).syst.norbs.tolist() == [1, 1]
+
+
+def test_operator_attributes_are_class_attributes_too() -> None:
+    # Kwant's operator types expose their attributes on the class (``Density.onsite``);
+    # an instance's own value shadows it.
+    op = ops.Density(_chain_system(), onsite=2.0)
+    for kind in (ops.Density, ops.Current, ops.Source):
+        assert hasattr(kind, "onsite")
+    assert np.allclose(op(np.ones(3)), 2.0)
+
+
+def _chain_system() -> meso.System:
+    syst = meso.Builder()
+    syst[(CHAIN(i) for i in range(3))] = 0.0
+    syst[CHAIN.neighbors()] = -1.0
+    return syst.finalized()

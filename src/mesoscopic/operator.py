@@ -424,7 +424,8 @@ class _LocalOperator:
     _needs_hamiltonian = False
 
     syst: System | InfiniteSystem
-    onsite: Any
+    # Also a class attribute, as on Kwant's operator types (``Density.onsite`` exists).
+    onsite: Any = None
     where: NDArray[np.int64]
     check_hermiticity: bool
     sum: bool
