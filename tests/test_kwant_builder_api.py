@@ -782,3 +782,58 @@ def test_add_peierls_phase_vectorized_and_errors() -> None:
         builder.add_peierls_phase(plain, "not a name")
     with pytest.raises(TypeError, match="needs a Builder"):
         builder.add_peierls_phase(fplain)
+
+
+# ---- discrete symmetries of a finalized Builder ---------------------------------------
+
+
+def test_onsite_discrete_symmetry_validates_the_hamiltonian() -> None:
+    from mesoscopic.physics.symmetry import _onsite_discrete_symmetry
+
+    sz = np.diag([1.0, -1.0])
+    sy = np.array([[0, -1j], [1j, 0]])
+    lat = lattice.square(norbs=2)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(3) for y in range(2))] = lambda site, mu: mu * np.eye(2)
+    syst[lat.neighbors()] = -np.eye(2)
+    fsyst = syst.finalized()
+    sym = _onsite_discrete_symmetry(
+        fsyst.sites,
+        fsyst.norbs,
+        conservation_law=lambda site, s: s * sz,
+        time_reversal={lat: 1j * sy},
+        params=dict(s=1, mu=0.3),
+    )
+    assert sym.projectors is not None and len(sym.projectors) == 2
+    n = sum(fsyst.norbs)
+    # The projectors split the orbitals into spin down (eigenvalue -1) and up, site by site.
+    down, up = (p.toarray() for p in sym.projectors)
+    np.testing.assert_allclose(down.conj().T @ down, np.eye(n // 2))
+    assert np.allclose(abs(down).sum(axis=1), np.tile([0, 1], n // 2))
+    assert np.allclose(abs(up).sum(axis=1), np.tile([1, 0], n // 2))
+    h = fsyst.hamiltonian_submatrix(params=dict(mu=0.3))
+    assert sym.validate(h) == []
+    # A spin-flipping field breaks the conservation law; an imaginary spin-independent
+    # hopping breaks time reversal.
+    assert "Conservation law" in sym.validate(h + np.kron(np.eye(n // 2), [[0, 1], [1, 0]]))
+    k = np.zeros((n, n), complex)
+    k[0, 2] = k[1, 3] = 1j
+    assert "Time reversal" in sym.validate(h + k + k.conj().T)
+
+
+def test_onsite_discrete_symmetry_refuses_bad_laws() -> None:
+    from mesoscopic.physics.symmetry import _onsite_discrete_symmetry
+
+    lat = lattice.chain(norbs=2)
+    sites, norbs = [lat(0), lat(1)], [2, 2]
+    with pytest.raises(ValueError, match="integer eigenvalues"):
+        _onsite_discrete_symmetry(sites, norbs, np.diag([0.5, -0.5]))
+    with pytest.raises(ValueError, match=r"shape \(3, 3\)"):
+        _onsite_discrete_symmetry(sites, norbs, np.eye(3))
+    with pytest.raises(ValueError, match="parameter 'b'"):
+        _onsite_discrete_symmetry(sites, norbs, lambda site, b: b, params={"a": 1})
+    with pytest.raises(ValueError, match="no value for the family"):
+        _onsite_discrete_symmetry(sites, norbs, {lattice.chain(norbs=1, name="x"): 1})
+    # A number is that number times the identity: one block.
+    [proj] = _onsite_discrete_symmetry(sites, norbs, 1).projectors
+    np.testing.assert_allclose(proj.toarray(), np.eye(4))

@@ -42,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import sparse
 
 __all__ = ["DiscreteSymmetry"]
@@ -252,3 +253,116 @@ class DiscreteSymmetry:
             if size(transformed - sign * _conj_if(mat, anti)) > _VALIDATE_TOLERANCE:
                 broken.append(name)
         return broken
+
+
+def _site_block(
+    law: Any, site: Any, norbs: int, what: str, args: tuple[Any, ...], params: Any
+) -> NDArray[np.complex128]:
+    """The ``norbs x norbs`` block of a per-site operator given as Kwant's Builder takes
+    it: a number (times the identity), a matrix, a dict from site families to those, or
+    a function of the site (and parameters by name)."""
+    import inspect
+    from collections.abc import Mapping
+
+    value = law
+    if isinstance(law, Mapping):
+        if site.family not in law:
+            raise ValueError(
+                f"the {what} gives no value for the family of {site!r}; give one for "
+                f"each of the system's families"
+            )
+        value = law[site.family]
+    if callable(value):
+        if args:
+            value = value(site, *args)
+        else:
+            given = params or {}
+            names = list(inspect.signature(value).parameters)[1:]
+            missing = [n for n in names if n not in given]
+            if missing:
+                raise ValueError(
+                    f"the {what} function needs the parameter {missing[0]!r}; pass it "
+                    f"in params, e.g. params={{{missing[0]!r}: ...}}"
+                )
+            value = value(site, **{n: given[n] for n in names})
+    block = np.asarray(value, dtype=complex)
+    if block.ndim == 0:
+        return block * np.eye(norbs, dtype=complex)
+    if block.shape != (norbs, norbs):
+        raise ValueError(
+            f"the {what} on {site!r} has shape {block.shape}, but the site has {norbs} "
+            f"orbitals; give a number or a {norbs}x{norbs} matrix"
+        )
+    return block
+
+
+def _onsite_discrete_symmetry(
+    sites: Sequence[Any],
+    norbs: Any,
+    conservation_law: Any = None,
+    time_reversal: Any = None,
+    particle_hole: Any = None,
+    chiral: Any = None,
+    *,
+    args: tuple[Any, ...] = (),
+    params: Any = None,
+) -> DiscreteSymmetry:
+    """The :class:`DiscreteSymmetry` of a system from a Builder's per-site operators.
+
+    `sites` and `norbs` list the system's sites in the order of the Hamiltonian's rows
+    and their orbital counts. The conservation law's eigenvalues must be integers (as
+    in Kwant): each distinct eigenvalue, in increasing order, gives a projector whose
+    columns are the law's eigenvectors on every site. The symmetries are the
+    block-diagonal matrices of their per-site blocks.
+    """
+    norbs = np.asarray(norbs, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(norbs)])
+    total = int(offsets[-1])
+
+    def block_diagonal(law: Any, what: str) -> sparse.csr_matrix:
+        blocks = [
+            _site_block(law, site, int(n), what, args, params)
+            for site, n in zip(sites, norbs, strict=True)
+        ]
+        return sparse.csr_matrix(sparse.block_diag(blocks, format="csr", dtype=complex))
+
+    projectors = None
+    if conservation_law is not None:
+        rows: list[Any] = []
+        cols: list[Any] = []
+        vals: list[Any] = []
+        labels: list[Any] = []
+        for k, (site, n) in enumerate(zip(sites, norbs, strict=True)):
+            block = _site_block(conservation_law, site, int(n), "conservation law", args, params)
+            if not np.allclose(block, block.conj().T):
+                raise ValueError(f"the conservation law on {site!r} is not Hermitian")
+            eigenvalues, vectors = np.linalg.eigh(block)
+            rounded = np.round(eigenvalues)
+            if not np.allclose(eigenvalues, rounded):
+                raise ValueError(
+                    f"the conservation law must have integer eigenvalues, got "
+                    f"{eigenvalues.tolist()} on {site!r}"
+                )
+            for j in range(int(n)):
+                rows.append(offsets[k] + np.arange(int(n)))
+                vals.append(vectors[:, j])
+                labels.append(np.full(int(n), rounded[j]))
+                cols.append(np.full(int(n), len(cols)))
+        row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        col = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        val = np.concatenate(vals) if vals else np.zeros(0, complex)
+        label = np.concatenate(labels) if labels else np.zeros(0)
+        projectors = []
+        for value in np.unique(label):
+            keep = label == value
+            columns = np.unique(col[keep])
+            new_col = np.searchsorted(columns, col[keep])
+            matrix = sparse.coo_matrix(
+                (val[keep], (row[keep], new_col)), shape=(total, len(columns))
+            )
+            projectors.append(matrix.tocsr())
+    symmetries = [
+        None if law is None else block_diagonal(law, name.lower() + " symmetry")
+        for law, name in zip((time_reversal, particle_hole, chiral), _NAMES, strict=True)
+    ]
+    return DiscreteSymmetry(projectors, *symmetries)
