@@ -18,6 +18,20 @@ translation invariant along the lead. The two are joined by the exact gauge
 transformation ``A_u = A + grad chi_u`` applied to the lead's interface sites,
 so any number of leads in any directions (a Hall bar) is handled consistently.
 
+Value functions
+---------------
+A value function must be a pure function of its site(s) and its parameters, as Kwant
+requires: the same arguments give the same value. Each group of terms that share a value
+function remembers the values of its last evaluation together with the parameter values
+the function took, and reuses them while those are unchanged (a disorder loop in a fixed
+field evaluates the hoppings once). Parameters compare by value when they are numbers,
+strings, tuples of these or NumPy arrays (copied, so an array changed in place is seen),
+and other objects by identity; a random generator, an iterator or a mutable container
+(list, dict) as a parameter, or a function that takes no parameter, turns the reuse off
+for that group. A function that reads a global which changes between calls, or draws
+random numbers from a generator that is not a parameter, is not pure: pass that value
+as a parameter instead.
+
 Examples
 --------
 >>> import mesoscopic as meso
@@ -38,6 +52,7 @@ import hashlib
 import inspect
 import os
 import pickle
+import random
 import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -451,6 +466,66 @@ def _lead_direction(period: NDArray[np.float64]) -> NDArray[np.float64]:
 # --------------------------------------------------------------------------------------
 
 
+class _Uncacheable(Exception):
+    """A parameter value that cannot be compared safely with a later one."""
+
+
+# Parameters whose state changes when a value function uses them: never compared.
+_STATEFUL_TYPES = (
+    np.random.Generator,
+    np.random.RandomState,
+    np.random.BitGenerator,
+    random.Random,
+)
+
+
+class _Same:
+    """A parameter compared by identity (holding it, so that its id is not reused)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _parameter_token(value: Any, depth: int = 0) -> Any:
+    """A token equal to another value's token only if a pure function cannot tell them apart.
+
+    Numbers compare by their exact bits (``0.0`` and ``-0.0`` differ) and type; strings,
+    bytes and None by value; tuples item by item; NumPy arrays by dtype, shape and a copy of
+    their bytes (an array modified in place differs); other hashable objects by identity.
+    Random generators, iterators, unhashable objects (lists, dicts, sets) and arrays of
+    Python objects raise :class:`_Uncacheable`.
+    """
+    kind = type(value)
+    if value is None or kind in (bool, int, str, bytes):
+        return (kind, value)
+    if kind is float:
+        return (kind, value.hex())
+    if kind is complex:
+        return (kind, value.real.hex(), value.imag.hex())
+    if isinstance(value, np.generic) and not isinstance(value, np.object_):
+        return (kind, value.dtype.str, value.tobytes())
+    if kind is np.ndarray:
+        if value.dtype.hasobject:
+            raise _Uncacheable
+        return (kind, value.dtype.str, value.shape, value.tobytes())
+    if kind is tuple and depth < 8:
+        return (kind, tuple(_parameter_token(item, depth + 1) for item in value))
+    if isinstance(value, (_STATEFUL_TYPES, np.ndarray)) or hasattr(value, "__next__"):
+        raise _Uncacheable
+    try:
+        hash(value)
+    except TypeError:
+        raise _Uncacheable from None
+    return _Same(value)
+
+
 def _frozen_indices(values: Any, what: str) -> NDArray[np.int64]:
     """`values` as a read-only 1-d int64 array (a copy where needed)."""
     array = np.array(values, dtype=np.int64, copy=True)
@@ -530,7 +605,17 @@ class TermGroup:
     (False, 1)
     """
 
-    __slots__ = ("cols", "conj", "onsite", "rows", "shape", "sites", "value", "vectorized")
+    __slots__ = (
+        "_memo",
+        "cols",
+        "conj",
+        "onsite",
+        "rows",
+        "shape",
+        "sites",
+        "value",
+        "vectorized",
+    )
 
     rows: NDArray[np.int64]
     cols: NDArray[np.int64]
@@ -540,6 +625,7 @@ class TermGroup:
     onsite: bool
     vectorized: bool
     conj: bool
+    _memo: tuple[Any, NDArray[np.complex128]] | None
 
     def __init__(
         self,
@@ -583,6 +669,8 @@ class TermGroup:
         set_(self, "onsite", bool(onsite))
         set_(self, "vectorized", bool(vectorized))
         set_(self, "conj", bool(conj))
+        # (parameter token, blocks) of the last evaluation; not pickled (see blocks()).
+        set_(self, "_memo", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a TermGroup is immutable; cannot set {name!r}")
@@ -749,12 +837,46 @@ class TermGroup:
         return text
 
     def blocks(self, params: Mapping[str, Any]) -> NDArray[np.complex128]:
-        """Evaluate the value for every term: array of shape ``(n, *shape)``."""
-        n = len(self.rows)
-        what = "onsite" if self.onsite else "hopping"
+        """Evaluate the value for every term: array of shape ``(n, *shape)``, read-only.
+
+        The blocks of the last evaluation are reused while the parameters the value
+        function takes are unchanged (see the module's notes on value functions): only
+        for a function that takes at least one parameter, and only for parameters that
+        compare safely.
+        """
         if not callable(self.value):
             block = _as_block(self.value, self.shape, self.describe, 0)
-            return np.broadcast_to(block, (n, *self.shape))
+            return np.broadcast_to(block, (len(self.rows), *self.shape))
+        token = self._parameter_token(params)
+        memo = self._memo
+        if token is not None and memo is not None and memo[0] == token:
+            return memo[1]
+        out = self._evaluate(params)
+        if self.vectorized:
+            out = np.array(out)  # it may be (a view of) the value function's own array
+        out.flags.writeable = False
+        object.__setattr__(self, "_memo", None if token is None else (token, out))
+        return out
+
+    def _parameter_token(self, params: Mapping[str, Any]) -> Any:
+        """What identifies the parameters the value function takes; None: do not reuse."""
+        if isinstance(params, _PositionalArgs):
+            return None
+        names, defaults, takes_all = _signature_info(self.value, 1 if self.onsite else 2)
+        if takes_all:
+            names = tuple(params)
+        elif any(n not in params and n not in defaults for n in names):
+            return None  # evaluation says which parameter is missing
+        try:
+            token = tuple((n, _parameter_token(params[n])) for n in names if n in params)
+        except _Uncacheable:
+            return None
+        return token or None
+
+    def _evaluate(self, params: Mapping[str, Any]) -> NDArray[np.complex128]:
+        """The blocks of a value function's terms, evaluated now."""
+        n = len(self.rows)
+        what = "onsite" if self.onsite else "hopping"
         if self.vectorized:
             raw = _call_value(
                 self.value,
