@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import mesoscopic as meso
 from mesoscopic import builder, lattice
@@ -837,3 +838,30 @@ def test_onsite_discrete_symmetry_refuses_bad_laws() -> None:
     # A number is that number times the identity: one block.
     [proj] = _onsite_discrete_symmetry(sites, norbs, 1).projectors
     np.testing.assert_allclose(proj.toarray(), np.eye(4))
+
+
+def test_finalized_systems_keep_the_builders_discrete_symmetries():
+    import mesoscopic as kwant
+
+    sz = np.diag([1.0, -1.0])
+    sy = np.array([[0, -1j], [1j, 0]])
+    lat = kwant.lattice.chain(norbs=2)
+    syst = kwant.Builder(conservation_law=-sz, time_reversal=1j * sy)
+    syst[(lat(x) for x in range(4))] = 0.3 * np.eye(2)
+    syst[lat.neighbors()] = -np.eye(2)
+    fsys = syst.finalized()
+    symmetry = fsys.discrete_symmetry()
+    assert isinstance(symmetry, kwant.physics.DiscreteSymmetry)
+    assert len(symmetry.projectors) == 2  # the two spin blocks
+    h = fsys.hamiltonian_submatrix(sparse=True)
+    assert symmetry.validate(h) == []
+    # A Zeeman term breaks time reversal (and keeps the conservation law).
+    zeeman = h + sp.kron(sp.eye(4), 0.2 * sz)
+    assert symmetry.validate(zeeman) == ["Time reversal"]
+    # A spin-flip term breaks the conservation law: validate names it.
+    flip = kwant.Builder(conservation_law=-sz)
+    flip[(lat(x) for x in range(2))] = np.array([[0, 0.1], [0.1, 0]])
+    flip[lat.neighbors()] = -np.eye(2)
+    broken = flip.finalized()
+    report = broken.discrete_symmetry().validate(broken.hamiltonian_submatrix(sparse=True))
+    assert "Conservation law" in report

@@ -1059,6 +1059,9 @@ def _finalized_lead(
         conservation_law=lead.conservation_law,
         spin_degeneracy=spin_degeneracy,
         magnetic_flux=magnetic_flux,
+        time_reversal=lead.time_reversal,
+        particle_hole=lead.particle_hole,
+        chiral=lead.chiral,
     )
 
 
@@ -1139,6 +1142,10 @@ def _finalized_system(
         spin_degeneracy=spin_degeneracy,
         magnetic_flux=magnetic_flux,
         lead_paddings=paddings,
+        conservation_law=builder.conservation_law,
+        time_reversal=builder.time_reversal,
+        particle_hole=builder.particle_hole,
+        chiral=builder.chiral,
     )
 
 

@@ -1445,6 +1445,9 @@ class InfiniteSystem(_Frozen):
     spin_degeneracy : {1, 2}
     magnetic_flux : str, optional
         Name of the flux parameter (see the module notes).
+    time_reversal, particle_hole, chiral : optional
+        The Builder's discrete symmetries (matrices, or functions of the site), read by
+        :meth:`discrete_symmetry`.
 
     Attributes
     ----------
@@ -1470,6 +1473,9 @@ class InfiniteSystem(_Frozen):
     spin_degeneracy: int
     magnetic_flux: str | None
     conservation_law: Any
+    time_reversal: Any
+    particle_hole: Any
+    chiral: Any
     parameters: frozenset[str]
     _onsite: tuple[TermGroup, ...]
     _cell: tuple[TermGroup, ...]
@@ -1491,6 +1497,9 @@ class InfiniteSystem(_Frozen):
         conservation_law: Any = None,
         spin_degeneracy: int = 1,
         magnetic_flux: str | None = None,
+        time_reversal: Any = None,
+        particle_hole: Any = None,
+        chiral: Any = None,
     ) -> None:
         if builder is not None:
             self._adopt(builder, spin_degeneracy, magnetic_flux)
@@ -1508,6 +1517,9 @@ class InfiniteSystem(_Frozen):
         set_("spin_degeneracy", _check_degeneracy(spin_degeneracy))
         set_("magnetic_flux", _check_flux_name(magnetic_flux))
         set_("conservation_law", conservation_law)
+        set_("time_reversal", time_reversal)
+        set_("particle_hole", particle_hole)
+        set_("chiral", chiral)
         set_("sites", sites)
         set_("pos", _frozen(_site_positions(sites), float))
         set_("norbs", _check_norbs(norbs, len(sites)))
@@ -1678,6 +1690,24 @@ class InfiniteSystem(_Frozen):
             hermitian_part=False,
         )
         return mat if sparse else mat.toarray()
+
+    def _symmetries(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name, None)
+            for name in ("conservation_law", "time_reversal", "particle_hole", "chiral")
+        }
+
+    def discrete_symmetry(self, args: Any = (), *, params: Mapping[str, Any] | None = None) -> Any:
+        """The Builder's conservation law and discrete symmetries as Kwant's
+        :class:`mesoscopic.physics.DiscreteSymmetry` (projectors onto the conservation-law
+        blocks, time-reversal, particle-hole and chiral operators), per site evaluated with
+        `params` where they are functions. ``args`` is Kwant's deprecated positional form."""
+        from .physics.symmetry import _onsite_discrete_symmetry
+
+        return _onsite_discrete_symmetry(
+            self.sites, self.norbs, self.conservation_law, self.time_reversal,
+            self.particle_hole, self.chiral, args=tuple(args), params=params,
+        )  # fmt: skip
 
     def conservation_projectors(self) -> list[NDArray[np.complex128]] | None:
         """Projectors onto the blocks of the conservation law, or None.
@@ -2024,6 +2054,9 @@ class System(_Frozen):
         Name of the flux parameter (see the module notes).
     lead_paddings : sequence of array_like of int, optional
         For each lead, the indices of its padding sites (none by default).
+    conservation_law, time_reversal, particle_hole, chiral : optional
+        The Builder's conservation law and discrete symmetries (matrices, or functions of
+        the site), read by :meth:`discrete_symmetry`.
 
     Attributes
     ----------
@@ -2076,6 +2109,10 @@ class System(_Frozen):
     parameters: frozenset[str]
     spin_degeneracy: int
     magnetic_flux: str | None
+    conservation_law: Any
+    time_reversal: Any
+    particle_hole: Any
+    chiral: Any
     _site_source: Callable[[], Sequence[Site]] | None
     _onsite: tuple[TermGroup, ...]
     _hoppings: tuple[TermGroup, ...]
@@ -2099,6 +2136,10 @@ class System(_Frozen):
         spin_degeneracy: int = 1,
         magnetic_flux: str | None = None,
         lead_paddings: Sequence[ArrayLike] | None = None,
+        conservation_law: Any = None,
+        time_reversal: Any = None,
+        particle_hole: Any = None,
+        chiral: Any = None,
     ) -> None:
         if builder is not None:
             self._adopt(builder, spin_degeneracy, magnetic_flux)
@@ -2126,6 +2167,10 @@ class System(_Frozen):
             raise ValueError(f"{len(sites)} sites but {num_sites} positions")
         set_("spin_degeneracy", _check_degeneracy(spin_degeneracy))
         set_("magnetic_flux", _check_flux_name(magnetic_flux))
+        set_("conservation_law", conservation_law)
+        set_("time_reversal", time_reversal)
+        set_("particle_hole", particle_hole)
+        set_("chiral", chiral)
         set_("norbs", _check_norbs(norbs, num_sites))
         set_("orb_offsets", _offsets(self.norbs))
         set_("_onsite", _check_groups(onsite, "onsite terms"))
@@ -2561,6 +2606,24 @@ class System(_Frozen):
             )
         return orbitals(self.orb_offsets, iface), orbitals(flead.orb_offsets, cell)
 
+    def _symmetries(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name, None)
+            for name in ("conservation_law", "time_reversal", "particle_hole", "chiral")
+        }
+
+    def discrete_symmetry(self, args: Any = (), *, params: Mapping[str, Any] | None = None) -> Any:
+        """The Builder's conservation law and discrete symmetries as Kwant's
+        :class:`mesoscopic.physics.DiscreteSymmetry` (projectors onto the conservation-law
+        blocks, time-reversal, particle-hole and chiral operators), per site evaluated with
+        `params` where they are functions. ``args`` is Kwant's deprecated positional form."""
+        from .physics.symmetry import _onsite_discrete_symmetry
+
+        return _onsite_discrete_symmetry(
+            self.sites, self.norbs, self.conservation_law, self.time_reversal,
+            self.particle_hole, self.chiral, args=tuple(args), params=params,
+        )  # fmt: skip
+
     def with_leads(
         self,
         leads: Sequence[AnyLead],
@@ -2631,6 +2694,7 @@ class System(_Frozen):
             spin_degeneracy=self.spin_degeneracy,
             magnetic_flux=self.magnetic_flux,
             lead_paddings=self.lead_paddings + tuple(() for _ in leads),
+            **self._symmetries(),
         )
 
     def precalculate(
@@ -2740,6 +2804,7 @@ class System(_Frozen):
             spin_degeneracy=self.spin_degeneracy,
             magnetic_flux=self.magnetic_flux,
             lead_paddings=self.lead_paddings,
+            **self._symmetries(),
         )
 
     def slices(self) -> list[NDArray[np.int64]]:
