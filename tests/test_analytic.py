@@ -110,7 +110,7 @@ def test_hard_wall_conductance_is_staircase():
 def test_waveguide_bad_input():
     with pytest.raises(ValueError, match=r"width must be > 0, got .*0\.0"):
         hard_wall_open_channels(1.0, 0.0)
-    with pytest.raises(ValueError, match="num_subbands must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="num_subbands must be a positive integer, got 0"):
         hard_wall_subband_energies(10.0, num_subbands=0)
     with pytest.raises(TypeError, match="num_subbands must be an integer"):
         hard_wall_subband_energies(10.0, num_subbands=2.5)
@@ -324,7 +324,7 @@ def test_chain_outside_lead_band_is_zero():
 
 
 def test_chain_bad_input():
-    with pytest.raises(ValueError, match="length must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="length must be a non-negative integer, got -1"):
         chain_barrier_transmission(0.0, 1.0, -1)
     with pytest.raises(TypeError, match="length must be an integer"):
         chain_barrier_transmission(0.0, 1.0, 3.0)
@@ -512,7 +512,7 @@ def test_qpc_bad_input():
         saddle_point_transmission(
             1.0, barrier_height=0.0, hbar_omega_x=0.0, hbar_omega_y=1.0, num_modes=2
         )
-    with pytest.raises(ValueError, match="num_modes must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="num_modes must be a positive integer, got 0"):
         saddle_point_transmission(1.0, num_modes=0, **SADDLE)
     with pytest.raises(ValueError, match="spin_degeneracy must be 1"):
         saddle_point_conductance(1.0, spin_degeneracy=0, **SADDLE)

@@ -167,10 +167,7 @@ def _mass(effective_mass: float) -> float:
 
 def _degeneracy(spin_degeneracy: int, valley_degeneracy: int) -> int:
     spin = _checks.spin_degeneracy(spin_degeneracy)
-    value = valley_degeneracy
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"valley_degeneracy must be a positive integer, got {value!r}")
-    return spin * int(value)
+    return spin * _checks.positive_int(valley_degeneracy, "valley_degeneracy")
 
 
 def density_to_fermi_energy(

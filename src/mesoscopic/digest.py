@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks
+
 __all__ = ["gauss", "test", "uniform"]
 
 _MANTISSA_BITS = 53  # a Python float holds 53 significant bits
@@ -183,8 +185,7 @@ def test(n: int = 20000) -> int:
     FileNotFoundError
         If the ``dieharder`` program is not installed.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = _checks.positive_int(n, "n")
     program = shutil.which("dieharder")
     if program is None:
         raise FileNotFoundError(

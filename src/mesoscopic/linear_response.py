@@ -101,14 +101,16 @@ class ConvergenceWarning(UserWarning):
 
 
 def _positive_kT(kT: ArrayLike, what: str = "thermoelectric coefficients") -> FloatArray:
-    values = _checks.temperature(kT, "kT")
+    values = _checks.temperature(
+        kT,
+        "kT",
+        nonzero_because=(
+            f"for {what}: at kT = 0 the thermopower and the heat conductance vanish and the "
+            "Lorenz ratio is its Sommerfeld value pi^2/3"
+        ),
+    )
     if values.ndim > 1:
         raise ValueError(f"kT must be a number or a 1-D array, got shape {values.shape}")
-    if np.any(values == 0):
-        raise ValueError(
-            f"kT must be > 0 for {what}: at kT = 0 the thermopower and the heat conductance "
-            "vanish and the Lorenz ratio is its Sommerfeld value pi^2/3; got kT = 0"
-        )
     return np.atleast_1d(values)
 
 

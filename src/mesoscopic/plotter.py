@@ -216,11 +216,7 @@ def sys_leads_sites(sys: Any, num_lead_cells: int = 2) -> tuple[list[tuple[Any, 
 
 
 def _check_cells(num_lead_cells: Any) -> int:
-    if isinstance(num_lead_cells, bool) or not isinstance(num_lead_cells, (int, np.integer)):
-        raise TypeError(f"num_lead_cells must be an integer, got {num_lead_cells!r}")
-    if num_lead_cells < 0:
-        raise ValueError(f"num_lead_cells must be >= 0, got {num_lead_cells}")
-    return int(num_lead_cells)
+    return _checks.positive_int(num_lead_cells, "num_lead_cells", minimum=0)
 
 
 def _lead_shift(syst: Any, lead_nr: int) -> tuple[NDArray[np.float64], int]:
@@ -1433,8 +1429,7 @@ def _grid(
     low: NDArray[np.float64], high: NDArray[np.float64], width: float, n: int
 ) -> tuple[list[NDArray[np.float64]], tuple[tuple[float, float], ...]]:
     """Grid over the box padded by half a width, with about `n` points per width."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an integer >= 2 (grid points per bump width), got {n!r}")
+    n = _checks.positive_int(n, "n (grid points per bump width)", minimum=2)
     pad = width / 2
     axes = []
     for lo, hi in zip(low, high):

@@ -69,6 +69,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _checks
+
 __all__ = [
     "c",
     "circular",
@@ -218,9 +220,7 @@ def _conjugated_by(matrix: NDArray[Any], block: ArrayLike) -> NDArray[Any]:
 
 
 def _check_size(n: Any, sym: str, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"the matrix size n must be a positive integer, got {n!r}")
-    n = int(n)
+    n = _checks.positive_int(n, "the matrix size n")
     needs_even = t(sym) == -1 or p(sym) == -1 or (what == "gaussian" and c(sym))
     if needs_even and n % 2:
         raise ValueError(

@@ -6,7 +6,6 @@ electron mass; this module holds the one number that ties those units together.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -31,11 +30,7 @@ def kinetic_prefactor(effective_mass: ArrayLike) -> NDArray[np.float64]:
 
 def integer_option(value: Any, name: str, *, minimum: int) -> int:
     """Validate a scalar integer option such as a number of modes or sites."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {_checks._show(value)}")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {int(value)}")
-    return int(value)
+    return _checks.positive_int(value, name, minimum=minimum)
 
 
 spin_degeneracy = _checks.spin_degeneracy

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from sympy.core.function import AppliedUndef
 from sympy.matrices import MatrixBase
 
+from .. import _checks
 from ..builder import Builder, HoppingKind, NoSymmetry, TranslationalSymmetry
 from ..lattice import Monatomic
 from ._common import momentum_operators, monomials, position_operators, sympify
@@ -284,10 +285,7 @@ def discretize_landau(
     >>> syst.hamiltonian_submatrix(params={"B": 0.5}).real.diagonal().round(12).tolist()
     [0.5, 1.5, 2.5]
     """
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer)):
-        raise TypeError(f"N must be a positive integer, got {N!r}")
-    if N <= 0:
-        raise ValueError(f"N must be a positive integer (the number of Landau levels), got {N}")
+    N = _checks.positive_int(N, "N (the number of Landau levels)")
     hamiltonian, momenta, normal = to_landau_basis(hamiltonian, momenta)
     tb, _ = discretize_symbolic(hamiltonian, coords=[normal.name])
 

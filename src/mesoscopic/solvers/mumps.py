@@ -21,9 +21,9 @@ Examples
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
+from .. import _checks
 from . import sparse
 
 __all__ = ["Solver", "greens_function", "ldos", "smatrix", "wave_function"]
@@ -72,9 +72,7 @@ class Solver(sparse.Solver):
         """
         previous = dict(self._options)
         if nrhs is not None:
-            if isinstance(nrhs, bool) or not isinstance(nrhs, numbers.Integral) or nrhs < 1:
-                raise ValueError(f"nrhs must be a positive integer, got {nrhs!r}")
-            self._options["nrhs"] = int(nrhs)
+            self._options["nrhs"] = _checks.positive_int(nrhs, "nrhs")
         if ordering is not None:
             if ordering not in ORDERINGS:
                 raise ValueError(f"ordering must be one of {list(ORDERINGS)}, got {ordering!r}")
