@@ -112,7 +112,7 @@ def test_waveguide_bad_input():
         hard_wall_open_channels(1.0, 0.0)
     with pytest.raises(ValueError, match="num_subbands must be a positive integer, got 0"):
         hard_wall_subband_energies(10.0, num_subbands=0)
-    with pytest.raises(TypeError, match="num_subbands must be an integer"):
+    with pytest.raises(TypeError, match="num_subbands must be a positive integer"):
         hard_wall_subband_energies(10.0, num_subbands=2.5)
     with pytest.raises(ValueError, match="effective_mass must be > 0"):
         hard_wall_subband_energies(10.0, num_subbands=2, effective_mass=-1.0)
@@ -326,7 +326,7 @@ def test_chain_outside_lead_band_is_zero():
 def test_chain_bad_input():
     with pytest.raises(ValueError, match="length must be a non-negative integer, got -1"):
         chain_barrier_transmission(0.0, 1.0, -1)
-    with pytest.raises(TypeError, match="length must be an integer"):
+    with pytest.raises(TypeError, match="length must be a non-negative integer"):
         chain_barrier_transmission(0.0, 1.0, 3.0)
     with pytest.raises(ValueError, match="hopping must be > 0"):
         chain_impurity_transmission(0.0, 1.0, hopping=-1.0)
