@@ -32,7 +32,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
@@ -42,7 +43,7 @@ from numpy.typing import NDArray
 
 from . import _checks, constants
 from .builder import Builder, HoppingKind, TranslationalSymmetry
-from .lattice import Monatomic, SiteArray, chain, honeycomb, square
+from .lattice import Monatomic, SiteArray, SiteFamily, chain, honeycomb, square
 from .system import System
 
 __all__ = [
@@ -1119,6 +1120,27 @@ def chain_surface_green_function(energy: Any, hopping: float) -> NDArray[np.comp
     return (z - np.sqrt(z - 2 * t) * np.sqrt(z + 2 * t)) / (2 * t * t)
 
 
+class _Molecule(SiteFamily):
+    """The atoms of a molecule: tag ``(i,)`` is atom ``i`` at ``positions[i]``."""
+
+    def __init__(self, positions: NDArray[np.float64]) -> None:
+        digest = hashlib.sha256(np.ascontiguousarray(positions).tobytes()).hexdigest()[:16]
+        super().__init__(f"mesoscopic.models.molecule({digest})", "atom", 1)
+        self._positions = np.array(positions, dtype=float)
+        self._positions.flags.writeable = False
+
+    def normalize_tag(self, tag: Sequence[Any]) -> Any:
+        (index,) = tag
+        if isinstance(index, (bool, np.bool_)) or not 0 <= int(index) < len(self._positions):
+            raise ValueError(
+                f"atom {index!r} does not exist; atoms are 0..{len(self._positions) - 1}"
+            )
+        return super().normalize_tag(tag)
+
+    def pos(self, tag: Sequence[int]) -> NDArray[np.float64]:
+        return np.array(self._positions[tag[0]])
+
+
 @_declare_units(effective_mass=False, gamma="energy", coupling="energy", lead_hopping="energy")
 def molecular_junction(
     hamiltonian: Any,
@@ -1178,7 +1200,6 @@ def molecular_junction(
     >>> bool(t_meta[0] < 1e-20), round(float(t_para[0]), 6), round(4 * 0.25**2 / 1.0625**2, 6)
     (True, 0.221453, 0.221453)
     """
-    from .lattice import general
     from .system import SelfEnergyLead
 
     h = _molecule_hamiltonian(hamiltonian)
@@ -1199,8 +1220,10 @@ def molecular_junction(
                 f"got shape {np.shape(positions)}"
             )
     spin = _spin_degeneracy(spin_degeneracy)
-    lat = general(np.eye(pos.shape[1]), pos, name=[f"atom{i}" for i in range(n)], norbs=1)
-    atoms = [sub(*([0] * pos.shape[1])) for sub in lat.sublattices]
+    # One family whose tag is the atom's index: sites sort by tag, so site i of the system
+    # is atom i of the Hamiltonian (a lattice basis would sort them by position).
+    family = _Molecule(pos)
+    atoms = [family(i) for i in range(n)]
     real = bool(np.all(h.imag == 0))
     syst = Builder()
     for i, atom in enumerate(atoms):
