@@ -1412,7 +1412,36 @@ def _check_terms_in_range(groups: tuple[TermGroup, ...], num_sites: int, what: s
                 )
 
 
-class InfiniteSystem(_Frozen):
+class _DiscreteSymmetries:
+    """The Builder's conservation law and discrete symmetries of a finalized system or lead."""
+
+    sites: Any
+    norbs: Any
+    conservation_law: Any
+    time_reversal: Any
+    particle_hole: Any
+    chiral: Any
+
+    def _symmetries(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name, None)
+            for name in ("conservation_law", "time_reversal", "particle_hole", "chiral")
+        }
+
+    def discrete_symmetry(self, args: Any = (), *, params: Mapping[str, Any] | None = None) -> Any:
+        """The Builder's conservation law and discrete symmetries as Kwant's
+        :class:`mesoscopic.physics.DiscreteSymmetry` (projectors onto the conservation-law
+        blocks, time-reversal, particle-hole and chiral operators), per site evaluated with
+        `params` where they are functions. ``args`` is Kwant's deprecated positional form."""
+        from .physics.symmetry import _onsite_discrete_symmetry
+
+        return _onsite_discrete_symmetry(
+            self.sites, self.norbs, self.conservation_law, self.time_reversal,
+            self.particle_hole, self.chiral, args=tuple(args), params=params,
+        )  # fmt: skip
+
+
+class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     """A finalized lead: one unit cell repeated along a translational symmetry.
 
     Cells are numbered ``m = 0, 1, 2, ...`` along the symmetry period (away from
@@ -1690,24 +1719,6 @@ class InfiniteSystem(_Frozen):
             hermitian_part=False,
         )
         return mat if sparse else mat.toarray()
-
-    def _symmetries(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name, None)
-            for name in ("conservation_law", "time_reversal", "particle_hole", "chiral")
-        }
-
-    def discrete_symmetry(self, args: Any = (), *, params: Mapping[str, Any] | None = None) -> Any:
-        """The Builder's conservation law and discrete symmetries as Kwant's
-        :class:`mesoscopic.physics.DiscreteSymmetry` (projectors onto the conservation-law
-        blocks, time-reversal, particle-hole and chiral operators), per site evaluated with
-        `params` where they are functions. ``args`` is Kwant's deprecated positional form."""
-        from .physics.symmetry import _onsite_discrete_symmetry
-
-        return _onsite_discrete_symmetry(
-            self.sites, self.norbs, self.conservation_law, self.time_reversal,
-            self.particle_hole, self.chiral, args=tuple(args), params=params,
-        )  # fmt: skip
 
     def conservation_projectors(self) -> list[NDArray[np.complex128]] | None:
         """Projectors onto the blocks of the conservation law, or None.
@@ -2024,7 +2035,7 @@ _check_degeneracy = _checks.spin_degeneracy
 # --------------------------------------------------------------------------------------
 
 
-class System(_Frozen):
+class System(_DiscreteSymmetries, _Frozen):
     """A finalized scattering region with its leads.
 
     Made by ``Builder.finalized()`` (or ``ArrayBuilder.finalized()``), which hands over
@@ -2605,24 +2616,6 @@ class System(_Frozen):
                 f"orbitals in the system but {int(flead.norbs[cell[k]])} in lead {lead}"
             )
         return orbitals(self.orb_offsets, iface), orbitals(flead.orb_offsets, cell)
-
-    def _symmetries(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name, None)
-            for name in ("conservation_law", "time_reversal", "particle_hole", "chiral")
-        }
-
-    def discrete_symmetry(self, args: Any = (), *, params: Mapping[str, Any] | None = None) -> Any:
-        """The Builder's conservation law and discrete symmetries as Kwant's
-        :class:`mesoscopic.physics.DiscreteSymmetry` (projectors onto the conservation-law
-        blocks, time-reversal, particle-hole and chiral operators), per site evaluated with
-        `params` where they are functions. ``args`` is Kwant's deprecated positional form."""
-        from .physics.symmetry import _onsite_discrete_symmetry
-
-        return _onsite_discrete_symmetry(
-            self.sites, self.norbs, self.conservation_law, self.time_reversal,
-            self.particle_hole, self.chiral, args=tuple(args), params=params,
-        )  # fmt: skip
 
     def with_leads(
         self,
