@@ -277,3 +277,21 @@ def test_warnings_point_at_the_callers_line():
     with pytest.warns(DeprecationWarning, match="grid_spacing") as record:
         discretize("k_x**2", grid_spacing=0.5)
     assert record[0].filename == __file__
+
+
+def test_landau_lead_with_a_term_odd_in_the_field_direction_has_the_continuum_sign():
+    # H = k_x^2 + k_y^2 + alpha k_x k_z: in N Landau levels k_x = sqrt(B/2) (a + a^dagger),
+    # and on the grid k_z -> sin(k a) / a for a Bloch wave exp(i k z / a). The bands of the
+    # lead are those of H_N(k) = B (2 a^dagger a + 1) + alpha k_x sin(k): a conjugated
+    # hopping would give sin(-k) instead (the same set at +-k, different at each k).
+    n, field, alpha = 6, 0.4, 0.7
+    lead = continuum.discretize_landau("k_x**2 + k_y**2 + alpha * k_x * k_z", N=n)
+    flead = lead.finalized()
+    bands = Bands(flead, params={"B": field, "alpha": alpha})
+    ladder = np.diag(np.sqrt(np.arange(1, n + 3)), k=1)
+    k_x = np.sqrt(field / 2) * (ladder + ladder.T)
+    k_y = 1j * np.sqrt(field / 2) * (ladder - ladder.T)
+    landau = (k_x @ k_x + k_y @ k_y)[:n, :n].real
+    for k in (-1.1, 0.3, 0.9):
+        expected = np.linalg.eigvalsh(landau + alpha * k_x[:n, :n] * np.sin(k))
+        np.testing.assert_allclose(bands(k), expected, atol=1e-12)

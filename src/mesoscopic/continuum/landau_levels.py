@@ -316,8 +316,8 @@ def discretize_landau(
         syst[lat(0, n)] = onsite
     syst[HoppingKind((0, 1), lat)] = zero  # keeps the levels connected for Builder.fill
     for (offset, shift), terms in grouped.items():
-        # <z, n + shift| H |z + offset, n>: the hopping to (z, n + shift) from (z + offset, n).
-        syst[HoppingKind((-offset, shift), lat)] = _landau_value(
+        # <z + offset, n + shift| H |z, n>: the hopping to (z + offset, n + shift) from (z, n).
+        syst[HoppingKind((offset, shift), lat)] = _landau_value(
             terms, normal.name, grid_spacing, onsite=False
         )
     return syst
