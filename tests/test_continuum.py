@@ -295,3 +295,8 @@ def test_landau_lead_with_a_term_odd_in_the_field_direction_has_the_continuum_si
     for k in (-1.1, 0.3, 0.9):
         expected = np.linalg.eigvalsh(landau + alpha * k_x[:n, :n] * np.sin(k))
         np.testing.assert_allclose(bands(k), expected, atol=1e-12)
+    # The spectrum is the same at +-k (Landau-level parity anticommutes with k_x), so the
+    # hopping itself is compared: Kwant 1.5 gives -1j alpha k_x / 2 for this lead's
+    # inter_cell_hopping (its own test_landau_levels checks the same matrix).
+    hop = flead.inter_cell_hopping(params={"B": field, "alpha": alpha})
+    np.testing.assert_allclose(hop, -0.5j * alpha * k_x[:n, :n], atol=1e-14)
