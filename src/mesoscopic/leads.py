@@ -201,8 +201,9 @@ _CROSS_CURRENT_COUPLING = 1e-3
 # Relative velocity below which a propagating candidate is checked for being resolved from
 # its neighbours (see ``unresolved`` in ``_block_modes``).
 _SUSPECT_VELOCITY = 1e-2
-# Cross currents of unit-current modes at or below this are rounding, left uncorrected.
-_CROSS_CURRENT_FLOOR = 1e-14
+# Cross currents of unit-current modes at or below this are left uncorrected: the correction
+# would change a mode by less than 1e-12 (the S-matrix targets are 1e-10).
+_CROSS_CURRENT_FLOOR = 1e-12
 # Relative velocity above which a slow mode computed from the Hermitian H(k) propagates.
 _BAND_VELOCITY_FLOOR = 1e-9
 # Depth inside the band (times ||H(k)||) below which an energy counts as on the band edge.
