@@ -15,6 +15,7 @@ import pytest
 import mesoscopic as meso
 from mesoscopic import landauer, models, network, thermoelectric
 from mesoscopic.linear_response import ConvergenceWarning, energy_grid
+from model_systems import chain_with_leads
 
 
 def wire(width: int, length: int = 2, *, spin_degeneracy: int = 1, gate=None):
@@ -50,17 +51,8 @@ def fermi_staircase(edges, mu, kT):
 
 
 def chain(potential):
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    for j, v in enumerate(potential):
-        syst[lat(j)] = v
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[lat(0)] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
+    """A chain with onsite energies `potential` between two clean leads."""
+    return chain_with_leads(len(potential), lambda site: potential[site.tag[0]]).finalized()
 
 
 def chain_transmission(potential, energy):

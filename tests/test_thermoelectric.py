@@ -11,7 +11,7 @@ import mesoscopic as meso
 from mesoscopic import analytic, batch, landauer, thermoelectric
 from mesoscopic.linear_response import ConvergenceWarning
 from mesoscopic.solvers import SolverOptions
-from model_systems import barrier_chain, square_wire
+from model_systems import barrier_chain, chain_with_leads, square_wire
 
 
 @pytest.fixture(scope="module")
@@ -399,17 +399,7 @@ def test_given_steps_enter_a_given_grid_and_the_mott_formula_respects_them():
 def double_barrier_chain(thickness: int, height: float):
     """A chain with two barriers and a three-site well: sharp resonances below the band."""
     potential = [0.0] + [height] * thickness + [0.0] * 3 + [height] * thickness + [0.0]
-    lat = meso.lattice.chain(norbs=1)
-    syst = meso.Builder()
-    for j, v in enumerate(potential):
-        syst[lat(j)] = v
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
-    lead[lat(0)] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
+    return chain_with_leads(len(potential), lambda site: potential[site.tag[0]]).finalized()
 
 
 def test_resonance_much_narrower_than_kT_matches_a_brute_force_dense_grid():
