@@ -34,6 +34,7 @@ True
 from __future__ import annotations
 
 import cmath
+import functools
 import inspect
 import itertools
 import warnings
@@ -121,8 +122,14 @@ class _Term:
     def n_sites(self) -> int:
         return 1 if self.shift is None else 2
 
-    def names(self) -> list[inspect.Parameter]:
+    @functools.cached_property
+    def parameters(self) -> list[inspect.Parameter]:
+        """The parameters of the value function after its sites (read once)."""
         return _site_parameters(self.value, self.n_sites) if callable(self.value) else []
+
+    @functools.cached_property
+    def _parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
 
     def evaluate(
         self,
@@ -147,8 +154,8 @@ class _Term:
             return self.value
         if isinstance(params, _Positional):
             return self.value(*sites, *params.values)
-        names = [p.name for p in self.names()]
-        return self.value(*sites, **{n: params[n] for n in names if n in params})
+        given = {n: params[n] for n in self._parameter_names if n in params}
+        return self.value(*sites, **given)
 
 
 def _combined(
@@ -161,7 +168,7 @@ def _combined(
     required: dict[str, inspect.Parameter] = {}
     optional: dict[str, inspect.Parameter] = {}
     for term in terms:
-        for p in term.names():
+        for p in term.parameters:
             if p.name in momenta:
                 raise ValueError(
                     f"the value function {term.value!r} takes a parameter named {p.name!r}, "
