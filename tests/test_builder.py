@@ -307,11 +307,11 @@ def test_non_hermitian_onsite_function_is_reported():
         syst.finalized().hamiltonian_submatrix()
 
 
-def test_disconnected_system_is_an_error():
+def test_disconnected_site_is_kept():
+    # As in Kwant; that it does not conduct is tested in test_kwant_parity_more.
     lat, syst = wire()
     syst[lat(20, 20)] = 0
-    with pytest.raises(ValueError, match="disconnected"):
-        syst.finalized()
+    assert lat(20, 20) in syst.finalized().id_by_site
 
 
 def test_spin_degeneracy_is_validated():

@@ -2257,7 +2257,6 @@ class System(_DiscreteSymmetries, _Frozen):
         if magnetic_flux:
             names.add(magnetic_flux)
         set_("parameters", frozenset(names))
-        self._check_connected()
         set_("_chi", None if magnetic_flux is None else _frozen(self._gauge(), float))
 
     def content_digest(self) -> str:
@@ -2353,22 +2352,6 @@ class System(_DiscreteSymmetries, _Frozen):
         n = len(self.pos)
         adj = sp.coo_matrix((np.ones(len(self._hop_i)), (self._hop_i, self._hop_j)), shape=(n, n))
         return (adj + adj.T).tocsr()
-
-    def _check_connected(self) -> None:
-        n = len(self.pos)
-        if n == 1 or not self.leads:
-            return
-        ncomp, labels = sp.csgraph.connected_components(self._adjacency(), directed=False)
-        if ncomp == 1:
-            return
-        lead_comps = {int(label) for iface in self.lead_interfaces for label in labels[iface]}
-        orphan = np.flatnonzero(~np.isin(labels, list(lead_comps)))
-        if len(orphan):
-            raise ValueError(
-                f"the system is disconnected: {len(orphan)} sites (e.g. the site at "
-                f"{self.pos[orphan[0]].tolist()}) are not connected to any lead; remove them "
-                "or add hoppings"
-            )
 
     def _gauge(self) -> NDArray[np.float64]:
         """The gauge function chi at every site (each lead's gauge on its interface)."""

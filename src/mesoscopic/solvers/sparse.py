@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import reverse_cuthill_mckee
@@ -222,8 +223,36 @@ def _solve(
     return e, lead_list, embeddings, chosen, _factorized_solve(matrix, rhs, e)
 
 
+def _reached_orbitals(matrix: sp.csc_matrix, rhs: ComplexArray) -> NDArray[np.int64] | None:
+    """The orbitals coupled (through ``matrix``) to a row where ``rhs`` is nonzero, or None
+    when that is all of them.
+
+    The rest of the system is decoupled from every source: the solution vanishes there,
+    and leaving it out keeps a bound state of a disconnected part (a singular block at its
+    energy) from spoiling the solve.
+    """
+    csc = sp.csc_matrix(matrix)
+    # Connectivity only; the CSC arrays read as CSR are the transpose: the same components.
+    pattern = sp.csr_matrix((np.ones(csc.nnz), csc.indices, csc.indptr), shape=csc.shape)
+    count, labels = csgraph.connected_components(pattern, directed=False)
+    if count == 1:
+        return None
+    sourced = np.unique(labels[np.flatnonzero(np.any(rhs != 0, axis=1))])
+    keep = np.flatnonzero(np.isin(labels, sourced))
+    return None if keep.size == matrix.shape[0] else keep.astype(np.int64)
+
+
 def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -> ComplexArray:
-    """``matrix^-1 rhs`` by one sparse LU factorization, refusing a singular problem."""
+    """``matrix^-1 rhs`` by one sparse LU factorization, refusing a singular problem.
+
+    Parts of the system that no source reaches are left out (the solution is zero there).
+    """
+    keep = _reached_orbitals(matrix, rhs)
+    if keep is not None:
+        solution = np.zeros(rhs.shape, dtype=complex)
+        if keep.size:
+            solution[keep] = _factorized_solve(matrix[keep][:, keep].tocsc(), rhs[keep], energy)
+        return solution
     try:
         factorization = spla.splu(matrix)
     except RuntimeError as exc:
