@@ -226,10 +226,20 @@ def test_lead_errors():
         far.finalized()
     with pytest.raises(ValueError, match="not a lattice vector"):
         meso.TranslationalSymmetry((0.5, 0)).which(lat(0, 0))
+    # As in Kwant, a lead without hoppings between its cells is a warning; it has no modes
+    # and no self-energy, and a system it is attached to is refused (it couples to nothing).
     lonely = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
     lonely[lat(0, 0)] = 0
-    with pytest.raises(ValueError, match="no hoppings between neighbouring unit cells"):
-        lonely.finalized()
+    with pytest.warns(RuntimeWarning, match="unit cells are disconnected"):
+        flonely = lonely.finalized()
+    assert flonely.interface_sites.size == 0
+    assert flonely.modes(0.5)[1].nmodes == 0
+    np.testing.assert_array_equal(flonely.selfenergy(0.5), 0)
+    syst = meso.Builder()
+    syst[lat(0, 0)] = 0
+    syst.attach_lead(lonely)
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="couples to nothing"):
+        syst.finalized()
 
 
 # ---- bad input -----------------------------------------------------------------------
@@ -266,13 +276,16 @@ def test_value_errors_are_reported_when_the_hamiltonian_is_evaluated():
     message = r"Site\('', \(0, 0\)\) at position \(0\.0, 0\.0\) is not Hermitian"
     with pytest.raises(ValueError, match=message):
         syst.finalized().hamiltonian_submatrix()
-    # A matrix on a one-orbital family, replaced before evaluation, is no error.
+    # A constant matrix on a one-orbital family makes a two-orbital site (as in Kwant, with
+    # a warning); a hopping that fits neither site is refused, and replacing the matrix
+    # before finalizing is no error.
     syst = meso.Builder()
     syst[square(0, 0)] = np.eye(2)
     syst[square(1, 0)] = 0
     syst[square(0, 0), square(1, 0)] = [[1, 2], [3, 4]]
-    fsys = syst.finalized()
-    with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(1, 1\)"):
+    with pytest.warns(RuntimeWarning, match="declares norbs=1"):
+        fsys = syst.finalized()
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(2, 1\)"):
         fsys.hamiltonian_submatrix()
     syst[square(0, 0)] = 0.5
     with pytest.raises(ValueError, match=r"hopping value of .*shape \(2, 2\), expected"):

@@ -4,7 +4,10 @@ leads. Each test checks the behaviour against exact results or an independent me
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
 
 import mesoscopic as meso
 from model_systems import square_wire
@@ -67,3 +70,55 @@ def test_padding_keeps_sites_outside_the_path_of_the_lead():
     # The lone site 0 couples only to the lead: total reflection, |r| = 1.
     s = meso.smatrix(fsys, 0.3).data
     np.testing.assert_allclose(np.abs(s), [[1.0]])
+
+
+# ---- orbitals of a site whose constant value contradicts its family's norbs -------------
+
+
+def test_constant_onsite_value_gives_the_site_its_orbitals():
+    """As Kwant's Hamiltonian: a 2 x 2 constant onsite on a norbs=1 family makes a
+    2-orbital site (with a warning naming the overruled norbs); hoppings must then fit."""
+    chain = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    syst[chain(0)] = np.array([[0, 1j], [-1j, 0]])
+    syst[chain(1)] = np.array([[1]])
+    syst[chain(1), chain(0)] = np.array([[1, 2j]])
+    with pytest.warns(RuntimeWarning, match="declares norbs=1"):
+        fsys = syst.finalized()
+    assert fsys.norbs.tolist() == [2, 1]
+    expected = np.array([[0, 1j, 1], [-1j, 0, -2j], [1, 2j, 1]])
+    np.testing.assert_array_equal(fsys.hamiltonian_submatrix(), expected)
+    np.testing.assert_array_equal(fsys.hamiltonian_submatrix(sparse=True).toarray(), expected)
+    # A hopping whose shape fits neither site's orbitals is still refused.
+    syst[chain(0), chain(1)] = np.array([[1, 2]])
+    with pytest.warns(RuntimeWarning):
+        bad = syst.finalized()
+    with pytest.raises(ValueError, match="has shape"):
+        bad.hamiltonian_submatrix()
+
+
+def test_scalar_values_on_a_multi_orbital_lattice_are_one_orbital():
+    """Scalars on a norbs=5 square lattice (Kwant's test systems do this): one orbital per
+    site, so a clean 3-wide wire has the plateaus of the one-orbital wire: at E = -3
+    (hopping -1, onsite 0) one channel is open, at E = 0.1 three are."""
+
+    def wire(norbs):
+        lat = meso.lattice.square(norbs=norbs)
+        syst = meso.Builder()
+        lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+        syst[(lat(i, j) for i in range(3) for j in range(3))] = 0
+        lead[(lat(0, j) for j in range(3))] = 0
+        syst[lat.neighbors()] = -1
+        lead[lat.neighbors()] = -1
+        syst.attach_lead(lead)
+        syst.attach_lead(lead.reversed())
+        return syst
+
+    with pytest.warns(RuntimeWarning, match="declares norbs=5"):
+        fsys = wire(5).finalized()
+    assert fsys.norbs.tolist() == [1] * 9
+    for energy, channels in ((-3.0, 1), (0.1, 3)):
+        assert meso.smatrix(fsys, energy).transmission(1, 0) == pytest.approx(channels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wire(1).finalized()  # no warning where norbs and values agree

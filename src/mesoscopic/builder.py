@@ -987,11 +987,46 @@ def _infer_norbs(builder: Builder) -> dict[SiteFamily, int]:
     return norbs
 
 
+def _constant_value_orbitals(value: Any) -> int | None:
+    """The orbitals a constant onsite value has (1 for a scalar, n for an n x n matrix);
+    None for a value function or any other shape (refused when the value is evaluated)."""
+    if callable(value):
+        return None
+    shape = np.shape(value)
+    if shape == ():
+        return 1
+    if len(shape) == 2 and shape[0] == shape[1] and shape[0] > 0:
+        return int(shape[0])
+    return None
+
+
 def _onsite_terms(
     builder: Builder, sites: list[Site], norbs_map: dict[Any, int]
 ) -> tuple[NDArray[np.int64], tuple[TermGroup, ...]]:
-    """Orbital counts of `sites` (in order) and their onsite term groups."""
+    """Orbital counts of `sites` (in order) and their onsite term groups.
+
+    A site's orbitals are those of its family, except that a constant onsite value of
+    another shape (a scalar for ``norbs=5``, a 2 x 2 matrix for ``norbs=1``) gives the site
+    the orbitals of its value, as Kwant's Hamiltonian does; a declared ``norbs`` that is
+    overruled so is reported by a RuntimeWarning.
+    """
     norbs = np.array([norbs_map.get(s.family, 1) for s in sites], dtype=np.int64)
+    overruled: dict[SiteFamily, tuple[Site, int]] = {}
+    for k, site in enumerate(sites):
+        count = _constant_value_orbitals(builder._sites[site])
+        if count is not None and count != norbs[k]:
+            if site.family.norbs is not None:
+                overruled.setdefault(site.family, (site, count))
+            norbs[k] = count
+    for fam, (site, count) in overruled.items():
+        warnings.warn(
+            f"the site family {fam!r} declares norbs={fam.norbs}, but the onsite value of "
+            f"{_described(site)} (and maybe others) is a constant with {count} orbital(s); "
+            "such sites get the orbitals of their value, as in Kwant's Hamiltonian (give "
+            f"{fam.norbs} x {fam.norbs} matrices, or the lattice norbs={count})",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     site_idx = np.arange(len(sites), dtype=np.int64)
     onsite = TermGroup.collect(
         sites,
