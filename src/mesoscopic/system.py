@@ -1560,13 +1560,18 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
             _check_terms_in_range(groups, len(sites), f"the lead's {what}")
         _check_terms_in_range(self._inter, len(sites), "the lead's inter-cell hoppings")
         if not self._inter:
-            raise ValueError(
-                "the lead has no hoppings between neighbouring unit cells, so it carries no "
-                "current; add hoppings across the period (e.g. lead[lat.neighbors()] = -t)"
+            # As Kwant: a warning, and a lead that couples to nothing (no interface sites).
+            warnings.warn(
+                "the lead's unit cells are disconnected: it has no hoppings between "
+                "neighbouring unit cells, so it carries no current and couples to nothing "
+                "(add hoppings across the period, e.g. lead[lat.neighbors()] = -t)",
+                RuntimeWarning,
+                stacklevel=4,
             )
         # Rows of <m|H|m+1>: a forward group's rows, a conjugated (backward) group's cols.
         coupled = [g.cols if g.conj else g.rows for g in self._inter]
-        set_("interface_sites", _frozen(np.unique(np.concatenate(coupled)), np.int64))
+        interface = np.unique(np.concatenate(coupled)) if coupled else np.zeros(0, np.int64)
+        set_("interface_sites", _frozen(interface, np.int64))
         parts = (self._onsite, self._cell, self._inter)
         names: set[str] = set().union(*(_group_parameters(part) for part in parts))
         set_("_takes_any_parameter", any(_groups_take_any_parameter(part) for part in parts))
@@ -2206,6 +2211,12 @@ class System(_DiscreteSymmetries, _Frozen):
                     f"the interface of lead {k} refers to sites outside 0..{num_sites - 1}"
                 )
             if isinstance(lead, InfiniteSystem):
+                if not len(lead.interface_sites):
+                    raise ValueError(
+                        f"lead {k} has no hoppings between its unit cells (its cells are "
+                        "disconnected), so it couples to nothing and carries no current; add "
+                        "hoppings across its period, or leave the lead out"
+                    )
                 if len(iface) != len(lead.interface_sites):
                     raise ValueError(
                         f"the interface of lead {k} has {len(iface)} sites, but "
