@@ -422,7 +422,13 @@ class LeadData:
 
     def modes(self, energy: float) -> tuple[PropagatingModes, StabilizedModes]:
         """Modes of this lead at ``energy``, in the solvers' form (``_modes_at_energy``)."""
-        return _modes_at_energy(self.h_cell, self.hop, energy, projectors=self.projectors)
+        # The matrices and projectors were validated on construction.
+        e = _checks.real_energy(energy)
+        n = self.num_orbitals
+        projectors = self.projectors
+        blocks = [np.eye(n, dtype=complex)] if projectors is None else list(projectors)
+        with _blas_threads_for(n):
+            return _modes_with_pole_shift(self.h_cell, self.hop, e, blocks, projectors is not None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -821,8 +827,9 @@ class _Pencil:
     matrix_r: ComplexArray  # R
 
 
-def _stabilized_pencil(h: ComplexArray, v: ComplexArray, energy: float) -> _Pencil:
-    n = h.shape[0]
+def _hop_split(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexArray]:
+    """``(rank, singular, A, B)`` with ``v = A B^dagger``, ``A`` and ``B`` of shape (n, rank)."""
+    n = v.shape[0]
     rows, cols, u_small, singular, wh_small = _hop_factors(v)
     rank = int(np.sum(singular > RANK_TOLERANCE * singular[0])) if singular.size else 0
     root = np.sqrt(singular[:rank])
@@ -830,6 +837,12 @@ def _stabilized_pencil(h: ComplexArray, v: ComplexArray, energy: float) -> _Penc
     right = np.zeros((n, rank), dtype=complex)  # B, so that v = A B^dagger
     left[rows] = u_small[:, :rank] * root
     right[cols] = wh_small[:rank].conj().T * root
+    return rank, singular, left, right
+
+
+def _stabilized_pencil(h: ComplexArray, v: ComplexArray, energy: float) -> _Pencil:
+    n = h.shape[0]
+    rank, singular, left, right = _hop_split(v)
     if rank == 0:
         empty = np.zeros((0, 0), dtype=complex)
         return _Pencil(0, singular, left, right, (empty, None), empty, empty)
@@ -867,12 +880,16 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
     energy: solved separately, the rounding of each direction's band energies alone broke
     ``T_ij(B) = T_ji(-B)`` by up to 1e-8 at 1e-12 inside a band.
     """
-    h_conj, v_conj = h.conj() + 0.0, v.conj() + 0.0
-    if _canonical_bytes(h_conj) + _canonical_bytes(v_conj) < _canonical_bytes(
-        h
-    ) + _canonical_bytes(v):
-        return _conjugate_modes(_block_modes_direct(h_conj, v_conj, energy))
+    if _solved_as_conjugate(h, v):
+        return _conjugate_modes(_block_modes_direct(h.conj() + 0.0, v.conj() + 0.0, energy))
     return _block_modes_direct(h, v, energy)
+
+
+def _solved_as_conjugate(h: ComplexArray, v: ComplexArray) -> bool:
+    """Whether a block is solved through its complex conjugate (see :func:`_block_modes`)."""
+    h_conj, v_conj = h.conj() + 0.0, v.conj() + 0.0
+    conjugate_bytes = _canonical_bytes(h_conj) + _canonical_bytes(v_conj)
+    return conjugate_bytes < _canonical_bytes(h) + _canonical_bytes(v)
 
 
 def _conjugate_modes(modes_: _BlockModes) -> _BlockModes:
@@ -1115,7 +1132,8 @@ class _BlockSolve:
         self.prop_vectors.append(np.asarray(reduced * scale, dtype=complex))
         self.prop_waves.append(np.asarray(phi * scale, dtype=complex))
         self.prop_waves_mirror.append(np.asarray(phi * (scale * lam.conjugate()), dtype=complex))
-        self.prop_momenta.append(momentum if momentum > -math.pi else momentum + 2 * math.pi)
+        # In (-pi, pi]: a band-edge pair at k = pi is found on either side of it.
+        self.prop_momenta.append(float(_wrapped(np.array(momentum))))
         self.prop_velocities.append(speed)
 
     def _error(self, member: int) -> float:
@@ -2075,6 +2093,226 @@ def _eigenspace(
 
 
 # --------------------------------------------------------------------------------------------
+# Leads made of independent chains: the modes in closed form
+# --------------------------------------------------------------------------------------------
+
+#: Whether lead blocks made of independent chains take the closed-form modes (False only to
+#: test them against the general solver).
+_CLOSED_FORM_MODES = True
+# Largest off-diagonal element of h_cell and hop in the chain basis (times the largest entry
+# of either) for a block to count as independent chains: the closed form neglects it.
+_CHAIN_RESIDUAL = 1e-12
+# Distance of the energy to a band edge of one of the chains (times the largest chain
+# hopping) below which the general solver computes the block's modes: its handling of band
+# edges (which solutions merge, which count as open) is the reference, and next to an edge
+# the closed form and the pencil round differently. 1e-4 covers the general solver's slow
+# modes (velocity below 1e-2 of the hopping) and its near-circle evanescent pairs.
+_CHAIN_EDGE_WINDOW = 1e-4
+# Smallest chain hopping, relative to the largest, of a block solved in closed form: the
+# general solver's velocity scale is the largest hopping, and a chain far below it has all
+# of its band within the edge window.
+_CHAIN_HOPPING_RATIO = 1e-3
+# Weights of the two Hermitian parts of hop in the combination with h_cell whose
+# eigenvectors are the chains (any generic weights; an accidental degeneracy of the
+# combination is caught by the residual check).
+_CHAIN_MIX = (0.5772156649015329, 0.3183098861837907)
+
+
+@dataclass(frozen=True, eq=False)
+class _Chains:
+    """A lead block that is ``n`` independent chains in one transverse basis ``U``.
+
+    ``h_cell = U diag(onsite) U^dagger`` and ``hop = U diag(hopping e^{i angle})
+    U^dagger``: chain ``c`` has the band ``onsite_c + 2 hopping_c cos(k + angle_c)``.
+    ``left`` and ``right`` are the factors ``hop = A B^dagger`` of the general solver (the
+    same bits), ``left_chains = A^dagger U`` and ``right_chains = B^dagger U``.
+    """
+
+    basis: ComplexArray
+    onsite: FloatArray
+    hopping: FloatArray
+    angle: FloatArray
+    left: ComplexArray
+    right: ComplexArray
+    left_chains: ComplexArray
+    right_chains: ComplexArray
+
+    def near_edge(self, energies: FloatArray) -> NDArray[np.bool_]:
+        """Whether each energy lies within the edge window of a chain's band edge."""
+        z = np.abs(energies[:, None] - self.onsite[None, :])
+        distance = np.abs(z - 2 * self.hopping[None, :])
+        window = _CHAIN_EDGE_WINDOW * float(self.hopping.max())
+        return np.asarray(np.any(distance <= window, axis=1))
+
+
+#: Recent chain decompositions (they do not depend on the energy): digest -> chains or None.
+_CHAINS_CACHE: OrderedDict[bytes, _Chains | None] = OrderedDict()
+_CHAINS_CACHE_SIZE = 16
+_CHAINS_CACHE_LOCK = threading.Lock()
+
+
+def _independent_chains(h: ComplexArray, v: ComplexArray) -> _Chains | None:
+    """The block as independent chains, or None where it is not (or not safely) one."""
+    key = _lead_digest(h, v, 0.0)
+    with _CHAINS_CACHE_LOCK:
+        if key in _CHAINS_CACHE:
+            _CHAINS_CACHE.move_to_end(key)
+            return _CHAINS_CACHE[key]
+    chains = _find_chains(h, v)
+    if chains is not None:
+        for value in vars(chains).values():
+            value.flags.writeable = False
+    with _CHAINS_CACHE_LOCK:
+        _CHAINS_CACHE[key] = chains
+        while len(_CHAINS_CACHE) > _CHAINS_CACHE_SIZE:
+            _CHAINS_CACHE.popitem(last=False)
+    return chains
+
+
+def _find_chains(h: ComplexArray, v: ComplexArray) -> _Chains | None:
+    """:func:`_independent_chains` without the cache.
+
+    A hopping ``c 1`` (a clean wire) is diagonal in every basis, so the eigenvectors of
+    ``h_cell`` are the chains, degenerate or not. Otherwise ``hop`` must be normal and
+    commute with ``h_cell``; the eigenvectors of a generic Hermitian combination of the
+    three Hermitian parts are then common eigenvectors, which the residual check confirms.
+    The hopping must have full rank (a singular one means dangling orbitals or flat bands,
+    left to the general solver).
+    """
+    n = h.shape[0]
+    scale = max(float(np.max(np.abs(h), initial=0.0)), float(np.max(np.abs(v), initial=0.0)))
+    if n == 0 or not np.any(v):
+        return None
+    diagonal = np.diag(v)
+    if np.all(diagonal == diagonal[0]) and np.count_nonzero(v) == np.count_nonzero(diagonal):
+        _, basis = la.eigh(h, check_finite=False)
+    else:
+        tolerance = _CHAIN_RESIDUAL * scale * scale * n
+        if float(np.max(np.abs(h @ v - v @ h))) > tolerance:
+            return None
+        if float(np.max(np.abs(v @ v.conj().T - v.conj().T @ v))) > tolerance:
+            return None
+        first, second = _CHAIN_MIX
+        combination = h + first * (v + v.conj().T) + 1j * second * (v - v.conj().T)
+        _, basis = la.eigh(combination, check_finite=False)
+    h_chains = basis.conj().T @ h @ basis
+    v_chains = basis.conj().T @ v @ basis
+    off = ~np.eye(n, dtype=bool)
+    residual = max(
+        float(np.max(np.abs(h_chains[off]), initial=0.0)),
+        float(np.max(np.abs(v_chains[off]), initial=0.0)),
+    )
+    if residual > _CHAIN_RESIDUAL * scale:
+        return None
+    couplings = np.diag(v_chains)
+    hopping = np.abs(couplings)
+    if float(hopping.min()) < _CHAIN_HOPPING_RATIO * float(hopping.max()):
+        return None
+    # The factors of hop that the general solver uses (those of the conjugate block,
+    # conjugated, where it solves that one), so that both give the same reduced coordinates.
+    if _solved_as_conjugate(h, v):
+        rank, _, left, right = _hop_split(v.conj() + 0.0)
+        left, right = left.conj(), right.conj()
+    else:
+        rank, _, left, right = _hop_split(v)
+    if rank != n:
+        return None
+    return _Chains(
+        basis=np.ascontiguousarray(basis),
+        onsite=np.diag(h_chains).real.copy(),
+        hopping=hopping,
+        angle=np.angle(couplings),
+        left=left,
+        right=right,
+        left_chains=left.conj().T @ basis,
+        right_chains=right.conj().T @ basis,
+    )
+
+
+def _wrapped(momenta: FloatArray) -> FloatArray:
+    """Momenta in ``(-pi, pi]``, the solvers' interval."""
+    return np.asarray(math.pi - np.mod(math.pi - momenta, 2 * math.pi))
+
+
+def _chain_block_modes(chains: _Chains, energies: FloatArray) -> list[_BlockModes]:
+    """The modes of a block of independent chains at each energy, in closed form.
+
+    Chain ``c`` at ``z = E - onsite_c`` has the solutions ``lambda = mu e^{-i angle_c}``
+    with ``hopping_c (mu + 1 / mu) = z``. Inside its band (``|z| < 2 hopping_c``) they are
+    ``mu = e^{+- i kappa}``, ``cos kappa = z / (2 hopping_c)``: an incoming mode (``+``,
+    velocity ``-sqrt(4 hopping_c^2 - z^2)``) and an outgoing one, with the wave function
+    ``u_c / sqrt(|v|)`` (``u_c`` the chain's transverse vector, phase as the basis has it).
+    Outside, the decaying solution ``mu = 2 hopping_c / (z + sign(z) sqrt(z^2 - 4
+    hopping_c^2))``, exactly current-free, stored as the general solver stores its decaying
+    solutions: ``(A^dagger u_c, lambda B^dagger u_c)`` with unit norm, which stays bounded
+    however fast the solution decays. The modes are in the general solver's order (Kwant's,
+    :func:`_kwant_order`) and normalization. Every energy must be away from the chains' band
+    edges (:meth:`_Chains.near_edge`).
+    """
+    tau = chains.hopping[None, :]
+    z = energies[:, None] - chains.onsite[None, :]
+    inside = np.abs(z) < 2 * tau
+    root = np.sqrt(np.abs((2 * tau - z) * (2 * tau + z)))  # |4 tau^2 - z^2|^(1/2)
+    kappa = np.arctan2(root, z)
+    angle = chains.angle[None, :]
+    in_momenta = _wrapped(kappa - angle)
+    out_momenta = _wrapped(-kappa - angle)
+    with np.errstate(divide="ignore"):
+        amplitude = 1 / np.sqrt(root)
+    sign = np.where(z < 0, -1.0, 1.0)
+    decaying = (2 * tau / (z + sign * root)) * np.exp(-1j * angle)
+    left_chains, right_chains = chains.left_chains, chains.right_chains
+    n = chains.basis.shape[0]
+    result = []
+    for b in range(energies.size):
+        open_ = np.flatnonzero(inside[b])
+        closed = np.flatnonzero(~inside[b])
+        speed = root[b, open_]
+        scale = amplitude[b, open_]
+        waves = chains.basis[:, open_] * scale[None, :]
+        in_k, out_k = in_momenta[b, open_], out_momenta[b, open_]
+        in_order = _kwant_order(_kwant_momenta(in_k), -speed, incoming=True)
+        out_order = _kwant_order(_kwant_momenta(out_k), speed, incoming=False)
+        beta = right_chains[:, open_] * scale[None, :]
+        in_alpha = left_chains[:, open_] * (scale * np.exp(-1j * in_k))[None, :]
+        out_alpha = left_chains[:, open_] * (scale * np.exp(-1j * out_k))[None, :]
+        evanescent = np.vstack(
+            [left_chains[:, closed], right_chains[:, closed] * decaying[b, closed][None, :]]
+        )
+        evanescent /= np.linalg.norm(evanescent, axis=0)
+        result.append(
+            _frozen_block_modes(
+                _BlockModes(
+                    hop_left=chains.left,
+                    hop_right=chains.right,
+                    in_vectors=np.vstack([in_alpha, beta])[:, in_order],
+                    in_wave_functions=waves[:, in_order],
+                    in_momenta=in_k[in_order],
+                    in_velocities=-speed[in_order],
+                    out_vectors=np.vstack([out_alpha, beta])[:, out_order],
+                    out_wave_functions=waves[:, out_order],
+                    out_momenta=out_k[out_order],
+                    out_velocities=speed[out_order],
+                    decaying_vectors=evanescent.reshape(2 * n, closed.size),
+                )
+            )
+        )
+    return result
+
+
+def _any_block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes:
+    """Modes of one block: in closed form for independent chains away from their band
+    edges, from the general solver (:func:`_block_modes`) otherwise."""
+    if _CLOSED_FORM_MODES:
+        chains = _independent_chains(h, v)
+        if chains is not None:
+            energies = np.array([energy])
+            if not chains.near_edge(energies)[0]:
+                return _chain_block_modes(chains, energies)[0]
+    return _block_modes(h, v, energy)
+
+
+# --------------------------------------------------------------------------------------------
 # Public mode and self-energy functions
 # --------------------------------------------------------------------------------------------
 
@@ -2229,9 +2467,9 @@ def _modes_at(
 ) -> tuple[PropagatingModes, StabilizedModes]:
     """:func:`modes` at one energy, for validated input; raises ``_SelfEnergyPole``."""
     if not by_block:
-        per_block = [_block_modes(h, v, e)]
+        per_block = [_any_block_modes(h, v, e)]
     else:
-        per_block = [_block_modes(p.conj().T @ h @ p, p.conj().T @ v @ p, e) for p in blocks]
+        per_block = [_any_block_modes(p.conj().T @ h @ p, p.conj().T @ v @ p, e) for p in blocks]
     return _combine_blocks(h.shape[0], blocks, per_block)
 
 
