@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -43,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _checks
+from ._params import PositionalArgs, legacy_params, params_by_name
 from .leads import LeadData
 from .scattering import GreensFunction, SMatrix
 from .solvers import sparse
@@ -82,13 +82,16 @@ def params_from_args(
 
     Kwant hands ``args`` to every value function after its site(s), by position. The same
     values by name are: for each value function, its ``k``-th parameter after the sites gets
-    ``args[k]``. A :class:`DeprecationWarning` is emitted, as Kwant does since 1.4.
+    ``args[k]``. The accepted forms of ``args``, the errors and the
+    :class:`DeprecationWarning` are those of every entry point
+    (:func:`mesoscopic._params.legacy_params`).
 
     Parameters
     ----------
     syst : System or InfiniteSystem
-    args : sequence
-        Positional values (empty: nothing to convert).
+    args : sequence, mapping or None
+        Positional values (empty or None: nothing to convert); a mapping is ``params``
+        given by position.
     params : dict or None
         Values by name; mutually exclusive with a non-empty ``args``.
     warn : bool, keyword-only
@@ -102,50 +105,21 @@ def params_from_args(
     Raises
     ------
     TypeError
-        Both ``args`` and ``params`` given, ``args`` not a sequence, or a value function that
-        takes fewer parameters than ``args`` holds.
+        Both ``args`` and ``params`` given, ``args`` a string or not iterable, or a value
+        function that takes fewer parameters than ``args`` holds.
     ValueError
         Two value functions that take the same parameter name at different positions.
     """
-    if args is None:
-        args = ()
-    if isinstance(args, (str, bytes, Mapping)) or not isinstance(args, Sequence):
-        raise TypeError(
-            f"args must be a tuple of positional values, got {_checks._show(args)}; pass "
-            "values by name with params={...}"
-        )
-    if len(args) == 0:
-        return params
-    if params is not None:
-        raise TypeError("'args' and 'params' are mutually exclusive; pass params only")
-    if warn:
-        warnings.warn(
-            "the 'args' parameter is deprecated (as in Kwant since 1.4); pass values by name "
-            "with params={...}",
-            DeprecationWarning,
-            stacklevel=_checks.user_stacklevel(),
-        )
-    converted: dict[str, Any] = {}
-    position: dict[str, int] = {}
+    given = legacy_params(args, params, warn=warn)
+    if not isinstance(given, PositionalArgs):
+        return given
+    signatures = []
     for group in _value_function_groups(syst):
-        if not callable(group.value):
-            continue
-        names, _, takes_all = _signature_info(group.value, 1 if group.onsite else 2)
-        if len(names) < len(args) and not takes_all:
-            raise TypeError(
-                f"args holds {len(args)} values, but the value function "
-                f"{getattr(group.value, '__name__', group.value)!r} takes only "
-                f"{len(names)} parameter(s) after its site(s): {list(names)}"
-            )
-        for k, name in enumerate(names[: len(args)]):
-            if position.setdefault(name, k) != k:
-                raise ValueError(
-                    f"parameter {name!r} is at position {position[name]} in one value function "
-                    f"and at position {k} in another, so positional args cannot be turned "
-                    "into params; pass params={...}"
-                )
-            converted[name] = args[k]
-    return converted
+        if callable(group.value):
+            names, _, takes_all = _signature_info(group.value, 1 if group.onsite else 2)
+            label = str(getattr(group.value, "__name__", group.value))
+            signatures.append((label, tuple(names), bool(takes_all)))
+    return params_by_name(given.args, signatures)
 
 
 def lead_data(
