@@ -534,6 +534,84 @@ def test_public_sparse_product_fallback_gives_the_same_densities(monkeypatch):
         np.testing.assert_allclose(public.densities, fast.densities, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("rng", [7, "generator"])
+def test_random_vectors_drawn_as_one_block_equal_the_vectors_one_by_one(rng, monkeypatch):
+    # The default vectors are drawn as a block; vector j is the j-th one next() gives, also
+    # on a selection of orbitals, and the densities equal those of the explicit list.
+    def seeded():
+        return 7 if rng == 7 else np.random.default_rng(7)
+
+    chain = small_matrix(30)
+    where = [1, 4, 5, 17]
+    for selection in (None, where):
+        one_by_one = kpm.RandomVectors(chain, where=selection, rng=seeded())
+        vectors = np.column_stack([next(one_by_one) for _ in range(5)])
+        block = kpm.RandomVectors(chain, where=selection, rng=seeded()).block(5)
+        np.testing.assert_array_equal(block, vectors)
+        np.testing.assert_allclose(np.abs(vectors[where if selection else slice(None)]), 1.0)
+        assert np.abs(vectors).sum() == pytest.approx(5 * (4 if selection else 30))
+        angles = np.angle(vectors[where if selection else slice(None)])
+        assert np.ptp(angles) > 3  # phases all around the circle
+    blocks = []
+    original = kpm._RandomPhaseVectors.block
+
+    def counting(self, count):
+        blocks.append(count)
+        return original(self, count)
+
+    monkeypatch.setattr(kpm._RandomPhaseVectors, "block", counting)
+    drawn = kpm.SpectralDensity(chain, num_moments=20, num_vectors=4, rng=seeded())
+    assert blocks == [4]
+    generator = kpm._ensure_rng(seeded())
+    generator.random_sample(30) if rng == 7 else generator.random(30)  # Lanczos start
+    listed = [v.copy() for _, v in zip(range(4), kpm.RandomVectors(chain, rng=generator))]
+    explicit = kpm.SpectralDensity(
+        chain, num_moments=20, num_vectors=4, rng=seeded(), vector_factory=listed
+    )
+    np.testing.assert_array_equal(drawn.densities, explicit.densities)
+
+
+def test_velocity_keeps_only_the_bonds_along_the_direction():
+    size = 6
+    hamiltonian, vx, vy = hofstadter_torus(size, 0.1)
+    # An open square lattice: positions exist, the velocity is i [H, x] exactly.
+    x, y = np.divmod(np.arange(size * size), size)
+    open_lattice = hamiltonian.toarray()
+    open_lattice[np.abs(x[:, None] - x[None, :]) > 1] = 0
+    open_lattice[np.abs(y[:, None] - y[None, :]) > 1] = 0
+    open_lattice += np.diag(np.linspace(-0.5, 0.5, size * size))
+    positions = np.column_stack([x, y]).astype(float)
+    for direction, column in (("x", 0), ("y", 1)):
+        velocity = kpm._velocity(sp.csr_matrix(open_lattice), None, direction, positions)
+        r = np.diag(positions[:, column])
+        np.testing.assert_allclose(
+            velocity.toarray(), 1j * (open_lattice @ r - r @ open_lattice), atol=1e-14
+        )
+        # No stored zeros: only the bonds with a component along the direction.
+        rows, cols = np.nonzero(open_lattice)
+        assert velocity.nnz == np.count_nonzero(positions[rows, column] != positions[cols, column])
+        assert np.all(velocity.data != 0)
+
+
+@pytest.mark.parametrize("field", [0.0, 0.2])
+def test_matrix_velocity_applied_in_place_equals_the_function_operator(field):
+    # A matrix O_b goes through the accumulating kernel with the signs folded in; the same
+    # operator as a function of a vector takes the generic path: the same moments.
+    hamiltonian, vx, vy = hofstadter_torus(6, field)
+    common = dict(num_moments=20, num_vectors=3, rng=2, bounds=(-4.1, 4.1))
+    by_matrix = kpm.Correlator(hamiltonian, vx, vy, **common)
+    assert by_matrix._operator2_matrices is not None
+    by_function = kpm.Correlator(hamiltonian, vx, lambda v: vy @ v, **common)
+    assert by_function._operator2_matrices is None
+    np.testing.assert_allclose(by_matrix.moments_matrix, by_function.moments_matrix, atol=1e-12)
+    # A real matrix O_b (acting on the real and imaginary parts) and its complex copy.
+    position = sp.diags(np.arange(36.0)).tocsr()
+    real = kpm.Correlator(hamiltonian, vx, position, **common)
+    complex_copy = kpm.Correlator(hamiltonian, vx, position.astype(complex), **common)
+    assert not np.iscomplexobj(real._operator2_matrices[0].data)
+    np.testing.assert_allclose(real.moments_matrix, complex_copy.moments_matrix, atol=1e-12)
+
+
 @pytest.mark.parametrize("field", [0.0, 0.3])
 def test_chebyshev_blocks_follow_the_three_term_recursion(field):
     # The blocks are kept in place with signs s_n = +, +, -, -, ...; T_n(H) V comes back

@@ -157,8 +157,22 @@ def _uniform(rng: Any, n: int) -> NDArray[np.float64]:
     return np.asarray(rng.random_sample(n), dtype=float)
 
 
+def _phases_into(uniform: NDArray[np.float64], out: NDArray[np.complex128]) -> None:
+    """``out = exp(2 pi i u)``, written as cos and sin of ``2 pi u`` into `out`'s real view.
+
+    The same numbers as NumPy's complex ``exp`` of ``2j * pi * u`` (whose real part is 0),
+    without the complex temporaries: ``uniform`` has `out`'s shape.
+    """
+    angle = np.multiply(uniform, 2 * np.pi)
+    pairs = out.view(float)
+    np.cos(angle, out=pairs[..., 0::2])
+    np.sin(angle, out=pairs[..., 1::2])
+
+
 def _random_phases(rng: Any, n: int) -> NDArray[np.complex128]:
-    return np.exp(2j * np.pi * _uniform(rng, n))
+    out = np.empty(n, dtype=complex)
+    _phases_into(_uniform(rng, n), out)
+    return out
 
 
 def _as_matrix(hamiltonian: Any, params: Any, what: str = "hamiltonian") -> sp.csr_matrix:
@@ -379,14 +393,42 @@ def RandomVectors(syst: Any, where: Any = None, rng: Any = None) -> Iterator[NDA
     """
     generator = _ensure_rng(rng)
     total, orbitals = _normalize_orbs_where(syst, where)
+    return _RandomPhaseVectors(generator, total, orbitals)
 
-    def phases() -> Iterator[NDArray[Any]]:
-        while True:
-            vector = np.zeros(total, dtype=complex)
-            vector[orbitals] = _random_phases(generator, len(orbitals))
-            yield vector
 
-    return phases()
+class _RandomPhaseVectors(Iterator[NDArray[np.complex128]]):
+    """The iterator `RandomVectors` returns; `block` draws several vectors at once.
+
+    Vector j of a block is the j-th vector `next` would have returned: the generator is
+    asked for the phases of one vector after the other, as by `next`.
+    """
+
+    def __init__(self, generator: Any, total: int, orbitals: NDArray[np.int64]) -> None:
+        self._generator = generator
+        self._total = total
+        self._orbitals = orbitals
+        self._everywhere = len(orbitals) == total and bool(
+            np.array_equal(orbitals, np.arange(total))
+        )
+
+    def __next__(self) -> NDArray[np.complex128]:
+        return self.block(1)[:, 0]
+
+    def block(self, count: int) -> NDArray[np.complex128]:
+        """The next `count` vectors as the columns of a C-ordered ``(n_orbitals, count)`` array."""
+        size = len(self._orbitals)
+        uniform = np.empty((count, size))
+        for row in uniform:
+            row[:] = _uniform(self._generator, size)
+        if self._everywhere:
+            out = np.empty((self._total, count), dtype=complex)
+            _phases_into(uniform.T, out)
+            return out
+        phases = np.empty((size, count), dtype=complex)
+        _phases_into(uniform.T, phases)
+        out = np.zeros((self._total, count), dtype=complex)
+        out[self._orbitals] = phases
+        return out
 
 
 class LocalVectors:
@@ -493,6 +535,16 @@ class _VectorFactory:
 
     def block(self, start: int, stop: int, size: int) -> NDArray[np.complex128]:
         """Vectors ``start..stop-1`` as the columns of an ``(size, stop - start)`` array."""
+        if (
+            isinstance(self._iterator, _RandomPhaseVectors)
+            and start == self._drawn
+            and stop <= self.num_vectors
+            and self._iterator._total == size
+        ):
+            # The default random vectors, drawn straight into the block (same numbers).
+            # They are not kept: the calculations keep the blocks they start from.
+            self._drawn = stop
+            return self._iterator.block(stop - start)
         out = np.empty((size, stop - start), dtype=complex, order="C")
         for column, index in enumerate(range(start, stop)):
             vector = self[index]
@@ -578,6 +630,27 @@ def _accumulate_product(matrix: sp.csr_matrix, block: NDArray[Any], out: NDArray
     )
 
 
+def _accumulate_any(matrix: sp.csr_matrix, block: NDArray[Any], out: NDArray[Any]) -> None:
+    """``out += matrix @ block`` for complex blocks; a real matrix acts on the real views."""
+    if np.iscomplexobj(matrix.data):
+        _accumulate_product(matrix, block, out)
+    else:
+        _accumulate_product(matrix, block.view(float), out.view(float))
+
+
+def _signed_matrices(operator: Any, size: int) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:
+    """``(A, -A)`` as CSR matrices (sorted, float64 or complex128) if `operator` is a
+    matrix; None for operator objects, functions and None."""
+    if operator is None or _is_local_operator(operator) or callable(operator):
+        return None
+    matrix = sp.csr_matrix(_square_operator(operator, size, "operator"), copy=True)
+    dtype = complex if np.iscomplexobj(matrix.data) else float
+    matrix = matrix.astype(dtype)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix, _negated(matrix)
+
+
 class _Chebyshev:
     """The Chebyshev vectors ``a_n = T_n(H) V`` of a block ``V``, one step at a time.
 
@@ -644,8 +717,8 @@ class _Chebyshev:
         return block if self.sign(n) > 0 else -block
 
     def check_growth(self, bounds: tuple[float, float]) -> None:
-        limit = _GROWTH_LIMIT**2 * np.sum(np.abs(self.start) ** 2, axis=0) + 1e-300
-        if np.any(np.sum(np.abs(self.current) ** 2, axis=0) > limit):
+        limit = _GROWTH_LIMIT**2 * _real_overlaps(self.start, self.start) + 1e-300
+        if np.any(_real_overlaps(self.current, self.current) > limit):
             raise ValueError(
                 f"the Chebyshev vectors grow: the spectrum of the Hamiltonian is not inside "
                 f"bounds={bounds}; give wider bounds or leave bounds=None"
@@ -919,7 +992,11 @@ class _Expansion:
         self._rng = generator
         # Drawn even when the bounds are given, so the random vectors that follow are the
         # same either way (and the same as Kwant's for the same seed).
-        v0 = _random_phases(generator, size)
+        if checked_bounds is None:
+            v0: NDArray[np.complex128] | None = _random_phases(generator, size)
+        else:
+            _uniform(generator, size)
+            v0 = None
         self.eps = eps_value
         self.hamiltonian, (self._a, self._b) = _rescale(matrix, eps_value, v0, checked_bounds)
         self._doubled = _doubled_hamiltonian(self.hamiltonian)
@@ -1350,6 +1427,9 @@ class Correlator(_Expansion):
         self._size = matrix.shape[0]
         self.operator1 = _vector_operator(operator1, params, self._size)
         self.operator2 = _vector_operator(operator2, params, self._size)
+        # A matrix O_b is applied by the accumulating kernel straight into the stored
+        # blocks, with the sign of the order folded into the matrix (exact).
+        self._operator2_matrices = _signed_matrices(operator2, self._size)
         self._omega: NDArray[np.complex128] | None = None  # T_m(H) O_a |r>, (M, n, k)
         self._psi: NDArray[np.complex128] | None = None  # O_b T_n(H) |r>, (M, n, k)
         self._states: tuple[_Chebyshev, _Chebyshev] | None = None
@@ -1460,12 +1540,18 @@ class Correlator(_Expansion):
         count = last - first
         omega = np.empty((count, self._size, k), dtype=complex)
         psi = np.empty((count, self._size, k), dtype=complex)
+        matrices = self._operator2_matrices
+        if matrices is not None:
+            psi = np.zeros((count, self._size, k), dtype=complex)
         for row, n in enumerate(range(first, last)):
             # The blocks are kept as s_n T_n(H) V (see _Chebyshev); O_b is linear, so the
             # sign goes on after it, exactly.
             sign = _Chebyshev.sign(n)
             np.multiply(left.signed(n), sign, out=omega[row])
-            np.multiply(self.operator2(right.signed(n)), sign, out=psi[row])
+            if matrices is not None:
+                _accumulate_any(matrices[sign < 0], right.signed(n), psi[row])
+            else:
+                np.multiply(self.operator2(right.signed(n)), sign, out=psi[row])
         left.check_growth(self.bounds)
         right.check_growth(self.bounds)
         return omega, psi
@@ -1598,8 +1684,12 @@ def _velocity(hamiltonian: Any, params: Any, op_type: Any, positions: Any) -> An
         displacement = (
             orbital_positions[coo.col, direction] - orbital_positions[coo.row, direction]
         )
+        # Only the bonds with a component along the direction: the onsite terms and the
+        # bonds across it are zeros, which would cost as much as the rest in every product.
+        bonds = displacement != 0
         return sp.csr_matrix(
-            (1j * displacement * coo.data, (coo.row, coo.col)), shape=matrix.shape
+            (1j * displacement[bonds] * coo.data[bonds], (coo.row[bonds], coo.col[bonds])),
+            shape=matrix.shape,
         )
     try:
         if op_type is None or isinstance(op_type, bytes):
