@@ -573,7 +573,7 @@ def test_random_vectors_drawn_as_one_block_equal_the_vectors_one_by_one(rng, mon
 
 def test_velocity_keeps_only_the_bonds_along_the_direction():
     size = 6
-    hamiltonian, vx, vy = hofstadter_torus(size, 0.1)
+    hamiltonian = hofstadter_torus(size, 0.1)[0]
     # An open square lattice: positions exist, the velocity is i [H, x] exactly.
     x, y = np.divmod(np.arange(size * size), size)
     open_lattice = hamiltonian.toarray()
