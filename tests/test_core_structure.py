@@ -188,7 +188,13 @@ def test_system_arrays_are_read_only(make):
 def test_system_sequences_are_tuples(make):
     fsys = make()
     assert isinstance(fsys.sites, tuple)
-    assert isinstance(fsys.leads, tuple)
+    # The leads: a read-only sequence whose items may only be replaced by fitting leads
+    # (fsys.leads[k] = lead, as in Kwant; see test_kwant_parity_more).
+    assert isinstance(fsys.leads, meso.system.LeadList)
+    with pytest.raises(TypeError, match="cannot be added"):
+        fsys.leads.append(fsys.leads[0])
+    with pytest.raises(TypeError, match="cannot be removed"):
+        del fsys.leads[0]
     assert isinstance(fsys.lead_interfaces, tuple)
     assert isinstance(fsys.parameters, frozenset)
     assert all(isinstance(flead.sites, tuple) for flead in fsys.leads)

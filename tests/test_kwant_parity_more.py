@@ -4,6 +4,7 @@ leads. Each test checks the behaviour against exact results or an independent me
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -122,3 +123,114 @@ def test_scalar_values_on_a_multi_orbital_lattice_are_one_orbital():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         wire(1).finalized()  # no warning where norbs and values agree
+
+
+# ---- leads replaced on a finalized system; precalculated leads --------------------------
+
+
+class _SelfEnergyOnly:
+    """A lead in Kwant's form with only a self-energy (as Kwant's own tests write one)."""
+
+    def __init__(self, lead, parameters=()):
+        self.lead = lead
+        self.parameters = frozenset(parameters)
+        self.calls = []
+
+    def selfenergy(self, energy, args=(), *, params=None):
+        self.calls.append((args, params))
+        return self.lead.selfenergy(energy)
+
+
+def _two_lead_wire():
+    lat = meso.lattice.square(1.0, norbs=1)
+    return square_wire(2, 3, lambda site, v: 4.0 + v * site.tag[0], lat=lat)
+
+
+def test_a_lead_of_a_finalized_system_can_be_replaced():
+    """fsys.leads[k] = lead, as in Kwant: a self-energy-only lead gives the Green's
+    function of the original lead (its self-energy is the same), the parameters follow
+    the leads, and a copy of the system keeps its own leads."""
+    fsys = _two_lead_wire().finalized()
+    params = {"v": 0.3}
+    reference = meso.smatrix(fsys, 1.2, params=params).transmission(1, 0)
+    original = fsys.leads[1]
+    kept = copy.copy(fsys)
+    replacement = _SelfEnergyOnly(original, ["gamma"])
+    fsys.leads[1] = replacement
+    assert isinstance(fsys.leads[1], meso.system.SelfEnergyLead)
+    assert not fsys.leads[1].has_modes and fsys.leads[1].has_selfenergy
+    assert "gamma" in fsys.parameters and "gamma" not in kept.parameters
+    assert kept.leads[1] is original
+    gf = meso.greens_function(fsys, 1.2, params={"v": 0.3, "gamma": 0})
+    assert gf.transmission(1, 0) == pytest.approx(reference, abs=1e-10)
+    assert replacement.calls[-1] == ((), {"v": 0.3, "gamma": 0})
+    # Back to a builder lead: the system is the original one again.
+    fsys.leads[1] = original
+    assert fsys.parameters == kept.parameters
+    assert meso.smatrix(fsys, 1.2, params=params).transmission(1, 0) == pytest.approx(reference)
+
+
+def test_replacing_a_lead_checks_the_new_lead():
+    fsys = _two_lead_wire().finalized()
+    narrow = square_wire(1, 3).finalized().leads[0]
+    with pytest.raises(ValueError, match="does not fit its interface"):
+        fsys.leads[0] = narrow
+    lat = meso.lattice.square(1.0, norbs=1)
+    elsewhere = meso.system.SelfEnergyLead(lambda e: -0.5j * np.eye(2), [lat(1, 0), lat(1, 1)])
+    with pytest.raises(ValueError, match="interface sites"):
+        fsys.leads[0] = elsewhere
+    with pytest.raises(TypeError, match="must be a lead"):
+        fsys.leads[0] = "lead"
+    with pytest.raises(IndexError, match="lead 2 does not exist"):
+        fsys.leads[2] = fsys.leads[0]
+    with pytest.raises(AttributeError, match="immutable"):
+        fsys.leads = ()
+
+
+def test_precalculated_leads_hold_what_was_asked():
+    """As Kwant's: what='modes' keeps no self-energy, what='selfenergy' no modes; the
+    stored values are the lead's own, and another energy computes them again."""
+    fsys = _two_lead_wire().finalized()
+    params = {"v": 0.1}
+    modes_only = fsys.precalculate(1.0, what="modes", params=params)
+    sigma_only = fsys.precalculate(1.0, what="selfenergy", params=params)
+    both = fsys.precalculate(1.0, what="all", params=params)
+    assert [(lead.has_modes, lead.has_selfenergy) for lead in modes_only.leads] == [
+        (True, False)
+    ] * 2
+    assert [(lead.has_modes, lead.has_selfenergy) for lead in sigma_only.leads] == [
+        (False, True)
+    ] * 2
+    assert all(lead.has_modes and lead.has_selfenergy for lead in both.leads)
+    with pytest.raises(ValueError, match="only its modes"):
+        modes_only.leads[0].selfenergy(1.0)
+    np.testing.assert_allclose(
+        sigma_only.leads[0].selfenergy(1.0), fsys.leads[0].selfenergy(1.0, params=params)
+    )
+    np.testing.assert_allclose(
+        both.leads[0].selfenergy(1.0), fsys.leads[0].selfenergy(1.0, params=params)
+    )
+    with pytest.warns(RuntimeWarning, match="computed again"):
+        sigma = sigma_only.leads[0].selfenergy(2.0)
+    np.testing.assert_allclose(sigma, fsys.leads[0].selfenergy(2.0, params=params))
+    with pytest.raises(ValueError, match="known only by its self-energy"):
+        sigma_only.precalculate(1.0, what="modes")
+
+
+def test_lead_use_is_checked_as_kwant_does():
+    """The rule the solvers apply (ValueError, and NotImplementedError as Kwant's ldos):
+    modes are needed from every lead an S-matrix or a scattering state uses, the
+    self-energy from every lead of a Green's function."""
+    from mesoscopic.system import LeadWithoutModesError, _check_lead_use
+
+    fsys = _two_lead_wire().finalized()
+    fsys.leads[0] = _SelfEnergyOnly(fsys.leads[0])
+    _check_lead_use(fsys, [1], "modes", "the scattering matrix")
+    _check_lead_use(fsys, None, "selfenergy", "the Green's function")
+    with pytest.raises(LeadWithoutModesError, match="lead 0 is known only by its self-energy"):
+        _check_lead_use(fsys, None, "modes", "the scattering matrix")
+    assert issubclass(LeadWithoutModesError, ValueError)
+    assert issubclass(LeadWithoutModesError, NotImplementedError)
+    modes_only = _two_lead_wire().finalized().precalculate(1.0, what="modes", params={"v": 0})
+    with pytest.raises(ValueError, match="lead 0 holds only its modes"):
+        _check_lead_use(modes_only, None, "selfenergy", "the Green's function")

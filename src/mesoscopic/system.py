@@ -69,6 +69,8 @@ from .lattice import Site, _described
 __all__ = [
     "Graph",
     "InfiniteSystem",
+    "LeadList",
+    "LeadWithoutModesError",
     "MissingParameterError",
     "ModesLead",
     "SelfEnergyLead",
@@ -230,6 +232,50 @@ class MissingParameterError(ValueError, TypeError):
 
     Both a ValueError and, as in Kwant (where the call fails), a TypeError.
     """
+
+
+class LeadWithoutModesError(ValueError, NotImplementedError):
+    """A computation needs modes (or the self-energy) that a lead does not have.
+
+    Raised for a lead known only by its self-energy (``precalculate(what='selfenergy')``,
+    or a lead object with only Kwant's ``selfenergy`` method) where modes are needed: the
+    S-matrix elements into or out of it, its scattering states, the LDOS; and for a lead
+    holding only its modes (``precalculate(what='modes')``) where its self-energy is
+    needed. Both a ValueError and, as Kwant's ``ldos`` raises for self-energy leads, a
+    NotImplementedError.
+    """
+
+
+def _check_lead_use(syst: Any, leads: Any, need: str, what: str) -> None:
+    """Raise :class:`LeadWithoutModesError` if a lead of `syst` among `leads` (indices;
+    None: all) lacks what `what` (a phrase: "the scattering matrix") needs.
+
+    Parameters
+    ----------
+    syst : System
+    leads : sequence of int or None
+        The leads the computation uses; indices out of range are left to the caller.
+    need : {'modes', 'selfenergy'}
+    what : str
+        The computation, for the message.
+    """
+    count = len(syst.leads)
+    chosen = range(count) if leads is None else leads
+    for k in chosen:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < count:
+            continue
+        lead = syst.leads[k]
+        if need == "modes" and not getattr(lead, "has_modes", True):
+            raise LeadWithoutModesError(
+                f"lead {int(k)} is known only by its self-energy (no modes), so {what} is "
+                "not defined for it; leave it out of the in/out leads, or give the lead its "
+                "modes (precalculate with what='all')"
+            )
+        if need == "selfenergy" and not getattr(lead, "has_selfenergy", True):
+            raise LeadWithoutModesError(
+                f"lead {int(k)} holds only its modes (precalculated with what='modes'), not "
+                f"its self-energy, which {what} needs; precalculate with what='all'"
+            )
 
 
 class _PositionalArgs(Mapping[str, Any]):
@@ -1511,6 +1557,9 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     _inter: tuple[TermGroup, ...]
     _takes_any_parameter: bool
     _direction: NDArray[np.float64]
+    #: A builder lead has both its modes and its self-energy (as every lead kind says).
+    has_modes = True
+    has_selfenergy = True
 
     def __init__(
         self,
@@ -1828,22 +1877,49 @@ def _takes_two_positional(func: Callable[..., Any]) -> bool:
 
 
 class _AtOneEnergy:
-    """A lead's modes or self-energy computed at one energy (:meth:`System.precalculate`)."""
+    """A lead's modes or self-energy computed at one energy (:meth:`System.precalculate`).
 
-    def __init__(self, value: Any, energy: float, lead: int) -> None:
+    Asked at another energy, it computes them again (``recompute(energy)``, with the
+    parameters given to ``precalculate``) and says so by a RuntimeWarning: Kwant returns
+    the stored values there, which belong to another energy.
+    """
+
+    def __init__(
+        self, value: Any, energy: float, lead: int, recompute: Callable[[float], Any]
+    ) -> None:
         self.value = value
         self.energy = float(energy)
         self.lead = lead
+        self.recompute = recompute
 
     def __call__(
         self, energy: float, args: Any = (), *, params: Mapping[str, Any] | None = None
     ) -> Any:
-        if not np.isclose(energy, self.energy, rtol=1e-12, atol=1e-14):
-            raise ValueError(
-                f"lead {self.lead} was precalculated at energy {self.energy!r} and cannot be "
-                f"used at energy {energy!r}; call precalculate at this energy"
-            )
-        return self.value
+        if np.isclose(energy, self.energy, rtol=1e-12, atol=1e-14):
+            return self.value
+        warnings.warn(
+            f"lead {self.lead} was precalculated at energy {self.energy!r}; at energy "
+            f"{energy!r} it is computed again (with the parameters given to precalculate); "
+            "precalculate at this energy to save the time",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return self.recompute(energy)
+
+
+def _lead_part(
+    lead: Any,
+    part: str,
+    params: Mapping[str, Any] | None,
+    cell_orbitals: NDArray[np.int64] | None,
+    energy: float,
+) -> Any:
+    """A lead's modes (``part='modes'``) or self-energy at `energy`, the self-energy on
+    `cell_orbitals` (all when None): what :meth:`System.precalculate` stores."""
+    if part == "modes":
+        return lead.modes(energy, params=params)
+    sigma = lead.selfenergy(energy, params=params)
+    return sigma if cell_orbitals is None else sigma[np.ix_(cell_orbitals, cell_orbitals)]
 
 
 class _FunctionLead(_Frozen):
@@ -1851,6 +1927,8 @@ class _FunctionLead(_Frozen):
 
     interface: tuple[Any, ...]
     parameters: frozenset[str]
+    has_modes: bool
+    has_selfenergy: bool
     _function: Callable[..., Any]
     _what: str
 
@@ -1909,7 +1987,8 @@ class _FunctionLead(_Frozen):
             ) from exc
 
     def _digest(self, digest: Any) -> None:
-        digest.update(f"{type(self).__name__}{sorted(self.parameters)}".encode())
+        flags = (getattr(self, "has_modes", None), getattr(self, "has_selfenergy", None))
+        digest.update(f"{type(self).__name__}{sorted(self.parameters)}{flags}".encode())
         _digest_object(self._function, digest)
 
 
@@ -1934,6 +2013,20 @@ class SelfEnergyLead(_FunctionLead):
         The sites of the scattering region the lead couples to.
     parameters : sequence of str, optional
         Names of the parameters the function reads from ``params``.
+    with_modes : bool, keyword-only
+        True (the default): the eigenvectors of ``Gamma`` are the lead's channels, so
+        S-matrix elements and scattering states of the lead are defined. False: a lead
+        known only by its self-energy, as Kwant's self-energy leads (and
+        ``precalculate(what='selfenergy')``): Green's functions and transmissions from
+        them accept it; ``smatrix`` with it among the in or out leads, its scattering
+        states and ``ldos`` refuse it.
+
+    Attributes
+    ----------
+    has_modes : bool
+        ``with_modes``.
+    has_selfenergy : bool
+        True.
 
     Examples
     --------
@@ -1954,10 +2047,18 @@ class SelfEnergyLead(_FunctionLead):
     True
     """
 
+    has_selfenergy = True
+
     def __init__(
-        self, selfenergy_func: Any, interface: Sequence[Any], parameters: Sequence[str] = ()
+        self,
+        selfenergy_func: Any,
+        interface: Sequence[Any],
+        parameters: Sequence[str] = (),
+        *,
+        with_modes: bool = True,
     ) -> None:
         super().__init__(selfenergy_func, interface, parameters, what="self-energy function")
+        self._freeze_set("has_modes", bool(with_modes))
 
     @property
     def selfenergy_func(self) -> Callable[..., Any]:
@@ -1989,12 +2090,31 @@ class ModesLead(_FunctionLead):
         The sites of the scattering region the lead couples to.
     parameters : sequence of str, optional
         Names of the parameters the function reads from ``params``.
+    with_selfenergy : bool, keyword-only
+        True (the default): the self-energy is that of the modes. False: only the modes
+        are known (``precalculate(what='modes')``, as Kwant's): Green's functions refuse
+        the lead.
+
+    Attributes
+    ----------
+    has_modes : bool
+        True.
+    has_selfenergy : bool
+        ``with_selfenergy``.
     """
 
+    has_modes = True
+
     def __init__(
-        self, modes_func: Any, interface: Sequence[Any], parameters: Sequence[str] = ()
+        self,
+        modes_func: Any,
+        interface: Sequence[Any],
+        parameters: Sequence[str] = (),
+        *,
+        with_selfenergy: bool = True,
     ) -> None:
         super().__init__(modes_func, interface, parameters, what="modes function")
+        self._freeze_set("has_selfenergy", bool(with_selfenergy))
 
     @property
     def modes_func(self) -> Callable[..., Any]:
@@ -2019,11 +2139,122 @@ class ModesLead(_FunctionLead):
         params: Mapping[str, Any] | None = None,
     ) -> NDArray[np.complex128]:
         """The self-energy on the interface orbitals at ``energy``."""
+        if not self.has_selfenergy:
+            raise ValueError(
+                "this lead holds only its modes (precalculated with what='modes'), not its "
+                "self-energy; precalculate with what='all' (or 'selfenergy')"
+            )
         return np.asarray(self.modes(energy, args, params=params)[1].selfenergy, dtype=complex)
 
 
 #: The kinds of lead a :class:`System` holds.
 AnyLead = InfiniteSystem | SelfEnergyLead | ModesLead
+
+
+class _KwantLeadMethod:
+    """A method of a lead object given in Kwant's form, called as Kwant calls it:
+    ``method(energy, args, params=params)``, with ``params=None`` when none were given."""
+
+    def __init__(self, lead: Any, name: str) -> None:
+        self.lead = lead
+        self.name = name
+        self.__name__ = f"{type(lead).__name__}.{name}"
+
+    def __call__(self, energy: float, *, params: Mapping[str, Any] | None = None) -> Any:
+        method = getattr(self.lead, self.name)
+        return method(energy, params=dict(params) if params else None)
+
+
+def _kwant_style_lead(lead: Any, interface: tuple[Site, ...], index: int) -> AnyLead:
+    """A lead object in Kwant's form (with ``modes`` and/or ``selfenergy`` methods, as
+    Kwant's solvers call them) as a lead of this package on the given interface.
+
+    With ``modes`` it is a :class:`ModesLead` (its ``selfenergy`` too, when it has one);
+    with only ``selfenergy`` it is a :class:`SelfEnergyLead` without modes, as Kwant
+    treats such a lead.
+    """
+    has_modes = callable(getattr(lead, "modes", None))
+    has_selfenergy = callable(getattr(lead, "selfenergy", None))
+    if not (has_modes or has_selfenergy):
+        raise TypeError(
+            f"leads[{index}] must be a lead: an InfiniteSystem, SelfEnergyLead or ModesLead, "
+            "or an object with Kwant's lead methods modes(energy, args, *, params) and/or "
+            f"selfenergy(energy, args, *, params); got {_checks._show(lead)}"
+        )
+    parameters = tuple(getattr(lead, "parameters", ()) or ())
+    if has_modes:
+        return ModesLead(
+            _KwantLeadMethod(lead, "modes"),
+            interface,
+            parameters,
+            with_selfenergy=has_selfenergy,
+        )
+    return SelfEnergyLead(
+        _KwantLeadMethod(lead, "selfenergy"), interface, parameters, with_modes=False
+    )
+
+
+class LeadList(Sequence[AnyLead]):
+    """The leads of a finalized :class:`System`: a read-only sequence, except that a lead
+    may be replaced, as in Kwant: ``fsys.leads[k] = lead``.
+
+    The new lead must fit lead ``k``'s interface (``fsys.lead_interfaces[k]``, which does
+    not change): an :class:`InfiniteSystem` whose unit cell hops into the next cell from as
+    many sites with the same orbitals, a :class:`SelfEnergyLead` or :class:`ModesLead` on the
+    same sites, or an object with Kwant's lead methods ``modes(energy, args, *, params)``
+    and/or ``selfenergy(energy, args, *, params)`` (an object with only ``selfenergy`` is a
+    lead without modes, as in Kwant: see :class:`SelfEnergyLead`'s ``with_modes``). The
+    system's :attr:`~System.parameters` follow the new lead. Leads cannot be added or
+    removed here: use :meth:`System.with_leads`, or the Builder.
+    """
+
+    __slots__ = ("_leads", "_system")
+
+    def __init__(self, system: System, leads: Sequence[AnyLead]) -> None:
+        self._system = system
+        self._leads: tuple[AnyLead, ...] = tuple(leads)
+
+    def __len__(self) -> int:
+        return len(self._leads)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._leads[index]
+
+    def __iter__(self) -> Iterator[AnyLead]:
+        return iter(self._leads)
+
+    def __setitem__(self, index: int, lead: Any) -> None:
+        self._system._replace_lead(index, lead)
+
+    def __delitem__(self, index: Any) -> None:
+        raise TypeError(
+            "leads cannot be removed from a finalized system; remove the lead from the "
+            "Builder and finalize again"
+        )
+
+    def append(self, lead: Any) -> None:
+        raise TypeError(
+            "leads cannot be added to a finalized system here; use "
+            "fsys.with_leads([lead]) (a new system), or add the lead to the Builder"
+        )
+
+    def __add__(self, other: Any) -> tuple[AnyLead, ...]:
+        return self._leads + tuple(other)
+
+    def __radd__(self, other: Any) -> tuple[AnyLead, ...]:
+        return tuple(other) + self._leads
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LeadList):
+            return self._leads == other._leads
+        if isinstance(other, (tuple, list)):
+            return self._leads == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LeadList({list(self._leads)!r})"
 
 
 def _check_flux_name(name: Any) -> str | None:
@@ -2119,7 +2350,7 @@ class System(_DiscreteSymmetries, _Frozen):
     pos: NDArray[np.float64]
     norbs: NDArray[np.int64]
     orb_offsets: NDArray[np.int64]
-    leads: tuple[AnyLead, ...]
+    leads: LeadList
     lead_interfaces: tuple[NDArray[np.int64], ...]
     lead_paddings: tuple[NDArray[np.int64], ...]
     parameters: frozenset[str]
@@ -2237,7 +2468,7 @@ class System(_DiscreteSymmetries, _Frozen):
                             f"{int(index)}, "
                             f"which is {_described(sites[int(index)])}"
                         )
-        set_("leads", leads)
+        set_("leads", LeadList(self, leads))
         set_("lead_interfaces", interfaces)
         if lead_paddings is None:
             lead_paddings = [()] * len(leads)
@@ -2256,19 +2487,71 @@ class System(_DiscreteSymmetries, _Frozen):
         hop_j = np.concatenate([g.cols for g in self._hoppings]) if self._hoppings else ()
         set_("_hop_i", _frozen(hop_i, np.int64))
         set_("_hop_j", _frozen(hop_j, np.int64))
+        self._set_lead_derived()
+
+    def _set_lead_derived(self) -> None:
+        """The values derived from the leads: parameter names and the field's gauge."""
+        set_ = self._freeze_set
         names = _group_parameters(self._onsite) | _group_parameters(self._hoppings)
         takes_any = _groups_take_any_parameter(self._onsite) or _groups_take_any_parameter(
             self._hoppings
         )
-        for flead in leads:
+        for flead in self.leads:
             names |= flead.parameters
             if isinstance(flead, InfiniteSystem):
                 takes_any = takes_any or flead._takes_any_parameter
         set_("_takes_any_parameter", takes_any)
-        if magnetic_flux:
-            names.add(magnetic_flux)
+        if self.magnetic_flux:
+            names.add(self.magnetic_flux)
         set_("parameters", frozenset(names))
-        set_("_chi", None if magnetic_flux is None else _frozen(self._gauge(), float))
+        chi = None if self.magnetic_flux is None else _frozen(self._gauge(), float)
+        set_("_chi", chi)
+
+    def _replace_lead(self, index: Any, lead: Any) -> None:
+        """``leads[index] = lead`` (see :class:`LeadList`)."""
+        count = len(self.leads)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"a lead is replaced by its index (int), got {_checks._show(index)}")
+        if not -count <= index < count:
+            raise IndexError(
+                f"lead {int(index)} does not exist; this system has leads 0..{count - 1}"
+            )
+        k = int(index) % count
+        iface = self.lead_interfaces[k]
+        interface = tuple(self.sites[int(i)] for i in iface)
+        if isinstance(lead, InfiniteSystem):
+            if len(lead.interface_sites) != len(iface) or np.any(
+                lead.norbs[lead.interface_sites] != self.norbs[iface]
+            ):
+                raise ValueError(
+                    f"the new lead {k} does not fit its interface: {len(iface)} sites with "
+                    f"{self.norbs[iface].tolist()} orbitals, but {len(lead.interface_sites)} "
+                    "sites of its unit cell hop into the next cell, with "
+                    f"{lead.norbs[lead.interface_sites].tolist()} orbitals"
+                )
+        elif isinstance(lead, (SelfEnergyLead, ModesLead)):
+            if tuple(lead.interface) != interface:
+                raise ValueError(
+                    f"the new lead {k} is on the interface sites {list(lead.interface)}, but "
+                    f"lead {k} of this system is on {list(interface)}; give a lead on those "
+                    "sites, or add it with with_leads()"
+                )
+        else:
+            lead = _kwant_style_lead(lead, interface, k)
+        previous = self.leads
+        leads = (*previous._leads[:k], lead, *previous._leads[k + 1 :])
+        self._freeze_set("leads", LeadList(self, leads))
+        try:
+            self._set_lead_derived()
+        except Exception:
+            self._freeze_set("leads", previous)
+            self._set_lead_derived()
+            raise
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        # A copy (copy.copy, pickle) gets its own lead list, bound to itself.
+        object.__setattr__(self, "leads", LeadList(self, tuple(self.leads)))
 
     def content_digest(self) -> str:
         """A hash of everything that defines this system, stable across runs.
@@ -2696,8 +2979,10 @@ class System(_DiscreteSymmetries, _Frozen):
         """A copy whose leads hold their modes (or self-energies) at one energy, as Kwant's.
 
         Useful when only the scattering region changes between calls: the lead modes are
-        computed once. The copy may only be solved at this `energy` (asking for another
-        is a ValueError) and uses these `params` for the leads whatever is passed later.
+        computed once. The copy's leads use these `params` whatever is passed later. Solved
+        at another energy, a precalculated lead is computed again there, with a
+        RuntimeWarning (Kwant would use the values of this `energy`, which are wrong
+        there).
 
         Parameters
         ----------
@@ -2708,8 +2993,10 @@ class System(_DiscreteSymmetries, _Frozen):
         leads : sequence of int, optional
             The leads to precalculate; all by default.
         what : {'modes', 'selfenergy', 'all'}
-            Store the modes ('modes', 'all': an S-matrix with the lead's channels) or only
-            the self-energy ('selfenergy': enough for Green's functions and transmissions).
+            What to store, as in Kwant: the modes ('modes': S-matrix, scattering states and
+            LDOS, but no Green's function), the self-energy ('selfenergy': Green's
+            functions and their transmissions, but no S-matrix elements, scattering states
+            or LDOS: see :class:`LeadWithoutModesError`) or both ('all').
         params : dict, optional
             Parameter values by name.
 
@@ -2754,31 +3041,60 @@ class System(_DiscreteSymmetries, _Frozen):
                     f"lead {k!r} does not exist; this system has leads 0..{count - 1}"
                 )
         fixed: list[AnyLead] = list(self.leads)
+        # As Kwant's: 'modes' keeps only the modes (no Green's function from the lead),
+        # 'selfenergy' only the self-energy (no S-matrix elements or scattering states).
+        keep_modes = what in ("modes", "all")
+        keep_selfenergy = what in ("selfenergy", "all")
+
+        def stored(k: int, lead: Any, part: str, cell: Any = None) -> _AtOneEnergy:
+            compute = functools.partial(_lead_part, lead, part, params, cell)
+            return _AtOneEnergy(compute(energy), energy, k, compute)
+
         for k in chosen:
             lead = self.leads[k]
             interface = [self.sites[i] for i in self.lead_interfaces[k]]
+            names = sorted(lead.parameters)
             if isinstance(lead, InfiniteSystem):
                 _, cell_orbs = self.lead_interface_orbitals(k)
                 whole_cell = np.array_equal(cell_orbs, np.arange(lead.num_orbitals))
-                if what == "selfenergy" or (what == "all" and not whole_cell):
-                    sigma = lead.selfenergy(energy, params=params)[np.ix_(cell_orbs, cell_orbs)]
-                    fixed[k] = SelfEnergyLead(
-                        _AtOneEnergy(sigma, energy, k), interface, sorted(lead.parameters)
-                    )
-                elif whole_cell:
-                    modes = lead.modes(energy, params=params)
+                if keep_modes and whole_cell:
                     fixed[k] = ModesLead(
-                        _AtOneEnergy(modes, energy, k), interface, sorted(lead.parameters)
+                        stored(k, lead, "modes"),
+                        interface,
+                        names,
+                        with_selfenergy=keep_selfenergy,
                     )
-            elif isinstance(lead, ModesLead) and what != "selfenergy":
-                modes = lead.modes(energy, params=params)
+                elif keep_selfenergy:
+                    # Sites of the cell outside the interface: the self-energy (on the
+                    # interface) stands for both ('all'; its channels are the modes'
+                    # up to a unitary change of basis).
+                    fixed[k] = SelfEnergyLead(
+                        stored(k, lead, "selfenergy", cell_orbs),
+                        interface,
+                        names,
+                        with_modes=keep_modes,
+                    )
+                continue
+            if keep_modes and not lead.has_modes:
+                raise ValueError(
+                    f"lead {k} is known only by its self-energy, so its modes cannot be "
+                    "precalculated; use what='selfenergy' for it"
+                )
+            if keep_selfenergy and not lead.has_selfenergy:
+                raise ValueError(
+                    f"lead {k} holds only its modes, so its self-energy cannot be "
+                    "precalculated; use what='modes' for it"
+                )
+            if isinstance(lead, ModesLead) and keep_modes:
                 fixed[k] = ModesLead(
-                    _AtOneEnergy(modes, energy, k), interface, sorted(lead.parameters)
+                    stored(k, lead, "modes"),
+                    interface,
+                    names,
+                    with_selfenergy=keep_selfenergy,
                 )
             else:
-                sigma = lead.selfenergy(energy, params=params)
                 fixed[k] = SelfEnergyLead(
-                    _AtOneEnergy(sigma, energy, k), interface, sorted(lead.parameters)
+                    stored(k, lead, "selfenergy"), interface, names, with_modes=keep_modes
                 )
         return System(
             sites=self._site_source if self._site_source is not None else self.sites,
