@@ -2147,7 +2147,7 @@ class _Chains:
 
 #: Recent chain decompositions (they do not depend on the energy): digest -> chains or None.
 _CHAINS_CACHE: OrderedDict[bytes, _Chains | None] = OrderedDict()
-_CHAINS_CACHE_SIZE = 16
+_CHAINS_CACHE_SIZE = 8
 _CHAINS_CACHE_LOCK = threading.Lock()
 
 
