@@ -25,7 +25,12 @@ step before (``a_(n+1) = 2 H a_n - a_(n-1)``, no temporaries); a real Hamiltonia
 the real and imaginary parts of the vectors as a real product with twice the columns. The
 density of states takes two moments per step (``mu_2n = 2 <a_n|a_n> - mu_0``,
 ``mu_2n+1 = 2 <a_n+1|a_n> - mu_1``), so N moments cost N/2 products. The Kubo-Bastin moment
-matrix is one BLAS-3 product of the stacked Chebyshev vectors. Results do not depend on how
+matrix is one BLAS-3 product of the stacked Chebyshev vectors; a velocity (or any matrix
+``O_b``) is applied by the same accumulating kernel straight into the stored blocks, and a
+velocity along a direction keeps only the bonds with a component along it. These kernels
+(SciPy's sparse-times-dense product, one thread, and the BLAS product) take two thirds of
+the time of a large expansion; ``benchmarks/bench_kpm.py`` prints their bare time, the floor
+of this method on the machine at hand. Results do not depend on how
 the vectors are batched: a spectral density built with 10 vectors equals, bit for bit, one
 built with 5 and then given 5 more with `SpectralDensity.add_vectors` (a `Correlator`
 averaged over its vectors, to rounding).
