@@ -165,8 +165,8 @@ def _uniform(rng: Any, n: int) -> NDArray[np.float64]:
 def _phases_into(uniform: NDArray[np.float64], out: NDArray[np.complex128]) -> None:
     """``out = exp(2 pi i u)``, written as cos and sin of ``2 pi u`` into `out`'s real view.
 
-    The same numbers as NumPy's complex ``exp`` of ``2j * pi * u`` (whose real part is 0),
-    without the complex temporaries: ``uniform`` has `out`'s shape.
+    NumPy's complex ``exp(2j * pi * u)`` (Kwant's phases) is ``cos + i sin`` of the same
+    angle, without the complex temporaries; `uniform` has `out`'s shape.
     """
     angle = np.multiply(uniform, 2 * np.pi)
     pairs = out.view(float)
@@ -1544,10 +1544,9 @@ class Correlator(_Expansion):
         k = right.start.shape[1]
         count = last - first
         omega = np.empty((count, self._size, k), dtype=complex)
-        psi = np.empty((count, self._size, k), dtype=complex)
         matrices = self._operator2_matrices
-        if matrices is not None:
-            psi = np.zeros((count, self._size, k), dtype=complex)
+        # A matrix O_b accumulates into psi (zeros); other operators overwrite it.
+        psi = (np.empty if matrices is None else np.zeros)((count, self._size, k), dtype=complex)
         for row, n in enumerate(range(first, last)):
             # The blocks are kept as s_n T_n(H) V (see _Chebyshev); O_b is linear, so the
             # sign goes on after it, exactly.
