@@ -97,7 +97,7 @@ def _check_norbs_declared(syst: System | InfiniteSystem, name: str) -> None:
     """
     if isinstance(syst, System) and getattr(syst, "_site_source", None) is not None:
         return
-    families = {site.family for site in syst.sites}
+    families = {site.family for site in syst.sites[: _num_sites(syst)]}
     undeclared = sorted((f for f in families if f.norbs is None), key=repr)
     if undeclared:
         raise ValueError(
@@ -110,7 +110,7 @@ def _check_norbs_declared(syst: System | InfiniteSystem, name: str) -> None:
 def _site_index(syst: System | InfiniteSystem) -> Mapping[Any, int]:
     if isinstance(syst, System):
         return syst.id_by_site
-    return {site: i for i, site in enumerate(syst.sites)}
+    return {site: i for i, site in enumerate(syst.sites[: syst.cell_size])}
 
 
 def _hopping_keys(syst: System | InfiniteSystem) -> NDArray[np.int64]:
@@ -210,7 +210,10 @@ def _normalize_site_where(syst: System | InfiniteSystem, where: Any) -> NDArray[
     if where is None:
         ids = np.arange(n, dtype=np.int64)
     elif callable(where):
-        ids = np.array([i for i, site in enumerate(syst.sites) if where(site)], dtype=np.int64)
+        ids = np.array(
+            [i for i, site in enumerate(syst.sites[: _num_sites(syst)]) if where(site)],
+            dtype=np.int64,
+        )
     else:
         if isinstance(where, (str, bytes)) or not hasattr(where, "__iter__"):
             raise TypeError(

@@ -1482,7 +1482,7 @@ class _DiscreteSymmetries:
         from .physics.symmetry import _onsite_discrete_symmetry
 
         return _onsite_discrete_symmetry(
-            self.sites, self.norbs, self.conservation_law, self.time_reversal,
+            self.sites[: len(self.norbs)], self.norbs, self.conservation_law, self.time_reversal,
             self.particle_hole, self.chiral, args=tuple(args), params=params,
         )  # fmt: skip
 
@@ -1527,9 +1527,13 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     Attributes
     ----------
     sites : tuple of Site
-        Sites of the unit cell (the fundamental domain).
-    pos : ndarray, shape (n_sites, dim)
-        Their positions (read-only).
+        Sites of the unit cell (the fundamental domain). Kwant's ``sites`` also lists the
+        copies of the interface sites in the previous cell, which :meth:`hamiltonian`
+        numbers after the cell; code reads the cell as ``sites[:cell_size]``.
+    cell_size : int
+        Sites per unit cell.
+    pos : ndarray, shape (cell_size, dim)
+        Positions of the unit cell's sites (read-only).
     norbs, orb_offsets : ndarray of int
         Orbitals per site and each site's first orbital, ``(n_sites + 1,)`` (read-only).
     interface_sites : ndarray of int
@@ -1542,6 +1546,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     sites: tuple[Site, ...]
     interface_sites: NDArray[np.int64]
     symmetry: Any
+    _cell_size: int
     pos: NDArray[np.float64]
     norbs: NDArray[np.int64]
     orb_offsets: NDArray[np.int64]
@@ -1598,6 +1603,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
         set_("time_reversal", time_reversal)
         set_("particle_hole", particle_hole)
         set_("chiral", chiral)
+        set_("_cell_size", len(sites))
         set_("sites", sites)
         set_("pos", _frozen(_site_positions(sites), float))
         set_("norbs", _check_norbs(norbs, len(sites)))
@@ -1631,7 +1637,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
 
     def __repr__(self) -> str:
         return (
-            f"<InfiniteSystem with {len(self.sites)} sites per cell, {self.num_orbitals} orbitals>"
+            f"<InfiniteSystem with {self.cell_size} sites per cell, {self.num_orbitals} orbitals>"
         )
 
     @property
@@ -1641,7 +1647,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     @property
     def cell_size(self) -> int:
         """Number of sites in one unit cell (Kwant's ``cell_size``)."""
-        return len(self.sites)
+        return int(self.__dict__.get("_cell_size", len(self.sites)))  # older pickles
 
     def hamiltonian(
         self, i: int, j: int, *args: Any, params: Mapping[str, Any] | None = None
@@ -1785,7 +1791,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
             return None
         n = self.num_orbitals
         mat = np.zeros((n, n), dtype=complex)
-        for i, site in enumerate(self.sites):
+        for i, site in enumerate(self.sites[: self.cell_size]):
             value = law(site) if callable(law) else law
             block = np.atleast_2d(np.asarray(value, dtype=complex))
             k = int(self.norbs[i])
