@@ -367,3 +367,12 @@ def test_scattering_matrix_of_bare_leads_is_unitary_with_closed_form_leads():
     h_sys = np.kron(np.eye(2), h) + np.kron(np.eye(2, k=1), v) + np.kron(np.eye(2, k=-1), v.T)
     s = np.asarray(scattering_matrix(h_sys + 0.2 * np.eye(6), pair, 1.7).data)
     np.testing.assert_allclose(s.conj().T @ s, np.eye(s.shape[0]), atol=1e-12)
+
+
+def test_momenta_are_wrapped_into_the_solvers_interval_and_kept_where_inside_it():
+    inside = np.array([0.1, -3.0, np.pi, 2.5])
+    np.testing.assert_array_equal(leads_module._wrapped(inside), inside)
+    outside = np.array([-np.pi, np.pi + 3e-7, -3.2, 7.0])
+    wrapped = leads_module._wrapped(outside)
+    assert np.all((wrapped > -np.pi) & (wrapped <= np.pi))
+    np.testing.assert_allclose(np.exp(1j * wrapped), np.exp(1j * outside), atol=1e-15)

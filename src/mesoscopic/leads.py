@@ -2230,8 +2230,9 @@ def _find_chains(h: ComplexArray, v: ComplexArray) -> _Chains | None:
 
 
 def _wrapped(momenta: FloatArray) -> FloatArray:
-    """Momenta in ``(-pi, pi]``, the solvers' interval."""
-    return np.asarray(math.pi - np.mod(math.pi - momenta, 2 * math.pi))
+    """Momenta in ``(-pi, pi]``, the solvers' interval (those already in it unchanged)."""
+    inside = (momenta > -math.pi) & (momenta <= math.pi)
+    return np.asarray(np.where(inside, momenta, math.pi - np.mod(math.pi - momenta, 2 * math.pi)))
 
 
 def _chain_block_modes(chains: _Chains, energies: FloatArray) -> list[_BlockModes]:
