@@ -260,7 +260,7 @@ def main() -> None:
     )
     if theirs is None:
         print(hall_line)
-        print(f"  mesoscopic  {ours['hall_seconds']:8.2f} s wall {ours['hall_cpu']:8.2f} s cpu")
+        print(f"  mesoscopic  {ours['hall_seconds']:8.3f} s wall {ours['hall_cpu']:8.3f} s cpu")
         print("Kwant is not importable here (and no --kwant-python): no comparison")
         return
     ratio = theirs["dos_seconds"] / ours["dos_seconds"]
@@ -283,12 +283,12 @@ def main() -> None:
     )
     print(hall_line)
     print(
-        f"  mesoscopic  {ours['hall_seconds']:8.2f} s wall {ours['hall_cpu']:8.2f} s cpu   "
+        f"  mesoscopic  {ours['hall_seconds']:8.3f} s wall {ours['hall_cpu']:8.3f} s cpu   "
         f"sigma_xy = {ours['sigma_xy'][0]:.6g}"
     )
     print(
-        f"  Kwant {theirs['version']}  {theirs['hall_seconds']:8.2f} s wall "
-        f"{theirs['hall_cpu']:8.2f} s cpu   sigma_xy = {theirs['sigma_xy'][0]:.6g}"
+        f"  Kwant {theirs['version']}  {theirs['hall_seconds']:8.3f} s wall "
+        f"{theirs['hall_cpu']:8.3f} s cpu   sigma_xy = {theirs['sigma_xy'][0]:.6g}"
     )
     print(
         f"  ratio (Kwant / ours) {theirs['hall_seconds'] / ours['hall_seconds']:.1f} wall, "
