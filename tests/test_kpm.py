@@ -233,6 +233,23 @@ def test_conductivity_of_a_system_matches_the_matrix_with_positions():
     )
 
 
+def test_conductivity_of_a_system_builds_its_hamiltonian_once(monkeypatch):
+    syst = builder_disk()
+    calls = []
+    original = type(syst).hamiltonian_submatrix
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    common = dict(num_moments=10, num_vectors=2, rng=4)
+    before = kpm.conductivity(syst, "x", "y", **common)(0.1, 0.05)
+    monkeypatch.setattr(type(syst), "hamiltonian_submatrix", counting)
+    sigma = kpm.conductivity(syst, "x", "y", **common)
+    assert len(calls) == 1  # one matrix for both velocities and the expansion
+    assert sigma(0.1, 0.05) == before
+
+
 def test_conductivity_of_a_real_dense_matrix_equals_its_complex_copy():
     chain = small_matrix()
     positions = np.arange(20.0)[:, None]

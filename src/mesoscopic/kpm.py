@@ -1650,8 +1650,17 @@ def _moment_matrices(
 _DIRECTIONS = {"x": 0, "y": 1, "z": 2}
 
 
-def _velocity(hamiltonian: Any, params: Any, op_type: Any, positions: Any) -> Any:
-    """The velocity operator ``i [H, r_d]`` for a direction, or `op_type` as an operator."""
+def _velocity(
+    hamiltonian: Any,
+    params: Any,
+    op_type: Any,
+    positions: Any,
+    matrix: sp.csr_matrix | None = None,
+) -> Any:
+    """The velocity operator ``i [H, r_d]`` for a direction, or `op_type` as an operator.
+
+    `matrix` is the Hamiltonian's matrix when the caller has it already.
+    """
     if _is_local_operator(op_type):
         return op_type
     if isinstance(op_type, str):
@@ -1660,7 +1669,8 @@ def _velocity(hamiltonian: Any, params: Any, op_type: Any, positions: Any) -> An
                 f"the direction must be one of 'x', 'y', 'z' (or an operator), got {op_type!r}"
             )
         direction = _DIRECTIONS[op_type]
-        matrix = _as_matrix(hamiltonian, params)
+        if matrix is None:
+            matrix = _as_matrix(hamiltonian, params)
         if isinstance(hamiltonian, System):
             orbital_positions = np.repeat(
                 np.asarray(hamiltonian.pos, dtype=float), np.asarray(hamiltonian.norbs), axis=0
@@ -1753,6 +1763,12 @@ def conductivity(
     ()
     """
     params = kwargs.get("params")
-    alpha_op = _velocity(hamiltonian, params, alpha, positions)
-    beta_op = _velocity(hamiltonian, params, beta, positions)
-    return Correlator(hamiltonian, operator1=alpha_op, operator2=beta_op, **kwargs)
+    matrix = None
+    if isinstance(alpha, str) or isinstance(beta, str):
+        # One Hamiltonian matrix for the velocities and the expansion: a system's value
+        # functions run once, not three times.
+        matrix = _as_matrix(hamiltonian, params)
+    alpha_op = _velocity(hamiltonian, params, alpha, positions, matrix)
+    beta_op = _velocity(hamiltonian, params, beta, positions, matrix)
+    expanded = hamiltonian if matrix is None else matrix
+    return Correlator(expanded, operator1=alpha_op, operator2=beta_op, **kwargs)
