@@ -621,11 +621,14 @@ def test_matrix_velocity_applied_in_place_equals_the_function_operator(field):
     by_function = kpm.Correlator(hamiltonian, vx, lambda v: vy @ v, **common)
     assert by_function._operator2_matrices is None
     np.testing.assert_allclose(by_matrix.moments_matrix, by_function.moments_matrix, atol=1e-12)
-    # A real matrix O_b (acting on the real and imaginary parts) and its complex copy.
-    position = sp.diags(np.arange(36.0)).tocsr()
+    # A real matrix O_b (acting on the real and imaginary parts) and its complex copy; its
+    # stored zero (the first entry) is not kept.
+    position = sp.csr_matrix((np.arange(36.0), np.arange(36), np.arange(37)), shape=(36, 36))
+    assert position.nnz == 36
     real = kpm.Correlator(hamiltonian, vx, position, **common)
     complex_copy = kpm.Correlator(hamiltonian, vx, position.astype(complex), **common)
     assert not np.iscomplexobj(real._operator2_matrices[0].data)
+    assert real._operator2_matrices[0].nnz == real._operator2_matrices[1].nnz == 35
     np.testing.assert_allclose(real.moments_matrix, complex_copy.moments_matrix, atol=1e-12)
 
 

@@ -652,6 +652,7 @@ def _signed_matrices(operator: Any, size: int) -> tuple[sp.csr_matrix, sp.csr_ma
     dtype = complex if np.iscomplexobj(matrix.data) else float
     matrix = matrix.astype(dtype)
     matrix.sum_duplicates()
+    matrix.eliminate_zeros()  # stored zeros cost as much as the other entries
     matrix.sort_indices()
     return matrix, _negated(matrix)
 
