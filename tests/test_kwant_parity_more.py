@@ -18,25 +18,25 @@ from model_systems import square_wire
 
 def _wire_with_islands(*, islands: bool):
     """A 3 x 4 wire (onsite 4, hopping -1); with `islands`, also a lone site at onsite 1
-    and a disconnected dimer (onsites 1, hopping -1) far away."""
+    and a disconnected dimer (onsites 1.5, hopping -1: levels 0.5 and 2.5) far away."""
     lat = meso.lattice.square(1.0, norbs=1)
     syst = square_wire(3, 4, 4.0, lat=lat)
     if islands:
         syst[lat(20, 20)] = 1.0
-        syst[lat(30, 30)] = syst[lat(31, 30)] = 1.0
+        syst[lat(30, 30)] = syst[lat(31, 30)] = 1.5
         syst[lat(30, 30), lat(31, 30)] = -1.0
     return lat, syst
 
 
 def test_disconnected_sites_are_allowed_and_do_not_conduct():
     """Sites without a path to a lead (as Kwant allows) change no transmission, even at the
-    energy of their own bound state (E = 1: the lone site; E = 0, 2: the dimer), where the
+    energy of their own bound state (E = 1: the lone site; E = 0.5, 2.5: the dimer), where the
     whole scattering matrix E - H - Sigma is singular."""
     lat, syst = _wire_with_islands(islands=True)
     fsys = syst.finalized()
     _, clean = _wire_with_islands(islands=False)
     fclean = clean.finalized()
-    for energy in (1.0, 0.0, 2.0):
+    for energy in (1.0, 0.5, 2.5):
         expected = meso.smatrix(fclean, energy).data
         np.testing.assert_allclose(meso.smatrix(fsys, energy).data, expected, atol=1e-10)
         for solver in ("sparse", "rgf"):
@@ -192,9 +192,9 @@ def test_precalculated_leads_hold_what_was_asked():
     stored values are the lead's own, and another energy computes them again."""
     fsys = _two_lead_wire().finalized()
     params = {"v": 0.1}
-    modes_only = fsys.precalculate(1.0, what="modes", params=params)
-    sigma_only = fsys.precalculate(1.0, what="selfenergy", params=params)
-    both = fsys.precalculate(1.0, what="all", params=params)
+    modes_only = fsys.precalculate(1.5, what="modes", params=params)
+    sigma_only = fsys.precalculate(1.5, what="selfenergy", params=params)
+    both = fsys.precalculate(1.5, what="all", params=params)
     assert [(lead.has_modes, lead.has_selfenergy) for lead in modes_only.leads] == [
         (True, False)
     ] * 2
@@ -203,18 +203,18 @@ def test_precalculated_leads_hold_what_was_asked():
     ] * 2
     assert all(lead.has_modes and lead.has_selfenergy for lead in both.leads)
     with pytest.raises(ValueError, match="only its modes"):
-        modes_only.leads[0].selfenergy(1.0)
+        modes_only.leads[0].selfenergy(1.5)
     np.testing.assert_allclose(
-        sigma_only.leads[0].selfenergy(1.0), fsys.leads[0].selfenergy(1.0, params=params)
+        sigma_only.leads[0].selfenergy(1.5), fsys.leads[0].selfenergy(1.5, params=params)
     )
     np.testing.assert_allclose(
-        both.leads[0].selfenergy(1.0), fsys.leads[0].selfenergy(1.0, params=params)
+        both.leads[0].selfenergy(1.5), fsys.leads[0].selfenergy(1.5, params=params)
     )
     with pytest.warns(RuntimeWarning, match="computed again"):
-        sigma = sigma_only.leads[0].selfenergy(2.0)
-    np.testing.assert_allclose(sigma, fsys.leads[0].selfenergy(2.0, params=params))
+        sigma = sigma_only.leads[0].selfenergy(2.5)
+    np.testing.assert_allclose(sigma, fsys.leads[0].selfenergy(2.5, params=params))
     with pytest.raises(ValueError, match="known only by its self-energy"):
-        sigma_only.precalculate(1.0, what="modes")
+        sigma_only.precalculate(1.5, what="modes")
 
 
 def test_lead_use_is_checked_as_kwant_does():
@@ -231,6 +231,6 @@ def test_lead_use_is_checked_as_kwant_does():
         _check_lead_use(fsys, None, "modes", "the scattering matrix")
     assert issubclass(LeadWithoutModesError, ValueError)
     assert issubclass(LeadWithoutModesError, NotImplementedError)
-    modes_only = _two_lead_wire().finalized().precalculate(1.0, what="modes", params={"v": 0})
+    modes_only = _two_lead_wire().finalized().precalculate(1.5, what="modes", params={"v": 0})
     with pytest.raises(ValueError, match="lead 0 holds only its modes"):
         _check_lead_use(modes_only, None, "selfenergy", "the Green's function")
