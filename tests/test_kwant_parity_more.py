@@ -234,3 +234,78 @@ def test_lead_use_is_checked_as_kwant_does():
     modes_only = _two_lead_wire().finalized().precalculate(1.5, what="modes", params={"v": 0})
     with pytest.raises(ValueError, match="lead 0 holds only its modes"):
         _check_lead_use(modes_only, None, "selfenergy", "the Green's function")
+
+
+# ---- a finalized lead's graph, as Kwant's ------------------------------------------------
+
+
+def _ragged_lead():
+    """A lead of period 2 along x, cell sites (0, y), (1, y) for y < 2, hoppings inside the
+    cell and to both neighbouring cells given in both orders, each a distinct object."""
+    lat = meso.lattice.square(norbs=1)
+    lead = meso.Builder(meso.TranslationalSymmetry((2, 0)))
+    lead[(lat(x, y) for x in range(2) for y in range(2))] = 0.5
+    values = iter(complex(1, k) for k in range(10))
+    lead[lat(0, 0), lat(0, 1)] = next(values)
+    lead[lat(1, 1), lat(0, 1)] = next(values)
+    lead[lat(1, 0), lat(2, 0)] = next(values)  # into the next cell
+    lead[lat(-1, 1), lat(0, 1)] = next(values)  # from the previous cell
+    lead[lat(1, 1), lat(3, 1)] = next(values)  # two-site jump into the next cell
+    return lat, lead
+
+
+def test_lead_graph_holds_each_hopping_once_with_its_value():
+    """Nodes: the cell, then the copies in the previous cell of the sites that hop into
+    the next cell (Kwant's numbering, that of InfiniteSystem.hamiltonian); every Builder
+    hopping is one edge pair, its value on the direction the Builder holds it."""
+    _, lead = _ragged_lead()
+    flead = lead.finalized()
+    sym = lead.symmetry
+    n = flead.cell_size
+    cell = list(flead.sites[:n])
+    nodes = cell + [sym.act((-1,), cell[int(i)]) for i in flead.interface_sites]
+    graph = flead.graph
+    assert graph.num_nodes == len(nodes) == n + 2
+    expected = set()
+    for (a, b), value in lead.hopping_value_pairs():
+        if sym.which(b)[0] == 1:  # shift back one cell: a becomes a copy
+            a, b = sym.act((-1,), a), sym.to_fd(b)
+        expected.add((a, b, id(value)))
+    found, reverse = set(), 0
+    for edge, (tail, head) in enumerate(graph):
+        value = flead.hoppings[edge][0]
+        if value is meso.system.Other:
+            reverse += 1
+        else:
+            found.add((nodes[tail], nodes[head], id(value)))
+    assert found == expected and reverse == len(expected) == graph.num_edges // 2
+    for edge, (tail, head) in enumerate(graph):  # the values are the Hamiltonian's
+        value = flead.hoppings[edge][0]
+        if value is not meso.system.Other:
+            assert flead.hamiltonian(tail, head) == value
+    assert [pair[0] for pair in flead.onsites] == [0.5] * n
+    assert all(flead.id_by_site[site] == i for i, site in enumerate(flead.sites))
+
+
+def test_interface_order_and_builder_lead_interfaces_are_checked():
+    """Kwant's InfiniteSystem(builder, interface_order) accepts only the lead's own
+    (sorted) interface; a BuilderLead whose interface is not the lead's is refused."""
+    lat, lead = _ragged_lead()
+    flead = lead.finalized()
+    interface = [lead.symmetry.act((-1,), flead.sites[int(i)]) for i in flead.interface_sites]
+    with pytest.warns(DeprecationWarning):
+        same = meso.system.InfiniteSystem(lead, interface)
+    assert same.sites == flead.sites
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="sorted"):
+        meso.system.InfiniteSystem(lead, interface[::-1])
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="once"):
+        meso.system.InfiniteSystem(lead, interface * 2)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(-2, 0) for y in range(2))] = 0
+    syst[lat.neighbors()] = -1
+    syst.leads.append(meso.builder.BuilderLead(lead, interface * 2))
+    with pytest.raises(ValueError, match="interface of lead 0"):
+        syst.finalized()
+    syst.leads[-1] = meso.builder.BuilderLead(lead, interface)
+    fsys = syst.finalized()
+    assert [fsys.sites[i] for i in fsys.lead_interfaces[0]] == interface

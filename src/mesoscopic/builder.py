@@ -1163,6 +1163,13 @@ def _finalized_system(
         sym = lead.builder._symmetry
         assert sym is not None
         images = [sym.act((lead.domain,), flead.sites[j]) for j in flead.interface_sites]
+        given = list(lead.interface)
+        if len(given) != len(images) or set(given) != set(images):
+            raise ValueError(
+                f"the interface of lead {k} ({len(given)} sites) is not the set of the lead's "
+                f"sites that hop into its next cell ({len(images)} sites, in one cell); make "
+                "the lead with attach_lead"
+            )
         missing = [s for s in images if s not in index]
         if missing:
             raise ValueError(f"lead interface site {_described(missing[0])} is not in the system")

@@ -1569,6 +1569,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     def __init__(
         self,
         builder: Any = None,
+        interface_order: Sequence[Site] | None = None,
         /,
         *,
         sites: Sequence[Site] = (),
@@ -1585,8 +1586,14 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
         chiral: Any = None,
     ) -> None:
         if builder is not None:
+            # Kwant's InfiniteSystem(builder, interface_order): the order must be the one
+            # the lead has (sorted), which is checked.
             self._adopt(builder, spin_degeneracy, magnetic_flux)
+            if interface_order is not None:
+                self._check_interface_order(interface_order)
             return
+        if interface_order is not None:
+            raise TypeError("interface_order is given with a lead Builder")
         sites = tuple(sites)
         if not sites:
             raise ValueError("the lead has no sites")
@@ -1639,6 +1646,102 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
         return (
             f"<InfiniteSystem with {self.cell_size} sites per cell, {self.num_orbitals} orbitals>"
         )
+
+    def _check_interface_order(self, interface_order: Sequence[Site]) -> None:
+        """Refuse an `interface_order` (Kwant's) that is not this lead's interface, in
+        its order: the copies, all in one cell, of the sites that hop into the next
+        cell."""
+        order = list(interface_order)
+        cell = self.sites[: self.cell_size]
+        expected = [cell[int(i)] for i in self.interface_sites]
+        try:
+            domains = {int(self.symmetry.which(site)[0]) for site in order}
+            images = [self.symmetry.to_fd(site) for site in order]
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError(
+                f"interface_order must hold sites of the lead, got {_checks._show(order)}"
+            ) from None
+        if len(domains) > 1:
+            raise ValueError("the sites of interface_order must all lie in one unit cell")
+        if images != expected:
+            if sorted(map(repr, images)) == sorted(map(repr, expected)):
+                raise ValueError(
+                    "interface_order must list the interface sites sorted, as the lead orders them"
+                )
+            raise ValueError(
+                "interface_order must hold each interface site (a site with hoppings into "
+                f"the next cell) once: {len(expected)} sites, got {len(order)}"
+            )
+
+    @property
+    def graph(self) -> Graph:
+        """The lead's graph, as Kwant's: nodes are :attr:`sites` (the cell, then the
+        interface sites' copies in the previous cell), each hopping two directed edges;
+        a hopping between cells joins a site of the cell and a copy."""
+        cached = self._cache.get("graph")
+        if cached is None:
+            rows, cols, _ = self._graph_hoppings()
+            count = self.cell_size + len(self.interface_sites)
+            cached = Graph(count, np.array(rows, np.int64), np.array(cols, np.int64))
+            self._cache["graph"] = cached
+        return cached
+
+    def _graph_hoppings(
+        self,
+    ) -> tuple[list[int], list[int], dict[tuple[int, int], tuple[Any, Any]]]:
+        """Each hopping once as graph nodes, and ``(value, parameter names)`` of each, by
+        the direction in which the Builder holds it."""
+        n = self.cell_size
+        copy_of = {int(site): n + k for k, site in enumerate(self.interface_sites)}
+        rows: list[int] = []
+        cols: list[int] = []
+        given: dict[tuple[int, int], tuple[Any, Any]] = {}
+        for g in self._cell:
+            pair = _value_parameter_pair(g)
+            for r, c in zip(g.rows.tolist(), g.cols.tolist()):
+                rows.append(r)
+                cols.append(c)
+                given[(c, r) if g.conj else (r, c)] = pair
+        for g in self._inter:
+            pair = _value_parameter_pair(g)
+            for r, c in zip(g.rows.tolist(), g.cols.tolist()):
+                # Held as (a, b) with a in the cell: b in the previous cell (conj) is a
+                # copy; b in the next cell, shifted back one cell with a, makes a a copy.
+                edge = (r, copy_of[c]) if g.conj else (copy_of[r], c)
+                rows.append(edge[0])
+                cols.append(edge[1])
+                given[edge] = pair
+        return rows, cols, given
+
+    @property
+    def hoppings(self) -> tuple[tuple[Any, tuple[str, ...] | None], ...]:
+        """Each edge's hopping value, in the order of :attr:`graph`'s edges, as
+        :attr:`System.hoppings`: ``(value, parameter names or None)`` for the direction
+        the Builder holds, ``(Other, ())`` for the reverse."""
+        cached = self._cache.get("hoppings")
+        if cached is None:
+            given = self._graph_hoppings()[2]
+            cached = tuple(given.get(edge, (Other, ())) for edge in self.graph)
+            self._cache["hoppings"] = cached
+        return cached
+
+    @property
+    def onsites(self) -> tuple[tuple[Any, tuple[str, ...] | None], ...]:
+        """Each cell site's onsite value, as :attr:`System.onsites`."""
+        cached = self._cache.get("onsites")
+        if cached is None:
+            cached = _value_parameter_pairs(self._onsite, self.cell_size)
+            self._cache["onsites"] = cached
+        return cached
+
+    @property
+    def id_by_site(self) -> Mapping[Site, int]:
+        """Index of each site of :attr:`sites` (read-only mapping)."""
+        cached = self._cache.get("id_by_site")
+        if cached is None:
+            cached = types.MappingProxyType({s: i for i, s in enumerate(self.sites)})
+            self._cache["id_by_site"] = cached
+        return cached
 
     @property
     def num_orbitals(self) -> int:
