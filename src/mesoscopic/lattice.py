@@ -373,6 +373,27 @@ class Site:
         return cached.copy()
 
 
+_make_object = object.__new__
+_set_site_family = Site.__dict__["family"].__set__
+_set_site_tag = Site.__dict__["tag"].__set__
+_set_site_hash = Site.__dict__["_hash"].__set__
+
+
+_set_site_pos = Site.__dict__["_pos"].__set__
+
+
+def _new_site(family: SiteFamily, tag: Tag, pos: NDArray[np.float64] | None = None) -> Site:
+    """A Site from a family and an already normalized tag, without the checks; `pos`,
+    a read-only array equal to ``family.pos(tag)``, fills its position cache."""
+    site = _make_object(Site)
+    _set_site_family(site, family)
+    _set_site_tag(site, tag)
+    _set_site_hash(site, hash((family, tag)))
+    if pos is not None:
+        _set_site_pos(site, pos)
+    return site
+
+
 class SiteArray:
     """Many sites of one family at once, passed to vectorized value functions.
 
@@ -536,6 +557,17 @@ class Monatomic(SiteFamily):
             f"<unnamed Monatomic lattice, vectors {_vectors_str(self.prim_vecs)}, "
             f"origin {_vectors_str(self.offset)}{',' if orbitals else ''}{orbitals}>"
         )
+
+    def __call__(self, *tag: Any) -> Site:
+        # The common case, a tag of plain ints of the right length, skips normalization:
+        # big systems are built one lat(i, j) call per site.
+        if len(tag) == len(self.prim_vecs):
+            for entry in tag:
+                if type(entry) is not int:
+                    break
+            else:
+                return _new_site(self, Tag(tag))
+        return Site(self, tag)
 
     def normalize_tag(self, tag: Sequence[Any]) -> tuple[int, ...]:
         if len(tag) == 1 and isinstance(tag[0], (tuple, list, np.ndarray)):
@@ -919,6 +951,94 @@ class Shape:
                             )
         order: dict[SiteFamily, int] = {f: k for k, f in enumerate(self.families)}
         return sorted(seen, key=lambda s: (order[s.family], s.tag))
+
+    def _fill_arrays(self) -> list[tuple[Monatomic, NDArray[np.int64]]] | None:
+        """The sites of ``_fill(None)``, in its order, as one sorted tag array per family.
+
+        The same flood fill, a whole front of sites at a time: the shifts between
+        neighbouring sites are symmetric, so a site next to the front of step ``L`` was
+        either found at step ``L - 1``, ``L`` or is new. None when tags get too large
+        for the integer keys used here (``_fill`` then does the work).
+        """
+        fams = self.families
+        nfam = len(fams)
+        d = len(fams[0].prim_vecs)
+        if nfam > 63 or any(len(f.prim_vecs) != d for f in fams):
+            return None
+        bits = (62 - 6) // d
+        half = np.int64(1) << np.int64(bits - 1)
+
+        def encode(f: NDArray[np.int64], tags: NDArray[np.int64]) -> NDArray[np.int64] | None:
+            if tags.size and (tags.min() <= -half or tags.max() >= half):
+                return None
+            keys = f.astype(np.int64)
+            for k in range(d):
+                keys = (keys << np.int64(bits)) + (tags[:, k] + half)
+            return keys
+
+        def inside(f: NDArray[np.int64], tags: NDArray[np.int64]) -> NDArray[np.bool_]:
+            result = np.zeros(len(f), dtype=bool)
+            for k, fam in enumerate(fams):
+                rows = np.flatnonzero(f == k)
+                if len(rows):
+                    function = self.function
+                    pos = fam.positions(tags[rows])
+                    result[rows] = [bool(function(p)) for p in pos]
+            return result
+
+        start_f, start_t = [], []
+        for k, fam in enumerate(fams):
+            for tag in Polyatomic._n_closest_of([fam], self.start, 1 + 2 * d):
+                start_f.append(k)
+                start_t.append(tag)
+        f0 = np.array(start_f, dtype=np.int64)
+        t0 = np.array(start_t, dtype=np.int64).reshape(-1, d)
+        keep = inside(f0, t0)
+        if not np.any(keep):
+            raise ValueError(
+                f"the shape contains no lattice site near its start point {self.start.tolist()}"
+            )
+        front = encode(f0[keep], t0[keep])
+        if front is None:
+            return None
+        front = np.unique(front)
+        shifts = np.zeros((2 * d + 1, d), dtype=np.int64)
+        for k in range(d):
+            shifts[2 * k + 1, k] = 1
+            shifts[2 * k + 2, k] = -1
+        found = [front]
+        total = len(front)
+        previous = np.zeros(0, dtype=np.int64)
+        mask = (np.int64(1) << np.int64(bits)) - 1
+        while len(front):
+            tags = np.empty((len(front), d), dtype=np.int64)
+            rest = front.copy()
+            for k in range(d - 1, -1, -1):
+                tags[:, k] = (rest & mask) - half
+                rest >>= np.int64(bits)
+            cand_t = (tags[:, None, :] + shifts[None, :, :]).reshape(-1, d)
+            cand_t = np.tile(cand_t, (nfam, 1))
+            cand_f = np.repeat(np.arange(nfam, dtype=np.int64), len(front) * len(shifts))
+            keys = encode(cand_f, cand_t)
+            if keys is None:
+                return None
+            keys, first = np.unique(keys, return_index=True)
+            new = ~(np.isin(keys, front, assume_unique=True) | np.isin(keys, previous))
+            keys, first = keys[new], first[new]
+            ok = inside(cand_f[first], cand_t[first])
+            previous, front = front, keys[ok]
+            found.append(front)
+            total += len(front)
+            if total > 50_000_000:
+                raise ValueError("shape fill exceeded 5e7 sites: is the shape function bounded?")
+        keys = np.sort(np.concatenate(found))
+        family_of = keys >> np.int64(bits * d)
+        tags = np.empty((len(keys), d), dtype=np.int64)
+        rest = keys.copy()
+        for k in range(d - 1, -1, -1):
+            tags[:, k] = (rest & mask) - half
+            rest >>= np.int64(bits)
+        return [(fam, tags[family_of == k]) for k, fam in enumerate(fams)]
 
 
 def _symmetry_of(argument: Any) -> Any:
@@ -1332,6 +1452,8 @@ class TranslationalSymmetry(Symmetry):
         # shares them and only flips the sign of domain indices and translations.
         self._base_periods = self.periods.copy()
         self._reversed = False
+        # Per family, the domain rows, det and tag shifts as Python ints (see _domain_ints).
+        self._int_cache: dict[SiteFamily, Any] = {}
         # Keyed by the family objects themselves (hashed by identity), which pickling keeps
         # consistent with the sites; ids would not survive it.
         self._other_vectors: dict[SiteFamily, NDArray[np.int64]] = {}
@@ -1377,6 +1499,7 @@ class TranslationalSymmetry(Symmetry):
                 )
             vectors = np.rint(raw).astype(np.int64)
         self._other_vectors[family] = vectors
+        self._int_cache.pop(family, None)
         try:
             self._data(family)
         except ValueError:
@@ -1463,10 +1586,40 @@ class TranslationalSymmetry(Symmetry):
         _, delta_matrix, rows, det = self._family_data[key]
         return delta_matrix, rows, det
 
+    def _ints(self, family: SiteFamily) -> Any:
+        cached = self._int_cache.get(family)
+        if cached is None:
+            deltas, rows, det = self._data(family)
+            cached = (
+                [[int(x) for x in row] for row in rows],
+                int(det),
+                [[int(x) for x in row] for row in deltas],
+            )
+            self._int_cache[family] = cached
+        return cached
+
+    def _domain_ints(self, site: Site) -> list[int]:
+        """The domain of `site` (one int per period): exact integer arithmetic, as
+        ``_domain``, without NumPy for one site."""
+        rows, det, _ = self._ints(site.family)
+        tag = site.tag
+        domain = [sum(r * t for r, t in zip(row, tag)) // det for row in rows]
+        return [-d for d in domain] if self._reversed else domain
+
+    def _shift_ints(self, element: Sequence[int], site: Site) -> Site:
+        """`site` translated by `element` periods (ints)."""
+        deltas = self._ints(site.family)[2]
+        if self._reversed:
+            element = [-e for e in element]
+        tag = [int(t) for t in site.tag]
+        for e, delta in zip(element, deltas):
+            if e:
+                for k, d in enumerate(delta):
+                    tag[k] += e * d
+        return _new_site(site.family, Tag(tag))
+
     def _domain(self, site: Site) -> NDArray[np.int64]:
-        _, rows, det = self._data(site.family)
-        domain = (rows @ np.asarray(site.tag, dtype=np.int64)) // det
-        return -domain if self._reversed else domain
+        return np.array(self._domain_ints(site), dtype=np.int64)
 
     def _domains(self, family: SiteFamily, tags: NDArray[np.int64]) -> NDArray[np.int64]:
         """Domain indices of many tags of one family: shape (n, number of periods)."""
@@ -1486,7 +1639,7 @@ class TranslationalSymmetry(Symmetry):
 
     def _which1(self, site: Site) -> int:
         """The domain of `site` along the first period, as an int."""
-        return int(self._domain(site)[0])
+        return self._domain_ints(site)[0]
 
     def in_fd(self, site: Site) -> bool:
         """Whether `site` lies in the fundamental domain (domain 0)."""
@@ -1568,15 +1721,14 @@ class TranslationalSymmetry(Symmetry):
         return moved, self._shift(element, other)
 
     def _shift(self, element: NDArray[np.int64], site: Site) -> Site:
-        shift = element @ self._tag_shifts(site.family)
-        return Site(site.family, Tag(int(t + d) for t, d in zip(site.tag, shift)), True)
+        return self._shift_ints([int(e) for e in element], site)
 
     def to_fd(self, site: Site, other: Site | None = None) -> Any:
         """Map `site` (and `other`, by the same translation) to the fundamental domain."""
-        n = -self._domain(site)
+        n = [-d for d in self._domain_ints(site)]
         if other is None:
-            return self._shift(n, site)
-        return self._shift(n, site), self._shift(n, other)
+            return self._shift_ints(n, site)
+        return self._shift_ints(n, site), self._shift_ints(n, other)
 
     def reversed(self) -> TranslationalSymmetry:
         """The symmetry with the opposite periods and the same fundamental domain.
