@@ -34,12 +34,13 @@ import functools
 import inspect
 import itertools
 import warnings
-from collections.abc import Callable, Iterable, Iterator, KeysView
+from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._bulk import BulkStore, LazySites, NotBulk, SiteSource, row_membership
 from .lattice import (
     HoppingKind,
     Monatomic,
@@ -50,8 +51,10 @@ from .lattice import (
     SiteArray,
     SiteFamily,
     Symmetry,
+    Tag,
     TranslationalSymmetry,
     _described,
+    _new_site,
 )
 from .system import InfiniteSystem, ModesLead, SelfEnergyLead, System, TermGroup
 from .system import Other as Other  # Kwant's builder.Other, re-exported
@@ -75,6 +78,9 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 # Values
 # --------------------------------------------------------------------------------------
+
+
+_DONE = object()  # Builder._bulk_set: the assignment is done
 
 
 def _check_value(value: Any, what: str) -> Any:
@@ -227,12 +233,76 @@ class Builder(Generic[_Symmetry]):
         self.particle_hole = particle_hole
         self.chiral = chiral
         self.vectorize = bool(vectorize)
-        self._sites: dict[Site, Any] = {}
+        self._d_sites: dict[Site, Any] = {}
         # Each hopping is stored once, as (a, b) -> <a|H|b>; with a symmetry, `a` is in
         # the fundamental domain.
-        self._hoppings: dict[tuple[Site, Site], Any] = {}
-        self._adjacent: dict[Site, set[Site]] = {}
+        self._d_hoppings: dict[tuple[Site, Site], Any] = {}
+        self._d_adjacent: dict[Site, set[Site]] = {}
+        # A finite Builder starts with its sites and hoppings in arrays (see _bulk); the
+        # dictionaries above take over at the first operation that needs them.
+        self._bulk: BulkStore | None = BulkStore() if self._symmetry is None else None
         self.leads: list[BuilderLead] = []
+
+    # ---- storage ---------------------------------------------------------------------
+
+    def _materialize(self) -> None:
+        """Move the array store's contents into the dictionaries, in the same order."""
+        bulk = self.__dict__.get("_bulk")
+        if bulk is None:
+            return
+        self._bulk = None
+        sites = bulk.make_sites()
+        values = bulk.values
+        for site, v in zip(sites, bulk.val.tolist()):
+            self._d_sites[site] = values[v]
+            self._d_adjacent[site] = set()
+        ha, hb, hv = bulk.merge_hoppings()
+        adjacent = self._d_adjacent
+        hoppings = self._d_hoppings
+        for a, b, v in zip(ha.tolist(), hb.tolist(), hv.tolist()):
+            sa, sb = sites[a], sites[b]
+            hoppings[sa, sb] = values[v]
+            adjacent[sa].add(sb)
+            adjacent[sb].add(sa)
+
+    @property
+    def _sites(self) -> dict[Site, Any]:
+        self._materialize()
+        return self._d_sites
+
+    @_sites.setter
+    def _sites(self, sites: dict[Site, Any]) -> None:
+        self._materialize()
+        self._d_sites = sites
+
+    @property
+    def _hoppings(self) -> dict[tuple[Site, Site], Any]:
+        self._materialize()
+        return self._d_hoppings
+
+    @_hoppings.setter
+    def _hoppings(self, hoppings: dict[tuple[Site, Site], Any]) -> None:
+        self._materialize()
+        self._d_hoppings = hoppings
+
+    @property
+    def _adjacent(self) -> dict[Site, set[Site]]:
+        self._materialize()
+        return self._d_adjacent
+
+    @_adjacent.setter
+    def _adjacent(self, adjacent: dict[Site, set[Site]]) -> None:
+        self._materialize()
+        self._d_adjacent = adjacent
+
+    def _bulk_store(self) -> BulkStore | None:
+        """The array store, or None once the dictionaries hold the contents (a script
+        that works site by site, with lookups in between, is better served by them)."""
+        bulk = self.__dict__.get("_bulk")
+        if bulk is not None and bulk.small_merges > 16:
+            self._materialize()
+            return None
+        return bulk
 
     @property
     def symmetry(self) -> Any:
@@ -252,6 +322,8 @@ class Builder(Generic[_Symmetry]):
         # is kept as given (as Kwant's) and treated as finite, as Builder() is.
         self._given_symmetry = symmetry
         self._symmetry: Any = None if isinstance(symmetry, NoSymmetry) else symmetry
+        if self._symmetry is not None and self.__dict__.get("_bulk") is not None:
+            self._materialize()
 
     # ---- canonical forms -------------------------------------------------------------
 
@@ -323,12 +395,166 @@ class Builder(Generic[_Symmetry]):
                 yield from self._expand(item)
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        bulk = self._bulk_store()
+        if bulk is not None:
+            key = self._bulk_set(bulk, key, value)
+            if key is _DONE:
+                return
         items = list(self._expand(key))
         for item in items:
             if isinstance(item, Site):
                 self._set_site(item, value)
             else:
                 self._set_hopping(item[0], item[1], value)
+
+    # ---- the array store's fast paths --------------------------------------------------
+
+    def _bulk_set(self, bulk: BulkStore, key: Any, value: Any) -> Any:
+        """Set what the key stands for in the array store. Returns ``_DONE``, or the key
+        (a generator read into a list) for the dictionaries to handle, once they hold the
+        contents: anything but sites, hoppings, hopping kinds and lattice shapes."""
+        try:
+            if isinstance(key, Site):
+                bulk.add_site(key, _check_value(value, f"onsite of {_described(key)}"))
+                return _DONE
+            if isinstance(key, tuple):
+                self._bulk_hoppings(bulk, [_checked_hopping(key)], value)
+                return _DONE
+            if isinstance(key, HoppingKind):
+                self._bulk_kind(bulk, key, value)
+                return _DONE
+            if type(key) is Shape:
+                blocks = key._fill_arrays()
+                if blocks is None:
+                    raise NotBulk
+                self._bulk_blocks(bulk, blocks, value)
+                return _DONE
+            if (
+                isinstance(key, (SiteFamily, Polyatomic, str, bytes))
+                or not isinstance(key, Iterable)
+                or callable(key)
+            ):
+                raise NotBulk
+        except NotBulk:
+            self._materialize()
+            return key
+        items = key if isinstance(key, list) else list(key)
+        if not items:
+            return _DONE
+        if all(isinstance(item, Site) for item in items):
+            kind: Any = self._bulk_sites
+        elif all(
+            type(item) is tuple
+            and len(item) == 2
+            and isinstance(item[0], Site)
+            and isinstance(item[1], Site)
+            for item in items
+        ):
+            kind = self._bulk_hoppings
+        elif all(isinstance(item, HoppingKind) for item in items):
+            for k, item in enumerate(items):
+                try:
+                    self._bulk_kind(bulk, item, value)
+                except NotBulk:
+                    self._materialize()
+                    return items[k:]
+            return _DONE
+        else:
+            # A mixture, or items for the dictionaries (which also give Kwant's errors).
+            self._materialize()
+            return items
+        try:
+            kind(bulk, items, value)
+        except NotBulk:
+            self._materialize()
+            return items
+        return _DONE
+
+    def _bulk_sites(self, bulk: BulkStore, sites: list[Site], value: Any) -> None:
+        if not sites:
+            return
+        fams, tags = bulk.site_rows(sites)
+        value = _check_value(value, f"onsite of {_described(sites[0])}")
+        bulk.add_sites(fams, tags, bulk.value_number(value))
+
+    def _bulk_blocks(
+        self, bulk: BulkStore, blocks: Sequence[tuple[SiteFamily, NDArray[np.int64]]], value: Any
+    ) -> None:
+        blocks = [(fam, tags) for fam, tags in blocks if len(tags)]
+        if not blocks:
+            return
+        first_fam, first_tags = blocks[0]
+        first = Site(first_fam, tuple(int(t) for t in first_tags[0]))
+        value = _check_value(value, f"onsite of {_described(first)}")
+        number = bulk.value_number(value)
+        for fam, tags in blocks:
+            f = bulk.family_number(fam, tags.shape[1])
+            bulk.add_sites(np.full(len(tags), f, dtype=np.int32), tags, number)
+
+    def _bulk_hoppings(self, bulk: BulkStore, pairs: list[tuple[Site, Site]], value: Any) -> None:
+        if not pairs:
+            return
+        if isinstance(value, HermConjOfFunc):
+            pairs = [(b, a) for a, b in pairs]
+            value = value.function
+            first = pairs[0][::-1]
+        else:
+            first = pairs[0]
+        value = _check_value(value, f"hopping {_described(first)}")
+        bulk.merge()
+        rows = []
+        for part in (0, 1):
+            sites = [pair[part] for pair in pairs]
+            fams = np.array([bulk.known_family(s.family) for s in sites], dtype=np.int32)
+            if np.any(fams < 0):
+                found = np.full(len(sites), -1, dtype=np.int64)
+                known = np.flatnonzero(fams >= 0)
+                if len(known):
+                    _, tags = bulk.site_rows([sites[k] for k in known])
+                    found[known] = bulk.find(fams[known], tags)
+            else:
+                _, tags = bulk.site_rows(sites)
+                found = bulk.find(fams, tags)
+            rows.append(found)
+        a, b = rows
+        bad = np.flatnonzero((a < 0) | (b < 0) | (a == b))
+        stop = int(bad[0]) if len(bad) else len(pairs)
+        bulk.add_hoppings(a[:stop], b[:stop], bulk.value_number(value))
+        if stop < len(pairs):
+            pa, pb = pairs[stop]
+            # The dictionaries' check, for its message (the hoppings before it are set).
+            self._materialize()
+            self._set_hopping(pa, pb, value)
+            raise AssertionError(f"hopping {_described((pa, pb))} should have been refused")
+
+    def _bulk_kind(self, bulk: BulkStore, kind: HoppingKind, value: Any) -> None:
+        """``builder[kind] = value``: every hopping of the kind between sites present."""
+        fam_a, fam_b, delta = kind.family_a, kind.family_b, kind.delta
+        bulk.merge()
+        fa, fb = bulk.known_family(fam_a), bulk.known_family(fam_b)
+        if fa < 0 or fb < 0:
+            return
+        length = bulk.tag_length[fa]
+        if len(delta) != length:
+            raise ValueError(
+                f"HoppingKind delta {delta} has {len(delta)} entries but sites of "
+                f"{fam_a.name or 'this family'} have {length} coordinates"
+            )
+        a = np.flatnonzero(bulk.fam == fa)
+        tags_b = bulk.tags[a, : bulk.tag_length[fb]] - np.asarray(delta, dtype=np.int64)
+        b = bulk.find(fb, tags_b)
+        present = b >= 0
+        a, b = a[present], b[present]
+        if not len(a):
+            return
+        if isinstance(value, HermConjOfFunc):
+            a, b, value = b, a, value.function
+        first = (a[0], b[0])
+        if np.any(a == b):
+            raise NotBulk  # a zero delta: the dictionaries refuse it with their message
+        names = bulk.make_sites(np.array(first))
+        value = _check_value(value, f"hopping {_described((names[0], names[1]))}")
+        bulk.add_hoppings(a, b, bulk.value_number(value))
 
     def _set_site(self, site: Site, value: Any) -> None:
         value = _check_value(value, f"onsite of {_described(site)}")
@@ -361,7 +587,34 @@ class Builder(Generic[_Symmetry]):
         rka, rkb = self._canonical_pair(kb, ka)
         self._adjacent[rka].add(rkb)
 
+    def _bulk_get(self, bulk: BulkStore, key: Any) -> Any:
+        """``builder[key]`` from the array store: (True, value) or (False, None)."""
+        if isinstance(key, Site):
+            row = bulk.find_site(key)
+            return (row >= 0, bulk.values[int(bulk.val[row])] if row >= 0 else None)
+        a, b = _checked_hopping(key)
+        ra, rb = bulk.find_site(a), bulk.find_site(b)
+        found = bulk.find_hopping(ra, rb) if ra >= 0 and rb >= 0 and ra != rb else None
+        if found is None:
+            return False, None
+        k, reverse = found
+        value = bulk.values[int(bulk.merge_hoppings()[2][k])]
+        if not reverse:
+            return True, value
+        return True, (HermConjOfFunc(value) if callable(value) else herm_conj(value))
+
     def __getitem__(self, key: Any) -> Any:
+        bulk = self._bulk_store()
+        if bulk is not None and isinstance(key, (Site, tuple)):
+            try:
+                present, value = self._bulk_get(bulk, key)
+            except NotBulk:
+                self._materialize()
+            else:
+                if present:
+                    return value
+                what = "site" if isinstance(key, Site) else "hopping"
+                raise KeyError(f"{what} {_described(key)} is not in the Builder")
         if isinstance(key, Site):
             site = self._canonical_site(key)
             if site not in self._sites:
@@ -382,6 +635,12 @@ class Builder(Generic[_Symmetry]):
         raise TypeError(f"Builder keys are sites or pairs of sites, got {_described(key)}")
 
     def __contains__(self, key: Any) -> bool:
+        bulk = self._bulk_store()
+        if bulk is not None and isinstance(key, (Site, tuple)):
+            try:
+                return bool(self._bulk_get(bulk, key)[0])
+            except NotBulk:
+                self._materialize()
         if isinstance(key, Site):
             return self._canonical_site(key) in self._sites
         if isinstance(key, tuple):
@@ -391,6 +650,19 @@ class Builder(Generic[_Symmetry]):
         )
 
     def __delitem__(self, key: Any) -> None:
+        bulk = self._bulk_store()
+        if bulk is not None:
+            items = [key] if isinstance(key, Site) else key
+            if isinstance(items, Iterable) and not isinstance(items, (str, bytes, tuple)):
+                items = list(items)
+                if all(isinstance(item, Site) for item in items):
+                    try:
+                        self._bulk_delete(bulk, items)
+                        return
+                    except NotBulk:
+                        pass
+                key = items
+            self._materialize()
         for item in list(self._expand(key)):
             if isinstance(item, Site):
                 self._delete_site(item)
@@ -399,6 +671,28 @@ class Builder(Generic[_Symmetry]):
                 if found is None:
                     raise KeyError(f"hopping {_described(item)} is not in the Builder")
                 self._delete_hopping(found[0])
+
+    def _bulk_delete(self, bulk: BulkStore, sites: list[Site]) -> None:
+        """Delete sites (and their hoppings) from the array store, in order: the ones
+        before a site that is absent are deleted, as one by one."""
+        if not sites:
+            return
+        bulk.merge()
+        fams = np.array([bulk.known_family(s.family) for s in sites], dtype=np.int32)
+        rows = np.full(len(sites), -1, dtype=np.int64)
+        known = np.flatnonzero(fams >= 0)
+        if len(known):
+            _, tags = bulk.site_rows([sites[k] for k in known])
+            rows[known] = bulk.find(fams[known], tags)
+        missing = np.flatnonzero(rows < 0)
+        stop = int(missing[0]) if len(missing) else len(sites)
+        # A site listed twice is absent the second time.
+        _, first = np.unique(rows[:stop], return_index=True)
+        if len(first) < stop:
+            stop = int(np.setdiff1d(np.arange(stop), first)[0])
+        bulk.remove(rows[:stop])
+        if stop < len(sites):
+            raise KeyError(f"site {_described(sites[stop])} is not in the Builder")
 
     def _delete_hopping(self, key: tuple[Site, Site]) -> None:
         del self._hoppings[key]
@@ -418,13 +712,23 @@ class Builder(Generic[_Symmetry]):
         del self._sites[site]
         del self._adjacent[site]
 
+    def _counts(self) -> tuple[int, int]:
+        bulk = self._bulk_store()
+        if bulk is not None:
+            try:
+                return bulk.num_sites, bulk.num_hoppings
+            except NotBulk:
+                self._materialize()
+        return len(self._sites), len(self._hoppings)
+
     def __len__(self) -> int:
-        return len(self._sites) + len(self._hoppings)
+        return sum(self._counts())
 
     def __repr__(self) -> str:
         kind = "lead " if self._symmetry is not None else ""
+        num_sites, num_hoppings = self._counts()
         return (
-            f"<{kind}Builder with {len(self._sites)} sites, {len(self._hoppings)} hoppings"
+            f"<{kind}Builder with {num_sites} sites, {num_hoppings} hoppings"
             f" and {len(self.leads)} leads>"
         )
 
@@ -453,8 +757,12 @@ class Builder(Generic[_Symmetry]):
             raise KeyError(f"site {_described(site)} is not in the Builder")
         if self._symmetry is None:
             return iter(list(self._adjacent[site_fd]))
-        n = self._symmetry.which(site)
-        return iter([self._symmetry.act(n, s) for s in self._adjacent[site_fd]])
+        sym = self._symmetry
+        if isinstance(sym, TranslationalSymmetry):
+            element = sym._domain_ints(site)
+            return iter([sym._shift_ints(element, s) for s in self._adjacent[site_fd]])
+        n = sym.which(site)
+        return iter([sym.act(n, s) for s in self._adjacent[site_fd]])
 
     def degree(self, site: Site) -> int:
         """Number of hoppings attached to `site`."""
@@ -466,6 +774,14 @@ class Builder(Generic[_Symmetry]):
 
     def eradicate_dangling(self) -> None:
         """Repeatedly remove sites with fewer than two neighbours."""
+        bulk = self._bulk_store()
+        if bulk is not None:
+            bulk.merge()
+            while True:
+                rows = np.flatnonzero(bulk.degrees() < 2)
+                if not len(rows):
+                    return
+                bulk.remove(rows)
         while True:
             dangling = self.dangling()
             if not dangling:
@@ -733,6 +1049,12 @@ class Builder(Generic[_Symmetry]):
         queue = self._fill_start(template, start)
         _skip_start_sites([site for site in queue if not shape(site)], "outside the shape", 2)
         queue = [site for site in queue if shape(site)]
+        bulk = self._bulk_store()
+        if bulk is not None and queue:
+            try:
+                return self._bulk_fill(bulk, template, shape, queue, max_sites)
+            except NotBulk:
+                self._materialize()
         added: list[Site] = []
         seen = set(queue)
         while queue:
@@ -754,6 +1076,151 @@ class Builder(Generic[_Symmetry]):
                     seen.add(neighbor)
                     queue.append(neighbor)
         return added
+
+    def _bulk_fill(
+        self,
+        bulk: BulkStore,
+        template: Builder,
+        shape: Callable[[Site], bool],
+        starts: list[Site],
+        max_sites: float,
+    ) -> list[Site]:
+        """fill() into the array store, a whole front of the walk at a time.
+
+        The same sites and hoppings as the site-by-site walk: every template site
+        reachable from the start through sites inside the shape and not already here,
+        with the template's hoppings among them and to the sites already here (in the
+        direction the template stores them). Only the order of the walk differs.
+        """
+        sym = template._symmetry
+        if not isinstance(sym, TranslationalSymmetry):
+            raise NotBulk
+        cell = list(template._sites)
+        n_cell = len(cell)
+        index = {site: i for i, site in enumerate(cell)}
+        ptr, nb_j, nb_dm, nb_forward, nb_value = [0], [], [], [], []
+        for site in cell:
+            for other in template._adjacent[site]:
+                nb_j.append(index[sym.to_fd(other)])
+                nb_dm.append(sym._domain_ints(other))
+                found = template._find_hopping(site, other)
+                assert found is not None
+                key, reverse = found
+                nb_forward.append(not reverse)
+                nb_value.append(template._hoppings[key])
+            ptr.append(len(nb_j))
+        nd = sym.num_directions
+        ptr_a = np.array(ptr, dtype=np.int64)
+        j_a = np.array(nb_j, dtype=np.int64)
+        dm_a = np.array(nb_dm, dtype=np.int64).reshape(len(nb_j), nd)
+        width = max(len(site.tag) for site in cell)
+        if width > 3:
+            raise NotBulk
+        fams = np.array(
+            [bulk.family_number(site.family, len(site.tag)) for site in cell], dtype=np.int64
+        )
+        fd_tags = np.zeros((n_cell, width), dtype=np.int64)
+        shifts = np.zeros((n_cell, nd, width), dtype=np.int64)
+        for i, site in enumerate(cell):
+            fd_tags[i, : len(site.tag)] = site.tag
+            shifts[i, :, : len(site.tag)] = sym._tag_shifts(site.family)
+        bits = 56 // width
+        half = np.int64(1) << np.int64(bits - 1)
+
+        def tags_of(j: NDArray[np.int64], m: NDArray[np.int64]) -> NDArray[np.int64]:
+            return fd_tags[j] + np.einsum("nk,nkw->nw", m, shifts[j])
+
+        def encode(j: NDArray[np.int64], tags: NDArray[np.int64]) -> NDArray[np.int64]:
+            if tags.size and (tags.min() <= -half or tags.max() >= half):
+                raise NotBulk
+            keys = fams[j]
+            for k in range(width):
+                keys = (keys << np.int64(bits)) + (tags[:, k] + half)
+            return keys
+
+        families = bulk.families
+        lengths = bulk.tag_length
+        bulk.merge()
+        start_j = np.array([index[sym.to_fd(s)] for s in starts], dtype=np.int64)
+        start_m = np.array([sym._domain_ints(s) for s in starts], dtype=np.int64).reshape(-1, nd)
+        start_keys = encode(start_j, tags_of(start_j, start_m))
+        _, first = np.unique(start_keys, return_index=True)
+        first = np.sort(first)
+        front_j, front_m, front_keys = start_j[first], start_m[first], start_keys[first]
+        previous = np.zeros(0, dtype=np.int64)
+        found_j, found_m = [front_j], [front_m]
+        sites_found = [starts[k] for k in first.tolist()]
+        total = len(front_j)
+        while len(front_j):
+            counts = ptr_a[front_j + 1] - ptr_a[front_j]
+            entry = np.repeat(ptr_a[front_j], counts) + np.arange(counts.sum())
+            entry -= np.repeat(np.cumsum(counts) - counts, counts)
+            head_j = j_a[entry]
+            head_m = np.repeat(front_m, counts, axis=0) + dm_a[entry]
+            head_tags = tags_of(head_j, head_m)
+            keys = encode(head_j, head_tags)
+            fresh = ~(np.isin(keys, previous) | np.isin(keys, front_keys))
+            ask = np.flatnonzero(fresh)
+            here = bulk.find(fams[head_j[ask]].astype(np.int32), head_tags[ask])
+            ask = ask[here < 0]
+            _, first = np.unique(keys[ask], return_index=True)
+            ask = ask[np.sort(first)]
+            candidates = _sites_with_positions(
+                families, lengths, fams[head_j[ask]], head_tags[ask]
+            )
+            inside = np.array([bool(shape(c)) for c in candidates], dtype=bool)
+            new = ask[inside] if len(ask) else ask
+            kept = [c for c, keep in zip(candidates, inside.tolist()) if keep]
+            for site in kept:
+                # The position was for the shape; a site kept by the caller recomputes it.
+                _del_site_pos(site)
+            sites_found.extend(kept)
+            total += len(new)
+            if total > max_sites:
+                raise RuntimeError(
+                    f"Builder.fill added {max_sites} sites without closing the shape; is "
+                    "it bounded (or invariant under this Builder's symmetry)?"
+                )
+            previous, front_keys = front_keys, keys[new]
+            front_j, front_m = head_j[new], head_m[new]
+            found_j.append(front_j)
+            found_m.append(front_m)
+        all_j = np.concatenate(found_j)
+        all_m = np.concatenate(found_m)
+        all_tags = tags_of(all_j, all_m)
+        all_keys = encode(all_j, all_tags)
+        # The hoppings of the new sites: to sites already here, and among themselves once.
+        counts = ptr_a[all_j + 1] - ptr_a[all_j]
+        entry = np.repeat(ptr_a[all_j], counts) + np.arange(counts.sum())
+        entry -= np.repeat(np.cumsum(counts) - counts, counts)
+        tail = np.repeat(np.arange(len(all_j)), counts)
+        head_j = j_a[entry]
+        head_tags = tags_of(head_j, np.repeat(all_m, counts, axis=0) + dm_a[entry])
+        head_keys = encode(head_j, head_tags)
+        order = np.argsort(all_keys)
+        at = np.minimum(np.searchsorted(all_keys[order], head_keys), len(order) - 1)
+        head_new = np.where(all_keys[order][at] == head_keys, order[at], -1)
+        head_old = np.full(len(head_j), -1, dtype=np.int64)
+        old = np.flatnonzero(head_new < 0)
+        head_old[old] = bulk.find(fams[head_j[old]].astype(np.int32), head_tags[old])
+        keep = (head_old >= 0) | (head_new > tail)
+        # The new sites, with the template's values.
+        numbers = np.array([bulk.value_number(template._sites[s]) for s in cell], dtype=np.int64)
+        bulk.add_sites(fams[all_j].astype(np.int32), all_tags, numbers[all_j])
+        bulk.merge()
+        rows = bulk.find(fams[all_j].astype(np.int32), all_tags)
+        tail_rows = rows[tail[keep]]
+        head_rows = np.where(
+            head_old[keep] >= 0, head_old[keep], rows[np.maximum(head_new, 0)[keep]]
+        )
+        forward = np.array(nb_forward, dtype=bool)[entry[keep]]
+        values = np.array([bulk.value_number(v) for v in nb_value], dtype=np.int64)
+        bulk.add_hoppings(
+            np.where(forward, tail_rows, head_rows),
+            np.where(forward, head_rows, tail_rows),
+            values[entry[keep]],
+        )
+        return sites_found
 
     def _copy_hopping(self, template: Builder, a: Site, b: Site) -> None:
         """Copy the template's hopping between `a` and `b` in the direction it stores it
@@ -841,6 +1308,12 @@ class Builder(Generic[_Symmetry]):
         if isinstance(add_cells, bool) or not isinstance(add_cells, int) or add_cells < 0:
             raise ValueError(f"add_cells must be a non-negative integer, got {add_cells!r}")
         lead_builder = _with_nearest_cell_hoppings(lead_builder)
+        bulk = self._bulk_store()
+        if bulk is not None and origin is None:
+            try:
+                return self._bulk_attach(bulk, lead_builder, add_cells)
+            except NotBulk:
+                self._materialize()
         sym = lead_builder._symmetry
         lead_families = {s.family for s in lead_builder._sites}
         domains = {
@@ -871,6 +1344,67 @@ class Builder(Generic[_Symmetry]):
         )
         for site in start:
             self._delete_site(site)
+        _warn_same_side(
+            [
+                (lead.builder._symmetry, lead.interface)
+                for lead in self.leads
+                if isinstance(lead, BuilderLead)
+            ],
+            sym,
+            interface,
+        )
+        self.leads.append(BuilderLead(lead_builder, interface, added))
+        return added
+
+    def _bulk_attach(self, bulk: BulkStore, lead_builder: Builder, add_cells: int) -> list[Site]:
+        """attach_lead on the array store: the same steps, with the region's sites read
+        from arrays."""
+        sym = lead_builder._symmetry
+        if not isinstance(sym, TranslationalSymmetry):
+            raise NotBulk
+        lead_sites = lead_builder._sites
+        bulk.merge()
+        domains: set[int] = set()
+        for fam in {s.family for s in lead_sites}:
+            f = bulk.known_family(fam)
+            if f < 0:
+                continue
+            rows = np.flatnonzero(bulk.fam == f)
+            if not len(rows):
+                continue
+            tags = bulk.tags[rows, : bulk.tag_length[f]]
+            dom = sym._domains(fam, tags)[:, 0]
+            fd = tags - dom[:, None] * sym._tag_shifts(fam)[0]
+            cell = np.array([s.tag for s in lead_sites if s.family == fam], dtype=np.int64)
+            if cell.shape[1:] != fd.shape[1:]:
+                raise NotBulk
+            domains.update(np.unique(dom[row_membership(fd, cell)]).tolist())
+        if not domains:
+            raise ValueError(
+                "the lead does not overlap the scattering region: no site of the "
+                "region (before `origin`, if given) is a translate of a lead site"
+            )
+        min_dom, max_dom = min(domains), max(domains) + add_cells
+        extension, hoppings = _bulk_extension(bulk, lead_builder, min_dom, max_dom)
+        start = extension[: len(lead_sites)]
+        in_extension = set(extension)
+
+        def contains(site: Site) -> bool:
+            return site in in_extension or bulk.find_site(site) >= 0
+
+        added, interface = _attach_finish(sym, lead_builder, start, extension, max_dom, contains)
+        values = list(lead_sites.values())
+        fd_of_added = hoppings.pop("fd_of_added")
+        for site, j in zip(added, fd_of_added):
+            bulk.add_site(site, values[j])
+        bulk.merge()
+        if len(hoppings["tails"]):
+            ends = []
+            for part in ("tails", "heads"):
+                fams, tags = bulk.site_rows(hoppings[part])
+                ends.append(bulk.find(fams, tags))
+            numbers = np.array([bulk.value_number(v) for v in hoppings["values"]], dtype=np.int64)
+            bulk.add_hoppings(ends[0], ends[1], numbers[hoppings["value_index"]])
         _warn_same_side(
             [
                 (lead.builder._symmetry, lead.interface)
@@ -938,6 +1472,14 @@ class Builder(Generic[_Symmetry]):
             return _finalized_lead(
                 self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
             )
+        bulk = self._bulk_store()
+        if bulk is not None:
+            try:
+                return _finalized_bulk(
+                    self, bulk, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
+                )
+            except NotBulk:
+                self._materialize()
         return _finalized_system(
             self, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
         )
@@ -1000,6 +1542,21 @@ def _constant_value_orbitals(value: Any) -> int | None:
     return None
 
 
+def _warn_overruled_norbs(overruled: dict[SiteFamily, tuple[Site, int]]) -> None:
+    """Report declared norbs that constant onsite values overrule (one site per family).
+    Called by the finalization functions, so that the warning points at ``finalized()``'s
+    caller."""
+    for fam, (site, count) in overruled.items():
+        warnings.warn(
+            f"the site family {fam!r} declares norbs={fam.norbs}, but the onsite value of "
+            f"{_described(site)} (and maybe others) is a constant with {count} orbital(s); "
+            "such sites get the orbitals of their value, as in Kwant's Hamiltonian (give "
+            f"{fam.norbs} x {fam.norbs} matrices, or the lattice norbs={count})",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+
+
 def _onsite_terms(
     builder: Builder, sites: list[Site], norbs_map: dict[Any, int]
 ) -> tuple[NDArray[np.int64], tuple[TermGroup, ...]]:
@@ -1018,15 +1575,7 @@ def _onsite_terms(
             if site.family.norbs is not None:
                 overruled.setdefault(site.family, (site, count))
             norbs[k] = count
-    for fam, (site, count) in overruled.items():
-        warnings.warn(
-            f"the site family {fam!r} declares norbs={fam.norbs}, but the onsite value of "
-            f"{_described(site)} (and maybe others) is a constant with {count} orbital(s); "
-            "such sites get the orbitals of their value, as in Kwant's Hamiltonian (give "
-            f"{fam.norbs} x {fam.norbs} matrices, or the lattice norbs={count})",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+    _warn_overruled_norbs(overruled)
     site_idx = np.arange(len(sites), dtype=np.int64)
     onsite = TermGroup.collect(
         sites,
@@ -1111,20 +1660,7 @@ def _finalized_system(
         raise ValueError("the system has no sites")
     index = {s: i for i, s in enumerate(sites)}
     norbs_map = _infer_norbs(builder)
-    builder_leads = [lead for lead in builder.leads if isinstance(lead, BuilderLead)]
-    for lead in builder.leads:
-        if not isinstance(lead, (BuilderLead, SelfEnergyLead, ModesLead)):
-            raise TypeError(
-                f"Builder.leads may hold BuilderLead, SelfEnergyLead or ModesLead objects, "
-                f"got {type(lead).__name__}"
-            )
-    for lead in builder_leads:
-        for fam_id, n in _infer_norbs(lead.builder).items():
-            if norbs_map.setdefault(fam_id, n) != n:
-                raise ValueError(
-                    f"a lead and the scattering region disagree on the number of orbitals "
-                    f"({n} vs {norbs_map[fam_id]}) of a site family; set norbs= on the lattice"
-                )
+    _check_leads(builder, norbs_map)
     norbs, onsite = _onsite_terms(builder, sites, norbs_map)
     pairs = list(builder._hoppings)
     hoppings = TermGroup.collect(
@@ -1136,25 +1672,302 @@ def _finalized_system(
         onsite=False,
         vectorize=builder.vectorize,
     )
-    leads: list[Any] = []
-    interfaces = []
+
+    def system_index(wanted: list[Site]) -> NDArray[np.int64]:
+        return np.array([index.get(site, -1) for site in wanted], dtype=np.int64)
+
+    return System(
+        sites=sites,
+        norbs=norbs,
+        onsite=onsite,
+        hoppings=hoppings,
+        **_finalized_leads(builder, system_index, spin_degeneracy, magnetic_flux),
+        spin_degeneracy=spin_degeneracy,
+        magnetic_flux=magnetic_flux,
+        conservation_law=builder.conservation_law,
+        time_reversal=builder.time_reversal,
+        particle_hole=builder.particle_hole,
+        chiral=builder.chiral,
+    )
+
+
+_del_site_pos = Site.__dict__["_pos"].__delete__
+
+
+def _sites_with_positions(
+    families: list[SiteFamily],
+    lengths: list[int],
+    fams: NDArray[np.int64],
+    tags: NDArray[np.int64],
+) -> list[Site]:
+    """Site objects of lattice sites, their positions computed for all at once."""
+    out: list[Any] = [None] * len(fams)
+    for f in np.unique(fams).tolist():
+        rows = np.flatnonzero(fams == f)
+        family = families[f]
+        part = tags[rows, : lengths[f]]
+        pos = family.positions(part)
+        pos.flags.writeable = False
+        for k, tag, p in zip(rows.tolist(), part.tolist(), pos):
+            out[k] = _new_site(family, Tag(tag), p)
+    return out
+
+
+def _bulk_norbs(bulk: BulkStore) -> dict[SiteFamily, int]:
+    """_infer_norbs for the array store: each (family, value) combination once, in the
+    order the dictionaries would meet it first (which is what decides)."""
+    norbs: dict[SiteFamily, int] = {}
+    families, values = bulk.families, bulk.values
+    nv = np.int64(max(len(values), 1))
+    nf = np.int64(max(len(families), 1))
+    combos = bulk.fam.astype(np.int64) * nv + bulk.val
+    _, first = np.unique(combos, return_index=True)
+    for k in np.sort(first).tolist():
+        fam, value = families[int(bulk.fam[k])], values[int(bulk.val[k])]
+        if fam.norbs is not None:
+            norbs[fam] = fam.norbs
+        elif not callable(value) and np.ndim(value) == 2:
+            norbs.setdefault(fam, int(np.shape(value)[0]))
+    ha, hb, hv = bulk.merge_hoppings()
+    fa, fb = bulk.fam[ha].astype(np.int64), bulk.fam[hb].astype(np.int64)
+    combos = (hv * nf + fa) * nf + fb
+    _, first = np.unique(combos, return_index=True)
+    for k in np.sort(first).tolist():
+        fam_a, fam_b = families[int(fa[k])], families[int(fb[k])]
+        value = values[int(hv[k])]
+        for fam in (fam_a, fam_b):
+            if fam.norbs is not None:
+                norbs[fam] = fam.norbs
+        if not callable(value) and np.ndim(value) == 2:
+            norbs.setdefault(fam_a, int(np.shape(value)[0]))
+            norbs.setdefault(fam_b, int(np.shape(value)[1]))
+    return norbs
+
+
+def _bulk_groups(
+    bulk: BulkStore,
+    ends: tuple[NDArray[Any], ...],
+    value_numbers: NDArray[Any],
+    index: NDArray[np.int64],
+    norbs: NDArray[np.int64],
+    *,
+    vectorize: bool,
+) -> tuple[TermGroup, ...]:
+    """TermGroup.collect for terms given as store rows: the same groups, in the same
+    order, each with its terms in order (`ends`: one row array per site of a term)."""
+    onsite = len(ends) == 1
+    families, values = bulk.families, bulk.values
+    lengths = bulk.tag_length
+    if not len(ends[0]):
+        return ()
+    fams = [bulk.fam[e] for e in ends]
+    single = value_numbers.min() == value_numbers.max() and all(f.min() == f.max() for f in fams)
+    if single:
+        # The usual case (one value, one family per end): one group of every term.
+        groups = [np.arange(len(ends[0]))]
+    else:
+        nf = np.int64(max(len(families), 1))
+        code = value_numbers.astype(np.int64)
+        for f in fams:
+            code = code * nf + f
+        combos, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        del code
+        group_of_combo = np.empty(len(combos), dtype=np.int64)
+        keyed: dict[tuple[Any, ...], int] = {}
+        for c in np.argsort(first, kind="stable").tolist():
+            k = int(first[c])
+            value = values[int(value_numbers[k])]
+            shape = (int(norbs[index[ends[0][k]]]), int(norbs[index[ends[-1][k]]]))
+            if callable(value):
+                key: tuple[Any, ...] = ("f", getattr(value, "_term_key", id(value)), shape)
+                if vectorize:
+                    key += tuple(id(families[int(f[k])]) for f in fams)
+            else:
+                arr = np.asarray(value)
+                key = ("c", arr.tobytes(), arr.dtype.str, arr.shape, shape)
+            group_of_combo[c] = keyed.setdefault(key, len(keyed))
+        group = group_of_combo[inverse.ravel()]
+        del inverse
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(len(keyed) + 1))
+        del group
+        groups = [order[bounds[g] : bounds[g + 1]] for g in range(len(keyed))]
+    del fams
+    result = []
+    for terms in groups:
+        k = int(terms[0])
+        value = values[int(value_numbers[k])]
+        ends_of_terms = [e[terms] for e in ends]
+        rows = index[ends_of_terms[0]]
+        cols = index[ends_of_terms[-1]]
+        shape = (int(norbs[rows[0]]), int(norbs[cols[0]]))
+        vectorized = bool(callable(value) and vectorize)
+        sites: Any
+        if vectorized:
+            sites = tuple(
+                SiteArray(
+                    families[int(bulk.fam[e[0]])], bulk.tags[e, : lengths[int(bulk.fam[e[0]])]]
+                )
+                for e in ends_of_terms
+            )
+        else:
+            sites = LazySites(
+                families, lengths, bulk.fam, bulk.tags, [e.astype(np.int32) for e in ends_of_terms]
+            )
+            if callable(value):
+                sites = list(sites)
+        result.append(
+            TermGroup(
+                rows,
+                cols,
+                value,
+                shape,
+                sites,
+                onsite=onsite,
+                vectorized=vectorized,
+            )
+        )
+    return tuple(result)
+
+
+def _bulk_onsite_norbs(
+    bulk: BulkStore, order: NDArray[np.int64], norbs: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """_onsite_terms' orbital counts for the array store's sites in `order`: a constant
+    onsite value of another shape than its family's gives the site its own count."""
+    counts = np.array(
+        [_constant_value_orbitals(v) or 0 for v in bulk.values] or [0], dtype=np.int64
+    )
+    own = counts[bulk.val[order]]
+    differ = (own > 0) & (own != norbs)
+    if not np.any(differ):
+        return norbs
+    where = np.flatnonzero(differ)
+    fams = bulk.fam[order[where]]
+    _, first = np.unique(fams, return_index=True)
+    overruled: dict[SiteFamily, tuple[Site, int]] = {}
+    for k in np.sort(where[first]).tolist():
+        family = bulk.families[int(bulk.fam[order[k]])]
+        if family.norbs is not None:
+            site = bulk.make_sites(order[k : k + 1])[0]
+            overruled[family] = (site, int(own[k]))
+    norbs = norbs.copy()
+    norbs[differ] = own[differ]
+    _warn_overruled_norbs(overruled)
+    return norbs
+
+
+def _finalized_bulk(
+    builder: Builder, bulk: BulkStore, *, spin_degeneracy: int, magnetic_flux: str | None
+) -> System:
+    """_finalized_system for a Builder whose sites and hoppings are in its array store:
+    the same System, built from arrays."""
+    bulk.merge()
+    n = len(bulk.fam)
+    if not n:
+        raise ValueError("the system has no sites")
+    families, lengths = bulk.families, bulk.tag_length
+    # Sorted by family and tag, as _finalized_system (and Kwant) sort.
+    rank = np.empty(len(families), dtype=np.int64)
+    rank[np.argsort([f.canonical_repr for f in families], kind="stable")] = np.arange(
+        len(families)
+    )
+    width = bulk.tags.shape[1]
+    order = np.lexsort([bulk.tags[:, k] for k in range(width - 1, -1, -1)] + [rank[bulk.fam]])
+    index = np.empty(n, dtype=np.int64)
+    index[order] = np.arange(n, dtype=np.int64)
+    norbs_map = _bulk_norbs(bulk)
+    _check_leads(builder, norbs_map)
+    family_norbs = np.array([norbs_map.get(f, 1) for f in families], dtype=np.int64)
+    norbs = _bulk_onsite_norbs(bulk, order, family_norbs[bulk.fam[order]])
+    pos_blocks = []
+    for f, fam in enumerate(families):
+        rows = np.flatnonzero(bulk.fam == f)
+        if len(rows):
+            pos_blocks.append((rows, fam.positions(bulk.tags[rows, : lengths[f]])))  # type: ignore[attr-defined]
+    dim = max(p.shape[1] for _, p in pos_blocks)
+    pos = np.zeros((n, dim))
+    for rows, p in pos_blocks:
+        pos[index[rows], : p.shape[1]] = p
+    onsite = _bulk_groups(
+        bulk, (order,), bulk.val[order], index, norbs, vectorize=builder.vectorize
+    )
+    ha, hb, hv = bulk.merge_hoppings()
+    hoppings = _bulk_groups(bulk, (ha, hb), hv, index, norbs, vectorize=builder.vectorize)
+
+    def system_index(sites: list[Site]) -> NDArray[np.int64]:
+        result = np.full(len(sites), -1, dtype=np.int64)
+        known = [k for k, s in enumerate(sites) if bulk.known_family(s.family) >= 0]
+        if known:
+            fams, tags = bulk.site_rows([sites[k] for k in known])
+            rows = bulk.find(fams, tags)
+            result[known] = np.where(rows >= 0, index[rows], -1)
+        return result
+
+    return System(
+        sites=SiteSource(bulk, order),
+        pos=pos,
+        norbs=norbs,
+        onsite=onsite,
+        hoppings=hoppings,
+        **_finalized_leads(builder, system_index, spin_degeneracy, magnetic_flux),
+        spin_degeneracy=spin_degeneracy,
+        magnetic_flux=magnetic_flux,
+        conservation_law=builder.conservation_law,
+        time_reversal=builder.time_reversal,
+        particle_hole=builder.particle_hole,
+        chiral=builder.chiral,
+    )
+
+
+def _check_leads(builder: Builder, norbs_map: dict[SiteFamily, int]) -> None:
+    """Refuse lead objects of other types, and leads that disagree with the region on
+    the orbitals of a family (whose counts from the leads join `norbs_map`)."""
+    for lead in builder.leads:
+        if not isinstance(lead, (BuilderLead, SelfEnergyLead, ModesLead)):
+            raise TypeError(
+                f"Builder.leads may hold BuilderLead, SelfEnergyLead or ModesLead objects, "
+                f"got {type(lead).__name__}"
+            )
+    for lead in builder.leads:
+        if not isinstance(lead, BuilderLead):
+            continue
+        for fam_id, n in _infer_norbs(lead.builder).items():
+            if norbs_map.setdefault(fam_id, n) != n:
+                raise ValueError(
+                    f"a lead and the scattering region disagree on the number of orbitals "
+                    f"({n} vs {norbs_map[fam_id]}) of a site family; set norbs= on the lattice"
+                )
+
+
+def _finalized_leads(
+    builder: Builder,
+    system_index: Callable[[list[Site]], NDArray[np.int64]],
+    spin_degeneracy: int,
+    magnetic_flux: str | None,
+) -> dict[str, Any]:
+    """The leads, lead interfaces and paddings of a finite Builder's System;
+    `system_index` gives the System's index of sites, -1 for those it lacks."""
     # As Kwant: each lead's padding sites that are in the system, in the padding's
     # (sorted) order.
-    paddings = [
-        np.array([index[s] for s in getattr(lead, "padding", ()) if s in index], dtype=np.int64)
-        for lead in builder.leads
-    ]
+    paddings = []
+    for lead in builder.leads:
+        found = system_index(list(getattr(lead, "padding", ())))
+        paddings.append(found[found >= 0])
+    leads: list[Any] = []
+    interfaces = []
     for k, lead in enumerate(builder.leads):
         if isinstance(lead, (SelfEnergyLead, ModesLead)):
             # Kwant's function leads: their interface sites are given, in their order.
-            absent = [s for s in lead.interface if s not in index]
-            if absent:
+            found = system_index(list(lead.interface))
+            if np.any(found < 0):
+                absent = lead.interface[int(np.argmax(found < 0))]
                 raise ValueError(
-                    f"interface site {absent[0]!r} of lead {k} ({type(lead).__name__}) is not "
+                    f"interface site {absent!r} of lead {k} ({type(lead).__name__}) is not "
                     "in the system"
                 )
             leads.append(lead.finalized())
-            interfaces.append(np.array([index[s] for s in lead.interface], dtype=np.int64))
+            interfaces.append(found)
             continue
         flead = _finalized_lead(
             lead.builder, spin_degeneracy=spin_degeneracy, magnetic_flux=magnetic_flux
@@ -1170,25 +1983,12 @@ def _finalized_system(
                 f"sites that hop into its next cell ({len(images)} sites, in one cell); make "
                 "the lead with attach_lead"
             )
-        missing = [s for s in images if s not in index]
-        if missing:
-            raise ValueError(f"lead interface site {_described(missing[0])} is not in the system")
-        interfaces.append(np.array([index[s] for s in images], dtype=np.int64))
-    return System(
-        sites=sites,
-        norbs=norbs,
-        onsite=onsite,
-        hoppings=hoppings,
-        leads=leads,
-        lead_interfaces=interfaces,
-        spin_degeneracy=spin_degeneracy,
-        magnetic_flux=magnetic_flux,
-        lead_paddings=paddings,
-        conservation_law=builder.conservation_law,
-        time_reversal=builder.time_reversal,
-        particle_hole=builder.particle_hole,
-        chiral=builder.chiral,
-    )
+        found = system_index(images)
+        if np.any(found < 0):
+            missing = images[int(np.argmax(found < 0))]
+            raise ValueError(f"lead interface site {_described(missing)} is not in the system")
+        interfaces.append(found)
+    return {"leads": leads, "lead_interfaces": interfaces, "lead_paddings": paddings}
 
 
 def _with_nearest_cell_hoppings(lead_builder: Builder) -> Builder:
@@ -1266,6 +2066,127 @@ def _attach_extension(
             done.add((tail, head))
             add_hopping(tail, head, lead_builder[tail, head])
     return added
+
+
+def _bulk_extension(
+    bulk: BulkStore, lead_builder: Builder, min_dom: int, max_dom: int
+) -> tuple[list[Site], dict[str, Any]]:
+    """_attach_extension for a region in the array store, a whole front at a time.
+
+    The walk visits the same sites in the same order as the one-site-at-a-time walk (its
+    queue, level by level) and sets the same hoppings in the same order: a hopping from
+    a visited site to a region site always, to another visited site when that one comes
+    later in the walk (the later one would find it done). Returns the extension's sites
+    (the start cell first) and its hoppings, those touching the start cell left out
+    (attach_lead removes that cell again).
+    """
+    sym = lead_builder._symmetry
+    assert sym is not None
+    lead_sites = list(lead_builder._sites)
+    n_fd = len(lead_sites)
+    fd_index = {site: i for i, site in enumerate(lead_sites)}
+    ptr = [0]
+    nbr_j: list[int] = []
+    nbr_dm: list[int] = []
+    nbr_value: list[Any] = []
+    for site in lead_sites:
+        for other in lead_builder._adjacent[site]:
+            nbr_j.append(fd_index[sym.to_fd(other)])
+            nbr_dm.append(sym._which1(other))
+            nbr_value.append(lead_builder[site, other])
+        ptr.append(len(nbr_j))
+    ptr_a, j_a, dm_a = (np.array(x, dtype=np.int64) for x in (ptr, nbr_j, nbr_dm))
+    # Tags of lead site j translated to domain m: fd_tags[j] + m * shift[j].
+    width = max(len(s.tag) for s in lead_sites)
+    fd_tags = np.zeros((n_fd, width), dtype=np.int64)
+    shift = np.zeros((n_fd, width), dtype=np.int64)
+    fams = np.empty(n_fd, dtype=np.int32)
+    for i, site in enumerate(lead_sites):
+        fd_tags[i, : len(site.tag)] = site.tag
+        shift[i, : len(site.tag)] = sym._tag_shifts(site.family)[0]
+        number = bulk.known_family(site.family)
+        fams[i] = number
+    span = max_dom - min_dom + 3
+
+    def code(j: NDArray[np.int64], m: NDArray[np.int64]) -> NDArray[np.int64]:
+        return (m - min_dom + 1) * n_fd + j
+
+    added_j = [np.arange(n_fd, dtype=np.int64)]
+    added_m = [np.full(n_fd, max_dom + 1, dtype=np.int64)]
+    visited = np.zeros(span * n_fd, dtype=bool)
+    visited[code(added_j[0], added_m[0])] = True
+    pairs: list[tuple[NDArray[np.int64], ...]] = []
+    first_position = 0
+    front_j, front_m = added_j[0], added_m[0]
+    while len(front_j):
+        counts = ptr_a[front_j + 1] - ptr_a[front_j]
+        tail_pos = np.repeat(np.arange(first_position, first_position + len(front_j)), counts)
+        starts = np.repeat(ptr_a[front_j], counts)
+        entry = starts + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        head_j = j_a[entry]
+        head_m = np.repeat(front_m, counts) + dm_a[entry]
+        inside = (head_m >= min_dom - 1) & (head_m <= max_dom + 1)
+        seen = np.zeros(len(head_j), dtype=bool)
+        seen[inside] = visited[code(head_j[inside], head_m[inside])]
+        region = np.full(len(head_j), -1, dtype=np.int64)
+        ask = np.flatnonzero(~seen & (fams[head_j] >= 0))
+        if len(ask):
+            tags = fd_tags[head_j[ask]] + head_m[ask, None] * shift[head_j[ask]]
+            region[ask] = bulk.find(fams[head_j[ask]], tags)
+        fresh = ~seen & (region < 0)
+        below = fresh & (head_m < min_dom)
+        if np.any(below):
+            k = int(np.argmax(below))
+            head = sym.act((int(head_m[k]),), lead_sites[int(head_j[k])])
+            raise ValueError(
+                "the lead cannot be attached: the scattering region does not cut "
+                f"it (the lead's site {_described(head)} has no image in the region "
+                "before the region ends); check the lead's cross-section and direction"
+            )
+        beyond = fresh & (head_m > max_dom + 1)
+        grow = np.flatnonzero(fresh & ~beyond)
+        codes = code(head_j[grow], head_m[grow])
+        _, first = np.unique(codes, return_index=True)
+        grow = grow[np.sort(first)]
+        visited[code(head_j[grow], head_m[grow])] = True
+        pairs.append((tail_pos, entry, head_j, head_m, region, beyond))
+        first_position += len(front_j)
+        front_j, front_m = head_j[grow], head_m[grow]
+        added_j.append(front_j)
+        added_m.append(front_m)
+    all_j = np.concatenate(added_j)
+    all_m = np.concatenate(added_m)
+    position = np.full(span * n_fd, -1, dtype=np.int64)
+    position[code(all_j, all_m)] = np.arange(len(all_j))
+    tail_pos, entry, head_j, head_m, region, beyond = (
+        np.concatenate([p[k] for p in pairs]) for k in range(6)
+    )
+    head_pos = np.full(len(head_j), -1, dtype=np.int64)
+    in_walk = (region < 0) & ~beyond
+    head_pos[in_walk] = position[code(head_j[in_walk], head_m[in_walk])]
+    keep = (region >= 0) | (in_walk & (head_pos > tail_pos))
+    # The start cell is removed again, with its hoppings.
+    keep &= (tail_pos >= n_fd) & ((region >= 0) | (head_pos >= n_fd))
+    sites = [
+        sym.act((int(m),), lead_sites[int(j)]) for j, m in zip(all_j.tolist(), all_m.tolist())
+    ]
+    kept = np.flatnonzero(keep)
+    region_sites = {}
+    if np.any(region[kept] >= 0):
+        rows = region[kept][region[kept] >= 0]
+        region_sites = dict(zip(rows.tolist(), bulk.make_sites(rows)))
+    heads = [
+        region_sites[int(region[k])] if region[k] >= 0 else sites[int(head_pos[k])]
+        for k in kept.tolist()
+    ]
+    hoppings = {
+        "tails": [sites[int(p)] for p in tail_pos[kept].tolist()],
+        "heads": heads,
+        "values": nbr_value,
+        "value_index": entry[kept],
+        "fd_of_added": all_j[n_fd:].tolist(),
+    }
+    return sites, hoppings
 
 
 def _attach_finish(
@@ -1450,6 +2371,11 @@ class HermConjOfFunc:
 
     def __call__(self, a: Site, b: Site, *args: Any, **kwargs: Any) -> Any:
         return herm_conj(self.function(b, a, *args, **kwargs))
+
+    @property
+    def _term_key(self) -> tuple[str, int]:
+        # Conjugates of one function are one term group, however many were made.
+        return ("conj", id(self.function))
 
     @property
     def __signature__(self) -> inspect.Signature:

@@ -92,12 +92,14 @@ def _check_norbs_declared(syst: System | InfiniteSystem, name: str) -> None:
 
     The system guesses the orbital count of such a family (from its matrices, else 1),
     but an operator's onsite matrix is only meaningful for a known orbital structure.
-    A system whose sites are produced on demand (from an ArrayBuilder) is not scanned:
-    that would build every Site object of a possibly huge system.
+    A system whose sites are produced on demand is checked by the families its site
+    source names, without building every Site object of a possibly huge system.
     """
-    if isinstance(syst, System) and getattr(syst, "_site_source", None) is not None:
-        return
-    families = {site.family for site in syst.sites[: _num_sites(syst)]}
+    source = getattr(syst, "_site_source", None) if isinstance(syst, System) else None
+    if source is not None:
+        families = set(getattr(source, "families", ()))
+    else:
+        families = {site.family for site in syst.sites[: _num_sites(syst)]}
     undeclared = sorted((f for f in families if f.norbs is None), key=repr)
     if undeclared:
         raise ValueError(

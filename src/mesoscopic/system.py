@@ -64,6 +64,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from . import _checks
+from ._bulk import LazySites
 from .lattice import Site, _described
 
 __all__ = [
@@ -699,7 +700,8 @@ class TermGroup:
             or min(shape) < 1
         ):
             raise ValueError(f"shape must be two positive orbital counts, got {shape!r}")
-        sites = tuple(sites)
+        if not isinstance(sites, LazySites):
+            sites = tuple(sites)
         if not _site_arrays(sites) and len(sites) != len(rows_array):
             raise ValueError(
                 f"a term group of {len(rows_array)} terms got {len(sites)} sites; give one "
@@ -789,7 +791,7 @@ class TermGroup:
         for k, value in enumerate(values):
             shape = (int(norbs[rows[k]]), int(norbs[cols[k]]))
             if callable(value):
-                key: tuple[Any, ...] = ("f", id(value), shape)
+                key: tuple[Any, ...] = ("f", getattr(value, "_term_key", id(value)), shape)
                 if vectorize:
                     fams = (items[k],) if onsite else items[k]
                     key += tuple(id(s.family) for s in fams)
