@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import _checks
-from ..leads import RANK_TOLERANCE, VELOCITY_TOLERANCE, LeadData
+from ..leads import VELOCITY_TOLERANCE, LeadData, _independent_chains
 from ..leads import _modes_at_energy as modes
 from . import _backend
 from ._embedding import AnyLeadData, LeadEmbedding
@@ -31,7 +31,6 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 # Relative tolerance of the commutation and normality tests of a closed-form lead.
-_COMMUTATION_TOLERANCE = 1e-12
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,36 +149,14 @@ def closed_form_lead(h_cell: ArrayLike, hop: ArrayLike) -> ClosedFormLead | None
     >>> np.round(lead.onsite, 6).tolist(), np.round(lead.hopping, 12).tolist()
     ([2.585786, 4.0, 5.414214], [1.0, 1.0, 1.0])
     """
-    h = np.asarray(h_cell, dtype=complex)
-    v = np.asarray(hop, dtype=complex)
-    n = h.shape[0]
-    scale = max(float(np.max(np.abs(h), initial=0.0)), float(np.max(np.abs(v), initial=0.0)))
-    if n == 0 or scale == 0:
-        return None
-    tol = _COMMUTATION_TOLERANCE * scale * scale * n
-    if np.max(np.abs(h @ v - v @ h)) > tol:
-        return None
-    if np.max(np.abs(v @ v.conj().T - v.conj().T @ v)) > tol:
-        return None
-    # A generic Hermitian combination of commuting normal matrices has their common
-    # eigenvectors; the check below catches an accidental degeneracy of the combination.
-    combo = h + 0.5772156649 * (v + v.conj().T) + 0.3183098862j * (v - v.conj().T)
-    _, basis = np.linalg.eigh(combo)
-    h_diag = basis.conj().T @ h @ basis
-    v_diag = basis.conj().T @ v @ basis
-    off = ~np.eye(n, dtype=bool)
-    if np.max(np.abs(h_diag[off]), initial=0.0) > 1e-10 * scale:
-        return None
-    if np.max(np.abs(v_diag[off]), initial=0.0) > 1e-10 * scale:
-        return None
-    hopping = np.abs(np.diag(v_diag))
-    if hopping.min() <= RANK_TOLERANCE * hopping.max():
+    chains = _independent_chains(np.asarray(h_cell, dtype=complex), np.asarray(hop, dtype=complex))
+    if chains is None:
         return None
     return ClosedFormLead(
-        basis=basis,
-        onsite=np.diag(h_diag).real.copy(),
-        hopping=hopping,
-        velocity_floor=VELOCITY_TOLERANCE * float(hopping.max()),
+        basis=chains.basis,
+        onsite=chains.onsite,
+        hopping=chains.hopping,
+        velocity_floor=VELOCITY_TOLERANCE * float(chains.hopping.max()),
     )
 
 
