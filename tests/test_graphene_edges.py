@@ -33,7 +33,7 @@ def lead_cell(fsys):
     bonds = (np.abs(h_cell - np.diag(np.diag(h_cell))) > 0).astype(int)
     # A site bonds to the cells on both sides: rows of hop (to m+1) and of hop^T (to m-1).
     bonds += (np.abs(hop) > 0).astype(int) + (np.abs(hop.T) > 0).astype(int)
-    positions = np.array([site.pos for site in lead.sites])
+    positions = np.array([site.pos for site in lead.sites[: lead.cell_size]])
     return positions, bonds.sum(axis=1)
 
 

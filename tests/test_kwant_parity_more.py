@@ -236,6 +236,31 @@ def test_lead_use_is_checked_as_kwant_does():
         _check_lead_use(modes_only, None, "selfenergy", "the Green's function")
 
 
+def test_the_solvers_apply_the_lead_use_rule():
+    """smatrix, greens_function, wave_function and ldos refuse a lead that lacks what they
+    need (as Kwant's solvers), and give the reference numbers on the paths that are allowed."""
+    fsys = square_wire(2, 3, 4.0).finalized()
+    reference = meso.smatrix(fsys, 2.0)
+    sigma_only = fsys.precalculate(2.0, what="selfenergy")
+    with pytest.raises(ValueError, match="lead 0 is known only by its self-energy"):
+        meso.smatrix(sigma_only, 2.0)
+    with pytest.raises(NotImplementedError, match="known only by its self-energy"):
+        meso.ldos(sigma_only, 2.0)
+    gf = meso.greens_function(sigma_only, 2.0)
+    assert gf.transmission(1, 0) == pytest.approx(reference.transmission(1, 0), abs=1e-10)
+    modes_only = fsys.precalculate(2.0, what="modes")
+    with pytest.raises(ValueError, match="lead 0 holds only its modes"):
+        meso.greens_function(modes_only, 2.0)
+    np.testing.assert_allclose(meso.smatrix(modes_only, 2.0).data, reference.data, atol=1e-12)
+    fsys.leads[0] = _SelfEnergyOnly(fsys.leads[0])
+    S11 = meso.smatrix(fsys, 2.0, in_leads=[1], out_leads=[1])
+    np.testing.assert_allclose(S11.data, reference.submatrix(1, 1), atol=1e-12)
+    psi = meso.wave_function(fsys, 2.0)
+    with pytest.raises(ValueError, match="lead 0 is known only by its self-energy"):
+        psi(0)
+    assert psi(1).shape[1] == fsys.num_orbitals
+
+
 # ---- a finalized lead's graph, as Kwant's ------------------------------------------------
 
 

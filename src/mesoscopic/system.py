@@ -1529,9 +1529,9 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     Attributes
     ----------
     sites : tuple of Site
-        Sites of the unit cell (the fundamental domain). Kwant's ``sites`` also lists the
-        copies of the interface sites in the previous cell, which :meth:`hamiltonian`
-        numbers after the cell; code reads the cell as ``sites[:cell_size]``.
+        Sites of the unit cell (the fundamental domain), then, as Kwant's, the copies of
+        the interface sites in the previous cell, which :meth:`hamiltonian` numbers after
+        the cell; the cell is ``sites[:cell_size]``.
     cell_size : int
         Sites per unit cell.
     pos : ndarray, shape (cell_size, dim)
@@ -1636,6 +1636,9 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
         coupled = [g.cols if g.conj else g.rows for g in self._inter]
         interface = np.unique(np.concatenate(coupled)) if coupled else np.zeros(0, np.int64)
         set_("interface_sites", _frozen(interface, np.int64))
+        # As Kwant's: after the cell, the interface sites' copies in the previous cell.
+        previous = tuple(symmetry.act((-1,), sites[i]) for i in self.interface_sites)
+        set_("sites", tuple(sites) + previous)
         parts = (self._onsite, self._cell, self._inter)
         names: set[str] = set().union(*(_group_parameters(part) for part in parts))
         set_("_takes_any_parameter", any(_groups_take_any_parameter(part) for part in parts))

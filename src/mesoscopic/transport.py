@@ -47,7 +47,14 @@ from .leads import LeadData
 from .scattering import GreensFunction, SMatrix
 from .solvers import sparse
 from .solvers._embedding import ModesLeadData, SelfEnergyLeadData
-from .system import InfiniteSystem, ModesLead, SelfEnergyLead, System, _signature_info
+from .system import (
+    InfiniteSystem,
+    ModesLead,
+    SelfEnergyLead,
+    System,
+    _check_lead_use,
+    _signature_info,
+)
 
 __all__ = [
     "WaveFunction",
@@ -330,6 +337,8 @@ def smatrix(
     count = len(syst.leads)
     chosen_in = _lead_list(in_leads, count, "in_leads")
     chosen_out = _lead_list(out_leads, count, "out_leads")
+    _check_lead_use(syst, chosen_in, "modes", "the scattering matrix (in_leads)")
+    _check_lead_use(syst, chosen_out, "modes", "the scattering matrix (out_leads)")
     leads = lead_data(syst, params=params)
     result = _rgf_smatrix(ham, leads, value, chosen_in, chosen_out)
     if result is None:
@@ -399,6 +408,7 @@ def greens_function(
         sys, "greens_function", energy, args, check_hermiticity, params
     )
     count = len(syst.leads)
+    _check_lead_use(syst, None, "selfenergy", "the Green's function")
     result = sparse.greens_function_matrix(
         ham,
         lead_data(syst, params=params),
@@ -427,10 +437,17 @@ class WaveFunction:
     energy : float
     """
 
-    def __init__(self, states: Sequence[NDArray[np.complex128]], num_orb: int, energy: float):
+    def __init__(
+        self,
+        states: Sequence[NDArray[np.complex128]],
+        num_orb: int,
+        energy: float,
+        syst: System | None = None,
+    ):
         self._states = tuple(states)
         self.num_orb = int(num_orb)
         self.energy = float(energy)
+        self._syst = syst
 
     def __call__(self, lead: int) -> NDArray[np.complex128]:
         count = len(self._states)
@@ -438,6 +455,8 @@ class WaveFunction:
             raise TypeError(f"lead must be a lead index (int), got {lead!r}")
         if not 0 <= lead < count:
             raise ValueError(f"lead {lead!r} does not exist; this system has leads 0..{count - 1}")
+        if self._syst is not None:
+            _check_lead_use(self._syst, [lead], "modes", "a scattering state")
         return np.array(self._states[int(lead)])
 
     def __repr__(self) -> str:
@@ -466,7 +485,7 @@ def wave_function(
         sys, "wave_function", energy, args, check_hermiticity, params
     )
     states = sparse.scattering_states(ham, lead_data(syst, params=params), value)
-    return WaveFunction(states, syst.num_orbitals, value)
+    return WaveFunction(states, syst.num_orbitals, value, syst)
 
 
 def ldos(
@@ -489,6 +508,7 @@ def ldos(
     ndarray, shape (n_orbitals,)
     """
     syst, value, params, ham = _solve_inputs(sys, "ldos", energy, args, check_hermiticity, params)
+    _check_lead_use(syst, None, "modes", "the LDOS from scattering states")
     states = sparse.scattering_states(ham, lead_data(syst, params=params), value)
     total = np.zeros(syst.num_orbitals)
     for psi in states:

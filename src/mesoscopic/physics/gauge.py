@@ -509,8 +509,8 @@ class _LeadStructure:
     def __init__(self, lead: InfiniteSystem, what: str = "the lead") -> None:
         self.lead = lead
         self.symmetry = lead.symmetry
-        n = self.cell_size = len(lead.sites)
-        self.index = {site: k for k, site in enumerate(lead.sites)}
+        n = self.cell_size = lead.cell_size
+        self.index = {site: k for k, site in enumerate(lead.sites[:n])}
         period = np.asarray(lead.symmetry.periods[0], dtype=float)
         self.pos = np.concatenate([lead.pos, lead.pos + period])
         self.dim = self.pos.shape[1]
