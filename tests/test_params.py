@@ -111,3 +111,16 @@ def test_solvers_accept_params_given_by_position_and_an_array_of_args():
     with pytest.warns(DeprecationWarning):
         by_array = meso.smatrix(fsys, 1.1, np.array([0.7, -0.4]))
     np.testing.assert_array_equal(by_array.data, expected)
+
+
+def test_system_and_operator_methods_use_the_same_rule():
+    """A string is not a sequence of values in any entry point (it used to become a tuple
+    of characters in the System methods), and args with params is refused everywhere."""
+    fsys = wire()
+    with pytest.raises(TypeError, match="args must be a sequence"):
+        fsys.hamiltonian_submatrix(args="ab")
+    bra = np.ones(fsys.num_orbitals, dtype=complex)
+    with pytest.raises(TypeError, match="args must be a sequence"):
+        meso.operator.Density(fsys)(bra, args="ab")
+    with pytest.raises(TypeError, match="mutually exclusive"):
+        meso.operator.Density(fsys)(bra, args=(1,), params={"a": 1})

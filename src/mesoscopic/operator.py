@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import copy
 import numbers
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,6 +66,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from . import _checks
+from ._params import PositionalArgs, legacy_params
 from .system import InfiniteSystem, System, UserCodeError, _function_name, _signature_info
 
 __all__ = ["Current", "Density", "Source"]
@@ -397,24 +397,13 @@ def _call_user(
 
 
 def _check_args_params(args: Any, params: Any) -> tuple[tuple[Any, ...], Mapping[str, Any] | None]:
-    if args is None:
-        args = ()
-    if not isinstance(args, tuple):
-        try:
-            args = tuple(args)
-        except TypeError:
-            raise TypeError(f"args must be a tuple, got {_checks._show(args)}") from None
-    if args and params is not None:
-        raise TypeError("'args' and 'params' are mutually exclusive; pass params only")
-    if args:
-        warnings.warn(
-            "the 'args' parameter is deprecated; pass values by name with params={...}",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-    if params is not None and not isinstance(params, Mapping):
-        raise TypeError(f"params must be a dict of values by name, got {_checks._show(params)}")
-    return args, params
+    """Kwant's deprecated positional ``args`` or ``params``, by the package's one rule."""
+    given = legacy_params(args, params)
+    if isinstance(given, PositionalArgs):
+        return given.args, None
+    if given is not None and not isinstance(given, Mapping):
+        raise TypeError(f"params must be a dict of values by name, got {_checks._show(given)}")
+    return (), given
 
 
 # --------------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _checks
 from ._bulk import LazySites
+from ._params import PositionalArgs as _PositionalArgs
+from ._params import legacy_params
 from .lattice import Site, _described
 
 __all__ = [
@@ -279,29 +281,6 @@ def _check_lead_use(syst: Any, leads: Any, need: str, what: str) -> None:
             )
 
 
-class _PositionalArgs(Mapping[str, Any]):
-    """Kwant's deprecated ``args=``: values handed to every value function by position.
-
-    An empty mapping of names (so no named parameter is seen as given or unused) that
-    carries the positional values in :attr:`args`.
-    """
-
-    def __init__(self, args: tuple[Any, ...]) -> None:
-        self.args = args
-
-    def __getitem__(self, key: str) -> Any:
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-    def __repr__(self) -> str:
-        return f"args={self.args!r}"
-
-
 def _legacy_params(args: Any, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The parameters of a call that may use Kwant's deprecated positional ``args``.
 
@@ -310,29 +289,7 @@ def _legacy_params(args: Any, params: Mapping[str, Any] | None) -> Mapping[str, 
     Kwant 1.5, and passed to value functions by position after the sites. Giving both
     ``args`` and ``params`` is a TypeError, as in Kwant.
     """
-    if args is None:
-        return params
-    if isinstance(args, Mapping):
-        if params is not None:
-            raise TypeError("params is given twice: positionally and as params=")
-        return args
-    try:
-        values = tuple(args)
-    except TypeError:
-        raise TypeError(
-            f"args must be a sequence of parameter values, got {_checks._show(args)}"
-        ) from None
-    if not values:
-        return params
-    if params is not None:
-        raise TypeError("give either args (deprecated) or params, not both")
-    warnings.warn(
-        "args= (parameter values by position) is deprecated, as in Kwant 1.5; pass "
-        "params={name: value}",
-        DeprecationWarning,
-        stacklevel=_checks.user_stacklevel(),
-    )
-    return _PositionalArgs(values)
+    return legacy_params(args, params)
 
 
 def _value_kwargs(
