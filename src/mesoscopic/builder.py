@@ -1344,17 +1344,7 @@ class Builder(Generic[_Symmetry]):
         )
         for site in start:
             self._delete_site(site)
-        _warn_same_side(
-            [
-                (lead.builder._symmetry, lead.interface)
-                for lead in self.leads
-                if isinstance(lead, BuilderLead)
-            ],
-            sym,
-            interface,
-        )
-        self.leads.append(BuilderLead(lead_builder, interface, added))
-        return added
+        return self._add_lead(lead_builder, interface, added)
 
     def _bulk_attach(self, bulk: BulkStore, lead_builder: Builder, add_cells: int) -> list[Site]:
         """attach_lead on the array store: the same steps, with the region's sites read
@@ -1405,13 +1395,19 @@ class Builder(Generic[_Symmetry]):
                 ends.append(bulk.find(fams, tags))
             numbers = np.array([bulk.value_number(v) for v in hoppings["values"]], dtype=np.int64)
             bulk.add_hoppings(ends[0], ends[1], numbers[hoppings["value_index"]])
+        return self._add_lead(lead_builder, interface, added)
+
+    def _add_lead(
+        self, lead_builder: Builder, interface: list[Site], added: list[Site]
+    ) -> list[Site]:
+        """Append the attached lead (warning if it lies on top of another one)."""
         _warn_same_side(
             [
                 (lead.builder._symmetry, lead.interface)
                 for lead in self.leads
                 if isinstance(lead, BuilderLead)
             ],
-            sym,
+            lead_builder._symmetry,
             interface,
         )
         self.leads.append(BuilderLead(lead_builder, interface, added))

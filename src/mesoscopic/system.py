@@ -968,6 +968,15 @@ class TermGroup:
         return result
 
 
+def _id_by_site(system: Any) -> Mapping[Site, int]:
+    """The index of each site of a System or InfiniteSystem, made once."""
+    cached = system._cache.get("id_by_site")
+    if cached is None:
+        cached = types.MappingProxyType({s: i for i, s in enumerate(system.sites)})
+        system._cache["id_by_site"] = cached
+    return cached
+
+
 def _site_arrays(sites: tuple[Any, ...]) -> bool:
     """Whether a term group's sites are SiteArrays (one per site argument)."""
     from .lattice import SiteArray
@@ -1699,11 +1708,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
     @property
     def id_by_site(self) -> Mapping[Site, int]:
         """Index of each site of :attr:`sites` (read-only mapping)."""
-        cached = self._cache.get("id_by_site")
-        if cached is None:
-            cached = types.MappingProxyType({s: i for i, s in enumerate(self.sites)})
-            self._cache["id_by_site"] = cached
-        return cached
+        return _id_by_site(self)
 
     @property
     def num_orbitals(self) -> int:
@@ -2668,11 +2673,7 @@ class System(_DiscreteSymmetries, _Frozen):
     @property
     def id_by_site(self) -> Mapping[Site, int]:
         """Index of each site (read-only mapping)."""
-        cached = self._cache.get("id_by_site")
-        if cached is None:
-            cached = types.MappingProxyType({s: i for i, s in enumerate(self.sites)})
-            self._cache["id_by_site"] = cached
-        return cached
+        return _id_by_site(self)
 
     @property
     def num_orbitals(self) -> int:
