@@ -393,3 +393,25 @@ def test_fill_beyond_max_sites(dictionaries):
     syst = _builder(dictionaries)
     with pytest.raises(RuntimeError, match="without closing the shape"):
         syst.fill(template, lambda s: True, lat(0, 0), max_sites=300)
+
+
+@pytest.mark.parametrize("dictionaries", [False, True])
+def test_fill_of_a_single_site_and_of_nothing(dictionaries):
+    """Walks whose front finds nothing new: a shape holding only the start site, and a
+    start already in the Builder."""
+    lat = meso.lattice.square(norbs=1)
+    template = meso.Builder(meso.TranslationalSymmetry(*lat.prim_vecs))
+    template[lat(0, 0)] = 4
+    template[lat.neighbors()] = -1
+    syst = _builder(dictionaries)
+    added = syst.fill(template, lambda s: s.tag == (2, 3), lat(2, 3))
+    assert added == [lat(2, 3)] and list(syst.sites()) == [lat(2, 3)]
+    with pytest.warns(RuntimeWarning, match="already in this Builder"):
+        assert syst.fill(template, lambda s: True, lat(2, 3)) == []
+    # A template without hoppings, periodic in one of three directions.
+    cubic = meso.lattice.cubic(norbs=1)
+    lonely = meso.Builder(meso.TranslationalSymmetry((3, 1, -2)))
+    lonely[cubic(0, 0, 0)] = None
+    other = _builder(dictionaries)
+    assert other.fill(lonely, lambda s: True, cubic(3, 1, -2)) == [cubic(3, 1, -2)]
+    assert len(other) == 1

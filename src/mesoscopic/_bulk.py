@@ -247,6 +247,8 @@ class BulkStore:
 
     def find(self, fams: NDArray[np.int32] | int, tags: NDArray[np.int64]) -> NDArray[np.int64]:
         """Rows of the merged sites with these families and tags, -1 where absent."""
+        if len(tags) == 0:
+            return np.zeros(0, dtype=np.int64)
         tags = np.asarray(tags, dtype=np.int64).reshape(len(tags), -1)
         width = self.tags.shape[1]
         if tags.shape[1] < width:
