@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mesoscopic as meso
-from mesoscopic import analytic
+from mesoscopic import analytic, batch
 from mesoscopic.analytic import btk
 
 BARRIERS = (0.0, 0.5, 1.0, 1.5)
@@ -94,6 +94,71 @@ def test_chain_reduces_to_textbook(z):
     assert fine <= 1.5e-2 * coarse + 1e-13
 
 
+def chain_by_matching(energy, delta, barrier, *, digits=50):
+    """(A, B) of the BTK chain (t = 1) by wave matching at site 0, in ``digits`` digits.
+
+    Independent of the closed form: each side's Bloch factors are the roots of
+    ``lambda + 1 / lambda = c`` with ``c`` from the block's dispersion, the branch picked by
+    the retarded rule (at ``E + i eta`` the waves leaving the junction decay), and the four
+    amplitudes (r_e, r_h, t_1, t_2) solve continuity at site 0 and its Schrodinger equation.
+    """
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(digits):
+        e, gap, u = mp.mpf(energy), mp.mpf(delta), mp.mpf(barrier)
+        xi0 = 2 - mp.mpf(FERMI_ENERGY)
+        eta = mp.mpf(10) ** (-digits // 2)
+
+        def factor(c, *, leaving_right):
+            def roots(z):
+                root = mp.sqrt(c(z) ** 2 - 4)
+                return ((c(z) + root) / 2, (c(z) - root) / 2)
+
+            retarded = sorted(roots(e + 1j * eta), key=abs)[0 if leaving_right else 1]
+            return min(roots(e), key=lambda lam: abs(lam - retarded))
+
+        def c_electron(z):
+            return xi0 - z
+
+        def c_hole(z):
+            return xi0 + z
+
+        lam_re = factor(c_electron, leaving_right=False)  # reflected electron
+        lam_rh = factor(c_hole, leaving_right=False)  # reflected hole
+        quasi = []
+        for sign in (1, -1):
+            lam = factor(
+                lambda z, s=sign: xi0 + s * mp.sqrt(z * z - gap * gap), leaving_right=True
+            )
+            quasi.append((lam, (gap, lam + 1 / lam - (xi0 - e))))  # (lambda, (u, v))
+        (l1, x1), (l2, x2) = quasi
+        onsite_e, onsite_h = xi0 + u - e, -xi0 - u - e
+        m = mp.matrix(
+            [
+                [1, 0, -x1[0], -x2[0]],
+                [0, 1, -x1[1], -x2[1]],
+                [onsite_e - 1 / lam_re, 0, -x1[0] * l1, -x2[0] * l2],
+                [0, onsite_h + 1 / lam_rh, x1[1] * l1, x2[1] * l2],
+            ]
+        )
+        rhs = mp.matrix([-1, 0, -(onsite_e - lam_re), 0])  # incoming electron 1 / lam_re
+        r_e, r_h = mp.lu_solve(m, rhs)[:2]
+        speed_ratio = mp.sqrt(4 - c_hole(e) ** 2) / mp.sqrt(4 - c_electron(e) ** 2)
+        return float(abs(r_h) ** 2 * speed_ratio), float(abs(r_e) ** 2)
+
+
+@pytest.mark.parametrize("ratio", [1e-2, 1e-8])
+def test_chain_formula_matches_high_precision_matching(ratio):
+    """The closed form keeps full accuracy at tiny gaps: against 50-digit wave matching."""
+    for z in BARRIERS:
+        u = btk.btk_barrier_height(z, FERMI_ENERGY)
+        for x in ENERGIES:
+            exact = chain_by_matching(x * ratio, ratio, u)
+            formula = btk.btk_chain_reflection(
+                x * ratio, delta=ratio, fermi_energy=FERMI_ENERGY, barrier=u
+            )
+            assert formula == pytest.approx(exact, abs=1e-14)
+
+
 def test_chain_conserves_probability_inside_gap():
     for z in BARRIERS:
         for ratio in (1e-2, 1e-8):
@@ -145,28 +210,48 @@ def test_model_matches_exact_chain_at_moderate_gap():
             assert computed == pytest.approx(exact, abs=1e-8)
 
 
-def test_model_matches_exact_chain_at_tiny_gap():
-    """Delta / t = 1e-8: electron and hole branches 1e-8 apart in k (needs scale-robust leads).
+@pytest.mark.parametrize("ratio", [1e-2, 1e-8])
+def test_model_matches_exact_chain_on_the_grid(ratio):
+    """A and B to 1e-10 for every Z and E / Delta of the grid, at Delta / t = 1e-2 and 1e-8.
 
-    The tolerance is the accuracy the stabilized mode problem reaches: its eigenvectors of
-    two solutions that close are accurate to about eps t / Delta.
+    At 1e-8 the electron- and hole-like solutions of the superconducting lead are 1e-8
+    apart in k: in double precision alone their mixture (and the energy, rounded in
+    ``h - E``) is off by eps t / Delta, 3e-8 in A and B; the lead modes refine them in
+    extended precision. The exact chain formula is itself accurate to rounding (checked
+    against a 50-digit evaluation when it was written). Both solvers: sparse and RGF.
     """
     fsys = meso.models.btk_junction()
+    worst = 0.0
     for z in BARRIERS:
-        for x in ENERGIES:
-            computed, exact = lattice_reflection(fsys, 1e-8, z, x)
-            assert computed == pytest.approx(exact, abs=1e-6)
+        barrier = btk.btk_barrier_height(z, FERMI_ENERGY)
+        params = {"fermi_energy": FERMI_ENERGY, "delta": ratio, "barrier": barrier}
+        energies = np.array(ENERGIES) * ratio
+        stats: dict = {}
+        by_rgf = batch.smatrices(fsys, energies, params=params, solver="rgf", stats=stats)
+        assert stats["solver"] == "rgf" and stats["sparse_fallback_energies"] == 0
+        for energy, s_rgf in zip(energies, by_rgf, strict=True):
+            s = meso.smatrix(fsys, energy, params=params)
+            exact = btk.btk_chain_reflection(
+                energy, delta=ratio, fermi_energy=FERMI_ENERGY, barrier=barrier
+            )
+            for result in (s, s_rgf):
+                computed = (
+                    result.transmission((0, 1), (0, 0)),
+                    result.transmission((0, 0), (0, 0)),
+                )
+                worst = max(worst, *np.abs(np.subtract(computed, exact)))
+    assert worst < 1e-10
 
 
 def test_model_in_atomic_units():
-    """The junction of the issue: t ~ 1.4e3 Hartree, Delta ~ 9.2e-6 Hartree."""
+    """The junction of the issue: t ~ 1.4e3 Hartree, Delta ~ 9.2e-6 Hartree (6.6e-9 t)."""
     bohr_nm = 0.0529177210903
     hopping = 1 / (2 * (0.001 / bohr_nm) ** 2)
     ratio = 0.25 / 27211.386245988 / hopping
     fsys = meso.models.btk_junction(hopping=hopping)
     for z, x in ((1.5, 0.81), (0.0, 1.21), (1.0, 0.81)):
         computed, exact = lattice_reflection(fsys, ratio, z, x, hopping=hopping)
-        assert computed == pytest.approx(exact, abs=1e-6)
+        assert computed == pytest.approx(exact, abs=1e-10)
 
 
 def test_model_conductance_plateau_and_polarization():

@@ -78,6 +78,17 @@ Classification and tolerances
   modes of definite velocity that carry no cross current. Each eigenvector keeps its own
   eigenvalue, so bands crossing the energy at close but distinct ``k`` stay exact Bloch
   solutions.
+* Solutions within ``1e-2`` of the unit circle (in ``|log |lambda||``) and closer than
+  ``1e-3`` to another one, yet a thousand times farther from it than their own rounding
+  error (not two solutions merging at a band edge), are refined by Newton's method with
+  the residual of the Bloch equation formed in extended precision (NumPy's long double)
+  from the exact ``h_cell``, ``hop`` and energy. Two solutions ``d`` apart have
+  eigenvectors accurate only to ``eps / d`` along each other, and ``h_cell - E`` rounds
+  the energy by ``eps ||h_cell||``: the electron- and hole-like solutions of a
+  superconducting lead with a gap ``Delta`` far below the bandwidth are ``Delta / v``
+  apart, and Andreev reflection would be off by ``eps t / Delta`` (3e-8 at
+  ``Delta = 1e-8 t``; 3e-12 refined). Where long double is only double precision this
+  step is skipped.
 * ``|v| <= VELOCITY_TOLERANCE * ||hop||`` (2-norm): the solution does not propagate. This
   is the case of an energy exactly at a band edge (or within about ``1e-13 ||hop||`` of
   it), where two solutions merge (a Jordan block: one eigenvector at ``k_edge`` carrying no
@@ -213,6 +224,21 @@ _EDGE_RESOLUTION = 2e-14
 _BAND_MISS_RESOLUTION = 1e-15
 # |log |lambda|| below which a decaying solution's pair is made current-free.
 _PAIR_CORRECTION_REACH = 1e-2
+# Solutions within this |log |lambda|| of the unit circle and closer than _CLOSE_SOLUTIONS
+# in lambda to another one are refined in extended precision where their rounding error is
+# below 1 / _REFINE_MARGIN of that distance (see _refined_close_eigenpairs).
+_REFINE_REACH = 1e-2
+_CLOSE_SOLUTIONS = 1e-3
+_REFINE_MARGIN = 1e3
+# NumPy's long double: 80-bit extended precision on x86 Linux; where it is only double
+# precision (some platforms), close solutions keep the eigensolver's accuracy.
+_EXTENDED_EPS = float(np.finfo(np.longdouble).eps)
+_HAS_EXTENDED_PRECISION = np.finfo(np.longdouble).nmant > np.finfo(float).nmant
+_NEWTON_STEPS = 6
+# Residual of a refined solution, relative to the size of the terms of T(lambda) phi, below
+# which it is accepted (a thousand roundings of extended precision; a double-precision
+# solution leaves about 1e-16).
+_NEWTON_RESIDUAL = 1e3 * _EXTENDED_EPS
 
 
 # --------------------------------------------------------------------------------------------
@@ -1610,7 +1636,9 @@ def _shared_pencil_eigenproblem(
         rank = pencil.rank
         result = (beta, alpha), vectors[np.r_[rank : 2 * rank, 0:rank]]
     else:
-        result = _pencil_eigenproblem(pencil.matrix_l, pencil.matrix_r)
+        result = _refined_close_eigenpairs(
+            h, v, energy, pencil, *_pencil_eigenproblem(pencil.matrix_l, pencil.matrix_r)
+        )
     for array in (*result[0], result[1]):
         array.flags.writeable = False
     with _EIGEN_CACHE_LOCK:
@@ -1618,6 +1646,132 @@ def _shared_pencil_eigenproblem(
         while len(_EIGEN_CACHE) > _EIGEN_CACHE_SIZE:
             _EIGEN_CACHE.popitem(last=False)
     return result
+
+
+def _refined_close_eigenpairs(
+    h: ComplexArray,
+    v: ComplexArray,
+    energy: float,
+    pencil: _Pencil,
+    pair: tuple[ComplexArray, ComplexArray],
+    vectors: ComplexArray,
+) -> tuple[tuple[ComplexArray, ComplexArray], ComplexArray]:
+    """The pencil's solutions, those close to another one near the unit circle refined.
+
+    Two solutions ``d`` apart in ``lambda`` have eigenvectors accurate only to about
+    ``eps / d`` along each other, whatever the eigensolver, and the energy itself is rounded
+    in ``h - E`` by ``eps ||h||``: a superconducting lead with a gap ``Delta`` many orders
+    below the bandwidth has its electron- and hole-like solutions ``d ~ Delta / v`` apart,
+    and their mixture, which is the whole of Andreev reflection, would be off by
+    ``eps ||h|| / Delta`` (3e-8 at ``Delta = 1e-8 t``). Such a solution, if well conditioned
+    (rounding error far below ``d``: not two solutions merging at a band edge), is refined
+    by Newton's method on ``T(lambda) phi = (h - E + lambda hop + hop^dagger / lambda) phi
+    = 0`` with the residual in extended precision (:func:`_newton_eigenpair`), which makes it
+    exact to about the extended precision divided by ``d``.
+    """
+    alpha, beta = pair
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = alpha / beta
+        off_circle = np.abs(np.log(np.abs(lam)))
+    near = np.flatnonzero(np.isfinite(lam) & (off_circle < _REFINE_REACH))
+    if near.size < 2 or not _HAS_EXTENDED_PRECISION:
+        return pair, vectors
+    distance = np.abs(lam[near][:, None] - lam[near][None, :])
+    np.fill_diagonal(distance, np.inf)
+    nearest = np.min(distance, axis=1)
+    # Exactly degenerate solutions (a rounding apart) are left to the velocity operator.
+    floor = _REFINE_MARGIN * np.finfo(float).eps
+    chosen = [
+        (int(i), float(d))
+        for i, d in zip(near, nearest, strict=True)
+        if floor < d < _CLOSE_SOLUTIONS
+    ]
+    if not chosen:
+        return pair, vectors
+    rank = pencil.rank
+    alpha, beta, vectors = np.array(alpha), np.array(beta), np.array(vectors)
+    for member, gap in chosen:
+        error = _eigenvalue_error(
+            pencil.matrix_l, pencil.matrix_r, alpha[member], beta[member], vectors[:, member]
+        )
+        if not _REFINE_MARGIN * error < gap:
+            continue
+        x, b = vectors[:rank, member], vectors[rank:, member]
+        rhs = pencil.right @ (1j * b - x) + (pencil.left @ (1j * x - b)) * lam[member]
+        phi = la.lu_solve(pencil.lu, rhs, check_finite=False)
+        refined = _newton_eigenpair(h, v, energy, complex(lam[member]), phi, gap / 4)
+        if refined is None:
+            continue
+        new_lam, new_phi = refined
+        reduced = np.concatenate(
+            [pencil.left.conj().T @ new_phi / new_lam, pencil.right.conj().T @ new_phi]
+        )
+        vectors[:, member] = reduced / np.linalg.norm(reduced)
+        if abs(new_lam) <= 1:
+            alpha[member], beta[member] = new_lam, 1.0
+        else:
+            alpha[member], beta[member] = 1.0, 1 / new_lam
+    return (alpha, beta), vectors
+
+
+def _newton_eigenpair(
+    h: ComplexArray,
+    v: ComplexArray,
+    energy: float,
+    lam: complex,
+    phi: ComplexArray,
+    reach: float,
+) -> tuple[complex, ComplexArray] | None:
+    """Newton's method for one simple solution of ``T(lambda) phi = 0`` (mixed precision).
+
+    ``T(lambda) = h - E + lambda hop + hop^dagger / lambda``; the residual is formed in
+    extended precision from the exact inputs (``h - E`` included), the correction solved in
+    double precision from the bordered system ``[[T, T' phi], [phi_0^dagger, 0]]``. Its
+    condition number is about ``1 / d`` for a solution ``d`` from its nearest neighbour,
+    so each step gains a factor ``eps / d`` until the residual's own rounding is reached.
+    None where it does not converge or leaves ``reach`` of the starting ``lambda``.
+    """
+    n = h.shape[0]
+    hop_norm = float(np.linalg.norm(v, 2))
+    scale = 2 * hop_norm + float(np.linalg.norm(h, 2)) + abs(energy)  # of T's terms
+    h_ext = h.astype(np.clongdouble) - np.longdouble(energy) * np.eye(n, dtype=np.clongdouble)
+    v_ext = v.astype(np.clongdouble)
+    v_dagger_ext = v_ext.conj().T
+    shifted = h - energy * np.eye(n)
+    phi_ext = (phi / np.linalg.norm(phi)).astype(np.clongdouble)
+    anchor = phi_ext.conj().astype(complex)
+    lam_ext = np.clongdouble(lam)
+    step = math.inf
+    for _ in range(_NEWTON_STEPS):
+        residual = (
+            h_ext @ phi_ext + lam_ext * (v_ext @ phi_ext) + (v_dagger_ext @ phi_ext) / lam_ext
+        )
+        lam_d = complex(lam_ext)
+        phi_d = phi_ext.astype(complex)
+        bordered = np.zeros((n + 1, n + 1), dtype=complex)
+        bordered[:n, :n] = shifted + lam_d * v + v.conj().T / lam_d
+        bordered[:n, n] = (v - v.conj().T / lam_d**2) @ phi_d
+        bordered[n, :n] = hop_norm * anchor
+        rhs = np.concatenate([-residual.astype(complex), [0.0]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", la.LinAlgWarning)
+            try:
+                delta = la.solve(bordered, rhs, check_finite=False)
+            except la.LinAlgError:
+                return None
+        if not np.all(np.isfinite(delta)):
+            return None
+        phi_ext = phi_ext + delta[:n].astype(np.clongdouble)
+        lam_ext = lam_ext + np.clongdouble(delta[n])
+        previous, step = step, float(np.linalg.norm(delta[:n])) + abs(delta[n])
+        if step > 0.5 * previous:
+            break  # at the rounding of the residual
+    residual = h_ext @ phi_ext + lam_ext * (v_ext @ phi_ext) + (v_dagger_ext @ phi_ext) / lam_ext
+    size = float(np.linalg.norm(phi_ext.astype(complex)))
+    accurate = float(np.linalg.norm(residual.astype(complex))) <= _NEWTON_RESIDUAL * scale * size
+    if not accurate or abs(complex(lam_ext) - lam) > reach:
+        return None
+    return complex(lam_ext), np.asarray(phi_ext.astype(complex) / size)
 
 
 def _standard_matrix(
