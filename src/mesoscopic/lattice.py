@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -1587,13 +1588,16 @@ class TranslationalSymmetry(Symmetry):
         return delta_matrix, rows, det
 
     def _ints(self, family: SiteFamily) -> Any:
+        """Domain rows, det and tag shifts of `family` as Python ints, the signs of a
+        reversed symmetry applied (rows: the domain, shifts: one period's translation)."""
         cached = self._int_cache.get(family)
         if cached is None:
             deltas, rows, det = self._data(family)
+            sign = -1 if self._reversed else 1
             cached = (
-                [[int(x) for x in row] for row in rows],
+                tuple(tuple(sign * int(x) for x in row) for row in rows),
                 int(det),
-                [[int(x) for x in row] for row in deltas],
+                tuple(tuple(sign * int(x) for x in row) for row in deltas),
             )
             self._int_cache[family] = cached
         return cached
@@ -1601,21 +1605,22 @@ class TranslationalSymmetry(Symmetry):
     def _domain_ints(self, site: Site) -> list[int]:
         """The domain of `site` (one int per period): exact integer arithmetic, as
         ``_domain``, without NumPy for one site."""
-        rows, det, _ = self._ints(site.family)
+        cached = self._int_cache.get(site.family)
+        rows, det, _ = cached if cached is not None else self._ints(site.family)
         tag = site.tag
-        domain = [sum(r * t for r, t in zip(row, tag)) // det for row in rows]
-        return [-d for d in domain] if self._reversed else domain
+        if self._reversed:
+            # floor(-x / det) with the rows' sign flipped back: -floor(x / det).
+            return [-(sum(map(operator.mul, row, tag)) // -det) for row in rows]
+        return [sum(map(operator.mul, row, tag)) // det for row in rows]
 
     def _shift_ints(self, element: Sequence[int], site: Site) -> Site:
         """`site` translated by `element` periods (ints)."""
-        deltas = self._ints(site.family)[2]
-        if self._reversed:
-            element = [-e for e in element]
-        tag = [int(t) for t in site.tag]
+        cached = self._int_cache.get(site.family)
+        deltas = (cached if cached is not None else self._ints(site.family))[2]
+        tag = site.tag
         for e, delta in zip(element, deltas):
             if e:
-                for k, d in enumerate(delta):
-                    tag[k] += e * d
+                tag = tuple(map(operator.add, tag, [e * d for d in delta]))
         return _new_site(site.family, Tag(tag))
 
     def _domain(self, site: Site) -> NDArray[np.int64]:
