@@ -415,3 +415,17 @@ def test_fill_of_a_single_site_and_of_nothing(dictionaries):
     other = _builder(dictionaries)
     assert other.fill(lonely, lambda s: True, cubic(3, 1, -2)) == [cubic(3, 1, -2)]
     assert len(other) == 1
+
+
+def test_tags_beyond_int64_go_to_the_dictionaries():
+    """A tag that no int64 holds moves the Builder to its dictionaries; nothing is lost."""
+    lat = meso.lattice.square(norbs=1)
+    for first in (lat(2**70, 0), lat(0, 0)):
+        syst = meso.Builder()
+        syst[(lat(x, 1) for x in range(3))] = 2
+        syst[first] = 1
+        syst[lat(2**70, 0) if first == lat(0, 0) else lat(0, 0)] = 1
+        syst[[lat(2**80, 5), lat(1, 1)]] = 3
+        assert len(syst) == 6
+        assert syst[lat(2**70, 0)] == 1 and syst[lat(2**80, 5)] == 3 and syst[lat(0, 1)] == 2
+        assert len(syst.finalized().sites) == 6

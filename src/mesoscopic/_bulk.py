@@ -34,6 +34,7 @@ class NotBulk(Exception):
 
 # Encoded keys must fit int64 with room to spare.
 _KEY_LIMIT = 2**62
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class BulkStore:
@@ -152,6 +153,9 @@ class BulkStore:
             if type(tag) is not Tag and type(tag) is not tuple:
                 raise NotBulk
             number = self.family_number(family, len(tag))
+        for entry in tag:
+            if type(entry) is not int or not _INT64_MIN <= entry <= _INT64_MAX:
+                raise NotBulk  # not an int64: the dictionaries hold it
         fams, tags, values = self._single
         fams.append(number)
         tags.append(tag)

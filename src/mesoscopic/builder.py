@@ -250,7 +250,6 @@ class Builder(Generic[_Symmetry]):
         bulk = self.__dict__.get("_bulk")
         if bulk is None:
             return
-        self._bulk = None
         sites = bulk.make_sites()
         values = bulk.values
         for site, v in zip(sites, bulk.val.tolist()):
@@ -264,6 +263,7 @@ class Builder(Generic[_Symmetry]):
             hoppings[sa, sb] = values[v]
             adjacent[sa].add(sb)
             adjacent[sb].add(sa)
+        self._bulk = None
 
     @property
     def _sites(self) -> dict[Site, Any]:
