@@ -40,7 +40,7 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._bulk import BulkStore, LazySites, NotBulk, SiteSource, row_membership
+from ._bulk import BulkStore, LazySites, NotBulk, SiteSource, gc_paused, row_membership
 from .lattice import (
     HoppingKind,
     Monatomic,
@@ -252,6 +252,12 @@ class Builder(Generic[_Symmetry]):
             return
         sites = bulk.make_sites()
         values = bulk.values
+        with gc_paused():
+            self._fill_dictionaries(bulk, sites, values)
+        self._bulk = None
+
+    def _fill_dictionaries(self, bulk: BulkStore, sites: list[Site], values: list[Any]) -> None:
+        """The dictionaries of the store's sites (in order, as Site objects) and hoppings."""
         for site, v in zip(sites, bulk.val.tolist()):
             self._d_sites[site] = values[v]
             self._d_adjacent[site] = set()
@@ -263,7 +269,6 @@ class Builder(Generic[_Symmetry]):
             hoppings[sa, sb] = values[v]
             adjacent[sa].add(sb)
             adjacent[sb].add(sa)
-        self._bulk = None
 
     @property
     def _sites(self) -> dict[Site, Any]:
@@ -1052,7 +1057,8 @@ class Builder(Generic[_Symmetry]):
         bulk = self._bulk_store()
         if bulk is not None and queue:
             try:
-                return self._bulk_fill(bulk, template, shape, queue, max_sites)
+                with gc_paused():
+                    return self._bulk_fill(bulk, template, shape, queue, max_sites)
             except NotBulk:
                 self._materialize()
         added: list[Site] = []
@@ -1811,7 +1817,8 @@ def _bulk_groups(
                 families, lengths, bulk.fam, bulk.tags, [e.astype(np.int32) for e in ends_of_terms]
             )
             if callable(value):
-                sites = list(sites)
+                with gc_paused():
+                    sites = list(sites)
         result.append(
             TermGroup(
                 rows,
