@@ -189,6 +189,19 @@ def test_plane_wave_current_is_the_group_velocity() -> None:
         np.testing.assert_allclose(backward(wave), -2 * np.sin(k), atol=1e-14)
 
 
+def test_current_calls_no_onsite_value_function(wire: meso.System) -> None:
+    """As Kwant's: a current reads the hoppings only, so it needs none of the onsite
+    functions' parameters (Kwant's operator tutorial calls Current(syst)(psi) so)."""
+    params = {"w": 0.7, "phi": 0.3}
+    psi = meso.wave_function(wire, 0.9, params=params)(0)[0]
+    full = ops.Current(wire)(psi, params=params)
+    hoppings_only = ops.Current(wire)(psi, params={"phi": 0.3})
+    np.testing.assert_allclose(hoppings_only, full, rtol=0, atol=1e-14)
+    # A source term reads the onsite Hamiltonian: it needs them.
+    with pytest.raises(meso.system.MissingParameterError, match="'w'"):
+        ops.Source(wire)(psi, params={"phi": 0.3})
+
+
 def test_current_agrees_with_bond_currents(wire: meso.System) -> None:
     psi = meso.wave_function(wire, 1.3, params=WIRE_PARAMS)(0)
     hi, hj = wire.hopping_indices

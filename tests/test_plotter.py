@@ -120,6 +120,12 @@ def test_plot_one_and_three_dimensional_systems():
     assert fig.axes[0].name == "3d"
     fig = plotter.plot(syst3, pos_transform=lambda r: r[:2], show=False)
     assert fig.axes[0].name != "3d"
+    # Sites without hoppings (Kwant's FAQ draws a cuboid before its hoppings).
+    bare = meso.Builder()
+    bare[(cubic(x, y, z) for x in range(3) for y in range(2) for z in range(2))] = 4.0
+    fig = plotter.plot(bare, show=False)
+    assert fig.axes[0].name == "3d"
+    assert len(_offsets(fig.axes[0].collections[0])) == 12
 
 
 def test_plot_file_ax_and_show_semantics(wire, tmp_path, monkeypatch):

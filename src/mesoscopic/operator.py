@@ -139,12 +139,19 @@ def _hamiltonian(
     args: tuple[Any, ...],
     params: Mapping[str, Any] | None,
     check_hermiticity: bool,
+    *,
+    onsite: bool = True,
 ) -> sp.csr_matrix:
+    """The Hamiltonian the operator reads; with ``onsite=False`` the hoppings alone, so
+    that (as in Kwant) a current calls no onsite value function and needs none of its
+    parameters."""
     from .transport import params_from_args
 
     # Kwant hands positional args to the system's value functions too: the same values by
     # name (the deprecation warning was given when the operator was called).
     params = params_from_args(syst, args, params, warn=False)
+    if not onsite:
+        return sp.csr_matrix(syst._hopping_matrix(params or {}))
     if isinstance(syst, System):
         ham = syst.hamiltonian_submatrix(
             sparse=True, params=params, check_hermiticity=check_hermiticity
@@ -847,7 +854,9 @@ class Current(_LocalOperator):
             self._onsite_blocks(a_sites[idx], ka, args, params)
             for idx, (ka, _) in zip(groups, shapes)
         ]
-        ham = _hamiltonian(self.syst, args, self._system_params(params), self.check_hermiticity)
+        ham = _hamiltonian(
+            self.syst, args, self._system_params(params), self.check_hermiticity, onsite=False
+        )
         terms = []
         for idx, (ka, kb), m in zip(groups, shapes, onsite):
             a_orbs = _orbitals(self.syst, a_sites[idx], ka)

@@ -602,7 +602,12 @@ def _draw_lines(
     if len(segments):
         _apply_colors(coll, colors, len(segments), cmap, norm, face=False)
     if dim == 3:
-        ax.add_collection3d(coll)
+        if len(segments):
+            ax.add_collection3d(coll)
+        else:
+            # Nothing to draw (a system without hoppings): Matplotlib's 3D axes cannot
+            # take the limits of an empty collection.
+            ax.add_collection(coll, autolim=False)
     else:
         ax.add_collection(coll, autolim=False)
     return coll

@@ -1808,6 +1808,17 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
         )
         return mat if sparse else mat.toarray()
 
+    def _hopping_matrix(self, params: Mapping[str, Any]) -> sp.csr_matrix:
+        """The cell's hoppings alone (no onsite value function is called), sparse."""
+        return _assemble(
+            self.num_orbitals,
+            self.orb_offsets,
+            (),
+            self._cell,
+            _params_dict(params),
+            phases=self._phase_function(_params_dict(params)),
+        )
+
     def inter_cell_hopping(
         self,
         args: Any = (),
@@ -2893,6 +2904,19 @@ class System(_DiscreteSymmetries, _Frozen):
             from_norb = self.norbs if from_idx is None else self.norbs[from_idx]
             return out, to_norb.copy(), from_norb.copy()
         return out
+
+    def _hopping_matrix(self, params: Mapping[str, Any]) -> sp.csr_matrix:
+        """The hoppings alone (no onsite value function is called), sparse: what a current
+        needs, as Kwant's operators evaluate only the matrix elements they use."""
+        params = _params_dict(params)
+        return _assemble(
+            self.num_orbitals,
+            self.orb_offsets,
+            (),
+            self._hoppings,
+            params,
+            phases=self._phase_function(params),
+        )
 
     def _site_selection(self, sites: Any, name: str) -> NDArray[np.int64] | None:
         """Site indices given as `to_sites` / `from_sites` (None: all sites)."""
