@@ -28,18 +28,13 @@ from mesoscopic.leads import Bands
 from mesoscopic.transport import lead_data
 
 OFFSETS = (0.0, 1e-12, -1e-12, 1e-9, -1e-9, 1e-6, -1e-6)
+# Unitarity and reciprocity everywhere, a hair inside a band included. Measured worst on 60
+# random cases: 6e-14 in unitarity and 3.3e-13 in reciprocity T_ij(phi) - T_ji(-phi) (it
+# was 3e-10 and 6e-10 at 1e-12 inside a band while the outgoing amplitudes were read by
+# wave-function matching: a slow mode's unit-current normalization is accurate only to
+# eps / v; see solvers._embedding._mode_readout). Kwant 1.5 reaches 1e-7..1e-6 in
+# unitarity at the same energies.
 TOLERANCE = 1e-10
-# 1e-12 INSIDE a band the bound achieved is not the 1e-10 aimed at. Measured worst on 60
-# random cases: unitarity 2.8e-10 and reciprocity T_ij(phi) - T_ji(-phi) 5.6e-10 there (a
-# channel 1e-12 above its threshold moves T by T / (2 depth) per unit of energy, so the
-# rounding of the band energies, ~1e-15, of the slow mode's k and velocity shows as 5e-4 of
-# its T). Everywhere else (at the edges, 1e-12 and 1e-9 outside, 1e-9 and 1e-6 inside)
-# unitarity and reciprocity hold to 4e-13..3e-11, and the RGF and the sparse solver, which
-# share the lead modes, agree to 1e-13. Kwant 1.5 reaches 1e-7..1e-6 in unitarity at the
-# same energies. See docs/conventions.md. 1e-9 inside a band the same mechanism gives up to
-# 1.1e-10 in reciprocity on some drawn systems (a two-orbital triangular lead in a field), so
-# the near-edge bound applies there too.
-NEAR_EDGE_TOLERANCE = 2e-9
 
 
 def _odd(displacement: np.ndarray) -> tuple[tuple[float, ...], float]:
@@ -189,15 +184,12 @@ def test_smatrix_at_and_near_lead_band_edges(case):
     t_rgf = batch.transmission(fsys, energies, params=field, solver="rgf", stats=stats)
     assert stats["sparse_fallback_energies"] == 0
 
-    inside = np.array([offset * curvature for _, curvature in edges for offset in OFFSETS])
-    near = (inside == 1e-12) | (inside == 1e-9)
-    bound = np.where(near, NEAR_EDGE_TOLERANCE, TOLERANCE)
-    assert np.all(s_sparse.check_unitarity() < bound)
-    assert np.all(s_rgf.check_unitarity() < bound)
+    assert np.all(s_sparse.check_unitarity() < TOLERANCE)
+    assert np.all(s_rgf.check_unitarity() < TOLERANCE)
     t_sparse = s_sparse.transmission_matrix()
     reciprocity = np.abs(t_sparse - np.swapaxes(s_back.transmission_matrix(), 1, 2))
-    assert np.all(np.max(reciprocity, axis=(1, 2)) < bound)
-    assert np.all(np.max(np.abs(t_rgf - t_sparse), axis=(1, 2)) < bound)
+    assert np.all(np.max(reciprocity, axis=(1, 2)) < TOLERANCE)
+    assert np.all(np.max(np.abs(t_rgf - t_sparse), axis=(1, 2)) < TOLERANCE)
     for a, b in zip(s_rgf, s_sparse, strict=True):
         # The same lead modes: the two solvers agree to 1e-10 even at the edges.
         assert a.data.shape == b.data.shape
@@ -213,6 +205,38 @@ def test_smatrix_at_and_near_lead_band_edges(case):
         inside, outside = (above, below) if curvature > 0 else (below, above)
         assert at == outside
         assert inside == at + 1
+
+
+# Systems drawn by random_system (its draws in order: kind, norbs, width, length, seed,
+# disorder), the field phi, and a band edge of lead 0 (energy, curvature sign) where the
+# S-matrix 1e-12 inside the band was off by 2e-10 in unitarity and 4e-10 in reciprocity.
+SLOW_CHANNEL_CASES = [
+    (("honeycomb", 2, 3, 3, 215, 0.8318945992364628), 0.2641003260919528, 0.9489645135175617),
+    (("honeycomb", 2, 3, 2, 2, 0.3608390838699963), 0.3608390838699963, -3.943641519743985),
+    (("triangular", 2, 1, 3, 1, 1.4694716454359191), -0.4526489509701176, -5.729647386113394),
+]
+
+
+@pytest.mark.parametrize(("drawn", "phi", "edge_near"), SLOW_CHANNEL_CASES)
+def test_unitary_and_reciprocal_with_a_channel_a_hair_inside_its_band(drawn, phi, edge_near):
+    """A channel 1e-12 inside its band (velocity ~1e-6 of the hopping) in leads of several
+    orbitals: S unitary and reciprocal to rounding, the same from both solvers."""
+    values = iter(drawn)
+    fsys, _ = random_system(lambda strategy: next(values))
+    lead = lead_data(fsys, params={"phi": phi})[0]
+    edge, curvature = min(band_edges(lead.h_cell, lead.hop), key=lambda e: abs(e[0] - edge_near))
+    assert abs(edge - edge_near) < 1e-9
+    energies = [edge + 1e-12 * curvature]
+    s = batch.smatrices(fsys, energies, params={"phi": phi}, solver="sparse")
+    s_back = batch.smatrices(fsys, energies, params={"phi": -phi}, solver="sparse")
+    stats: dict = {}
+    s_rgf = batch.smatrices(fsys, energies, params={"phi": phi}, solver="rgf", stats=stats)
+    assert stats["sparse_fallback_energies"] == 0
+    assert s[0].lead_info[0].num_modes >= 1
+    assert s.check_unitarity()[0] < 1e-13 and s_rgf.check_unitarity()[0] < 1e-13
+    reciprocity = s.transmission_matrix() - np.swapaxes(s_back.transmission_matrix(), 1, 2)
+    assert np.max(np.abs(reciprocity)) < 1e-13
+    np.testing.assert_allclose(s_rgf[0].data, s[0].data, rtol=0, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,14 +7,17 @@ of the scattering region:
 * the sources ``W`` of its incoming channels, with ``Gamma = i (Sigma - Sigma^dagger) =
   W W^dagger``: the columns of the right-hand side of the scattering problem, and the
   broadening in the Caroli formula ``T_ij = Tr[Gamma_i G Gamma_j G^dagger]``;
-* the read-out of the outgoing channel amplitudes from ``G W_j``, for the S-matrix.
+* the read-out of the outgoing channel amplitudes from ``G W_j``, for the S-matrix: rows
+  ``R`` and a unitary ``Q`` with ``S_ij = i R_i^dagger G W_j - Q delta_ij`` (the Fisher-Lee
+  form).
 
 Three kinds of lead provide them (:data:`AnyLeadData`):
 
 :class:`~mesoscopic.leads.LeadData`
     A periodic, semi-infinite lead (a builder lead): the exact eigenmodes of
     :func:`mesoscopic.leads.modes`; channels are its propagating modes, normalized to unit
-    current, and the read-out is wave-function matching (see :mod:`.sparse`).
+    current, read out in the Fisher-Lee form with ``R = W Q^dagger`` (see
+    :func:`_mode_readout`).
 :class:`SelfEnergyLeadData`
     A lead known only by its self-energy ``Sigma(E)`` (a wide-band electrode
     ``-i Gamma / 2``, a dephasing probe, a lead computed elsewhere). Its channels are the
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg as la
 from numpy.typing import ArrayLike, NDArray
 
 from .. import _checks
@@ -65,6 +69,8 @@ IntArray = NDArray[np.int64]
 # A retarded self-energy has Gamma >= 0; eigenvalues below -this fraction of its scale are
 # refused.
 _RETARDED_TOLERANCE = 1e-8
+# Newton steps of the polar factor of a lead's read-out (see _mode_readout).
+_POLAR_STEPS = 3
 
 
 def _interface_orbitals(value: Any, what: str) -> IntArray:
@@ -162,8 +168,13 @@ class LeadEmbedding:
         Retarded self-energy on the interface orbitals.
     sources : (n_i, num_modes) complex ndarray
         Sources of the incoming channels; ``i (Sigma - Sigma^dagger) = sources sources^dagger``.
-    row_projection : (n_i, r) complex ndarray
-        ``R`` with which an outgoing wave is read off as ``R^dagger psi`` on the interface.
+    row_projection : (n_i, num_modes) complex ndarray
+        ``R``: the outgoing amplitudes of a scattering state ``psi`` are
+        ``i R^dagger psi`` on the interface, less ``incident`` for the lead's own incoming
+        channels.
+    incident : (num_modes, num_modes) complex ndarray
+        ``Q``, unitary: the incident wave's part of the outgoing amplitudes (the identity
+        for a self-energy lead).
     num_modes : int
         Open channels.
     propagating : PropagatingModes
@@ -177,6 +188,7 @@ class LeadEmbedding:
     selfenergy: ComplexArray
     sources: ComplexArray
     row_projection: ComplexArray
+    incident: ComplexArray
     num_modes: int
     propagating: PropagatingModes
     stabilized: StabilizedModes | None
@@ -188,7 +200,7 @@ class LeadEmbedding:
 
         Parameters
         ----------
-        projected : (r, k) complex ndarray
+        projected : (num_modes, k) complex ndarray
             ``row_projection^dagger psi`` for ``k`` scattering states ``psi = G W``.
         own : slice, optional
             The columns that are this lead's own incoming channels (``num_modes`` of
@@ -199,29 +211,60 @@ class LeadEmbedding:
         (num_modes, k) complex ndarray
             The S-matrix rows of this lead.
         """
-        if self.stabilized is None:
-            out = 1j * projected[: self.num_modes]
-            if own is not None:
-                out[:, own] -= np.eye(self.num_modes)
-            return np.asarray(out)
-        alpha = np.array(projected, dtype=complex)
+        out = 1j * projected[: self.num_modes]
         if own is not None:
-            alpha[:, own] -= self.stabilized.alpha_in
-        return np.asarray(self.stabilized.mode_amplitudes(alpha)[: self.num_modes])
+            out[:, own] -= self.incident
+        return np.asarray(out)
+
+
+def _mode_readout(stab: StabilizedModes) -> ComplexArray:
+    """The unitary ``Q`` of a lead's Fisher-Lee read-out in its outgoing modes.
+
+    With ``K = beta_out alpha_out^-1`` (the lead's response, ``Sigma = A K A^dagger``), the
+    amplitude of outgoing mode ``i`` in a lead wave whose outgoing part is ``y`` is the cross
+    current ``J(x_i, y) = alpha_i^dagger Gamma_K alpha_y``, ``Gamma_K = i (K - K^dagger)``
+    (``x_i`` carries unit current and none with the other outgoing or the evanescent
+    solutions). For a scattering state ``psi = G W_j`` this is ``Q (i W^dagger psi -
+    delta_ij)`` with ``Q = [alpha_out,i^dagger Gamma_K alpha_in,j]``, the unitary that takes
+    the incoming modes' sources to the outgoing modes. Read out so, the S-matrix is unitary
+    to rounding as soon as ``i (Sigma - Sigma^dagger) = W W^dagger`` (each lead's sources
+    are consistent with its self-energy), which holds to the rounding of ``Sigma``.
+    Wave-function matching instead expands the interface wave in the outgoing modes, and a
+    mode a depth ``d`` inside its band has a velocity ``~ sqrt(d)`` and a unit-current
+    normalization accurate only to ``eps / v``: unitarity 3e-10 and reciprocity 6e-10 at
+    ``d = 1e-12`` (1e-14 read out so). ``Q`` is made exactly unitary (its polar factor),
+    which fixes the outgoing modes' phases and normalization to that rounding.
+    """
+    count = int(stab.num_modes)
+    if count == 0:
+        return np.zeros((0, 0), dtype=complex)
+    alpha_out = np.asarray(stab.alpha_out)
+    response = la.solve(alpha_out.T, np.asarray(stab.beta_out).T, check_finite=False).T
+    gamma = 1j * (response - response.conj().T)
+    q = alpha_out[:, :count].conj().T @ gamma @ np.asarray(stab.alpha_in)
+    # Polar factor by Newton's iteration X <- (X + X^-dagger) / 2: q is unitary to the
+    # rounding of the modes, so a few steps reach machine precision, and each keeps the
+    # conservation-law blocks of q exactly apart.
+    for _ in range(_POLAR_STEPS):
+        q = (q + np.linalg.inv(q).conj().T) / 2
+    return np.asarray(q)
 
 
 def _from_modes(
     prop: PropagatingModes, stab: StabilizedModes, cell: IntArray | None
 ) -> LeadEmbedding:
     if cell is None:
-        sigma, sources, rows = stab.selfenergy, stab.sources, stab.hop_left
+        sigma, sources = stab.selfenergy, stab.sources
     else:
         sigma = stab.selfenergy[np.ix_(cell, cell)]
-        sources, rows = stab.sources[cell], stab.hop_left[cell]
+        sources = stab.sources[cell]
+    sources = np.asarray(sources, dtype=complex)
+    incident = _mode_readout(stab)
     return LeadEmbedding(
         selfenergy=np.asarray(sigma, dtype=complex),
-        sources=np.asarray(sources, dtype=complex),
-        row_projection=np.ascontiguousarray(rows, dtype=complex),
+        sources=sources,
+        row_projection=np.ascontiguousarray(sources @ incident.conj().T),
+        incident=incident,
         num_modes=int(stab.num_modes),
         propagating=prop,
         stabilized=stab,
@@ -276,6 +319,7 @@ def _self_energy_embedding(lead: SelfEnergyLeadData, energy: float, index: int) 
         selfenergy=sigma,
         sources=np.ascontiguousarray(sources),
         row_projection=np.ascontiguousarray(sources),
+        incident=np.eye(count, dtype=complex),
         num_modes=count,
         propagating=prop,
         stabilized=None,

@@ -231,20 +231,14 @@ class _LeadTerms:
 def _outgoing_rows(embedding: LeadEmbedding) -> tuple[ComplexArray, ComplexArray | None]:
     """Rows that read a lead's outgoing amplitudes off the interface, and the incident part.
 
-    The amplitudes are ``Y R^dagger psi`` minus ``Y alpha_in`` on the lead's own incoming
-    columns, with ``R`` the row projection (``hop_left``, as wide as the interface) and
-    ``Y`` the first ``num_modes`` rows of ``alpha_out^-1`` (see
-    :meth:`~mesoscopic.leads.StabilizedModes.mode_amplitudes`). Projecting with
-    ``R Y^dagger`` carries ``num_modes`` rows through the sweep instead of the interface's
-    width. A self-energy lead keeps its row projection (already one row per channel).
+    The amplitudes are ``i R^dagger psi`` minus ``Q`` on the lead's own incoming columns
+    (:class:`~mesoscopic.solvers._embedding.LeadEmbedding`: ``R`` the row projection, one
+    column per channel, ``Q`` its ``incident``): the rows ``-i R`` read them directly. A
+    self-energy lead keeps its row projection (``Q`` the identity, applied at the end).
     """
-    stabilized = embedding.stabilized
-    if stabilized is None:
+    if embedding.stabilized is None:
         return embedding.row_projection, None
-    width = embedding.row_projection.shape[1]
-    reduced = stabilized.mode_amplitudes(np.eye(width, dtype=complex))[: embedding.num_modes]
-    rows = embedding.row_projection @ reduced.conj().T
-    return np.ascontiguousarray(rows), reduced @ stabilized.alpha_in
+    return np.ascontiguousarray(-1j * embedding.row_projection), embedding.incident
 
 
 def _padded(arrays: Sequence[ComplexArray], rows: int) -> ComplexArray:

@@ -24,9 +24,9 @@ sit (a two-lead wire, a six-terminal Hall bar with side leads in middle slices, 
 a slice). The Caroli formula gives ``T_lm = Tr[Gamma_l G_lm Gamma_m G_lm^dagger] =
 ||M_lm||_F^2``, and ``T_ll = N_l - sum_{m != l} T_ml`` is the total reflection (Kwant's
 ``transmission(l, l)``). With two leads only ``T_10`` is computed (``T_01 = T_10``). For the
-full scattering matrix the rows are projected with the lead's ``hop_left`` instead and the
-blocks go through the Fisher-Lee read-out of :mod:`mesoscopic.solvers.sparse`, mode for mode
-the same S-matrix.
+full scattering matrix the rows are the lead's read-out rows instead (its sources turned to
+the outgoing modes) and the blocks go through the Fisher-Lee read-out of
+:mod:`mesoscopic.solvers.sparse`, mode for mode the same S-matrix.
 
 The decaying columns and rows are rescaled by exact powers of two every few slices (the
 exponents are carried separately), so long tunnelling regions give a finite transmission

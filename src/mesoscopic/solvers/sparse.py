@@ -12,12 +12,14 @@ linear system for the wave function ``psi`` in the scattering region,
 where ``P_l`` places cell orbitals on the interface orbitals and
 ``s_j = hop phi_j - Sigma_l phi_j / lambda_j`` (``StabilizedModes.sources``). The matrix is
 factorized once (SuperLU) and solved for all incoming modes together. The outgoing waves are
-read back from the interface: in every lead the reduced amplitude
-``alpha = hop_left^dagger psi_{-1}``, minus the incoming wave's own part, is expanded in the
-outgoing/decaying basis of the lead; the coefficients of the outgoing propagating modes are
-the S-matrix elements. Everything is exact: no broadening, no inversion of ``hop``, and
-leads with singular hoppings are handled by the reduced mode problem of
-:mod:`mesoscopic.leads`.
+read back from the interface in the Fisher-Lee form ``S_ij = Q_i (i s_i^dagger psi_j -
+delta_ij)``, with ``Q_i`` the unitary that takes a lead's incoming modes' sources to its
+outgoing modes (:func:`mesoscopic.solvers._embedding._mode_readout`): the amplitudes of the
+outgoing propagating modes, as expanding the interface wave in the lead's outgoing and
+decaying solutions gives them, but unitary to rounding even for a mode a hair inside its
+band, whose unit-current normalization is accurate only to ``eps / v``. Everything is exact:
+no broadening, no inversion of ``hop``, and leads with singular hoppings are handled by the
+reduced mode problem of :mod:`mesoscopic.leads`.
 
 Mode amplitudes refer to the lead cell ``m = 0`` (see :mod:`mesoscopic.leads`); with a real
 (time-reversal symmetric) Hamiltonian ``S`` is symmetric up to this mode phase convention:
