@@ -241,20 +241,42 @@ def test_transmission_agrees_between_stores():
         assert ta == tb
 
 
-def test_site_by_site_script_turns_to_dictionaries():
-    """A script that sets a site and then looks up its neighbour, site by site, would
-    merge the arrays at every step: the Builder turns to its dictionaries, same result."""
+def test_site_by_site_script_stays_in_the_store():
+    """Kwant's tutorial loop: a site, then its hoppings to the sites before it, one by one
+    (and a lookup): the store finds the new sites without merging its arrays, and the
+    result is the dictionaries' result."""
 
     def script(dictionaries: bool) -> meso.Builder:
         lat = meso.lattice.square(norbs=1)
         syst = _builder(dictionaries)
         for x in range(30):
             for y in range(4):
-                syst[lat(x, y)] = 4
+                syst[lat(x, y)] = 4 if lat(x, y - 1) in syst else 3
                 if y:
                     syst[lat(x, y), lat(x, y - 1)] = -1
                 if x:
-                    syst[lat(x, y), lat(x - 1, y)] = -1
+                    syst[lat(x - 1, y), lat(x, y)] = -1j
+            syst[lat(x, 0)] = 2.5  # set again: keeps its place
+            syst[lat(x, 1), lat(x, 0)] = -2  # set again, the other way round
+        return syst
+
+    bulk, dicts = script(False), script(True)
+    assert bulk._bulk is not None and bulk._bulk.small_merges == 0
+    _assert_same_system(bulk.finalized(), dicts.finalized(), {})
+    _assert_same_builder(bulk, dicts)
+
+
+def test_lookups_between_bulk_assignments_turn_to_dictionaries():
+    """Lists of sites alternating with lookups would merge the arrays at every step: the
+    Builder turns to its dictionaries, with the same result."""
+
+    def script(dictionaries: bool) -> meso.Builder:
+        lat = meso.lattice.square(norbs=1)
+        syst = _builder(dictionaries)
+        for x in range(40):
+            syst[[lat(x, y) for y in range(3)]] = 4
+            if x:
+                syst[lat(x, 0), lat(x - 1, 0)] = -1
         return syst
 
     bulk, dicts = script(False), script(True)

@@ -16,6 +16,7 @@ it and moves it to the end; a hopping is stored in the direction it was last set
 
 from __future__ import annotations
 
+import array
 import contextlib
 import gc
 import itertools
@@ -70,9 +71,22 @@ class BulkStore:
         self.val = np.zeros(0, dtype=np.int64)
         # Sites set since the last merge: chunks of (families, tags, values).
         self._pending: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any]]] = []
+        # Pending chunks of single sites: (index in _pending, number of its first site).
+        self._pending_numbers: list[tuple[int, int]] = []
         self._pending_count = 0
         # Single sites set since the last merge: families, tags, values.
-        self._single: tuple[list[int], list[Any], list[int]] = ([], [], [])
+        # Single sites set since the last merge, in order: site -> value number. A script
+        # that sets sites and hoppings one by one finds its sites here without a merge.
+        # (A site gets a number when first set; its value sits at number - _single_base.)
+        self._single: dict[Any, int] = {}
+        self._single_values = array.array("q")
+        self._single_base = 0
+        self._next_id = 0
+        # Single hoppings since the last hopping batch, as three int64 arrays: ends by
+        # merged row (>= 0) or by single-site number n (-(n + 1), made rows at the next
+        # merge), and value numbers. No Site object is kept for them.
+        self._hop_ends = (array.array("q"), array.array("q"))
+        self._hop_values = array.array("q")
         # Lookup: sorted encoded keys and the row of each.
         self._keys = np.zeros(0, dtype=np.int64)
         self._key_rows = np.zeros(0, dtype=np.int64)
@@ -174,20 +188,54 @@ class BulkStore:
         for entry in tag:
             if type(entry) is not int or not _INT64_MIN <= entry <= _INT64_MAX:
                 raise NotBulk  # not an int64: the dictionaries hold it
-        fams, tags, values = self._single
-        fams.append(number)
-        tags.append(tag)
-        values.append(self.value_number(value))
-        self._pending_count += 1
+        number = self._single.get(site)
+        if number is None:
+            self._single[site] = self._next_id
+            self._next_id += 1
+            self._single_values.append(self.value_number(value))
+            self._pending_count += 1
+        else:
+            self._single_values[number - self._single_base] = self.value_number(value)
 
     def _flush_single(self) -> None:
-        fams_list, tags_list, values = self._single
-        if not fams_list:
+        if not self._single:
             return
-        self._single = ([], [], [])
-        fams = np.array(fams_list, dtype=np.int32)
-        tags = self._tag_array(tags_list, fams)
-        self._pending.append((fams, tags, np.array(values, dtype=np.int64)))
+        sites = list(self._single)
+        values = np.array(self._single_values, dtype=np.int64)
+        base = self._single_base
+        self._single = {}
+        self._single_values = array.array("q")
+        self._single_base = self._next_id
+        numbers = self._family_number
+        fams = np.fromiter((numbers[s.family] for s in sites), dtype=np.int32, count=len(sites))
+        tags = self._tag_array([s.tag for s in sites], fams)
+        self._pending.append((fams, tags, values))
+        self._pending_numbers.append((len(self._pending) - 1, base))
+
+    def endpoint(self, site: Any) -> int | None:
+        """A hopping end for :meth:`add_hopping`: the site's row, or -(n + 1) for the
+        single site number n not merged yet; None when the site is not set."""
+        number = self._single.get(site)
+        if number is not None:
+            return -(number + 1)
+        if self._pending:
+            self.merge()
+        row = self._merged_row(site)
+        return row if row >= 0 else None
+
+    def has_site(self, site: Any) -> bool:
+        """Whether a site is set, without merging single sites."""
+        return self.endpoint(site) is not None
+
+    def site_value(self, site: Any) -> tuple[bool, Any]:
+        """(present, value) of one site, without merging single sites."""
+        number = self._single.get(site)
+        if number is not None:
+            return True, self.values[self._single_values[number - self._single_base]]
+        if self._pending:
+            self.merge()
+        row = self._merged_row(site)
+        return (row >= 0, self.values[int(self.val[row])] if row >= 0 else None)
 
     def add_sites(
         self, fams: NDArray[np.int32], tags: NDArray[np.int64], value: int | NDArray[np.int64]
@@ -213,7 +261,12 @@ class BulkStore:
         fam = np.concatenate([c[0] for c in chunks])
         tags = np.concatenate([np.pad(c[1], ((0, 0), (0, width - c[1].shape[1]))) for c in chunks])
         val = np.concatenate([c[2] for c in chunks])
+        starts = np.cumsum([0] + [len(c[0]) for c in chunks])
+        numbered = [
+            (int(starts[k + 1]), len(chunks[k + 1][0]), base) for k, base in self._pending_numbers
+        ]
         self._pending = []
+        self._pending_numbers = []
         self._pending_count = 0
         columns = np.column_stack([fam.astype(np.int64), tags])
         lo = columns.min(axis=0)
@@ -226,7 +279,7 @@ class BulkStore:
             # Tags too far apart for integer keys: no lookups (the Builder then turns to
             # its dictionaries), but the store still merges correctly.
             keys = np.unique(columns, axis=0, return_inverse=True)[1].ravel()
-        unique, first = np.unique(keys, return_index=True)
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         _, last_reversed = np.unique(keys[::-1], return_index=True)
         last = len(keys) - 1 - last_reversed
         order = np.argsort(first, kind="stable")
@@ -237,6 +290,25 @@ class BulkStore:
         key_rows = np.empty(len(unique), dtype=np.int64)
         key_rows[order] = np.arange(len(unique))
         self._key_rows = key_rows
+        if numbered and len(self._hop_values):
+            self._number_rows(numbered, key_rows[inverse.ravel()])
+
+    def _number_rows(self, numbered: list[tuple[int, int, int]], rows: NDArray[np.int64]) -> None:
+        """Hopping ends given by single-site numbers become rows: `numbered` holds
+        (offset in the merged chunks, count, first number) per chunk of single sites,
+        `rows` the row of every merged chunk entry."""
+        low = min(base for _, _, base in numbered)
+        high = max(base + count for _, count, base in numbered)
+        row_of_number = np.full(high - low, -1, dtype=np.int64)
+        for offset, count, base in numbered:
+            row_of_number[base - low : base - low + count] = rows[offset : offset + count]
+        ends = []
+        for end in self._hop_ends:
+            codes = np.array(end, dtype=np.int64)
+            numbers = codes < 0
+            codes[numbers] = row_of_number[-codes[numbers] - 1 - low]
+            ends.append(array.array("q", codes.tobytes()))
+        self._hop_ends = (ends[0], ends[1])
 
     def remove(self, rows: NDArray[np.int64]) -> None:
         """Remove merged sites and their hoppings; the rest keep their order."""
@@ -291,13 +363,17 @@ class BulkStore:
 
     def find_site(self, site: Any) -> int:
         """The row of one site, -1 when absent (merging pending sites first)."""
+        self.merge()
+        return self._merged_row(site)
+
+    def _merged_row(self, site: Any) -> int:
+        """The row of one site among the merged ones, -1 when absent."""
         number = self._family_number.get(site.family)
         if number is None:
             return -1
         tag = site.tag
-        if len(tag) != self.tag_length[number]:
+        if len(tag) != self.tag_length[number] or not len(self._keys):
             return -1
-        self.merge()
         if not self._lookup:
             raise NotBulk
         key = 0
@@ -342,10 +418,31 @@ class BulkStore:
 
     # ---- hoppings --------------------------------------------------------------------
 
+    def add_hopping(self, a: int, b: int, value: int) -> None:
+        """Set one hopping between ends given by :meth:`endpoint`."""
+        self._hop_ends[0].append(a)
+        self._hop_ends[1].append(b)
+        self._hop_values.append(value)
+        self._hops_merged = False
+        self._hop_keys = None
+
+    def _flush_single_hops(self) -> None:
+        """The single hoppings as one batch of rows (the sites merged first)."""
+        if not len(self._hop_values):
+            return
+        self.merge()
+        a = np.array(self._hop_ends[0], dtype=np.int32)
+        b = np.array(self._hop_ends[1], dtype=np.int32)
+        values = np.array(self._hop_values, dtype=np.int32)
+        self._hop_ends = (array.array("q"), array.array("q"))
+        self._hop_values = array.array("q")
+        self._hops.append((a, b, values))
+
     def add_hoppings(
         self, a: NDArray[np.int64], b: NDArray[np.int64], value: int | NDArray[np.int64]
     ) -> None:
         if len(a):
+            self._flush_single_hops()
             values = np.broadcast_to(np.asarray(value, dtype=np.int32), a.shape)
             self._hops.append((a.astype(np.int32), b.astype(np.int32), values))
             self._hops_merged = False
@@ -354,6 +451,7 @@ class BulkStore:
     def merge_hoppings(self) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         """The hoppings (row a, row b, value): the last setting of each, in setting order."""
         self.merge()
+        self._flush_single_hops()
         if not self._hops:
             empty = np.zeros(0, dtype=np.int32)
             return empty, empty, empty

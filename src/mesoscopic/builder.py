@@ -83,16 +83,21 @@ __all__ = [
 _DONE = object()  # Builder._bulk_set: the assignment is done
 
 
-def _check_value(value: Any, what: str) -> Any:
+def _check_value(value: Any, what: str | Callable[[], str]) -> Any:
     """Validate a Builder value: a number, a matrix, or a callable.
 
     Returns the value itself, as Kwant stores it (``syst[site] is value``). Whether a
     matrix fits the sites' norbs and whether an onsite value is Hermitian are checked
     when the Hamiltonian is evaluated, as in Kwant: a Builder may hold a value that the
-    system's families make invalid until a later assignment replaces it.
+    system's families make invalid until a later assignment replaces it. `what` names the
+    value in a message (a function making the text is called only for one).
     """
     if callable(value):
         return value
+    if not isinstance(what, str):
+        if type(value) in (int, float, complex):
+            return value
+        what = what()
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{what} value must be a number, a matrix or a function, got {value!r}")
     if isinstance(value, (int, float, complex, np.number)):
@@ -420,7 +425,7 @@ class Builder(Generic[_Symmetry]):
         contents: anything but sites, hoppings, hopping kinds and lattice shapes."""
         try:
             if isinstance(key, Site):
-                bulk.add_site(key, _check_value(value, f"onsite of {_described(key)}"))
+                bulk.add_site(key, _check_value(value, lambda: f"onsite of {_described(key)}"))
                 return _DONE
             if isinstance(key, tuple):
                 self._bulk_hoppings(bulk, [_checked_hopping(key)], value)
@@ -479,7 +484,7 @@ class Builder(Generic[_Symmetry]):
         if not sites:
             return
         fams, tags = bulk.site_rows(sites)
-        value = _check_value(value, f"onsite of {_described(sites[0])}")
+        value = _check_value(value, lambda: f"onsite of {_described(sites[0])}")
         bulk.add_sites(fams, tags, bulk.value_number(value))
 
     def _bulk_blocks(
@@ -490,7 +495,7 @@ class Builder(Generic[_Symmetry]):
             return
         first_fam, first_tags = blocks[0]
         first = Site(first_fam, tuple(int(t) for t in first_tags[0]))
-        value = _check_value(value, f"onsite of {_described(first)}")
+        value = _check_value(value, lambda: f"onsite of {_described(first)}")
         number = bulk.value_number(value)
         for fam, tags in blocks:
             f = bulk.family_number(fam, tags.shape[1])
@@ -505,7 +510,21 @@ class Builder(Generic[_Symmetry]):
             first = pairs[0][::-1]
         else:
             first = pairs[0]
-        value = _check_value(value, f"hopping {_described(first)}")
+        value = _check_value(value, lambda: f"hopping {_described(first)}")
+        if len(pairs) <= 8:
+            # One by one, as a script sets them: no merge of the sites set just before.
+            number = bulk.value_number(value)
+            for site_a, site_b in pairs:
+                end_a, end_b = bulk.endpoint(site_a), bulk.endpoint(site_b)
+                if end_a is None or end_b is None or end_a == end_b:
+                    # The dictionaries' check, for its message.
+                    self._materialize()
+                    self._set_hopping(site_a, site_b, value)
+                    raise AssertionError(
+                        f"hopping {_described((site_a, site_b))} should have been refused"
+                    )
+                bulk.add_hopping(end_a, end_b, number)
+            return
         bulk.merge()
         rows = []
         for part in (0, 1):
@@ -558,11 +577,11 @@ class Builder(Generic[_Symmetry]):
         if np.any(a == b):
             raise NotBulk  # a zero delta: the dictionaries refuse it with their message
         names = bulk.make_sites(np.array(first))
-        value = _check_value(value, f"hopping {_described((names[0], names[1]))}")
+        value = _check_value(value, lambda: f"hopping {_described((names[0], names[1]))}")
         bulk.add_hoppings(a, b, bulk.value_number(value))
 
     def _set_site(self, site: Site, value: Any) -> None:
-        value = _check_value(value, f"onsite of {_described(site)}")
+        value = _check_value(value, lambda: f"onsite of {_described(site)}")
         site = self._canonical_site(site)
         self._sites[site] = value
         self._adjacent.setdefault(site, set())
@@ -570,7 +589,7 @@ class Builder(Generic[_Symmetry]):
     def _set_hopping(self, a: Site, b: Site, value: Any) -> None:
         if isinstance(value, HermConjOfFunc):
             a, b, value = b, a, value.function
-        value = _check_value(value, f"hopping {_described((a, b))}")
+        value = _check_value(value, lambda: f"hopping {_described((a, b))}")
         ca, cb = self._canonical_site(a), self._canonical_site(b)
         for s in (ca, cb):
             if s not in self._sites:
@@ -595,8 +614,7 @@ class Builder(Generic[_Symmetry]):
     def _bulk_get(self, bulk: BulkStore, key: Any) -> Any:
         """``builder[key]`` from the array store: (True, value) or (False, None)."""
         if isinstance(key, Site):
-            row = bulk.find_site(key)
-            return (row >= 0, bulk.values[int(bulk.val[row])] if row >= 0 else None)
+            return bulk.site_value(key)
         a, b = _checked_hopping(key)
         ra, rb = bulk.find_site(a), bulk.find_site(b)
         found = bulk.find_hopping(ra, rb) if ra >= 0 and rb >= 0 and ra != rb else None
@@ -781,12 +799,15 @@ class Builder(Generic[_Symmetry]):
         """Repeatedly remove sites with fewer than two neighbours."""
         bulk = self._bulk_store()
         if bulk is not None:
-            bulk.merge()
-            while True:
-                rows = np.flatnonzero(bulk.degrees() < 2)
-                if not len(rows):
-                    return
-                bulk.remove(rows)
+            try:
+                bulk.merge()
+                while True:
+                    rows = np.flatnonzero(bulk.degrees() < 2)
+                    if not len(rows):
+                        return
+                    bulk.remove(rows)
+            except NotBulk:
+                self._materialize()
         while True:
             dangling = self.dangling()
             if not dangling:
