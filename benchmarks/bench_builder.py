@@ -12,8 +12,9 @@ case is not hidden by an earlier one. Reported per case and package:
 - the number of sites, which must agree.
 
 Cases: a 300 x 300 square lattice and a honeycomb disk of radius 100 (both with two
-leads), the same disk made by ``Builder.fill`` from a template, a 1000 x 1000 square lattice
-and a honeycomb disk of radius 300 (two leads).
+leads), the same disk made by ``Builder.fill`` from a template, the 300 x 300 lattice set
+site by site in a loop (Kwant's tutorial style), a 1000 x 1000 square lattice and a honeycomb
+disk of radius 300 (two leads).
 
 Usage: python benchmarks/bench_builder.py [--kwant-python /path/to/python]
                                           [--repeat 3] [--cases square300,disk100,...]
@@ -79,6 +80,27 @@ syst.attach_lead(lead)
 syst.attach_lead(lead.reversed())
 fsyst = syst.finalized()
 """
+SCRIPTS["loop300"] = """
+L = 300
+lat = kwant.lattice.square(norbs=1)
+syst = kwant.Builder()
+for i in range(L):
+    for j in range(L):
+        syst[lat(i, j)] = 4
+        if j > 0:
+            syst[lat(i, j), lat(i, j - 1)] = -1
+        if i > 0:
+            syst[lat(i, j), lat(i - 1, j)] = -1
+lead = kwant.Builder(kwant.TranslationalSymmetry((-1, 0)))
+for j in range(L):
+    lead[lat(0, j)] = 4
+    if j > 0:
+        lead[lat(0, j), lat(0, j - 1)] = -1
+    lead[lat(1, j), lat(0, j)] = -1
+syst.attach_lead(lead)
+syst.attach_lead(lead.reversed())
+fsyst = syst.finalized()
+"""
 SCRIPTS["square1000"] = SCRIPTS["square300"].replace("L = 300", "L = 1000")
 SCRIPTS["disk300"] = SCRIPTS["disk100"].replace("R = 100", "R = 300")
 
@@ -126,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kwant-python", default=None, help="interpreter with Kwant 1.5")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cases", default="square300,disk100,fill100,square1000,disk300")
+    parser.add_argument("--cases", default="square300,disk100,fill100,loop300,square1000,disk300")
     args = parser.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     unknown = [c for c in cases if c not in SCRIPTS]
