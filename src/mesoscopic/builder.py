@@ -81,6 +81,7 @@ __all__ = [
 
 
 _DONE = object()  # Builder._bulk_set: the assignment is done
+_NUMBERS = (int, float, complex)
 
 
 def _check_value(value: Any, what: str | Callable[[], str]) -> Any:
@@ -407,6 +408,19 @@ class Builder(Generic[_Symmetry]):
     def __setitem__(self, key: Any, value: Any) -> None:
         bulk = self._bulk_store()
         if bulk is not None:
+            kind = type(key)
+            if kind is tuple and len(key) == 2 and not isinstance(value, HermConjOfFunc):
+                # One hopping (a script's loop): the shortest road.
+                a, b = key
+                if (
+                    type(a) is Site
+                    and type(b) is Site
+                    and (callable(value) or type(value) in _NUMBERS)
+                ):
+                    end_a, end_b = bulk.endpoint(a), bulk.endpoint(b)
+                    if end_a is not None and end_b is not None and end_a != end_b:
+                        bulk.add_hopping(end_a, end_b, bulk.value_number(value))
+                        return
             key = self._bulk_set(bulk, key, value)
             if key is _DONE:
                 return
