@@ -18,15 +18,25 @@ largest ratio this machine allows. The density of states needs ``moments / 2`` p
 the real 2 H with the ``(n, 2 vectors)`` real view of the block; the conductivity ``2 moments``
 products of the complex H and ``moments`` of the velocity with the ``(n, vectors)`` block.
 
+Our side uses the fused Chebyshev kernel (``mesoscopic._kpm_kernels``, numba: ``pip install
+mesoscopic[fast]``) for the density of states of a real Hamiltonian when numba is importable:
+one pass over the rows per step (or two steps) that also sums the overlaps of the moments,
+where SciPy's kernel takes a pass per product and NumPy two more for the overlaps.
+``--kernel scipy`` times the SciPy path instead (as without numba); the conductivity takes
+SciPy's products either way (complex blocks, no overlaps to fuse).
+
 Kwant runs in this interpreter when importable, or in the one given by ``--kwant-python``
-(a subprocess that runs this file with ``--kwant-json``). Each timing is the least of
-``--repeat`` runs (wall and CPU separately), the one least disturbed by other work.
+(a subprocess that runs this file with ``--kwant-json``). Each calculation runs once
+untimed first (numba's compiled code is loaded from its cache, or compiled, there; Kwant
+gets the same warm-up); each timing is then the least of ``--repeat`` runs (wall and CPU
+separately), the one least disturbed by other work.
 ``--blas-threads 1`` pins both sides to one BLAS thread: Kwant's vector products call BLAS,
 whose idle threads spin and can double its CPU time on a busy machine, so the CPU ratio is
 only stable with it.
 
 Usage: python benchmarks/bench_kpm.py [--size 300] [--vectors 10] [--moments 200]
                                       [--hall-size 40] [--repeat 3] [--blas-threads 1]
+                                      [--kernel fused|scipy]
                                       [--kwant-python /path/to/python]
 """
 
@@ -73,11 +83,13 @@ def lattice(size: int, disorder: float, flux: float = 0.0, seed: int = 1):
 
 
 def best_of(repeat: int, calculation):
-    """Run `calculation` `repeat` times: its last result, the least wall and CPU seconds.
+    """Run `calculation` once untimed, then `repeat` times: its last result, the least wall
+    and CPU seconds.
 
     The least time of a few runs is the one least disturbed by other work on the machine
     (as timeit reports); wall and CPU minima are taken separately.
     """
+    calculation()  # warm-up, untimed: caches, numba's compiled code
     walls, cpus = [], []
     for _ in range(repeat):
         start, cpu = time.perf_counter(), time.process_time()
@@ -201,9 +213,16 @@ def our_timings(args: dict) -> dict:
     except ImportError:  # running from a checkout without installing
         sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
         from mesoscopic import kpm
+    kpm._FUSED_KERNEL = args.get("kernel", "fused") == "fused"
+    kernels = kpm._fused_kernels()
     with blas_threads(args.get("blas_threads")):
         result = timings(kpm, args)
         result["floor"] = floor_timings(args)
+    result["kernel"] = (
+        "SciPy's (csr_matvecs) and NumPy overlaps"
+        if kernels is None
+        else f"fused (numba {kernels.numba.__version__})"
+    )
     return result
 
 
@@ -225,6 +244,12 @@ def main() -> None:
         default=None,
         help="BLAS threads of both sides",
     )
+    parser.add_argument(
+        "--kernel",
+        choices=["fused", "scipy"],
+        default="fused",
+        help="our density-of-states kernel: fused (numba, when installed) or SciPy's",
+    )
     parser.add_argument("--kwant-python", default=None, help="interpreter with Kwant installed")
     parser.add_argument("--kwant-json", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -244,6 +269,7 @@ def main() -> None:
         "hall_moments": options.hall_moments,
         "repeat": options.repeat,
         "blas_threads": options.blas_threads,
+        "kernel": options.kernel,
     }
     ours = our_timings(args)
     theirs = kwant_timings(args, options.kwant_python)
@@ -252,7 +278,10 @@ def main() -> None:
         f"density of states: {options.size} x {options.size} lattice ({n} orbitals), "
         f"{options.vectors} vectors, {options.moments} moments"
     )
-    print(f"  mesoscopic  {ours['dos_seconds']:8.2f} s wall {ours['dos_cpu']:8.2f} s cpu")
+    print(
+        f"  mesoscopic  {ours['dos_seconds']:8.2f} s wall {ours['dos_cpu']:8.2f} s cpu   "
+        f"kernel: {ours['kernel']}"
+    )
     hall_n = options.hall_size**2
     hall_line = (
         f"Hall conductivity: {options.hall_size} x {options.hall_size} lattice ({hall_n} "

@@ -547,6 +547,7 @@ def test_public_sparse_product_fallback_gives_the_same_densities(monkeypatch):
         fast = kpm.SpectralDensity(hamiltonian, num_moments=30, num_vectors=3, rng=2)
         with monkeypatch.context() as patch:
             patch.setattr(kpm, "_csr_matvecs", None)
+            patch.setattr(kpm, "_FUSED_KERNEL", False)
             public = kpm.SpectralDensity(hamiltonian, num_moments=30, num_vectors=3, rng=2)
         np.testing.assert_allclose(public.densities, fast.densities, rtol=1e-12, atol=1e-14)
 
@@ -649,3 +650,125 @@ def test_chebyshev_blocks_follow_the_three_term_recursion(field):
         previous, current = current, 2 * h @ current - previous
     assert [kpm._Chebyshev.sign(n) for n in range(8)] == [1, 1, -1, -1, 1, 1, -1, -1]
     np.testing.assert_array_equal(state.vector(0), start)  # the steps never overwrite V
+
+
+# --------------------------------------------------------------------------------------
+# the fused kernel (numba) against SciPy's
+# --------------------------------------------------------------------------------------
+
+needs_numba = pytest.mark.skipif(
+    kpm._fused_kernels() is None, reason="the fused kernel needs numba (mesoscopic[fast])"
+)
+
+
+def random_hamiltonian(kind: str, seed: int) -> sp.csr_matrix:
+    """A random sparse Hermitian matrix: a banded lattice or no band at all, real or not."""
+    rng = np.random.default_rng(seed)
+    if kind.startswith("lattice"):  # 8 x 8 square lattice, random hoppings: lag 8
+        x, y = np.divmod(np.arange(64), 8)
+        near = np.abs(x[:, None] - x) + np.abs(y[:, None] - y) == 1
+        upper = np.triu(near * rng.uniform(-1.5, -0.5, (64, 64)))
+    else:  # a random pattern: entries far from the diagonal
+        upper = np.triu(sp.random(70, 70, density=0.08, random_state=rng).toarray())
+    if kind.endswith("complex"):
+        upper = upper * np.exp(2j * np.pi * rng.random(upper.shape))
+    matrix = upper + upper.conj().T + np.diag(rng.uniform(-1, 1, len(upper)))
+    return sp.csr_matrix(matrix)
+
+
+def both_kernels(monkeypatch, make):
+    """``make()`` with the fused kernel and with SciPy's."""
+    with monkeypatch.context() as patch:
+        patch.setattr(kpm, "_FUSED_KERNEL", True)
+        fused = make()
+    with monkeypatch.context() as patch:
+        patch.setattr(kpm, "_FUSED_KERNEL", False)
+        scipy_path = make()
+    return fused, scipy_path
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["lattice", "random", "lattice complex", "random complex"])
+@pytest.mark.parametrize("num_moments", [2, 3, 8, 31])
+def test_fused_kernel_gives_the_moments_of_scipys_kernel(kind, num_moments, monkeypatch):
+    hamiltonian = random_hamiltonian(kind, seed=num_moments)
+    size = hamiltonian.shape[0]
+    phases = np.exp(2j * np.pi * np.random.default_rng(5).random((size, 3)))
+    common = dict(num_moments=num_moments, num_vectors=3, vector_factory=list(phases.T))
+    fused, scipy_path = both_kernels(
+        monkeypatch, lambda: kpm.SpectralDensity(hamiltonian, rng=4, **common)
+    )
+    # The fused kernel takes the real Hamiltonians (complex ones keep SciPy's product).
+    assert fused._state.fused == (not kind.endswith("complex"))
+    assert not scipy_path._state.fused
+    # Moments to 1e-12 of their scale mu_0 (the moments mu_n = 2 <a|a> - mu_0 cancel).
+    scale = 1e-12 * size
+    np.testing.assert_allclose(fused._moments_list, scipy_path._moments_list, atol=scale)
+    # The Chebyshev vectors themselves are the same numbers.
+    np.testing.assert_array_equal(fused._state.current, scipy_path._state.current)
+    np.testing.assert_array_equal(fused._state.previous, scipy_path._state.previous)
+    for grown in (fused, scipy_path):
+        grown.add_moments(5)  # continues from either parity of the last moment
+    np.testing.assert_allclose(fused._moments_list, scipy_path._moments_list, atol=scale)
+    # mu_n = <r|T_n(H)|r>, by the plain recursion on dense matrices.
+    rescaled = (hamiltonian.toarray() - fused._b * np.eye(size)) / fused._a
+    previous, current = phases, rescaled @ phases
+    exact = [np.sum(phases.conj() * previous, axis=0), np.sum(phases.conj() * current, axis=0)]
+    for _ in range(num_moments + 3):
+        previous, current = current, 2 * rescaled @ current - previous
+        exact.append(np.sum(phases.conj() * current, axis=0))
+    np.testing.assert_allclose(fused._moments_list, np.real(exact).T, atol=1e-10 * size)
+
+
+@needs_numba
+@pytest.mark.parametrize("steps", [1, 2])
+def test_fused_step_equals_scipys_product_bit_for_bit(steps):
+    from scipy.sparse._sparsetools import csr_matvecs
+
+    from mesoscopic import _kpm_kernels
+
+    matrix = 2 * random_hamiltonian("lattice", seed=9).real / 5
+    matrix.sort_indices()
+    negated = -matrix.data
+    rng = np.random.default_rng(1)
+    current, previous = rng.normal(size=(2, 64, 6))
+    overlaps = np.zeros((2 * steps, 6))
+    lag = _kpm_kernels.lag(matrix.indptr, matrix.indices)
+    assert lag == 8
+    fused_current, fused_previous = current.copy(), previous.copy()
+    _kpm_kernels.chebyshev_steps_with_overlaps(
+        matrix.indptr, matrix.indices, matrix.data, negated, steps, lag,
+        fused_current, fused_previous, overlaps,
+    )  # fmt: skip
+    expected_previous = previous.copy()
+    csr_matvecs(64, 64, 6, matrix.indptr, matrix.indices, matrix.data,
+                current.ravel(), expected_previous.ravel())  # fmt: skip
+    np.testing.assert_array_equal(fused_previous, expected_previous)
+    np.testing.assert_allclose(overlaps[0], np.sum(current * current, axis=0), rtol=1e-13)
+    np.testing.assert_allclose(
+        overlaps[1], np.sum(expected_previous * current, axis=0), rtol=1e-13
+    )
+    if steps == 2:
+        expected_current = current.copy()
+        csr_matvecs(64, 64, 6, matrix.indptr, matrix.indices, negated,
+                    expected_previous.ravel(), expected_current.ravel())  # fmt: skip
+        np.testing.assert_array_equal(fused_current, expected_current)
+        np.testing.assert_allclose(
+            overlaps[3], np.sum(expected_current * expected_previous, axis=0), rtol=1e-13
+        )
+    else:
+        np.testing.assert_array_equal(fused_current, current)
+
+
+def test_kernel_choice_from_the_environment(monkeypatch):
+    chain = small_matrix()
+    monkeypatch.setattr(kpm, "_FUSED_KERNEL", None)
+    monkeypatch.setenv("MESOSCOPIC_KPM_KERNEL", "scipy")
+    rho = kpm.SpectralDensity(chain, num_moments=10, num_vectors=1, rng=0)
+    assert not rho._state.fused
+    monkeypatch.setenv("MESOSCOPIC_KPM_KERNEL", "fast")
+    with pytest.raises(ValueError, match=r"MESOSCOPIC_KPM_KERNEL='fast'.*'fused'.*'scipy'"):
+        kpm.SpectralDensity(chain, num_moments=10, num_vectors=1, rng=0)
+    monkeypatch.setenv("MESOSCOPIC_KPM_KERNEL", "fused")
+    rho = kpm.SpectralDensity(chain, num_moments=10, num_vectors=1, rng=0)
+    assert rho._state.fused == (kpm._fused_kernels() is not None)

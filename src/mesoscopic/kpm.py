@@ -30,7 +30,19 @@ matrix is one BLAS-3 product of the stacked Chebyshev vectors; a velocity (or an
 velocity along a direction keeps only the bonds with a component along it. These kernels
 (SciPy's sparse-times-dense product, one thread, and the BLAS product) take two thirds of
 the time of a large expansion; ``benchmarks/bench_kpm.py`` prints their bare time, the floor
-of this method on the machine at hand. Results do not depend on how
+of this method on the machine at hand.
+
+``pip install mesoscopic[fast]`` (numba) enables a fused kernel for the density of states
+of a real Hamiltonian (`mesoscopic._kpm_kernels`): one pass over the rows takes a Chebyshev
+step, or two (the second a lattice row behind the first, while the rows it needs are in
+cache), and sums the overlaps of the moments, where SciPy's kernel takes a pass per step
+and the overlaps two more. The Chebyshev vectors are the same numbers; the moments agree to
+rounding (the overlaps are summed in another order). It is compiled on first use and kept
+in numba's on-disk cache. ``MESOSCOPIC_KPM_KERNEL=scipy`` forces SciPy's kernel. Complex
+Hamiltonians and the Kubo-Bastin products keep SciPy's kernel, whose complex product is
+faster than the compiled loop. With numba the benchmark times the fused kernel (its
+``--kernel scipy`` the SciPy path, as without numba); it measures both after an untimed
+warm-up run, so numba's compilation is not in its times. Results do not depend on how
 the vectors are batched: a spectral density built with 10 vectors equals, bit for bit, one
 built with 5 and then given 5 more with `SpectralDensity.add_vectors` (a `Correlator`
 averaged over its vectors, to rounding).
@@ -59,6 +71,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
@@ -107,6 +120,42 @@ _OVERLAP_ROWS = 16
 
 # The Chebyshev vectors of a spectrum inside [-1, 1] never grow: |T_n(x)| <= 1.
 _GROWTH_LIMIT = 1.0 + 1e-6
+
+_KERNEL_CHOICES = ("fused", "scipy")
+
+
+def _kernel_choice(value: str) -> bool:
+    """Whether ``MESOSCOPIC_KPM_KERNEL=value`` asks for the fused kernel."""
+    choice = value.strip().lower()
+    if choice not in _KERNEL_CHOICES:
+        raise ValueError(
+            f"MESOSCOPIC_KPM_KERNEL={value!r} is not a kernel; valid are 'fused' (numba, when "
+            "installed) and 'scipy'"
+        )
+    return choice == "fused"
+
+
+# Whether to use the fused numba kernel (mesoscopic._kpm_kernels) when numba is importable;
+# None: as the environment says (MESOSCOPIC_KPM_KERNEL=fused, the default, or scipy).
+_FUSED_KERNEL: bool | None = None
+
+
+def _fused_kernels() -> Any:
+    """The compiled kernels module, or None (numba missing, or SciPy's kernel chosen).
+
+    Imported on first use: numba takes a third of a second to import.
+    """
+    wanted = _FUSED_KERNEL
+    if wanted is None:
+        wanted = _kernel_choice(os.environ.get("MESOSCOPIC_KPM_KERNEL", "fused"))
+    if not wanted:
+        return None
+    try:
+        from . import _kpm_kernels
+    except ImportError:
+        return None
+    return _kpm_kernels
+
 
 Operator = Any
 
@@ -672,6 +721,8 @@ class _Chebyshev:
     def __init__(self, doubled: sp.csr_matrix, start: NDArray[np.complex128]) -> None:
         self._doubled = doubled  # 2 H, from _doubled_hamiltonian
         self._negated = _negated(doubled)  # -2 H, sharing the index arrays
+        self._kernels = _fused_kernels()
+        self._lag: int | None = None
         self.start = np.ascontiguousarray(start, dtype=complex)
         self.previous = self.start.copy()
         self.current = np.zeros_like(self.start)
@@ -684,14 +735,71 @@ class _Chebyshev:
         """Whether the real shortcut is used: a real H acts on real and imaginary parts."""
         return not np.iscomplexobj(self._doubled.data)
 
+    @property
+    def fused(self) -> bool:
+        """Whether the density of states' steps take the fused kernel (numba).
+
+        For a real H only (the real views of the blocks): for complex blocks SciPy's
+        complex product is faster than the compiled loop, fused or not.
+        """
+        return self._kernels is not None and self.real
+
     def _accumulate(
         self, matrix: sp.csr_matrix, block: NDArray[np.complex128], out: NDArray[np.complex128]
     ) -> None:
-        """``out += matrix @ block``; a real matrix takes a real product, twice the columns."""
+        """``out += matrix @ block``; a real matrix takes a real product, twice the columns.
+
+        SciPy's kernel, also with numba: the steps that need no overlaps (the correlator's)
+        gain nothing from the fused kernel, and its complex product is the faster one.
+        """
         if self.real:
             _accumulate_product(matrix, block.view(float), out.view(float))
         else:
             _accumulate_product(matrix, block, out)
+
+    @staticmethod
+    def _real_parts(sums: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Per-vector sums from the per-column sums of the real views (pairs of columns)."""
+        return sums.reshape(*sums.shape[:-1], -1, 2).sum(axis=-1)
+
+    def advance_with_overlaps(self, steps: int) -> NDArray[np.float64]:
+        """Take `steps` (1 or 2) steps from order m in one pass of the fused kernel.
+
+        Returns the ``(2 steps, k)`` overlaps ``Re <c_m|c_m>``, ``Re <c_(m+1)|c_m>`` (and
+        ``Re <c_(m+1)|c_(m+1)>``, ``Re <c_(m+2)|c_(m+1)>`` for two steps), each summed
+        over the rows in order.
+        """
+        kernels = self._kernels
+        assert kernels is not None and self.real and steps in (1, 2)
+        first = self._doubled if self.order % 2 == 0 else self._negated
+        second = self._negated if self.order % 2 == 0 else self._doubled
+        if self._lag is None:
+            self._lag = int(kernels.lag(first.indptr, first.indices))
+        current, previous = self.current.view(float), self.previous.view(float)
+        sums = np.zeros((2 * steps, current.shape[1]))
+        kernels.chebyshev_steps_with_overlaps(
+            first.indptr,
+            first.indices,
+            first.data,
+            second.data,
+            steps,
+            self._lag,
+            current,
+            previous,
+            sums,
+        )
+        if steps == 1:  # c_(m+1) is in the buffer of c_(m-1)
+            self.previous, self.current = self.current, self.previous
+        self.order += steps
+        return self._real_parts(sums)
+
+    def self_overlaps(self) -> NDArray[np.float64]:
+        """``Re <c_m|c_m>`` of the current order, summed as `advance_with_overlaps` sums."""
+        assert self._kernels is not None and self.real
+        block = self.current.view(float)
+        sums = np.zeros(block.shape[1])
+        self._kernels.column_overlaps(block, block, sums)
+        return self._real_parts(sums)
 
     @staticmethod
     def sign(n: int) -> int:
@@ -738,6 +846,8 @@ class _Chebyshev:
         joined = cls.__new__(cls)
         joined._doubled = first._doubled
         joined._negated = first._negated
+        joined._kernels = first._kernels
+        joined._lag = first._lag
         joined.start = np.hstack([first.start, second.start])
         joined.previous = np.hstack([first.previous, second.previous])
         joined.current = np.hstack([first.current, second.current])
@@ -1316,7 +1426,9 @@ class SpectralDensity(_Expansion):
     ) -> NDArray[Any]:
         """Moments ``first..last-1`` of the vectors of `state`: ``(k, last - first, ...)``."""
         rows = []
-        if self.operator is None:
+        if self.operator is None and state.fused:
+            rows = self._fused_moments(state, mu01, first, last)
+        elif self.operator is None:
             # T_m T_n = (T_(m+n) + T_|m-n|) / 2 gives two moments per Chebyshev vector
             # (Weisse et al., Eqs. 34-35): mu_2n = 2 <T_n|T_n> - mu_0, and
             # mu_2n+1 = 2 <T_n+1|T_n> - mu_1. The blocks are kept with signs s_n (exact).
@@ -1337,6 +1449,47 @@ class SpectralDensity(_Expansion):
                 rows.append(_expectations(self.operator, state.start, state.vector(index)))
         state.check_growth(self.bounds)
         return np.stack(rows, axis=1)
+
+    @staticmethod
+    def _fused_moments(
+        state: _Chebyshev, mu01: NDArray[Any], first: int, last: int
+    ) -> list[NDArray[Any]]:
+        """Moments ``first..last-1`` of the density of states by the fused kernel.
+
+        The identities of `_moments_of`; a pass from order m gives ``mu_2m`` and
+        ``mu_2m+1``, and a pass of two steps the next two as well.
+        """
+        rows: list[NDArray[Any]] = []
+        index = first
+        while index < last:
+            order = index // 2
+            if index < 2:
+                rows.append(mu01[index])
+                index += 1
+            elif index % 2 == 0 and index + 1 == last:
+                # The last moment needs no step: the overlap of the block it has.
+                state.signed(order)
+                if state.order != order:  # pragma: no cover - orders follow the moments
+                    raise AssertionError("Chebyshev vectors are produced in order")
+                rows.append(2 * state.self_overlaps() - mu01[0])
+                index += 1
+            else:
+                state.signed(order)
+                if state.order != order:  # pragma: no cover - orders follow the moments
+                    raise AssertionError("Chebyshev vectors are produced in order")
+                steps = 2 if last - 2 * order >= 4 else 1
+                sums = state.advance_with_overlaps(steps)
+                for step in range(steps):
+                    m = order + step
+                    sign = _Chebyshev.sign(m + 1) * _Chebyshev.sign(m)
+                    for moment, value in (
+                        (2 * m, 2 * sums[2 * step] - mu01[0]),
+                        (2 * m + 1, 2 * sign * sums[2 * step + 1] - mu01[1]),
+                    ):
+                        if index <= moment < last:
+                            rows.append(value)
+                index = 2 * (order + steps)
+        return rows
 
     def _moments(self) -> NDArray[Any]:
         raw = self._moments_list

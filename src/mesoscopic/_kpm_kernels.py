@@ -1,0 +1,128 @@
+"""Fused Chebyshev kernels of `mesoscopic.kpm`, compiled by numba (``mesoscopic[fast]``).
+
+One Chebyshev step of a block of k vectors is ``c_(n+1) = c_(n-1) + M c_n`` (``M = +-2 H``,
+see `mesoscopic.kpm._Chebyshev`). SciPy's sparse-times-dense kernel does the product in
+one pass over the rows, and the overlaps the density of states needs take two more passes
+over the ``(n, k)`` blocks: for a large system each pass streams the blocks from memory.
+Here the step and its overlaps are one pass: each row of ``c_(n+1)`` is made while the
+rows of ``c_n`` it needs are in cache, and its overlaps are summed at once.
+
+Two steps share one pass too. Row r of ``c_(n+2) = c_n + M' c_(n+1)`` needs the rows of
+``c_(n+1)`` up to ``r + lag`` (``lag``: the largest ``|i - j|`` of a stored entry
+``M_ij``), so the second step follows the first ``lag`` rows behind it, writing
+``c_(n+2)`` over ``c_n`` where the first step no longer reads it. For a lattice numbered
+row by row, ``lag`` is a row of the lattice: the rows between the two steps stay in cache
+and the blocks cross the memory bus once per two steps. Any ``lag`` gives the same
+numbers (a large one only loses the cache reuse).
+
+Each row of ``c_(n+1)`` starts from the row of ``c_(n-1)`` and adds the products of the
+row's entries in their stored order, as SciPy's kernel does: the Chebyshev vectors are the
+same numbers either way. The overlaps are summed row after row for each column, so a
+vector's moments do not depend on the other vectors of its block.
+
+`mesoscopic.kpm` imports this module (and numba) only when a calculation runs, so
+``import mesoscopic`` stays fast, and uses SciPy's kernel when numba is missing.
+``cache=True`` keeps the compiled code on disk: the compilation (seconds) happens once per
+installation, not once per process.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["chebyshev_steps_with_overlaps", "column_overlaps", "lag"]
+
+
+def lag(indptr: np.ndarray, indices: np.ndarray) -> int:
+    """``max |i - j|`` over the stored entries ``(i, j)`` of a CSR matrix (0 if none)."""
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    return int(np.max(np.abs(indices - rows))) if len(rows) else 0
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def chebyshev_steps_with_overlaps(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    steps: int,
+    lag: int,
+    current: np.ndarray,
+    previous: np.ndarray,
+    overlaps: np.ndarray,
+) -> None:  # pragma: no cover - compiled; checked against the SciPy path
+    """One or two Chebyshev steps in one pass, with the overlaps of the density of states.
+
+    Step one: ``previous += M1 @ current`` (``c_(n+1)`` over ``c_(n-1)``), M1 with the
+    entries `first`; with ``steps == 2``, step two: ``current += M2 @ previous``
+    (``c_(n+2)`` over ``c_n``), M2 with the entries `second` and the same pattern,
+    `lag` rows behind step one (`lag` at least ``max |i - j|`` of the pattern).
+
+    All arrays are float64: M real, the blocks C-ordered ``(n, w)`` real views of the
+    complex vectors (``w = 2 k``). Adds to ``overlaps`` (shape ``(2 steps, w)``) the
+    products ``x . y`` of each column, summed over the rows in order, for ``(x, y)`` =
+    ``(c_n, c_n)``, ``(c_(n+1), c_n)`` and, for two steps, ``(c_(n+1), c_(n+1))``,
+    ``(c_(n+2), c_(n+1))``; a vector's real overlap is the sum of its two columns.
+    """
+    n_rows, width = current.shape
+    row = np.empty(width)
+    squares = np.zeros(width)
+    products = np.zeros(width)
+    next_squares = np.zeros(width)
+    next_products = np.zeros(width)
+    delay = lag if steps == 2 else n_rows
+    for sweep in range(n_rows + (delay if steps == 2 else 0)):
+        if sweep < n_rows:
+            i = sweep
+            for j in range(width):
+                row[j] = previous[i, j]
+            for p in range(indptr[i], indptr[i + 1]):
+                value = first[p]
+                column = indices[p]
+                for j in range(width):
+                    row[j] += value * current[column, j]
+            for j in range(width):
+                now = current[i, j]
+                following = row[j]
+                previous[i, j] = following
+                squares[j] += now * now
+                products[j] += following * now
+        i = sweep - delay
+        if steps == 2 and i >= 0:
+            for j in range(width):
+                row[j] = current[i, j]
+            for p in range(indptr[i], indptr[i + 1]):
+                value = second[p]
+                column = indices[p]
+                for j in range(width):
+                    row[j] += value * previous[column, j]
+            for j in range(width):
+                now = previous[i, j]
+                following = row[j]
+                current[i, j] = following
+                next_squares[j] += now * now
+                next_products[j] += following * now
+    for j in range(width):
+        overlaps[0, j] += squares[j]
+        overlaps[1, j] += products[j]
+        if steps == 2:
+            overlaps[2, j] += next_squares[j]
+            overlaps[3, j] += next_products[j]
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def column_overlaps(
+    bra: np.ndarray, ket: np.ndarray, overlaps: np.ndarray
+) -> None:  # pragma: no cover - compiled; checked against the SciPy path
+    """Adds ``bra[i, j] * ket[i, j]`` over the rows i, in order, to ``overlaps[j]`` (float64).
+
+    The sums of `chebyshev_steps_with_overlaps`, for a moment without a step.
+    """
+    n_rows, width = bra.shape
+    sums = np.zeros(width)
+    for i in range(n_rows):
+        for j in range(width):
+            sums[j] += bra[i, j] * ket[i, j]
+    for j in range(width):
+        overlaps[j] += sums[j]
