@@ -21,17 +21,17 @@ TAU_X = np.array([[0.0, 1.0], [1.0, 0.0]])
 ELECTRON_HOLE = [np.array([[1.0], [0.0]]), np.array([[0.0], [1.0]])]
 
 
-def random_junction(seed):
+def random_junction(seed, smallest_gap=1e-4):
     """(h_sys, lead cells, energy) of a random N / scatterer / S junction, hopping ~ 1.
 
     Two sites of two orbitals (electron, hole) in the scattering region with random
     onsite energies and pairing; a normal BdG lead with the electron-hole conservation law
-    on the left, a superconducting lead with a gap of 1e-4 to 1e-1 times the hopping on
-    the right.
+    on the left, a superconducting lead with a gap of `smallest_gap` to 1e-1 times the
+    hopping on the right.
     """
     rng = np.random.default_rng(seed)
     xi = rng.uniform(-1.2, 1.2)
-    gap = 10 ** rng.uniform(-4, -1)
+    gap = 10 ** rng.uniform(np.log10(smallest_gap), -1)
     energy = gap * rng.choice([0.3, 0.8, 1.3, 2.5])
     h_sys = np.zeros((4, 4), dtype=complex)
     for site in range(2):
@@ -63,7 +63,12 @@ def probabilities(h_sys, normal, superconducting, energy, *, scale=1.0, shift=0.
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), exponent=st.floats(-10, 10))
 def test_same_smatrix_in_any_energy_unit(seed, exponent):
-    junction = random_junction(seed)
+    """Gaps down to 1e-8 of the hopping: the electron- and hole-like solutions of the
+    superconducting lead are then 1e-8 apart (the lead modes refine them in extended
+    precision). A change of unit rounds every number relatively, which such a gap does not
+    feel; a change of origin (below) rounds ``h + s`` by ``eps |s|``, a change of
+    ``eps |s| / Delta`` in ``E / Delta``, so that test keeps gaps from 1e-4."""
+    junction = random_junction(seed, smallest_gap=1e-8)
     reference = probabilities(*junction)
     scaled = probabilities(*junction, scale=10.0**exponent)
     assert scaled.shape == reference.shape
