@@ -722,42 +722,39 @@ def test_fused_kernel_gives_the_moments_of_scipys_kernel(kind, num_moments, monk
 
 @needs_numba
 @pytest.mark.parametrize("steps", [1, 2])
-def test_fused_step_equals_scipys_product_bit_for_bit(steps):
+@pytest.mark.parametrize("kind", ["lattice", "random"])
+def test_fused_steps_equal_scipys_products_bit_for_bit(steps, kind):
     from scipy.sparse._sparsetools import csr_matvecs
 
     from mesoscopic import _kpm_kernels
 
-    matrix = 2 * random_hamiltonian("lattice", seed=9).real / 5
+    matrix = 2 * random_hamiltonian(kind, seed=9).real / 5
     matrix.sort_indices()
+    size = matrix.shape[0]
     negated = -matrix.data
     rng = np.random.default_rng(1)
-    current, previous = rng.normal(size=(2, 64, 6))
+    current, previous = rng.normal(size=(2, size, 6))
     overlaps = np.zeros((2 * steps, 6))
     lag = _kpm_kernels.lag(matrix.indptr, matrix.indices)
-    assert lag == 8
-    fused_current, fused_previous = current.copy(), previous.copy()
+    assert lag == (8 if kind == "lattice" else np.max(np.abs(np.subtract(*matrix.nonzero()))))
+    blocks = [current.copy(), previous.copy()]
     _kpm_kernels.chebyshev_steps_with_overlaps(
-        matrix.indptr, matrix.indices, matrix.data, negated, steps, lag,
-        fused_current, fused_previous, overlaps,
+        kpm._unsigned(matrix.indptr), kpm._unsigned(matrix.indices), matrix.data, negated,
+        steps, lag, *blocks, overlaps,
     )  # fmt: skip
-    expected_previous = previous.copy()
-    csr_matvecs(64, 64, 6, matrix.indptr, matrix.indices, matrix.data,
-                current.ravel(), expected_previous.ravel())  # fmt: skip
-    np.testing.assert_array_equal(fused_previous, expected_previous)
-    np.testing.assert_allclose(overlaps[0], np.sum(current * current, axis=0), rtol=1e-13)
-    np.testing.assert_allclose(
-        overlaps[1], np.sum(expected_previous * current, axis=0), rtol=1e-13
-    )
-    if steps == 2:
-        expected_current = current.copy()
-        csr_matvecs(64, 64, 6, matrix.indptr, matrix.indices, negated,
-                    expected_previous.ravel(), expected_current.ravel())  # fmt: skip
-        np.testing.assert_array_equal(fused_current, expected_current)
+    # The same steps by SciPy's kernel, c_(m+1) = c_(m-1) + M c_m in place, M = +-2 H.
+    expected = [current.copy(), previous.copy()]
+    for step in range(steps):
+        source, target = expected[step], expected[1 - step]
+        data = matrix.data if step == 0 else negated
+        np.testing.assert_allclose(overlaps[2 * step], np.sum(source * source, axis=0), rtol=1e-13)
+        csr_matvecs(size, size, 6, matrix.indptr, matrix.indices, data,
+                    source.ravel(), target.ravel())  # fmt: skip
         np.testing.assert_allclose(
-            overlaps[3], np.sum(expected_current * expected_previous, axis=0), rtol=1e-13
+            overlaps[2 * step + 1], np.sum(target * source, axis=0), rtol=1e-13
         )
-    else:
-        np.testing.assert_array_equal(fused_current, current)
+    np.testing.assert_array_equal(blocks[0], expected[0])
+    np.testing.assert_array_equal(blocks[1], expected[1])
 
 
 def test_kernel_choice_from_the_environment(monkeypatch):

@@ -66,7 +66,6 @@ def chebyshev_steps_with_overlaps(
     ``(c_(n+2), c_(n+1))``; a vector's real overlap is the sum of its two columns.
     """
     n_rows, width = current.shape
-    row = np.empty(width)
     squares = np.zeros(width)
     products = np.zeros(width)
     next_squares = np.zeros(width)
@@ -75,34 +74,26 @@ def chebyshev_steps_with_overlaps(
     for sweep in range(n_rows + (delay if steps == 2 else 0)):
         if sweep < n_rows:
             i = sweep
-            for j in range(width):
-                row[j] = previous[i, j]
             for p in range(indptr[i], indptr[i + 1]):
                 value = first[p]
                 column = indices[p]
                 for j in range(width):
-                    row[j] += value * current[column, j]
+                    previous[i, j] += value * current[column, j]
             for j in range(width):
-                now = current[i, j]
-                following = row[j]
-                previous[i, j] = following
-                squares[j] += now * now
-                products[j] += following * now
+                squares[j] += current[i, j] * current[i, j]
+            for j in range(width):
+                products[j] += previous[i, j] * current[i, j]
         i = sweep - delay
         if steps == 2 and i >= 0:
-            for j in range(width):
-                row[j] = current[i, j]
             for p in range(indptr[i], indptr[i + 1]):
                 value = second[p]
                 column = indices[p]
                 for j in range(width):
-                    row[j] += value * previous[column, j]
+                    current[i, j] += value * previous[column, j]
             for j in range(width):
-                now = previous[i, j]
-                following = row[j]
-                current[i, j] = following
-                next_squares[j] += now * now
-                next_products[j] += following * now
+                next_squares[j] += previous[i, j] * previous[i, j]
+            for j in range(width):
+                next_products[j] += current[i, j] * previous[i, j]
     for j in range(width):
         overlaps[0, j] += squares[j]
         overlaps[1, j] += products[j]

@@ -778,8 +778,8 @@ class _Chebyshev:
         current, previous = self.current.view(float), self.previous.view(float)
         sums = np.zeros((2 * steps, current.shape[1]))
         kernels.chebyshev_steps_with_overlaps(
-            first.indptr,
-            first.indices,
+            _unsigned(first.indptr),
+            _unsigned(first.indices),
             first.data,
             second.data,
             steps,
@@ -853,6 +853,15 @@ class _Chebyshev:
         joined.current = np.hstack([first.current, second.current])
         joined.order = first.order
         return joined
+
+
+def _unsigned(index: NDArray[np.integer]) -> NDArray[np.unsignedinteger]:
+    """A CSR index array (never negative) as unsigned integers of its size, not copied.
+
+    Compiled code indexes with unsigned integers without the check for negative indices
+    (Python's ``a[-1]``) it makes for signed ones, at every stored entry.
+    """
+    return index.view(np.dtype(f"u{index.dtype.itemsize}"))
 
 
 def _negated(matrix: sp.csr_matrix) -> sp.csr_matrix:
