@@ -146,7 +146,7 @@ class BulkStore:
         last_family: Any = None
         number = -1
         for k, site in enumerate(sites):
-            family, tag = site.family, site.tag
+            family, tag = site.family, site._tag
             if family is not last_family:
                 if type(tag) is not Tag and type(tag) is not tuple:
                     raise NotBulk
@@ -179,7 +179,7 @@ class BulkStore:
 
     def add_site(self, site: Any, value: Any) -> None:
         """Set one site (kept in lists until the next merge)."""
-        family, tag = site.family, site.tag
+        family, tag = site.family, site._tag
         number = self._family_number.get(family)
         if number is None or self.tag_length[number] != len(tag):
             if type(tag) is not Tag and type(tag) is not tuple:
@@ -208,7 +208,7 @@ class BulkStore:
         self._single_base = self._next_id
         numbers = self._family_number
         fams = np.fromiter((numbers[s.family] for s in sites), dtype=np.int32, count=len(sites))
-        tags = self._tag_array([s.tag for s in sites], fams)
+        tags = self._tag_array([s._tag for s in sites], fams)
         self._pending.append((fams, tags, values))
         self._pending_numbers.append((len(self._pending) - 1, base))
 
@@ -371,7 +371,7 @@ class BulkStore:
         number = self._family_number.get(site.family)
         if number is None:
             return -1
-        tag = site.tag
+        tag = site._tag
         if len(tag) != self.tag_length[number] or not len(self._keys):
             return -1
         if not self._lookup:

@@ -274,10 +274,14 @@ class Site:
         Real-space position, shape (dim,).
     """
 
-    __slots__ = ("_hash", "_pos", "family", "tag")
+    # The tag is kept as given when it is a plain tuple of ints (lat(i, j)), and becomes a
+    # Tag when first read: a plain tuple of ints is no work for Python's cyclic garbage
+    # collector, which otherwise walks every site's tag again and again while millions of
+    # sites are made.
+    __slots__ = ("_hash", "_pos", "_tag", "family")
 
     family: SiteFamily
-    tag: Any
+    _tag: Any
 
     def __init__(self, family: SiteFamily, tag: Any, _i_know_what_i_do: bool = False) -> None:
         if not _i_know_what_i_do:
@@ -285,11 +289,20 @@ class Site:
                 raise TypeError(f"a site's family must be a SiteFamily, got {family!r}")
             tag = family.normalize_tag(tag)
         object.__setattr__(self, "family", family)
-        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "_tag", tag)
         object.__setattr__(self, "_hash", hash((family, tag)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("sites are immutable")
+
+    @property
+    def tag(self) -> Any:
+        """Integer lattice coordinates (a :class:`Tag`)."""
+        tag = self._tag
+        if type(tag) is tuple:
+            tag = Tag(tag)
+            _set_site_tag(self, tag)
+        return tag
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Site, (self.family, self.tag, True))
@@ -309,7 +322,7 @@ class Site:
             return True
         if isinstance(other, Site):
             return self._hash == other._hash and (  # type: ignore[attr-defined]
-                self.family == other.family and self.tag == other.tag
+                self.family == other.family and self._tag == other._tag
             )
         pair = self._pair(other)
         return pair is not None and (self.family, self.tag) == pair
@@ -376,14 +389,16 @@ class Site:
 
 _make_object = object.__new__
 _set_site_family = Site.__dict__["family"].__set__
-_set_site_tag = Site.__dict__["tag"].__set__
+_set_site_tag = Site.__dict__["_tag"].__set__
 _set_site_hash = Site.__dict__["_hash"].__set__
 
 
 _set_site_pos = Site.__dict__["_pos"].__set__
 
 
-def _new_site(family: SiteFamily, tag: Tag, pos: NDArray[np.float64] | None = None) -> Site:
+def _new_site(
+    family: SiteFamily, tag: tuple[int, ...], pos: NDArray[np.float64] | None = None
+) -> Site:
     """A Site from a family and an already normalized tag, without the checks; `pos`,
     a read-only array equal to ``family.pos(tag)``, fills its position cache."""
     site = _make_object(Site)
@@ -567,7 +582,7 @@ class Monatomic(SiteFamily):
                 if type(entry) is not int:
                     break
             else:
-                return _new_site(self, Tag(tag))
+                return _new_site(self, tag)
         return Site(self, tag)
 
     def normalize_tag(self, tag: Sequence[Any]) -> tuple[int, ...]:
