@@ -1713,18 +1713,15 @@ def _finalized_system(
     def system_index(wanted: list[Site]) -> NDArray[np.int64]:
         return np.array([index.get(site, -1) for site in wanted], dtype=np.int64)
 
-    return System(
+    return _assembled_system(
+        builder,
+        system_index,
+        spin_degeneracy,
+        magnetic_flux,
         sites=sites,
         norbs=norbs,
         onsite=onsite,
         hoppings=hoppings,
-        **_finalized_leads(builder, system_index, spin_degeneracy, magnetic_flux),
-        spin_degeneracy=spin_degeneracy,
-        magnetic_flux=magnetic_flux,
-        conservation_law=builder.conservation_law,
-        time_reversal=builder.time_reversal,
-        particle_hole=builder.particle_hole,
-        chiral=builder.chiral,
     )
 
 
@@ -1942,12 +1939,30 @@ def _finalized_bulk(
             result[known] = np.where(rows >= 0, index[rows], -1)
         return result
 
-    return System(
+    return _assembled_system(
+        builder,
+        system_index,
+        spin_degeneracy,
+        magnetic_flux,
         sites=SiteSource(bulk, order),
         pos=pos,
         norbs=norbs,
         onsite=onsite,
         hoppings=hoppings,
+    )
+
+
+def _assembled_system(
+    builder: Builder,
+    system_index: Callable[[list[Site]], NDArray[np.int64]],
+    spin_degeneracy: int,
+    magnetic_flux: str | None,
+    **parts: Any,
+) -> System:
+    """The System of a finite Builder from its parts (sites, orbitals, term groups, and
+    positions where the sites are made later), with its leads and symmetries."""
+    return System(
+        **parts,
         **_finalized_leads(builder, system_index, spin_degeneracy, magnetic_flux),
         spin_degeneracy=spin_degeneracy,
         magnetic_flux=magnetic_flux,

@@ -152,7 +152,9 @@ def _fused_kernels() -> Any:
         return None
     try:
         from . import _kpm_kernels
-    except ImportError:
+    except (ImportError, RuntimeError, OSError):
+        # No numba, or numba without a place for its compiled cache (it refuses such a
+        # function at import): SciPy's kernel gives the same numbers.
         return None
     return _kpm_kernels
 
