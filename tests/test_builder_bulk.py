@@ -451,3 +451,25 @@ def test_tags_beyond_int64_go_to_the_dictionaries():
         assert len(syst) == 6
         assert syst[lat(2**70, 0)] == 1 and syst[lat(2**80, 5)] == 3 and syst[lat(0, 1)] == 2
         assert len(syst.finalized().sites) == 6
+
+
+@pytest.mark.parametrize("dictionaries", [False, True])
+def test_hoppings_to_a_new_site_after_sites_set_in_bulk(dictionaries):
+    """A site set alone after sites set in bulk, then hoppings to it in a list that fails
+    later on: the hoppings before the failure are set, to the right sites. (The store's
+    number for the new site went stale when the bulk sites were merged in between.)"""
+    lat = meso.lattice.square(norbs=1)
+    syst = _builder(dictionaries)
+    syst[lat.shape(lambda p: p[0] ** 2 + p[1] ** 2 < 16, (0, 0))] = 1.5
+    syst[lat(1, 2)] = 2.0
+    with pytest.raises(KeyError, match="is not in the Builder"):
+        syst[[(lat(1, 2), lat(0, 1)), (lat(-3, -3), lat(3, 3))]] = -0.3
+    assert syst[lat(1, 2), lat(0, 1)] == -0.3
+    assert len(syst) == 46
+    syst[lat(2, 2)] = 2.0
+    syst[lat(2, 2), lat(1, 2)] = -1
+    fsys = syst.finalized()
+    ham = fsys.hamiltonian_submatrix()
+    index = fsys.id_by_site
+    assert ham[index[lat(2, 2)], index[lat(1, 2)]] == -1
+    assert ham[index[lat(1, 2)], index[lat(0, 1)]] == -0.3

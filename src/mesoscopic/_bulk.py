@@ -215,11 +215,13 @@ class BulkStore:
     def endpoint(self, site: Any) -> int | None:
         """A hopping end for :meth:`add_hopping`: the site's row, or -(n + 1) for the
         single site number n not merged yet; None when the site is not set."""
+        if self._pending:
+            # Arrays set in bulk are merged first, so that a number handed out here stays
+            # a single site's until the next merge, which turns stored numbers into rows.
+            self.merge()
         number = self._single.get(site)
         if number is not None:
             return -(number + 1)
-        if self._pending:
-            self.merge()
         row = self._merged_row(site)
         return row if row >= 0 else None
 
@@ -433,6 +435,8 @@ class BulkStore:
         self.merge()
         a = np.array(self._hop_ends[0], dtype=np.int32)
         b = np.array(self._hop_ends[1], dtype=np.int32)
+        if len(a) and min(int(a.min()), int(b.min())) < 0:
+            raise AssertionError("a hopping end still names a site not merged")
         values = np.array(self._hop_values, dtype=np.int32)
         self._hop_ends = (array.array("q"), array.array("q"))
         self._hop_values = array.array("q")

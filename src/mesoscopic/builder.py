@@ -518,6 +518,11 @@ class Builder(Generic[_Symmetry]):
     def _bulk_hoppings(self, bulk: BulkStore, pairs: list[tuple[Site, Site]], value: Any) -> None:
         if not pairs:
             return
+        # As the dictionaries (which expand the key first): a hopping from a site to itself
+        # anywhere in the list refuses the whole list before anything is set.
+        for pair in pairs:
+            if pair[0] == pair[1]:
+                _checked_hopping(pair)
         if isinstance(value, HermConjOfFunc):
             pairs = [(b, a) for a, b in pairs]
             value = value.function
