@@ -10,6 +10,7 @@ interfaces, paddings, the Hamiltonian) and the Builder's own contents and their 
 from __future__ import annotations
 
 import cmath
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -473,3 +474,91 @@ def test_hoppings_to_a_new_site_after_sites_set_in_bulk(dictionaries):
     index = fsys.id_by_site
     assert ham[index[lat(2, 2)], index[lat(1, 2)]] == -1
     assert ham[index[lat(1, 2)], index[lat(0, 1)]] == -0.3
+
+
+def _random_script(seed: int, dictionaries: bool) -> tuple[meso.Builder, list[Any]]:
+    """Random Builder operations (sites, lists, shapes, hopping kinds, hoppings one by one
+    and in lists, conjugated values, deletions, dangling sites, lookups, a lead), with the
+    errors they raise: what a script does, in any order."""
+    import random
+
+    rnd = random.Random(seed)
+    if seed % 2:
+        lat: Any = meso.lattice.honeycomb(norbs=1, name=["a", "b"])
+        families = lat.sublattices
+        period = lat.vec((-1, 0))
+    else:
+        lat = meso.lattice.square(norbs=1)
+        families = [lat]
+        period = (-1, 0)
+
+    def site() -> Any:
+        return rnd.choice(families)(rnd.randint(-3, 3), rnd.randint(-3, 3))
+
+    def hop(a, b, t):
+        return -t
+
+    syst = _builder(dictionaries)
+    log: list[Any] = []
+    for _ in range(rnd.randint(5, 40)):
+        op = rnd.random()
+        try:
+            if op < 0.25:
+                value = rnd.choice([1.0, 2.0, 3.5])
+                syst[site()] = value
+            elif op < 0.4:
+                value = rnd.choice([0.5, 4.0])
+                syst[[site() for _ in range(rnd.randint(0, 10))]] = value
+            elif op < 0.5:
+                radius = rnd.choice([2, 3, 4])
+                syst[lat.shape(lambda p, r=radius: p[0] ** 2 + p[1] ** 2 < r**2, (0, 0))] = 1.5
+            elif op < 0.62:
+                syst[lat.neighbors()] = rnd.choice([-1.0, hop])
+            elif op < 0.72:
+                a, b = site(), site()
+                syst[a, b] = rnd.choice([-0.5, -0.7j])
+            elif op < 0.78:
+                syst[[(site(), site()) for _ in range(rnd.randint(1, 12))]] = -0.3
+            elif op < 0.84:
+                del syst[site()]
+            elif op < 0.88:
+                del syst[[site() for _ in range(3)]]
+            elif op < 0.92:
+                syst.eradicate_dangling()
+            elif op < 0.96:
+                s = site()
+                present = s in syst
+                log.append(("site", present, syst[s] if present else None))
+            elif op < 0.99:
+                a, b = site(), site()
+                log.append(("hopping", (a, b) in syst))
+                if (a, b) in syst:
+                    syst[b, a] = syst[a, b]  # a conjugate, set back
+            else:
+                lead = meso.Builder(meso.TranslationalSymmetry(period))
+                lead[lat.shape(lambda p: abs(p[1]) < 1.1, (0, 0))] = 0.5
+                lead[lat.neighbors()] = -1
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    log.append(("lead", sorted(syst.attach_lead(lead))))
+        except (KeyError, ValueError, TypeError) as error:
+            log.append((type(error).__name__, str(error)))
+    log.append(len(syst))
+    return syst, log
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_operations_give_what_the_dictionaries_give(seed):
+    bulk, log_bulk = _random_script(seed, False)
+    dicts, log_dicts = _random_script(seed, True)
+    assert log_bulk == log_dicts
+    try:
+        fa = bulk.finalized()
+    except ValueError as error:
+        with pytest.raises(ValueError, match=re.escape(str(error)[:40])):
+            dicts.finalized()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", meso.system.UnusedParameterWarning)
+            _assert_same_system(fa, dicts.finalized(), {"t": 1.0})
+    _assert_same_builder(bulk, dicts)

@@ -1376,20 +1376,37 @@ class Builder(Generic[_Symmetry]):
             )
         min_dom, max_dom = min(domains), max(domains) + add_cells
         start = [sym.act((max_dom + 1,), s) for s in lead_builder._sites]
+        # Recorded first and applied once the lead is known to attach: a lead that cannot
+        # attach leaves the Builder as it was (as the array store's attach does).
+        new_sites: dict[Site, Any] = {}
+        new_hoppings: dict[tuple[Site, Site], Any] = {}
+
+        def contains(site: Site) -> bool:
+            return site in new_sites or site in self._sites
+
+        def add_hopping(a: Site, b: Site, value: Any) -> None:
+            new_hoppings.pop((b, a), None)
+            new_hoppings.pop((a, b), None)
+            new_hoppings[a, b] = value
+
         extension = _attach_extension(
             lead_builder,
             start,
             min_dom,
             max_dom,
-            contains=lambda site: site in self._sites,
-            add_site=self._attach_site,
-            add_hopping=self._attach_hopping,
+            contains=contains,
+            add_site=new_sites.__setitem__,
+            add_hopping=add_hopping,
         )
-        added, interface = _attach_finish(
-            sym, lead_builder, start, extension, max_dom, lambda site: site in self._sites
-        )
-        for site in start:
-            self._delete_site(site)
+        added, interface = _attach_finish(sym, lead_builder, start, extension, max_dom, contains)
+        # The start cell (just outside the region) is not kept, nor hoppings to it.
+        start_set = set(start)
+        for site, value in new_sites.items():
+            if site not in start_set:
+                self._attach_site(site, value)
+        for (a, b), value in new_hoppings.items():
+            if a not in start_set and b not in start_set:
+                self._attach_hopping(a, b, value)
         return self._add_lead(lead_builder, interface, added)
 
     def _bulk_attach(self, bulk: BulkStore, lead_builder: Builder, add_cells: int) -> list[Site]:
