@@ -225,10 +225,6 @@ class BulkStore:
         row = self._merged_row(site)
         return row if row >= 0 else None
 
-    def has_site(self, site: Any) -> bool:
-        """Whether a site is set, without merging single sites."""
-        return self.endpoint(site) is not None
-
     def site_value(self, site: Any) -> tuple[bool, Any]:
         """(present, value) of one site, without merging single sites."""
         number = self._single.get(site)
@@ -419,6 +415,25 @@ class BulkStore:
             ]
 
     # ---- hoppings --------------------------------------------------------------------
+
+    def set_hopping(self, a: Any, b: Any, value: int) -> bool:
+        """Set one hopping between two different sites that are set; False (nothing set)
+        otherwise."""
+        end_a, end_b = self.endpoint(a), self.endpoint(b)
+        if end_a is None or end_b is None or end_a == end_b:
+            return False
+        self.add_hopping(end_a, end_b, value)
+        return True
+
+    def rows_of(self, sites: Sequence[Any]) -> NDArray[np.int64]:
+        """Rows of Site objects among the merged sites (merging first), -1 where absent."""
+        self.merge()
+        rows = np.full(len(sites), -1, dtype=np.int64)
+        known = [k for k, site in enumerate(sites) if site.family in self._family_number]
+        if known:
+            fams, tags = self.site_rows([sites[k] for k in known])
+            rows[known] = self.find(fams, tags)
+        return rows
 
     def add_hopping(self, a: int, b: int, value: int) -> None:
         """Set one hopping between ends given by :meth:`endpoint`."""

@@ -35,7 +35,7 @@ import inspect
 import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, NoReturn, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -416,11 +416,9 @@ class Builder(Generic[_Symmetry]):
                     type(a) is Site
                     and type(b) is Site
                     and (callable(value) or type(value) in _NUMBERS)
+                    and bulk.set_hopping(a, b, bulk.value_number(value))
                 ):
-                    end_a, end_b = bulk.endpoint(a), bulk.endpoint(b)
-                    if end_a is not None and end_b is not None and end_a != end_b:
-                        bulk.add_hopping(end_a, end_b, bulk.value_number(value))
-                        return
+                    return
             key = self._bulk_set(bulk, key, value)
             if key is _DONE:
                 return
@@ -534,41 +532,23 @@ class Builder(Generic[_Symmetry]):
             # One by one, as a script sets them: no merge of the sites set just before.
             number = bulk.value_number(value)
             for site_a, site_b in pairs:
-                end_a, end_b = bulk.endpoint(site_a), bulk.endpoint(site_b)
-                if end_a is None or end_b is None or end_a == end_b:
-                    # The dictionaries' check, for its message.
-                    self._materialize()
-                    self._set_hopping(site_a, site_b, value)
-                    raise AssertionError(
-                        f"hopping {_described((site_a, site_b))} should have been refused"
-                    )
-                bulk.add_hopping(end_a, end_b, number)
+                if not bulk.set_hopping(site_a, site_b, number):
+                    self._refuse_hopping(site_a, site_b, value)
             return
-        bulk.merge()
-        rows = []
-        for part in (0, 1):
-            sites = [pair[part] for pair in pairs]
-            fams = np.array([bulk.known_family(s.family) for s in sites], dtype=np.int32)
-            if np.any(fams < 0):
-                found = np.full(len(sites), -1, dtype=np.int64)
-                known = np.flatnonzero(fams >= 0)
-                if len(known):
-                    _, tags = bulk.site_rows([sites[k] for k in known])
-                    found[known] = bulk.find(fams[known], tags)
-            else:
-                _, tags = bulk.site_rows(sites)
-                found = bulk.find(fams, tags)
-            rows.append(found)
-        a, b = rows
+        a = bulk.rows_of([pair[0] for pair in pairs])
+        b = bulk.rows_of([pair[1] for pair in pairs])
         bad = np.flatnonzero((a < 0) | (b < 0) | (a == b))
         stop = int(bad[0]) if len(bad) else len(pairs)
         bulk.add_hoppings(a[:stop], b[:stop], bulk.value_number(value))
         if stop < len(pairs):
-            pa, pb = pairs[stop]
-            # The dictionaries' check, for its message (the hoppings before it are set).
-            self._materialize()
-            self._set_hopping(pa, pb, value)
-            raise AssertionError(f"hopping {_described((pa, pb))} should have been refused")
+            self._refuse_hopping(*pairs[stop], value)  # the hoppings before it are set
+
+    def _refuse_hopping(self, a: Site, b: Site, value: Any) -> NoReturn:
+        """Raise the dictionaries' error for a hopping the array store cannot set (a site
+        that is not in the Builder), with their message."""
+        self._materialize()
+        self._set_hopping(a, b, value)
+        raise AssertionError(f"hopping {_described((a, b))} should have been refused")
 
     def _bulk_kind(self, bulk: BulkStore, kind: HoppingKind, value: Any) -> None:
         """``builder[kind] = value``: every hopping of the kind between sites present."""
@@ -719,13 +699,7 @@ class Builder(Generic[_Symmetry]):
         before a site that is absent are deleted, as one by one."""
         if not sites:
             return
-        bulk.merge()
-        fams = np.array([bulk.known_family(s.family) for s in sites], dtype=np.int32)
-        rows = np.full(len(sites), -1, dtype=np.int64)
-        known = np.flatnonzero(fams >= 0)
-        if len(known):
-            _, tags = bulk.site_rows([sites[k] for k in known])
-            rows[known] = bulk.find(fams[known], tags)
+        rows = bulk.rows_of(sites)
         missing = np.flatnonzero(rows < 0)
         stop = int(missing[0]) if len(missing) else len(sites)
         # A site listed twice is absent the second time.
@@ -1450,14 +1424,10 @@ class Builder(Generic[_Symmetry]):
         fd_of_added = hoppings.pop("fd_of_added")
         for site, j in zip(added, fd_of_added):
             bulk.add_site(site, values[j])
-        bulk.merge()
         if len(hoppings["tails"]):
-            ends = []
-            for part in ("tails", "heads"):
-                fams, tags = bulk.site_rows(hoppings[part])
-                ends.append(bulk.find(fams, tags))
+            tails, heads = bulk.rows_of(hoppings["tails"]), bulk.rows_of(hoppings["heads"])
             numbers = np.array([bulk.value_number(v) for v in hoppings["values"]], dtype=np.int64)
-            bulk.add_hoppings(ends[0], ends[1], numbers[hoppings["value_index"]])
+            bulk.add_hoppings(tails, heads, numbers[hoppings["value_index"]])
         return self._add_lead(lead_builder, interface, added)
 
     def _add_lead(
@@ -1953,13 +1923,8 @@ def _finalized_bulk(
     hoppings = _bulk_groups(bulk, (ha, hb), hv, index, norbs, vectorize=builder.vectorize)
 
     def system_index(sites: list[Site]) -> NDArray[np.int64]:
-        result = np.full(len(sites), -1, dtype=np.int64)
-        known = [k for k, s in enumerate(sites) if bulk.known_family(s.family) >= 0]
-        if known:
-            fams, tags = bulk.site_rows([sites[k] for k in known])
-            rows = bulk.find(fams, tags)
-            result[known] = np.where(rows >= 0, index[rows], -1)
-        return result
+        rows = bulk.rows_of(sites)
+        return np.where(rows >= 0, index[rows], -1)
 
     return _assembled_system(
         builder,
