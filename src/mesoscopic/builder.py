@@ -55,6 +55,7 @@ from .lattice import (
     TranslationalSymmetry,
     _described,
     _new_site,
+    _PackedTags,
 )
 from .system import InfiniteSystem, ModesLead, SelfEnergyLead, System, TermGroup
 from .system import Other as Other  # Kwant's builder.Other, re-exported
@@ -1134,8 +1135,6 @@ class Builder(Generic[_Symmetry]):
         j_a = np.array(nb_j, dtype=np.int64)
         dm_a = np.array(nb_dm, dtype=np.int64).reshape(len(nb_j), nd)
         width = max(len(site.tag) for site in cell)
-        if width > 3:
-            raise NotBulk
         fams = np.array(
             [bulk.family_number(site.family, len(site.tag)) for site in cell], dtype=np.int64
         )
@@ -1144,18 +1143,15 @@ class Builder(Generic[_Symmetry]):
         for i, site in enumerate(cell):
             fd_tags[i, : len(site.tag)] = site.tag
             shifts[i, :, : len(site.tag)] = sym._tag_shifts(site.family)
-        bits = 56 // width
-        half = np.int64(1) << np.int64(bits - 1)
+        packed = _PackedTags(width)
 
         def tags_of(j: NDArray[np.int64], m: NDArray[np.int64]) -> NDArray[np.int64]:
             return fd_tags[j] + np.einsum("nk,nkw->nw", m, shifts[j])
 
         def encode(j: NDArray[np.int64], tags: NDArray[np.int64]) -> NDArray[np.int64]:
-            if tags.size and (tags.min() <= -half or tags.max() >= half):
-                raise NotBulk
-            keys = fams[j]
-            for k in range(width):
-                keys = (keys << np.int64(bits)) + (tags[:, k] + half)
+            keys = packed.encode(fams[j], tags)
+            if keys is None:
+                raise NotBulk  # tags (or family numbers) too large for the keys
             return keys
 
         families = bulk.families
@@ -1172,9 +1168,7 @@ class Builder(Generic[_Symmetry]):
         sites_found = [starts[k] for k in first.tolist()]
         total = len(front_j)
         while len(front_j):
-            counts = ptr_a[front_j + 1] - ptr_a[front_j]
-            entry = np.repeat(ptr_a[front_j], counts) + np.arange(counts.sum())
-            entry -= np.repeat(np.cumsum(counts) - counts, counts)
+            entry, counts = _row_entries(ptr_a, front_j)
             head_j = j_a[entry]
             head_m = np.repeat(front_m, counts, axis=0) + dm_a[entry]
             head_tags = tags_of(head_j, head_m)
@@ -1210,9 +1204,7 @@ class Builder(Generic[_Symmetry]):
         all_tags = tags_of(all_j, all_m)
         all_keys = encode(all_j, all_tags)
         # The hoppings of the new sites: to sites already here, and among themselves once.
-        counts = ptr_a[all_j + 1] - ptr_a[all_j]
-        entry = np.repeat(ptr_a[all_j], counts) + np.arange(counts.sum())
-        entry -= np.repeat(np.cumsum(counts) - counts, counts)
+        entry, counts = _row_entries(ptr_a, all_j)
         tail = np.repeat(np.arange(len(all_j)), counts)
         head_j = j_a[entry]
         head_tags = tags_of(head_j, np.repeat(all_m, counts, axis=0) + dm_a[entry])
@@ -2108,6 +2100,16 @@ def _attach_extension(
     return added
 
 
+def _row_entries(
+    ptr: NDArray[np.int64], rows: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The entries of `rows` of a CSR structure (pointers `ptr`), row after row, and the
+    number of entries of each row."""
+    counts = ptr[rows + 1] - ptr[rows]
+    entries = np.arange(counts.sum()) + np.repeat(ptr[rows] - (np.cumsum(counts) - counts), counts)
+    return entries, counts
+
+
 def _bulk_extension(
     bulk: BulkStore, lead_builder: Builder, min_dom: int, max_dom: int
 ) -> tuple[list[Site], dict[str, Any]]:
@@ -2155,14 +2157,12 @@ def _bulk_extension(
     added_m = [np.full(n_fd, max_dom + 1, dtype=np.int64)]
     visited = np.zeros(span * n_fd, dtype=bool)
     visited[code(added_j[0], added_m[0])] = True
-    pairs: list[tuple[NDArray[np.int64], ...]] = []
+    pairs: list[tuple[NDArray[Any], ...]] = []
     first_position = 0
     front_j, front_m = added_j[0], added_m[0]
     while len(front_j):
-        counts = ptr_a[front_j + 1] - ptr_a[front_j]
+        entry, counts = _row_entries(ptr_a, front_j)
         tail_pos = np.repeat(np.arange(first_position, first_position + len(front_j)), counts)
-        starts = np.repeat(ptr_a[front_j], counts)
-        entry = starts + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         head_j = j_a[entry]
         head_m = np.repeat(front_m, counts) + dm_a[entry]
         inside = (head_m >= min_dom - 1) & (head_m <= max_dom + 1)

@@ -391,8 +391,6 @@ _make_object = object.__new__
 _set_site_family = Site.__dict__["family"].__set__
 _set_site_tag = Site.__dict__["_tag"].__set__
 _set_site_hash = Site.__dict__["_hash"].__set__
-
-
 _set_site_pos = Site.__dict__["_pos"].__set__
 
 
@@ -884,6 +882,38 @@ def _neighbors(
     )
 
 
+class _PackedTags:
+    """(family number, integer tag) pairs as int64 keys that sort as the pairs do.
+
+    Family numbers below 64 and tags of `dims` entries, each within
+    ``+-2**(56 // dims - 1)``; :meth:`encode` gives None for anything outside.
+    """
+
+    def __init__(self, dims: int) -> None:
+        self.dims = dims
+        self.bits = np.int64(56 // dims)
+        self.half = np.int64(1) << (self.bits - 1)
+
+    def encode(self, fams: NDArray[np.int64], tags: NDArray[np.int64]) -> NDArray[np.int64] | None:
+        if fams.size and (fams.min() < 0 or fams.max() >= 64):
+            return None
+        if tags.size and (tags.min() <= -self.half or tags.max() >= self.half):
+            return None
+        keys = np.asarray(fams, dtype=np.int64)
+        for k in range(self.dims):
+            keys = (keys << self.bits) + (tags[:, k] + self.half)
+        return keys
+
+    def decode(self, keys: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        mask = (np.int64(1) << self.bits) - 1
+        tags = np.empty((len(keys), self.dims), dtype=np.int64)
+        rest = keys.copy()
+        for k in range(self.dims - 1, -1, -1):
+            tags[:, k] = (rest & mask) - self.half
+            rest >>= self.bits
+        return rest, tags
+
+
 class Shape:
     """A region of a lattice, evaluated by flood fill when given a Builder.
 
@@ -979,18 +1009,10 @@ class Shape:
         fams = self.families
         nfam = len(fams)
         d = len(fams[0].prim_vecs)
-        if nfam > 63 or any(len(f.prim_vecs) != d for f in fams):
+        if any(len(f.prim_vecs) != d for f in fams):
             return None
-        bits = (62 - 6) // d
-        half = np.int64(1) << np.int64(bits - 1)
-
-        def encode(f: NDArray[np.int64], tags: NDArray[np.int64]) -> NDArray[np.int64] | None:
-            if tags.size and (tags.min() <= -half or tags.max() >= half):
-                return None
-            keys = f.astype(np.int64)
-            for k in range(d):
-                keys = (keys << np.int64(bits)) + (tags[:, k] + half)
-            return keys
+        encode = _PackedTags(d).encode
+        decode = _PackedTags(d).decode
 
         def inside(f: NDArray[np.int64], tags: NDArray[np.int64]) -> NDArray[np.bool_]:
             result = np.zeros(len(f), dtype=bool)
@@ -1025,13 +1047,8 @@ class Shape:
         found = [front]
         total = len(front)
         previous = np.zeros(0, dtype=np.int64)
-        mask = (np.int64(1) << np.int64(bits)) - 1
         while len(front):
-            tags = np.empty((len(front), d), dtype=np.int64)
-            rest = front.copy()
-            for k in range(d - 1, -1, -1):
-                tags[:, k] = (rest & mask) - half
-                rest >>= np.int64(bits)
+            _, tags = decode(front)
             cand_t = (tags[:, None, :] + shifts[None, :, :]).reshape(-1, d)
             cand_t = np.tile(cand_t, (nfam, 1))
             cand_f = np.repeat(np.arange(nfam, dtype=np.int64), len(front) * len(shifts))
@@ -1047,13 +1064,7 @@ class Shape:
             total += len(front)
             if total > 50_000_000:
                 raise ValueError("shape fill exceeded 5e7 sites: is the shape function bounded?")
-        keys = np.sort(np.concatenate(found))
-        family_of = keys >> np.int64(bits * d)
-        tags = np.empty((len(keys), d), dtype=np.int64)
-        rest = keys.copy()
-        for k in range(d - 1, -1, -1):
-            tags[:, k] = (rest & mask) - half
-            rest >>= np.int64(bits)
+        family_of, tags = decode(np.sort(np.concatenate(found)))
         return [(fam, tags[family_of == k]) for k, fam in enumerate(fams)]
 
 
