@@ -332,10 +332,7 @@ class BulkStore:
         return np.bincount(ha, minlength=n) + np.bincount(hb, minlength=n)
 
     def _encode(self, columns: NDArray[np.int64]) -> NDArray[np.int64]:
-        keys = np.zeros(len(columns), dtype=np.int64)
-        for k in range(columns.shape[1]):
-            keys = keys * self._span[k] + (columns[:, k] - self._lo[k])
-        return keys
+        return _radix_keys(columns, self._lo, self._span)
 
     def find(self, fams: NDArray[np.int32] | int, tags: NDArray[np.int64]) -> NDArray[np.int64]:
         """Rows of the merged sites with these families and tags, -1 where absent."""
@@ -597,7 +594,16 @@ def row_membership(rows: NDArray[np.int64], table: NDArray[np.int64]) -> NDArray
     if float(np.prod(span.astype(float))) >= _KEY_LIMIT:
         wanted = {tuple(r) for r in table.tolist()}
         return np.array([tuple(r) in wanted for r in rows.tolist()], dtype=bool)
-    keys = np.zeros(len(both), dtype=np.int64)
-    for k in range(both.shape[1]):
-        keys = keys * span[k] + (both[:, k] - lo[k])
+    keys = _radix_keys(both, lo, span)
     return np.isin(keys[: len(rows)], keys[len(rows) :])
+
+
+def _radix_keys(
+    columns: NDArray[np.int64], lo: NDArray[np.int64], span: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Integer rows as one int64 key each: column k, shifted by ``lo[k]``, is a digit of
+    base ``span[k]`` (the product of the spans must stay below ``_KEY_LIMIT``)."""
+    keys = np.zeros(len(columns), dtype=np.int64)
+    for k in range(columns.shape[1]):
+        keys = keys * span[k] + (columns[:, k] - lo[k])
+    return keys
