@@ -896,9 +896,11 @@ def test_mirror_leads_share_modes_deterministically_and_thread_safely():
 
     leads_module._EIGEN_CACHE.clear()
     leads_module._MODES_CACHE.clear()
+    leads_module._RECENT_MODES.clear()
     reference = [smatrix_data(e) for e in energies]
     leads_module._EIGEN_CACHE.clear()
     leads_module._MODES_CACHE.clear()
+    leads_module._RECENT_MODES.clear()
     reversed_order = [smatrix_data(e) for e in energies[::-1]][::-1]
     for a, b in zip(reference, reversed_order):
         np.testing.assert_array_equal(a, b)
@@ -1013,11 +1015,13 @@ def test_mirror_lead_modes_read_off_its_image_equal_an_independent_solution(case
         monkeypatch.setattr(leads_module, "_SHARE_MIRROR_MODES", share)
         leads_module._EIGEN_CACHE.clear()
         leads_module._MODES_CACHE.clear()
+        leads_module._RECENT_MODES.clear()
         solved.clear()
         lead_modes = [lead.modes(energy) for lead in pair]
         # Both roads ran: one solution for the pair, or one for each lead.
         assert solved == ([True] if share else [False, False])
         leads_module._MODES_CACHE.clear()
+        leads_module._RECENT_MODES.clear()
         results[share] = lead_modes, np.asarray(scattering_matrix(h_sys, pair, energy).data)
     (shared_modes, s_shared), (own_modes, s_own) = results[True], results[False]
     phases = []
@@ -1057,9 +1061,11 @@ def test_identical_and_mirror_leads_are_solved_once_per_energy(monkeypatch):
     order = [(h, hop), (h, hop.conj().T), (h, hop), (h, hop.conj().T)]
     for energy in (0.1, 0.4):
         leads_module._MODES_CACHE.clear()
+        leads_module._RECENT_MODES.clear()
         alone = [selfenergy(*lead, energy) for lead in order[:2]]
         for first in (0, 1):
             leads_module._MODES_CACHE.clear()
+            leads_module._RECENT_MODES.clear()
             calls.clear()
             together = [selfenergy(*lead, energy) for lead in order[first:] + order[:first]]
             assert len(calls) == 1

@@ -352,3 +352,138 @@ def test_a_batch_evaluates_a_lead_once_when_its_parameters_do_not_change(monkeyp
         expected = sparse_smatrix(fsys, 1.2, params).transmission_matrix()
         np.testing.assert_allclose(t_other[k, 0], expected, atol=TOLERANCE, rtol=0)
     np.testing.assert_allclose(t[1, 0], t_other[1, 0], atol=TOLERANCE, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Reuse between calls, and threads
+# --------------------------------------------------------------------------------------------
+
+
+def fresh_smatrix(fsys, energy, params):
+    """The RGF S-matrix with nothing kept from earlier calls (no plan, no lead modes)."""
+    rgf._PLANS.clear()
+    meso.leads._RECENT_MODES.clear()
+    ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
+    return rgf.prepare(ham, lead_data(fsys, params=params)).smatrices([energy])[0]
+
+
+def test_a_loop_over_realizations_reuses_the_plan_and_gives_fresh_results(sparse_calls):
+    fsys = wire_in_field(7, 12)
+    # New disorder (only the diagonal changes), then a new field (the couplings change),
+    # then a hopping switched off (another pattern, so another slicing): each call equals a
+    # solve from scratch, and to the sparse solver.
+    elements = realizations(3, 7, 12, phi=[0.05, 0.05, 0.11])
+    cut = dict(elements[2], phi=0.0)
+    for energy, params in [(0.9, p) for p in elements] + [(1.3, cut), (0.9, elements[0])]:
+        before = sparse_calls.calls
+        loop = meso.smatrix(fsys, energy, params=params)
+        assert sparse_calls.calls == before
+        fresh = fresh_smatrix(fsys, energy, params)
+        np.testing.assert_allclose(loop.data, fresh.data, rtol=0, atol=1e-13)
+        assert_same_smatrix(loop, sparse_smatrix(fsys, energy, params))
+    assert len(rgf._PLANS) >= 1
+
+
+def test_a_plan_is_made_again_when_a_coupling_vanishes():
+    lat = meso.lattice.square(norbs=1)
+
+    def hopping(site1, site2, t_cut):
+        # The hoppings between columns 3 and 4 are t_cut: zero cuts the wire in two.
+        return -t_cut if {site1.tag[0], site2.tag[0]} == {3, 4} else -1.0
+
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(8) for y in range(3))] = 4.0
+    syst[lat.neighbors()] = hopping
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(3))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    through = meso.smatrix(fsys, 1.0, params=dict(t_cut=1.0))
+    cut = meso.smatrix(fsys, 1.0, params=dict(t_cut=0.0))
+    again = meso.smatrix(fsys, 1.0, params=dict(t_cut=1.0))
+    assert through.transmission(1, 0) > 1
+    assert cut.transmission(1, 0) == 0
+    np.testing.assert_array_equal(again.data, through.data)
+
+
+def test_lead_modes_are_kept_read_only_by_matrices_and_energy():
+    fsys = wire_in_field(5, 6)
+    params = realizations(1, 5, 6)[0]
+    first = lead_data(fsys, params=params)[0]
+    again = lead_data(fsys, params=params)[0]
+    assert first is not again
+    modes = first.modes(0.7)
+    assert again.modes(0.7) is modes  # equal matrices, equal energy: computed once
+    assert again.modes(0.71) is not modes
+    assert not modes[0].wave_functions.flags.writeable
+    assert not modes[1].selfenergy.flags.writeable
+    other = lead_data(fsys, params=dict(params, phi=0.3))[0]
+    assert other.modes(0.7) is not modes
+
+
+def wide_wire(width: int, length: int) -> meso.System:
+    lat = meso.lattice.square(norbs=1)
+    rng = np.random.default_rng(5)
+    values = rng.uniform(-0.5, 0.5, (length, width))
+    syst = meso.Builder()
+    for x in range(length):
+        for y in range(width):
+            syst[lat(x, y)] = 4.0 + values[x, y]
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def test_threads_split_a_batch_without_changing_its_numbers(monkeypatch):
+    fsys = wide_wire(rgf._MIN_THREADED_SLICE, 6)
+    energies = np.linspace(0.2, 1.4, 6)
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
+    stats_one: dict = {}
+    ham, leads = fsys.hamiltonian_submatrix(sparse=True), lead_data(fsys)
+    problem = rgf.prepare(ham, leads)
+    single = problem.smatrices(energies, stats=stats_one)
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "3")
+    stats_three: dict = {}
+    threaded = problem.smatrices(energies, stats=stats_three)
+    assert stats_one["threads"] == 1 and stats_one["num_chunks"] == 1
+    assert stats_three["threads"] == 3 and stats_three["num_chunks"] == 3
+    for a, b in zip(single, threaded):
+        np.testing.assert_allclose(a.data, b.data, rtol=0, atol=1e-12)
+    t_single = problem.transmission(energies)
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
+    np.testing.assert_allclose(problem.transmission(energies), t_single, rtol=0, atol=1e-12)
+
+
+def test_narrow_slices_and_single_energies_stay_in_the_calling_thread(monkeypatch):
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "4")
+    narrow = rgf.prepare(
+        wide_wire(6, 5).hamiltonian_submatrix(sparse=True), lead_data(wide_wire(6, 5))
+    )
+    stats: dict = {}
+    narrow.transmission(np.linspace(0.2, 1.0, 8), stats=stats)
+    assert stats["threads"] == 1
+    fsys = wide_wire(rgf._MIN_THREADED_SLICE, 3)
+    wide = rgf.prepare(fsys.hamiltonian_submatrix(sparse=True), lead_data(fsys))
+    wide.transmission([0.5], stats=stats)
+    assert stats["threads"] == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_a_bad_thread_count_in_the_environment_is_named(monkeypatch, value):
+    monkeypatch.setenv("MESOSCOPIC_THREADS", value)
+    with pytest.raises(ValueError, match=f"MESOSCOPIC_THREADS='{value}'.*positive integer"):
+        rgf.default_threads()
+
+
+def test_default_threads_follow_the_cores(monkeypatch):
+    monkeypatch.delenv("MESOSCOPIC_THREADS", raising=False)
+    count = rgf.default_threads()
+    assert 1 <= count <= rgf.MAX_DEFAULT_THREADS
+    monkeypatch.setenv("MESOSCOPIC_THREADS", " 3 ")
+    assert rgf.default_threads() == 3

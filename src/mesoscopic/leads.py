@@ -447,14 +447,44 @@ class LeadData:
         return int(self.h_cell.shape[0])
 
     def modes(self, energy: float) -> tuple[PropagatingModes, StabilizedModes]:
-        """Modes of this lead at ``energy``, in the solvers' form (``_modes_at_energy``)."""
+        """Modes of this lead at ``energy``, in the solvers' form (``_modes_at_energy``).
+
+        The last few results are kept by the lead's matrices and the energy, so a loop
+        that solves one system again and again (disorder realizations, gate values) with
+        the same leads computes their modes once. The results are read-only.
+        """
         # The matrices and projectors were validated on construction.
         e = _checks.real_energy(energy)
-        n = self.num_orbitals
         projectors = self.projectors
+        key = (
+            e,
+            self.h_cell.shape,
+            self.h_cell.tobytes(),
+            self.hop.tobytes(),
+            None if projectors is None else tuple(p.tobytes() for p in projectors),
+        )
+        with _RECENT_MODES_LOCK:
+            cached = _RECENT_MODES.get(key)
+            if cached is not None:
+                _RECENT_MODES.move_to_end(key)
+                return cached
+        n = self.num_orbitals
         blocks = [np.eye(n, dtype=complex)] if projectors is None else list(projectors)
         with _blas_threads_for(n):
-            return _modes_with_pole_shift(self.h_cell, self.hop, e, blocks, projectors is not None)
+            result = _modes_with_pole_shift(
+                self.h_cell, self.hop, e, blocks, projectors is not None
+            )
+        with _RECENT_MODES_LOCK:
+            _RECENT_MODES[key] = result
+            while len(_RECENT_MODES) > _RECENT_MODES_SIZE:
+                _RECENT_MODES.popitem(last=False)
+        return result
+
+
+#: Lead modes recently computed by :meth:`LeadData.modes`, by (energy, matrices).
+_RECENT_MODES: OrderedDict[Any, tuple[PropagatingModes, StabilizedModes]] = OrderedDict()
+_RECENT_MODES_SIZE = 16
+_RECENT_MODES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
