@@ -6,10 +6,10 @@ between cells), a spinful wire with Rashba coupling and a Zeeman field (two orbi
 site, spin mixed by the hoppings) and a quantum spin Hall (BHZ) ribbon (four orbitals per
 site, matrix hoppings), so every energy needs the lead-mode eigenproblem. The systems are
 written once against the Kwant vocabulary and built by each package from the same code.
-For each it prints, in milliseconds per energy, our batched solver (``meso.transmission`` over all energies, with
-``--workers`` processes) and Kwant 1.5 (``kwant.smatrix`` energy by energy on a subsample)
-when ``import kwant`` works here or in the interpreter given by ``--kwant-python``, the
-ratio and the largest difference of the transmissions.
+For each it prints, in milliseconds per energy, our batched solver (``meso.transmission``
+over all energies, with ``--workers`` processes) and Kwant 1.5 (``kwant.smatrix`` energy by
+energy on a subsample) when ``import kwant`` works here or in the interpreter given by
+``--kwant-python``, the ratio and the largest difference of the transmissions.
 
 Usage::
 
