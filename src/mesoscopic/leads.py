@@ -139,12 +139,13 @@ import math
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.linalg as la
+import scipy.linalg.lapack as la_lapack
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
@@ -1450,10 +1451,12 @@ class _BlockSolve:
         all_waves = np.array(self.prop_waves).T if self.prop_waves else np.zeros((n, 0), complex)
         outgoing = np.flatnonzero(velocities > 0)
         incoming = np.flatnonzero(velocities < 0)
+        shared = _SharedSchur(self.pencil.matrix_l, self.pencil.matrix_r)
         solved = _assemble_block(
             self.pencil, self.alpha, self.beta, self.vectors, self.decaying, self.growing,
             all_vectors, all_waves, momenta, velocities, outgoing, incoming, self.edge_out,
             self.zero_vectors, self.zero_keys, self.energy,
+            lambda count: shared.decaying(count, mirror=False),
         )  # fmt: skip
         if not self.mirror:
             return solved, None
@@ -1479,6 +1482,7 @@ class _BlockSolve:
                 self.growing_mirror, all_vectors[swap], waves_mirror_all, mirrored_momenta,
                 -velocities, incoming, outgoing, [x[swap] for x in self.edge_out_mirror],
                 [x[swap] for x in self.zero_vectors], self.zero_keys_mirror, self.energy,
+                lambda count: shared.decaying(count, mirror=True),
             )  # fmt: skip
         except RuntimeError:
             return solved, None
@@ -1502,8 +1506,13 @@ def _assemble_block(
     zero_vectors: list[ComplexArray],
     zero_keys: list[tuple[float, float]],
     energy: float,
+    subspace: Callable[[int], ComplexArray | None] | None = None,
 ) -> _BlockModes:
-    """The modes of one block from its classified solutions (see :func:`_solve_block`)."""
+    """The modes of one block from its classified solutions (see :func:`_solve_block`).
+
+    ``subspace(count)`` gives an orthonormal basis of the decaying deflating subspace for
+    defective decaying solutions (default: :func:`_decaying_subspace` of the pencil).
+    """
     rank = pencil.rank
     num_decaying = int(np.sum(decaying))
     need = rank - num_decaying - outgoing.size - len(edge_out)
@@ -1520,9 +1529,12 @@ def _assemble_block(
             # Defective decaying eigenvalues (an exceptional point of the complex band
             # structure): use an orthonormal basis of the decaying deflating subspace instead
             # of the ill-conditioned eigenvectors.
-            subspace = _decaying_subspace(pencil.matrix_l, pencil.matrix_r, num_decaying)
-            if subspace is not None:
-                decaying_vectors = subspace
+            if subspace is None:
+                basis = _decaying_subspace(pencil.matrix_l, pencil.matrix_r, num_decaying)
+            else:
+                basis = subspace(num_decaying)
+            if basis is not None:
+                decaying_vectors = basis
                 defective = True
     if not defective:
         decaying_vectors = _current_free_pairs(alpha, beta, vectors, decaying, growing)
@@ -1847,6 +1859,56 @@ def _pencil_eigenproblem(
         return pair, vectors
     homogeneous, vectors = la.eig(pencil_l, pencil_r, homogeneous_eigvals=True, check_finite=False)
     return (homogeneous[0], homogeneous[1]), vectors
+
+
+class _SharedSchur:
+    """One Schur form for the decaying subspaces of a block and of its mirror image.
+
+    The mirror image's pencil is ``(S R S, S L S)`` (``S`` swaps the halves), whose standard
+    matrix is ``S A S`` for this pencil's ``A`` (the same side is the better conditioned),
+    with the same eigenvalues read as ``1 / lambda``: its decaying subspace is ``S`` times
+    this pencil's growing one. So one complex Schur form of ``A``, reordered twice (LAPACK's
+    trsen), serves both, where :func:`_decaying_subspace` would compute two. Pencils
+    without a well-conditioned side use :func:`_decaying_subspace` (ordered QZ) each.
+    """
+
+    def __init__(self, pencil_l: ComplexArray, pencil_r: ComplexArray) -> None:
+        self.pencil_l, self.pencil_r = pencil_l, pencil_r
+        self._form: tuple[bool, ComplexArray, ComplexArray] | None = None
+        self._none = False
+
+    def decaying(self, count: int, *, mirror: bool) -> ComplexArray | None:
+        rank = self.pencil_l.shape[0] // 2
+        swap = np.r_[rank : 2 * rank, 0:rank]
+        if not self._none and self._form is None:
+            standard = _standard_matrix(self.pencil_l, self.pencil_r)
+            if standard is None:
+                self._none = True
+            else:
+                inverted, matrix = standard
+                t, z = la.schur(matrix, output="complex", check_finite=False)
+                self._form = (inverted, t, z)
+        if self._form is None:
+            if mirror:
+                left, right = self.pencil_r[np.ix_(swap, swap)], self.pencil_l[np.ix_(swap, swap)]
+            else:
+                left, right = self.pencil_l, self.pencil_r
+            return _decaying_subspace(left, right, count)
+        inverted, t, z = self._form
+        threshold = 1 - UNIT_CIRCLE_TOLERANCE
+        values = np.abs(np.diag(t))
+        # Decaying here: |lambda| < threshold; in the mirror image: |lambda| > 1 / threshold.
+        small = values < threshold
+        large = threshold * values > 1
+        select = (large if inverted else small) if not mirror else (small if inverted else large)
+        found = int(np.count_nonzero(select))
+        if found != count:
+            return None
+        _, reordered, *_, info = la_lapack.ztrsen(select.astype(np.int32), t, z, job="N")
+        if info != 0:
+            return None
+        basis = reordered[:, :count]
+        return basis[swap] if mirror else basis
 
 
 def _decaying_subspace(

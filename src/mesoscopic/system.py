@@ -63,7 +63,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from . import _checks
+from . import _autovec, _checks
 from ._bulk import LazySites
 from ._params import PositionalArgs as _PositionalArgs
 from ._params import legacy_params
@@ -610,6 +610,7 @@ class TermGroup:
     """
 
     __slots__ = (
+        "_column_memo",
         "_memo",
         "cols",
         "conj",
@@ -630,6 +631,7 @@ class TermGroup:
     vectorized: bool
     conj: bool
     _memo: tuple[Any, NDArray[np.complex128]] | None
+    _column_memo: tuple[Any] | None
 
     def __init__(
         self,
@@ -676,6 +678,8 @@ class TermGroup:
         set_(self, "conj", bool(conj))
         # (parameter token, blocks) of the last evaluation; not pickled (see blocks()).
         set_(self, "_memo", None)
+        # (the sites as columns or None,) once made (see _columns); not pickled.
+        set_(self, "_column_memo", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a TermGroup is immutable; cannot set {name!r}")
@@ -915,6 +919,13 @@ class TermGroup:
             return self._blocks_term_by_term(params)
         func = self.value
         kwargs = _value_kwargs(func, 1 if self.onsite else 2, params, what)
+        columns = self._columns(func, kwargs)
+        if columns is not None:
+            by_columns = _autovec.evaluate_columns(
+                func, columns, kwargs, n, self.shape, lambda k: self._one_block(k, kwargs)
+            )
+            if by_columns is not None:
+                return by_columns
         try:
             if self.onsite and not isinstance(self.sites[0], tuple):
                 raw = [func(site, **kwargs) for site in self.sites]
@@ -924,6 +935,31 @@ class TermGroup:
             # Redo term by term, so that the error names the function and the term.
             return self._blocks_term_by_term(params)
         return self._converted(raw)
+
+    def _columns(self, func: Any, kwargs: Mapping[str, Any]) -> Any:
+        """The group's sites as columns for one call of `func`, or None (site by site).
+
+        See :mod:`mesoscopic._autovec`; the columns are made once per group.
+        """
+        if (
+            len(self.rows) < _autovec.MIN_TERMS
+            or not _autovec.enabled()
+            or not _autovec.is_column_safe(func)
+            or not _autovec.params_are_safe(kwargs)
+        ):
+            return None
+        cached = self._column_memo
+        if cached is None:
+            made = _autovec.columns_of(self.sites, 1 if self.onsite else 2)
+            cached = (made,)
+            object.__setattr__(self, "_column_memo", cached)
+        return cached[0]
+
+    def _one_block(self, k: int, kwargs: Mapping[str, Any]) -> NDArray[np.complex128]:
+        """Term `k`'s block from a call of the value function with its own sites."""
+        item = self.sites[k]
+        args = (item,) if self.onsite else tuple(item)
+        return _as_block(self.value(*args, **kwargs), self.shape, self.describe, k)
 
     def _converted(self, raw: list[Any]) -> NDArray[np.complex128]:
         """The values `raw` of a value function, one per term, as blocks ``(n, *shape)``.

@@ -139,6 +139,10 @@ _TINY = float(np.finfo(float).tiny)
 #: Entries of the kept weights of diagonal couplings (16 bytes each) per sweep.
 _DIAGONAL_WEIGHT_ENTRIES = 1 << 21
 _STRUCTURE_TOLERANCE = 1e-14
+#: A coupling shared by all elements with at most this fraction of nonzero entries, between
+#: slices of at least this many orbitals, is applied as a sparse matrix on the CPU.
+_SPARSE_COUPLING_DENSITY = 0.1
+_SPARSE_COUPLING_MIN_SIZE = 48
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +179,7 @@ class _Coupling:
     parameter batch or, as :class:`_PerElement`, given per element.
     """
 
-    kind: str  # "zero" | "scalar" | "diagonal" | "dense"
+    kind: str  # "zero" | "scalar" | "diagonal" | "sparse" | "dense"
     scalar: Any = 0.0
     diagonal: Any = None
     dense: Any = None
@@ -200,7 +204,15 @@ def _classify_coupling(stack: ComplexArray, scale: float, off_scale: float) -> _
         return _Coupling(
             "diagonal", diagonal=_shared_or_per_element(diag.copy()), shape=(rows, cols)
         )
-    return _Coupling("dense", dense=_shared_or_per_element(stack), shape=(rows, cols))
+    dense = _shared_or_per_element(stack)
+    if (
+        not isinstance(dense, _PerElement)
+        and max(rows, cols) >= _SPARSE_COUPLING_MIN_SIZE
+        and np.count_nonzero(dense) <= _SPARSE_COUPLING_DENSITY * rows * cols
+    ):
+        # Few entries (matrix hoppings site to site: spin, orbitals): sparse products.
+        return _Coupling("sparse", dense=dense, shape=(rows, cols))
+    return _Coupling("dense", dense=dense, shape=(rows, cols))
 
 
 @dataclass(frozen=True, eq=False)
@@ -869,9 +881,13 @@ class _DeviceBlocks:
                     )
                 first = _to_device_value(xp, c.diagonal)
                 self.couplings.append((c, scalar, first, weights.get(key)))
-            elif c.kind == "dense":
+            elif c.kind == "sparse" and xp is np:
+                v = sp.csr_matrix(c.dense)
+                self.couplings.append((c, scalar, v, v.conj().T.tocsr()))
+            elif c.kind in ("dense", "sparse"):
                 v = _to_device_value(xp, c.dense)
-                self.couplings.append((c, scalar, v, _dagger(v)))
+                dense = _Coupling("dense", dense=c.dense, shape=c.shape)
+                self.couplings.append((dense, scalar, v, _dagger(v)))
             else:
                 self.couplings.append((c, scalar, None, None))
         self.template_of_slice = blocks.template_of_slice
@@ -903,6 +919,8 @@ def _apply_vdag(xp: ModuleType, coupling: _BatchCoupling, q: Any) -> Any:
         return q * scalar.conj()[:, None, None]
     if kind == "diagonal":
         return q * coupling.first.conj()[..., :, None]
+    if kind == "sparse":
+        return _sparse_times(coupling.second, q)
     if kind == "dense":
         return xp.matmul(coupling.second, q)
     return xp.zeros((q.shape[0], coupling.shape[1], q.shape[2]), dtype=complex)
@@ -918,9 +936,25 @@ def _apply_v_right(xp: ModuleType, coupling: _BatchCoupling, p: Any) -> Any:
         return p * scalar[:, None, None]
     if kind == "diagonal":
         return p * coupling.first[..., None, :]
+    if kind == "sparse":
+        return _times_sparse(p, coupling.first)
     if kind == "dense":
         return xp.matmul(p, coupling.first)
     return xp.zeros((p.shape[0], p.shape[1], coupling.shape[1]), dtype=complex)
+
+
+def _sparse_times(op: sp.csr_matrix, q: ComplexArray) -> ComplexArray:
+    """``op @ q[b]`` for every b: a sparse (n, m) matrix times a (B, m, w) stack."""
+    batch, m, w = q.shape
+    out = op @ q.transpose(1, 0, 2).reshape(m, batch * w)
+    return np.ascontiguousarray(np.asarray(out).reshape(op.shape[0], batch, w).transpose(1, 0, 2))
+
+
+def _times_sparse(p: ComplexArray, op: sp.csr_matrix) -> ComplexArray:
+    """``p[b] @ op`` for every b: a (B, a, m) stack times a sparse (m, n) matrix."""
+    batch, a, m = p.shape
+    out = op.T @ p.reshape(batch * a, m).T  # (n, B a): the transpose of the products
+    return np.ascontiguousarray(np.asarray(out).T).reshape(batch, a, op.shape[1])
 
 
 class _SingularSlice(ValueError):
@@ -988,8 +1022,8 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
         if not np.shares_memory(inverse, matrix):
             matrix[k] = inverse.T
     norms *= np.abs(matrix).sum(axis=-1).max(axis=-1)
-    doubtful = np.flatnonzero(~(norms < 1.0 / _SLICE_RCOND))  # NaN too
-    if doubtful.size:
+    if not (norms < 1.0 / _SLICE_RCOND).all():  # NaN too
+        doubtful = np.flatnonzero(~(norms < 1.0 / _SLICE_RCOND))
         try:
             _check_conditioning(np, _one_norms(np, moduli[doubtful]), matrix[doubtful], energies)
         except _SingularSlice as error:
@@ -1122,6 +1156,10 @@ def _sweep(
                 matrix *= coupling.second
             else:
                 matrix *= d.conj()[..., :, None] * d[..., None, :]
+        elif kind == "sparse":
+            assert coupling is not None
+            matrix = _sparse_times(coupling.second, _times_sparse(green, coupling.first))
+            flops += 8.0 * batch * coupling.first.nnz * (n_prev + n)
         elif kind == "dense":
             assert coupling is not None
             matrix = xp.matmul(coupling.second, xp.matmul(green, coupling.first))
@@ -1308,6 +1346,7 @@ def _solve_chunk(
     xp: ModuleType,
     dev: _DeviceBlocks,
     elements: IntArray | None = None,
+    lead_threads: int = 1,
 ) -> tuple[Any, float, int]:
     """:func:`_recursion` on a chunk; energies where it meets a singular slice go sparse.
 
@@ -1330,7 +1369,14 @@ def _solve_chunk(
     while remaining.size:
         try:
             values, flops = _recursion(
-                problem, energies[remaining], smatrix, xp, dev, modes_cache, elements[remaining]
+                problem,
+                energies[remaining],
+                smatrix,
+                xp,
+                dev,
+                modes_cache,
+                elements[remaining],
+                lead_threads=lead_threads,
             )
             break
         except _SingularSlice as singular:
@@ -1359,6 +1405,11 @@ def _solve_chunk(
     return out, flops, len(sparse_results)
 
 
+def _lead_cell_size(lead: AnyLeadData) -> int:
+    """Orbitals of a periodic lead's cell (0 for leads given by functions)."""
+    return int(lead.h_cell.shape[0]) if isinstance(lead, LeadData) else 0
+
+
 def _recursion(
     problem: RGFProblem,
     energies: FloatArray,
@@ -1367,6 +1418,7 @@ def _recursion(
     dev: _DeviceBlocks,
     modes_cache: dict[tuple[int, int, float], LeadEmbedding] | None = None,
     elements: IntArray | None = None,
+    lead_threads: int = 1,
 ) -> tuple[Any, float]:
     if elements is None:
         elements = np.zeros(energies.size, dtype=np.int64)
@@ -1386,17 +1438,34 @@ def _recursion(
     computed: dict[int, list[LeadEmbedding]] = {
         k: [] for k, mask in enumerate(needed) if mask.any()
     }
+    wanted: list[tuple[int, int, float]] = []
     for position, energy in enumerate(energies):
         element = int(elements[position])
         for k in computed:
-            if not needed[k][position]:
-                continue
-            # A lead equal in all elements is solved once per energy.
-            owner = element if problem._lead_varies[k] else 0
-            key = (k, owner, float(energy))
-            if key not in cache:
-                cache[key] = embed_lead(problem._element_leads[owner][k], float(energy), k)
-            computed[k].append(cache[key])
+            if needed[k][position]:
+                # A lead equal in all elements is solved once per energy.
+                owner = element if problem._lead_varies[k] else 0
+                wanted.append((k, owner, float(energy)))
+    # Missing embeddings grouped by (element, energy), each group's leads in order.
+    groups: dict[tuple[int, float], list[tuple[int, int, float]]] = {}
+    for key in wanted:
+        if key not in cache and key not in groups.get(key[1:], []):
+            groups.setdefault(key[1:], []).append(key)
+
+    def embed_group(keys: list[tuple[int, int, float]]) -> None:
+        for key in keys:
+            k, owner, energy = key
+            cache[key] = embed_lead(problem._element_leads[owner][k], energy, k)
+
+    largest = max((_lead_cell_size(lead) for lead in problem.leads), default=0)
+    if lead_threads > 1 and len(groups) > 1 and largest >= _MIN_THREADED_LEAD_CELL:
+        # The eigenproblems of different energies side by side (LAPACK releases the lock).
+        list(_chunk_pool(lead_threads).map(embed_group, groups.values()))
+    else:
+        for keys in groups.values():
+            embed_group(keys)
+    for key in wanted:
+        computed[key[0]].append(cache[key])
     terms = [
         _lead_terms(xp, lead, closed, energies, energies_dev, computed.get(k), exact=smatrix)
         for k, (lead, closed) in enumerate(zip(problem.leads, problem.closed_form))
@@ -1418,6 +1487,8 @@ _MIN_ENTRIES_PER_THREAD = 2
 #: mostly wait for the interpreter lock (measured on two cores: 0.4x at 24 x 200, 0.8x at
 #: 40 x 200, 1.2x at 80 x 100 and 1.4x at 100 x 100 with 16 energies).
 _MIN_THREADED_SLICE = 64
+#: Smallest lead cell (orbitals) whose modes at different energies are found by threads.
+_MIN_THREADED_LEAD_CELL = 24
 
 
 def default_threads() -> int:
@@ -1550,9 +1621,8 @@ def _run(
     element_of = np.repeat(np.arange(count, dtype=np.int64), num_energies)
     e = np.tile(e, count)
     # Threads share a batch on the CPU unless processes (workers) do.
-    threads = 1
-    if workers == 1 and device == "cpu" and problem.slicing.max_size >= _MIN_THREADED_SLICE:
-        threads = default_threads()
+    cpu_threads = default_threads() if workers == 1 and device == "cpu" else 1
+    threads = cpu_threads if problem.slicing.max_size >= _MIN_THREADED_SLICE else 1
     threads = min(threads, e.size // _MIN_ENTRIES_PER_THREAD) or 1
     requested = chunk_size
     if requested is None and workers > 1:
@@ -1571,10 +1641,21 @@ def _run(
         with _BlasLimits(blas_threads):
             dev = _DeviceBlocks(xp, problem._blocks)
 
-            def solve(piece: IntArray) -> tuple[Any, float, int]:
-                return _solve_chunk(problem, e[piece], smatrix, xp, dev, element_of[piece])
+            # Threads take whole chunks, or else the lead modes of a chunk's energies.
+            chunked = threads > 1 and len(pieces) > 1
 
-            if threads > 1 and len(pieces) > 1:
+            def solve(piece: IntArray) -> tuple[Any, float, int]:
+                return _solve_chunk(
+                    problem,
+                    e[piece],
+                    smatrix,
+                    xp,
+                    dev,
+                    element_of[piece],
+                    lead_threads=1 if chunked else cpu_threads,
+                )
+
+            if chunked:
                 results = list(_chunk_pool(threads).map(solve, pieces))
             else:
                 results = [solve(piece) for piece in pieces]

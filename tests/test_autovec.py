@@ -1,0 +1,276 @@
+"""Value functions written for one site, called once with columns of all sites when safe.
+
+Every test compares the Hamiltonian against the same system evaluated site by site
+(``MESOSCOPIC_VECTORIZE=0``) and checks which road ran by counting the function's calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import mesoscopic as meso
+from mesoscopic import _autovec
+
+WIDTH, LENGTH = 9, 12  # 108 sites, 195 hoppings: above the column threshold
+rng_global = np.random.default_rng(11)
+calls_seen: list[int] = []
+
+
+@pytest.fixture
+def column_calls(monkeypatch):
+    """Outcomes of the column evaluations (True: used, False: refused), in order."""
+    outcomes: list[bool] = []
+    original = _autovec.evaluate_columns
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        outcomes.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_autovec, "evaluate_columns", spy)
+    return outcomes
+
+
+def build(onsite, hopping=None, norbs=1):
+    lat = meso.lattice.square(norbs=norbs)
+    if hopping is None:
+        hopping = -np.eye(norbs) if norbs > 1 else -1.0
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(LENGTH) for y in range(WIDTH))] = onsite
+    syst[lat.neighbors()] = hopping
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(WIDTH))] = 4.0 * np.eye(norbs) if norbs > 1 else 4.0
+    lead[lat.neighbors()] = -1.0 * np.eye(norbs) if norbs > 1 else -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def both_roads(monkeypatch, fsys, params):
+    """The Hamiltonian by column calls where allowed, and site by site."""
+    monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
+    fast = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
+    monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "0")
+    slow = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
+    monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
+    return fast, slow
+
+
+def gaussian_bump(x, y, width):
+    return np.exp(-((x - 5.0) ** 2 + (y - 4.0) ** 2) / width**2)
+
+
+def onsite_kwant_style(site, V, disorder, width=2.0):
+    x, y = site.pos
+    i, j = site.tag
+    return 4.0 + V * gaussian_bump(x, y, width) + disorder[i, j]
+
+
+def peierls(site1, site2, phi):
+    (x1, y1), (x2, y2) = site1.pos, site2.pos
+    return -np.exp(-1j * phi * (x1 - x2) * (y1 + y2) / 2)
+
+
+def test_kwant_style_functions_are_called_once_with_the_same_numbers(monkeypatch, column_calls):
+    fsys = build(onsite_kwant_style, peierls)
+    disorder = np.random.default_rng(0).uniform(-1, 1, (LENGTH, WIDTH))
+    params = dict(V=0.7, disorder=disorder, phi=0.13)
+    fast, slow = both_roads(monkeypatch, fsys, params)
+    # Onsite and both hopping directions of the system went by columns (the leads' groups
+    # are below the threshold).
+    assert column_calls and all(column_calls)
+    assert len(column_calls) >= 2
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
+    assert np.abs(slow).max() > 1
+
+
+def test_transport_through_column_calls_equals_site_by_site(monkeypatch):
+    fsys = build(onsite_kwant_style, peierls)
+    disorder = np.random.default_rng(1).uniform(-1, 1, (LENGTH, WIDTH))
+    params = dict(V=0.4, disorder=disorder, phi=0.05)
+    monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
+    fast = meso.smatrix(fsys, 1.1, params=params)
+    monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "0")
+    slow = meso.smatrix(fsys, 1.1, params=params)
+    np.testing.assert_allclose(fast.data, slow.data, rtol=0, atol=1e-12)
+
+
+def onsite_global_rng(site, W):
+    return 4.0 + W * (rng_global.uniform() - 0.5)
+
+
+def onsite_counter(site, W):
+    calls_seen.append(1)
+    return 4.0 + W
+
+
+def onsite_param_rng(site, rng):
+    return 4.0 + rng.uniform()
+
+
+def onsite_branch(site, V):
+    x, _ = site.pos
+    if x > 5:
+        return 4.0 + V
+    return 4.0
+
+
+def onsite_size_trick(site, V):
+    # Runs on columns and returns one value per site, but the wrong ones (pos.size is 2 per
+    # site, 2 n for the columns): the sample comparison must catch it.
+    return 4.0 + V * site.pos[0] * site.pos.size
+
+
+def onsite_family(site, V):
+    return 4.0 + (V if site.family.name == "" else 0.0)
+
+
+def onsite_math(site, V):
+    x, _ = site.pos
+    return 4.0 + V * math.cos(x)
+
+
+@pytest.mark.parametrize(
+    "onsite, params, column",
+    [
+        (onsite_global_rng, dict(W=1.0), False),  # reads an RNG object: never columns
+        (onsite_counter, dict(W=1.0), False),  # calls a method of a global list
+        (onsite_param_rng, dict(rng=None), False),  # a parameter object's method
+        (onsite_branch, dict(V=0.5), True),  # columns tried, fail on the branch
+        (onsite_size_trick, dict(V=0.5), True),  # columns tried, refused by the sample
+        (onsite_family, dict(V=0.5), False),  # reads site.family: never columns
+        (onsite_math, dict(V=0.5), True),  # math.cos of an array raises: refused
+    ],
+)
+def test_functions_that_cannot_take_columns_are_called_site_by_site(
+    monkeypatch, column_calls, onsite, params, column
+):
+    assert _autovec.is_column_safe(onsite) is column
+    if "rng" in params:
+        params = dict(rng=np.random.default_rng(3))
+        assert not _autovec.params_are_safe(params)
+    fsys = build(onsite)
+    if onsite is onsite_global_rng:
+        # Site by site in both roads: the same stream of random numbers, in the same order.
+        global rng_global
+        rng_global = np.random.default_rng(11)
+        monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
+        fast = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
+        rng_global = np.random.default_rng(11)
+        monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "0")
+        slow = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
+    else:
+        if "rng" in params:
+            fast = fsys.hamiltonian_submatrix(
+                params=dict(rng=np.random.default_rng(3)), sparse=True
+            ).toarray()
+            slow = fsys.hamiltonian_submatrix(
+                params=dict(rng=np.random.default_rng(3)), sparse=True
+            ).toarray()
+        else:
+            fast, slow = both_roads(monkeypatch, fsys, params)
+    np.testing.assert_array_equal(fast, slow)
+    # Tried (and refused) only where the code allows it.
+    assert column_calls == ([False] if column and "rng" not in params else [])
+
+
+def test_a_counter_sees_every_site(monkeypatch):
+    calls_seen.clear()
+    fsys = build(onsite_counter)
+    fsys.hamiltonian_submatrix(params=dict(W=0.5), sparse=True)
+    assert len(calls_seen) == WIDTH * LENGTH
+
+
+def test_helper_functions_and_function_parameters_are_followed(monkeypatch, column_calls):
+    def potential(x, y, V):
+        return V * np.tanh(x - 3.0) + 0.1 * y
+
+    def onsite(site, V, shape):
+        x, y = site.pos
+        return 4.0 + potential(x, y, V) * shape(x)
+
+    def smooth(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    assert _autovec.is_column_safe(onsite)
+    fsys = build(onsite)
+    params = dict(V=0.3, shape=smooth)
+    assert _autovec.params_are_safe(params)
+    fast, slow = both_roads(monkeypatch, fsys, params)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
+    assert column_calls == [True]
+
+    log: list[float] = []
+
+    def noisy(x):
+        log.append(1.0)  # not allowed in a column call
+        return x
+
+    assert not _autovec.params_are_safe(dict(V=0.3, shape=noisy))
+    fsys.hamiltonian_submatrix(params=dict(V=0.3, shape=noisy), sparse=True)
+    assert len(log) == WIDTH * LENGTH
+
+
+def test_matrix_valued_functions(monkeypatch):
+    sz = np.diag([1.0, -1.0])
+    s0 = np.eye(2)
+
+    def constant_matrix(site, B):  # independent of the site: one value for all
+        return 4.0 * s0 + B * sz
+
+    def site_dependent(site, B):  # scalar * matrix with arrays: refused, site by site
+        x, _ = site.pos
+        return 4.0 * s0 + B * x * sz
+
+    for onsite in (constant_matrix, site_dependent):
+        fsys = build(onsite, norbs=2)
+        fast, slow = both_roads(monkeypatch, fsys, dict(B=0.25))
+        np.testing.assert_array_equal(fast, slow)
+
+
+def test_in_place_operators_and_stores_are_never_column_safe():
+    def inplace(site, disorder):
+        x, y = site.tag
+        disorder += 0.0  # would write to the caller's array once instead of n times
+        return disorder[x, y]
+
+    def store(site, values):
+        values[0] = 1.0
+        return 4.0
+
+    def loops(site, V):
+        return sum(V * t for t in site.tag)
+
+    def imports(site, V):
+        import cmath as c
+
+        return V * c.pi
+
+    for function in (inplace, store, loops, imports):
+        assert not _autovec.is_column_safe(function)
+    assert not _autovec.is_column_safe(np.cos)  # not a Python function: site by site
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_errors_still_name_the_site(monkeypatch):
+    def onsite(site, V):
+        x, _ = site.pos
+        return 4.0 + V / (x - 3.0)  # infinite on the column x = 3
+
+    fsys = build(onsite)
+    with pytest.raises(ValueError, match=r"NaN or inf|infinite|not finite"):
+        fsys.hamiltonian_submatrix(params=dict(V=1.0), sparse=True)
+
+
+def test_switching_the_column_calls_off(monkeypatch, column_calls):
+    fsys = build(onsite_kwant_style)
+    params = dict(V=0.7, disorder=np.zeros((LENGTH, WIDTH)))
+    monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "0")
+    fsys.hamiltonian_submatrix(params=params, sparse=True)
+    assert column_calls == []
+    monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
+    fsys.hamiltonian_submatrix(params=dict(params, V=0.8), sparse=True)
+    assert column_calls == [True]
