@@ -36,6 +36,13 @@ contiguous chunks solved by ``k`` processes
     import os
     T = meso.batch.transmission(fsys, energies, workers=os.cpu_count())
 
+Within one process, threads share a batch: the energies (or parameter elements) are cut into
+:func:`mesoscopic.solvers.rgf.default_threads` chunks solved side by side when the slices
+have at least 64 orbitals (LAPACK releases the interpreter lock; narrower slices gain
+nothing), and otherwise the lead modes of different energies are found by those threads.
+The count is the cores this process may use (at most 8), or ``MESOSCOPIC_THREADS``
+(``1``: no threads). ``workers > 1`` uses processes instead.
+
 Lead modes computed by the exact eigenmode method (:func:`mesoscopic.leads.modes`) likewise
 use one BLAS thread for cells of up to
 :data:`mesoscopic.leads.SINGLE_THREAD_MAX_ORBITALS` orbitals. Threads are pinned with

@@ -32,6 +32,14 @@ for that group. A function that reads a global which changes between calls, or d
 random numbers from a generator that is not a parameter, is not pure: pass that value
 as a parameter instead.
 
+A function written for one site is called once for a whole group of terms, with
+``site.tag`` and ``site.pos`` as ``(d, n)`` arrays over its ``n`` sites, when its code is
+arithmetic on coordinates and parameters (NumPy functions, numbers, arrays, helper
+functions of the same kind) and a sample of ordinary calls agrees with the array call to
+1e-12; functions that read random generators, counters, ``site.family`` or methods of
+parameter objects, or that branch on a coordinate, are called site by site as always
+(see :mod:`mesoscopic._autovec`; ``MESOSCOPIC_VECTORIZE=0`` turns this off).
+
 Examples
 --------
 >>> import mesoscopic as meso
