@@ -15,6 +15,7 @@ from mesoscopic import batch
 from mesoscopic.solvers import rgf, sparse
 from mesoscopic.system import SelfEnergyLead
 from mesoscopic.transport import lead_data
+from reference.systems import make_disordered_wire, make_spin_orbit_wire
 
 TOLERANCE = 1e-10
 
@@ -423,29 +424,18 @@ def test_lead_modes_are_kept_read_only_by_matrices_and_energy():
     assert other.modes(0.7) is not modes
 
 
-def wide_wire(width: int, length: int) -> meso.System:
-    lat = meso.lattice.square(norbs=1)
-    rng = np.random.default_rng(5)
-    values = rng.uniform(-0.5, 0.5, (length, width))
-    syst = meso.Builder()
-    for x in range(length):
-        for y in range(width):
-            syst[lat(x, y)] = 4.0 + values[x, y]
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
+def wide_wire(width: int, length: int) -> tuple[meso.System, dict]:
+    fsys, params, _ = make_disordered_wire(meso, width, length)
+    return fsys, params
 
 
 def test_threads_split_a_batch_without_changing_its_numbers(monkeypatch):
-    fsys = wide_wire(rgf._MIN_THREADED_SLICE, 6)
+    fsys, params = wide_wire(rgf._MIN_THREADED_SLICE, 6)
     energies = np.linspace(0.2, 1.4, 6)
     monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
     stats_one: dict = {}
-    ham, leads = fsys.hamiltonian_submatrix(sparse=True), lead_data(fsys)
+    ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
+    leads = lead_data(fsys, params=params)
     problem = rgf.prepare(ham, leads)
     single = problem.smatrices(energies, stats=stats_one)
     monkeypatch.setenv("MESOSCOPIC_THREADS", "3")
@@ -462,14 +452,17 @@ def test_threads_split_a_batch_without_changing_its_numbers(monkeypatch):
 
 def test_narrow_slices_and_single_energies_stay_in_the_calling_thread(monkeypatch):
     monkeypatch.setenv("MESOSCOPIC_THREADS", "4")
+    fsys, params = wide_wire(6, 5)
     narrow = rgf.prepare(
-        wide_wire(6, 5).hamiltonian_submatrix(sparse=True), lead_data(wide_wire(6, 5))
+        fsys.hamiltonian_submatrix(params=params, sparse=True), lead_data(fsys, params=params)
     )
     stats: dict = {}
     narrow.transmission(np.linspace(0.2, 1.0, 8), stats=stats)
     assert stats["threads"] == 1
-    fsys = wide_wire(rgf._MIN_THREADED_SLICE, 3)
-    wide = rgf.prepare(fsys.hamiltonian_submatrix(sparse=True), lead_data(fsys))
+    fsys, params = wide_wire(rgf._MIN_THREADED_SLICE, 3)
+    wide = rgf.prepare(
+        fsys.hamiltonian_submatrix(params=params, sparse=True), lead_data(fsys, params=params)
+    )
     wide.transmission([0.5], stats=stats)
     assert stats["threads"] == 1
 
@@ -487,3 +480,16 @@ def test_default_threads_follow_the_cores(monkeypatch):
     assert 1 <= count <= rgf.MAX_DEFAULT_THREADS
     monkeypatch.setenv("MESOSCOPIC_THREADS", " 3 ")
     assert rgf.default_threads() == 3
+
+
+def test_spin_orbit_couplings_as_sparse_matrices_equal_the_sparse_solver():
+    # A spinful wire with Rashba hoppings (2 x 2 blocks per site) 30 sites wide: the couplings
+    # between slices have few entries and take the sparse products.
+    fsys, params, energies = make_spin_orbit_wire(meso, width=30, length=6)
+    ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
+    leads = lead_data(fsys, params=params)
+    problem = rgf.prepare(ham, leads)
+    assert {c.kind for c in problem._blocks.couplings} == {"sparse"}
+    for energy in energies:
+        fast = problem.smatrices([energy])[0]
+        assert_same_smatrix(fast, sparse.scattering_matrix(ham, leads, energy))

@@ -17,8 +17,8 @@ either step is evaluated site by site as before, with the same numbers:
    no loops, nested functions, imports, ``with`` or ``try`` blocks, and reads only
    numbers, arrays, NumPy's and ``math``'s functions and constants, a few pure builtins and
    other functions that pass the same test. Attributes are limited to the sites'
-   ``tag`` and ``pos``, array attributes (``real``, ``imag``, ``T``, ...) and NumPy's pure
-   functions, so that a random number generator, a counter, ``kwant.digest`` or a method
+   ``tag`` and ``pos``, array attributes (``real``, ``imag``, ``shape``, ...) and NumPy's
+   pure functions, so that a random number generator, a counter, ``kwant.digest`` or a method
    of a parameter object is never called with columns (each scalar call must see it).
 2. Each evaluation: the column call must succeed without warnings and return one value per
    term (or one value for all); then the function is called site by site on a sample of
@@ -109,8 +109,10 @@ _NUMPY_NAMES = frozenset(
         "true_divide", "where", "float64", "complex128", "int64",
     }
 )  # fmt: skip
+# Not "T": ``site.pos.T @ site.pos`` is a number for one site but an (n, n) matrix for
+# columns, which could exhaust the memory before it fails.
 _ARRAY_ATTRIBUTES = frozenset(
-    {"tag", "pos", "real", "imag", "T", "conj", "conjugate", "shape", "ndim", "size", "dtype"}
+    {"tag", "pos", "real", "imag", "conj", "conjugate", "shape", "ndim", "size", "dtype"}
 )
 _MATH_NAMES = frozenset(n for n in dir(math) + dir(cmath) if not n.startswith("_"))
 _SAFE_BUILTINS = frozenset(

@@ -70,7 +70,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
@@ -186,33 +186,39 @@ class _Coupling:
     shape: tuple[int, int] = (0, 0)
 
 
-def _classify_coupling(stack: ComplexArray, scale: float, off_scale: float) -> _Coupling:
-    """The cheapest exact form of the couplings of all elements, (P, rows, cols).
+def _classify_coupling(
+    shape: tuple[int, int],
+    scale: float,
+    off_scale: float,
+    diagonal: Callable[[], ComplexArray],
+    dense: Callable[[], ComplexArray],
+) -> _Coupling:
+    """The cheapest exact form of the couplings of all elements of a batch.
 
-    ``scale`` is the largest modulus of the stack, ``off_scale`` that off the diagonal.
+    ``scale`` is the largest modulus of the (P, rows, cols) stack of couplings, ``off_scale``
+    that off the diagonal; ``diagonal()`` gives the (P, n) diagonals and ``dense()`` the
+    stack itself, each made only when that form is needed.
     """
-    _, rows, cols = stack.shape
+    rows, cols = shape
     if scale == 0:
-        return _Coupling("zero", shape=(rows, cols))
+        return _Coupling("zero", shape=shape)
     if rows == cols and off_scale <= _STRUCTURE_TOLERANCE * scale:
-        diag = np.diagonal(stack, axis1=1, axis2=2)
+        diag = diagonal()
         if np.max(np.abs(diag - diag[:, :1])) <= _STRUCTURE_TOLERANCE * scale:
             scalars = _shared_or_per_element(diag[:, 0].copy())
             if not isinstance(scalars, _PerElement):
                 scalars = complex(scalars)
-            return _Coupling("scalar", scalar=scalars, shape=(rows, cols))
-        return _Coupling(
-            "diagonal", diagonal=_shared_or_per_element(diag.copy()), shape=(rows, cols)
-        )
-    dense = _shared_or_per_element(stack)
+            return _Coupling("scalar", scalar=scalars, shape=shape)
+        return _Coupling("diagonal", diagonal=_shared_or_per_element(diag.copy()), shape=shape)
+    stack = _shared_or_per_element(dense())
     if (
-        not isinstance(dense, _PerElement)
+        not isinstance(stack, _PerElement)
         and max(rows, cols) >= _SPARSE_COUPLING_MIN_SIZE
-        and np.count_nonzero(dense) <= _SPARSE_COUPLING_DENSITY * rows * cols
+        and np.count_nonzero(stack) <= _SPARSE_COUPLING_DENSITY * rows * cols
     ):
         # Few entries (matrix hoppings site to site: spin, orbitals): sparse products.
-        return _Coupling("sparse", dense=dense, shape=(rows, cols))
-    return _Coupling("dense", dense=dense, shape=(rows, cols))
+        return _Coupling("sparse", dense=stack, shape=shape)
+    return _Coupling("dense", dense=stack, shape=shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,8 +292,9 @@ class _BlockPlan:
     coupling_offsets: IntArray
     coupling_owner: IntArray
     coupling_on_diagonal: NDArray[np.bool_]
-    # The last values seen, for reuse: one tuple (off values, coupling values, templates,
-    # their map, couplings), replaced by every call that computes new ones.
+    coupling_row: IntArray  # each coupling entry's row within its slice
+    # The last values seen, for reuse: one pair ((off values, templates, their map),
+    # (coupling values, couplings)), replaced by every call that computes new ones.
     last: list[Any]
 
     def matches(
@@ -389,6 +396,7 @@ def _make_plan(
         coupling_offsets=coupling_offsets,
         coupling_owner=si[coupling_entries],
         coupling_on_diagonal=local[row[coupling_entries]] == local[col[coupling_entries]],
+        coupling_row=local[row[coupling_entries]],
         last=[],
     )
 
@@ -428,19 +436,30 @@ def _extract_blocks(plan: _BlockPlan, data: ComplexArray) -> _SliceBlocks:
         )
     off_values = data[:, plan.off_entries]
     coupling_values = data[:, plan.coupling_entries]
-    last = plan.last[0] if plan.last else None
-    if (
-        last is not None
-        and last[0].shape == off_values.shape
-        and np.array_equal(last[0], off_values)
-        and np.array_equal(last[1], coupling_values)
-    ):
-        # Only the onsite values changed (disorder, gates): the rest is as before.
-        return _SliceBlocks(last[2], last[3], diagonals, last[4])
+    # Values unchanged since the last call with this pattern (a disorder or gate loop
+    # changes the onsite values, a field the couplings) are not looked at again.
+    last = plan.last[0] if plan.last else (None, None)
+    templates = last[0]
+    if templates is None or not _same_values(templates[0], off_values):
+        templates = (off_values, *_templates(plan, off_values, sizes))
+    couplings = last[1]
+    if couplings is None or not _same_values(couplings[0], coupling_values):
+        couplings = (coupling_values, _couplings(plan, coupling_values, sizes))
+    plan.last[:] = [(templates, couplings)]
+    return _SliceBlocks(templates[1], templates[2], diagonals, couplings[1])
 
+
+def _same_values(a: ComplexArray, b: ComplexArray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _templates(
+    plan: _BlockPlan, off_values: ComplexArray, sizes: IntArray
+) -> tuple[tuple[Any, ...], IntArray]:
+    """The off-diagonal parts of the diagonal blocks, equal ones stored once, and the map."""
     templates: list[Any] = []
     index: dict[tuple[int, bytes], int] = {}
-    template_of_slice = np.empty(num, dtype=np.int64)
+    template_of_slice = np.empty(sizes.size, dtype=np.int64)
     for s, block in enumerate(
         _scatter_blocks(off_values, plan.off_flat, plan.off_offsets, sizes, sizes)
     ):
@@ -454,24 +473,52 @@ def _extract_blocks(plan: _BlockPlan, data: ComplexArray) -> _SliceBlocks:
                 index[key] = len(templates)
                 templates.append(shared)
             template_of_slice[s] = index[key]
-    # Largest modulus of each coupling, and of its entries off the diagonal.
-    moduli = np.max(np.abs(coupling_values), axis=0) if count else np.zeros(0)
+    return tuple(templates), template_of_slice
+
+
+def _couplings(plan: _BlockPlan, values: ComplexArray, sizes: IntArray) -> tuple[_Coupling, ...]:
+    """The couplings ``<s|H|s+1>`` in their cheapest forms (:func:`_classify_coupling`)."""
+    num = sizes.size
+    count = values.shape[0]
+    moduli = np.max(np.abs(values), axis=0) if count else np.zeros(0)
     owner = plan.coupling_owner
-    off_diagonal = ~plan.coupling_on_diagonal
+    on_diagonal = plan.coupling_on_diagonal
+    # Largest modulus of each coupling, and of its entries off the diagonal.
     scale = np.zeros(num)
     np.maximum.at(scale, owner, moduli)
     off_scale = np.zeros(num)
-    np.maximum.at(off_scale, owner[off_diagonal], moduli[off_diagonal])
-    coupling_blocks = _scatter_blocks(
-        coupling_values, plan.coupling_flat, plan.coupling_offsets, sizes, np.append(sizes[1:], 0)
+    np.maximum.at(off_scale, owner[~on_diagonal], moduli[~on_diagonal])
+    # The diagonals of all couplings, from their entries (no dense blocks).
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    diagonals = np.zeros((count, int(starts[-1])), dtype=complex)
+    diagonals[:, starts[owner[on_diagonal]] + plan.coupling_row[on_diagonal]] = values[
+        :, on_diagonal
+    ]
+    dense: list[Any] = []
+
+    def dense_block(s: int) -> ComplexArray:
+        if not dense:
+            dense.extend(
+                _scatter_blocks(
+                    values, plan.coupling_flat, plan.coupling_offsets, sizes,
+                    np.append(sizes[1:], 0),
+                )
+            )  # fmt: skip
+        return np.asarray(dense[s])
+
+    def diagonal_of(s: int) -> ComplexArray:
+        return diagonals[:, starts[s] : starts[s + 1]]
+
+    return tuple(
+        _classify_coupling(
+            (int(sizes[s]), int(sizes[s + 1])),
+            float(scale[s]),
+            float(off_scale[s]),
+            functools.partial(diagonal_of, s),
+            functools.partial(dense_block, s),
+        )
+        for s in range(num - 1)
     )
-    couplings = tuple(
-        _classify_coupling(b, float(scale[s]), float(off_scale[s]))
-        for s, b in enumerate(coupling_blocks[:-1])
-    )
-    frozen = tuple(templates)
-    plan.last[:] = [(off_values, coupling_values, frozen, template_of_slice, couplings)]
-    return _SliceBlocks(frozen, template_of_slice, diagonals, couplings)
 
 
 # --------------------------------------------------------------------------------------------
