@@ -274,3 +274,14 @@ def test_switching_the_column_calls_off(monkeypatch, column_calls):
     monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
     fsys.hamiltonian_submatrix(params=dict(params, V=0.8), sparse=True)
     assert column_calls == [True]
+
+
+def test_integer_overflow_on_columns_is_caught_by_the_sample(monkeypatch, column_calls):
+    def onsite(site, V):
+        x, _ = site.tag
+        return 4.0 + V * x**19  # exact for Python ints; int64 overflows from x = 10 on
+
+    fsys = build(onsite)
+    fast, slow = both_roads(monkeypatch, fsys, dict(V=1e-20))
+    np.testing.assert_allclose(fast, slow, rtol=1e-14, atol=0)
+    assert column_calls == [False]

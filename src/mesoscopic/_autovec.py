@@ -24,7 +24,9 @@ either step is evaluated site by site as before, with the same numbers:
    term (or one value for all); then the function is called site by site on a sample of
    terms (the first, the last and others spread between them) and every sampled value must
    agree with the column value to 1e-12 relative. A function that branches on a
-   coordinate (``if x > 0``) raises on arrays and is evaluated site by site.
+   coordinate (``if x > 0``) raises on arrays and is evaluated site by site. The sample
+   includes the terms with the largest and smallest coordinates, where integer arithmetic
+   on tags (``x ** 9``) would overflow first.
 
 ``MESOSCOPIC_VECTORIZE=0`` turns the column call off.
 """
@@ -262,12 +264,20 @@ def columns_of(sites: Sequence[Any], count: int) -> tuple[_Columns, ...] | None:
     return tuple(out)
 
 
-def _sample(count: int) -> NDArray[np.intp]:
-    """Terms compared with scalar calls: both ends and others spread between them."""
+def _sample(count: int, columns: tuple[_Columns, ...]) -> NDArray[np.intp]:
+    """Terms compared with scalar calls: both ends and others spread between them, and the
+    terms with the extreme coordinates (where an integer power would overflow first)."""
     spread = np.linspace(0, count - 1, SAMPLE_SIZE - 2).round().astype(np.intp)
     # Two more at a fixed odd stride, off the even grid.
     extra = (np.array([count // 3 + 1, (2 * count) // 3 + 1]) * 7919) % count
-    return np.unique(np.concatenate([spread, extra]))
+    extremes = [
+        index
+        for c in columns
+        for values in (c.tag, c.pos)
+        if values.size
+        for index in (np.argmax(values, axis=1), np.argmin(values, axis=1))
+    ]
+    return np.unique(np.concatenate([spread, extra, *extremes]).astype(np.intp))
 
 
 def evaluate_columns(
@@ -305,7 +315,7 @@ def evaluate_columns(
         return None
     if not np.isfinite(out).all():
         return None
-    picked = _sample(count)
+    picked = _sample(count, columns)
     try:
         reference = np.array([scalar(int(k)) for k in picked])
     except Exception:
