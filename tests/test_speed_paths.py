@@ -493,3 +493,52 @@ def test_spin_orbit_couplings_as_sparse_matrices_equal_the_sparse_solver():
     for energy in energies:
         fast = problem.smatrices([energy])[0]
         assert_same_smatrix(fast, sparse.scattering_matrix(ham, leads, energy))
+
+
+def test_a_self_energy_that_solves_another_system_inside_the_threads(monkeypatch):
+    # A self-energy lead whose function itself runs a batched solve: it may be called from
+    # one of the solver's threads, which must not wait for the pool it runs in.
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "2")
+    inner, inner_params = wide_wire(rgf._MIN_THREADED_SLICE, 2)
+    fsys, params = wide_wire(rgf._MIN_THREADED_SLICE, 4)
+
+    def selfenergy(energy):
+        # A weak, energy-dependent absorber made from a solve of another wire.
+        t = batch.transmission(inner, energy + np.arange(4) * 0.01, 1, 0, params=inner_params)
+        return -0.01j * float(t[0]) * np.eye(4)
+
+    leads = lead_data(fsys, params=params)
+    ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
+    from mesoscopic.solvers._embedding import SelfEnergyLeadData
+
+    extra = SelfEnergyLeadData(selfenergy, np.arange(4) + 2 * rgf._MIN_THREADED_SLICE)
+    problem = rgf.prepare(ham, [*leads, extra])
+    energies = np.linspace(0.3, 1.2, 6)
+    t = problem.transmission(energies)
+    reference = [sparse.scattering_matrix(ham, [*leads, extra], e) for e in energies]
+    for k, s in enumerate(reference):
+        np.testing.assert_allclose(t[k], s.transmission_matrix(), atol=1e-10)
+
+
+_FORKED: dict = {}
+
+
+def _forked_transmission():
+    """Run in a forked child: the system is inherited, not pickled."""
+    return batch.transmission(*_FORKED["args"], params=_FORKED["params"])
+
+
+def test_threads_work_in_a_forked_worker_after_the_parent_used_them(monkeypatch):
+    # A process forked after the parent's solves (a sweep's worker) gets its own threads.
+    import multiprocessing
+
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "2")
+    fsys, params = wide_wire(rgf._MIN_THREADED_SLICE, 3)
+    energies = np.linspace(0.3, 1.2, 4)
+    stats: dict = {}
+    expected = batch.transmission(fsys, energies, 1, 0, params=params, stats=stats)
+    assert stats["threads"] == 2  # the parent's pool threads exist now
+    _FORKED.update(args=(fsys, energies, 1, 0), params=params)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(_forked_transmission).get(timeout=120)
+    np.testing.assert_allclose(result, expected, atol=1e-12)

@@ -1573,6 +1573,25 @@ def default_threads() -> int:
 
 _CHUNK_POOL: list[ThreadPoolExecutor] = []
 _CHUNK_POOL_LOCK = threading.Lock()
+_POOL_THREAD_PREFIX = "mesoscopic-rgf"
+
+
+def _forget_chunk_pool() -> None:
+    """In a forked child: the parent's pool threads do not exist here; start afresh."""
+    global _CHUNK_POOL_LOCK
+    _CHUNK_POOL.clear()
+    _CHUNK_POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_chunk_pool)
+
+
+def _in_chunk_pool() -> bool:
+    """Whether this thread is one of the chunk pool's (a solve started from user code, a
+    self-energy function, that runs there): it then solves alone, since waiting for the
+    pool's other threads from inside the pool could wait forever."""
+    return threading.current_thread().name.startswith(_POOL_THREAD_PREFIX)
 
 
 def _chunk_pool(threads: int) -> ThreadPoolExecutor:
@@ -1582,7 +1601,7 @@ def _chunk_pool(threads: int) -> ThreadPoolExecutor:
             if _CHUNK_POOL:
                 _CHUNK_POOL.pop().shutdown(wait=False)
             _CHUNK_POOL.append(
-                ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mesoscopic-rgf")
+                ThreadPoolExecutor(max_workers=threads, thread_name_prefix=_POOL_THREAD_PREFIX)
             )
         return _CHUNK_POOL[0]
 
@@ -1668,7 +1687,9 @@ def _run(
     element_of = np.repeat(np.arange(count, dtype=np.int64), num_energies)
     e = np.tile(e, count)
     # Threads share a batch on the CPU unless processes (workers) do.
-    cpu_threads = default_threads() if workers == 1 and device == "cpu" else 1
+    cpu_threads = 1
+    if workers == 1 and device == "cpu" and not _in_chunk_pool():
+        cpu_threads = default_threads()
     threads = cpu_threads if problem.slicing.max_size >= _MIN_THREADED_SLICE else 1
     threads = min(threads, e.size // _MIN_ENTRIES_PER_THREAD) or 1
     requested = chunk_size
