@@ -466,3 +466,47 @@ def test_gaas_gate_sweep_study_shows_plateaus_where_the_saddle_model_puts_them(t
     assert t[1] == pytest.approx(1.5, abs=0.1)
     assert t[2] == pytest.approx(1.0, abs=0.02)
     assert (tmp_path / "out" / "qpc_gaas_gate_sweep.png").stat().st_size > 1000
+
+
+def test_a_gate_sweep_at_one_energy_is_one_parameter_batch(tmp_path, monkeypatch):
+    # At a single energy the study solves the gate values together (a parameter batch):
+    # one solver call per chunk, the same numbers as point by point.
+    from mesoscopic import batch
+
+    calls = []
+    original = batch.transmission
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("params"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "transmission", counted)
+    heights = np.linspace(0.5, 2.0, 7)
+    study = write(
+        tmp_path,
+        f"""
+[device]
+model = "double_barrier"
+well = 8
+barrier = 2
+[parameters]
+well_potential = 0.1
+[sweep]
+energy = [0.7]
+barrier_height = {heights.tolist()}
+[output]
+path = "out/g.nc"
+figure = false
+""",
+    )
+    assert cli.main(["run", str(study), "--no-progress"]) == 0
+    data = io.load(tmp_path / "out" / "g.nc")
+    assert data.attrs["batch_axis"] == "barrier_height"
+    assert len(calls) == 1 and len(calls[0]) == heights.size
+    fsys = meso.models.double_barrier(well=8, barrier=2)
+    for height in heights:
+        expected = meso.smatrix(
+            fsys, 0.7, params={"barrier_height": height, "well_potential": 0.1}
+        ).transmission(1, 0)
+        got = data["transmission"].sel(energy=0.7, barrier_height=height, method="nearest")
+        assert float(got) == pytest.approx(expected, abs=1e-10)

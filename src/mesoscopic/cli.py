@@ -504,8 +504,15 @@ def _recipe(study: Study) -> dict[str, Any]:
 
 
 def _study_observable(
-    energy: Any, *, recipe: Mapping[str, Any], device: DeviceName, **params: Any
+    energy: Any,
+    *,
+    recipe: Mapping[str, Any],
+    device: DeviceName,
+    batch_axis: str = "energy",
+    **params: Any,
 ) -> Any:
+    """The study's quantity over a vector of `batch_axis` (energies, or a parameter's
+    values: then one parameter batch at the single energy)."""
     import xarray as xr
 
     from . import batch
@@ -517,24 +524,41 @@ def _study_observable(
     lattice_params = {
         k: _to_lattice_units(units, discretization, kinds.get(k), v) for k, v in params.items()
     }
+    elements: Any = lattice_params
+    if batch_axis != "energy":
+        values = np.atleast_1d(lattice_params[batch_axis])
+        elements = [dict(lattice_params, **{batch_axis: v}) for v in values]
     # The spin degeneracy travels with the values: G = g_s e^2/h T for a transmission,
     # and already included in a conductance matrix.
     attrs = {"spin_degeneracy": fsys.spin_degeneracy}
     if recipe["quantity"] == "transmission":
-        values = batch.transmission(
+        t = batch.transmission(
             fsys,
             energies,
             recipe["to_lead"],
             recipe["from_lead"],
-            params=lattice_params,
+            params=elements,
             device=device,
         )
-        return xr.DataArray(values, dims=("energy",), attrs=attrs)
-    t = batch.transmission(fsys, energies, params=lattice_params, device=device)
+        if batch_axis != "energy":
+            t = t[:, 0]  # (values, one energy)
+        return xr.DataArray(t, dims=(batch_axis,), attrs=attrs)
+    t = batch.transmission(fsys, energies, params=elements, device=device)
+    if batch_axis != "energy":
+        t = t[:, 0]
     if recipe["quantity"] == "conductance_matrix":
         channels = np.array([np.diag(np.sum(t_e, axis=0)) for t_e in t])
         t = fsys.spin_degeneracy * (channels - t)
-    return xr.DataArray(t, dims=("energy", "lead_to", "lead_from"), attrs=attrs)
+    return xr.DataArray(t, dims=(batch_axis, "lead_to", "lead_from"), attrs=attrs)
+
+
+def _study_batch_axis(grid: Mapping[str, Any]) -> str:
+    """The axis a study solves in one call: its energies, or at a single energy the longest
+    parameter axis (a gate or field sweep: one batch over the parameter's values)."""
+    if len(grid["energy"]) > 1:
+        return "energy"
+    longest = max(grid, key=lambda name: len(grid[name]))
+    return longest if len(grid[longest]) > 1 else "energy"
 
 
 def _declared_kinds(model: str) -> Mapping[str, str]:
@@ -599,17 +623,18 @@ def run_study(
     n_points = math.prod(len(values) for values in study.grid.values())
     n_leads = len(_system(study).leads)
     per_point = 8 if study.quantity == "transmission" else 8 * n_leads**2
+    batch_axis = _study_batch_axis(study.grid)
     try:
         sweep._check_memory(
             n_points,
-            n_points // len(study.grid["energy"]),
+            n_points // len(study.grid[batch_axis]),
             per_point,
             grid=[len(values) for values in study.grid.values()],
         )
     except ValueError as exc:
         raise _error(study.path, "sweep", str(exc)) from exc
     observable = sweep.Observable(
-        partial(_study_observable, recipe=_recipe(study), device=device),
+        partial(_study_observable, recipe=_recipe(study), device=device, batch_axis=batch_axis),
         outputs={study.quantity: output},
         name=f"{study.model}.{study.quantity}",
     )
@@ -642,7 +667,7 @@ def run_study(
         observable,
         study.grid,
         fixed_params=study.fixed,
-        batch_axis="energy",
+        batch_axis=batch_axis,
         executor=executor,
         workers=workers,
         scheduler=scheduler,
