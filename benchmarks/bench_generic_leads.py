@@ -66,11 +66,18 @@ def bhz(kw, width: int, length: int):
     hop_x = np.kron(up, b * sz + 0.5j * a * sx) + np.kron(down, b * sz - 0.5j * a * sx)
     hop_y = np.kron(s0, b * sz - 0.5j * a * sy)
     values = np.random.default_rng(1).uniform(-0.5, 0.5, size=(length, width))
-    lat = kw.lattice.square(1.0, norbs=4)
+    fsys = _square_wire_with_matrix_hoppings(kw, width, length, onsite, hop_x, hop_y, values)
+    return fsys, np.linspace(0.01, 0.3, 32)
+
+
+def _square_wire_with_matrix_hoppings(kw, width, length, onsite, hop_x, hop_y, values):
+    """A W x L square-lattice wire, onsite ``onsite + values[x, y]``, two leads along x."""
+    norbs = onsite.shape[0]
+    lat = kw.lattice.square(1.0, norbs=norbs)
     syst = kw.Builder()
     for x in range(length):
         for y in range(width):
-            syst[lat(x, y)] = onsite + values[x, y] * np.eye(4)
+            syst[lat(x, y)] = onsite + values[x, y] * np.eye(norbs)
     syst[kw.builder.HoppingKind((1, 0), lat, lat)] = hop_x
     syst[kw.builder.HoppingKind((0, 1), lat, lat)] = hop_y
     lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
@@ -79,7 +86,7 @@ def bhz(kw, width: int, length: int):
     lead[kw.builder.HoppingKind((0, 1), lat, lat)] = hop_y
     syst.attach_lead(lead)
     syst.attach_lead(lead.reversed())
-    return syst.finalized(), np.linspace(0.01, 0.3, 32)
+    return syst.finalized()
 
 
 def rashba_zeeman(kw, width: int, length: int):
@@ -91,20 +98,8 @@ def rashba_zeeman(kw, width: int, length: int):
     hop_x = -s0 - 0.5j * alpha * sy
     hop_y = -s0 + 0.5j * alpha * sx
     values = np.random.default_rng(2).uniform(-0.25, 0.25, size=(length, width))
-    lat = kw.lattice.square(1.0, norbs=2)
-    syst = kw.Builder()
-    for x in range(length):
-        for y in range(width):
-            syst[lat(x, y)] = onsite + values[x, y] * s0
-    syst[kw.builder.HoppingKind((1, 0), lat, lat)] = hop_x
-    syst[kw.builder.HoppingKind((0, 1), lat, lat)] = hop_y
-    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = onsite
-    lead[kw.builder.HoppingKind((1, 0), lat, lat)] = hop_x
-    lead[kw.builder.HoppingKind((0, 1), lat, lat)] = hop_y
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized(), np.linspace(0.05, 1.0, 32)
+    fsys = _square_wire_with_matrix_hoppings(kw, width, length, onsite, hop_x, hop_y, values)
+    return fsys, np.linspace(0.05, 1.0, 32)
 
 
 BUILDERS = {
