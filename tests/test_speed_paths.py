@@ -431,7 +431,7 @@ def wide_wire(width: int, length: int) -> tuple[meso.System, dict]:
 
 def test_threads_split_a_batch_without_changing_its_numbers(monkeypatch):
     fsys, params = wide_wire(rgf._MIN_THREADED_SLICE, 6)
-    energies = np.linspace(0.2, 1.4, 6)
+    energies = np.linspace(0.2, 1.4, 12)
     monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
     stats_one: dict = {}
     ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
@@ -504,7 +504,7 @@ def test_a_self_energy_that_solves_another_system_inside_the_threads(monkeypatch
 
     def selfenergy(energy):
         # A weak, energy-dependent absorber made from a solve of another wire.
-        t = batch.transmission(inner, energy + np.arange(4) * 0.01, 1, 0, params=inner_params)
+        t = batch.transmission(inner, energy + np.arange(8) * 0.01, 1, 0, params=inner_params)
         return -0.01j * float(t[0]) * np.eye(4)
 
     leads = lead_data(fsys, params=params)
@@ -513,7 +513,7 @@ def test_a_self_energy_that_solves_another_system_inside_the_threads(monkeypatch
 
     extra = SelfEnergyLeadData(selfenergy, np.arange(4) + 2 * rgf._MIN_THREADED_SLICE)
     problem = rgf.prepare(ham, [*leads, extra])
-    energies = np.linspace(0.3, 1.2, 6)
+    energies = np.linspace(0.3, 1.2, 8)
     t = problem.transmission(energies)
     reference = [sparse.scattering_matrix(ham, [*leads, extra], e) for e in energies]
     for k, s in enumerate(reference):
@@ -534,7 +534,7 @@ def test_threads_work_in_a_forked_worker_after_the_parent_used_them(monkeypatch)
 
     monkeypatch.setenv("MESOSCOPIC_THREADS", "2")
     fsys, params = wide_wire(rgf._MIN_THREADED_SLICE, 3)
-    energies = np.linspace(0.3, 1.2, 4)
+    energies = np.linspace(0.3, 1.2, 8)
     stats: dict = {}
     expected = batch.transmission(fsys, energies, 1, 0, params=params, stats=stats)
     assert stats["threads"] == 2  # the parent's pool threads exist now

@@ -1527,8 +1527,9 @@ def _recursion(
 
 #: Most threads an RGF batch is split over by default (more cores go to ``workers``).
 MAX_DEFAULT_THREADS = 8
-#: Fewest energies (or parameter elements) per thread: smaller pieces are not split.
-_MIN_ENTRIES_PER_THREAD = 2
+#: Fewest energies (or parameter elements) per thread: fewer make fewer threads (each one
+#: waits for the interpreter lock between its LAPACK calls; short pieces gain nothing).
+_MIN_ENTRIES_PER_THREAD = 4
 #: Smallest slice (orbitals) whose batches are split over threads. The threads run side by
 #: side only inside LAPACK and BLAS; below this size each call is too short and the threads
 #: mostly wait for the interpreter lock (measured on two cores: 0.4x at 24 x 200, 0.8x at
