@@ -285,3 +285,42 @@ def test_integer_overflow_on_columns_is_caught_by_the_sample(monkeypatch, column
     fast, slow = both_roads(monkeypatch, fsys, dict(V=1e-20))
     np.testing.assert_allclose(fast, slow, rtol=1e-14, atol=0)
     assert column_calls == [False]
+
+
+def test_columns_come_from_the_systems_arrays(monkeypatch, column_calls):
+    # The System's tag and position arrays give the columns by site index; the sites
+    # themselves are not read one by one.
+    read_one_by_one = []
+    original = _autovec.columns_of
+    monkeypatch.setattr(
+        _autovec, "columns_of", lambda *a: read_one_by_one.append(1) or original(*a)
+    )
+    fsys = build(onsite_kwant_style, peierls)
+    params = dict(V=0.3, disorder=np.random.default_rng(2).uniform(-1, 1, (LENGTH, WIDTH)))
+    fast, slow = both_roads(monkeypatch, fsys, dict(params, phi=0.2))
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
+    assert column_calls and all(column_calls)
+    assert read_one_by_one == []
+
+
+def test_families_of_different_dimensions_are_read_site_by_site(monkeypatch, column_calls):
+    # A chain beside a square lattice: positions of different lengths, no common table.
+    square = meso.lattice.square(norbs=1, name="sq")
+    chain = meso.lattice.chain(norbs=1, name="ch")
+
+    def onsite(site, V):
+        return 4.0 + V * site.pos[0]
+
+    syst = meso.Builder()
+    syst[(square(x, y) for x in range(8) for y in range(5))] = onsite
+    syst[(chain(x) for x in range(-30, 0))] = onsite
+    syst[square.neighbors()] = -1.0
+    syst[chain.neighbors()] = -1.0
+    syst[chain(-1), square(0, 0)] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((1, 0)))
+    lead[(square(0, y) for y in range(5))] = 4.0
+    lead[square.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    fsys = syst.finalized()
+    fast, slow = both_roads(monkeypatch, fsys, dict(V=0.25))
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)

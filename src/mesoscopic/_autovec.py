@@ -49,10 +49,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["columns_of", "enabled", "evaluate_columns", "is_column_safe"]
+__all__ = ["columns_of", "enabled", "evaluate_columns", "is_column_safe", "make_columns"]
 
 #: Term groups smaller than this are evaluated site by site (nothing to gain).
 MIN_TERMS = 32
+#: Term groups up to this size keep their columns between evaluations; larger ones (tens
+#: of megabytes of coordinates) make them again from the sites at each evaluation.
+MAX_KEPT_TERMS = 1 << 18
 #: Terms compared with scalar calls at every column evaluation.
 SAMPLE_SIZE = 12
 #: Largest difference, relative to the largest sampled modulus, of a column value from the
@@ -242,6 +245,11 @@ class _Columns:
         self.pos = np.ascontiguousarray(positions.T)
         self.tag.flags.writeable = False
         self.pos.flags.writeable = False
+
+
+def make_columns(tags: NDArray[np.int64], positions: NDArray[np.float64]) -> _Columns:
+    """Columns of sites given by their tags (n, d) and positions (n, dim)."""
+    return _Columns(tags, positions)
 
 
 def columns_of(sites: Sequence[Any], count: int) -> tuple[_Columns, ...] | None:

@@ -72,7 +72,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from . import _autovec, _checks
-from ._bulk import LazySites
+from ._bulk import LazySites, SiteSource
 from ._params import PositionalArgs as _PositionalArgs
 from ._params import legacy_params
 from .lattice import Site, _described
@@ -620,6 +620,7 @@ class TermGroup:
     __slots__ = (
         "_column_memo",
         "_memo",
+        "_site_table",
         "cols",
         "conj",
         "onsite",
@@ -640,6 +641,7 @@ class TermGroup:
     conj: bool
     _memo: tuple[Any, NDArray[np.complex128]] | None
     _column_memo: tuple[Any] | None
+    _site_table: Callable[[], Any] | None
 
     def __init__(
         self,
@@ -688,6 +690,8 @@ class TermGroup:
         set_(self, "_memo", None)
         # (the sites as columns or None,) once made (see _columns); not pickled.
         set_(self, "_column_memo", None)
+        # The owning System's table of tags and positions by site index (see _columns).
+        set_(self, "_site_table", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a TermGroup is immutable; cannot set {name!r}")
@@ -958,10 +962,32 @@ class TermGroup:
             return None
         cached = self._column_memo
         if cached is None:
-            made = _autovec.columns_of(self.sites, 1 if self.onsite else 2)
+            made = self._columns_from_table()
+            if made is None:
+                made = _autovec.columns_of(self.sites, 1 if self.onsite else 2)
             cached = (made,)
-            object.__setattr__(self, "_column_memo", cached)
+            if len(self.rows) <= _autovec.MAX_KEPT_TERMS or made is None:
+                object.__setattr__(self, "_column_memo", cached)
         return cached[0]
+
+    def _columns_from_table(self) -> Any:
+        """Columns read off the owning System's tag and position arrays by site index.
+
+        Used where the terms' sites are those of the System at ``rows`` (and ``cols``),
+        which a few terms confirm; None otherwise (the sites are read one by one).
+        """
+        table = self._site_table() if self._site_table is not None else None
+        if table is None:
+            return None
+        tags, positions = table
+        indices = (self.rows,) if self.onsite else (self.rows, self.cols)
+        count = len(self.rows)
+        for k in {0, count // 2, count - 1}:
+            item = (self.sites[k],) if self.onsite else tuple(self.sites[k])
+            for site, index in zip(item, indices):
+                if tuple(site.tag) != tuple(tags[index[k]].tolist()):
+                    return None
+        return tuple(_autovec.make_columns(tags[i], positions[i]) for i in indices)
 
     def _one_block(self, k: int, kwargs: Mapping[str, Any]) -> NDArray[np.complex128]:
         """Term `k`'s block from a call of the value function with its own sites."""
@@ -2555,6 +2581,9 @@ class System(_DiscreteSymmetries, _Frozen):
         set_("_hoppings", _check_groups(hoppings, "hoppings"))
         _check_terms_in_range(self._onsite, num_sites, "onsite terms")
         _check_terms_in_range(self._hoppings, num_sites, "hoppings")
+        for group in (*self._onsite, *self._hoppings):
+            if callable(group.value) and not group.vectorized and group._site_table is None:
+                object.__setattr__(group, "_site_table", self._site_table)
         leads = tuple(leads)
         for lead in leads:
             if not isinstance(lead, (InfiniteSystem, SelfEnergyLead, ModesLead)):
@@ -2724,6 +2753,39 @@ class System(_DiscreteSymmetries, _Frozen):
                 raise ValueError(f"{len(cached)} sites but {len(self.pos)} positions")
             self._cache["sites"] = cached
         return cached
+
+    def _site_table(self) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
+        """Tags (n, d) and positions (n, dim) of all sites by index, for value functions
+        called with columns (:mod:`mesoscopic._autovec`); None where the sites' families
+        differ in tag length or in the dimension of their positions. Made once."""
+        if "site_table" not in self._cache:
+            self._cache["site_table"] = self._make_site_table()
+        table: tuple[NDArray[np.int64], NDArray[np.float64]] | None = self._cache["site_table"]
+        return table
+
+    def _make_site_table(self) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
+        dim = self.pos.shape[1]
+        source = self._site_source
+        if isinstance(source, SiteSource):
+            families = source.families
+            if any(getattr(f, "prim_vecs", None) is None for f in families):
+                return None
+            if any(np.asarray(f.prim_vecs).shape[1] != dim for f in families):
+                return None
+            fam = source._fam[source._order]
+            lengths = {source._lengths[int(f)] for f in np.unique(fam)}
+            if len(lengths) != 1:
+                return None
+            tags = np.ascontiguousarray(source._tags[source._order][:, : lengths.pop()])
+        else:
+            sites = self.sites
+            tag_list = [tuple(site.tag) for site in sites]
+            if len({len(t) for t in tag_list}) != 1:
+                return None
+            if any(len(site.pos) != dim for site in sites):
+                return None
+            tags = np.array(tag_list, dtype=np.int64)
+        return tags, np.asarray(self.pos, dtype=float)
 
     @property
     def id_by_site(self) -> Mapping[Site, int]:
