@@ -324,3 +324,103 @@ def test_families_of_different_dimensions_are_read_site_by_site(monkeypatch, col
     fsys = syst.finalized()
     fast, slow = both_roads(monkeypatch, fsys, dict(V=0.25))
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
+
+
+# Cases where a column call would differ from calls site by site: each must end site by site
+# (or refused before running on all terms), with the site-by-site numbers.
+
+
+def onsite_crossing_lines(site, U):
+    x, y = site.tag
+    return U * ((x == 5) + (y == 4))  # Python bools add as integers: 2 at the crossing
+
+
+def onsite_modulo(site, U):
+    x, y = site.tag
+    return U * (x % ((x - 5) ** 2 + (y - 4) ** 2))  # integer division by zero at (5, 4)
+
+
+def onsite_outer(site, t):
+    d = site.pos[..., None] - site.pos[..., None, :]  # a 2 x 2 block for one site
+    return t * np.abs(d)
+
+
+def test_booleans_from_tags_added_are_integers(monkeypatch, column_calls):
+    fsys = build(onsite_crossing_lines)
+    fast, slow = both_roads(monkeypatch, fsys, dict(U=1.0))
+    np.testing.assert_array_equal(fast, slow)
+    assert np.abs(slow).max() == 2.0
+    assert column_calls == [False]
+
+
+def test_integer_division_by_zero_raises_as_site_by_site(monkeypatch):
+    fsys = build(onsite_modulo)
+    for setting in ("1", "0"):
+        monkeypatch.setenv("MESOSCOPIC_VECTORIZE", setting)
+        with np.errstate(all="ignore"), pytest.raises(meso.system.UserCodeError):
+            fsys.hamiltonian_submatrix(params=dict(U=1.0), sparse=True)
+
+
+def test_an_outer_product_is_refused_by_the_trial(monkeypatch, column_calls):
+    lat = meso.lattice.square(norbs=2)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(LENGTH) for y in range(WIDTH))] = onsite_outer
+    syst[lat.neighbors()] = -np.eye(2)
+    fsys = syst.finalized()
+    fast, slow = both_roads(monkeypatch, fsys, dict(t=1.0))
+    np.testing.assert_array_equal(fast, slow)
+    assert column_calls == [False]
+
+
+def test_a_scalar_for_a_two_orbital_site_keeps_its_message(monkeypatch):
+    fsys = build(lambda site, mu: 4 - mu, norbs=2)
+    with pytest.raises(ValueError, match="is a scalar but the sites have 2 and 2 orbitals"):
+        fsys.hamiltonian_submatrix(params=dict(mu=0.1), sparse=True)
+
+
+def test_verdicts_follow_redefined_helpers(monkeypatch):
+    namespace: dict = {"np": np}
+    exec(
+        "def helper(site):\n    return 0.0 * site.pos[0]\n"
+        "def onsite(site, W):\n    return 4.0 + W * helper(site)\n",
+        namespace,
+    )
+    onsite = namespace["onsite"]
+    assert _autovec.is_column_safe(onsite)
+    exec("log = []\ndef helper(site):\n    log.append(1)\n    return 1.0\n", namespace)
+    assert not _autovec.is_column_safe(onsite)  # the new helper appends to a list
+
+
+def test_numpy_ufuncs_only_and_plain_arrays_only():
+    draws = np.random.default_rng(0)
+    noise = np.frompyfunc(lambda x: draws.normal(), 1, 1)
+    assert not _autovec.params_are_safe(dict(f=noise))
+    assert _autovec.params_are_safe(dict(f=np.cos))
+    masked = np.ma.masked_array(np.ones(3), mask=[0, 1, 0])
+    assert not _autovec.params_are_safe(dict(V=masked))
+    assert _autovec.params_are_safe(dict(V=np.ones(3)))
+
+
+def test_column_calls_in_threads_leave_the_warning_filters_alone():
+    import threading
+    import warnings
+
+    fsys = build(onsite_kwant_style, peierls)
+    before = list(warnings.filters)
+    errors: list[BaseException] = []
+
+    def work(offset):
+        try:
+            for k in range(30):
+                params = dict(V=0.1 + k + offset, disorder=np.zeros((LENGTH, WIDTH)), phi=k)
+                fsys.hamiltonian_submatrix(params=params, sparse=True)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert list(warnings.filters) == before

@@ -542,3 +542,29 @@ def test_threads_work_in_a_forked_worker_after_the_parent_used_them(monkeypatch)
     with multiprocessing.get_context("fork").Pool(1) as pool:
         result = pool.apply_async(_forked_transmission).get(timeout=120)
     np.testing.assert_allclose(result, expected, atol=1e-12)
+
+
+def test_lead_modes_found_by_threads_leave_the_warning_filters_alone(monkeypatch):
+    import warnings
+
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "2")
+    fsys, params, energies = make_spin_orbit_wire(meso, width=14, length=4)
+    before = list(warnings.filters)
+    for k in range(5):
+        batch.smatrices(fsys, np.linspace(0.2, 1.2, 8) + 1e-3 * k, params=params)
+    assert list(warnings.filters) == before
+
+
+def test_kept_lead_modes_stay_within_their_memory_budget(monkeypatch):
+    from mesoscopic import leads as leads_module
+
+    fsys, params, _ = make_spin_orbit_wire(meso, width=30, length=3)
+    lead = lead_data(fsys, params=params)[0]
+    one = leads_module._modes_nbytes(lead.modes(0.15))
+    budget = 5 * one  # room for about five energies
+    monkeypatch.setattr(leads_module, "_RECENT_MODES_BYTES", budget)
+    leads_module._RECENT_MODES.clear()
+    batch.smatrices(fsys, np.linspace(0.2, 1.2, 16), params=params)
+    kept = sum(size for _, size in leads_module._RECENT_MODES.values())
+    assert 0 < kept <= budget
+    assert 1 < len(leads_module._RECENT_MODES) < 16

@@ -20,13 +20,19 @@ either step is evaluated site by site as before, with the same numbers:
    ``tag`` and ``pos``, array attributes (``real``, ``imag``, ``shape``, ...) and NumPy's
    pure functions, so that a random number generator, a counter, ``kwant.digest`` or a method
    of a parameter object is never called with columns (each scalar call must see it).
-2. Each evaluation: the column call must succeed without warnings and return one value per
-   term (or one value for all); then the function is called site by site on a sample of
-   terms (the first, the last and others spread between them) and every sampled value must
-   agree with the column value to 1e-12 relative. A function that branches on a
-   coordinate (``if x > 0``) raises on arrays and is evaluated site by site. The sample
-   includes the terms with the largest and smallest coordinates, where integer arithmetic
-   on tags (``x ** 9``) would overflow first.
+2. Each evaluation: a trial column call on the first 16 terms, then the call on all terms,
+   must succeed without a floating-point error (division by zero, overflow, invalid: raised
+   inside the call, which stays thread-safe) and return one value per term (or one value
+   for all); every trial value, and a sample of the others (the first, the last, others
+   spread between them, and the terms with the largest and smallest coordinates, where
+   integer arithmetic on tags such as ``x ** 9`` overflows first) must agree with a call
+   of the function with that term's own sites to 1e-12 relative. The trial keeps a function
+   that builds larger arrays from columns (an outer product) from running on all terms. A
+   function that branches on a coordinate (``if x > 0``) raises on arrays and is
+   evaluated site by site, and so does one that adds or inverts booleans computed from
+   tags, which as Python bools add as integers (``(x == 5) + (y == 4)``).
+   Verdicts of step 1 are kept per function with the globals, closure cells and defaults
+   they rest on, and made again when one of those is replaced.
 
 ``MESOSCOPIC_VECTORIZE=0`` turns the column call off.
 """
@@ -41,7 +47,6 @@ import math
 import numbers
 import os
 import types
-import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -56,6 +61,9 @@ MIN_TERMS = 32
 #: Term groups up to this size keep their columns between evaluations; larger ones (tens
 #: of megabytes of coordinates) make them again from the sites at each evaluation.
 MAX_KEPT_TERMS = 1 << 18
+#: Terms in the trial column call made before the call on all terms (all of them compared
+#: with scalar calls).
+TRIAL_TERMS = 16
 #: Terms compared with scalar calls at every column evaluation.
 SAMPLE_SIZE = 12
 #: Largest difference, relative to the largest sampled modulus, of a column value from the
@@ -134,8 +142,13 @@ _GENERATOR_FLAGS = (
     | inspect.CO_ITERABLE_COROUTINE
 )
 
-# Functions already judged (weakly, so that they can be collected).
-_VERDICTS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+# Functions already judged (weakly, so that they can be collected): the verdict and what it
+# rests on, (namespace or cell, name, object) triples checked again at every use, so that a
+# helper redefined in a notebook is judged again.
+_VERDICTS: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[Any, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+_MISSING = object()
 
 
 def enabled() -> bool:
@@ -143,18 +156,19 @@ def enabled() -> bool:
     return os.environ.get("MESOSCOPIC_VECTORIZE", "1").strip() not in ("0", "false", "no")
 
 
-def _safe_value(value: Any, depth: int, seen: set[int]) -> bool:
+def _safe_value(value: Any, depth: int, seen: set[int], deps: list[Any]) -> bool:
     """Whether a global, closure or parameter value may be read by a column call."""
     if value is None or isinstance(value, (bool, numbers.Number, str, bytes)):
         return True
-    if isinstance(value, np.ndarray):
+    if type(value) is np.ndarray:  # not a subclass (a masked array's mask would be lost)
         return value.dtype != object
     if isinstance(value, tuple):
-        return all(_safe_value(v, depth, seen) for v in value)
+        return all(_safe_value(v, depth, seen, deps) for v in value)
     if isinstance(value, types.ModuleType):
         return any(value is m for m in _SAFE_MODULES)
     if isinstance(value, np.ufunc):
-        return True
+        # NumPy's own (np.frompyfunc makes ufuncs of any Python function).
+        return getattr(np, value.__name__, None) is value
     if isinstance(value, types.BuiltinFunctionType):
         module = getattr(value, "__module__", None)
         name = getattr(value, "__name__", "")
@@ -165,11 +179,11 @@ def _safe_value(value: Any, depth: int, seen: set[int]) -> bool:
         name = str(getattr(value, "__name__", ""))
         if value is getattr(np, name, None):
             return name in _NUMPY_NAMES
-        return _code_is_safe(value, depth + 1, seen)
+        return _code_is_safe(value, depth + 1, seen, deps)
     return False
 
 
-def _code_is_safe(func: types.FunctionType, depth: int, seen: set[int]) -> bool:
+def _code_is_safe(func: types.FunctionType, depth: int, seen: set[int], deps: list[Any]) -> bool:
     """Step 1 of the module notes for a plain function (recursing into those it calls)."""
     if depth > 4:
         return False
@@ -181,6 +195,8 @@ def _code_is_safe(func: types.FunctionType, depth: int, seen: set[int]) -> bool:
         return False
     if any(isinstance(c, types.CodeType) for c in code.co_consts):
         return False
+    if any(isinstance(c, tuple) and "out" in c for c in code.co_consts):
+        return False  # a keyword out= could write into a parameter's array
     namespace = func.__globals__
     for instruction in dis.get_instructions(code):
         name = instruction.opname
@@ -190,8 +206,10 @@ def _code_is_safe(func: types.FunctionType, depth: int, seen: set[int]) -> bool:
             return False  # x += ..., which could write to a parameter's array
         if name == "LOAD_GLOBAL":
             ident = str(instruction.argval)
-            if ident in namespace:
-                if not _safe_value(namespace[ident], depth, seen):
+            value = namespace.get(ident, _MISSING)
+            deps.append((namespace, ident, value))
+            if value is not _MISSING:
+                if not _safe_value(value, depth, seen, deps):
                     return False
             elif ident not in _SAFE_BUILTINS:
                 return False
@@ -210,43 +228,106 @@ def _code_is_safe(func: types.FunctionType, depth: int, seen: set[int]) -> bool:
             content = cell.cell_contents
         except ValueError:  # an empty cell
             return False
-        if not _safe_value(content, depth, seen):
+        deps.append((cell, None, content))
+        if not _safe_value(content, depth, seen, deps):
             return False
+    deps.append((func, "__defaults__", func.__defaults__))
+    deps.append((func, "__kwdefaults__", func.__kwdefaults__))
     for default in (func.__defaults__ or ()) + tuple((func.__kwdefaults__ or {}).values()):
-        if not _safe_value(default, depth, seen):
+        if not _safe_value(default, depth, seen, deps):
             return False
     return True
+
+
+def _unchanged(dependency: tuple[Any, Any, Any]) -> bool:
+    """Whether a global, closure cell or default a verdict rests on is the same object."""
+    holder, name, value = dependency
+    if isinstance(holder, dict):
+        return holder.get(name, _MISSING) is value
+    if name is None:  # a closure cell
+        try:
+            return holder.cell_contents is value
+        except ValueError:
+            return False
+    return getattr(holder, name) is value
 
 
 def is_column_safe(func: Callable[..., Any]) -> bool:
     """Whether `func`'s code allows a column call (step 1 of the module notes; cached)."""
     if not isinstance(func, types.FunctionType):
         return False
-    verdict = _VERDICTS.get(func)
-    if verdict is None:
-        try:
-            verdict = _code_is_safe(func, 0, set())
-        except Exception:  # an unusual code object: evaluate site by site
-            verdict = False
-        _VERDICTS[func] = verdict
+    cached = _VERDICTS.get(func)
+    if cached is not None and all(_unchanged(d) for d in cached[1]):
+        return cached[0]
+    deps: list[Any] = []
+    try:
+        verdict = _code_is_safe(func, 0, set(), deps)
+    except Exception:  # an unusual code object: evaluate site by site
+        verdict = False
+    _VERDICTS[func] = (verdict, tuple(deps))
     return verdict
 
 
 def params_are_safe(kwargs: Mapping[str, Any]) -> bool:
     """Whether every parameter value may be read by a column call."""
-    return all(_safe_value(v, 0, set()) for v in kwargs.values())
+    return all(_safe_value(v, 0, set(), []) for v in kwargs.values())
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, np.ndarray) and value.dtype == bool
+    )
+
+
+class _TagColumns(np.ndarray):
+    """Tags as columns, and every array computed from them.
+
+    For one site a tag's entries are Python ints: their comparisons give Python bools,
+    which add as integers (``(x == 5) + (y == 4)`` is 2 where both hold) and invert as
+    integers (``~True == -2``), where NumPy's booleans add as a logical or and invert as a
+    logical not. Such an operation on booleans from tags refuses the column call (the
+    function is then called site by site); everything else is NumPy's arithmetic.
+    """
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if ufunc in (np.add, np.invert) and all(_is_bool(x) for x in inputs):
+            raise TypeError("booleans from tags added or inverted: not as for Python bools")
+        plain = [x.view(np.ndarray) if isinstance(x, _TagColumns) else x for x in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(
+                x.view(np.ndarray) if isinstance(x, _TagColumns) else x for x in kwargs["out"]
+            )
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if isinstance(result, tuple):
+            return tuple(_as_tag_columns(r) for r in result)
+        return _as_tag_columns(result)
+
+
+def _as_tag_columns(value: Any) -> Any:
+    return value.view(_TagColumns) if type(value) is np.ndarray else value
 
 
 class _Columns:
     """The sites of a term group as columns: ``tag`` (d, n) int, ``pos`` (dim, n) float."""
 
     __slots__ = ("pos", "tag")
+    tag: NDArray[np.int64]
+    pos: NDArray[np.float64]
 
     def __init__(self, tags: NDArray[np.int64], positions: NDArray[np.float64]) -> None:
-        self.tag = np.ascontiguousarray(tags.T)
-        self.pos = np.ascontiguousarray(positions.T)
-        self.tag.flags.writeable = False
-        self.pos.flags.writeable = False
+        tag = np.ascontiguousarray(tags.T)
+        pos = np.ascontiguousarray(positions.T)
+        tag.flags.writeable = False
+        pos.flags.writeable = False
+        self.tag = tag.view(_TagColumns)
+        self.pos = pos
+
+    def head(self, count: int) -> _Columns:
+        """The first `count` sites."""
+        out = object.__new__(_Columns)
+        out.tag = self.tag[:, :count]
+        out.pos = self.pos[:, :count]
+        return out
 
 
 def make_columns(tags: NDArray[np.int64], positions: NDArray[np.float64]) -> _Columns:
@@ -303,34 +384,61 @@ def evaluate_columns(
     ``scalar(k)`` is term ``k``'s block from a call with its own sites (step 2 of the module
     notes); None means: evaluate site by site.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            raw = func(*columns, **kwargs)
-            out = np.asarray(raw)
+    # A trial on the first terms: a function whose columns grow beyond one value per term
+    # (an outer product) is refused before it is called on all of them.
+    trial = min(count, TRIAL_TERMS)
+    if trial < count:
+        head = tuple(c.head(trial) for c in columns)
+        first = _column_values(func, head, kwargs, trial, shape)
+        if first is None or not _agrees(first, range(trial), scalar):
+            return None
+    out = _column_values(func, columns, kwargs, count, shape)
+    if out is None:
+        return None
+    if not _agrees(out, _sample(count, columns), scalar):
+        return None
+    return np.ascontiguousarray(out)
+
+
+def _column_values(
+    func: Callable[..., Any],
+    columns: tuple[_Columns, ...],
+    kwargs: Mapping[str, Any],
+    count: int,
+    shape: tuple[int, int],
+) -> NDArray[np.complex128] | None:
+    """One column call's blocks ``(count, *shape)``, or None where it fails, warns of a
+    floating-point problem (division by zero, overflow: raised here, thread-safely) or
+    gives values of another shape."""
+    try:
+        with np.errstate(all="raise"):
+            out = np.asarray(func(*columns, **kwargs))
             if out.dtype == object or not (
                 np.issubdtype(out.dtype, np.number) or out.dtype == bool
             ):
                 return None
             out = out.astype(complex)
-        except Exception:
+        if out.shape == (count,) and shape == (1, 1):
+            out = out.reshape(count, 1, 1)
+        elif out.shape in ((), shape) or (out.shape == (1,) and shape == (1, 1)):
+            out = np.broadcast_to(out.reshape(shape), (count, *shape))
+        elif out.shape != (count, *shape):
             return None
-    if caught:
-        return None
-    if out.shape == (count,) and shape == (1, 1):
-        out = out.reshape(count, 1, 1)
-    elif out.shape in ((), shape) or (out.shape == (1,) and shape == (1, 1)):
-        out = np.broadcast_to(out.reshape(shape), (count, *shape))
-    elif out.shape != (count, *shape):
+    except Exception:
         return None
     if not np.isfinite(out).all():
         return None
-    picked = _sample(count, columns)
+    return out
+
+
+def _agrees(
+    out: NDArray[np.complex128], picked: Any, scalar: Callable[[int], NDArray[np.complex128]]
+) -> bool:
+    """Whether the column values of the terms `picked` are those of scalar calls."""
+    picked = np.asarray(list(picked), dtype=np.intp)
     try:
         reference = np.array([scalar(int(k)) for k in picked])
     except Exception:
-        return None
+        return False
     scale = max(float(np.max(np.abs(reference))), np.finfo(float).tiny)
-    if not np.all(np.abs(out[picked] - reference) <= TOLERANCE * scale):
-        return None
-    return np.ascontiguousarray(out)
+    return bool(np.all(np.abs(out[picked] - reference) <= TOLERANCE * scale))

@@ -134,10 +134,10 @@ References: the stabilized mode problem follows the ideas of M. Wimmer, PhD thes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -457,34 +457,52 @@ class LeadData:
         # The matrices and projectors were validated on construction.
         e = _checks.real_energy(energy)
         projectors = self.projectors
-        key = (
-            e,
-            self.h_cell.shape,
-            self.h_cell.tobytes(),
-            self.hop.tobytes(),
-            None if projectors is None else tuple(p.tobytes() for p in projectors),
-        )
+        digest = hashlib.blake2b(repr(self.h_cell.shape).encode(), digest_size=20)
+        for array in (self.h_cell, self.hop, *(projectors or ())):
+            digest.update(repr(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        key = (e, projectors is None, digest.digest())
         with _RECENT_MODES_LOCK:
             cached = _RECENT_MODES.get(key)
             if cached is not None:
                 _RECENT_MODES.move_to_end(key)
-                return cached
+                return cached[0]
         n = self.num_orbitals
         blocks = [np.eye(n, dtype=complex)] if projectors is None else list(projectors)
         with _blas_threads_for(n):
             result = _modes_with_pole_shift(
                 self.h_cell, self.hop, e, blocks, projectors is not None
             )
-        with _RECENT_MODES_LOCK:
-            _RECENT_MODES[key] = result
-            while len(_RECENT_MODES) > _RECENT_MODES_SIZE:
-                _RECENT_MODES.popitem(last=False)
+        size = _modes_nbytes(result)
+        if size <= _RECENT_MODES_BYTES // 4:
+            with _RECENT_MODES_LOCK:
+                _RECENT_MODES[key] = (result, size)
+                total = sum(kept[1] for kept in _RECENT_MODES.values())
+                while len(_RECENT_MODES) > _RECENT_MODES_SIZE or total > _RECENT_MODES_BYTES:
+                    total -= _RECENT_MODES.popitem(last=False)[1][1]
         return result
 
 
-#: Lead modes recently computed by :meth:`LeadData.modes`, by (energy, matrices).
-_RECENT_MODES: OrderedDict[Any, tuple[PropagatingModes, StabilizedModes]] = OrderedDict()
+#: Lead modes recently computed by :meth:`LeadData.modes`, by (energy, digest of the
+#: matrices), with their size in bytes: at most 16 and 64 MiB (wide leads keep fewer).
+_RECENT_MODES: OrderedDict[Any, tuple[tuple[PropagatingModes, StabilizedModes], int]] = (
+    OrderedDict()
+)
 _RECENT_MODES_SIZE = 16
+_RECENT_MODES_BYTES = 64 << 20
+
+
+def _modes_nbytes(value: Any) -> int:
+    """Bytes of the arrays held by a lead's modes (dataclasses, tuples and arrays)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (tuple, list)):
+        return sum(_modes_nbytes(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(_modes_nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 0
+
+
 _RECENT_MODES_LOCK = threading.Lock()
 
 
@@ -1795,12 +1813,12 @@ def _newton_eigenpair(
         bordered[:n, n] = (v - v.conj().T / lam_d**2) @ phi_d
         bordered[n, :n] = hop_norm * anchor
         rhs = np.concatenate([-residual.astype(complex), [0.0]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", la.LinAlgWarning)
-            try:
-                delta = la.solve(bordered, rhs, check_finite=False)
-            except la.LinAlgError:
-                return None
+        # LAPACK's solver directly: no conditioning warning (and no change to the process's
+        # warning filters, which threads share).
+        (gesv,) = la.get_lapack_funcs(("gesv",), (bordered,))
+        _, _, delta, info = gesv(bordered, rhs)
+        if info != 0:
+            return None
         if not np.all(np.isfinite(delta)):
             return None
         phi_ext = phi_ext + delta[:n].astype(np.clongdouble)
@@ -1947,10 +1965,16 @@ def _decaying_subspace(
 
 
 def _lu_factor(matrix: ComplexArray) -> tuple[ComplexArray, Any]:
-    """LU factorization; exact singularity is reported by the callers, not as a warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", la.LinAlgWarning)
-        return la.lu_factor(matrix, check_finite=False)
+    """LU factorization; exact singularity is reported by the callers, not as a warning.
+
+    LAPACK's getrf directly (SciPy's ``lu_factor`` warns on a singular matrix, and
+    silencing that would change the process's warning filters, which threads share).
+    """
+    (getrf,) = la.get_lapack_funcs(("getrf",), (matrix,))
+    lu, piv, info = getrf(matrix)
+    if info < 0:
+        raise ValueError(f"illegal value in argument {-info} of LAPACK's getrf")
+    return lu, piv
 
 
 def _reciprocal_condition(lu: tuple[ComplexArray, Any], matrix: ComplexArray) -> float:

@@ -293,6 +293,7 @@ class _BlockPlan:
     coupling_owner: IntArray
     coupling_on_diagonal: NDArray[np.bool_]
     coupling_row: IntArray  # each coupling entry's row within its slice
+    given_slicing: bool  # the slicing was the caller's, not the automatic one
     # The last values seen, for reuse: one pair ((off values, templates, their map),
     # (coupling values, couplings)), replaced by every call that computes new ones.
     last: list[Any]
@@ -306,7 +307,7 @@ class _BlockPlan:
         slicing: Slicing | None,
     ) -> bool:
         return (
-            (slicing is None or slicing is self.slicing)
+            (slicing is self.slicing if self.given_slicing else slicing is None)
             and len(interfaces) == len(self.interfaces)
             and row.size == self.row.size
             and np.array_equal(row, self.row)
@@ -318,6 +319,7 @@ class _BlockPlan:
 
 _PLANS: list[_BlockPlan] = []
 _MAX_PLANS = 8
+_PLANS_LOCK = threading.Lock()
 
 
 def _block_plan(
@@ -330,16 +332,19 @@ def _block_plan(
 ) -> _BlockPlan:
     """The plan of a pattern (rows, columns, which entries are nonzero), made or reused."""
     nonzero = np.any(data != 0, axis=0)
-    for k, plan in enumerate(_PLANS):
-        if plan.matches(row, col, nonzero, interfaces, slicing):
-            _PLANS.insert(0, _PLANS.pop(k))
-            return plan
+    with _PLANS_LOCK:
+        for k, plan in enumerate(_PLANS):
+            if plan.matches(row, col, nonzero, interfaces, slicing):
+                _PLANS.insert(0, _PLANS.pop(k))
+                return plan
+    given = slicing is not None
     if slicing is None:
         pattern = sp.csr_matrix((nonzero.astype(float), (row, col)), shape=(size, size))
         slicing = slice_orbitals(pattern, interfaces)
-    plan = _make_plan(row, col, nonzero, size, tuple(interfaces), slicing)
-    _PLANS.insert(0, plan)
-    del _PLANS[_MAX_PLANS:]
+    plan = _make_plan(row, col, nonzero, size, tuple(interfaces), slicing, given)
+    with _PLANS_LOCK:
+        _PLANS.insert(0, plan)
+        del _PLANS[_MAX_PLANS:]
     return plan
 
 
@@ -350,6 +355,7 @@ def _make_plan(
     size: int,
     interfaces: tuple[IntArray, ...],
     slicing: Slicing,
+    given_slicing: bool = False,
 ) -> _BlockPlan:
     slice_of = np.full(size, -1, dtype=np.int64)
     local = np.full(size, -1, dtype=np.int64)
@@ -397,6 +403,7 @@ def _make_plan(
         coupling_owner=si[coupling_entries],
         coupling_on_diagonal=local[row[coupling_entries]] == local[col[coupling_entries]],
         coupling_row=local[row[coupling_entries]],
+        given_slicing=given_slicing,
         last=[],
     )
 
