@@ -548,7 +548,7 @@ def test_lead_modes_found_by_threads_leave_the_warning_filters_alone(monkeypatch
     import warnings
 
     monkeypatch.setenv("MESOSCOPIC_THREADS", "2")
-    fsys, params, energies = make_spin_orbit_wire(meso, width=14, length=4)
+    fsys, params, _ = make_spin_orbit_wire(meso, width=14, length=4)
     before = list(warnings.filters)
     for k in range(5):
         batch.smatrices(fsys, np.linspace(0.2, 1.2, 8) + 1e-3 * k, params=params)
