@@ -49,13 +49,23 @@ def build(onsite, hopping=None, norbs=1):
     return syst.finalized()
 
 
+def forget_values(fsys):
+    """Drop the values each term group keeps from its last evaluation (so the next one
+    calls the value functions again)."""
+    for group in (*fsys._onsite, *fsys._hoppings):
+        object.__setattr__(group, "_memo", None)
+
+
 def both_roads(monkeypatch, fsys, params):
     """The Hamiltonian by column calls where allowed, and site by site."""
+    forget_values(fsys)
     monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
     fast = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
+    forget_values(fsys)
     monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "0")
     slow = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
     monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
+    forget_values(fsys)
     return fast, slow
 
 
@@ -93,6 +103,7 @@ def test_transport_through_column_calls_equals_site_by_site(monkeypatch):
     params = dict(V=0.4, disorder=disorder, phi=0.05)
     monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
     fast = meso.smatrix(fsys, 1.1, params=params)
+    forget_values(fsys)
     monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "0")
     slow = meso.smatrix(fsys, 1.1, params=params)
     np.testing.assert_allclose(fast.data, slow.data, rtol=0, atol=1e-12)
@@ -119,9 +130,17 @@ def onsite_branch(site, V):
 
 
 def onsite_size_trick(site, V):
-    # Runs on columns and returns one value per site, but the wrong ones (pos.size is 2 per
-    # site, 2 n for the columns): the sample comparison must catch it.
+    # Would run on columns with the wrong values (pos.size is 2 per site, 2 n for the
+    # columns): shape, size and ndim are never read by a column call.
     return 4.0 + V * site.pos[0] * site.pos.size
+
+
+def onsite_sum_trick(site, V):
+    # Runs on columns and returns one value per site, but the wrong ones where the two
+    # booleans from positions hold together (NumPy's or; also per site, as np.bool_): here
+    # equal, so the column call must be accepted and agree.
+    x, y = site.pos
+    return 4.0 + V * ((x > 2) + (y > 1))
 
 
 def onsite_family(site, V):
@@ -140,7 +159,7 @@ def onsite_math(site, V):
         (onsite_counter, dict(W=1.0), False),  # calls a method of a global list
         (onsite_param_rng, dict(rng=None), False),  # a parameter object's method
         (onsite_branch, dict(V=0.5), True),  # columns tried, fail on the branch
-        (onsite_size_trick, dict(V=0.5), True),  # columns tried, refused by the sample
+        (onsite_size_trick, dict(V=0.5), False),  # reads pos.size: never columns
         (onsite_family, dict(V=0.5), False),  # reads site.family: never columns
         (onsite_math, dict(V=0.5), True),  # math.cos of an array raises: refused
     ],
@@ -160,6 +179,7 @@ def test_functions_that_cannot_take_columns_are_called_site_by_site(
         monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "1")
         fast = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
         rng_global = np.random.default_rng(11)
+        forget_values(fsys)
         monkeypatch.setenv("MESOSCOPIC_VECTORIZE", "0")
         slow = fsys.hamiltonian_submatrix(params=params, sparse=True).toarray()
     else:
@@ -424,3 +444,78 @@ def test_column_calls_in_threads_leave_the_warning_filters_alone():
         t.join()
     assert not errors
     assert list(warnings.filters) == before
+
+
+def onsite_interior_overflow(site, V):
+    x, y = site.tag
+    # Largest at an interior site (not an extreme coordinate): int64 wraps there.
+    return 4.0 + V * ((100 - (x - 5) ** 2 - (y - 4) ** 2) * 92_500_000_000_000_000) / 1e18
+
+
+def onsite_shift(site, V):
+    x, y = site.tag
+    return 4.0 + V * (1 << (x + y) % 7)
+
+
+def onsite_is_zero(site):
+    x, _ = site.tag
+    return 4.0 + ((x == 5) * 1.0 if x is not None else 0.0)
+
+
+@pytest.mark.parametrize(
+    "onsite, params",
+    [
+        (onsite_interior_overflow, dict(V=1.0)),
+        (onsite_shift, dict(V=0.1)),
+        (onsite_sum_trick, dict(V=0.5)),
+        (onsite_is_zero, {}),
+    ],
+)
+def test_integer_semantics_of_tags_are_python_s(monkeypatch, onsite, params):
+    fast, slow = both_roads(monkeypatch, build(onsite), params)
+    np.testing.assert_allclose(fast, slow, rtol=1e-13, atol=0)
+
+
+def test_python_int_is_comparisons_and_replaced_code_are_never_columns():
+    import warnings
+
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # "is" with a literal, on purpose
+        exec(
+            "def is_literal(site):\n    x, y = site.tag\n"
+            "    return 4.0 + ((x is 0) and (y is 0))\n",
+            namespace,
+        )
+    assert not _autovec.is_column_safe(namespace["is_literal"])
+    assert _autovec.is_column_safe(onsite_is_zero)  # "is None" is fine
+
+    def pure(site, V):
+        return 4.0 + V * site.pos[0]
+
+    def logged(site, V):
+        calls_seen.append(1)
+        return 4.0 + V * site.pos[0]
+
+    assert _autovec.is_column_safe(pure)
+    pure.__code__ = logged.__code__
+    assert not _autovec.is_column_safe(pure)
+
+
+def test_subclasses_of_numbers_are_not_plain_data():
+    class Traced(float):
+        def __mul__(self, other):
+            return float(self) * other
+
+    assert not _autovec.params_are_safe(dict(V=Traced(0.5)))
+    assert _autovec.params_are_safe(dict(V=0.5, n=np.int64(3), z=np.complex128(1j)))
+
+
+def test_underflow_does_not_refuse_a_column_call(monkeypatch, column_calls):
+    def onsite(site, V):
+        x, _ = site.pos
+        return 4.0 + V * np.exp(-((x - 2.0) ** 2) * 400.0)  # exp underflows away from x = 2
+
+    fast, slow = both_roads(monkeypatch, build(onsite), dict(V=1.0))
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
+    assert column_calls == [True]

@@ -17,7 +17,7 @@ either step is evaluated site by site as before, with the same numbers:
    no loops, nested functions, imports, ``with`` or ``try`` blocks, and reads only
    numbers, arrays, NumPy's and ``math``'s functions and constants, a few pure builtins and
    other functions that pass the same test. Attributes are limited to the sites'
-   ``tag`` and ``pos``, array attributes (``real``, ``imag``, ``shape``, ...) and NumPy's
+   ``tag`` and ``pos``, a few array attributes (``real``, ``imag``, ``conj``) and NumPy's
    pure functions, so that a random number generator, a counter, ``kwant.digest`` or a method
    of a parameter object is never called with columns (each scalar call must see it).
 2. Each evaluation: a trial column call on the first 16 terms, then the call on all terms,
@@ -44,7 +44,6 @@ import cmath
 import dis
 import inspect
 import math
-import numbers
 import os
 import types
 import weakref
@@ -123,10 +122,10 @@ _NUMPY_NAMES = frozenset(
     }
 )  # fmt: skip
 # Not "T": ``site.pos.T @ site.pos`` is a number for one site but an (n, n) matrix for
-# columns, which could exhaust the memory before it fails.
-_ARRAY_ATTRIBUTES = frozenset(
-    {"tag", "pos", "real", "imag", "conj", "conjugate", "shape", "ndim", "size", "dtype"}
-)
+# columns, which could exhaust the memory before it fails; not "shape", "size" or "ndim",
+# which differ between one site and columns (a value computed from them is wrong for
+# columns, perhaps only where the sample does not look).
+_ARRAY_ATTRIBUTES = frozenset({"tag", "pos", "real", "imag", "conj", "conjugate", "dtype"})
 _MATH_NAMES = frozenset(n for n in dir(math) + dir(cmath) if not n.startswith("_"))
 # Not round (Python rounds decimals exactly, NumPy by scaling) nor divmod: builtins whose
 # array version could round differently at a site the sample does not see.
@@ -149,6 +148,10 @@ _VERDICTS: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[Any, ...]]] = (
     weakref.WeakKeyDictionary()
 )
 _MISSING = object()
+_KWDEFAULTS = "__kwdefaults__ items"
+# Parameter and global values taken as plain data: exactly these types (a subclass could
+# run code of its own on the columns).
+_PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes)
 
 
 def enabled() -> bool:
@@ -158,11 +161,13 @@ def enabled() -> bool:
 
 def _safe_value(value: Any, depth: int, seen: set[int], deps: list[Any]) -> bool:
     """Whether a global, closure or parameter value may be read by a column call."""
-    if value is None or isinstance(value, (bool, numbers.Number, str, bytes)):
+    if type(value) in _PLAIN_TYPES:
         return True
+    if isinstance(value, np.generic) and type(value).__module__ == "numpy":
+        return value.dtype != object  # a NumPy scalar
     if type(value) is np.ndarray:  # not a subclass (a masked array's mask would be lost)
         return value.dtype != object
-    if isinstance(value, tuple):
+    if type(value) is tuple:
         return all(_safe_value(v, depth, seen, deps) for v in value)
     if isinstance(value, types.ModuleType):
         return any(value is m for m in _SAFE_MODULES)
@@ -198,8 +203,15 @@ def _code_is_safe(func: types.FunctionType, depth: int, seen: set[int], deps: li
     if any(isinstance(c, tuple) and "out" in c for c in code.co_consts):
         return False  # a keyword out= could write into a parameter's array
     namespace = func.__globals__
+    deps.append((func, "__code__", code))
+    previous: Any = None
     for instruction in dis.get_instructions(code):
         name = instruction.opname
+        if name == "IS_OP" and not (
+            previous is not None and previous.opname == "LOAD_CONST" and previous.argval is None
+        ):
+            return False  # "x is 0" on a tag is a Python bool for columns, not per site
+        previous = instruction
         if name in _FORBIDDEN_OPS or name in _INPLACE_OPS:
             return False
         if name == "BINARY_OP" and str(instruction.argrepr).endswith("="):
@@ -232,7 +244,7 @@ def _code_is_safe(func: types.FunctionType, depth: int, seen: set[int], deps: li
         if not _safe_value(content, depth, seen, deps):
             return False
     deps.append((func, "__defaults__", func.__defaults__))
-    deps.append((func, "__kwdefaults__", func.__kwdefaults__))
+    deps.append((func, _KWDEFAULTS, tuple((func.__kwdefaults__ or {}).items())))
     for default in (func.__defaults__ or ()) + tuple((func.__kwdefaults__ or {}).values()):
         if not _safe_value(default, depth, seen, deps):
             return False
@@ -249,6 +261,11 @@ def _unchanged(dependency: tuple[Any, Any, Any]) -> bool:
             return holder.cell_contents is value
         except ValueError:
             return False
+    if name is _KWDEFAULTS:  # a dict that can change in place: its items, by identity
+        now = tuple((holder.__kwdefaults__ or {}).items())
+        return len(now) == len(value) and all(
+            a[0] == b[0] and a[1] is b[1] for a, b in zip(now, value)
+        )
     return getattr(holder, name) is value
 
 
@@ -292,15 +309,34 @@ class _TagColumns(np.ndarray):
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if ufunc in (np.add, np.invert) and all(_is_bool(x) for x in inputs):
             raise TypeError("booleans from tags added or inverted: not as for Python bools")
+        if ufunc in (np.left_shift, np.right_shift):
+            raise TypeError("shifts of tags: Python's integers do not overflow or wrap")
         plain = [x.view(np.ndarray) if isinstance(x, _TagColumns) else x for x in inputs]
         if "out" in kwargs:
             kwargs["out"] = tuple(
                 x.view(np.ndarray) if isinstance(x, _TagColumns) else x for x in kwargs["out"]
             )
         result = getattr(ufunc, method)(*plain, **kwargs)
+        if method == "__call__" and ufunc in _INTEGER_GROWTH:
+            _check_no_overflow(ufunc, plain, result)
         if isinstance(result, tuple):
             return tuple(_as_tag_columns(r) for r in result)
         return _as_tag_columns(result)
+
+
+# Integer operations whose results can leave int64 (Python's integers grow instead): their
+# results on tags are checked against the same operation in floating point.
+_INTEGER_GROWTH = (np.add, np.subtract, np.multiply, np.power, np.negative, np.absolute)
+_INTEGER_LIMIT = 2.0**62
+
+
+def _check_no_overflow(ufunc: Any, inputs: Sequence[Any], result: Any) -> None:
+    """Refuse (TypeError) an integer result that wrapped around in int64."""
+    if not (isinstance(result, np.ndarray) and np.issubdtype(result.dtype, np.integer)):
+        return
+    approximate = ufunc(*[np.asarray(x, dtype=float) for x in inputs])
+    if approximate.size and not np.max(np.abs(approximate)) < _INTEGER_LIMIT:
+        raise TypeError("integers from tags beyond int64: Python's integers would grow")
 
 
 def _as_tag_columns(value: Any) -> Any:
@@ -411,7 +447,7 @@ def _column_values(
     floating-point problem (division by zero, overflow: raised here, thread-safely) or
     gives values of another shape."""
     try:
-        with np.errstate(all="raise"):
+        with np.errstate(all="raise", under="ignore"):
             out = np.asarray(func(*columns, **kwargs))
             if out.dtype == object or not (
                 np.issubdtype(out.dtype, np.number) or out.dtype == bool

@@ -1970,6 +1970,8 @@ def _lu_factor(matrix: ComplexArray) -> tuple[ComplexArray, Any]:
     LAPACK's getrf directly (SciPy's ``lu_factor`` warns on a singular matrix, and
     silencing that would change the process's warning filters, which threads share).
     """
+    if matrix.size == 0:
+        return np.array(matrix, copy=True), np.zeros(0, dtype=np.int32)
     (getrf,) = la.get_lapack_funcs(("getrf",), (matrix,))
     lu, piv, info = getrf(matrix)
     if info < 0:
