@@ -374,12 +374,6 @@ def make_columns(tags: NDArray[np.int64], positions: NDArray[np.float64]) -> _Co
 def columns_of(sites: Sequence[Any], count: int) -> tuple[_Columns, ...] | None:
     """Columns of one Site per term (``count == 1``) or of ``(Site, Site)`` pairs; None if
     the sites' tags or positions differ in length (families of different dimensions)."""
-    from ._bulk import LazySites
-
-    if isinstance(sites, LazySites):
-        result = sites.columns()
-        if result is not None:
-            return tuple(_Columns(t, p) for t, p in result)
     items = [(s,) for s in sites] if count == 1 else list(sites)
     out = []
     for k in range(count):

@@ -560,35 +560,6 @@ class LazySites(Sequence[Any]):
             (self._families, self._lengths, self._fam, self._tags, self._rows),
         )
 
-    def columns(self) -> list[tuple[NDArray[np.int64], NDArray[np.float64]]] | None:
-        """Per site argument, the tags (n, d) and positions (n, dim) of all terms, without
-        making sites; None where families differ in tag length or have no ``positions``."""
-        out = []
-        for rows in self._rows:
-            fams = self._fam[rows]
-            present = np.unique(fams)
-            lengths = {self._lengths[int(f)] for f in present}
-            if len(lengths) != 1:
-                return None
-            width = lengths.pop()
-            tags = self._tags[rows, :width]
-            positions: NDArray[np.float64] | None = None
-            for f in present:
-                family = self._families[int(f)]
-                if not hasattr(family, "positions"):
-                    return None
-                mine = fams == f
-                pos = np.asarray(family.positions(tags[mine]), dtype=float)
-                if positions is None:
-                    positions = np.empty((len(rows), pos.shape[1]))
-                elif positions.shape[1] != pos.shape[1]:
-                    return None
-                positions[mine] = pos
-            if positions is None:
-                positions = np.zeros((0, 0))
-            out.append((np.array(tags, dtype=np.int64), positions))
-        return out
-
 
 class SiteSource:
     """The sites of a finalized System, in its order, made when first asked for.

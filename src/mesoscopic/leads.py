@@ -457,11 +457,7 @@ class LeadData:
         # The matrices and projectors were validated on construction.
         e = _checks.real_energy(energy)
         projectors = self.projectors
-        digest = hashlib.blake2b(repr(self.h_cell.shape).encode(), digest_size=20)
-        for array in (self.h_cell, self.hop, *(projectors or ())):
-            digest.update(repr(array.shape).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
-        key = (e, projectors is None, digest.digest())
+        key = (projectors is None, _lead_digest(self.h_cell, self.hop, e, *(projectors or ())))
         with _RECENT_MODES_LOCK:
             cached = _RECENT_MODES.get(key)
             if cached is not None:
@@ -490,6 +486,7 @@ _RECENT_MODES: OrderedDict[Any, tuple[tuple[PropagatingModes, StabilizedModes], 
 )
 _RECENT_MODES_SIZE = 16
 _RECENT_MODES_BYTES = 64 << 20
+_RECENT_MODES_LOCK = threading.Lock()
 
 
 def _modes_nbytes(value: Any) -> int:
@@ -501,9 +498,6 @@ def _modes_nbytes(value: Any) -> int:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return sum(_modes_nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
     return 0
-
-
-_RECENT_MODES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -1642,11 +1636,15 @@ _EIGEN_CACHE_SIZE = 4
 _EIGEN_CACHE_LOCK = threading.Lock()
 
 
-def _lead_digest(h: ComplexArray, v: ComplexArray, energy: float) -> bytes:
+def _lead_digest(h: ComplexArray, v: ComplexArray, energy: float, *extra: ComplexArray) -> bytes:
+    """A digest of a lead's matrices and the energy (and `extra` arrays, e.g. projectors)."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(repr((h.shape, float(energy))).encode())
     digest.update(_canonical_bytes(h))
     digest.update(_canonical_bytes(v))
+    for array in extra:
+        digest.update(repr(array.shape).encode())
+        digest.update(_canonical_bytes(array))
     return digest.digest()
 
 

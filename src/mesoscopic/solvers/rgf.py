@@ -293,6 +293,7 @@ class _BlockPlan:
     coupling_owner: IntArray
     coupling_on_diagonal: NDArray[np.bool_]
     coupling_row: IntArray  # each coupling entry's row within its slice
+    local: IntArray  # each orbital's position within its slice (-1: in none)
     given_slicing: bool  # the slicing was the caller's, not the automatic one
     # The last values seen, for reuse: one pair ((off values, templates, their map),
     # (coupling values, couplings)), replaced by every call that computes new ones.
@@ -403,6 +404,7 @@ def _make_plan(
         coupling_owner=si[coupling_entries],
         coupling_on_diagonal=local[row[coupling_entries]] == local[col[coupling_entries]],
         coupling_row=local[row[coupling_entries]],
+        local=local,
         given_slicing=given_slicing,
         last=[],
     )
@@ -496,7 +498,7 @@ def _couplings(plan: _BlockPlan, values: ComplexArray, sizes: IntArray) -> tuple
     off_scale = np.zeros(num)
     np.maximum.at(off_scale, owner[~on_diagonal], moduli[~on_diagonal])
     # The diagonals of all couplings, from their entries (no dense blocks).
-    starts = np.concatenate([[0], np.cumsum(sizes)])
+    starts = plan.diag_bounds
     diagonals = np.zeros((count, int(starts[-1])), dtype=complex)
     diagonals[:, starts[owner[on_diagonal]] + plan.coupling_row[on_diagonal]] = values[
         :, on_diagonal
@@ -836,10 +838,7 @@ def _prepare(
     plan = _block_plan(row, col, data, size, interfaces, slicing)
     slicing = plan.slicing
     blocks = _extract_blocks(plan, data)
-    local_index = np.full(size, -1, dtype=np.int64)
-    for orbs in slicing.slices:
-        local_index[orbs] = np.arange(len(orbs))
-    lead_local = tuple(local_index[lead.interface_sys] for lead in lead_list)
+    lead_local = tuple(plan.local[lead.interface_sys] for lead in lead_list)
     return RGFProblem(
         slicing=slicing,
         leads=tuple(lead_list),
