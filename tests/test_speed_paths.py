@@ -7,6 +7,8 @@ must be zero).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -348,7 +350,8 @@ def test_a_batch_evaluates_a_lead_once_when_its_parameters_do_not_change(monkeyp
     calls.calls = 0
     other_field = realizations(4, phi=[0.07, 0.07, 0.1, 0.07])
     t_other = meso.transmission(fsys, [1.2], params=other_field)
-    assert calls.calls == 2 + 2  # the third element's leads are its own
+    # The leads at phi = 0.07 are kept from the last call; the third element's are its own.
+    assert calls.calls == 2
     for k, params in enumerate(other_field):
         expected = sparse_smatrix(fsys, 1.2, params).transmission_matrix()
         np.testing.assert_allclose(t_other[k, 0], expected, atol=TOLERANCE, rtol=0)
@@ -413,7 +416,8 @@ def test_lead_modes_are_kept_read_only_by_matrices_and_energy():
     fsys = wire_in_field(5, 6)
     params = realizations(1, 5, 6)[0]
     first = lead_data(fsys, params=params)[0]
-    again = lead_data(fsys, params=params)[0]
+    assert lead_data(fsys, params=params)[0] is first  # kept for the same parameters
+    again = dataclasses.replace(first)  # equal matrices, another lead
     assert first is not again
     modes = first.modes(0.7)
     assert again.modes(0.7) is modes  # equal matrices, equal energy: computed once
@@ -568,3 +572,38 @@ def test_kept_lead_modes_stay_within_their_memory_budget(monkeypatch):
     kept = sum(size for _, size in leads_module._RECENT_MODES.values())
     assert 0 < kept <= budget
     assert 1 < len(leads_module._RECENT_MODES) < 16
+
+
+def test_leads_are_kept_between_calls_only_for_plain_parameter_values(monkeypatch):
+    from mesoscopic.system import InfiniteSystem
+
+    calls = CallCounter(InfiniteSystem.cell_hamiltonian)
+    monkeypatch.setattr(
+        InfiniteSystem, "cell_hamiltonian", lambda self, *a, **k: calls(self, *a, **k)
+    )
+    fsys = wire_in_field()
+    first, second = realizations(2)
+    meso.smatrix(fsys, 1.2, params=first)
+    calls.calls = 0
+    meso.smatrix(fsys, 1.2, params=second)  # other disorder, same field: leads kept
+    assert calls.calls == 0
+    meso.smatrix(fsys, 1.2, params=dict(second, phi=-0.0 * second["phi"]))
+    assert calls.calls == 2
+    # A lead parameter that is an array may change in place: never kept.
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(4) for y in range(3))] = 4.0
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(3))] = lambda site, shift: 4.0 + shift[0]
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    gated = syst.finalized()
+    shift = np.array([0.0])
+    before = meso.transmission(gated, 1.0, 1, 0, params=dict(shift=shift))
+    shift[0] = 3.5  # the leads' band now starts above the energy
+    calls.calls = 0
+    after = meso.transmission(gated, 1.0, 1, 0, params=dict(shift=shift))
+    assert calls.calls == 2
+    assert before == pytest.approx(1.0) and after == pytest.approx(0.0, abs=1e-12)

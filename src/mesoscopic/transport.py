@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -154,14 +155,54 @@ def _one_lead_data(
         return SelfEnergyLeadData(functools.partial(_lead_selfenergy, lead, params), sys_orbs)
     if isinstance(lead, ModesLead):
         return ModesLeadData(functools.partial(_lead_modes, lead, params), sys_orbs)
+    key = _lead_key(lead, params)
+    kept = _KEPT_LEADS.get(lead)
+    if key is not None and kept is not None and kept[0] == key and kept[1] is syst:
+        return kept[2]
     projectors = lead.conservation_projectors()
-    return LeadData(
+    data = LeadData(
         lead.cell_hamiltonian(params),
         lead.hopping_away(params),
         sys_orbs,
         cell_orbs,
         None if projectors is None else tuple(projectors),
     )
+    if key is not None:
+        _KEPT_LEADS[lead] = (key, syst, data)
+    return data
+
+
+#: The last LeadData of each builder lead, with the parameter values it was made with: a
+#: loop over disorder or gate values at fixed lead parameters evaluates the leads once.
+_KEPT_LEADS: weakref.WeakKeyDictionary[Any, tuple[Any, System, LeadData]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _lead_key(lead: Any, params: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    """The values of a lead's parameters, or None where they do not certainly identify its
+    matrices: a value that is not a plain number, string or None (an array or an object can
+    change in place between calls), or a value function taking any parameter."""
+    if lead._takes_any_parameter:
+        return None
+    given = params or {}
+    key = []
+    for name in sorted(lead.parameters):
+        value = given.get(name, _MISSING)
+        if (
+            value is not _MISSING
+            and value is not None
+            and (
+                type(value) not in (int, float, complex, str, bool)
+                and not isinstance(value, (np.integer, np.floating, np.complexfloating))
+            )
+        ):
+            return None
+        key.append((name, repr(value)))  # exact: tells -0.0 from 0.0
+    return tuple(key)
+
+
+_MISSING = object()
 
 
 def _same_value(a: Any, b: Any) -> bool:

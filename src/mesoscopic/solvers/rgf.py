@@ -945,6 +945,16 @@ class _DeviceBlocks:
                 self.couplings.append((c, scalar, None, None))
         self.template_of_slice = blocks.template_of_slice
         self._shared: dict[int, _BatchCoupling] = {}
+        self._flat: _FlatBlocks | None = None
+        self.source = blocks
+        self._lock = threading.Lock()
+
+    def flat(self, kinds: dict[str, int], sizes: IntArray) -> _FlatBlocks:
+        """The blocks as the compiled recursion reads them (made once, on the CPU)."""
+        with self._lock:
+            if self._flat is None:
+                self._flat = _flat_blocks(self, sizes, kinds)
+            return self._flat
 
     def coupling(self, index: int, elements: Any) -> _BatchCoupling:
         """Coupling ``V_index`` for a chunk whose entries belong to ``elements``."""
@@ -1145,6 +1155,581 @@ def _rescale(xp: ModuleType, array: Any) -> tuple[Any, Any, Any]:
     return scaled, exponent.astype(float), factor
 
 
+_KERNEL_CHOICES = ("compiled", "numpy")
+
+
+def _kernel() -> Any:
+    """The compiled recursion (:mod:`._rgf_kernel`), or None: numba missing, or
+    ``MESOSCOPIC_RGF_KERNEL=numpy`` (the NumPy recursion gives the same numbers)."""
+    choice = os.environ.get("MESOSCOPIC_RGF_KERNEL", "compiled").strip().lower()
+    if choice not in _KERNEL_CHOICES:
+        raise ValueError(
+            f"MESOSCOPIC_RGF_KERNEL={choice!r} is not a recursion; valid are 'compiled' "
+            "(numba, when installed) and 'numpy'"
+        )
+    if choice == "numpy":
+        return None
+    try:
+        from . import _rgf_kernel
+    except (ImportError, RuntimeError, OSError, AttributeError, ValueError):
+        # No numba, numba without a place for its compiled cache, or a SciPy without
+        # its Cython LAPACK: the NumPy recursion.
+        return None
+    return _rgf_kernel
+
+
+@dataclass(frozen=True, eq=False)
+class _FlatCouplings:
+    """The couplings as :func:`._rgf_kernel.sweep` reads them, for both directions.
+
+    Coupling ``c`` stores ``V`` and the form of ``V^dagger`` the kernel applies (scalar,
+    diagonal, dense or sparse values), per element where the elements differ (stride: the
+    size of one element's values; 0 where shared). Taken from the last slice to the first,
+    the coupling is ``V^dagger``: its ``V`` and ``V^dagger`` parts swap (a sparse one also
+    has its conjugate transpose's pattern).
+    """
+
+    kind: IntArray
+    data: ComplexArray
+    stride: IntArray
+    v_start: tuple[IntArray, IntArray]  # forward, reverse
+    h_start: tuple[IntArray, IntArray]
+    ptr_start: tuple[IntArray, IntArray]
+    sparse_ptr: IntArray
+    sparse_idx: IntArray
+
+
+@dataclass(frozen=True, eq=False)
+class _FlatBlocks:
+    """The slice blocks as flat arrays with offsets, as :func:`._rgf_kernel.sweep` reads them.
+
+    Every value is stored once per element where it differs between the elements of a
+    parameter batch (stride: its size) and once otherwise (stride 0).
+    """
+
+    sizes: IntArray
+    template_data: ComplexArray
+    template_start: IntArray
+    template_stride: IntArray  # -1: a zero template
+    template_of_slice: IntArray
+    diagonal_data: ComplexArray
+    diagonal_start: IntArray
+    diagonal_stride: IntArray
+    couplings: _FlatCouplings
+
+
+class _Packer:
+    """Appends arrays to one flat complex array, recording where each starts."""
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []
+        self.size = 0
+
+    def add(self, value: Any) -> tuple[int, int]:
+        """Append ``value`` (an array or :class:`_PerElement`); returns (start, stride)."""
+        per_element = isinstance(value, _PerElement)
+        array = value.array if per_element else value
+        start = self.size
+        self.parts.append(array.reshape(-1))
+        self.size += array.size
+        return start, (array.size // array.shape[0] if per_element else 0)
+
+    def data(self) -> ComplexArray:
+        if not self.parts:
+            return np.zeros(0, dtype=complex)
+        return np.concatenate(self.parts).astype(complex, copy=False)
+
+
+def _flat_couplings(dev: _DeviceBlocks, kinds: dict[str, int]) -> _FlatCouplings:
+    values = _Packer()
+    count = len(dev.couplings)
+    kind = np.zeros(count, dtype=np.int64)
+    stride = np.zeros(count, dtype=np.int64)
+    starts = np.zeros((2, count), dtype=np.int64)  # V and V^dagger, forward
+    sparse = np.zeros((2, count), dtype=np.int64)  # sparse: row pointers, forward / reverse
+    pointers: list[Any] = [np.zeros(1, dtype=np.int64)]
+    indices: list[Any] = []
+    ptr_size, idx_size = 1, 0
+    for index, (c, scalar, first, second) in enumerate(dev.couplings):
+        kind[index] = kinds[c.kind]
+        if c.kind == "zero":
+            continue
+        if c.kind == "sparse":
+            # Values at their index's position plus the start; pointers into all indices.
+            for part, v in enumerate((first, second)):
+                sparse[part, index] = ptr_size
+                pointers.append(v.indptr.astype(np.int64) + idx_size)
+                indices.append(v.indices)
+                ptr_size += v.indptr.size
+                starts[part, index] = values.add(v.data)[0] - idx_size
+                idx_size += v.indices.size
+            continue
+        if c.kind == "scalar":
+            value = np.asarray(scalar.array if isinstance(scalar, _PerElement) else scalar)
+            value = value[..., None].astype(complex)  # (1,) or (P, 1)
+            pair: Any = np.stack([value, value.conj()], axis=-2)
+        elif c.kind == "diagonal":
+            value = first.array if isinstance(first, _PerElement) else first
+            pair = np.stack([value, value.conj()], axis=-2)
+        else:
+            v = first.array if isinstance(first, _PerElement) else first
+            vh = second.array if isinstance(second, _PerElement) else second
+            lead = v.shape[:-2]
+            pair = np.stack([v.reshape(*lead, -1), vh.reshape(*lead, -1)], axis=-2)
+        per_element = isinstance(first if c.kind != "scalar" else scalar, _PerElement)
+        start, stride[index] = values.add(_PerElement(pair) if per_element else pair)
+        starts[0, index] = start
+        starts[1, index] = start + pair.shape[-1]
+    data = values.data()
+    # Reversed, V^dagger is the coupling: the parts swap; a sparse one uses its second part.
+    return _FlatCouplings(
+        kind=kind,
+        data=data,
+        stride=stride,
+        v_start=(starts[0], starts[1]),
+        h_start=(starts[1], starts[0]),
+        ptr_start=(sparse[0], sparse[1]),
+        sparse_ptr=np.concatenate(pointers),
+        sparse_idx=np.concatenate([*indices, np.zeros(1, dtype=np.int64)]).astype(np.int64),
+    )
+
+
+#: The last flattened templates and couplings, by the tuples they were made from (which
+#: a plan reuses while the values are unchanged).
+_FLAT_KEPT: dict[str, tuple[Any, Any]] = {}
+_FLAT_LOCK = threading.Lock()
+
+
+def _kept_flat(name: str, source: Any, make: Callable[[], Any]) -> Any:
+    with _FLAT_LOCK:
+        kept = _FLAT_KEPT.get(name)
+        if kept is not None and kept[0] is source:
+            return kept[1]
+    value = make()
+    with _FLAT_LOCK:
+        _FLAT_KEPT[name] = (source, value)
+    return value
+
+
+def _flat_blocks(dev: _DeviceBlocks, sizes: IntArray, kinds: dict[str, int]) -> _FlatBlocks:
+    """:class:`_FlatBlocks` of ``dev``."""
+
+    def templates() -> tuple[ComplexArray, IntArray, IntArray]:
+        packer = _Packer()
+        start = np.zeros(len(dev.templates), dtype=np.int64)
+        stride = np.zeros(len(dev.templates), dtype=np.int64)
+        for t, (template, zero) in enumerate(zip(dev.templates, dev.template_is_zero)):
+            start[t], stride[t] = (0, -1) if zero else packer.add(template)
+        return packer.data(), start, stride
+
+    template_data, template_start, template_stride = _kept_flat(
+        "templates", dev.source.templates, templates
+    )
+    couplings = _kept_flat("couplings", dev.source.couplings, lambda: _flat_couplings(dev, kinds))
+    diagonals = _Packer()
+    placed = np.array([diagonals.add(d) for d in dev.diagonals], dtype=np.int64).reshape(-1, 2)
+    return _FlatBlocks(
+        sizes=np.asarray(sizes, dtype=np.int64),
+        template_data=template_data,
+        template_start=template_start,
+        template_stride=template_stride,
+        template_of_slice=np.asarray(dev.template_of_slice, dtype=np.int64),
+        diagonal_data=diagonals.data(),
+        diagonal_start=placed[:, 0].copy(),
+        diagonal_stride=placed[:, 1].copy(),
+        couplings=couplings,
+    )
+
+
+#: Fewest slices for which a single entry is swept from both ends at once (by two threads).
+_MIN_TWO_SIDED_SLICES = 8
+
+
+@dataclass
+class _KernelLeads:
+    """The leads' terms of one chunk as the compiled recursion reads them."""
+
+    local_idx: IntArray
+    local_start: IntArray
+    sigma: ComplexArray
+    sigma_start: IntArray
+    columns: ComplexArray
+    column_start: IntArray
+    width: IntArray
+    rows: ComplexArray
+    row_start: IntArray
+    height: IntArray
+
+
+def _kernel_leads(
+    problem: RGFProblem, terms: Sequence[_LeadTerms], pairs: Sequence[tuple[int, int]]
+) -> _KernelLeads:
+    local = [np.asarray(idx, dtype=np.int64) for idx in problem._lead_local]
+    row_leads = {i for i, _ in pairs}
+    col_leads = {m for _, m in pairs}
+    num_leads = len(terms)
+    width = np.zeros(num_leads, dtype=np.int64)
+    height = np.zeros(num_leads, dtype=np.int64)
+    sigma, columns, rows = _Packer(), _Packer(), _Packer()
+    sigma_start, column_start, row_start = [], [], []
+    for k, term in enumerate(terms):
+        sigma_start.append(sigma.add(term.selfenergy)[0])
+        column_start.append(0)
+        row_start.append(0)
+        if k in col_leads:
+            width[k] = term.columns.shape[2]
+            column_start[-1] = columns.add(term.columns)[0]
+        if k in row_leads:
+            height[k] = term.rows.shape[2]
+            conj_rows = np.ascontiguousarray(term.rows.conj().transpose(0, 2, 1))
+            row_start[-1] = rows.add(conj_rows)[0]
+    return _KernelLeads(
+        local_idx=np.concatenate([*local, np.zeros(0, dtype=np.int64)]),
+        local_start=np.concatenate([[0], np.cumsum([len(idx) for idx in local])]).astype(np.int64),
+        sigma=sigma.data(),
+        sigma_start=np.asarray(sigma_start, dtype=np.int64),
+        columns=columns.data(),
+        column_start=np.asarray(column_start, dtype=np.int64),
+        width=width,
+        rows=rows.data(),
+        row_start=np.asarray(row_start, dtype=np.int64),
+        height=height,
+    )
+
+
+@dataclass
+class _KernelRun:
+    """One call of the compiled recursion: its outputs, and the final state if kept."""
+
+    pairs: list[tuple[int, int]]
+    block_data: ComplexArray
+    block_start: IntArray
+    exponents: FloatArray
+    green: ComplexArray
+    cols: ComplexArray
+    rows: ComplexArray
+    state_exponents: FloatArray
+    status: IntArray
+    width: IntArray
+    height: IntArray
+
+
+def _kernel_run(
+    kernel: ModuleType,
+    flat: _FlatBlocks,
+    leads: _KernelLeads,
+    energies: FloatArray,
+    element_of: IntArray,
+    order: IntArray,
+    step_coupling: IntArray,
+    lead_position: IntArray,
+    pairs: list[tuple[int, int]],
+    keep_state: bool,
+    width: IntArray,
+    height: IntArray,
+    reverse: bool = False,
+) -> tuple[_KernelRun, Callable[[int, int], float]]:
+    """Arguments and outputs of the compiled recursion over the positions ``order``
+    (``reverse``: from the last slice towards the first).
+
+    Returns the outputs and a function running the entries ``first <= b < last``.
+    """
+    couplings = flat.couplings
+    batch = int(energies.shape[0])
+    num_leads = len(lead_position)
+    placed = np.flatnonzero(lead_position < order.size)
+    lead_order = placed[np.argsort(lead_position[placed], kind="stable")].astype(np.int64)
+    lead_ptr = np.searchsorted(lead_position[lead_order], np.arange(order.size + 1)).astype(
+        np.int64
+    )
+    block_sizes = [batch * height[i] * width[m] for i, m in pairs]
+    block_start = np.concatenate([[0], np.cumsum(block_sizes)]).astype(np.int64)
+    n_last = int(flat.sizes[order[-1]]) if keep_state else 0
+    run = _KernelRun(
+        pairs=pairs,
+        block_data=np.zeros(int(block_start[-1]), dtype=complex),
+        block_start=block_start,
+        exponents=np.zeros((len(pairs), batch)),
+        green=np.zeros(batch * n_last * n_last, dtype=complex),
+        cols=np.zeros(batch * n_last * int(width.sum()), dtype=complex),
+        rows=np.zeros(batch * n_last * int(height.sum()), dtype=complex),
+        state_exponents=np.zeros((2, num_leads, batch)),
+        status=np.zeros(batch, dtype=np.int64),
+        width=width,
+        height=height,
+    )
+    getrf, getri = kernel.LAPACK
+    arguments = (
+        np.asarray(energies, dtype=float),
+        element_of,
+        flat.sizes,
+        order,
+        flat.template_data,
+        flat.template_start,
+        flat.template_stride,
+        flat.template_of_slice,
+        flat.diagonal_data,
+        flat.diagonal_start,
+        flat.diagonal_stride,
+        couplings.kind,
+        couplings.data,
+        couplings.v_start[reverse],
+        couplings.h_start[reverse],
+        couplings.stride,
+        couplings.sparse_ptr,
+        couplings.ptr_start[reverse],
+        couplings.sparse_idx,
+        step_coupling,
+        lead_position,
+        lead_ptr,
+        lead_order,
+        leads.local_idx,
+        leads.local_start,
+        leads.sigma,
+        leads.sigma_start,
+        leads.columns,
+        leads.column_start,
+        width,
+        leads.rows,
+        leads.row_start,
+        height,
+        np.array(pairs, dtype=np.int64).reshape(-1, 2),
+        run.block_data,
+        block_start[:-1].copy(),
+        run.exponents,
+        keep_state,
+        run.green,
+        run.cols,
+        run.rows,
+        run.state_exponents,
+        run.status,
+    )
+    constants = (_RESCALE_INTERVAL, _FLUSH_INTERVAL, _FLUSH, 1.0 / _SLICE_RCOND, getrf, getri)
+
+    def entries(first: int, last: int) -> float:
+        return float(kernel.sweep(*arguments, first, last, *constants))
+
+    return run, entries
+
+
+def _run_blocks(run: _KernelRun, batch: int) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    blocks: dict[tuple[int, int], Any] = {}
+    scales: dict[tuple[int, int], Any] = {}
+    for p, (i, m) in enumerate(run.pairs):
+        shape = (batch, int(run.height[i]), int(run.width[m]))
+        blocks[(i, m)] = run.block_data[run.block_start[p] : run.block_start[p + 1]].reshape(shape)
+        scales[(i, m)] = run.exponents[p]
+    return blocks, scales
+
+
+def _run_state(run: _KernelRun, batch: int, n: int) -> tuple[Any, list[Any], list[Any]]:
+    """The kept ``G`` (B, n, n), per lead ``G columns`` (B, n, w) and ``rows G`` (B, h, n)."""
+    green = run.green.reshape(batch, n, n)
+    cols, rows = [], []
+    col_at = row_at = 0
+    for w, h in zip(run.width, run.height):
+        cols.append(run.cols[col_at : col_at + batch * n * w].reshape(batch, n, w))
+        rows.append(run.rows[row_at : row_at + batch * h * n].reshape(batch, h, n))
+        col_at += batch * n * w
+        row_at += batch * h * n
+    return green, cols, rows
+
+
+def _dense_coupling(coupling: _BatchCoupling, batch: int) -> ComplexArray:
+    """The coupling ``V`` as a dense (B, rows, cols) stack."""
+    rows, cols = coupling.shape
+    kind = coupling.kind
+    if kind == "zero":
+        return np.zeros((batch, rows, cols), dtype=complex)
+    if kind == "scalar":
+        scalar = np.broadcast_to(np.asarray(coupling.scalar, dtype=complex), (batch,))
+        return scalar[:, None, None] * np.eye(rows, dtype=complex)
+    if kind == "diagonal":
+        d = np.broadcast_to(coupling.first, (batch, rows))
+        out = np.zeros((batch, rows, cols), dtype=complex)
+        out[:, np.arange(rows), np.arange(rows)] = d
+        return out
+    if kind == "sparse":
+        return np.broadcast_to(coupling.first.toarray(), (batch, rows, cols))
+    return np.broadcast_to(coupling.first, (batch, rows, cols))
+
+
+def _compiled_sweep(
+    kernel: ModuleType,
+    problem: RGFProblem,
+    dev: _DeviceBlocks,
+    energies: FloatArray,
+    terms: Sequence[_LeadTerms],
+    pairs: Sequence[tuple[int, int]],
+    elements: Any,
+    threads: int,
+) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
+    """:func:`_sweep` on the CPU by the compiled recursion.
+
+    Entries are split over ``threads``; with fewer entries than threads (one energy of one
+    system), and all leads at the two ends, each entry is swept from both ends at once
+    and the halves are joined in the middle (:func:`_join`).
+    """
+    slicing = problem.slicing
+    num_slices = slicing.num_slices
+    batch = int(energies.shape[0])
+    lead_slice = np.asarray(slicing.lead_slices, dtype=np.int64)
+    leads = _kernel_leads(problem, terms, pairs)
+    element_of = (
+        np.zeros(batch, dtype=np.int64) if elements is None else np.asarray(elements, np.int64)
+    )
+    flat = dev.flat(kernel.KINDS, slicing.sizes)
+    forward = np.arange(num_slices, dtype=np.int64)
+    steps = np.maximum(forward - 1, 0)
+    two_sided = (
+        threads >= 2
+        and batch < threads
+        and num_slices >= _MIN_TWO_SIDED_SLICES
+        and bool(np.all((lead_slice == 0) | (lead_slice == num_slices - 1)))
+    )
+    if not two_sided:
+        run, entries = _kernel_run(
+            kernel,
+            flat,
+            leads,
+            energies,
+            element_of,
+            forward,
+            steps,
+            lead_slice,
+            list(pairs),
+            False,
+            leads.width,
+            leads.height,
+        )
+        threads = max(1, min(threads, batch))
+        if threads == 1:
+            flops = entries(0, batch)
+        else:
+            bounds = np.linspace(0, batch, threads + 1).astype(int)
+            flops = sum(
+                _chunk_pool(threads).map(
+                    lambda k: entries(int(bounds[k]), int(bounds[k + 1])), range(threads)
+                )
+            )
+        if run.status.any():
+            raise _singular(energies, np.flatnonzero(run.status))
+        blocks, scales = _run_blocks(run, batch)
+        return blocks, scales, flops
+    # Cut after slice `cut`, balancing the cubic cost of the two halves.
+    cost = np.cumsum(slicing.sizes.astype(float) ** 3)
+    cut = int(np.clip(np.searchsorted(cost, cost[-1] / 2), 1, num_slices - 3))
+    left = lead_slice == 0
+    runs = []
+    for side in (left, ~left):
+        width = np.where(side, leads.width, 0)
+        height = np.where(side, leads.height, 0)
+        inside = [(i, m) for i, m in pairs if side[i] and side[m]]
+        # A half's own leads join at its first position; the others never (beyond the last).
+        position = np.where(side, 0, num_slices)
+        if side is left:
+            order, step = forward[: cut + 1], steps[: cut + 1]
+        else:
+            order = forward[:cut:-1].copy()
+            step = order.copy()  # into slice s from s + 1: coupling s, reversed
+        runs.append(
+            _kernel_run(
+                kernel,
+                flat,
+                leads,
+                energies,
+                element_of,
+                order,
+                step,
+                position.astype(np.int64),
+                inside,
+                True,
+                width,
+                height,
+                reverse=side is not left,
+            )
+        )
+    flops = sum(_chunk_pool(2).map(lambda r: r[1](0, batch), runs))
+    status = runs[0][0].status | runs[1][0].status
+    if status.any():
+        raise _singular(energies, np.flatnonzero(status))
+    coupling = _dense_coupling(dev.coupling(cut, elements), batch)
+    blocks, scales, more = _join(
+        runs[0][0],
+        runs[1][0],
+        coupling,
+        pairs,
+        left,
+        batch,
+        int(slicing.sizes[cut]),
+        int(slicing.sizes[cut + 1]),
+        energies,
+    )
+    return blocks, scales, flops + more
+
+
+def _join(
+    left_run: _KernelRun,
+    right_run: _KernelRun,
+    v: ComplexArray,
+    pairs: Sequence[tuple[int, int]],
+    left: NDArray[np.bool_],
+    batch: int,
+    n_left: int,
+    n_right: int,
+    energies: FloatArray,
+) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
+    """The blocks of the whole system from two half sweeps meeting at ``V`` (B, n_l, n_r).
+
+    ``g_l`` (the left part's Green's function at its last slice) and ``g_r`` (the right
+    part's at its first) couple through ``V``; with ``P = g_l V`` and ``Q = g_r V^dagger``,
+    the Dyson equation gives the whole system's columns at the cut: ``X = (1 - P Q)^-1
+    G_l columns`` for a left lead's columns, ``Y = (1 - Q P)^-1 G_r columns`` for a right
+    lead's. Then a block between two left leads is the left part's block plus
+    ``rows V Q X``, between a right row and a left column ``rows V^dagger X``, and the
+    mirror images for right columns. A near-singular ``1 - P Q`` (a pole of a half at an
+    energy where the whole has none) hands the energy to the sparse solver, as a singular
+    slice does.
+    """
+    g_left, cols_left, rows_left = _run_state(left_run, batch, n_left)
+    g_right, cols_right, rows_right = _run_state(right_run, batch, n_right)
+    vh = v.conj().transpose(0, 2, 1)
+    p = g_left @ v
+    q = g_right @ vh
+    flops = 16.0 * batch * n_left * n_right * (n_left + n_right)
+    inverses = []
+    for a, b, n in ((p, q, n_left), (q, p, n_right)):
+        matrix = -(a @ b)
+        matrix[:, np.arange(n), np.arange(n)] += 1.0
+        inverses.append(_cpu_inverse(matrix, energies))
+        flops += 16.0 * batch * n**3
+    x_inv, y_inv = inverses
+    blocks: dict[tuple[int, int], Any] = {}
+    scales: dict[tuple[int, int], Any] = {}
+    left_blocks, left_scales = _run_blocks(left_run, batch)
+    right_blocks, right_scales = _run_blocks(right_run, batch)
+    solved: dict[int, Any] = {}
+    for i, m in pairs:
+        if m not in solved:
+            solved[m] = (x_inv @ cols_left[m]) if left[m] else (y_inv @ cols_right[m])
+        z = solved[m]
+        if left[m] and left[i]:
+            block = left_blocks[(i, m)] + rows_left[i] @ (v @ (q @ z))
+            scale = left_scales[(i, m)]
+        elif left[m]:
+            block = rows_right[i] @ (vh @ z)
+            scale = left_run.state_exponents[0, m] + right_run.state_exponents[1, i]
+        elif not left[i]:
+            block = right_blocks[(i, m)] + rows_right[i] @ (vh @ (p @ z))
+            scale = right_scales[(i, m)]
+        else:
+            block = rows_left[i] @ (v @ z)
+            scale = right_run.state_exponents[0, m] + left_run.state_exponents[1, i]
+        blocks[(i, m)] = block
+        scales[(i, m)] = scale
+    return blocks, scales, flops
+
+
 def _sweep(
     xp: ModuleType,
     problem: RGFProblem,
@@ -1153,12 +1738,17 @@ def _sweep(
     terms: Sequence[_LeadTerms],
     pairs: Sequence[tuple[int, int]],
     elements: Any = None,
+    threads: int = 1,
 ) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
     """Run the recursion; returns the blocks M_lm, their (B,) log2 scales and the flops.
 
     ``elements`` (B,) on the device: the element of a parameter batch each entry belongs to
-    (None: a problem of one element).
+    (None: a problem of one element). On the CPU the compiled recursion runs when numba is
+    installed, its entries split over ``threads``.
     """
+    kernel = _kernel() if xp is np else None
+    if kernel is not None:
+        return _compiled_sweep(kernel, problem, dev, energies_dev, terms, pairs, elements, threads)
     batch = int(energies_dev.shape[0])
     slicing = problem.slicing
     lead_slice = slicing.lead_slices
@@ -1524,7 +2114,14 @@ def _recursion(
         for k, (lead, closed) in enumerate(zip(problem.leads, problem.closed_form))
     ]
     blocks, scales, flops = _sweep(
-        xp, problem, dev, energies_dev, terms, _needed_pairs(problem, smatrix), elements_dev
+        xp,
+        problem,
+        dev,
+        energies_dev,
+        terms,
+        _needed_pairs(problem, smatrix),
+        elements_dev,
+        threads=lead_threads,
     )
     if smatrix:
         return _smatrices_from_blocks(xp, problem, blocks, scales, terms, energies), flops

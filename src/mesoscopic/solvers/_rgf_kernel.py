@@ -1,0 +1,503 @@
+"""The RGF slice recursion compiled by numba (``mesoscopic[fast]``).
+
+:func:`sweep` runs the same recursion as `mesoscopic.solvers.rgf._sweep` (see there for
+the algebra) for a range of batch entries, one entry after the other, without returning to
+the interpreter between slices. A slice's step is a few small matrix operations: in NumPy
+each costs microseconds of call overhead, which for slices of a few dozen orbitals is as
+much as the arithmetic. Here the step calls LAPACK's complex LU and inverse (``zgetrf``,
+``zgetri`` from SciPy's Cython LAPACK, passed in as function pointers so that the compiled
+code can be kept on disk) and BLAS's products (through numba's ``np.dot``); the rest is
+loops over entries. The kernel releases the interpreter lock, so threads run entries side
+by side.
+
+All inputs are flat arrays with offsets (see :func:`sweep`), so one compiled function
+serves every system; ``cache=True`` keeps it on disk (compiled once per installation).
+`mesoscopic.solvers.rgf` imports this module only when a sweep runs and uses the NumPy
+recursion when numba is missing or ``MESOSCOPIC_RGF_KERNEL=numpy``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from typing import Any
+
+import numba
+import numpy as np
+from numba.extending import get_cython_function_address
+
+__all__ = ["KINDS", "LAPACK", "sweep"]
+
+#: Codes of the coupling kinds in :func:`sweep`'s ``kind`` array.
+KINDS = {"zero": 0, "scalar": 1, "diagonal": 2, "dense": 3, "sparse": 4}
+
+_VOID = ctypes.c_void_p
+
+
+def _lapack(name: str, arguments: int) -> Any:
+    address = get_cython_function_address("scipy.linalg.cython_lapack", name)
+    return ctypes.CFUNCTYPE(None, *([_VOID] * arguments))(address)
+
+
+#: ``(zgetrf, zgetri)``: LAPACK's complex LU factorization and inverse from the LU.
+LAPACK = (_lapack("zgetrf", 6), _lapack("zgetri", 7))
+
+
+@numba.njit(cache=True, nogil=True)
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (BLAS), also for empty operands."""
+    if a.shape[0] == 0 or a.shape[1] == 0 or b.shape[1] == 0:
+        return np.zeros((a.shape[0], b.shape[1]), dtype=np.complex128)
+    return np.dot(a, b)
+
+
+@numba.njit(cache=True, nogil=True)
+def _invert(a, ipiv, work, ints, getrf, getri):
+    """Invert the C-ordered square ``a`` in place; returns LAPACK's ``info`` (0: done).
+
+    A C-ordered matrix is the Fortran-ordered storage of its transpose and
+    ``inv(A^T)^T = inv(A)``, so LAPACK works on it in place.
+    """
+    n = a.shape[0]
+    ints[0] = n
+    ints[1] = work.size
+    ints[2] = 0
+    getrf(ints.ctypes, ints.ctypes, a.ctypes, ints.ctypes, ipiv.ctypes, ints[2:].ctypes)
+    if ints[2] != 0:
+        return ints[2]
+    getri(
+        ints.ctypes,
+        a.ctypes,
+        ints.ctypes,
+        ipiv.ctypes,
+        work.ctypes,
+        ints[1:].ctypes,
+        ints[2:].ctypes,
+    )
+    return ints[2]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _modulus(z: complex) -> float:
+    """``|z|`` without hypot's care for overflow (entries are far below 1e154 here)."""
+    return math.sqrt(z.real * z.real + z.imag * z.imag)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conditioned(a: np.ndarray, inverse: np.ndarray, rows: np.ndarray, limit: float) -> bool:
+    """Whether ``||A||_inf ||A^-1||_inf`` or the row-equilibrated 1-norm condition number
+    is below ``limit`` (NaN is not); ``rows`` holds ``A``'s row scales (largest moduli)."""
+    n = a.shape[0]
+    norm_a = 0.0
+    for i in range(n):
+        total = 0.0
+        for j in range(n):
+            total += _modulus(a[i, j])
+        norm_a = max(norm_a, total)
+    norm_inv = 0.0
+    for i in range(n):
+        total = 0.0
+        for j in range(n):
+            total += _modulus(inverse[i, j])
+        norm_inv = max(norm_inv, total)
+    if norm_a * norm_inv < limit:
+        return True
+    equilibrated = np.zeros(n)
+    for i in range(n):
+        for j in range(n):
+            equilibrated[j] += _modulus(a[i, j]) / rows[i]
+    columns = np.zeros(n)
+    for i in range(n):
+        for j in range(n):
+            columns[j] += _modulus(inverse[i, j])
+    condition = 0.0
+    for j in range(n):
+        condition = max(condition, columns[j] * rows[j])
+    return condition * equilibrated.max() < limit
+
+
+@numba.njit(cache=True, nogil=True)
+def _coupled(kind, g, data, vs, hs, ptr, idx, n):
+    """``-V^dagger g V`` for the coupling ``V`` (n_prev, n).
+
+    ``V`` is stored at ``data[vs:]`` and its conjugate transpose at ``data[hs:]`` (a
+    scalar, a diagonal, or dense in C order); a sparse ``V``'s values are at ``vs`` plus
+    their index's position in ``idx``, its row pointers ``ptr``.
+    """
+    n_prev = g.shape[0]
+    out = np.zeros((n, n), dtype=np.complex128)
+    if kind == 1:
+        weight = -(data[vs] * data[hs]).real
+        for i in range(n):
+            for j in range(n):
+                out[i, j] = weight * g[i, j]
+    elif kind == 2:
+        for i in range(n):
+            left = -data[hs + i]
+            for j in range(n):
+                out[i, j] = left * g[i, j] * data[vs + j]
+    elif kind == 3:
+        v = data[vs : vs + n_prev * n].reshape((n_prev, n))
+        vh = data[hs : hs + n_prev * n].reshape((n, n_prev))
+        out = -np.dot(vh, np.dot(g, v))
+    elif kind == 4:
+        gv = np.zeros((n_prev, n), dtype=np.complex128)
+        for i in range(n_prev):
+            for k in range(ptr[i], ptr[i + 1]):
+                j = idx[k]
+                value = data[vs + k]
+                for r in range(n_prev):
+                    gv[r, j] += g[r, i] * value
+        for i in range(n_prev):
+            for k in range(ptr[i], ptr[i + 1]):
+                j = idx[k]
+                value = data[vs + k].conjugate()
+                for c in range(n):
+                    out[j, c] -= value * gv[i, c]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _vdag_times(kind, x, data, vs, hs, ptr, idx, n):
+    """``V^dagger x`` for x of shape (n_prev, w) -> (n, w) (storage as in :func:`_coupled`)."""
+    n_prev, w = x.shape
+    out = np.zeros((n, w), dtype=np.complex128)
+    if kind == 1:
+        value = data[hs]
+        for i in range(n):
+            for c in range(w):
+                out[i, c] = value * x[i, c]
+    elif kind == 2:
+        for i in range(n):
+            value = data[hs + i]
+            for c in range(w):
+                out[i, c] = value * x[i, c]
+    elif kind == 3:
+        out = _product(data[hs : hs + n_prev * n].reshape((n, n_prev)), x)
+    elif kind == 4:
+        for i in range(n_prev):
+            for k in range(ptr[i], ptr[i + 1]):
+                j = idx[k]
+                value = data[vs + k].conjugate()
+                for c in range(w):
+                    out[j, c] += value * x[i, c]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _times_v(kind, p, data, vs, ptr, idx, n):
+    """``p V`` for p of shape (h, n_prev) -> (h, n) (storage as in :func:`_coupled`)."""
+    h, n_prev = p.shape
+    out = np.zeros((h, n), dtype=np.complex128)
+    if kind == 1:
+        value = data[vs]
+        for r in range(h):
+            for j in range(n):
+                out[r, j] = p[r, j] * value
+    elif kind == 2:
+        for r in range(h):
+            for j in range(n):
+                out[r, j] = p[r, j] * data[vs + j]
+    elif kind == 3:
+        out = _product(p, data[vs : vs + n_prev * n].reshape((n_prev, n)))
+    elif kind == 4:
+        for i in range(n_prev):
+            for k in range(ptr[i], ptr[i + 1]):
+                j = idx[k]
+                value = data[vs + k]
+                for r in range(h):
+                    out[r, j] += p[r, i] * value
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _rescale(x: np.ndarray, flush: complex) -> tuple[float, float]:
+    """Divide ``x`` by a power of two near its largest modulus (exact), then flush
+    subnormal parts; returns the exponent removed and the factor applied."""
+    if x.size == 0:
+        return 0.0, 1.0
+    peak = 0.0
+    for value in x.ravel():
+        peak = max(peak, abs(value))
+    exponent = math.frexp(peak if peak > 0 else 1.0)[1]
+    factor = math.ldexp(1.0, -exponent)
+    flat = x.reshape(x.size)
+    for k in range(flat.size):
+        flat[k] = (flat[k] * factor + flush) - flush
+    return float(exponent), factor
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather(source, rows, columns):
+    """``source[rows][:, columns]`` as a new C-ordered array (index arrays)."""
+    out = np.empty((rows.size, columns.size), dtype=np.complex128)
+    for i in range(rows.size):
+        for j in range(columns.size):
+            out[i, j] = source[rows[i], columns[j]]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def sweep(
+    energies,
+    elements,
+    sizes,
+    order,
+    template_data,
+    template_start,
+    template_stride,
+    template_of_slice,
+    diagonal_data,
+    diagonal_start,
+    diagonal_stride,
+    kind,
+    coupling_data,
+    coupling_v,
+    coupling_h,
+    coupling_stride,
+    sparse_ptr,
+    sparse_ptr_start,
+    sparse_idx,
+    step_coupling,
+    lead_position,
+    lead_ptr,
+    lead_order,
+    local_idx,
+    local_start,
+    sigma_data,
+    sigma_start,
+    column_data,
+    column_start,
+    column_width,
+    row_data,
+    row_start,
+    row_height,
+    pairs,
+    block_data,
+    block_start,
+    exponents,
+    keep_state,
+    state_green,
+    state_cols,
+    state_rows,
+    state_exponents,
+    status,
+    first,
+    last,
+    rescale_interval,
+    flush_interval,
+    flush,
+    limit,
+    getrf,
+    getri,
+):
+    """The recursion for batch entries ``first <= b < last``; returns the flops.
+
+    The slices are taken in the order ``order`` (a position's slice); slice ``s`` has
+    ``sizes[s]`` orbitals. Its off-diagonal template ``t = template_of_slice[s]`` (n x n,
+    C order) starts at ``template_start[t] + e * template_stride[t]`` for the entry's
+    parameter element ``e = elements[b]`` (stride 0: shared; -1: a zero template), its
+    diagonal (n) at ``diagonal_start[s] + e * diagonal_stride[s]``. The step into position
+    ``j > 0`` couples the slices by coupling ``c = step_coupling[j]``, ``V = <previous|H|
+    this>``, of kind ``kind[c]`` (:data:`KINDS`): ``V`` is stored at ``coupling_v[c] + e *
+    coupling_stride[c]`` and ``V^dagger`` at ``coupling_h[c] + e * coupling_stride[c]`` (the
+    scalar, the diagonal, or the matrix in C order), a sparse ``V``'s values at its column
+    indices' positions in ``sparse_idx`` (plus ``coupling_v[c]``), its row pointers from
+    ``sparse_ptr[sparse_ptr_start[c]]`` on.
+
+    Lead ``k`` joins at position ``lead_position[k]`` (beyond the last: not in this sweep)
+    on its slice's local orbitals ``local_idx[local_start[k]:local_start[k + 1]]`` (a of
+    them); ``lead_order[lead_ptr[j]:lead_ptr[j + 1]]`` lists the leads of position ``j``.
+    Per entry a lead has a self-energy (a x a) at ``sigma_start[k] + b a^2``, columns
+    (a x column_width[k]) and conjugated rows (row_height[k] x a), each at its start plus
+    ``b`` times its size (width or height 0: not needed). Pair ``p = (i, m)``'s block
+    ``rows_i^dagger G_im columns_m 2^-exponents[p, b]`` goes to ``block_data[block_start[p]
+    + b size]``. With ``keep_state``, the last position's ``G`` (n x n), every lead's
+    ``G columns`` (n x width) and ``rows^dagger G`` (height x n), and their exponents
+    (``state_exponents[0 or 1, k, b]``, columns and rows) are kept for joining two sweeps.
+    ``status[b]`` becomes 1 where a slice matrix is singular or worse conditioned than
+    ``limit``.
+    """
+    num_positions = order.size
+    num_leads = lead_position.size
+    num_pairs = pairs.shape[0]
+    largest = sizes.max()
+    ipiv = np.empty(largest, dtype=np.int32)
+    work = np.empty(64 * largest, dtype=np.complex128)
+    ints = np.zeros(3, dtype=np.int32)
+    rows_scale = np.empty(largest)
+    flops = 0.0
+    empty = np.zeros((0, 0), dtype=np.complex128)
+    n_last = sizes[order[num_positions - 1]]
+    batch = energies.size
+    for b in range(first, last):
+        energy = energies[b]
+        element = elements[b]
+        cols = [empty for _ in range(num_leads)]
+        rows = [empty for _ in range(num_leads)]
+        moved = [empty for _ in range(num_leads)]
+        has_col = np.zeros(num_leads, dtype=np.bool_)
+        has_row = np.zeros(num_leads, dtype=np.bool_)
+        col_exp = np.zeros(num_leads)
+        row_exp = np.zeros(num_leads)
+        blocks = [empty for _ in range(num_pairs)]
+        has_block = np.zeros(num_pairs, dtype=np.bool_)
+        green = empty
+        n_prev = 0
+        for j in range(num_positions):
+            s = order[j]
+            n = sizes[s]
+            c = step_coupling[j]
+            vs = hs = 0
+            ptr = sparse_ptr[:1]
+            if j > 0:
+                vs = coupling_v[c] + element * coupling_stride[c]
+                hs = coupling_h[c] + element * coupling_stride[c]
+                ptr = sparse_ptr[sparse_ptr_start[c] : sparse_ptr_start[c] + n_prev + 1]
+                matrix = _coupled(kind[c], green, coupling_data, vs, hs, ptr, sparse_idx, n)
+            else:
+                matrix = np.zeros((n, n), dtype=np.complex128)
+            t = template_of_slice[s]
+            if template_stride[t] >= 0:
+                tstart = template_start[t] + element * template_stride[t]
+                template = template_data[tstart : tstart + n * n].reshape((n, n))
+                for i in range(n):
+                    for k in range(n):
+                        matrix[i, k] -= template[i, k]
+            dstart = diagonal_start[s] + element * diagonal_stride[s]
+            for i in range(n):
+                matrix[i, i] += energy - diagonal_data[dstart + i]
+            for q in range(lead_ptr[j], lead_ptr[j + 1]):
+                k = lead_order[q]
+                local = local_idx[local_start[k] : local_start[k + 1]]
+                a = local.size
+                sstart = sigma_start[k] + b * a * a
+                sigma = sigma_data[sstart : sstart + a * a].reshape((a, a))
+                for i in range(a):
+                    for r in range(a):
+                        matrix[local[i], local[r]] -= sigma[i, r]
+            for i in range(n):
+                peak = 0.0
+                for k in range(n):
+                    peak = max(peak, _modulus(matrix[i, k]))
+                rows_scale[i] = max(peak, 2.2250738585072014e-308)
+            original = matrix.copy()
+            if _invert(matrix, ipiv, work, ints, getrf, getri) != 0 or not _conditioned(
+                original, matrix, rows_scale, limit
+            ):
+                status[b] = 1
+                break
+            green = matrix
+            flops += 8.0 * n**3
+            if j > 0:
+                for m in range(num_leads):
+                    if has_col[m]:
+                        moved[m] = _vdag_times(
+                            kind[c], cols[m], coupling_data, vs, hs, ptr, sparse_idx, n
+                        )
+                        cols[m] = _product(green, moved[m])
+                        flops += 8.0 * n * n * moved[m].shape[1]
+                for i in range(num_leads):
+                    if has_row[i]:
+                        shifted = _times_v(kind[c], rows[i], coupling_data, vs, ptr, sparse_idx, n)
+                        rows[i] = _product(shifted, green)
+                        flops += 8.0 * rows[i].shape[0] * n * n
+                for p in range(num_pairs):
+                    i, m = pairs[p, 0], pairs[p, 1]
+                    if has_block[p] and has_row[i] and has_col[m]:
+                        blocks[p] += _product(rows[i], moved[m])
+                        flops += 8.0 * rows[i].shape[0] * n * moved[m].shape[1]
+            everything = np.arange(n)
+            for q in range(lead_ptr[j], lead_ptr[j + 1]):
+                k = lead_order[q]
+                local = local_idx[local_start[k] : local_start[k + 1]]
+                a = local.size
+                w = column_width[k]
+                if w > 0:
+                    cstart = column_start[k] + b * a * w
+                    columns = column_data[cstart : cstart + a * w].reshape((a, w))
+                    cols[k] = _product(_gather(green, everything, local), columns)
+                    has_col[k] = True
+                    col_exp[k] = 0.0
+                    flops += 8.0 * n * a * w
+                h = row_height[k]
+                if h > 0:
+                    rstart = row_start[k] + b * h * a
+                    conj_rows = row_data[rstart : rstart + h * a].reshape((h, a))
+                    rows[k] = _product(conj_rows, _gather(green, local, everything))
+                    has_row[k] = True
+                    row_exp[k] = 0.0
+                    flops += 8.0 * h * a * n
+            for p in range(num_pairs):
+                i, m = pairs[p, 0], pairs[p, 1]
+                if has_block[p] or lead_position[i] > j or lead_position[m] > j:
+                    continue
+                # Both leads are present from this position on; one of them sits in it.
+                if lead_position[m] == j:
+                    local = local_idx[local_start[m] : local_start[m + 1]]
+                    a = local.size
+                    w = column_width[m]
+                    cstart = column_start[m] + b * a * w
+                    columns = column_data[cstart : cstart + a * w].reshape((a, w))
+                    height = rows[i].shape[0]
+                    blocks[p] = _product(_gather(rows[i], np.arange(height), local), columns)
+                else:
+                    local = local_idx[local_start[i] : local_start[i + 1]]
+                    a = local.size
+                    h = row_height[i]
+                    rstart = row_start[i] + b * h * a
+                    conj_rows = row_data[rstart : rstart + h * a].reshape((h, a))
+                    width = cols[m].shape[1]
+                    blocks[p] = _product(conj_rows, _gather(cols[m], local, np.arange(width)))
+                has_block[p] = True
+                flops += 8.0 * blocks[p].shape[0] * a * blocks[p].shape[1]
+            if (j + 1) % flush_interval == 0:
+                for i in range(n):
+                    for k in range(n):
+                        green[i, k] = (green[i, k] + flush) - flush
+            if (j + 1) % rescale_interval == 0 or j == num_positions - 1:
+                for m in range(num_leads):
+                    if has_col[m]:
+                        exponent, factor = _rescale(cols[m], flush)
+                        col_exp[m] += exponent
+                        for p in range(num_pairs):
+                            if has_block[p] and pairs[p, 1] == m:
+                                blocks[p] *= factor
+                for i in range(num_leads):
+                    if has_row[i]:
+                        exponent, factor = _rescale(rows[i], flush)
+                        row_exp[i] += exponent
+                        for p in range(num_pairs):
+                            if has_block[p] and pairs[p, 0] == i:
+                                blocks[p] *= factor
+            n_prev = n
+        if status[b] != 0:
+            continue
+        for p in range(num_pairs):
+            i, m = pairs[p, 0], pairs[p, 1]
+            height = row_height[i]
+            width = column_width[m]
+            bstart = block_start[p] + b * height * width
+            out = block_data[bstart : bstart + height * width].reshape((height, width))
+            out[:, :] = blocks[p]
+            exponents[p, b] = row_exp[i] + col_exp[m]
+        if keep_state:
+            # Per lead k, all entries' (n x width_k) columns, then those of lead k + 1.
+            gstart = b * n_last * n_last
+            state_green[gstart : gstart + n_last * n_last] = green.ravel()
+            col_state = 0
+            row_state = 0
+            for k in range(num_leads):
+                size = n_last * column_width[k]
+                if size > 0:
+                    cstart = col_state + b * size
+                    state_cols[cstart : cstart + size] = cols[k].ravel()
+                col_state += size * batch
+                size = row_height[k] * n_last
+                if size > 0:
+                    rstart = row_state + b * size
+                    state_rows[rstart : rstart + size] = rows[k].ravel()
+                row_state += size * batch
+                state_exponents[0, k, b] = col_exp[k]
+                state_exponents[1, k, b] = row_exp[k]
+    return flops

@@ -1,0 +1,189 @@
+"""The compiled RGF recursion (numba) against the NumPy recursion and the sparse solver.
+
+On the CPU the slice recursion runs compiled (`mesoscopic.solvers._rgf_kernel`) unless
+``MESOSCOPIC_RGF_KERNEL=numpy``; with fewer energies than threads a single energy is swept
+from both ends at once and the halves are joined by the Dyson equation. Every road must give
+the same numbers: here each test runs the roads side by side and proves which one ran.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mesoscopic as meso
+from mesoscopic import batch
+from mesoscopic.solvers import _rgf_kernel, rgf, sparse
+from mesoscopic.transport import lead_data
+from reference.systems import SYSTEMS, make_spin_orbit_wire, make_wire_in_field
+
+TOLERANCE = 1e-11
+
+
+class Counted:
+    """Counts the calls of a function it forwards to."""
+
+    def __init__(self, function):
+        self.function = function
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.function(*args, **kwargs)
+
+
+@pytest.fixture
+def roads(monkeypatch):
+    """``solve(road, threads, function)``: the function's result on that road, and the
+    numbers of compiled sweeps and two-sided joins it made."""
+    sweeps = Counted(_rgf_kernel.sweep)
+    joins = Counted(rgf._join)
+    monkeypatch.setattr(_rgf_kernel, "sweep", sweeps)
+    monkeypatch.setattr(rgf, "_join", joins)
+
+    def solve(road, threads, function):
+        monkeypatch.setenv("MESOSCOPIC_RGF_KERNEL", road)
+        monkeypatch.setenv("MESOSCOPIC_THREADS", str(threads))
+        sweeps.calls = joins.calls = 0
+        result = function()
+        return result, sweeps.calls, joins.calls
+
+    return solve
+
+
+def same_smatrices(a, b, tolerance=TOLERANCE):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.data.shape == y.data.shape
+        np.testing.assert_allclose(x.data, y.data, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEMS))
+def test_reference_systems_on_every_road(roads, name):
+    fsys, params, energies = SYSTEMS[name](meso)
+
+    def run():
+        return batch.smatrices(fsys, energies, params=params, solver="rgf")
+
+    reference, sweeps, _ = roads("numpy", 1, run)
+    assert sweeps == 0
+    compiled, sweeps, joins = roads("compiled", 1, run)
+    assert sweeps > 0 and joins == 0
+    same_smatrices(compiled, reference)
+    # One energy at a time with two threads: swept from both ends where the leads allow.
+    for k, energy in enumerate(energies):
+        one, sweeps, joins = roads(
+            "compiled",
+            2,
+            lambda e=energy: batch.smatrices(fsys, [e], params=params, solver="rgf"),
+        )
+        assert sweeps > 0
+        same_smatrices(one, reference[k : k + 1])
+
+
+def test_a_wire_in_a_field_swept_from_both_ends_is_the_sparse_solver(roads):
+    fsys, params, energies = make_wire_in_field(meso, length=40, width=9)
+    for energy in energies:
+        fast, sweeps, joins = roads(
+            "compiled", 2, lambda e=energy: meso.smatrix(fsys, e, params=params)
+        )
+        assert (sweeps, joins) == (2, 1)
+        ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
+        expected = sparse.scattering_matrix(ham, lead_data(fsys, params=params), energy)
+        np.testing.assert_allclose(fast.data, expected.data, rtol=0, atol=1e-10)
+        t, _, joins = roads(
+            "compiled", 2, lambda e=energy: meso.transmission(fsys, e, 1, 0, params=params)
+        )
+        assert joins == 1
+        assert t == pytest.approx(expected.transmission(1, 0), abs=1e-10)
+
+
+def test_a_hall_bar_with_leads_along_its_sides(roads):
+    # Leads attached in the middle of the slicing: one sweep from the first slice.
+    fsys = meso.models.hall_bar(16, 6, terminals=6, arm=2)
+    params = dict(phi=0.03, disorder=0.5, seed=2)
+    energies = [0.4, 0.9]
+
+    def run():
+        return batch.smatrices(fsys, energies, params=params, solver="rgf")
+
+    reference, _, _ = roads("numpy", 1, run)
+    for threads in (1, 2):
+        compiled, sweeps, joins = roads("compiled", threads, run)
+        assert sweeps > 0 and joins == 0
+        same_smatrices(compiled, reference)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_parameter_batches_with_couplings_per_element(roads, threads):
+    # Rashba strength per element: the couplings differ between elements (dense per element);
+    # the field per element: diagonal couplings per element.
+    fsys, params, energies = make_spin_orbit_wire(meso, width=8, length=6)
+    elements = [dict(params, alpha=a) for a in (0.1, 0.3, 0.5)]
+    wire, wire_params, wire_energies = make_wire_in_field(meso, length=12, width=5)
+    fields = [dict(wire_params, phi=p) for p in (0.01, 0.05, 0.2)]
+    for syst, batch_params, e in ((fsys, elements, energies), (wire, fields, wire_energies)):
+
+        def run(syst=syst, batch_params=batch_params, e=e):
+            return batch.transmission(syst, e, 1, 0, params=batch_params, solver="rgf")
+
+        reference, _, _ = roads("numpy", 1, run)
+        compiled, sweeps, _ = roads("compiled", threads, run)
+        assert sweeps > 0
+        np.testing.assert_allclose(compiled, reference, rtol=0, atol=TOLERANCE)
+
+
+def test_sparse_spin_orbit_couplings_from_both_ends(roads):
+    fsys, params, energies = make_spin_orbit_wire(meso, width=30, length=10)
+    ham = fsys.hamiltonian_submatrix(params=params, sparse=True)
+    leads = lead_data(fsys, params=params)
+    problem = rgf.prepare(ham, leads)
+    assert {c.kind for c in problem._blocks.couplings} == {"sparse"}
+    for energy in energies[:2]:
+        fast, _, joins = roads("compiled", 2, lambda e=energy: problem.smatrices([e])[0])
+        assert joins == 1
+        expected = sparse.scattering_matrix(ham, leads, energy)
+        np.testing.assert_allclose(fast.data, expected.data, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_singular_slice_goes_to_the_sparse_solver(roads, threads):
+    ribbon = meso.models.graphene_ribbon(8, 10.0, edge="armchair")
+    params = {"potential": 0.0}
+    energies = [0.0, 0.1, 0.3]
+    expected = batch.transmission(ribbon, energies, params=params, solver="sparse")
+    for energy, value in zip(energies, expected):
+        stats: dict = {}
+        t, sweeps, _ = roads(
+            "compiled",
+            threads,
+            lambda e=energy, stats=stats: batch.transmission(
+                ribbon, [e], params=params, solver="rgf", stats=stats
+            ),
+        )
+        assert sweeps > 0
+        np.testing.assert_allclose(t[0], value, atol=1e-12)
+        assert stats["sparse_fallback_energies"] == (energy == 0.0)
+
+
+def test_a_bad_recursion_name_in_the_environment_is_named(monkeypatch):
+    monkeypatch.setenv("MESOSCOPIC_RGF_KERNEL", "fortran")
+    fsys, params, energies = make_wire_in_field(meso, length=6, width=3)
+    with pytest.raises(ValueError, match=r"MESOSCOPIC_RGF_KERNEL='fortran'.*'compiled'.*'numpy'"):
+        batch.transmission(fsys, energies, params=params, solver="rgf")
+
+
+def test_lapack_through_the_kernel_inverts():
+    # The Cython LAPACK pointers take 32-bit integers: a wrong interface would not invert.
+    rng = np.random.default_rng(4)
+    matrix = rng.normal(size=(5, 5)) + 1j * rng.normal(size=(5, 5)) + 4 * np.eye(5)
+    inverse = matrix.copy()
+    info = _rgf_kernel._invert(
+        inverse,
+        np.empty(5, dtype=np.int32),
+        np.empty(64 * 5, dtype=complex),
+        np.zeros(3, dtype=np.int32),
+        *_rgf_kernel.LAPACK,
+    )
+    assert info == 0
+    np.testing.assert_allclose(inverse @ matrix, np.eye(5), atol=1e-13)
