@@ -8,6 +8,11 @@ the same numbers: here each test runs the roads side by side and proves which on
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -187,3 +192,48 @@ def test_lapack_through_the_kernel_inverts():
     )
     assert info == 0
     np.testing.assert_allclose(inverse @ matrix, np.eye(5), atol=1e-13)
+
+
+def test_by_default_an_uncompiled_kernel_is_built_aside_while_numpy_solves(monkeypatch):
+    monkeypatch.setenv("MESOSCOPIC_RGF_KERNEL", "auto")
+    started = Counted(lambda: True)
+    monkeypatch.setattr(_rgf_kernel, "ready", lambda: False)
+    monkeypatch.setattr(_rgf_kernel, "build_in_background", started)
+    sweeps = Counted(_rgf_kernel.sweep)
+    monkeypatch.setattr(_rgf_kernel, "sweep", sweeps)
+    fsys, params, energies = make_wire_in_field(meso, length=8, width=4)
+    t = batch.transmission(fsys, energies, 1, 0, params=params, solver="rgf")
+    assert sweeps.calls == 0 and started.calls >= 1
+    monkeypatch.setattr(_rgf_kernel, "ready", lambda: True)  # the build has finished
+    again = batch.transmission(fsys, energies, 1, 0, params=params, solver="rgf")
+    assert sweeps.calls > 0
+    np.testing.assert_allclose(again, t, rtol=0, atol=TOLERANCE)
+
+
+def test_the_background_build_starts_once_and_not_beside_another(monkeypatch, tmp_path):
+    launched = []
+    monkeypatch.setattr(_rgf_kernel.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(_rgf_kernel.subprocess, "Popen", lambda args, **kw: launched.append(args))
+    monkeypatch.setattr(_rgf_kernel, "_BUILD_STARTED", False)
+    assert _rgf_kernel.build_in_background()
+    assert not _rgf_kernel.build_in_background()  # once per process
+    assert len(launched) == 1 and launched[0][1:3] == ["-m", "mesoscopic.solvers._rgf_kernel"]
+    marker = launched[0][3]
+    monkeypatch.setattr(_rgf_kernel, "_BUILD_STARTED", False)  # another process, same time
+    assert not _rgf_kernel.build_in_background()
+    old = time.time() - 2 * _rgf_kernel._STALE_BUILD  # a build that died long ago
+    os.utime(marker, (old, old))
+    monkeypatch.setattr(_rgf_kernel, "_BUILD_STARTED", False)
+    assert _rgf_kernel.build_in_background() and len(launched) == 2
+
+
+def test_the_build_process_compiles_and_removes_its_marker(tmp_path):
+    marker = tmp_path / "build"
+    marker.write_text("1")
+    subprocess.run(
+        [sys.executable, "-m", "mesoscopic.solvers._rgf_kernel", str(marker)],
+        check=True,
+        timeout=300,
+    )
+    assert not marker.exists()
+    assert _rgf_kernel.ready()

@@ -11,22 +11,32 @@ loops over entries. The kernel releases the interpreter lock, so threads run ent
 by side.
 
 All inputs are flat arrays with offsets (see :func:`sweep`), so one compiled function
-serves every system; ``cache=True`` keeps it on disk (compiled once per installation).
-`mesoscopic.solvers.rgf` imports this module only when a sweep runs and uses the NumPy
-recursion when numba is missing or ``MESOSCOPIC_RGF_KERNEL=numpy``.
+serves every system; ``cache=True`` keeps it on disk. Compiling takes numba about 15 s,
+once per installation: so that no call waits for it, :func:`build_in_background` compiles
+it in a separate process (``python -m mesoscopic.solvers._rgf_kernel``) while the solvers
+use the NumPy recursion, which gives the same numbers; the calls after it load the
+compiled code from disk (:func:`ready`). `mesoscopic.solvers.rgf` imports this module only
+when a sweep runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from typing import Any
 
 import numba
 import numpy as np
 from numba.extending import get_cython_function_address
 
-__all__ = ["KINDS", "LAPACK", "sweep"]
+__all__ = ["KINDS", "LAPACK", "build_in_background", "ready", "sweep"]
 
 #: Codes of the coupling kinds in :func:`sweep`'s ``kind`` array.
 KINDS = {"zero": 0, "scalar": 1, "diagonal": 2, "dense": 3, "sparse": 4}
@@ -84,31 +94,45 @@ def _modulus(z: complex) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _conditioned(a: np.ndarray, inverse: np.ndarray, rows: np.ndarray, limit: float) -> bool:
+def _inf_norm(a: np.ndarray, exact: bool) -> float:
+    """``max_i sum_j |a_ij|``; not ``exact``: with ``|re| + |im|`` (at most sqrt(2) more)."""
+    norm = 0.0
+    for i in range(a.shape[0]):
+        total = 0.0
+        if exact:
+            for j in range(a.shape[1]):
+                total += _modulus(a[i, j])
+        else:
+            for j in range(a.shape[1]):
+                total += abs(a[i, j].real) + abs(a[i, j].imag)
+        norm = max(norm, total)
+    return norm
+
+
+@numba.njit(cache=True, nogil=True)
+def _conditioned(a: np.ndarray, inverse: np.ndarray, limit: float) -> bool:
     """Whether ``||A||_inf ||A^-1||_inf`` or the row-equilibrated 1-norm condition number
-    is below ``limit`` (NaN is not); ``rows`` holds ``A``'s row scales (largest moduli)."""
-    n = a.shape[0]
-    norm_a = 0.0
-    for i in range(n):
-        total = 0.0
-        for j in range(n):
-            total += _modulus(a[i, j])
-        norm_a = max(norm_a, total)
-    norm_inv = 0.0
-    for i in range(n):
-        total = 0.0
-        for j in range(n):
-            total += _modulus(inverse[i, j])
-        norm_inv = max(norm_inv, total)
-    if norm_a * norm_inv < limit:
+    is below ``limit`` (NaN is not), as `mesoscopic.solvers.rgf._cpu_inverse` decides.
+
+    A bound of the first from ``|re| + |im|`` (cheaper than moduli, at most twice the
+    number) settles almost every matrix; the exact numbers decide the others.
+    """
+    if _inf_norm(a, False) * _inf_norm(inverse, False) < limit:
         return True
-    equilibrated = np.zeros(n)
+    if _inf_norm(a, True) * _inf_norm(inverse, True) < limit:
+        return True
+    n = a.shape[0]
+    rows = np.empty(n)
     for i in range(n):
+        peak = 0.0
         for j in range(n):
-            equilibrated[j] += _modulus(a[i, j]) / rows[i]
+            peak = max(peak, _modulus(a[i, j]))
+        rows[i] = max(peak, 2.2250738585072014e-308)
+    equilibrated = np.zeros(n)
     columns = np.zeros(n)
     for i in range(n):
         for j in range(n):
+            equilibrated[j] += _modulus(a[i, j]) / rows[i]
             columns[j] += _modulus(inverse[i, j])
     condition = 0.0
     for j in range(n):
@@ -325,7 +349,6 @@ def sweep(
     ipiv = np.empty(largest, dtype=np.int32)
     work = np.empty(64 * largest, dtype=np.complex128)
     ints = np.zeros(3, dtype=np.int32)
-    rows_scale = np.empty(largest)
     flops = 0.0
     empty = np.zeros((0, 0), dtype=np.complex128)
     n_last = sizes[order[num_positions - 1]]
@@ -376,14 +399,9 @@ def sweep(
                 for i in range(a):
                     for r in range(a):
                         matrix[local[i], local[r]] -= sigma[i, r]
-            for i in range(n):
-                peak = 0.0
-                for k in range(n):
-                    peak = max(peak, _modulus(matrix[i, k]))
-                rows_scale[i] = max(peak, 2.2250738585072014e-308)
             original = matrix.copy()
             if _invert(matrix, ipiv, work, ints, getrf, getri) != 0 or not _conditioned(
-                original, matrix, rows_scale, limit
+                original, matrix, limit
             ):
                 status[b] = 1
                 break
@@ -501,3 +519,82 @@ def sweep(
                 state_exponents[0, k, b] = col_exp[k]
                 state_exponents[1, k, b] = row_exp[k]
     return flops
+
+
+def ready() -> bool:
+    """Whether :func:`sweep` runs without compiling: compiled in this process, or on disk
+    for this source and machine."""
+    compiled: Any = sweep
+    if getattr(compiled, "overloads", None):
+        return True
+    try:
+        return bool(compiled._cache._cache_file._load_index())
+    except Exception:  # numba's cache layout differs: find out by compiling
+        return False
+
+
+_BUILD_LOCK = threading.Lock()
+_BUILD_STARTED = False
+#: A build marker older than this (seconds) is from a build that died.
+_STALE_BUILD = 600.0
+
+
+def build_in_background() -> bool:
+    """Start compiling :func:`sweep` in a separate process, once per process; returns whether
+    a build was started.
+
+    A marker file in the temporary directory keeps processes started together (workers,
+    parallel tests) from compiling side by side; one older than ten minutes is ignored.
+    """
+    global _BUILD_STARTED
+    with _BUILD_LOCK:
+        if _BUILD_STARTED:
+            return False
+        _BUILD_STARTED = True
+    marker = os.path.join(tempfile.gettempdir(), f"mesoscopic-rgf-kernel-{os.getuid()}.build")
+    try:
+        if time.time() - os.path.getmtime(marker) < _STALE_BUILD:
+            return False
+    except OSError:
+        pass
+    try:
+        with open(marker, "w") as handle:
+            handle.write(str(os.getpid()))
+        subprocess.Popen(
+            [sys.executable, "-m", "mesoscopic.solvers._rgf_kernel", marker],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return False
+    return True
+
+
+def compile_now() -> None:
+    """Compile (or load) :func:`sweep` in this process, on a three-site chain."""
+    from . import rgf
+
+    chain = -(np.eye(3, k=1) + np.eye(3, k=-1)).astype(complex)
+    cell, hop = np.zeros((1, 1), dtype=complex), -np.ones((1, 1), dtype=complex)
+    ends = [np.array([0]), np.array([2])]
+    lead, other = (rgf.LeadData(cell, hop, end, np.array([0])) for end in ends)
+    previous = os.environ.get("MESOSCOPIC_RGF_KERNEL")
+    os.environ["MESOSCOPIC_RGF_KERNEL"] = "compiled"
+    try:
+        rgf.prepare(chain, [lead, other]).transmission([0.3])
+    finally:
+        if previous is None:
+            del os.environ["MESOSCOPIC_RGF_KERNEL"]
+        else:
+            os.environ["MESOSCOPIC_RGF_KERNEL"] = previous
+
+
+if __name__ == "__main__":
+    try:
+        compile_now()
+    finally:
+        if len(sys.argv) > 1:
+            with contextlib.suppress(OSError):
+                os.remove(sys.argv[1])

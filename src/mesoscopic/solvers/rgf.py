@@ -1155,17 +1155,23 @@ def _rescale(xp: ModuleType, array: Any) -> tuple[Any, Any, Any]:
     return scaled, exponent.astype(float), factor
 
 
-_KERNEL_CHOICES = ("compiled", "numpy")
+_KERNEL_CHOICES = ("auto", "compiled", "numpy")
 
 
 def _kernel() -> Any:
-    """The compiled recursion (:mod:`._rgf_kernel`), or None: numba missing, or
-    ``MESOSCOPIC_RGF_KERNEL=numpy`` (the NumPy recursion gives the same numbers)."""
-    choice = os.environ.get("MESOSCOPIC_RGF_KERNEL", "compiled").strip().lower()
+    """The compiled recursion (:mod:`._rgf_kernel`), or None for the NumPy recursion.
+
+    ``MESOSCOPIC_RGF_KERNEL``: ``auto`` (the default) takes the compiled recursion once it
+    is compiled (on disk, or in this process) and until then starts its compilation in a
+    separate process and uses NumPy's; ``compiled`` compiles it in this process if needed
+    (about 15 s, once per installation); ``numpy`` never uses it. Without numba
+    (``mesoscopic[fast]``) the NumPy recursion runs; both give the same numbers.
+    """
+    choice = os.environ.get("MESOSCOPIC_RGF_KERNEL", "auto").strip().lower()
     if choice not in _KERNEL_CHOICES:
         raise ValueError(
-            f"MESOSCOPIC_RGF_KERNEL={choice!r} is not a recursion; valid are 'compiled' "
-            "(numba, when installed) and 'numpy'"
+            f"MESOSCOPIC_RGF_KERNEL={choice!r} is not a recursion; valid are 'auto' (the "
+            "default), 'compiled' (numba, when installed) and 'numpy'"
         )
     if choice == "numpy":
         return None
@@ -1175,7 +1181,10 @@ def _kernel() -> Any:
         # No numba, numba without a place for its compiled cache, or a SciPy without
         # its Cython LAPACK: the NumPy recursion.
         return None
-    return _rgf_kernel
+    if choice == "compiled" or _rgf_kernel.ready():
+        return _rgf_kernel
+    _rgf_kernel.build_in_background()
+    return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -1504,10 +1513,15 @@ def _kernel_run(
         run.state_exponents,
         run.status,
     )
+    # Writable C-ordered arrays of fixed types only: one compiled signature serves all.
+    checked = tuple(
+        np.require(a, requirements=["C", "W"]) if isinstance(a, np.ndarray) else a
+        for a in arguments
+    )
     constants = (_RESCALE_INTERVAL, _FLUSH_INTERVAL, _FLUSH, 1.0 / _SLICE_RCOND, getrf, getri)
 
     def entries(first: int, last: int) -> float:
-        return float(kernel.sweep(*arguments, first, last, *constants))
+        return float(kernel.sweep(*checked, first, last, *constants))
 
     return run, entries
 
