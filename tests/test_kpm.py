@@ -395,6 +395,37 @@ def test_results_do_not_depend_on_batching(operator, field, monkeypatch):
     np.testing.assert_array_equal(split.densities, together.densities)
 
 
+@pytest.mark.parametrize("twist", [0.0, 0.3])
+def test_threads_share_the_vectors_without_changing_the_numbers(twist, monkeypatch):
+    # The vectors are split between threads (here 3, also for a small system): each
+    # vector's moments are the same numbers as in one block; a correlator's averages
+    # are sums over the blocks, equal to rounding.
+    torus = square_torus(12) if twist == 0 else hofstadter_torus(12, twist)[0]
+    common = dict(num_moments=40, num_vectors=7, rng=5, bounds=(-4.5, 4.5))
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
+    alone = kpm.SpectralDensity(torus, **common)
+    pair = hofstadter_torus(12, 0.1)
+    sigma_alone = kpm.conductivity(pair[0], pair[1], pair[2], **common)(0.3)
+    ran = []
+    original = kpm._in_threads
+
+    def recording(tasks, threads):
+        ran.append(threads)
+        return original(tasks, threads)
+
+    monkeypatch.setattr(kpm, "_in_threads", recording)
+    monkeypatch.setattr(kpm, "_MIN_THREADED_ENTRIES", 1)
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "3")
+    shared = kpm.SpectralDensity(torus, **common)
+    shared.add_vectors(2)
+    alone.add_vectors(2)
+    np.testing.assert_array_equal(shared._moments_list, alone._moments_list)
+    np.testing.assert_array_equal(shared.densities, alone.densities)
+    sigma_shared = kpm.conductivity(pair[0], pair[1], pair[2], **common)(0.3)
+    assert ran and max(ran) == 3
+    np.testing.assert_allclose(sigma_shared, sigma_alone, rtol=1e-12)
+
+
 def test_real_hamiltonian_shortcut_matches_the_complex_product(monkeypatch):
     chain = small_matrix(25)
     fast = kpm.SpectralDensity(chain, num_moments=30, num_vectors=3, rng=2)

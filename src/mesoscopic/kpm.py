@@ -69,6 +69,8 @@ Where we differ from Kwant on purpose (Kwant 1.5 in brackets):
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import numbers
 import os
@@ -885,6 +887,52 @@ def _block_sizes(total: int, per_vector_bytes: int) -> Iterator[tuple[int, int]]
         yield start, min(total, start + size)
 
 
+#: Fewest vector entries (orbitals x vectors) of an expansion shared by threads: smaller
+#: ones take less time than the threads cost.
+_MIN_THREADED_ENTRIES = 1 << 16
+
+
+def _vector_blocks(
+    start: int, stop: int, per_vector_bytes: int, size: int
+) -> tuple[list[tuple[int, int]], int]:
+    """The blocks ``(first, last)`` of vectors ``start..stop-1`` and the threads to run them.
+
+    The vectors are split in equal parts, one per thread (`default_threads`, unless the
+    expansion is small or runs inside a pool thread already), each part into blocks within
+    the working memory. A vector's moments do not depend on the block it is in.
+    """
+    from .solvers.rgf import _in_chunk_pool, default_threads
+
+    total = stop - start
+    threads = 1
+    if total > 1 and total * size >= _MIN_THREADED_ENTRIES and not _in_chunk_pool():
+        threads = min(default_threads(), total)
+    bounds = np.linspace(0, total, threads + 1).astype(int)
+    blocks = [
+        (start + int(low) + first, start + int(low) + last)
+        for low, high in itertools.pairwise(bounds)
+        for first, last in _block_sizes(int(high - low), per_vector_bytes * threads)
+    ]
+    return blocks, threads
+
+
+def _in_threads(tasks: list[Callable[[], Any]], threads: int) -> Iterator[Any]:
+    """The results of `tasks`, in order, computed by `threads` threads (the RGF's pool).
+
+    The tasks run in waves of `threads`, so at most that many results are held at once
+    (blocks are made to fit the working memory together).
+    """
+    if threads <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task()
+        return
+    from .solvers.rgf import _chunk_pool
+
+    pool = _chunk_pool(threads)
+    for wave in range(0, len(tasks), threads):
+        yield from pool.map(lambda task: task(), tasks[wave : wave + threads])
+
+
 def _chebyshev_nodes(n_sampling: int) -> NDArray[np.float64]:
     """The ``n_sampling`` Chebyshev nodes in (-1, 1), ascending."""
     return -np.cos(np.pi * (np.arange(n_sampling) + 0.5) / n_sampling)
@@ -1411,17 +1459,28 @@ class SpectralDensity(_Expansion):
     # ---- internals -------------------------------------------------------------------
 
     def _compute_vectors(self, start: int, stop: int) -> None:
-        """Moments of vectors ``start..stop-1`` (appended to ``_moments_list``)."""
+        """Moments of vectors ``start..stop-1`` (appended to ``_moments_list``).
+
+        Blocks of vectors are expanded side by side by threads (the vectors are drawn
+        first, in order, in this thread).
+        """
         accumulate = self._vector_factory.accumulate
-        for first, last in _block_sizes(stop - start, 5 * 16 * self._size):
-            block = self._vector_factory.block(start + first, start + last, self._size)
+        ranges, threads = _vector_blocks(start, stop, 5 * 16 * self._size, self._size)
+        if self.operator is not None:
+            threads = 1  # an operator object or function need not be thread-safe
+        blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
+
+        def expand(block: NDArray[np.complex128]) -> tuple[_Chebyshev, Any, Any]:
             state = _Chebyshev(self._doubled, block)
             if self.operator is None:
                 v0 = state.start
                 mu01 = np.stack([_real_overlaps(v0, v0), _real_overlaps(v0, state.current)])
             else:
-                mu01 = np.zeros((2, last - first), dtype=complex)  # unused with an operator
-            moments = self._moments_of(state, mu01, 0, self.num_moments)
+                mu01 = np.zeros((2, block.shape[1]), dtype=complex)  # unused: an operator
+            return state, mu01, self._moments_of(state, mu01, 0, self.num_moments)
+
+        results = _in_threads([functools.partial(expand, block) for block in blocks], threads)
+        for state, mu01, moments in results:
             if self._moments_list.shape[0] == 0:
                 self._moments_list = moments
             else:
@@ -1729,19 +1788,34 @@ class Correlator(_Expansion):
         accumulate = self._vector_factory.accumulate
         # omega and psi, and (mean=False) their transposed copies for the moment matrices.
         vector_bytes = 4 * 16 * self._size * max(self.num_moments, 4)
-        for first, last in _block_sizes(stop - start, vector_bytes):
-            first, last = first + start, last + start
-            vectors = self._vector_factory.block(first, last, self._size)
-            right = _Chebyshev(self._doubled, vectors)
+        ranges, threads = _vector_blocks(start, stop, vector_bytes, self._size)
+        blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
+        starts = []
+        for vectors in blocks:  # operator1 in this thread (it may be any callable)
             left_start = np.asarray(self.operator1(vectors), dtype=complex)
             if left_start.shape != vectors.shape:
                 raise ValueError(
                     f"operator1 maps vectors of shape ({self._size},) to shape "
                     f"{left_start.shape[:1]}; it must keep the shape"
                 )
-            left = _Chebyshev(self._doubled, np.ascontiguousarray(left_start))
+            starts.append(np.ascontiguousarray(left_start))
+
+        def expand(vectors: NDArray[np.complex128], left_start: NDArray[np.complex128]) -> Any:
+            right = _Chebyshev(self._doubled, vectors)
+            left = _Chebyshev(self._doubled, left_start)
             omega, psi = self._propagate(left, right, 0, self.num_moments)
             moments = _moment_matrices(omega, psi, summed=self.mean)
+            if not accumulate:  # only the moments are kept
+                return None, None, None, None, moments
+            return right, left, omega, psi, moments
+
+        # An operator2 that is a callable runs in the threads too; matrices are products.
+        if self._operator2_matrices is None:
+            threads = 1
+        tasks = [functools.partial(expand, v, w) for v, w in zip(blocks, starts)]
+        for (first, last), (right, left, omega, psi, moments) in zip(
+            ranges, _in_threads(tasks, threads)
+        ):
             if self.mean:
                 self._moment_sums = self._moment_sums + moments
             else:
