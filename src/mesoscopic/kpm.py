@@ -1479,7 +1479,8 @@ class SpectralDensity(_Expansion):
                 mu01 = np.zeros((2, block.shape[1]), dtype=complex)  # unused: an operator
             return state, mu01, self._moments_of(state, mu01, 0, self.num_moments)
 
-        results = _in_threads([functools.partial(expand, block) for block in blocks], threads)
+        tasks: list[Callable[[], Any]] = [functools.partial(expand, b) for b in blocks]
+        results = _in_threads(tasks, threads)
         for state, mu01, moments in results:
             if self._moments_list.shape[0] == 0:
                 self._moments_list = moments
@@ -1809,10 +1810,13 @@ class Correlator(_Expansion):
                 return None, None, None, None, moments
             return right, left, omega, psi, moments
 
-        # An operator2 that is a callable runs in the threads too; matrices are products.
+        # An operator2 that is a function or an operator object need not be thread-safe:
+        # only matrices (sparse products) run in the threads.
         if self._operator2_matrices is None:
             threads = 1
-        tasks = [functools.partial(expand, v, w) for v, w in zip(blocks, starts)]
+        tasks: list[Callable[[], Any]] = [
+            functools.partial(expand, v, w) for v, w in zip(blocks, starts)
+        ]
         for (first, last), (right, left, omega, psi, moments) in zip(
             ranges, _in_threads(tasks, threads)
         ):
