@@ -395,34 +395,57 @@ def test_results_do_not_depend_on_batching(operator, field, monkeypatch):
     np.testing.assert_array_equal(split.densities, together.densities)
 
 
-@pytest.mark.parametrize("twist", [0.0, 0.3])
-def test_threads_share_the_vectors_without_changing_the_numbers(twist, monkeypatch):
-    # The vectors are split between threads (here 3, also for a small system): each
-    # vector's moments are the same numbers as in one block; a correlator's averages
-    # are sums over the blocks, equal to rounding.
-    torus = square_torus(12) if twist == 0 else hofstadter_torus(12, twist)[0]
+def open_square_lattice(size: int, disorder: float = 1.0) -> sp.csr_matrix:
+    """A size x size square lattice with open edges (hopping -1, random onsite): real."""
+    n = size * size
+    along = -np.ones(n - 1)
+    along[size - 1 :: size] = 0.0  # no bond from the end of a row to the next row's start
+    onsite = np.random.default_rng(0).uniform(-disorder / 2, disorder / 2, n)
+    across = -np.ones(n - size)
+    return sp.diags([along, along, across, across, onsite], [1, -1, size, -size, 0]).tocsr()
+
+
+@pytest.mark.parametrize("kind", ["real", "complex"])
+def test_threads_share_the_work_without_changing_the_numbers(kind, monkeypatch):
+    # A real Hamiltonian with numba: the fused kernel's passes split the rows between
+    # threads (moments equal to rounding: the overlaps are summed in parts). A complex one:
+    # blocks of vectors go to threads, each vector's moments the same numbers as on one
+    # thread. A correlator's averages are sums over the blocks, equal to rounding.
+    matrix = open_square_lattice(16) if kind == "real" else hofstadter_torus(12, 0.3)[0]
     common = dict(num_moments=40, num_vectors=7, rng=5, bounds=(-4.5, 4.5))
     monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
-    alone = kpm.SpectralDensity(torus, **common)
+    alone = kpm.SpectralDensity(matrix, **common)
     pair = hofstadter_torus(12, 0.1)
     sigma_alone = kpm.conductivity(pair[0], pair[1], pair[2], **common)(0.3)
     ran = []
-    original = kpm._in_threads
+    original_blocks, original_rows = kpm._in_threads, kpm._Chebyshev._row_edges
 
-    def recording(tasks, threads):
-        ran.append(threads)
-        return original(tasks, threads)
+    def blocks(tasks, threads):
+        ran.append(("blocks", threads))
+        return original_blocks(tasks, threads)
 
-    monkeypatch.setattr(kpm, "_in_threads", recording)
+    def rows(self, n_rows, width):
+        edges = original_rows(self, n_rows, width)
+        ran.append(("rows", len(edges) - 1))
+        return edges
+
+    monkeypatch.setattr(kpm, "_in_threads", blocks)
+    monkeypatch.setattr(kpm._Chebyshev, "_row_edges", rows)
     monkeypatch.setattr(kpm, "_MIN_THREADED_ENTRIES", 1)
     monkeypatch.setenv("MESOSCOPIC_THREADS", "3")
-    shared = kpm.SpectralDensity(torus, **common)
+    shared = kpm.SpectralDensity(matrix, **common)
     shared.add_vectors(2)
     alone.add_vectors(2)
-    np.testing.assert_array_equal(shared._moments_list, alone._moments_list)
-    np.testing.assert_array_equal(shared.densities, alone.densities)
+    if kind == "real" and kpm._fused_kernels() is not None:
+        assert ("rows", 3) in ran
+        np.testing.assert_allclose(
+            shared._moments_list, alone._moments_list, rtol=1e-13, atol=1e-12
+        )
+    else:
+        assert ("blocks", 3) in ran
+        np.testing.assert_array_equal(shared._moments_list, alone._moments_list)
+    np.testing.assert_allclose(shared.densities, alone.densities, rtol=1e-12, atol=1e-12)
     sigma_shared = kpm.conductivity(pair[0], pair[1], pair[2], **common)(0.3)
-    assert ran and max(ran) == 3
     np.testing.assert_allclose(sigma_shared, sigma_alone, rtol=1e-12)
 
 
@@ -752,9 +775,10 @@ def test_fused_kernel_gives_the_moments_of_scipys_kernel(kind, num_moments, monk
 
 
 @needs_numba
+@pytest.mark.parametrize("split", [False, True])
 @pytest.mark.parametrize("steps", [1, 2])
 @pytest.mark.parametrize("kind", ["lattice", "random"])
-def test_fused_steps_equal_scipys_products_bit_for_bit(steps, kind):
+def test_fused_steps_equal_scipys_products_bit_for_bit(steps, kind, split):
     from scipy.sparse._sparsetools import csr_matvecs
 
     from mesoscopic import _kpm_kernels
@@ -769,10 +793,19 @@ def test_fused_steps_equal_scipys_products_bit_for_bit(steps, kind):
     lag = _kpm_kernels.lag(matrix.indptr, matrix.indices)
     assert lag == (8 if kind == "lattice" else np.max(np.abs(np.subtract(*matrix.nonzero()))))
     blocks = [current.copy(), previous.copy()]
-    _kpm_kernels.chebyshev_steps_with_overlaps(
-        kpm._unsigned(matrix.indptr), kpm._unsigned(matrix.indices), matrix.data, negated,
-        steps, lag, *blocks, overlaps,
-    )  # fmt: skip
+    # The whole rows in one pass, or as threads take them: two row ranges (their step-two
+    # rows lag rows inside the edge between them), then step two's rows around the edge.
+    edge = size // 2 if split else size
+    passes = [(0, edge, 0, edge - lag * split)]
+    if split:
+        passes += [(edge, size, edge + lag, size), (0, 0, edge - lag, edge + lag)]
+    for rows in passes:
+        if steps == 1:
+            rows = (*rows[:2], *rows[:2])
+        _kpm_kernels.chebyshev_steps_with_overlaps(
+            kpm._unsigned(matrix.indptr), kpm._unsigned(matrix.indices), matrix.data, negated,
+            steps, lag, *blocks, overlaps, np.array(rows, dtype=np.int64),
+        )  # fmt: skip
     # The same steps by SciPy's kernel, c_(m+1) = c_(m-1) + M c_m in place, M = +-2 H.
     expected = [current.copy(), previous.copy()]
     for step in range(steps):

@@ -51,8 +51,14 @@ def chebyshev_steps_with_overlaps(
     current: np.ndarray,
     previous: np.ndarray,
     overlaps: np.ndarray,
+    rows: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; checked against the SciPy path
     """One or two Chebyshev steps in one pass, with the overlaps of the density of states.
+
+    ``rows = (a, b, c, d)``: step one makes rows ``a..b-1``, step two rows ``c..d-1`` (all
+    rows: ``(0, n, 0, n)``). Threads that share a pass take consecutive row ranges, each
+    with its step-two rows ``lag`` rows inside its internal edges, so that no thread reads a
+    row another writes; the step-two rows around each edge follow once all have finished.
 
     Step one: ``previous += M1 @ current`` (``c_(n+1)`` over ``c_(n-1)``), M1 with the
     entries `first`; with ``steps == 2``, step two: ``current += M2 @ previous``
@@ -70,9 +76,13 @@ def chebyshev_steps_with_overlaps(
     products = np.zeros(width)
     next_squares = np.zeros(width)
     next_products = np.zeros(width)
-    delay = lag if steps == 2 else n_rows
-    for sweep in range(n_rows + (delay if steps == 2 else 0)):
-        if sweep < n_rows:
+    first_row, last_row = max(rows[0], 0), min(rows[1], n_rows)
+    second_row, second_last = max(rows[2], 0), min(rows[3], n_rows)
+    delay = lag if steps == 2 else 0
+    start = min(first_row, second_row + delay) if steps == 2 else first_row
+    stop = max(last_row, second_last + delay) if steps == 2 else last_row
+    for sweep in range(start, stop):
+        if first_row <= sweep < last_row:
             i = sweep
             for p in range(indptr[i], indptr[i + 1]):
                 value = first[p]
@@ -84,7 +94,7 @@ def chebyshev_steps_with_overlaps(
             for j in range(width):
                 products[j] += previous[i, j] * current[i, j]
         i = sweep - delay
-        if steps == 2 and i >= 0:
+        if steps == 2 and second_row <= i < second_last:
             for p in range(indptr[i], indptr[i + 1]):
                 value = second[p]
                 column = indices[p]

@@ -780,22 +780,68 @@ class _Chebyshev:
         if self._lag is None:
             self._lag = int(kernels.lag(first.indptr, first.indices))
         current, previous = self.current.view(float), self.previous.view(float)
-        sums = np.zeros((2 * steps, current.shape[1]))
-        kernels.chebyshev_steps_with_overlaps(
-            _unsigned(first.indptr),
-            _unsigned(first.indices),
-            first.data,
-            second.data,
-            steps,
-            self._lag,
-            current,
-            previous,
-            sums,
-        )
+        lag = self._lag
+        indptr, indices = _unsigned(first.indptr), _unsigned(first.indices)
+
+        def rows_pass(rows: tuple[int, int, int, int]) -> NDArray[np.float64]:
+            sums = np.zeros((2 * steps, current.shape[1]))
+            kernels.chebyshev_steps_with_overlaps(
+                indptr,
+                indices,
+                first.data,
+                second.data,
+                steps,
+                lag,
+                current,
+                previous,
+                sums,
+                np.array(rows, dtype=np.int64),
+            )
+            return sums
+
+        n_rows = current.shape[0]
+        edges = self._row_edges(n_rows, current.shape[1])
+        if len(edges) == 2:
+            sums = rows_pass((0, n_rows, 0, n_rows))
+        else:
+            # Consecutive row ranges side by side; step two's rows next to the internal
+            # edges follow (see chebyshev_steps_with_overlaps).
+            inner = edges[1:-1]
+            ranges = [
+                (
+                    int(a),
+                    int(b),
+                    int(a) + (lag if a > 0 else 0),
+                    int(b) - (lag if b < n_rows else 0),
+                )
+                for a, b in itertools.pairwise(edges)
+            ]
+            if steps == 1:
+                ranges = [(a, b, a, b) for a, b, _, _ in ranges]
+            from .solvers.rgf import _chunk_pool
+
+            parts = list(_chunk_pool(len(ranges)).map(rows_pass, ranges))
+            if steps == 2:
+                parts += [rows_pass((0, 0, int(e) - lag, int(e) + lag)) for e in inner]
+            sums = np.sum(parts, axis=0)
         if steps == 1:  # c_(m+1) is in the buffer of c_(m-1)
             self.previous, self.current = self.current, self.previous
         self.order += steps
         return self._real_parts(sums)
+
+    def _row_edges(self, n_rows: int, width: int) -> NDArray[np.intp]:
+        """Edges of the row ranges the threads take in a pass of the fused kernel.
+
+        One range (no threads) for a small block, inside a pool thread, or where a range
+        would be shorter than four times the kernel's lag.
+        """
+        from .solvers.rgf import _in_chunk_pool, default_threads
+
+        threads = 1
+        if n_rows * width >= _MIN_THREADED_ENTRIES and not _in_chunk_pool():
+            lag = max(int(self._lag or 0), 1)
+            threads = max(1, min(default_threads(), n_rows // (4 * lag)))
+        return np.linspace(0, n_rows, threads + 1).astype(np.intp)
 
     def self_overlaps(self) -> NDArray[np.float64]:
         """``Re <c_m|c_m>`` of the current order, summed as `advance_with_overlaps` sums."""
@@ -1468,6 +1514,13 @@ class SpectralDensity(_Expansion):
         ranges, threads = _vector_blocks(start, stop, 5 * 16 * self._size, self._size)
         if self.operator is not None:
             threads = 1  # an operator object or function need not be thread-safe
+        elif not np.iscomplexobj(self._doubled.data) and _fused_kernels() is not None:
+            # The fused kernel splits the rows of each pass between threads instead: the
+            # blocks stay wide, which the kernel does faster per vector.
+            threads = 1
+            ranges = [
+                (start + a, start + b) for a, b in _block_sizes(stop - start, 5 * 16 * self._size)
+            ]
         blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
 
         def expand(block: NDArray[np.complex128]) -> tuple[_Chebyshev, Any, Any]:
@@ -1772,6 +1825,7 @@ class Correlator(_Expansion):
         matrices = self._operator2_matrices
         # A matrix O_b accumulates into psi (zeros); other operators overwrite it.
         psi = (np.empty if matrices is None else np.zeros)((count, self._size, k), dtype=complex)
+
         for row, n in enumerate(range(first, last)):
             # The blocks are kept as s_n T_n(H) V (see _Chebyshev); O_b is linear, so the
             # sign goes on after it, exactly.
