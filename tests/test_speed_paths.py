@@ -607,3 +607,15 @@ def test_leads_are_kept_between_calls_only_for_plain_parameter_values(monkeypatc
     after = meso.transmission(gated, 1.0, 1, 0, params=dict(shift=shift))
     assert calls.calls == 2
     assert before == pytest.approx(1.0) and after == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kept_leads_let_their_system_be_freed():
+    import gc
+    import weakref
+
+    fsys = wire_in_field()
+    meso.smatrix(fsys, 1.2, params=realizations(1)[0])
+    alive = weakref.ref(fsys)
+    del fsys
+    gc.collect()
+    assert alive() is None

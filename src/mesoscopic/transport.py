@@ -157,7 +157,7 @@ def _one_lead_data(
         return ModesLeadData(functools.partial(_lead_modes, lead, params), sys_orbs)
     key = _lead_key(lead, params)
     kept = _KEPT_LEADS.get(lead)
-    if key is not None and kept is not None and kept[0] == key and kept[1] is syst:
+    if key is not None and kept is not None and kept[0] == key and kept[1]() is syst:
         return kept[2]
     projectors = lead.conservation_projectors()
     data = LeadData(
@@ -168,13 +168,14 @@ def _one_lead_data(
         None if projectors is None else tuple(projectors),
     )
     if key is not None:
-        _KEPT_LEADS[lead] = (key, syst, data)
+        _KEPT_LEADS[lead] = (key, weakref.ref(syst), data)
     return data
 
 
-#: The last LeadData of each builder lead, with the parameter values it was made with: a
-#: loop over disorder or gate values at fixed lead parameters evaluates the leads once.
-_KEPT_LEADS: weakref.WeakKeyDictionary[Any, tuple[Any, System, LeadData]] = (
+#: The last LeadData of each builder lead, with the parameter values it was made with and
+#: (weakly, so that it can be freed) the system it belongs to: a loop over disorder or gate
+#: values at fixed lead parameters evaluates the leads once.
+_KEPT_LEADS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, LeadData]] = (
     weakref.WeakKeyDictionary()
 )
 

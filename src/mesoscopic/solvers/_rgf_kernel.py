@@ -560,8 +560,12 @@ def build_in_background() -> bool:
     try:
         with open(marker, "w") as handle:
             handle.write(str(os.getpid()))
+        # The child imports this package from where this process found it.
+        paths = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
+        paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         subprocess.Popen(
             [sys.executable, "-m", "mesoscopic.solvers._rgf_kernel", marker],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
