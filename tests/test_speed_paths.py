@@ -619,3 +619,22 @@ def test_kept_leads_let_their_system_be_freed():
     del fsys
     gc.collect()
     assert alive() is None
+
+
+def test_a_lead_whose_value_functions_take_no_parameter_is_evaluated_every_time():
+    # The functions read a variable of the script (as in Kwant's own tests): nothing
+    # tells that it changed, so such a lead is never kept.
+    chain = meso.lattice.chain(norbs=1)
+    syst = meso.Builder()
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    syst[(chain(i) for i in range(3))] = 2.0
+    syst[chain.neighbors()] = -1.0
+    lead[chain(0)] = lambda site: onsite_value
+    lead[chain.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    onsite_value = 4.0  # the band [2, 6]: E = 1 is below it
+    assert meso.smatrix(fsys, 1.0, out_leads=[1], in_leads=[0]).data.shape == (0, 0)
+    onsite_value = 2.0  # the band [0, 4]
+    assert meso.smatrix(fsys, 1.0, out_leads=[1], in_leads=[0]).data.shape == (1, 1)

@@ -54,7 +54,9 @@ from .system import (
     SelfEnergyLead,
     System,
     _check_lead_use,
+    _parameter_token,
     _signature_info,
+    _Uncacheable,
 )
 
 __all__ = [
@@ -181,29 +183,27 @@ _KEPT_LEADS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, LeadData]] = (
 
 
 def _lead_key(lead: Any, params: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
-    """The values of a lead's parameters, or None where they do not certainly identify its
-    matrices: a value that is not a plain number, string or None (an array or an object can
-    change in place between calls), or a value function taking any parameter."""
-    if lead._takes_any_parameter:
-        return None
+    """What identifies a builder lead's matrices at `params`, or None: evaluate them again.
+
+    As a term group reuses its values (``TermGroup.blocks``): every value function of the
+    lead must take at least one parameter (one that takes none may read anything, and is
+    called every time), and the values of the lead's parameters (a magnetic flux included)
+    must compare safely (numbers by their bits, arrays by their bytes; see
+    ``mesoscopic.system._parameter_token``).
+    """
     given = params or {}
+    for group in (*lead._onsite, *lead._cell, *lead._inter):
+        if callable(group.value) and group._parameter_token(given) is None:
+            return None
     key = []
     for name in sorted(lead.parameters):
-        value = given.get(name, _MISSING)
-        if (
-            value is not _MISSING
-            and value is not None
-            and (
-                type(value) not in (int, float, complex, str, bool)
-                and not isinstance(value, (np.integer, np.floating, np.complexfloating))
-            )
-        ):
+        if name not in given:
             return None
-        key.append((name, repr(value)))  # exact: tells -0.0 from 0.0
+        try:
+            key.append((name, _parameter_token(given[name])))
+        except _Uncacheable:
+            return None
     return tuple(key)
-
-
-_MISSING = object()
 
 
 def _same_value(a: Any, b: Any) -> bool:
