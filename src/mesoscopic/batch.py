@@ -19,6 +19,13 @@ together as one :class:`~mesoscopic.solvers.SolverOptions`, ``options=``, which 
 the physics modules built on these entries (noise, capacitor, spin, thermoelectric) take
 them; the individual keywords build one.
 
+A system made of parts that nothing couples (explicit spin without spin-orbit coupling,
+the two spin blocks of a BHZ model, decoupled orbitals) has its transmission solved part by
+part and summed (:mod:`mesoscopic.solvers._parts`): for two equal parts about a quarter of
+the work each; ``stats["independent_parts"]`` tells how many. Orbitals joined to no lead
+are left out. :func:`smatrices` keeps such systems whole (the modes of the whole leads, in
+their order).
+
 Both solvers give the same numbers (to about 1e-12). Units: energies in the unit of the
 Hamiltonian; transmissions dimensionless, per spin species present in the orbitals (multiply
 conductances by the system's ``spin_degeneracy`` where it applies).
@@ -107,7 +114,7 @@ from . import _checks
 from ._compat import renamed_keyword
 from ._workers import exit_with_parent
 from .scattering import SMatrix
-from .solvers import _backend, rgf, sparse
+from .solvers import _backend, _parts, rgf, sparse
 from .solvers._embedding import AnyLeadData
 from .solvers.options import SOLVERS, DeviceName, SolverName, SolverOptions, solver_options
 from .system import System
@@ -206,16 +213,23 @@ def _batch_problem(
         for p in elements
     ]
     leads = lead_data_batch(system, elements)
+    return hams, leads, _batch_rgf_problem(hams, leads, settings)
+
+
+def _batch_rgf_problem(
+    hams: list[Any], leads: list[list[AnyLeadData]], settings: SolverOptions
+) -> rgf.RGFProblem | None:
+    """The prepared RGF problem of a parameter batch, or None for the sparse solver."""
     if settings.solver == "sparse" or (
         settings.solver == "auto" and len(leads[0]) > AUTO_MAX_RGF_LEADS
     ):
-        return hams, leads, None
+        return None
     problem = rgf.prepare_batch(hams, leads)
     if settings.solver == "auto" and not _auto_keeps_rgf(
         problem, settings.device, settings.memory_limit
     ):
-        return hams, leads, None
-    return hams, leads, problem
+        return None
+    return problem
 
 
 def _rgf_problem(
@@ -275,6 +289,51 @@ def _transmission_matrix(smatrix: SMatrix) -> NDArray[np.float64]:
     result = np.zeros((counts.size, counts.size))
     np.add.at(result.T, owner, by_row.T)
     return result
+
+
+def _transmissions(
+    hams: list[Any],
+    lead_lists: list[list[AnyLeadData]],
+    energies: NDArray[np.float64],
+    settings: SolverOptions,
+    stats: dict[str, Any] | None,
+    batched: bool,
+) -> NDArray[np.float64]:
+    """Transmission matrices of one problem (``batched``: of a parameter batch, with a
+    leading axis over its elements) by the solver the settings choose."""
+    if batched:
+        problem = _batch_rgf_problem(hams, lead_lists, settings)
+    else:
+        problem = _rgf_problem(
+            settings.solver, hams[0], lead_lists[0], settings.device, settings.memory_limit
+        )
+    if problem is not None:
+        return np.asarray(problem.transmission(energies, **settings.rgf_keywords(), stats=stats))
+    result = np.array(
+        [
+            [
+                _transmission_matrix(s)
+                for s in _sparse_smatrices(ham, leads, energies, settings.workers)
+            ]
+            for ham, leads in zip(hams, lead_lists)
+        ]
+    )
+    _sparse_stats(stats, energies, len(hams))
+    return result if batched else result[0]
+
+
+def _merge_stats(total: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add one part's solver statistics to those of the parts before it."""
+    for key, value in part.items():
+        summed = key in ("flops", "seconds", "sparse_fallback_energies")
+        if summed and key in total:
+            total[key] = total[key] + value
+        elif key == "solver" and total.get(key, value) != value:
+            total[key] = "mixed"
+        elif key == "max_slice":
+            total[key] = max(total.get(key, 0), value)
+        elif key not in total or not summed:
+            total.setdefault(key, value)
 
 
 def _sparse_stats(
@@ -551,35 +610,48 @@ def transmission(
         to_lead = _checks.index(to_lead, count, "to_lead")
         from_lead = _checks.index(from_lead, count, "from_lead")
     elements = _params_batch(params)
+    from .transport import lead_data, lead_data_batch
+
+    if settings.device == "gpu":
+        _backend.array_module(settings.device)  # a clear error before any work
     if elements is not None:
-        hams, lead_lists, problem = _batch_problem(syst, elements, check_hermiticity, settings)
-        if problem is None:
-            result = np.array(
-                [
-                    [
-                        _transmission_matrix(s)
-                        for s in _sparse_smatrices(ham, leads, e, settings.workers)
-                    ]
-                    for ham, leads in zip(hams, lead_lists)
-                ]
-            )
-            _sparse_stats(stats, e, len(elements))
-        else:
-            result = problem.transmission(e, **settings.rgf_keywords(), stats=stats)
+        hams = [
+            syst.hamiltonian_submatrix(params=p, sparse=True, check_hermiticity=check_hermiticity)
+            for p in elements
+        ]
+        lead_lists = lead_data_batch(syst, elements)
     else:
-        ham, leads, single = _problem(
-            syst, params if isinstance(params, Mapping) else None, check_hermiticity, settings
-        )
-        if single is None:
-            result = np.array(
-                [
-                    _transmission_matrix(s)
-                    for s in _sparse_smatrices(ham, leads, e, settings.workers)
-                ]
+        single = params if isinstance(params, Mapping) else None
+        hams = [
+            syst.hamiltonian_submatrix(
+                params=single, sparse=True, check_hermiticity=check_hermiticity
             )
-            _sparse_stats(stats, e)
-        else:
-            result = single.transmission(e, **settings.rgf_keywords(), stats=stats)
+        ]
+        lead_lists = [lead_data(syst, params=single)]
+    batched = elements is not None
+    parts = _parts.independent_parts(hams, lead_lists)
+    if parts is None:
+        result = _transmissions(hams, lead_lists, e, settings, stats, batched)
+    else:
+        # Independent parts (explicit spin without spin-orbit coupling, ...): the sum of
+        # their transmissions, each part a smaller problem.
+        shape = (len(hams),) if batched else ()
+        result = np.zeros((*shape, e.size, count, count))
+        totals: dict[str, Any] = {}
+        for part in parts:
+            part_stats: dict[str, Any] = {}
+            values = _transmissions(
+                [part.hamiltonian(ham) for ham in hams],
+                [part.lead_data(leads) for leads in lead_lists],
+                e,
+                settings,
+                part_stats,
+                batched,
+            )
+            result[..., part.leads[:, None], part.leads[None, :]] += values
+            _merge_stats(totals, part_stats)
+        if stats is not None:
+            stats.update(totals, independent_parts=len(parts))
     if pair:
         result = result[..., to_lead, from_lead]
     if labelled:
