@@ -138,6 +138,7 @@ import dataclasses
 import hashlib
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -1019,12 +1020,12 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
     elif _solved_as_mirror(v):
         dagger = v.conj().T + 0.0
         solved, mirrored = _solve_block(h, dagger, energy, mirror=True)
-        found.append((_lead_digest(h, dagger, energy), solved))
+        found.append((_lead_digest(h, v, energy, dagger=True), solved))
         if mirrored is None:  # the classification is not symmetric here: solve directly
             mirrored = _solve_block(h, v, energy, mirror=False)[0]
         found.append((key, mirrored))
     else:
-        dagger_key = _lead_digest(h, v.conj().T, energy)
+        dagger_key = _lead_digest(h, v, energy, dagger=True)
         solved, mirrored = _solve_block(h, v, energy, mirror=dagger_key != key)
         found.append((key, solved))
         if mirrored is not None:
@@ -1636,16 +1637,54 @@ _EIGEN_CACHE_SIZE = 4
 _EIGEN_CACHE_LOCK = threading.Lock()
 
 
-def _lead_digest(h: ComplexArray, v: ComplexArray, energy: float, *extra: ComplexArray) -> bytes:
-    """A digest of a lead's matrices and the energy (and `extra` arrays, e.g. projectors)."""
+def _lead_digest(
+    h: ComplexArray, v: ComplexArray, energy: float, *extra: ComplexArray, dagger: bool = False
+) -> bytes:
+    """A digest of a lead's matrices and the energy (and `extra` arrays, e.g. projectors);
+    ``dagger``: of the lead with the hopping ``v^dagger`` (the mirror lead)."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(repr((h.shape, float(energy))).encode())
-    digest.update(_canonical_bytes(h))
-    digest.update(_canonical_bytes(v))
+    digest.update(_array_digest(h))
+    digest.update(_array_digest(v, dagger=dagger))
     for array in extra:
-        digest.update(repr(array.shape).encode())
-        digest.update(_canonical_bytes(array))
+        digest.update(_array_digest(array))
     return digest.digest()
+
+
+#: Facts about read-only arrays that own their data (a lead's frozen matrices), by the
+#: array's identity, while it lives: their digests and byte orders, computed once.
+_ARRAY_FACTS: OrderedDict[tuple[int, str], tuple[Any, Any]] = OrderedDict()
+_ARRAY_FACTS_SIZE = 256
+_ARRAY_FACTS_LOCK = threading.Lock()
+
+
+def _array_fact(array: np.ndarray, kind: str, compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept for `array` if it can never change (read-only, owns its data)."""
+    if array.flags.writeable or array.base is not None:
+        return compute()
+    key = (id(array), kind)
+    with _ARRAY_FACTS_LOCK:
+        kept = _ARRAY_FACTS.get(key)
+        if kept is not None and kept[0]() is array:
+            _ARRAY_FACTS.move_to_end(key)
+            return kept[1]
+    value = compute()
+    with _ARRAY_FACTS_LOCK:
+        _ARRAY_FACTS[key] = (weakref.ref(array), value)
+        while len(_ARRAY_FACTS) > _ARRAY_FACTS_SIZE:
+            _ARRAY_FACTS.popitem(last=False)
+    return value
+
+
+def _array_digest(array: np.ndarray, *, dagger: bool = False) -> bytes:
+    """A digest of an array's shape and values (of its conjugate transpose, ``dagger``)."""
+
+    def compute() -> bytes:
+        matrix = array.conj().T if dagger else array
+        data = repr(matrix.shape).encode() + _canonical_bytes(matrix)
+        return hashlib.blake2b(data, digest_size=20).digest()
+
+    return bytes(_array_fact(array, "dagger" if dagger else "digest", compute))
 
 
 def _solved_as_mirror(v: ComplexArray) -> bool:
@@ -1654,7 +1693,9 @@ def _solved_as_mirror(v: ComplexArray) -> bool:
     Of the two, the one whose bytes come first is factorized and solved, so that both get
     exactly swapped factors and share one eigenproblem (:func:`_shared_pencil_eigenproblem`).
     """
-    return _canonical_bytes(v.conj().T) < _canonical_bytes(v)
+    return bool(
+        _array_fact(v, "mirror", lambda: _canonical_bytes(v.conj().T) < _canonical_bytes(v))
+    )
 
 
 def _canonical_bytes(matrix: ComplexArray) -> bytes:
@@ -1686,7 +1727,7 @@ def _shared_pencil_eigenproblem(
     if _solved_as_mirror(v):
         dagger = v.conj().T
         with _EIGEN_CACHE_LOCK:
-            solved = _EIGEN_CACHE.get(_lead_digest(h, dagger, energy))
+            solved = _EIGEN_CACHE.get(_lead_digest(h, v, energy, dagger=True))
         if solved is None:
             mirror = _stabilized_pencil(h, dagger, energy)
             solved = _shared_pencil_eigenproblem(h, dagger, energy, mirror)
