@@ -252,6 +252,17 @@ def _rescale(x: np.ndarray, flush: complex) -> tuple[float, float]:
 
 
 @numba.njit(cache=True, nogil=True)
+def _rescale_lead(x, blocks, has_block, pairs, side, lead, flush):
+    """:func:`_rescale` a lead's columns (``side`` 1) or rows (0) and the blocks made with
+    them; returns the exponent removed."""
+    exponent, factor = _rescale(x, flush)
+    for p in range(pairs.shape[0]):
+        if has_block[p] and pairs[p, side] == lead:
+            blocks[p] *= factor
+    return exponent
+
+
+@numba.njit(cache=True, nogil=True)
 def _gather(source, rows, columns):
     """``source[rows][:, columns]`` as a new C-ordered array (index arrays)."""
     out = np.empty((rows.size, columns.size), dtype=np.complex128)
@@ -474,20 +485,11 @@ def sweep(
                     for k in range(n):
                         green[i, k] = (green[i, k] + flush) - flush
             if (j + 1) % rescale_interval == 0 or j == num_positions - 1:
-                for m in range(num_leads):
-                    if has_col[m]:
-                        exponent, factor = _rescale(cols[m], flush)
-                        col_exp[m] += exponent
-                        for p in range(num_pairs):
-                            if has_block[p] and pairs[p, 1] == m:
-                                blocks[p] *= factor
-                for i in range(num_leads):
-                    if has_row[i]:
-                        exponent, factor = _rescale(rows[i], flush)
-                        row_exp[i] += exponent
-                        for p in range(num_pairs):
-                            if has_block[p] and pairs[p, 0] == i:
-                                blocks[p] *= factor
+                for k in range(num_leads):
+                    if has_col[k]:
+                        col_exp[k] += _rescale_lead(cols[k], blocks, has_block, pairs, 1, k, flush)
+                    if has_row[k]:
+                        row_exp[k] += _rescale_lead(rows[k], blocks, has_block, pairs, 0, k, flush)
             n_prev = n
         if status[b] != 0:
             continue
