@@ -148,7 +148,6 @@ def _coupled(kind, g, data, vs, hs, ptr, idx, n):
     scalar, a diagonal, or dense in C order); a sparse ``V``'s values are at ``vs`` plus
     their index's position in ``idx``, its row pointers ``ptr``.
     """
-    n_prev = g.shape[0]
     out = np.zeros((n, n), dtype=np.complex128)
     if kind == 1:
         weight = -(data[vs] * data[hs]).real
@@ -160,24 +159,10 @@ def _coupled(kind, g, data, vs, hs, ptr, idx, n):
             left = -data[hs + i]
             for j in range(n):
                 out[i, j] = left * g[i, j] * data[vs + j]
-    elif kind == 3:
-        v = data[vs : vs + n_prev * n].reshape((n_prev, n))
-        vh = data[hs : hs + n_prev * n].reshape((n, n_prev))
-        out = -np.dot(vh, np.dot(g, v))
-    elif kind == 4:
-        gv = np.zeros((n_prev, n), dtype=np.complex128)
-        for i in range(n_prev):
-            for k in range(ptr[i], ptr[i + 1]):
-                j = idx[k]
-                value = data[vs + k]
-                for r in range(n_prev):
-                    gv[r, j] += g[r, i] * value
-        for i in range(n_prev):
-            for k in range(ptr[i], ptr[i + 1]):
-                j = idx[k]
-                value = data[vs + k].conjugate()
-                for c in range(n):
-                    out[j, c] -= value * gv[i, c]
+    elif kind in (3, 4):
+        out = -_vdag_times(
+            kind, _times_v(kind, g, data, vs, ptr, idx, n), data, vs, hs, ptr, idx, n
+        )
     return out
 
 
