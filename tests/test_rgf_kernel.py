@@ -237,3 +237,13 @@ def test_the_build_process_compiles_and_removes_its_marker(tmp_path):
     )
     assert not marker.exists()
     assert _rgf_kernel.ready()
+
+
+def test_more_threads_sweep_several_energies_from_both_ends(roads):
+    fsys, params, energies = make_wire_in_field(meso, length=30, width=6)
+    expected, _, _ = roads("numpy", 1, lambda: batch.smatrices(fsys, energies, params=params))
+    fast, sweeps, joins = roads(
+        "compiled", 2 * len(energies), lambda: batch.smatrices(fsys, energies, params=params)
+    )
+    assert joins == 1 and sweeps == 2 * len(energies)  # each energy's two halves
+    same_smatrices(fast, expected)

@@ -1580,9 +1580,9 @@ def _compiled_sweep(
 ) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
     """:func:`_sweep` on the CPU by the compiled recursion.
 
-    Entries are split over ``threads``; with fewer entries than threads (one energy of one
-    system), and all leads at the two ends, each entry is swept from both ends at once
-    and the halves are joined in the middle (:func:`_join`).
+    Entries are split over ``threads``; with at least two threads per entry (one energy of
+    one system on two cores), and all leads at the two ends, each entry is swept from both
+    ends at once and the halves are joined in the middle (:func:`_join`).
     """
     slicing = problem.slicing
     num_slices = slicing.num_slices
@@ -1596,8 +1596,7 @@ def _compiled_sweep(
     forward = np.arange(num_slices, dtype=np.int64)
     steps = np.maximum(forward - 1, 0)
     two_sided = (
-        threads >= 2
-        and batch < threads
+        2 * batch <= threads
         and num_slices >= _MIN_TWO_SIDED_SLICES
         and bool(np.all((lead_slice == 0) | (lead_slice == num_slices - 1)))
     )
@@ -1663,7 +1662,9 @@ def _compiled_sweep(
                 reverse=side is not left,
             )
         )
-    flops = sum(_chunk_pool(2).map(lambda r: r[1](0, batch), runs))
+    # Every entry's two halves side by side (2 * batch <= threads).
+    halves = [(entries, b) for _, entries in runs for b in range(batch)]
+    flops = sum(_chunk_pool(len(halves)).map(lambda task: task[0](task[1], task[1] + 1), halves))
     status = runs[0][0].status | runs[1][0].status
     if status.any():
         raise _singular(energies, np.flatnonzero(status))
