@@ -18,6 +18,7 @@ import pytest
 
 import mesoscopic as meso
 from mesoscopic import batch
+from mesoscopic.leads import LeadData
 from mesoscopic.solvers import _rgf_kernel, rgf, sparse
 from mesoscopic.transport import lead_data
 from reference.systems import SYSTEMS, make_spin_orbit_wire, make_wire_in_field
@@ -247,3 +248,33 @@ def test_more_threads_sweep_several_energies_from_both_ends(roads):
     )
     assert joins == 1 and sweeps == 2 * len(energies)  # each energy's two halves
     same_smatrices(fast, expected)
+
+
+def test_a_half_without_an_open_lead_is_not_swept_alone(roads):
+    # One lead: the far half of a two-sided sweep would be a closed box, whose eigenvalues
+    # make the join lose digits; the sweep from the lead's end keeps them.
+    chain = -(np.eye(60, k=1) + np.eye(60, k=-1)) + np.diag(np.linspace(-0.3, 0.3, 60))
+    lead = LeadData(np.zeros((1, 1)), -np.eye(1), np.array([0]), np.array([0]))
+    problem = rgf.prepare(chain, [lead])
+    for energy in (0.31, 1.2):
+        fast, sweeps, joins = roads("compiled", 2, lambda e=energy: problem.smatrices([e])[0])
+        assert sweeps == 1 and joins == 0
+        expected = sparse.scattering_matrix(chain, [lead], energy)
+        np.testing.assert_allclose(fast.data, expected.data, rtol=0, atol=1e-12)
+
+
+def test_no_background_build_without_an_interpreter_to_start(monkeypatch, tmp_path):
+    monkeypatch.setattr(_rgf_kernel.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(_rgf_kernel, "_BUILD_STARTED", False)
+    monkeypatch.setattr(_rgf_kernel.sys, "executable", None)
+    assert not _rgf_kernel.build_in_background()
+    assert not list(tmp_path.iterdir())  # no marker left to stop other processes
+
+    def refuse(*args, **kwargs):
+        raise TypeError("not an executable")
+
+    monkeypatch.setattr(_rgf_kernel.sys, "executable", "python-that-fails")
+    monkeypatch.setattr(_rgf_kernel.subprocess, "Popen", refuse)
+    monkeypatch.setattr(_rgf_kernel, "_BUILD_STARTED", False)
+    assert not _rgf_kernel.build_in_background()
+    assert not list(tmp_path.iterdir())

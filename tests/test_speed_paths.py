@@ -638,3 +638,56 @@ def test_a_lead_whose_value_functions_take_no_parameter_is_evaluated_every_time(
     assert meso.smatrix(fsys, 1.0, out_leads=[1], in_leads=[0]).data.shape == (0, 0)
     onsite_value = 2.0  # the band [0, 4]
     assert meso.smatrix(fsys, 1.0, out_leads=[1], in_leads=[0]).data.shape == (1, 1)
+
+
+def test_kept_leads_never_serve_kwargs_functions_or_another_lead_number():
+    from mesoscopic import transport
+    from mesoscopic.system import System
+
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    syst[(lat(x, y) for x in range(5) for y in range(2))] = lambda site, mu: 4.0 - mu
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(2))] = lambda site, **params: 4.0 - params["mu"]
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    for mu in (0.5, 1.5):  # a function of **params may read any parameter: never kept
+        cell = transport.lead_data(fsys, params={"mu": mu})[0].h_cell
+        np.testing.assert_allclose(np.diag(cell).real, 4.0 - mu)
+    batched = meso.transmission(fsys, [1.2], 1, 0, params=[{"mu": 0.5}, {"mu": 1.5}])
+    for k, mu in enumerate((0.5, 1.5)):
+        expected = sparse_smatrix(fsys, 1.2, {"mu": mu}).transmission(1, 0)
+        assert batched[k, 0] == pytest.approx(expected, abs=TOLERANCE)
+    # One lead object serving as both leads: each keeps its own interface.
+    plain = meso.Builder()
+    plain[(lat(x, y) for x in range(5) for y in range(2))] = lambda site, mu: 4.0 - mu
+    plain[lat.neighbors()] = -1.0
+    plain_lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    plain_lead[(lat(0, y) for y in range(2))] = lambda site, mu: 4.0 - mu
+    plain_lead[lat.neighbors()] = -1.0
+    plain.attach_lead(plain_lead)
+    plain.attach_lead(plain_lead.reversed())
+    built = plain.finalized()
+    twice = System(
+        sites=built.sites,
+        norbs=built.norbs,
+        onsite=built._onsite,
+        hoppings=built._hoppings,
+        leads=[built.leads[0], built.leads[0]],
+        lead_interfaces=built.lead_interfaces,
+    )
+    data = transport.lead_data(twice, params={"mu": 0.5})
+    for k in (0, 1):
+        np.testing.assert_array_equal(data[k].interface_sys, built.lead_interfaces[k])
+
+
+def test_lead_matrices_cannot_be_changed_in_place():
+    fsys = wire_in_field(4, 5)
+    lead = lead_data(fsys, params=realizations(1, 4, 5)[0])[0]
+    with pytest.raises(ValueError):
+        lead.h_cell.flags.writeable = True
+    with pytest.raises(ValueError):
+        lead.hop[0, 0] = 1.0

@@ -437,8 +437,8 @@ class LeadData:
         blocks = None
         if self.projectors is not None:
             blocks = tuple(_frozen(p) for p in _projector_blocks(self.projectors, h, v))
-        object.__setattr__(self, "h_cell", _frozen(h))
-        object.__setattr__(self, "hop", _frozen(v))
+        object.__setattr__(self, "h_cell", _immutable(h))
+        object.__setattr__(self, "hop", _immutable(v))
         object.__setattr__(self, "interface_sys", _frozen(system))
         object.__setattr__(self, "interface_cell", _frozen(cell))
         object.__setattr__(self, "projectors", blocks)
@@ -1651,16 +1651,23 @@ def _lead_digest(
     return digest.digest()
 
 
-#: Facts about read-only arrays that own their data (a lead's frozen matrices), by the
-#: array's identity, while it lives: their digests and byte orders, computed once.
+#: Facts about arrays in immutable memory (a lead's matrices), by the array's identity,
+#: while it lives: their digests and byte orders, computed once.
 _ARRAY_FACTS: OrderedDict[tuple[int, str], tuple[Any, Any]] = OrderedDict()
 _ARRAY_FACTS_SIZE = 256
 _ARRAY_FACTS_LOCK = threading.Lock()
 
 
+def _immutable(array: np.ndarray) -> np.ndarray:
+    """A copy of `array` in an immutable buffer: read-only, and it cannot be made writeable."""
+    data = np.ascontiguousarray(array)
+    return np.ndarray(data.shape, dtype=data.dtype, buffer=data.tobytes())
+
+
 def _array_fact(array: np.ndarray, kind: str, compute: Callable[[], Any]) -> Any:
-    """``compute()``, kept for `array` if it can never change (read-only, owns its data)."""
-    if array.flags.writeable or array.base is not None:
+    """``compute()``, kept for `array` if it can never change (its memory is immutable, as
+    :func:`_immutable` makes it)."""
+    if array.flags.writeable or not isinstance(array.base, bytes):
         return compute()
     key = (id(array), kind)
     with _ARRAY_FACTS_LOCK:

@@ -158,7 +158,7 @@ def _one_lead_data(
     if isinstance(lead, ModesLead):
         return ModesLeadData(functools.partial(_lead_modes, lead, params), sys_orbs)
     key = _lead_key(lead, params)
-    kept = _KEPT_LEADS.get(lead)
+    kept = _KEPT_LEADS.get(lead, {}).get(k)
     if key is not None and kept is not None and kept[0] == key and kept[1]() is syst:
         return kept[2]
     projectors = lead.conservation_projectors()
@@ -170,14 +170,15 @@ def _one_lead_data(
         None if projectors is None else tuple(projectors),
     )
     if key is not None:
-        _KEPT_LEADS[lead] = (key, weakref.ref(syst), data)
+        _KEPT_LEADS.setdefault(lead, {})[k] = (key, weakref.ref(syst), data)
     return data
 
 
-#: The last LeadData of each builder lead, with the parameter values it was made with and
+#: The last LeadData of each builder lead, by the lead's number in the system (one lead
+#: object may serve as several leads), with the parameter values it was made with and
 #: (weakly, so that it can be freed) the system it belongs to: a loop over disorder or gate
 #: values at fixed lead parameters evaluates the leads once.
-_KEPT_LEADS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, LeadData]] = (
+_KEPT_LEADS: weakref.WeakKeyDictionary[Any, dict[int, tuple[Any, Any, LeadData]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -191,6 +192,8 @@ def _lead_key(lead: Any, params: Mapping[str, Any] | None) -> tuple[Any, ...] | 
     must compare safely (numbers by their bits, arrays by their bytes; see
     ``mesoscopic.system._parameter_token``).
     """
+    if lead._takes_any_parameter:
+        return None  # a function of **kwargs (or of no known signature) may read any of them
     given = params or {}
     for group in (*lead._onsite, *lead._cell, *lead._inter):
         if callable(group.value) and group._parameter_token(given) is None:

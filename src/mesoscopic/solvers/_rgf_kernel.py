@@ -538,18 +538,24 @@ def build_in_background() -> bool:
         if _BUILD_STARTED:
             return False
         _BUILD_STARTED = True
-    marker = os.path.join(tempfile.gettempdir(), f"mesoscopic-rgf-kernel-{os.getuid()}.build")
+    if not sys.executable or getattr(sys, "frozen", False):
+        return False  # an embedded interpreter or a frozen application: nothing to start
+    user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    marker = os.path.join(tempfile.gettempdir(), f"mesoscopic-rgf-kernel-{user}.build")
     try:
         if time.time() - os.path.getmtime(marker) < _STALE_BUILD:
             return False
     except OSError:
         pass
+    # The child imports this package from where this process found it.
+    paths = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
+    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     try:
         with open(marker, "w") as handle:
             handle.write(str(os.getpid()))
-        # The child imports this package from where this process found it.
-        paths = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
-        paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    except OSError:
+        return False
+    try:
         subprocess.Popen(
             [sys.executable, "-m", "mesoscopic.solvers._rgf_kernel", marker],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
@@ -558,7 +564,9 @@ def build_in_background() -> bool:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-    except OSError:
+    except (OSError, TypeError, ValueError):
+        with contextlib.suppress(OSError):
+            os.remove(marker)
         return False
     return True
 

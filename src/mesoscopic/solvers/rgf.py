@@ -1568,6 +1568,17 @@ def _dense_coupling(coupling: _BatchCoupling, batch: int) -> ComplexArray:
     return np.broadcast_to(coupling.first, (batch, rows, cols))
 
 
+def _open_at(terms: Sequence[_LeadTerms], side: NDArray[np.bool_]) -> bool:
+    """Whether at every entry a lead of `side` has an open channel.
+
+    A half of the system joined to no open lead is a closed box: near its eigenvalues the
+    Dyson join of two halves loses digits that the sweep from one end, whose partial
+    systems all hold the open leads, keeps.
+    """
+    counts = [np.asarray(terms[int(k)].num_modes) for k in np.flatnonzero(side)]
+    return bool(counts) and bool(np.all(np.any(np.array(counts) > 0, axis=0)))
+
+
 def _compiled_sweep(
     kernel: ModuleType,
     problem: RGFProblem,
@@ -1581,8 +1592,9 @@ def _compiled_sweep(
     """:func:`_sweep` on the CPU by the compiled recursion.
 
     Entries are split over ``threads``; with at least two threads per entry (one energy of
-    one system on two cores), and all leads at the two ends, each entry is swept from both
-    ends at once and the halves are joined in the middle (:func:`_join`).
+    one system on two cores), all leads at the two ends and an open one at each, each entry
+    is swept from both ends at once and the halves are joined in the middle
+    (:func:`_join`).
     """
     slicing = problem.slicing
     num_slices = slicing.num_slices
@@ -1599,6 +1611,8 @@ def _compiled_sweep(
         2 * batch <= threads
         and num_slices >= _MIN_TWO_SIDED_SLICES
         and bool(np.all((lead_slice == 0) | (lead_slice == num_slices - 1)))
+        and _open_at(terms, lead_slice == 0)
+        and _open_at(terms, lead_slice == num_slices - 1)
     )
     if not two_sided:
         run, entries = _kernel_run(
