@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import mesoscopic as meso
 from mesoscopic import batch
@@ -691,3 +692,28 @@ def test_lead_matrices_cannot_be_changed_in_place():
         lead.h_cell.flags.writeable = True
     with pytest.raises(ValueError):
         lead.hop[0, 0] = 1.0
+
+
+def test_the_hamiltonian_keeps_its_structure_between_calls():
+    from mesoscopic import system as system_module
+
+    fsys = wire_in_field(5, 7)
+    first, second = realizations(2, 5, 7)
+    for params in (first, second, dict(second, phi=0.0)):
+        fast = sp.csr_matrix(fsys.hamiltonian_submatrix(params=params, sparse=True))
+        plain = system_module._assemble(
+            fsys.num_orbitals,
+            fsys.orb_offsets,
+            fsys._onsite,
+            fsys._hoppings,
+            params,
+            phases=fsys._phase_function(params),
+        )
+        assert (fast != plain).nnz == 0
+        np.testing.assert_array_equal(fast.indptr, plain.indptr)
+        np.testing.assert_array_equal(fast.indices, plain.indices)
+    # Entries that share a place are added, as SciPy does: no kept structure for them.
+    rows, cols = np.array([0, 1, 1]), np.array([1, 0, 0])
+    assert system_module._csr_structure(rows, cols, 2) is False
+    order, indices, indptr = system_module._csr_structure(np.array([1, 0]), np.array([0, 1]), 2)
+    assert order.tolist() == [1, 0] and indices.tolist() == [1, 0] and indptr.tolist() == [0, 1, 2]

@@ -1315,20 +1315,33 @@ def _assemble(
     phases: Callable[[TermGroup], NDArray[np.complex128] | None] | None = None,
     hermitian_part: bool = True,
     check_hermiticity: bool = True,
+    cache: dict[str, Any] | None = None,
 ) -> sp.csr_matrix:
-    """Sparse matrix from evaluated term groups (hoppings added with their conjugates)."""
+    """Sparse matrix from evaluated term groups (hoppings added with their conjugates).
+
+    ``cache``: a finalized system's private cache, where the sparsity structure of these
+    groups is kept (it does not depend on the values), so that later calls only place the
+    values: the same matrix, without building and sorting the indices again.
+    """
     rows, cols, data = [], [], []
+    key = f"assembly {n_orbitals} {hermitian_part} " + " ".join(
+        str(id(g)) for g in (*onsite_groups, *hopping_groups)
+    )
+    structure = None if cache is None else cache.get(key)
+    build_indices = not isinstance(structure, tuple)
 
     def add(
         r_sites: NDArray[np.int64], c_sites: NDArray[np.int64], blocks: NDArray[np.complex128]
     ) -> None:
+        data.append(np.ascontiguousarray(blocks).ravel())
+        if not build_indices:
+            return
         na, nb = blocks.shape[1:]
         r = offsets[r_sites][:, None, None] + np.arange(na)[None, :, None]
         c = offsets[c_sites][:, None, None] + np.arange(nb)[None, None, :]
         r, c = np.broadcast_arrays(r, c)
         rows.append(r.ravel())
         cols.append(c.ravel())
-        data.append(np.ascontiguousarray(blocks).ravel())
 
     for g in onsite_groups:
         blocks = g.blocks(params)
@@ -1356,10 +1369,38 @@ def _assemble(
             add(c_sites, r_sites, blocks.conj().transpose(0, 2, 1))
     if not data:
         return sp.csr_matrix((n_orbitals, n_orbitals), dtype=complex)
-    return sp.coo_matrix(
-        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_orbitals, n_orbitals),
-    ).tocsr()
+    values = np.concatenate(data)
+    if build_indices:
+        row, col = np.concatenate(rows), np.concatenate(cols)
+        if structure is None and cache is not None:
+            structure = _csr_structure(row, col, n_orbitals)
+            cache[key] = structure
+        if not isinstance(structure, tuple):  # no cache, or entries that add up
+            return sp.coo_matrix((values, (row, col)), shape=(n_orbitals, n_orbitals)).tocsr()
+    assert isinstance(structure, tuple)
+    order, indices, indptr = structure
+    matrix = sp.csr_matrix(
+        (values[order], indices.copy(), indptr.copy()), shape=(n_orbitals, n_orbitals)
+    )
+    matrix.has_sorted_indices = True
+    return matrix
+
+
+def _csr_structure(
+    row: NDArray[np.int64], col: NDArray[np.int64], n: int
+) -> tuple[NDArray[np.intp], NDArray[Any], NDArray[Any]] | bool:
+    """Where entries given as (row, col) go in a CSR matrix with sorted indices: the order
+    of the entries, the column indices and the row pointers; False if two entries share a
+    place (they would be added)."""
+    keys = row.astype(np.int64) * n + col
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    if ordered.size > 1 and not np.all(ordered[1:] != ordered[:-1]):
+        return False
+    index_dtype = np.int32 if n < 2**31 - 1 and keys.size < 2**31 - 1 else np.int64
+    indices = col[order].astype(index_dtype)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))]).astype(index_dtype)
+    return order, indices, indptr
 
 
 _SPARSE_INSTEAD = "ask for sparse=True (a scipy.sparse matrix) instead"
@@ -2999,6 +3040,7 @@ class System(_DiscreteSymmetries, _Frozen):
             params,
             phases=self._phase_function(params),
             check_hermiticity=check_hermiticity,
+            cache=self._cache,
         )
         if to_idx is not None:
             mat = mat[self._orbitals_of(to_idx), :]
