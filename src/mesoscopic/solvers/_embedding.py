@@ -39,6 +39,8 @@ each other share one eigenmode computation); the sparse and RGF solvers both use
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -330,7 +332,7 @@ def embed_lead(lead: AnyLeadData, energy: float, index: int = 0) -> LeadEmbeddin
     """The embedding of one lead at one energy (``index`` names it in error messages)."""
     if isinstance(lead, LeadData):
         prop, stab = lead.modes(energy)
-        return _from_modes(prop, stab, lead.interface_cell)
+        return _kept_embedding(lead, prop, stab)
     if isinstance(lead, SelfEnergyLeadData):
         return _self_energy_embedding(lead, energy, index)
     if isinstance(lead, ModesLeadData):
@@ -357,6 +359,38 @@ def embed_lead(lead: AnyLeadData, energy: float, index: int = 0) -> LeadEmbeddin
         f"lead {index} must be a LeadData, SelfEnergyLeadData or ModesLeadData, got "
         f"{type(lead).__name__}"
     )
+
+
+#: Embeddings kept per lead, made from the lead's kept modes (``LeadData.modes``: read-only
+#: objects returned again for the same energy): a loop that solves at the same energies
+#: again reads them instead of making them again. A few per lead, small ones only.
+_KEPT_EMBEDDINGS: weakref.WeakKeyDictionary[LeadData, dict[int, Any]] = weakref.WeakKeyDictionary()
+_KEPT_EMBEDDINGS_PER_LEAD = 4
+_KEPT_EMBEDDING_BYTES = 8 << 20
+_KEPT_EMBEDDINGS_LOCK = threading.Lock()
+
+
+def _kept_embedding(
+    lead: LeadData, prop: PropagatingModes, stab: StabilizedModes
+) -> LeadEmbedding:
+    """``_from_modes`` for a lead's modes, kept while the lead lives and its modes are the
+    same objects (the entry holds them, so their identity cannot be reused meanwhile)."""
+    with _KEPT_EMBEDDINGS_LOCK:
+        kept = _KEPT_EMBEDDINGS.get(lead, {}).get(id(stab))
+        if kept is not None and kept[0] is prop and kept[1] is stab:
+            return kept[2]
+    embedding = _from_modes(prop, stab, lead.interface_cell)
+    arrays = [value for value in vars(embedding).values() if isinstance(value, np.ndarray)]
+    if sum(a.nbytes for a in arrays) > _KEPT_EMBEDDING_BYTES:
+        return embedding
+    for array in arrays:
+        array.flags.writeable = False
+    with _KEPT_EMBEDDINGS_LOCK:
+        entries = _KEPT_EMBEDDINGS.setdefault(lead, {})
+        entries[id(stab)] = (prop, stab, embedding)
+        while len(entries) > _KEPT_EMBEDDINGS_PER_LEAD:
+            del entries[next(iter(entries))]
+    return embedding
 
 
 def _sharing_key(lead: LeadData) -> tuple[bytes, ...]:

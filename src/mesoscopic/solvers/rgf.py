@@ -904,6 +904,44 @@ class _BatchCoupling:
     shape: tuple[int, int]
 
 
+def _device_couplings(
+    xp: ModuleType, blocks: _SliceBlocks
+) -> list[tuple[_Coupling, Any, Any, Any]]:
+    """Each coupling on the device: (coupling, scalar, V or its diagonal, V^dagger or the
+    diagonal's weights)."""
+    couplings: list[tuple[_Coupling, Any, Any, Any]] = []
+    # A diagonal coupling d turns G into conj(d_i) G_ij d_j: its weights are kept, once
+    # per distinct d (a Peierls phase in the Landau gauge: one for all slices), within
+    # a budget of entries; beyond it they are made when used.
+    weights: dict[bytes, Any] = {}
+    budget = _DIAGONAL_WEIGHT_ENTRIES
+    for c in blocks.couplings:
+        scalar = c.scalar
+        if isinstance(scalar, _PerElement):
+            scalar = _to_device_value(xp, scalar)
+        if c.kind == "diagonal":
+            d = c.diagonal.array if isinstance(c.diagonal, _PerElement) else c.diagonal
+            key = d.tobytes() + repr(d.shape).encode()
+            if key not in weights and d.size * d.shape[-1] <= budget:
+                budget -= d.size * d.shape[-1]
+                w = d.conj()[..., :, None] * d[..., None, :]
+                weights[key] = _to_device_value(
+                    xp, _PerElement(w) if isinstance(c.diagonal, _PerElement) else w
+                )
+            first = _to_device_value(xp, c.diagonal)
+            couplings.append((c, scalar, first, weights.get(key)))
+        elif c.kind == "sparse" and xp is np:
+            v = sp.csr_matrix(c.dense)
+            couplings.append((c, scalar, v, v.conj().T.tocsr()))
+        elif c.kind in ("dense", "sparse"):
+            v = _to_device_value(xp, c.dense)
+            dense = _Coupling("dense", dense=c.dense, shape=c.shape)
+            couplings.append((dense, scalar, v, _dagger(v)))
+        else:
+            couplings.append((c, scalar, None, None))
+    return couplings
+
+
 class _DeviceBlocks:
     """Slice blocks copied to the device once."""
 
@@ -913,36 +951,13 @@ class _DeviceBlocks:
             not np.any(t.array if isinstance(t, _PerElement) else t) for t in blocks.templates
         ]
         self.diagonals = [_to_device_value(xp, d) for d in blocks.diagonals]
-        self.couplings: list[tuple[_Coupling, Any, Any, Any]] = []
-        # A diagonal coupling d turns G into conj(d_i) G_ij d_j: its weights are kept, once
-        # per distinct d (a Peierls phase in the Landau gauge: one for all slices), within
-        # a budget of entries; beyond it they are made when used.
-        weights: dict[bytes, Any] = {}
-        budget = _DIAGONAL_WEIGHT_ENTRIES
-        for c in blocks.couplings:
-            scalar = c.scalar
-            if isinstance(scalar, _PerElement):
-                scalar = _to_device_value(xp, scalar)
-            if c.kind == "diagonal":
-                d = c.diagonal.array if isinstance(c.diagonal, _PerElement) else c.diagonal
-                key = d.tobytes() + repr(d.shape).encode()
-                if key not in weights and d.size * d.shape[-1] <= budget:
-                    budget -= d.size * d.shape[-1]
-                    w = d.conj()[..., :, None] * d[..., None, :]
-                    weights[key] = _to_device_value(
-                        xp, _PerElement(w) if isinstance(c.diagonal, _PerElement) else w
-                    )
-                first = _to_device_value(xp, c.diagonal)
-                self.couplings.append((c, scalar, first, weights.get(key)))
-            elif c.kind == "sparse" and xp is np:
-                v = sp.csr_matrix(c.dense)
-                self.couplings.append((c, scalar, v, v.conj().T.tocsr()))
-            elif c.kind in ("dense", "sparse"):
-                v = _to_device_value(xp, c.dense)
-                dense = _Coupling("dense", dense=c.dense, shape=c.shape)
-                self.couplings.append((dense, scalar, v, _dagger(v)))
-            else:
-                self.couplings.append((c, scalar, None, None))
+        # On the CPU the couplings of the last blocks are reused while the plan reuses them
+        # (unchanged values: a disorder or gate loop).
+        self.couplings: list[tuple[_Coupling, Any, Any, Any]] = (
+            _kept_flat("device couplings", blocks.couplings, lambda: _device_couplings(np, blocks))
+            if xp is np
+            else _device_couplings(xp, blocks)
+        )
         self.template_of_slice = blocks.template_of_slice
         self._shared: dict[int, _BatchCoupling] = {}
         self._flat: _FlatBlocks | None = None
