@@ -717,3 +717,23 @@ def test_the_hamiltonian_keeps_its_structure_between_calls():
     assert system_module._csr_structure(rows, cols, 2) is False
     order, indices, indptr = system_module._csr_structure(np.array([1, 0]), np.array([0, 1]), 2)
     assert order.tolist() == [1, 0] and indices.tolist() == [1, 0] and indptr.tolist() == [0, 1, 2]
+
+
+def test_a_hamiltonian_the_system_did_not_check_is_checked_by_the_solvers():
+    lat = meso.lattice.square(norbs=2)
+    syst = meso.Builder()
+    syst[(lat(x, 0) for x in range(4))] = np.array([[1.0, 0.5], [0.0, 1.0]])  # not Hermitian
+    syst[lat.neighbors()] = -np.eye(2)
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[lat(0, 0)] = np.eye(2)
+    lead[lat.neighbors()] = -np.eye(2)
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    with pytest.raises(ValueError, match="not Hermitian"):
+        meso.transmission(fsys, [0.5])
+    for solver in ("rgf", "sparse"):
+        with pytest.raises(ValueError, match="must be Hermitian"):
+            meso.transmission(fsys, [0.5], solver=solver, check_hermiticity=False)
+    with pytest.raises(ValueError, match="must be Hermitian"):
+        meso.smatrix(fsys, 0.5, check_hermiticity=False)

@@ -193,7 +193,14 @@ def _problem(
     return (
         ham,
         leads,
-        _rgf_problem(settings.solver, ham, leads, settings.device, settings.memory_limit),
+        _rgf_problem(
+            settings.solver,
+            ham,
+            leads,
+            settings.device,
+            settings.memory_limit,
+            hermitian=check_hermiticity,
+        ),
     )
 
 
@@ -213,18 +220,22 @@ def _batch_problem(
         for p in elements
     ]
     leads = lead_data_batch(system, elements)
-    return hams, leads, _batch_rgf_problem(hams, leads, settings)
+    return hams, leads, _batch_rgf_problem(hams, leads, settings, hermitian=check_hermiticity)
 
 
 def _batch_rgf_problem(
-    hams: list[Any], leads: list[list[AnyLeadData]], settings: SolverOptions
+    hams: list[Any],
+    leads: list[list[AnyLeadData]],
+    settings: SolverOptions,
+    hermitian: bool = False,
 ) -> rgf.RGFProblem | None:
-    """The prepared RGF problem of a parameter batch, or None for the sparse solver."""
+    """The prepared RGF problem of a parameter batch, or None for the sparse solver
+    (``hermitian``: Hamiltonians a finalized system built and checked)."""
     if settings.solver == "sparse" or (
         settings.solver == "auto" and len(leads[0]) > AUTO_MAX_RGF_LEADS
     ):
         return None
-    problem = rgf.prepare_batch(hams, leads)
+    problem = rgf._prepare(hams, leads, slicing=None, batched=True, hermitian=hermitian)
     if settings.solver == "auto" and not _auto_keeps_rgf(
         problem, settings.device, settings.memory_limit
     ):
@@ -233,14 +244,20 @@ def _batch_rgf_problem(
 
 
 def _rgf_problem(
-    solver: str, ham: Any, leads: list[AnyLeadData], device: str, memory_limit: float | None
+    solver: str,
+    ham: Any,
+    leads: list[AnyLeadData],
+    device: str,
+    memory_limit: float | None,
+    hermitian: bool = False,
 ) -> rgf.RGFProblem | None:
-    """The prepared RGF problem, or None where ``solver="auto"`` picks the sparse solver."""
+    """The prepared RGF problem, or None where ``solver="auto"`` picks the sparse solver
+    (``hermitian``: a Hamiltonian a finalized system built and checked)."""
     if solver == "sparse":
         return None
     if solver == "auto" and len(leads) > AUTO_MAX_RGF_LEADS:
         return None
-    problem = rgf.prepare(ham, leads)
+    problem = rgf._prepare([ham], [leads], slicing=None, batched=False, hermitian=hermitian)
     if solver == "rgf" or _auto_keeps_rgf(problem, device, memory_limit):
         return problem
     return None
@@ -298,14 +315,21 @@ def _transmissions(
     settings: SolverOptions,
     stats: dict[str, Any] | None,
     batched: bool,
+    hermitian: bool = False,
 ) -> NDArray[np.float64]:
     """Transmission matrices of one problem (``batched``: of a parameter batch, with a
-    leading axis over its elements) by the solver the settings choose."""
+    leading axis over its elements) by the solver the settings choose (``hermitian``:
+    Hamiltonians a finalized system built and checked)."""
     if batched:
-        problem = _batch_rgf_problem(hams, lead_lists, settings)
+        problem = _batch_rgf_problem(hams, lead_lists, settings, hermitian)
     else:
         problem = _rgf_problem(
-            settings.solver, hams[0], lead_lists[0], settings.device, settings.memory_limit
+            settings.solver,
+            hams[0],
+            lead_lists[0],
+            settings.device,
+            settings.memory_limit,
+            hermitian,
         )
     if problem is not None:
         return np.asarray(problem.transmission(energies, **settings.rgf_keywords(), stats=stats))
@@ -631,7 +655,9 @@ def transmission(
     batched = elements is not None
     parts = _parts.independent_parts(hams, lead_lists)
     if parts is None:
-        result = _transmissions(hams, lead_lists, e, settings, stats, batched)
+        result = _transmissions(
+            hams, lead_lists, e, settings, stats, batched, hermitian=check_hermiticity
+        )
     else:
         # Independent parts (explicit spin without spin-orbit coupling, ...): the sum of
         # their transmissions, each part a smaller problem.
@@ -647,6 +673,7 @@ def transmission(
                 settings,
                 part_stats,
                 batched,
+                hermitian=check_hermiticity,
             )
             result[..., part.leads[:, None], part.leads[None, :]] += values
             _merge_stats(totals, part_stats)

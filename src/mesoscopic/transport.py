@@ -305,6 +305,7 @@ def _rgf_smatrix(
     in_leads: Sequence[int] | None,
     out_leads: Sequence[int] | None,
     stats: dict[str, Any] | None = None,
+    hermitian: bool = False,
 ) -> SMatrix | None:
     """The S-matrix by the recursive Green's functions, or None where it slices badly.
 
@@ -316,7 +317,7 @@ def _rgf_smatrix(
 
     chosen_in = sparse._lead_selection(in_leads, len(leads), "in_leads")
     chosen_out = sparse._lead_selection(out_leads, len(leads), "out_leads")
-    problem = _rgf_problem("auto", ham, leads, "cpu", None)
+    problem = _rgf_problem("auto", ham, leads, "cpu", None, hermitian=hermitian)
     if problem is None:
         return None
     full = problem.smatrices([energy], stats=stats)[0]
@@ -385,7 +386,7 @@ def smatrix(
     _check_lead_use(syst, chosen_in, "modes", "the scattering matrix (in_leads)")
     _check_lead_use(syst, chosen_out, "modes", "the scattering matrix (out_leads)")
     leads = lead_data(syst, params=params)
-    result = _rgf_smatrix(ham, leads, value, chosen_in, chosen_out)
+    result = _rgf_smatrix(ham, leads, value, chosen_in, chosen_out, hermitian=check_hermiticity)
     if result is None:
         result = sparse.scattering_matrix(
             ham, leads, value, in_leads=chosen_in, out_leads=chosen_out

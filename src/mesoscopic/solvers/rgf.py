@@ -803,8 +803,11 @@ def _prepare(
     *,
     slicing: Slicing | None,
     batched: bool,
+    hermitian: bool = False,
 ) -> RGFProblem:
-    matrices = [_system_hamiltonian(h) for h in hamiltonians]
+    """The problem of :func:`prepare` or :func:`prepare_batch`; ``hermitian``: the
+    Hamiltonians were built and checked by a finalized system (not checked again)."""
+    matrices = [_system_hamiltonian(h, hermitian=hermitian) for h in hamiltonians]
     size = matrices[0].shape[0]
     for k, matrix in enumerate(matrices):
         if matrix.shape[0] != size:

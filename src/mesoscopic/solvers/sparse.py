@@ -59,8 +59,9 @@ __all__ = [
 ComplexArray = NDArray[np.complex128]
 
 
-def _system_hamiltonian(h_sys: Any) -> sp.csr_matrix:
-    """``h_sys`` as a complex CSR matrix, checked to be square, finite and Hermitian."""
+def _system_hamiltonian(h_sys: Any, *, hermitian: bool = False) -> sp.csr_matrix:
+    """``h_sys`` as a complex CSR matrix, checked to be square, finite and Hermitian
+    (``hermitian``: known to be, as a finalized system builds and checks it)."""
     if sp.issparse(h_sys):
         matrix = sp.csr_matrix(h_sys, dtype=complex)
     else:
@@ -80,6 +81,8 @@ def _system_hamiltonian(h_sys: Any) -> sp.csr_matrix:
         raise ValueError("h_sys must have at least one orbital, got shape (0, 0)")
     if not np.all(np.isfinite(matrix.data)):
         raise ValueError("h_sys must be finite, got NaN or inf entries")
+    if hermitian:
+        return matrix
     scale = max(float(np.max(np.abs(matrix.data), initial=0.0)), 1.0)
     deviation = matrix - matrix.conj().T
     worst = float(np.max(np.abs(deviation.data), initial=0.0))
