@@ -1916,6 +1916,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
             self._cell,
             params,
             phases=self._phase_function(params),
+            cache=self._cache,
         )
         return mat if sparse else mat.toarray()
 
@@ -1969,6 +1970,7 @@ class InfiniteSystem(_DiscreteSymmetries, _Frozen):
             params,
             phases=self._phase_function(params),
             hermitian_part=False,
+            cache=self._cache,
         )
         return mat if sparse else mat.toarray()
 
