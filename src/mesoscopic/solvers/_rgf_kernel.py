@@ -227,7 +227,7 @@ def _rescale(x: np.ndarray, flush: complex) -> tuple[float, float]:
         return 0.0, 1.0
     peak = 0.0
     for value in x.ravel():
-        peak = max(peak, abs(value))
+        peak = max(peak, _modulus(value))
     exponent = math.frexp(peak if peak > 0 else 1.0)[1]
     factor = math.ldexp(1.0, -exponent)
     flat = x.reshape(x.size)
