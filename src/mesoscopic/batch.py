@@ -182,13 +182,11 @@ def _problem(
     settings: SolverOptions,
 ) -> tuple[Any, list[AnyLeadData], rgf.RGFProblem | None]:
     """Hamiltonian, lead data and the prepared RGF problem (None: use the sparse solver)."""
-    from .transport import lead_data
+    from .transport import _system_matrix, lead_data
 
     if settings.device == "gpu":
         _backend.array_module(settings.device)  # a clear error before any work
-    ham = system.hamiltonian_submatrix(
-        params=params, sparse=True, check_hermiticity=check_hermiticity
-    )
+    ham = _system_matrix(system, params, check_hermiticity)
     leads = lead_data(system, params=params)
     return (
         ham,
@@ -211,14 +209,11 @@ def _batch_problem(
     settings: SolverOptions,
 ) -> tuple[list[Any], list[list[AnyLeadData]], rgf.RGFProblem | None]:
     """Per element, Hamiltonian and lead data; the RGF problem of all (None: sparse)."""
-    from .transport import lead_data_batch
+    from .transport import _system_matrix, lead_data_batch
 
     if settings.device == "gpu":
         _backend.array_module(settings.device)
-    hams = [
-        system.hamiltonian_submatrix(params=p, sparse=True, check_hermiticity=check_hermiticity)
-        for p in elements
-    ]
+    hams = [_system_matrix(system, p, check_hermiticity) for p in elements]
     leads = lead_data_batch(system, elements)
     return hams, leads, _batch_rgf_problem(hams, leads, settings, hermitian=check_hermiticity)
 
@@ -634,23 +629,16 @@ def transmission(
         to_lead = _checks.index(to_lead, count, "to_lead")
         from_lead = _checks.index(from_lead, count, "from_lead")
     elements = _params_batch(params)
-    from .transport import lead_data, lead_data_batch
+    from .transport import _system_matrix, lead_data, lead_data_batch
 
     if settings.device == "gpu":
         _backend.array_module(settings.device)  # a clear error before any work
     if elements is not None:
-        hams = [
-            syst.hamiltonian_submatrix(params=p, sparse=True, check_hermiticity=check_hermiticity)
-            for p in elements
-        ]
+        hams = [_system_matrix(syst, p, check_hermiticity) for p in elements]
         lead_lists = lead_data_batch(syst, elements)
     else:
         single = params if isinstance(params, Mapping) else None
-        hams = [
-            syst.hamiltonian_submatrix(
-                params=single, sparse=True, check_hermiticity=check_hermiticity
-            )
-        ]
+        hams = [_system_matrix(syst, single, check_hermiticity)]
         lead_lists = [lead_data(syst, params=single)]
     batched = elements is not None
     parts = _parts.independent_parts(hams, lead_lists)

@@ -3055,6 +3055,24 @@ class System(_DiscreteSymmetries, _Frozen):
             return out, to_norb.copy(), from_norb.copy()
         return out
 
+    def _hamiltonian_csr(
+        self, params: Mapping[str, Any] | None, check_hermiticity: bool = True
+    ) -> sp.csr_matrix:
+        """:meth:`hamiltonian_submatrix` of all sites as the solvers take it: a CSR matrix
+        with sorted indices (no round trip through Kwant's COO format)."""
+        params = _params_dict(params)
+        _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
+        return _assemble(
+            self.num_orbitals,
+            self.orb_offsets,
+            self._onsite,
+            self._hoppings,
+            params,
+            phases=self._phase_function(params),
+            check_hermiticity=check_hermiticity,
+            cache=self._cache,
+        )
+
     def _hopping_matrix(self, params: Mapping[str, Any]) -> sp.csr_matrix:
         """The hoppings alone (no onsite value function is called), sparse: what a current
         needs, as Kwant's operators evaluate only the matrix elements they use."""

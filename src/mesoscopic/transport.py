@@ -292,10 +292,22 @@ def _solve_inputs(
     syst = _checks.finalized_system(sys, what, min_leads=1)
     params = params_from_args(syst, args, params)
     value = _checks.real_energy(energy)
-    ham = syst.hamiltonian_submatrix(
+    ham = _system_matrix(syst, params, check_hermiticity)
+    return syst, value, params, ham
+
+
+def _system_matrix(
+    syst: System, params: Mapping[str, Any] | None, check_hermiticity: bool = True
+) -> Any:
+    """The Hamiltonian of a finalized system's scattering region as the solvers take it
+    (CSR, straight from its assembly; ``hamiltonian_submatrix(sparse=True)`` gives Kwant's
+    COO format)."""
+    csr = getattr(syst, "_hamiltonian_csr", None)
+    if csr is not None:
+        return csr(params, check_hermiticity)
+    return syst.hamiltonian_submatrix(
         params=params, sparse=True, check_hermiticity=check_hermiticity
     )
-    return syst, value, params, ham
 
 
 def _rgf_smatrix(
