@@ -3029,21 +3029,11 @@ class System(_DiscreteSymmetries, _Frozen):
         to_idx = self._site_selection(to_sites, "to_sites")
         from_idx = self._site_selection(from_sites, "from_sites")
         params = _params_dict(_legacy_params(args, params))
-        _warn_unused_parameters(params, self.parameters, self._takes_any_parameter)
         if not sparse:
             rows = self.num_orbitals if to_idx is None else int(self.norbs[to_idx].sum())
             cols = self.num_orbitals if from_idx is None else int(self.norbs[from_idx].sum())
             _check_dense(max(rows, cols), "the dense Hamiltonian of the scattering region")
-        mat = _assemble(
-            self.num_orbitals,
-            self.orb_offsets,
-            self._onsite,
-            self._hoppings,
-            params,
-            phases=self._phase_function(params),
-            check_hermiticity=check_hermiticity,
-            cache=self._cache,
-        )
+        mat = self._hamiltonian_csr(params, check_hermiticity)
         if to_idx is not None:
             mat = mat[self._orbitals_of(to_idx), :]
         if from_idx is not None:
