@@ -47,16 +47,16 @@ Within one process, threads share a batch: the energies (or parameter elements) 
 :func:`mesoscopic.solvers.rgf.default_threads` chunks solved side by side when the slices
 have at least 64 orbitals, and otherwise the lead modes of different energies are found by
 those threads while the slice recursion splits its entries between them. A single energy
-with all leads at the two ends of the slicing (a wire, ``smatrix`` in a disorder loop) is
-swept from both ends at once by two threads, the halves joined in the middle by the Dyson
-equation. The count is the cores this process may use (at most 8), or
+with all leads at the two ends of the slicing and an open one at each (a wire, ``smatrix``
+in a disorder loop) is swept from both ends at once by two threads, the halves joined in
+the middle by the Dyson equation. The count is the cores this process may use (at most 8), or
 ``MESOSCOPIC_THREADS`` (``1``: no threads). ``workers > 1`` uses processes instead.
 
 With numba installed (``pip install mesoscopic[fast]``) the slice recursion on the CPU runs
 compiled (:mod:`mesoscopic.solvers._rgf_kernel`, LAPACK's LU and inverse called without
 returning to the interpreter between slices, threads without the interpreter lock): 2-3x
 faster for slices of tens of orbitals. Numba compiles it once per installation (about
-15 s); meanwhile, in a separate process, the NumPy recursion solves, with the same numbers.
+15 s, in a separate process); meanwhile the NumPy recursion solves, with the same numbers.
 ``MESOSCOPIC_RGF_KERNEL`` chooses: ``auto`` (the default), ``compiled`` (compile in this
 process if needed, then use it) or ``numpy``.
 
