@@ -939,19 +939,20 @@ _MIN_THREADED_ENTRIES = 1 << 16
 
 
 def _vector_blocks(
-    start: int, stop: int, per_vector_bytes: int, size: int
+    start: int, stop: int, per_vector_bytes: int, size: int, threaded: bool = True
 ) -> tuple[list[tuple[int, int]], int]:
     """The blocks ``(first, last)`` of vectors ``start..stop-1`` and the threads to run them.
 
     The vectors are split in equal parts, one per thread (`default_threads`, unless the
-    expansion is small or runs inside a pool thread already), each part into blocks within
-    the working memory. A vector's moments do not depend on the block it is in.
+    expansion is small, runs inside a pool thread already, or is not `threaded`), each part
+    into blocks within the working memory. A vector's moments do not depend on the block
+    it is in.
     """
     from .solvers.rgf import _in_chunk_pool, default_threads
 
     total = stop - start
     threads = 1
-    if total > 1 and total * size >= _MIN_THREADED_ENTRIES and not _in_chunk_pool():
+    if threaded and total > 1 and total * size >= _MIN_THREADED_ENTRIES and not _in_chunk_pool():
         threads = min(default_threads(), total)
     bounds = np.linspace(0, total, threads + 1).astype(int)
     blocks = [
@@ -1511,16 +1512,13 @@ class SpectralDensity(_Expansion):
         first, in order, in this thread).
         """
         accumulate = self._vector_factory.accumulate
-        ranges, threads = _vector_blocks(start, stop, 5 * 16 * self._size, self._size)
-        if self.operator is not None:
-            threads = 1  # an operator object or function need not be thread-safe
-        elif not np.iscomplexobj(self._doubled.data) and _fused_kernels() is not None:
-            # The fused kernel splits the rows of each pass between threads instead: the
-            # blocks stay wide, which the kernel does faster per vector.
-            threads = 1
-            ranges = [
-                (start + a, start + b) for a, b in _block_sizes(stop - start, 5 * 16 * self._size)
-            ]
+        # Not for an operator object or function (it need not be thread-safe), nor for the
+        # fused kernel, which splits the rows of each pass between threads instead: the
+        # blocks stay wide, which it does faster per vector.
+        fused = not np.iscomplexobj(self._doubled.data) and _fused_kernels() is not None
+        ranges, threads = _vector_blocks(
+            start, stop, 5 * 16 * self._size, self._size, self.operator is None and not fused
+        )
         blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
 
         def expand(block: NDArray[np.complex128]) -> tuple[_Chebyshev, Any, Any]:
@@ -1843,7 +1841,11 @@ class Correlator(_Expansion):
         accumulate = self._vector_factory.accumulate
         # omega and psi, and (mean=False) their transposed copies for the moment matrices.
         vector_bytes = 4 * 16 * self._size * max(self.num_moments, 4)
-        ranges, threads = _vector_blocks(start, stop, vector_bytes, self._size)
+        # An operator2 that is a function or an operator object need not be thread-safe:
+        # only matrices (sparse products) run in threads.
+        ranges, threads = _vector_blocks(
+            start, stop, vector_bytes, self._size, self._operator2_matrices is not None
+        )
         blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
         starts = []
         for vectors in blocks:  # operator1 in this thread (it may be any callable)
@@ -1864,10 +1866,6 @@ class Correlator(_Expansion):
                 return None, None, None, None, moments
             return right, left, omega, psi, moments
 
-        # An operator2 that is a function or an operator object need not be thread-safe:
-        # only matrices (sparse products) run in the threads.
-        if self._operator2_matrices is None:
-            threads = 1
         tasks: list[Callable[[], Any]] = [
             functools.partial(expand, v, w) for v, w in zip(blocks, starts)
         ]
