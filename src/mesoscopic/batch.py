@@ -175,6 +175,26 @@ def _params_batch(params: Any) -> list[Mapping[str, Any]] | None:
     return list(params)
 
 
+def _inputs(
+    system: System,
+    params: Mapping[str, Any] | None,
+    elements: list[Mapping[str, Any]] | None,
+    check_hermiticity: bool,
+    settings: SolverOptions,
+) -> tuple[list[Any], list[list[AnyLeadData]]]:
+    """Per element of a parameter batch (one for `params`): Hamiltonian and lead data."""
+    from .transport import _system_matrix, lead_data, lead_data_batch
+
+    if settings.device == "gpu":
+        _backend.array_module(settings.device)  # a clear error before any work
+    if elements is None:
+        return [_system_matrix(system, params, check_hermiticity)], [
+            lead_data(system, params=params)
+        ]
+    hams = [_system_matrix(system, p, check_hermiticity) for p in elements]
+    return hams, lead_data_batch(system, elements)
+
+
 def _problem(
     system: System,
     params: Mapping[str, Any] | None,
@@ -182,24 +202,16 @@ def _problem(
     settings: SolverOptions,
 ) -> tuple[Any, list[AnyLeadData], rgf.RGFProblem | None]:
     """Hamiltonian, lead data and the prepared RGF problem (None: use the sparse solver)."""
-    from .transport import _system_matrix, lead_data
-
-    if settings.device == "gpu":
-        _backend.array_module(settings.device)  # a clear error before any work
-    ham = _system_matrix(system, params, check_hermiticity)
-    leads = lead_data(system, params=params)
-    return (
+    (ham,), (leads,) = _inputs(system, params, None, check_hermiticity, settings)
+    problem = _rgf_problem(
+        settings.solver,
         ham,
         leads,
-        _rgf_problem(
-            settings.solver,
-            ham,
-            leads,
-            settings.device,
-            settings.memory_limit,
-            hermitian=check_hermiticity,
-        ),
+        settings.device,
+        settings.memory_limit,
+        hermitian=check_hermiticity,
     )
+    return ham, leads, problem
 
 
 def _batch_problem(
@@ -209,12 +221,7 @@ def _batch_problem(
     settings: SolverOptions,
 ) -> tuple[list[Any], list[list[AnyLeadData]], rgf.RGFProblem | None]:
     """Per element, Hamiltonian and lead data; the RGF problem of all (None: sparse)."""
-    from .transport import _system_matrix, lead_data_batch
-
-    if settings.device == "gpu":
-        _backend.array_module(settings.device)
-    hams = [_system_matrix(system, p, check_hermiticity) for p in elements]
-    leads = lead_data_batch(system, elements)
+    hams, leads = _inputs(system, None, elements, check_hermiticity, settings)
     return hams, leads, _batch_rgf_problem(hams, leads, settings, hermitian=check_hermiticity)
 
 
@@ -629,17 +636,8 @@ def transmission(
         to_lead = _checks.index(to_lead, count, "to_lead")
         from_lead = _checks.index(from_lead, count, "from_lead")
     elements = _params_batch(params)
-    from .transport import _system_matrix, lead_data, lead_data_batch
-
-    if settings.device == "gpu":
-        _backend.array_module(settings.device)  # a clear error before any work
-    if elements is not None:
-        hams = [_system_matrix(syst, p, check_hermiticity) for p in elements]
-        lead_lists = lead_data_batch(syst, elements)
-    else:
-        single = params if isinstance(params, Mapping) else None
-        hams = [_system_matrix(syst, single, check_hermiticity)]
-        lead_lists = [lead_data(syst, params=single)]
+    single = params if isinstance(params, Mapping) else None
+    hams, lead_lists = _inputs(syst, single, elements, check_hermiticity, settings)
     batched = elements is not None
     parts = _parts.independent_parts(hams, lead_lists)
     if parts is None:
