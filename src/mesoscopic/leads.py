@@ -862,7 +862,7 @@ _FACTOR_CACHE_LOCK = threading.Lock()
 def _hop_factors_direct(
     v: ComplexArray,
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], Any, Any, Any]:
-    key = hashlib.blake2b(repr(v.shape).encode() + _canonical_bytes(v), digest_size=20).digest()
+    key = _array_digest(v)
     with _FACTOR_CACHE_LOCK:
         cached = _FACTOR_CACHE.get(key)
         if cached is not None:
