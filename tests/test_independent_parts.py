@@ -14,7 +14,7 @@ from mesoscopic import batch
 from mesoscopic.leads import LeadData
 from mesoscopic.solvers import _parts, sparse
 from mesoscopic.transport import lead_data
-from reference.systems import make_spin_orbit_wire
+from reference.systems import finalized_with_wire_leads, make_spin_orbit_wire
 
 TOLERANCE = 1e-10
 
@@ -70,12 +70,7 @@ def test_an_island_joined_to_no_lead_is_left_out():
     syst[(lat(x, y) for x in range(6) for y in range(3))] = 4.0
     syst[lat.neighbors()] = -1.0
     syst[lat(2, 6)] = 1.0  # a site far from the others: no hopping reaches it
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(3))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    fsys = syst.finalized()
+    fsys = finalized_with_wire_leads(meso, syst, lat, 3)
     energies = [0.7, 1.9]
     stats: dict = {}
     t = batch.transmission(fsys, energies, stats=stats)

@@ -18,7 +18,11 @@ from mesoscopic import batch
 from mesoscopic.solvers import rgf, sparse
 from mesoscopic.system import SelfEnergyLead
 from mesoscopic.transport import lead_data
-from reference.systems import make_disordered_wire, make_spin_orbit_wire
+from reference.systems import (
+    finalized_with_wire_leads,
+    make_disordered_wire,
+    make_spin_orbit_wire,
+)
 
 TOLERANCE = 1e-10
 
@@ -255,12 +259,7 @@ def test_a_value_that_vanishes_in_one_element_keeps_the_structure():
     syst[(lat(x, y) for x in range(6) for y in range(3))] = 4.0
     syst[lat.neighbors()] = -1.0
     syst[lat(2, 1), lat(3, 1)] = lambda a, b, t: -t
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(3))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    fsys = syst.finalized()
+    fsys = finalized_with_wire_leads(meso, syst, lat, 3)
     elements = [dict(t=0.0), dict(t=1.0), dict(t=2.5)]
     t = meso.transmission(fsys, [1.0, 2.5], params=elements, solver="rgf")
     sparse_t = meso.transmission(fsys, [1.0, 2.5], params=elements, solver="sparse")
@@ -399,12 +398,7 @@ def test_a_plan_is_made_again_when_a_coupling_vanishes():
     syst = meso.Builder()
     syst[(lat(x, y) for x in range(8) for y in range(3))] = 4.0
     syst[lat.neighbors()] = hopping
-    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(3))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    fsys = syst.finalized()
+    fsys = finalized_with_wire_leads(meso, syst, lat, 3)
     through = meso.smatrix(fsys, 1.0, params=dict(t_cut=1.0))
     cut = meso.smatrix(fsys, 1.0, params=dict(t_cut=0.0))
     again = meso.smatrix(fsys, 1.0, params=dict(t_cut=1.0))

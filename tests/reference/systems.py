@@ -22,6 +22,17 @@ def _disorder(tag, seed, strength):
     return strength * (rng.random() - 0.5)
 
 
+def finalized_with_wire_leads(kw, syst, lat, width):
+    """`syst` with two leads along x, square-lattice wires `width` sites wide (onsite 4,
+    hopping -1) at y = 0..width-1, finalized."""
+    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
+    lead[(lat(0, y) for y in range(width))] = 4.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
 def make_wire(kw, width=7, length=12):
     lat = kw.lattice.square(1.0, norbs=1)
     syst = kw.Builder()
@@ -31,12 +42,7 @@ def make_wire(kw, width=7, length=12):
 
     syst[(lat(x, y) for x in range(length) for y in range(width))] = onsite
     syst[lat.neighbors()] = -1.0
-    lead = kw.Builder(kw.TranslationalSymmetry((-1, 0)))
-    lead[(lat(0, y) for y in range(width))] = 4.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized(), {"gate": 0.05}, [0.3, 0.7, 1.1, 1.9]
+    return finalized_with_wire_leads(kw, syst, lat, width), {"gate": 0.05}, [0.3, 0.7, 1.1, 1.9]
 
 
 def make_disordered_wire(kw, width=10, length=30, seed=7, strength=2.0):
