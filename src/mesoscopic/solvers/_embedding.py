@@ -415,7 +415,7 @@ def embed_leads(leads: Sequence[AnyLeadData], energy: float) -> list[LeadEmbeddi
             key = _sharing_key(lead)
             if key not in computed:
                 computed[key] = lead.modes(energy)
-            result.append(_from_modes(*computed[key], lead.interface_cell))
+            result.append(_kept_embedding(lead, *computed[key]))
         else:
             result.append(embed_lead(lead, energy, index))
     return result
