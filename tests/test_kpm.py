@@ -833,3 +833,80 @@ def test_kernel_choice_from_the_environment(monkeypatch):
     monkeypatch.setenv("MESOSCOPIC_KPM_KERNEL", "fused")
     rho = kpm.SpectralDensity(chain, num_moments=10, num_vectors=1, rng=0)
     assert rho._state.fused == (kpm._fused_kernels() is not None)
+
+
+def _operator_cases(hamiltonian: sp.csr_matrix) -> dict:
+    """Second operators of every kind a correlator takes (a real one for real H too)."""
+    size = hamiltonian.shape[0]
+    diagonal = sp.diags(np.linspace(-1, 1, size)).tocsr()
+    return {
+        "none": None,
+        "real matrix": diagonal,
+        "complex matrix": sp.csr_matrix(1j * (hamiltonian - hamiltonian.T)),
+        "function": lambda vector: diagonal @ vector,
+    }
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["lattice", "random complex"])
+@pytest.mark.parametrize("operator", ["none", "real matrix", "complex matrix", "function"])
+@pytest.mark.parametrize("mean", [True, False])
+def test_compiled_correlator_gives_the_moments_of_scipys_steps(kind, operator, mean, monkeypatch):
+    # The compiled expansion (whole series per call, the left one conjugated) against
+    # SciPy's step by step: the same numbers, also after add_moments and add_vectors.
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
+    hamiltonian = random_hamiltonian(kind, seed=3)
+    size = hamiltonian.shape[0]
+    phases = np.exp(2j * np.pi * np.random.default_rng(7).random((size, 5)))
+    operator2 = _operator_cases(hamiltonian)[operator]
+    velocity = sp.csr_matrix(1j * (hamiltonian - hamiltonian.T) / 2)
+
+    def make():
+        correlator = kpm.Correlator(
+            hamiltonian, velocity, operator2, num_moments=12, mean=mean, bounds=(-6, 6),
+            vector_factory=list(phases.T), num_vectors=3, accumulate_vectors=True,
+        )  # fmt: skip
+        first = correlator.moments_matrix.copy()
+        correlator.add_moments(4)
+        correlator.add_vectors(2)
+        return first, correlator
+
+    (first_c, compiled), (first_s, stepped) = both_kernels(monkeypatch, make)
+    np.testing.assert_array_equal(first_c, first_s)
+    np.testing.assert_array_equal(compiled.moments_matrix, stepped.moments_matrix)
+    # mu_mn = <O_a r|T_m(H) O_b T_n(H)|r> (O_a^dagger on the left), from dense matrices.
+    rescaled = (hamiltonian.toarray() - compiled._b * np.eye(size)) / compiled._a
+    dense_b = np.eye(size) if operator2 is None else operator2(np.eye(size)) if callable(
+        operator2) else operator2.toarray()  # fmt: skip
+    chebyshev = [np.eye(size), rescaled]
+    while len(chebyshev) < 16:
+        chebyshev.append(2 * rescaled @ chebyshev[-1] - chebyshev[-2])
+    vectors = phases
+    exact = np.array([
+        [np.sum((velocity @ vectors).conj() * (tm @ dense_b @ tn @ vectors), axis=0)
+         for tn in chebyshev] for tm in chebyshev
+    ])  # fmt: skip
+    expected = exact.mean(axis=-1) if mean else np.moveaxis(exact, -1, 0)
+    np.testing.assert_allclose(compiled.moments_matrix, expected, atol=1e-11 * size)
+
+
+@needs_numba
+def test_compiled_correlator_in_threads_and_workspace_reuse(monkeypatch):
+    # Blocks of vectors in threads (each its own workspace) give the averages of one
+    # thread to rounding; a second calculation reuses the workspaces with the same result.
+    hamiltonian, vx, vy = hofstadter_torus(12, 0.2)
+    common = dict(num_moments=30, num_vectors=6, rng=3, bounds=(-4.5, 4.5))
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
+    alone = kpm.Correlator(hamiltonian, vx, vy, **common).moments_matrix
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "3")
+    monkeypatch.setattr(kpm, "_MIN_THREADED_WORK", 1)
+    ran = []
+    original = kpm._in_threads
+    monkeypatch.setattr(
+        kpm, "_in_threads", lambda tasks, threads: ran.append(threads) or original(tasks, threads)
+    )
+    shared = kpm.Correlator(hamiltonian, vx, vy, **common).moments_matrix
+    again = kpm.Correlator(hamiltonian, vx, vy, **common).moments_matrix
+    assert 3 in ran
+    np.testing.assert_allclose(shared, alone, rtol=1e-12, atol=1e-12 * np.abs(alone).max())
+    np.testing.assert_array_equal(again, shared)

@@ -31,7 +31,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["chebyshev_steps_with_overlaps", "column_overlaps", "lag"]
+__all__ = [
+    "chebyshev_series",
+    "chebyshev_steps_with_overlaps",
+    "column_overlaps",
+    "lag",
+    "series_products",
+]
 
 
 def lag(indptr: np.ndarray, indices: np.ndarray) -> int:
@@ -127,3 +133,58 @@ def column_overlaps(
             sums[j] += bra[i, j] * ket[i, j]
     for j in range(width):
         overlaps[j] += sums[j]
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def chebyshev_series(
+    indptr: np.ndarray, indices: np.ndarray, doubled: np.ndarray, series: np.ndarray
+) -> None:  # pragma: no cover - compiled; checked against the SciPy path
+    """Fills ``series[1:]`` with ``T_m(H) V`` for the start block ``series[0] = V``.
+
+    ``doubled`` holds the entries of ``2 H`` (pattern `indptr`, `indices`, unsigned);
+    ``series`` is ``(M, n, w)``: complex blocks, or for a real H the real views of the
+    complex blocks. Order one is ``(2 H V) / 2``, order m + 1 is ``-T_(m-1) + 2 H T_m``
+    with the products of each row added in their stored order: the numbers of SciPy's
+    kernel in `mesoscopic.kpm._Chebyshev` (which keeps the blocks with signs; negation is
+    exact). Each entry is summed in a register, column by column.
+    """
+    count, n_rows, width = series.shape
+    if count < 2:
+        return
+    start, first = series[0], series[1]
+    zero = np.zeros(1, dtype=series.dtype)[0]
+    for i in range(n_rows):
+        low, high = indptr[i], indptr[i + 1]
+        for j in range(width):
+            total = zero
+            for p in range(low, high):
+                total += doubled[p] * start[indices[p], j]
+            first[i, j] = total * 0.5
+    for m in range(1, count - 1):
+        before, current, after = series[m - 1], series[m], series[m + 1]
+        for i in range(n_rows):
+            low, high = indptr[i], indptr[i + 1]
+            for j in range(width):
+                total = -before[i, j]
+                for p in range(low, high):
+                    total += doubled[p] * current[indices[p], j]
+                after[i, j] = total
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def series_products(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, series: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled; checked against the SciPy path
+    """``out[m] = A @ series[m]`` for every order m (A in CSR, indices unsigned; the
+    products of each row added in their stored order, as SciPy's kernel does)."""
+    count, n_rows, width = series.shape
+    zero = np.zeros(1, dtype=out.dtype)[0]
+    for m in range(count):
+        block, target = series[m], out[m]
+        for i in range(n_rows):
+            low, high = indptr[i], indptr[i + 1]
+            for j in range(width):
+                total = zero
+                for p in range(low, high):
+                    total += data[p] * block[indices[p], j]
+                target[i, j] = total

@@ -74,6 +74,7 @@ import itertools
 import math
 import numbers
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
@@ -83,7 +84,6 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.fft import dct
 from scipy.integrate import simpson
-from scipy.linalg.blas import zgemm
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
 try:  # SciPy's sparse-times-dense kernel, which accumulates into its output
@@ -889,6 +889,21 @@ class _Chebyshev:
             )
 
     @classmethod
+    def from_series(cls, doubled: sp.csr_matrix, series: NDArray[np.complex128]) -> _Chebyshev:
+        """The state after the orders ``0..M-1`` of ``series`` (``T_m(H) V``, M >= 2)."""
+        count = series.shape[0]
+        state = cls.__new__(cls)
+        state._doubled = doubled
+        state._negated = _negated(doubled)
+        state._kernels = _fused_kernels()
+        state._lag = None
+        state.start = series[0].copy()
+        state.current = series[count - 1] * cls.sign(count - 1)
+        state.previous = series[count - 2] * cls.sign(count - 2)
+        state.order = count - 1
+        return state
+
+    @classmethod
     def joined(cls, first: _Chebyshev, second: _Chebyshev) -> _Chebyshev:
         """One state for the vectors of two states at the same order."""
         if first.order != second.order:  # pragma: no cover - both follow num_moments
@@ -919,6 +934,62 @@ def _negated(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix((-matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
+#: Largest working array kept per thread between expansions (see `_workspace`).
+_WORKSPACE_BYTES = 1 << 25
+_WORKSPACES = threading.local()
+
+
+def _workspace(slot: str, shape: tuple[int, ...]) -> NDArray[np.complex128]:
+    """An uninitialized complex array for `slot` in this thread, reused between calls.
+
+    A fresh array of megabytes comes from the operating system page by page, each page
+    zeroed on first touch (a third of a small correlator's time, in threads contending for
+    the process's memory map); arrays up to ``_WORKSPACE_BYTES`` are kept for the next
+    expansion of the same shape in the same thread. For temporaries only.
+    """
+    kept: dict[str, NDArray[np.complex128]] = _WORKSPACES.__dict__.setdefault("arrays", {})
+    array = kept.get(slot)
+    if array is None or array.shape != shape:
+        array = np.empty(shape, dtype=complex)
+        if array.nbytes <= _WORKSPACE_BYTES:
+            kept[slot] = array
+        else:
+            kept.pop(slot, None)
+    return array
+
+
+def _conjugated(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """``conj(matrix)`` sharing its index arrays; a real matrix itself."""
+    if not np.iscomplexobj(matrix.data):
+        return matrix
+    return sp.csr_matrix((matrix.data.conj(), matrix.indices, matrix.indptr), shape=matrix.shape)
+
+
+def _series_into(kernels: Any, doubled: sp.csr_matrix, series: NDArray[np.complex128]) -> None:
+    """``series[m] = T_m(H) series[0]`` for all m, by the compiled kernel (real views for a
+    real H)."""
+    blocks = series if np.iscomplexobj(doubled.data) else series.view(float)
+    kernels.chebyshev_series(
+        _unsigned(doubled.indptr), _unsigned(doubled.indices), doubled.data, blocks
+    )
+
+
+def _products_into(
+    kernels: Any,
+    matrix: sp.csr_matrix,
+    series: NDArray[np.complex128],
+    out: NDArray[np.complex128],
+) -> None:
+    """``out[m] = matrix @ series[m]`` for all m, by the compiled kernel."""
+    if np.iscomplexobj(matrix.data):
+        blocks, target = series, out
+    else:
+        blocks, target = series.view(float), out.view(float)
+    kernels.series_products(
+        _unsigned(matrix.indptr), _unsigned(matrix.indices), matrix.data, blocks, target
+    )
+
+
 def _doubled_hamiltonian(hamiltonian: sp.csr_matrix) -> sp.csr_matrix:
     """``2 H`` as a CSR matrix with sorted indices: real (float64) when H is real."""
     matrix = hamiltonian.real if not np.any(hamiltonian.data.imag) else hamiltonian
@@ -936,23 +1007,39 @@ def _block_sizes(total: int, per_vector_bytes: int) -> Iterator[tuple[int, int]]
 #: Fewest vector entries (orbitals x vectors) of an expansion shared by threads: smaller
 #: ones take less time than the threads cost.
 _MIN_THREADED_ENTRIES = 1 << 16
+#: Least work (vectors x orbitals x orders) of a correlator's expansion shared by threads:
+#: about a millisecond of products.
+_MIN_THREADED_WORK = 1 << 18
 
 
 def _vector_blocks(
-    start: int, stop: int, per_vector_bytes: int, size: int, threaded: bool = True
+    start: int,
+    stop: int,
+    per_vector_bytes: int,
+    size: int,
+    threaded: bool = True,
+    *,
+    work_per_vector: int | None = None,
 ) -> tuple[list[tuple[int, int]], int]:
     """The blocks ``(first, last)`` of vectors ``start..stop-1`` and the threads to run them.
 
     The vectors are split in equal parts, one per thread (`default_threads`, unless the
     expansion is small, runs inside a pool thread already, or is not `threaded`), each part
-    into blocks within the working memory. A vector's moments do not depend on the block
-    it is in.
+    into blocks within the working memory. Small: fewer than ``_MIN_THREADED_ENTRIES``
+    vector entries in all, or (`work_per_vector` given, the orbitals times the orders
+    stored per vector) less than ``_MIN_THREADED_WORK`` of it. A vector's moments do not
+    depend on the block it is in.
     """
     from .solvers.rgf import _in_chunk_pool, default_threads
 
     total = stop - start
     threads = 1
-    if threaded and total > 1 and total * size >= _MIN_THREADED_ENTRIES and not _in_chunk_pool():
+    large = (
+        total * size >= _MIN_THREADED_ENTRIES
+        if work_per_vector is None
+        else total * work_per_vector >= _MIN_THREADED_WORK
+    )
+    if threaded and total > 1 and large and not _in_chunk_pool():
         threads = min(default_threads(), total)
     bounds = np.linspace(0, total, threads + 1).astype(int)
     blocks = [
@@ -1711,6 +1798,11 @@ class Correlator(_Expansion):
         # A matrix O_b is applied by the accumulating kernel straight into the stored
         # blocks, with the sign of the order folded into the matrix (exact).
         self._operator2_matrices = _signed_matrices(operator2, self._size)
+        self._operator2_identity = operator2 is None
+        # The left expansion is kept conjugated, conj(T_m(H) O_a |r>) = T_m(H*) conj(O_a |r>)
+        # (exactly: IEEE products and sums commute with conjugation), so that the moment
+        # matrix is a plain product.
+        self._doubled_conj = _conjugated(self._doubled)
         self._omega: NDArray[np.complex128] | None = None  # T_m(H) O_a |r>, (M, n, k)
         self._psi: NDArray[np.complex128] | None = None  # O_b T_n(H) |r>, (M, n, k)
         self._states: tuple[_Chebyshev, _Chebyshev] | None = None
@@ -1812,10 +1904,11 @@ class Correlator(_Expansion):
     def _propagate(
         self, left: _Chebyshev, right: _Chebyshev, first: int, last: int
     ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
-        """``T_m(H) O_a |r>`` and ``O_b T_n(H) |r>`` for orders ``first..last-1``.
+        """``conj(T_m(H) O_a |r>)`` and ``O_b T_n(H) |r>`` for orders ``first..last-1``.
 
         Both as ``(last - first, n, k)`` arrays, one block of the k vectors per order: the
-        layout of the steps, and of the moment-matrix product (no transposes).
+        layout of the steps, and of the moment-matrix product (no transposes). `left`
+        expands ``conj(O_a |r>)`` with ``conj(H)``.
         """
         k = right.start.shape[1]
         count = last - first
@@ -1837,14 +1930,59 @@ class Correlator(_Expansion):
         right.check_growth(self.bounds)
         return omega, psi
 
+    def _series(
+        self, kernels: Any, vectors: NDArray[np.complex128], left_start: NDArray[np.complex128]
+    ) -> tuple[NDArray[np.complex128], NDArray[np.complex128], _Chebyshev, _Chebyshev]:
+        """What `_propagate` gives for all orders from the start, by the compiled kernels.
+
+        The whole expansion of a block in one call that releases the interpreter lock (so
+        blocks of vectors run side by side in threads), the same numbers as the steps of
+        `_Chebyshev`. Returns omega, psi and the two states after the last order.
+        """
+        shape = (self.num_moments, *vectors.shape)
+        kept = self._vector_factory.accumulate  # omega and psi outlive the call
+        omega = np.empty(shape, dtype=complex) if kept else _workspace("omega", shape)
+        omega[0] = left_start
+        _series_into(kernels, self._doubled_conj, omega)
+        matrices = self._operator2_matrices
+        if self._operator2_identity:
+            series = psi = np.empty(shape, dtype=complex) if kept else _workspace("psi", shape)
+        else:
+            series = _workspace("series", shape)
+            psi = np.empty(shape, dtype=complex) if kept else _workspace("psi", shape)
+        series[0] = vectors
+        _series_into(kernels, self._doubled, series)
+        if matrices is not None:
+            _products_into(kernels, matrices[0], series, psi)
+        elif not self._operator2_identity:
+            for n in range(shape[0]):
+                psi[n] = self.operator2(series[n])
+        left = _Chebyshev.from_series(self._doubled_conj, omega)
+        right = _Chebyshev.from_series(self._doubled, series)
+        left.check_growth(self.bounds)
+        right.check_growth(self.bounds)
+        return omega, psi, left, right
+
     def _compute_vectors(self, start: int, stop: int) -> None:
         accumulate = self._vector_factory.accumulate
         # omega and psi, and (mean=False) their transposed copies for the moment matrices.
         vector_bytes = 4 * 16 * self._size * max(self.num_moments, 4)
         # An operator2 that is a function or an operator object need not be thread-safe:
         # only matrices (sparse products) run in threads.
+        kernels = _fused_kernels() if self.num_moments >= 2 else None
+        # Only compiled expansions with matrix operators (or none) run in threads: they
+        # release the interpreter lock, and an operator that is a function or an operator
+        # object need not be thread-safe.
+        threaded = kernels is not None and (
+            self._operator2_identity or self._operator2_matrices is not None
+        )
         ranges, threads = _vector_blocks(
-            start, stop, vector_bytes, self._size, self._operator2_matrices is not None
+            start,
+            stop,
+            vector_bytes,
+            self._size,
+            threaded,
+            work_per_vector=self._size * self.num_moments,
         )
         blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
         starts = []
@@ -1855,12 +1993,15 @@ class Correlator(_Expansion):
                     f"operator1 maps vectors of shape ({self._size},) to shape "
                     f"{left_start.shape[:1]}; it must keep the shape"
                 )
-            starts.append(np.ascontiguousarray(left_start))
+            starts.append(np.ascontiguousarray(left_start.conj()))
 
         def expand(vectors: NDArray[np.complex128], left_start: NDArray[np.complex128]) -> Any:
-            right = _Chebyshev(self._doubled, vectors)
-            left = _Chebyshev(self._doubled, left_start)
-            omega, psi = self._propagate(left, right, 0, self.num_moments)
+            if kernels is not None:
+                omega, psi, left, right = self._series(kernels, vectors, left_start)
+            else:
+                right = _Chebyshev(self._doubled, vectors)
+                left = _Chebyshev(self._doubled_conj, left_start)
+                omega, psi = self._propagate(left, right, 0, self.num_moments)
             moments = _moment_matrices(omega, psi, summed=self.mean)
             if not accumulate:  # only the moments are kept
                 return None, None, None, None, moments
@@ -1901,8 +2042,9 @@ class Correlator(_Expansion):
         """``sum_mn g_m g_n mu_mn Gamma_nm(x)`` at every sampling energy ``x``.
 
         ``Gamma_nm(x) = (x - i n sqrt(1-x^2)) e^{i n arccos x} T_m(x) + (m <-> n)^*``, with the
-        kernel ``g`` (halved at order 0); a row of products per energy, done as two matrix
-        products for all energies at once.
+        kernel ``g`` (halved at order 0); a row of products per energy, done for all
+        energies at once as one real matrix product: ``T(x)`` (real) times ``W^T`` and ``W``
+        side by side (``W`` the weighted moments), their real views.
         """
         n_moments = self.num_moments
         g = np.asarray(self.kernel(np.ones(n_moments)), dtype=float)
@@ -1914,30 +2056,31 @@ class Correlator(_Expansion):
         rotation = np.exp(1j * np.arccos(x)[:, None] * orders)
         chebyshev = rotation.real  # T_n(x) = cos(n arccos x)
         raised = (x[:, None] - 1j * root * orders) * rotation
+        stacked = np.concatenate([np.swapaxes(weighted, -1, -2), weighted], axis=-1)
         with _single_thread_blas():
-            first = np.sum((raised @ weighted) * chebyshev, axis=-1)
-            second = np.sum((chebyshev @ weighted) * raised.conj(), axis=-1)
+            products = (chebyshev @ stacked.view(float)).view(complex)
+        first = np.sum(raised * products[..., :n_moments], axis=-1)
+        second = np.sum(products[..., n_moments:] * raised.conj(), axis=-1)
         return first + second
 
 
 def _moment_matrices(
     omega: NDArray[np.complex128], psi: NDArray[np.complex128], *, summed: bool
 ) -> NDArray[np.complex128]:
-    """``mu_mn = <Omega_m|Psi_n>`` from ``(M, n, k)`` blocks, by BLAS-3 products.
+    """``mu_mn = <Omega_m|Psi_n>`` from ``(M, n, k)`` blocks (omega kept conjugated), by
+    BLAS-3 products.
 
     Summed over the k vectors: one ``(M, n k) x (n k, M)`` product of the blocks as they
-    are stored (BLAS conjugates, no copies); else one ``(k, M, M)`` stack of products.
-    One BLAS thread: for the few-hundred-row products of a KPM expansion, waking the other
-    threads costs more than they save (several times the CPU time on two cores).
+    are stored (no copies; NumPy's product, which releases the interpreter lock); else one
+    ``(k, M, M)`` stack of products. One BLAS thread: for the few-hundred-row products of a
+    KPM expansion, waking the other threads costs more than they save (several times the
+    CPU time on two cores); blocks of vectors run in threads instead.
     """
     count = omega.shape[0]
     with _single_thread_blas():
         if summed:
-            # zgemm's op(A) = A^H on the Fortran view (n k, M) of omega: conj(Omega).
-            left = omega.reshape(count, -1).T
-            right = psi.reshape(count, -1).T
-            return np.asarray(zgemm(1.0, left, right, trans_a=2))
-        left_each = np.ascontiguousarray(omega.transpose(2, 0, 1)).conj()
+            return np.matmul(omega.reshape(count, -1), psi.reshape(count, -1).T)
+        left_each = np.ascontiguousarray(omega.transpose(2, 0, 1))
         right_each = np.ascontiguousarray(psi.transpose(2, 1, 0))
         return np.matmul(left_each, right_each)
 
