@@ -1917,7 +1917,7 @@ def _pencil_eigenproblem(
     standard = _standard_matrix(pencil_l, pencil_r)
     if standard is not None:
         inverted, matrix = standard
-        values, vectors = la.eig(matrix, check_finite=False)
+        values, vectors = np.linalg.eig(matrix)
         ones = np.ones_like(values)
         pair = (ones, values) if inverted else (values, ones)
         return pair, vectors
