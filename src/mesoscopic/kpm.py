@@ -227,6 +227,29 @@ def _phases_into(uniform: NDArray[np.float64], out: NDArray[np.complex128]) -> N
     np.sin(angle, out=pairs[..., 1::2])
 
 
+def _phases_in_place(pairs: NDArray[np.float64]) -> None:
+    """`_phases_into` for uniform numbers held in the real parts (even columns) of `pairs`,
+    the real view of the complex result; large blocks by rows in threads (NumPy's sine and
+    cosine release the interpreter lock; each entry is the same number either way)."""
+    from .solvers.rgf import _in_chunk_pool, default_threads
+
+    def rows(part: NDArray[np.float64]) -> None:
+        angle = part[..., 0::2]
+        np.multiply(angle, 2 * np.pi, out=angle)
+        np.sin(angle, out=part[..., 1::2])
+        np.cos(angle, out=angle)
+
+    threads = 1
+    if pairs.size >= 2 * _MIN_THREADED_ENTRIES and pairs.ndim == 2 and not _in_chunk_pool():
+        threads = min(default_threads(), pairs.shape[0])
+    if threads <= 1:
+        rows(pairs)
+        return
+    edges = np.linspace(0, pairs.shape[0], threads + 1).astype(int)
+    parts = [pairs[a:b] for a, b in itertools.pairwise(edges)]
+    list(_in_threads([functools.partial(rows, part) for part in parts], threads))
+
+
 def _random_phases(rng: Any, n: int) -> NDArray[np.complex128]:
     out = np.empty(n, dtype=complex)
     _phases_into(_uniform(rng, n), out)
@@ -475,15 +498,15 @@ class _RandomPhaseVectors(Iterator[NDArray[np.complex128]]):
     def block(self, count: int) -> NDArray[np.complex128]:
         """The next `count` vectors as the columns of a C-ordered ``(n_orbitals, count)`` array."""
         size = len(self._orbitals)
-        uniform = np.empty((count, size))
-        for row in uniform:
-            row[:] = _uniform(self._generator, size)
-        if self._everywhere:
-            out = np.empty((self._total, count), dtype=complex)
-            _phases_into(uniform.T, out)
-            return out
+        # Each vector's uniform numbers go straight into the real parts of its column,
+        # which become the phases in place (no temporaries of the block's size).
         phases = np.empty((size, count), dtype=complex)
-        _phases_into(uniform.T, phases)
+        pairs = phases.view(float)
+        for column in range(count):
+            pairs[:, 2 * column] = _uniform(self._generator, size)
+        _phases_in_place(pairs)
+        if self._everywhere:
+            return phases
         out = np.zeros((self._total, count), dtype=complex)
         out[self._orbitals] = phases
         return out
@@ -2042,9 +2065,8 @@ class Correlator(_Expansion):
         """``sum_mn g_m g_n mu_mn Gamma_nm(x)`` at every sampling energy ``x``.
 
         ``Gamma_nm(x) = (x - i n sqrt(1-x^2)) e^{i n arccos x} T_m(x) + (m <-> n)^*``, with the
-        kernel ``g`` (halved at order 0); a row of products per energy, done for all
-        energies at once as one real matrix product: ``T(x)`` (real) times ``W^T`` and ``W``
-        side by side (``W`` the weighted moments), their real views.
+        kernel ``g`` (halved at order 0); a row of products per energy, done as two matrix
+        products for all energies at once.
         """
         n_moments = self.num_moments
         g = np.asarray(self.kernel(np.ones(n_moments)), dtype=float)
@@ -2056,11 +2078,9 @@ class Correlator(_Expansion):
         rotation = np.exp(1j * np.arccos(x)[:, None] * orders)
         chebyshev = rotation.real  # T_n(x) = cos(n arccos x)
         raised = (x[:, None] - 1j * root * orders) * rotation
-        stacked = np.concatenate([np.swapaxes(weighted, -1, -2), weighted], axis=-1)
         with _single_thread_blas():
-            products = (chebyshev @ stacked.view(float)).view(complex)
-        first = np.sum(raised * products[..., :n_moments], axis=-1)
-        second = np.sum(products[..., n_moments:] * raised.conj(), axis=-1)
+            first = np.sum((raised @ weighted) * chebyshev, axis=-1)
+            second = np.sum((chebyshev @ weighted) * raised.conj(), axis=-1)
         return first + second
 
 
