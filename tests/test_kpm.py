@@ -910,3 +910,9 @@ def test_compiled_correlator_in_threads_and_workspace_reuse(monkeypatch):
     assert 3 in ran
     np.testing.assert_allclose(shared, alone, rtol=1e-12, atol=1e-12 * np.abs(alone).max())
     np.testing.assert_array_equal(again, shared)
+    # What a thread keeps is bounded: nothing of an expansion larger than the bound.
+    monkeypatch.setattr(kpm, "_WORKSPACE_BYTES", 1000)
+    monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
+    small = kpm.Correlator(hamiltonian, vx, vy, **common).moments_matrix
+    np.testing.assert_allclose(small, alone, rtol=1e-12, atol=1e-12 * np.abs(alone).max())
+    assert sum(a.nbytes for a in kpm._WORKSPACES.arrays.values()) <= 1000

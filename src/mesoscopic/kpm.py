@@ -957,8 +957,8 @@ def _negated(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix((-matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
-#: Largest working array kept per thread between expansions (see `_workspace`).
-_WORKSPACE_BYTES = 1 << 25
+#: Most bytes of working arrays kept per thread between expansions (see `_workspace`).
+_WORKSPACE_BYTES = 1 << 24
 _WORKSPACES = threading.local()
 
 
@@ -967,17 +967,15 @@ def _workspace(slot: str, shape: tuple[int, ...]) -> NDArray[np.complex128]:
 
     A fresh array of megabytes comes from the operating system page by page, each page
     zeroed on first touch (a third of a small correlator's time, in threads contending for
-    the process's memory map); arrays up to ``_WORKSPACE_BYTES`` are kept for the next
+    the process's memory map); up to ``_WORKSPACE_BYTES`` of them are kept for the next
     expansion of the same shape in the same thread. For temporaries only.
     """
     kept: dict[str, NDArray[np.complex128]] = _WORKSPACES.__dict__.setdefault("arrays", {})
-    array = kept.get(slot)
+    array = kept.pop(slot, None)
     if array is None or array.shape != shape:
         array = np.empty(shape, dtype=complex)
-        if array.nbytes <= _WORKSPACE_BYTES:
-            kept[slot] = array
-        else:
-            kept.pop(slot, None)
+    if array.nbytes + sum(other.nbytes for other in kept.values()) <= _WORKSPACE_BYTES:
+        kept[slot] = array
     return array
 
 
