@@ -22,8 +22,10 @@ Our side uses the fused Chebyshev kernel (``mesoscopic._kpm_kernels``, numba: ``
 mesoscopic[fast]``) for the density of states of a real Hamiltonian when numba is importable:
 one pass over the rows per step (or two steps) that also sums the overlaps of the moments,
 where SciPy's kernel takes a pass per product and NumPy two more for the overlaps.
-``--kernel scipy`` times the SciPy path instead (as without numba); the conductivity takes
-SciPy's products either way (complex blocks, no overlaps to fuse).
+``--kernel scipy`` times the SciPy path instead (as without numba). For the conductivity,
+with numba, each block of vectors gets its whole Chebyshev series from one compiled call and
+its moment matrix from NumPy's product, both without the interpreter lock, so the blocks run
+in threads on the cores available (the floor below is one core's).
 
 Kwant runs in this interpreter when importable, or in the one given by ``--kwant-python``
 (a subprocess that runs this file with ``--kwant-json``). Each calculation runs once
