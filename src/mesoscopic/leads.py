@@ -844,10 +844,10 @@ def _hop_factors(v: ComplexArray) -> tuple[NDArray[np.intp], NDArray[np.intp], A
     read off it, so that a lead and its mirror image (hopping ``v^dagger``) get exactly
     swapped factors and can share their eigenproblem.
     """
-    v = v + 0.0  # no negative zeros: v and the dagger of its mirror are the same bytes
+    v = _derived(v, "plain")  # no negative zeros: v and the dagger of its mirror are the same
     if _solved_as_mirror(v):
         # v^dagger = U S W^dagger, so v = W S U^dagger.
-        dagger = v.conj().T + 0.0
+        dagger = _derived(v, "dagger")
         cols, rows, u_dagger, singular, wh_dagger = _hop_factors_direct(dagger)
         return rows, cols, wh_dagger.conj().T, singular, u_dagger.conj().T
     return _hop_factors_direct(v)
@@ -951,15 +951,55 @@ def _block_modes(h: ComplexArray, v: ComplexArray, energy: float) -> _BlockModes
     ``T_ij(B) = T_ji(-B)`` by up to 1e-8 at 1e-12 inside a band.
     """
     if _solved_as_conjugate(h, v):
-        return _conjugate_modes(_block_modes_direct(h.conj() + 0.0, v.conj() + 0.0, energy))
+        conjugates = _derived(h, "conj"), _derived(v, "conj")
+        return _conjugate_modes(_block_modes_direct(*conjugates, energy))
     return _block_modes_direct(h, v, energy)
 
 
 def _solved_as_conjugate(h: ComplexArray, v: ComplexArray) -> bool:
-    """Whether a block is solved through its complex conjugate (see :func:`_block_modes`)."""
-    h_conj, v_conj = h.conj() + 0.0, v.conj() + 0.0
-    conjugate_bytes = _canonical_bytes(h_conj) + _canonical_bytes(v_conj)
-    return conjugate_bytes < _canonical_bytes(h) + _canonical_bytes(v)
+    """Whether a block is solved through its complex conjugate (see :func:`_block_modes`):
+    whether the bytes of ``conj(h), conj(v)`` come before those of ``h, v``.
+
+    ``h`` and its conjugate have the same number of bytes, so the order of the pairs is
+    that of ``h`` and its conjugate, or of ``v`` and its conjugate where those are equal.
+    """
+    first = _conjugate_order(h)
+    return first < 0 if first else _conjugate_order(v) < 0
+
+
+def _conjugate_order(matrix: ComplexArray) -> int:
+    """-1, 0 or 1 as the canonical bytes of ``conj(matrix)`` come before, equal or after
+    those of ``matrix`` (kept for a lead's immutable matrices)."""
+
+    def compute() -> int:
+        mine, conjugate = _canonical_bytes(matrix), _canonical_bytes(matrix.conj())
+        return (conjugate > mine) - (conjugate < mine)
+
+    return int(_array_fact(matrix, "conjugate-order", compute))
+
+
+#: Largest array whose derived arrays (:func:`_derived`) are kept with it.
+_DERIVED_BYTES = 1 << 20
+
+
+def _derived(array: ComplexArray, kind: str) -> ComplexArray:
+    """``conj(array)`` (``kind="conj"``), ``array^dagger`` (``"dagger"``) or `array` itself
+    (``"plain"``), without negative zeros: for a lead's immutable matrices (up to
+    ``_DERIVED_BYTES``) the same immutable array each time, so that its own digests and
+    orders are computed once too."""
+
+    def compute() -> ComplexArray:
+        if kind == "conj":
+            result = array.conj() + 0.0
+        elif kind == "dagger":
+            result = array.conj().T + 0.0
+        else:
+            result = array + 0.0
+        return _immutable(result) if array.nbytes <= _DERIVED_BYTES else result
+
+    if array.nbytes > _DERIVED_BYTES:
+        return compute()
+    return _array_fact(array, "derived " + kind, compute)  # type: ignore[no-any-return]
 
 
 def _conjugate_modes(modes_: _BlockModes) -> _BlockModes:
@@ -1018,7 +1058,7 @@ def _block_modes_direct(h: ComplexArray, v: ComplexArray, energy: float) -> _Blo
     if not _SHARE_MIRROR_MODES:
         found.append((key, _solve_block(h, v, energy, mirror=False)[0]))
     elif _solved_as_mirror(v):
-        dagger = v.conj().T + 0.0
+        dagger = _derived(v, "dagger")
         solved, mirrored = _solve_block(h, dagger, energy, mirror=True)
         found.append((_lead_digest(h, v, energy, dagger=True), solved))
         if mirrored is None:  # the classification is not symmetric here: solve directly
@@ -1732,7 +1772,7 @@ def _shared_pencil_eigenproblem(
             _EIGEN_CACHE.move_to_end(key)
             return cached
     if _solved_as_mirror(v):
-        dagger = v.conj().T
+        dagger = _derived(v, "dagger")
         with _EIGEN_CACHE_LOCK:
             solved = _EIGEN_CACHE.get(_lead_digest(h, v, energy, dagger=True))
         if solved is None:
@@ -1950,7 +1990,7 @@ class _SharedSchur:
                 self._none = True
             else:
                 inverted, matrix = standard
-                t, z = la.schur(matrix, output="complex", check_finite=False)
+                t, z = _schur_form(matrix)
                 self._form = (inverted, t, z)
         if self._form is None:
             if mirror:
@@ -1968,11 +2008,63 @@ class _SharedSchur:
         found = int(np.count_nonzero(select))
         if found != count:
             return None
-        _, reordered, *_, info = la_lapack.ztrsen(select.astype(np.int32), t, z, job="N")
-        if info != 0:
+        reordered = _reordered_schur(t, z, select)
+        if reordered is None:
             return None
         basis = reordered[:, :count]
         return basis[swap] if mirror else basis
+
+
+#: Whether the Schur forms of lead problems are computed by the compiled LAPACK calls of
+#: `mesoscopic._schur_kernel` (numba) where it imports; None: yes. The same numbers as
+#: SciPy's ``schur`` and ``ztrsen``, without the interpreter lock.
+_COMPILED_SCHUR: bool | None = None
+
+
+def _schur_kernels() -> Any:
+    """The compiled Schur kernels, or None (numba missing, or turned off)."""
+    if _COMPILED_SCHUR is False:
+        return None
+    try:
+        from . import _schur_kernel
+    except (ImportError, RuntimeError, OSError):
+        return None
+    return _schur_kernel
+
+
+def _schur_form(matrix: ComplexArray) -> tuple[ComplexArray, ComplexArray]:
+    """``(T, Z)`` of the complex Schur form ``matrix = Z T Z^dagger`` (SciPy's ``schur``)."""
+    kernels = _schur_kernels()
+    if kernels is None:
+        t, z = la.schur(matrix, output="complex", check_finite=False)
+        return t, z
+    n = matrix.shape[0]
+    transposed = np.array(matrix.T, dtype=complex, order="C")  # LAPACK's Fortran order
+    vectors = np.empty((n, n), dtype=complex)
+    values = np.empty(n, dtype=complex)
+    info = kernels.schur(transposed, vectors, values, kernels.LAPACK[0])
+    if info != 0:
+        raise np.linalg.LinAlgError(
+            f"the Schur form of a lead's mode problem was not found (LAPACK zgees info={info})"
+        )
+    return transposed.T, vectors.T
+
+
+def _reordered_schur(
+    t: ComplexArray, z: ComplexArray, select: NDArray[np.bool_]
+) -> ComplexArray | None:
+    """The Schur vectors with the `select`ed eigenvalues first (LAPACK's ``ztrsen``), or
+    None if the reordering fails."""
+    flags = select.astype(np.int32)
+    kernels = _schur_kernels()
+    if kernels is None:
+        _, reordered, *_, info = la_lapack.ztrsen(flags, t, z, job="N")
+        return None if info != 0 else reordered
+    t_copy = np.array(t.T, dtype=complex, order="C")
+    z_copy = np.array(z.T, dtype=complex, order="C")
+    if kernels.reorder(t_copy, z_copy, flags, kernels.LAPACK[1]) != 0:
+        return None
+    return z_copy.T
 
 
 def _decaying_subspace(
@@ -2529,7 +2621,7 @@ def _find_chains(h: ComplexArray, v: ComplexArray) -> _Chains | None:
     # The factors of hop that the general solver uses (those of the conjugate block,
     # conjugated, where it solves that one), so that both give the same reduced coordinates.
     if _solved_as_conjugate(h, v):
-        rank, _, left, right = _hop_split(v.conj() + 0.0)
+        rank, _, left, right = _hop_split(_derived(v, "conj"))
         left, right = left.conj(), right.conj()
     else:
         rank, _, left, right = _hop_split(v)
