@@ -999,7 +999,7 @@ def _derived(array: ComplexArray, kind: str) -> ComplexArray:
 
     if array.nbytes > _DERIVED_BYTES:
         return compute()
-    return _array_fact(array, "derived " + kind, compute)  # type: ignore[no-any-return]
+    return _array_fact(array, "derived " + kind, compute)
 
 
 def _conjugate_modes(modes_: _BlockModes) -> _BlockModes:
