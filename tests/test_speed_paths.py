@@ -731,3 +731,46 @@ def test_a_hamiltonian_the_system_did_not_check_is_checked_by_the_solvers():
             meso.transmission(fsys, [0.5], solver=solver, check_hermiticity=False)
     with pytest.raises(ValueError, match="must be Hermitian"):
         meso.smatrix(fsys, 0.5, check_hermiticity=False)
+
+
+def test_a_hamiltonian_of_constants_is_assembled_once_and_handed_out_as_copies(monkeypatch):
+    # Every value a constant (a matrix per site, as scripts that loop over sites write):
+    # the second call places no value again, and its matrix is the caller's own.
+    lat = meso.lattice.square(norbs=2)
+    syst = meso.Builder()
+    rng = np.random.default_rng(3)
+    for x in range(4):
+        for y in range(3):
+            syst[lat(x, y)] = np.diag(rng.uniform(-1, 1, 2))
+    syst[lat.neighbors()] = -np.eye(2) + 0.1j * np.array([[0, 1], [1, 0]])
+    fsys = syst.finalized()
+    first = fsys.hamiltonian_submatrix(sparse=True).toarray()
+    calls = []
+    group_type = type(fsys._onsite[0])
+    original = group_type.blocks
+    monkeypatch.setattr(
+        group_type, "blocks", lambda g, params: calls.append(g) or original(g, params)
+    )
+    matrix = fsys._hamiltonian_csr(None)
+    assert not calls
+    np.testing.assert_array_equal(matrix.toarray(), first)
+    matrix.data[:] = 0.0  # the caller's copy
+    np.testing.assert_array_equal(fsys._hamiltonian_csr(None).toarray(), first)
+    # A value function makes it evaluated again, as before.
+    syst[lat(0, 0)] = lambda site, v: v * np.eye(2)
+    with_function = syst.finalized()
+    for v in (0.5, 0.25):
+        h = with_function.hamiltonian_submatrix(params=dict(v=v))
+        assert h[0, 0] == v
+
+
+def test_kept_constants_are_checked_when_a_later_call_asks_for_the_check():
+    lat = meso.lattice.chain(norbs=2)
+    syst = meso.Builder()
+    syst[lat(0)] = np.array([[0.0, 1.0], [0.0, 0.0]])  # not Hermitian
+    syst[lat(1)] = np.zeros((2, 2))
+    fsys = syst.finalized()
+    unchecked = fsys._hamiltonian_csr(None, check_hermiticity=False)
+    assert unchecked[0, 1] == 1.0
+    with pytest.raises(ValueError, match="not Hermitian"):
+        fsys._hamiltonian_csr(None, check_hermiticity=True)
