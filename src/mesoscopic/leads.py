@@ -1577,7 +1577,7 @@ def _assemble_block(
     decaying_vectors = vectors[:, decaying]
     defective = False
     if decaying_vectors.shape[1] > 1:
-        singular_dec = la.svdvals(decaying_vectors)
+        singular_dec = np.linalg.svd(decaying_vectors, compute_uv=False)  # releases the lock
         if singular_dec[-1] < _INDEPENDENCE_TOLERANCE * singular_dec[0]:
             # Defective decaying eigenvalues (an exceptional point of the complex band
             # structure): use an orthonormal basis of the decaying deflating subspace instead
@@ -2236,7 +2236,7 @@ def _independent(vecs: ComplexArray) -> bool:
     """
     if vecs.shape[1] == 1:
         return True
-    singular = la.svdvals(vecs)
+    singular = np.linalg.svd(vecs, compute_uv=False)
     return bool(singular[-1] > _INDEPENDENCE_TOLERANCE * singular[0])
 
 

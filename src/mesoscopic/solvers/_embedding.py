@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg as la
 from numpy.typing import ArrayLike, NDArray
 
 from .. import _checks
@@ -241,7 +240,9 @@ def _mode_readout(stab: StabilizedModes) -> ComplexArray:
     if count == 0:
         return np.zeros((0, 0), dtype=complex)
     alpha_out = np.asarray(stab.alpha_out)
-    response = la.solve(alpha_out.T, np.asarray(stab.beta_out).T, check_finite=False).T
+    # NumPy's solve (LAPACK's gesv, as SciPy's) releases the interpreter lock: the leads of
+    # different energies are embedded by threads side by side.
+    response = np.linalg.solve(alpha_out.T, np.asarray(stab.beta_out).T).T
     gamma = 1j * (response - response.conj().T)
     q = alpha_out[:, :count].conj().T @ gamma @ np.asarray(stab.alpha_in)
     # Polar factor by Newton's iteration X <- (X + X^-dagger) / 2: q is unitary to the
