@@ -135,6 +135,22 @@ def column_overlaps(
         overlaps[j] += sums[j]
 
 
+@numba.njit(cache=True, fastmath=False, nogil=True, inline="always")
+def _row_sum(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    block: np.ndarray,
+    row: int,
+    column: int,
+    total: complex,
+) -> complex:  # pragma: no cover - compiled
+    """``total`` plus the products of a CSR row with a column of `block`, in stored order."""
+    for p in range(indptr[row], indptr[row + 1]):
+        total += data[p] * block[indices[p], column]
+    return total
+
+
 @numba.njit(cache=True, fastmath=False, nogil=True)
 def chebyshev_series(
     indptr: np.ndarray, indices: np.ndarray, doubled: np.ndarray, series: np.ndarray
@@ -151,24 +167,16 @@ def chebyshev_series(
     count, n_rows, width = series.shape
     if count < 2:
         return
-    start, first = series[0], series[1]
     zero = np.zeros(1, dtype=series.dtype)[0]
+    start, first = series[0], series[1]
     for i in range(n_rows):
-        low, high = indptr[i], indptr[i + 1]
         for j in range(width):
-            total = zero
-            for p in range(low, high):
-                total += doubled[p] * start[indices[p], j]
-            first[i, j] = total * 0.5
+            first[i, j] = _row_sum(indptr, indices, doubled, start, i, j, zero) * 0.5
     for m in range(1, count - 1):
         before, current, after = series[m - 1], series[m], series[m + 1]
         for i in range(n_rows):
-            low, high = indptr[i], indptr[i + 1]
             for j in range(width):
-                total = -before[i, j]
-                for p in range(low, high):
-                    total += doubled[p] * current[indices[p], j]
-                after[i, j] = total
+                after[i, j] = _row_sum(indptr, indices, doubled, current, i, j, -before[i, j])
 
 
 @numba.njit(cache=True, fastmath=False, nogil=True)
@@ -182,9 +190,5 @@ def series_products(
     for m in range(count):
         block, target = series[m], out[m]
         for i in range(n_rows):
-            low, high = indptr[i], indptr[i + 1]
             for j in range(width):
-                total = zero
-                for p in range(low, high):
-                    total += data[p] * block[indices[p], j]
-                target[i, j] = total
+                target[i, j] = _row_sum(indptr, indices, data, block, i, j, zero)

@@ -14,25 +14,18 @@ matrix LAPACK sees, so the functions take and return transposes (see each).
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 import numba
 import numpy as np
-from numba.extending import get_cython_function_address
+
+from ._cython_lapack import lapack_function
 
 __all__ = ["LAPACK", "reorder", "schur"]
 
-_VOID = ctypes.c_void_p
-
-
-def _lapack(name: str, arguments: int) -> Any:
-    address = get_cython_function_address("scipy.linalg.cython_lapack", name)
-    return ctypes.CFUNCTYPE(None, *([_VOID] * arguments))(address)
-
 
 #: ``(zgees, ztrsen)``: the complex Schur form and its reordering.
-LAPACK = (_lapack("zgees", 15), _lapack("ztrsen", 15))
+LAPACK = (lapack_function("zgees", 15), lapack_function("ztrsen", 15))
 
 
 @numba.njit(cache=True, nogil=True)

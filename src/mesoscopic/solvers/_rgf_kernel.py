@@ -22,7 +22,6 @@ when a sweep runs.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import math
 import os
 import subprocess
@@ -34,23 +33,17 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba.extending import get_cython_function_address
+
+from .._cython_lapack import lapack_function
 
 __all__ = ["KINDS", "LAPACK", "build_in_background", "ready", "sweep"]
 
 #: Codes of the coupling kinds in :func:`sweep`'s ``kind`` array.
 KINDS = {"zero": 0, "scalar": 1, "diagonal": 2, "dense": 3, "sparse": 4}
 
-_VOID = ctypes.c_void_p
-
-
-def _lapack(name: str, arguments: int) -> Any:
-    address = get_cython_function_address("scipy.linalg.cython_lapack", name)
-    return ctypes.CFUNCTYPE(None, *([_VOID] * arguments))(address)
-
 
 #: ``(zgetrf, zgetri)``: LAPACK's complex LU factorization and inverse from the LU.
-LAPACK = (_lapack("zgetrf", 6), _lapack("zgetri", 7))
+LAPACK = (lapack_function("zgetrf", 6), lapack_function("zgetri", 7))
 
 
 @numba.njit(cache=True, nogil=True)
