@@ -978,8 +978,9 @@ def _conjugate_order(matrix: ComplexArray) -> int:
     return int(_array_fact(matrix, "conjugate-order", compute))
 
 
-#: Largest array whose derived arrays (:func:`_derived`) are kept with it.
-_DERIVED_BYTES = 1 << 20
+#: Largest array whose derived arrays (:func:`_derived`) are kept with it (a cell of 128
+#: orbitals): the facts kept hold at most a few tens of megabytes of them.
+_DERIVED_BYTES = 1 << 18
 
 
 def _derived(array: ComplexArray, kind: str) -> ComplexArray:
