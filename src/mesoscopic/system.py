@@ -1329,23 +1329,6 @@ def _assemble(
     )
     structure = None if cache is None else cache.get(key)
     build_indices = not isinstance(structure, tuple)
-    # Every value a constant (no function, no phases): the matrix is the same at every call,
-    # and its sorted values are kept with the structure (once they were checked, if asked).
-    constant = (
-        cache is not None
-        and phases is None
-        and not any(callable(g.value) for g in (*onsite_groups, *hopping_groups))
-    )
-    if constant and not build_indices:
-        assert cache is not None and isinstance(structure, tuple)
-        kept = cache.get(key + " values")
-        if kept is not None and (kept[1] or not check_hermiticity):
-            _, indices, indptr = structure
-            matrix = sp.csr_matrix(
-                (kept[0].copy(), indices.copy(), indptr.copy()), shape=(n_orbitals, n_orbitals)
-            )
-            matrix.has_sorted_indices = True
-            return matrix
 
     def add(
         r_sites: NDArray[np.int64], c_sites: NDArray[np.int64], blocks: NDArray[np.complex128]
@@ -1396,14 +1379,8 @@ def _assemble(
             return sp.coo_matrix((values, (row, col)), shape=(n_orbitals, n_orbitals)).tocsr()
     assert isinstance(structure, tuple)
     order, indices, indptr = structure
-    sorted_values = values[order]
-    if constant:
-        assert cache is not None
-        kept_values = sorted_values.copy()
-        kept_values.flags.writeable = False
-        cache[key + " values"] = (kept_values, check_hermiticity)
     matrix = sp.csr_matrix(
-        (sorted_values, indices.copy(), indptr.copy()), shape=(n_orbitals, n_orbitals)
+        (values[order], indices.copy(), indptr.copy()), shape=(n_orbitals, n_orbitals)
     )
     matrix.has_sorted_indices = True
     return matrix
