@@ -9,6 +9,8 @@ for the same seed, recorded below), batching independence, and clear errors.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -855,6 +857,14 @@ def test_compiled_correlator_gives_the_moments_of_scipys_steps(kind, operator, m
     # The compiled expansion (whole series per call, the left one conjugated) against
     # SciPy's step by step: the same numbers, also after add_moments and add_vectors.
     monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
+    monkeypatch.setattr(kpm, "_COMPILED_SERIES", True)
+    series_calls = []
+    original_series = kpm.Correlator._series
+    monkeypatch.setattr(
+        kpm.Correlator,
+        "_series",
+        lambda self, *a: series_calls.append(1) or original_series(self, *a),
+    )
     hamiltonian = random_hamiltonian(kind, seed=3)
     size = hamiltonian.shape[0]
     phases = np.exp(2j * np.pi * np.random.default_rng(7).random((size, 5)))
@@ -872,6 +882,7 @@ def test_compiled_correlator_gives_the_moments_of_scipys_steps(kind, operator, m
         return first, correlator
 
     (first_c, compiled), (first_s, stepped) = both_kernels(monkeypatch, make)
+    assert series_calls  # the first run took the compiled series
     np.testing.assert_array_equal(first_c, first_s)
     np.testing.assert_array_equal(compiled.moments_matrix, stepped.moments_matrix)
     # mu_mn = <O_a r|T_m(H) O_b T_n(H)|r> (O_a^dagger on the left), from dense matrices.
@@ -912,7 +923,23 @@ def test_compiled_correlator_in_threads_and_workspace_reuse(monkeypatch):
     np.testing.assert_array_equal(again, shared)
     # What a thread keeps is bounded: nothing of an expansion larger than the bound.
     monkeypatch.setattr(kpm, "_WORKSPACE_BYTES", 1000)
+    monkeypatch.setattr(kpm, "_COMPILED_SERIES", True)
     monkeypatch.setenv("MESOSCOPIC_THREADS", "1")
     small = kpm.Correlator(hamiltonian, vx, vy, **common).moments_matrix
     np.testing.assert_allclose(small, alone, rtol=1e-12, atol=1e-12 * np.abs(alone).max())
     assert sum(a.nbytes for a in kpm._WORKSPACES.arrays.values()) <= 1000
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_bounds_far_too_tight_are_refused_also_when_the_vectors_overflow(fused, monkeypatch):
+    # With many moments the Chebyshev vectors overflow to inf and NaN, which compare
+    # False with any limit: that is an error too, not a NaN density.
+    chain = sp.diags([np.ones(49), np.ones(49)], [-1, 1], format="csr")  # spectrum (-2, 2)
+    monkeypatch.setattr(kpm, "_FUSED_KERNEL", fused)
+    common = dict(num_vectors=2, num_moments=500, rng=1, bounds=(-0.2, 0.2))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow on the way
+        with pytest.raises(ValueError, match="vectors grow"):
+            kpm.SpectralDensity(chain, **common)
+        with pytest.raises(ValueError, match="vectors grow"):
+            kpm.Correlator(chain, **common)

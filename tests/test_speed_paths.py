@@ -731,3 +731,25 @@ def test_a_hamiltonian_the_system_did_not_check_is_checked_by_the_solvers():
             meso.transmission(fsys, [0.5], solver=solver, check_hermiticity=False)
     with pytest.raises(ValueError, match="must be Hermitian"):
         meso.smatrix(fsys, 0.5, check_hermiticity=False)
+
+
+def test_a_constant_array_changed_in_place_after_finalization_is_seen_as_in_kwant():
+    # Kwant reads a constant value at every evaluation: an array changed in place after
+    # finalization gives the new Hamiltonian (no evaluation of constants is kept).
+    lat = meso.lattice.chain(norbs=2)
+    onsite = np.zeros((2, 2))
+    syst = meso.Builder()
+    for i in range(5):
+        syst[lat(i)] = onsite
+    syst[lat.neighbors()] = -np.eye(2)
+    lead = meso.Builder(meso.TranslationalSymmetry((-1,)))
+    lead[lat(0)] = np.zeros((2, 2))
+    lead[lat.neighbors()] = -np.eye(2)
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    assert meso.smatrix(fsys, 0.5).transmission(1, 0) == pytest.approx(2.0, abs=1e-12)
+    onsite[0, 0] = 1.0
+    assert fsys.hamiltonian_submatrix()[4, 4] == 1.0
+    assert np.asarray(fsys.hamiltonian(2, 2))[0, 0] == 1.0
+    assert meso.smatrix(fsys, 0.5).transmission(1, 0) < 1.99

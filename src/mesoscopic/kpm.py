@@ -904,8 +904,12 @@ class _Chebyshev:
         return block if self.sign(n) > 0 else -block
 
     def check_growth(self, bounds: tuple[float, float]) -> None:
-        limit = _GROWTH_LIMIT**2 * _real_overlaps(self.start, self.start) + 1e-300
-        if np.any(_real_overlaps(self.current, self.current) > limit):
+        """Raise if a vector grew beyond its start's norm (or overflowed to inf or NaN)."""
+        start = _real_overlaps(self.start, self.start)
+        if not np.all(np.isfinite(start)):
+            raise ValueError("the start vectors of the expansion are not finite (inf or NaN)")
+        limit = _GROWTH_LIMIT**2 * start + 1e-300
+        if not np.all(_real_overlaps(self.current, self.current) <= limit):
             raise ValueError(
                 f"the Chebyshev vectors grow: the spectrum of the Hamiltonian is not inside "
                 f"bounds={bounds}; give wider bounds or leave bounds=None"
@@ -956,6 +960,10 @@ def _negated(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """``-matrix``, sharing its index arrays."""
     return sp.csr_matrix((-matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
+
+#: Whether a correlator's blocks take the compiled series also on one thread (they do in
+#: threads, where they release the interpreter lock; SciPy's steps are faster alone).
+_COMPILED_SERIES = False
 
 #: Most bytes of working arrays kept per thread between expansions (see `_workspace`).
 _WORKSPACE_BYTES = 1 << 24
@@ -1986,11 +1994,11 @@ class Correlator(_Expansion):
 
     def _compute_vectors(self, start: int, stop: int) -> None:
         accumulate = self._vector_factory.accumulate
-        # omega and psi, and (mean=False) their transposed copies for the moment matrices.
-        vector_bytes = 4 * 16 * self._size * max(self.num_moments, 4)
-        # An operator2 that is a function or an operator object need not be thread-safe:
-        # only matrices (sparse products) run in threads.
         kernels = _fused_kernels() if self.num_moments >= 2 else None
+        # omega and psi, and (mean=False) their transposed copies for the moment matrices;
+        # the compiled series keep the right expansion beside psi where O_b is not None.
+        arrays = 4 if kernels is None or self._operator2_identity else 5
+        vector_bytes = arrays * 16 * self._size * max(self.num_moments, 4)
         # Only compiled expansions with matrix operators (or none) run in threads: they
         # release the interpreter lock, and an operator that is a function or an operator
         # object need not be thread-safe.
@@ -2005,6 +2013,9 @@ class Correlator(_Expansion):
             threaded,
             work_per_vector=self._size * self.num_moments,
         )
+        if threads == 1 and not _COMPILED_SERIES:
+            # On one thread SciPy's products step by step are the faster (the same numbers).
+            kernels = None
         blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
         starts = []
         for vectors in blocks:  # operator1 in this thread (it may be any callable)
