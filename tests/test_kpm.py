@@ -386,9 +386,9 @@ def test_results_do_not_depend_on_batching(operator, field, monkeypatch):
     blocks = []
     original = kpm._Chebyshev.__init__
 
-    def counting(self, doubled, start):
+    def counting(self, doubled, start, **options):
         blocks.append(start.shape[1])
-        original(self, doubled, start)
+        original(self, doubled, start, **options)
 
     monkeypatch.setattr(kpm, "_BLOCK_BYTES", 1)
     monkeypatch.setattr(kpm._Chebyshev, "__init__", counting)

@@ -745,17 +745,31 @@ class _Chebyshev:
     ``2 H a_n - a_(n-1)`` with the subtraction done first.
     """
 
-    def __init__(self, doubled: sp.csr_matrix, start: NDArray[np.complex128]) -> None:
+    def __init__(
+        self, doubled: sp.csr_matrix, start: NDArray[np.complex128], *, keep_start: bool = True
+    ) -> None:
         self._doubled = doubled  # 2 H, from _doubled_hamiltonian
         self._negated = _negated(doubled)  # -2 H, sharing the index arrays
         self._kernels = _fused_kernels()
         self._lag: int | None = None
-        self.start = np.ascontiguousarray(start, dtype=complex)
-        self.previous = self.start.copy()
-        self.current = np.zeros_like(self.start)
-        self._accumulate(self._doubled, self.start, self.current)
+        block = np.ascontiguousarray(start, dtype=complex)
+        # Without keep_start the caller gives the block up: it becomes the buffer of c_0,
+        # overwritten by the steps (a block less of memory, and no copy), and only the
+        # norms of the start vectors are kept (for check_growth).
+        self.start: NDArray[np.complex128] | None = block if keep_start else None
+        self._start_norms = None if keep_start else _real_overlaps(block, block)
+        self.previous = block.copy() if keep_start else block
+        self.current = np.zeros_like(block)
+        self._accumulate(self._doubled, block, self.current)
         self.current *= 0.5  # exact: H a_0 = (2 H a_0) / 2
         self.order = 1  # current is c_order, previous c_(order-1)
+
+    def start_norms(self) -> NDArray[np.float64]:
+        """``Re <V_j|V_j>`` of the start vectors."""
+        if self._start_norms is not None:
+            return self._start_norms
+        assert self.start is not None
+        return _real_overlaps(self.start, self.start)
 
     @property
     def real(self) -> bool:
@@ -885,7 +899,11 @@ class _Chebyshev:
         The block returned is overwritten two steps later: use it before asking further.
         """
         if n == 0:
-            return self.start
+            if self.start is not None:
+                return self.start
+            if self.order == 1:  # the given block, not yet overwritten
+                return self.previous
+            raise AssertionError("the start block was not kept")
         while self.order < n:
             matrix = self._doubled if self.order % 2 == 0 else self._negated
             following = self.previous
@@ -905,7 +923,7 @@ class _Chebyshev:
 
     def check_growth(self, bounds: tuple[float, float]) -> None:
         """Raise if a vector grew beyond its start's norm (or overflowed to inf or NaN)."""
-        start = _real_overlaps(self.start, self.start)
+        start = self.start_norms()
         if not np.all(np.isfinite(start)):
             raise ValueError("the start vectors of the expansion are not finite (inf or NaN)")
         limit = _GROWTH_LIMIT**2 * start + 1e-300
@@ -925,6 +943,7 @@ class _Chebyshev:
         state._kernels = _fused_kernels()
         state._lag = None
         state.start = series[0].copy()
+        state._start_norms = None
         state.current = series[count - 1] * cls.sign(count - 1)
         state.previous = series[count - 2] * cls.sign(count - 2)
         state.order = count - 1
@@ -940,7 +959,11 @@ class _Chebyshev:
         joined._negated = first._negated
         joined._kernels = first._kernels
         joined._lag = first._lag
-        joined.start = np.hstack([first.start, second.start])
+        if first.start is not None and second.start is not None:
+            joined.start, joined._start_norms = np.hstack([first.start, second.start]), None
+        else:
+            joined.start = None
+            joined._start_norms = np.concatenate([first.start_norms(), second.start_norms()])
         joined.previous = np.hstack([first.previous, second.previous])
         joined.current = np.hstack([first.current, second.current])
         joined.order = first.order
@@ -1638,9 +1661,11 @@ class SpectralDensity(_Expansion):
         blocks = [self._vector_factory.block(first, last, self._size) for first, last in ranges]
 
         def expand(block: NDArray[np.complex128]) -> tuple[_Chebyshev, Any, Any]:
-            state = _Chebyshev(self._doubled, block)
+            # The blocks are this calculation's own: without an operator the start vectors
+            # are needed only for mu_0 and mu_1, taken before the first step.
+            state = _Chebyshev(self._doubled, block, keep_start=self.operator is not None)
             if self.operator is None:
-                v0 = state.start
+                v0 = state.signed(0)
                 mu01 = np.stack([_real_overlaps(v0, v0), _real_overlaps(v0, state.current)])
             else:
                 mu01 = np.zeros((2, block.shape[1]), dtype=complex)  # unused: an operator
@@ -1684,6 +1709,7 @@ class SpectralDensity(_Expansion):
                     rows.append(2 * sign * _real_overlaps(t_next, t_n) - mu01[1])
         else:
             for index in range(first, last):
+                assert state.start is not None  # kept where there is an operator
                 rows.append(_expectations(self.operator, state.start, state.vector(index)))
         state.check_growth(self.bounds)
         return np.stack(rows, axis=1)
@@ -1939,7 +1965,7 @@ class Correlator(_Expansion):
         layout of the steps, and of the moment-matrix product (no transposes). `left`
         expands ``conj(O_a |r>)`` with ``conj(H)``.
         """
-        k = right.start.shape[1]
+        k = right.current.shape[1]
         count = last - first
         omega = np.empty((count, self._size, k), dtype=complex)
         matrices = self._operator2_matrices
