@@ -39,8 +39,13 @@ cache), and sums the overlaps of the moments, where SciPy's kernel takes a pass 
 and the overlaps two more. The Chebyshev vectors are the same numbers; the moments agree to
 rounding (the overlaps are summed in another order). It is compiled on first use and kept
 in numba's on-disk cache. ``MESOSCOPIC_KPM_KERNEL=scipy`` forces SciPy's kernel. Complex
-Hamiltonians and the Kubo-Bastin products keep SciPy's kernel, whose complex product is
-faster than the compiled loop. With numba the benchmark times the fused kernel (its
+Hamiltonians keep SciPy's kernel for the density of states, whose complex product is
+faster than the compiled loop on one thread. The Kubo-Bastin correlator, where its blocks
+of vectors run in threads, takes each block's whole Chebyshev series (and ``O_b`` on it)
+from compiled loops that release the interpreter lock (the same numbers as SciPy's steps;
+the left series is kept conjugated, so that the moment matrix is NumPy's plain product,
+which releases it too); on one thread it keeps SciPy's steps. With numba the benchmark
+times the fused kernel (its
 ``--kernel scipy`` the SciPy path, as without numba); it measures both after an untimed
 warm-up run, so numba's compilation is not in its times. Results do not depend on how
 the vectors are batched: a spectral density built with 10 vectors equals, bit for bit, one
