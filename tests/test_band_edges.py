@@ -332,3 +332,39 @@ def test_selfenergy_and_transmission_a_hair_outside_each_subband(offset):
             assert np.max(np.abs(gamma - sources @ sources.conj().T)) < 1e-14
         transmission = meso.smatrix(fsys, energy).transmission(1, 0)
         assert abs(transmission - _fisher_lee_transmission(fsys, energy, sigmas)) < bound
+
+
+def test_modes_next_to_a_crossing_of_degenerate_bands_are_smooth_in_the_energy():
+    # A chain of two-orbital sites with a two-site lead cell: its bands fold onto each other
+    # and cross linearly at k = pi, E = 0, each twice (the orbitals). Next to the crossing
+    # the four solutions lie within ~E of each other, and their own eigenvectors are only
+    # accurate to eps / E along each other: taken one by one they put errors of 1e-7 into
+    # T at E = 1e-9. The transmission must be a smooth function of the energy there.
+    lat = meso.lattice.chain(norbs=2)
+    syst = meso.Builder()
+    rng = np.random.default_rng(4)
+    for i in range(6):
+        a = rng.uniform(-0.5, 0.5, (2, 2))
+        syst[lat(i)] = (a + a.T) / 2
+    syst[lat.neighbors()] = -np.eye(2)
+    lead = meso.Builder(meso.TranslationalSymmetry((-2,)))
+    lead[lat(0)] = np.zeros((2, 2))
+    lead[lat(1)] = np.zeros((2, 2))
+    lead[lat.neighbors()] = -np.eye(2)
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    fsys = syst.finalized()
+    energies = np.array([-1e-9, -1e-12, 1e-14, 1e-12, 1e-9])
+    values = []
+    for energy in energies:
+        s = meso.smatrix(fsys, energy)
+        assert [s.num_propagating(k) for k in range(2)] == [2, 2]
+        assert np.max(np.abs(s.data.conj().T @ s.data - np.eye(4))) < 1e-12
+        values.append(s.transmission(1, 0))
+    values = np.array(values)
+    # The line through the values at +-1e-12 (slope ~0.3), checked 1e-9 away.
+    slope = (values[3] - values[1]) / (energies[3] - energies[1])
+    line = values[2] + slope * (energies - energies[2])
+    np.testing.assert_allclose(values, line, rtol=0, atol=1e-11)
+    batched = meso.transmission(fsys, energies, 1, 0)
+    np.testing.assert_allclose(batched, values, rtol=0, atol=1e-12)

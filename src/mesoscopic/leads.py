@@ -191,6 +191,12 @@ POLE_ENERGY_SHIFT = 1e-9
 _HERMITIAN_TOLERANCE = 1e-10
 _INDEPENDENCE_TOLERANCE = 1e-4
 _NULL_SPACE_TOLERANCE = 1e-9
+# Solutions of a cluster closer than this in lambda (but not equal) are taken together as
+# one eigenspace at their mean lambda: their individual eigenvectors are accurate only to
+# about eps / spread along each other, worse than the spread itself (the error of the
+# common lambda) below about sqrt(eps).
+_SEPARATE_EIGENVECTORS = 1e-8
+_EPS = float(np.finfo(float).eps)
 # A cluster of candidates whose moduli leave the unit circle by more than this is checked
 # against the band structure; a gap wider than this (times ||hop||) makes it evanescent.
 _OFF_CIRCLE_CHECK = 1e-10
@@ -1362,6 +1368,30 @@ class _BlockSolve:
         Returns ``(basis, basis_lam, velocity, coefficients, waves, num_edges)``.
         """
         num_edges = 0
+        lam = self.lam_unit[cluster]
+        spread = float(np.max(np.abs(lam - lam0)))
+        gaps = np.abs(lam[:, None] - lam[None, :])[np.triu_indices(lam.size, 1)]
+        # Exactly degenerate members (a rounding apart, e.g. two orbitals) are not refined
+        # (_refined_close_eigenpairs), so distinct ones close to them keep eigenvectors
+        # accurate only to eps / spread along each other.
+        unrefined = gaps.size > 0 and float(np.min(gaps)) <= _REFINE_MARGIN * _EPS
+        if (
+            unrefined
+            and 0 < spread <= _SEPARATE_EIGENVECTORS
+            and _independent(self.vectors[:, members])
+        ):
+            # Distinct solutions too close for their own eigenvectors (each accurate only
+            # to eps / spread along the others, while their span is accurate): an
+            # orthonormal basis of the span at the mean lambda, an error of the spread.
+            basis = la.qr(self.vectors[:, members], mode="economic")[0]
+            basis_lam = np.full(basis.shape[1], lam0)
+            try:
+                velocity, coefficients, waves = self.velocity_basis(basis, lam0)
+            except la.LinAlgError:
+                pass
+            else:
+                if np.max(np.abs(velocity)) <= 2.5 * self.singular[0]:
+                    return basis, basis_lam, velocity, coefficients, waves, num_edges
         if _independent(self.vectors[:, members]):
             # Each eigenvector keeps its own eigenvalue: close but distinct eigenvalues
             # (bands crossing the energy at nearby k) then keep exact Bloch solutions, and
