@@ -1377,7 +1377,7 @@ class _BlockSolve:
         unrefined = gaps.size > 0 and float(np.min(gaps)) <= _REFINE_MARGIN * _EPS
         if (
             unrefined
-            and 0 < spread <= _SEPARATE_EIGENVECTORS
+            and _REFINE_MARGIN * _EPS < spread <= _SEPARATE_EIGENVECTORS
             and _independent(self.vectors[:, members])
         ):
             # Distinct solutions too close for their own eigenvectors (each accurate only
