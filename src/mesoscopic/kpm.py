@@ -220,22 +220,15 @@ def _uniform(rng: Any, n: int) -> NDArray[np.float64]:
     return np.asarray(rng.random_sample(n), dtype=float)
 
 
-def _phases_into(uniform: NDArray[np.float64], out: NDArray[np.complex128]) -> None:
-    """``out = exp(2 pi i u)``, written as cos and sin of ``2 pi u`` into `out`'s real view.
+def _phases_in_place(pairs: NDArray[np.float64]) -> None:
+    """``exp(2 pi i u)`` for uniform numbers ``u`` held in the real parts (even columns) of
+    `pairs`, the real view of the complex result: cos and sin of ``2 pi u`` written in place.
 
     NumPy's complex ``exp(2j * pi * u)`` (Kwant's phases) is ``cos + i sin`` of the same
-    angle, without the complex temporaries; `uniform` has `out`'s shape.
+    angle, without the complex temporaries. Large blocks are done by rows in threads
+    (NumPy's sine and cosine release the interpreter lock; each entry is the same number
+    either way).
     """
-    angle = np.multiply(uniform, 2 * np.pi)
-    pairs = out.view(float)
-    np.cos(angle, out=pairs[..., 0::2])
-    np.sin(angle, out=pairs[..., 1::2])
-
-
-def _phases_in_place(pairs: NDArray[np.float64]) -> None:
-    """`_phases_into` for uniform numbers held in the real parts (even columns) of `pairs`,
-    the real view of the complex result; large blocks by rows in threads (NumPy's sine and
-    cosine release the interpreter lock; each entry is the same number either way)."""
     from .solvers.rgf import _in_chunk_pool, default_threads
 
     def rows(part: NDArray[np.float64]) -> None:
@@ -257,7 +250,9 @@ def _phases_in_place(pairs: NDArray[np.float64]) -> None:
 
 def _random_phases(rng: Any, n: int) -> NDArray[np.complex128]:
     out = np.empty(n, dtype=complex)
-    _phases_into(_uniform(rng, n), out)
+    pairs = out.view(float)
+    pairs[0::2] = _uniform(rng, n)
+    _phases_in_place(pairs)
     return out
 
 
@@ -1863,7 +1858,7 @@ class Correlator(_Expansion):
         # (exactly: IEEE products and sums commute with conjugation), so that the moment
         # matrix is a plain product.
         self._doubled_conj = _conjugated(self._doubled)
-        self._omega: NDArray[np.complex128] | None = None  # T_m(H) O_a |r>, (M, n, k)
+        self._omega: NDArray[np.complex128] | None = None  # conj(T_m(H) O_a |r>), (M, n, k)
         self._psi: NDArray[np.complex128] | None = None  # O_b T_n(H) |r>, (M, n, k)
         self._states: tuple[_Chebyshev, _Chebyshev] | None = None
         # mu_mn summed over the vectors (mean=True), or one matrix per vector (mean=False).
