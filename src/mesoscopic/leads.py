@@ -997,16 +997,14 @@ def _derived(array: ComplexArray, kind: str) -> ComplexArray:
 
     def compute() -> ComplexArray:
         if kind == "conj":
-            result = array.conj() + 0.0
-        elif kind == "dagger":
-            result = array.conj().T + 0.0
-        else:
-            result = array + 0.0
-        return _immutable(result) if array.nbytes <= _DERIVED_BYTES else result
+            return array.conj() + 0.0
+        if kind == "dagger":
+            return array.conj().T + 0.0
+        return array + 0.0
 
     if array.nbytes > _DERIVED_BYTES:
         return compute()
-    return _array_fact(array, "derived " + kind, compute)
+    return _array_fact(array, "derived " + kind, lambda: _immutable(compute()))
 
 
 def _conjugate_modes(modes_: _BlockModes) -> _BlockModes:
@@ -1367,51 +1365,33 @@ class _BlockSolve:
 
         Returns ``(basis, basis_lam, velocity, coefficients, waves, num_edges)``.
         """
-        num_edges = 0
-        lam = self.lam_unit[cluster]
-        spread = float(np.max(np.abs(lam - lam0)))
-        gaps = np.abs(lam[:, None] - lam[None, :])[np.triu_indices(lam.size, 1)]
-        # Exactly degenerate members (a rounding apart, e.g. two orbitals) are not refined
-        # (_refined_close_eigenpairs), so distinct ones close to them keep eigenvectors
-        # accurate only to eps / spread along each other.
-        unrefined = gaps.size > 0 and float(np.min(gaps)) <= _REFINE_MARGIN * _EPS
-        if (
-            unrefined
-            and _REFINE_MARGIN * _EPS < spread <= _SEPARATE_EIGENVECTORS
-            and _independent(self.vectors[:, members])
-        ):
-            # Distinct solutions too close for their own eigenvectors (each accurate only
-            # to eps / spread along the others, while their span is accurate): an
-            # orthonormal basis of the span at the mean lambda, an error of the spread.
-            basis = la.qr(self.vectors[:, members], mode="economic")[0]
-            basis_lam = np.full(basis.shape[1], lam0)
-            try:
-                velocity, coefficients, waves = self.velocity_basis(basis, lam0)
-            except la.LinAlgError:
-                pass
-            else:
-                if np.max(np.abs(velocity)) <= 2.5 * self.singular[0]:
-                    return basis, basis_lam, velocity, coefficients, waves, num_edges
-        if _independent(self.vectors[:, members]):
+        vectors = self.vectors[:, members]
+        if _independent(vectors):
+            if self._common_lambda(cluster, lam0):
+                # Distinct solutions too close for their own eigenvectors (each accurate
+                # only to eps / spread along the others, while their span is accurate): an
+                # orthonormal basis of the span at the mean lambda, an error of the spread.
+                basis = la.qr(vectors, mode="economic")[0]
+                found = self._plausible_velocities(basis, lam0)
+                if found is not None:
+                    return basis, np.full(basis.shape[1], lam0), *found, 0
             # Each eigenvector keeps its own eigenvalue: close but distinct eigenvalues
             # (bands crossing the energy at nearby k) then keep exact Bloch solutions, and
             # exactly degenerate ones are mixed by the velocity diagonalization at no cost.
-            basis, basis_lam = self.vectors[:, members], self.lam_unit[cluster]
-            try:
-                if cluster.size == 1:  # the common case, solved for all at once
-                    position = int(cluster[0])
-                    norm = self.single_norms[position]
-                    velocity = np.array([self.single_currents[position] / norm])
-                    coefficients = np.array([[1.0 / math.sqrt(norm)]], dtype=complex)
-                    waves = self.single_waves[:, position : position + 1]
-                else:
-                    velocity, coefficients, waves = self.velocity_basis(basis, basis_lam)
-            except la.LinAlgError:  # norm matrix not positive definite: dependent vectors
-                pass
+            basis_lam = self.lam_unit[cluster]
+            if cluster.size == 1:  # the common case, solved for all at once
+                position = int(cluster[0])
+                norm = self.single_norms[position]
+                single = (
+                    np.array([self.single_currents[position] / norm]),
+                    np.array([[1.0 / math.sqrt(norm)]], dtype=complex),
+                    self.single_waves[:, position : position + 1],
+                )
+                found = single if self._plausible(single[0]) else None
             else:
-                # |dE/dk| <= 2 ||hop||: anything larger means nearly dependent eigenvectors.
-                if np.max(np.abs(velocity)) <= 2.5 * self.singular[0]:
-                    return basis, basis_lam, velocity, coefficients, waves, num_edges
+                found = self._plausible_velocities(vectors, basis_lam)
+            if found is not None:
+                return vectors, basis_lam, *found, 0
         pencil = self.pencil
         basis, num_edges = _eigenspace(
             pencil.matrix_l, pencil.matrix_r, lam0, members.size, self.energy
@@ -1419,6 +1399,35 @@ class _BlockSolve:
         basis_lam = np.full(basis.shape[1], lam0)
         velocity, coefficients, waves = self.velocity_basis(basis, lam0)
         return basis, basis_lam, velocity, coefficients, waves, num_edges
+
+    def _common_lambda(self, cluster: NDArray[np.intp], lam0: complex) -> bool:
+        """Whether a cluster's solutions are taken as one eigenspace at their mean lambda:
+        distinct (spread above a rounding, at most _SEPARATE_EIGENVECTORS) beside exactly
+        degenerate ones (a rounding apart, e.g. two orbitals), which are not refined
+        (_refined_close_eigenpairs), so that the distinct ones keep eigenvectors accurate
+        only to eps / spread along each other."""
+        lam = self.lam_unit[cluster]
+        if lam.size < 2:
+            return False
+        spread = float(np.max(np.abs(lam - lam0)))
+        gaps = np.abs(lam[:, None] - lam[None, :])[np.triu_indices(lam.size, 1)]
+        rounding = _REFINE_MARGIN * _EPS
+        return bool(np.min(gaps) <= rounding < spread <= _SEPARATE_EIGENVECTORS)
+
+    def _plausible(self, velocity: FloatArray) -> bool:
+        """|dE/dk| <= 2 ||hop||: anything larger means nearly dependent eigenvectors."""
+        return bool(np.max(np.abs(velocity)) <= 2.5 * self.singular[0])
+
+    def _plausible_velocities(
+        self, basis: ComplexArray, lam: complex | ComplexArray
+    ) -> tuple[FloatArray, ComplexArray, ComplexArray] | None:
+        """:meth:`velocity_basis`, or None where the norm matrix is not positive definite
+        (dependent vectors) or the velocities are implausible."""
+        try:
+            found = self.velocity_basis(basis, lam)
+        except la.LinAlgError:
+            return None
+        return found if self._plausible(found[0]) else None
 
     def _add_band_edge_pair(self, cluster: NDArray[np.intp], lam0: complex) -> bool:
         """Two solutions too close to be told apart by the pencil: a band edge, or an
