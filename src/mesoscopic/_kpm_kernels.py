@@ -20,6 +20,11 @@ row's entries in their stored order, as SciPy's kernel does: the Chebyshev vecto
 same numbers either way. The overlaps are summed row after row for each column, so a
 vector's moments do not depend on the other vectors of its block.
 
+For the Kubo-Bastin correlator, `chebyshev_series` fills a block's whole series
+``T_m(H) V`` in one call and `series_products` applies a sparse operator to every order,
+both without the interpreter lock (blocks of vectors run side by side in threads), with the
+numbers of SciPy's kernel step by step.
+
 `mesoscopic.kpm` imports this module (and numba) only when a calculation runs, so
 ``import mesoscopic`` stays fast, and uses SciPy's kernel when numba is missing.
 ``cache=True`` keeps the compiled code on disk: the compilation (seconds) happens once per
