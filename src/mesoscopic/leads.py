@@ -1144,7 +1144,9 @@ class _BlockSolve:
     ) -> None:
         self.h, self.v, self.energy, self.pencil = h, v, energy, pencil
         self.rank, self.singular = pencil.rank, pencil.singular
-        (alpha, beta), vectors = _shared_pencil_eigenproblem(h, v, energy, pencil)
+        solution = _shared_pencil_eigenproblem(h, v, energy, pencil)
+        (alpha, beta), vectors = solution.pair, solution.vectors
+        self.schur = solution.schur
         size = np.hypot(np.abs(alpha), np.abs(beta))
         pencil_norm = math.hypot(np.linalg.norm(pencil.matrix_l), np.linalg.norm(pencil.matrix_r))
         if np.any(size < 1e-13 * pencil_norm):
@@ -1544,7 +1546,7 @@ class _BlockSolve:
         all_waves = np.array(self.prop_waves).T if self.prop_waves else np.zeros((n, 0), complex)
         outgoing = np.flatnonzero(velocities > 0)
         incoming = np.flatnonzero(velocities < 0)
-        shared = _SharedSchur(self.pencil.matrix_l, self.pencil.matrix_r)
+        shared = _SharedSchur(self.pencil.matrix_l, self.pencil.matrix_r, self.schur)
         solved = _assemble_block(
             self.pencil, self.alpha, self.beta, self.vectors, self.decaying, self.growing,
             all_vectors, all_waves, momenta, velocities, outgoing, incoming, self.edge_out,
@@ -1709,10 +1711,8 @@ def _remove_cross_currents(
         velocities[j] = math.copysign(1 / float(np.vdot(first, first).real), flux)
 
 
-#: Recent pencil eigenproblems: digest of (h_cell, hop, energy) -> ((alpha, beta), vectors).
-_EIGEN_CACHE: OrderedDict[bytes, tuple[tuple[ComplexArray, ComplexArray], ComplexArray]] = (
-    OrderedDict()
-)
+#: Recent pencil eigenproblems: digest of (h_cell, hop, energy) -> ``_Eigensolution``.
+_EIGEN_CACHE: OrderedDict[bytes, _Eigensolution] = OrderedDict()
 _EIGEN_CACHE_SIZE = 4
 _EIGEN_CACHE_LOCK = threading.Lock()
 
@@ -1790,9 +1790,19 @@ def _canonical_bytes(matrix: ComplexArray) -> bytes:
     return (np.ascontiguousarray(matrix) + 0.0).tobytes()
 
 
+@dataclass(frozen=True, eq=False)
+class _Eigensolution:
+    """A pencil's eigenvalues ``lambda = alpha / beta``, right eigenvectors (columns) and,
+    where they came from one, the Schur form of its standard matrix (:class:`_SchurForm`)."""
+
+    pair: tuple[ComplexArray, ComplexArray]
+    vectors: ComplexArray
+    schur: _SchurForm | None = None
+
+
 def _shared_pencil_eigenproblem(
     h: ComplexArray, v: ComplexArray, energy: float, pencil: _Pencil
-) -> tuple[tuple[ComplexArray, ComplexArray], ComplexArray]:
+) -> _Eigensolution:
     """:func:`_pencil_eigenproblem`, shared between a lead and its mirror image.
 
     A lead with hopping ``hop^dagger`` instead of ``hop`` (the other end of a wire, whose
@@ -1818,14 +1828,16 @@ def _shared_pencil_eigenproblem(
         if solved is None:
             mirror = _stabilized_pencil(h, dagger, energy)
             solved = _shared_pencil_eigenproblem(h, dagger, energy, mirror)
-        (alpha, beta), vectors = solved
+        alpha, beta = solved.pair
         rank = pencil.rank
-        result = (beta, alpha), vectors[np.r_[rank : 2 * rank, 0:rank]]
+        result = _Eigensolution((beta, alpha), solved.vectors[np.r_[rank : 2 * rank, 0:rank]])
     else:
-        result = _refined_close_eigenpairs(
-            h, v, energy, pencil, *_pencil_eigenproblem(pencil.matrix_l, pencil.matrix_r)
+        direct = _pencil_eigenproblem(pencil.matrix_l, pencil.matrix_r)
+        pair, vectors = _refined_close_eigenpairs(
+            h, v, energy, pencil, direct.pair, direct.vectors
         )
-    for array in (*result[0], result[1]):
+        result = _Eigensolution(pair, vectors, direct.schur)
+    for array in (*result.pair, result.vectors):
         array.flags.writeable = False
     with _EIGEN_CACHE_LOCK:
         _EIGEN_CACHE[key] = result
@@ -1983,26 +1995,90 @@ def _standard_matrix(
     return inverted, la.lu_solve(lu, other, check_finite=False)
 
 
-def _pencil_eigenproblem(
-    pencil_l: ComplexArray, pencil_r: ComplexArray
-) -> tuple[tuple[ComplexArray, ComplexArray], ComplexArray]:
+def _pencil_eigenproblem(pencil_l: ComplexArray, pencil_r: ComplexArray) -> _Eigensolution:
     """Eigenvalues ``lambda = alpha / beta`` and right eigenvectors of ``L x = lambda R x``.
 
     Where ``R`` (or ``L``) is well conditioned the pencil is reduced to the standard problem
     of ``R^{-1} L`` (or ``L^{-1} R``, eigenvalues ``1 / lambda``), about five times faster
     than the QZ algorithm, losing at most a factor ``1 / _STANDARD_EIGEN_RCOND`` of accuracy;
     otherwise (a singular or ill-conditioned pencil: strongly evanescent modes, flat bands)
-    QZ handles the eigenvalues as ratios that are never formed when ``beta = 0``.
+    QZ handles the eigenvalues as ratios that are never formed when ``beta = 0``. The
+    standard problem is solved by ``zgeev``'s steps with the compiled kernels, which keep
+    the Schur form for the decaying subspace (:class:`_SharedSchur`); without them by
+    NumPy's ``eig``. The eigenvectors have unit norm, their largest component real.
     """
     standard = _standard_matrix(pencil_l, pencil_r)
     if standard is not None:
         inverted, matrix = standard
-        values, vectors = np.linalg.eig(matrix)
+        kernels = _schur_kernels()
+        form = None
+        if kernels is None:
+            values, vectors = np.linalg.eig(matrix)
+        else:
+            values, vectors, form = _compiled_eigen(kernels, matrix, inverted)
         ones = np.ones_like(values)
         pair = (ones, values) if inverted else (values, ones)
-        return pair, vectors
+        return _Eigensolution(pair, vectors, form)
     homogeneous, vectors = la.eig(pencil_l, pencil_r, homogeneous_eigvals=True, check_finite=False)
-    return (homogeneous[0], homogeneous[1]), vectors
+    return _Eigensolution((homogeneous[0], homogeneous[1]), vectors)
+
+
+def _compiled_eigen(
+    kernels: Any, matrix: ComplexArray, inverted: bool
+) -> tuple[ComplexArray, ComplexArray, _SchurForm]:
+    """Eigenvalues, unit eigenvectors (as ``zgeev`` normalizes them) and the Schur form of
+    the balanced `matrix`, from one decomposition (`mesoscopic._schur_kernel.eigen`)."""
+    n = matrix.shape[0]
+    transposed = np.array(matrix.T, dtype=complex, order="C")  # LAPACK's Fortran order
+    schur_vectors = np.empty((n, n), dtype=complex)
+    vectors = np.empty((n, n), dtype=complex)
+    values = np.empty(n, dtype=complex)
+    scale = np.empty(n)
+    bounds = np.zeros(2, dtype=np.int32)
+    info = kernels.eigen(transposed, schur_vectors, vectors, values, scale, bounds, *kernels.EIGEN)
+    if info != 0:
+        raise np.linalg.LinAlgError(
+            f"the eigenproblem of a lead's modes did not converge (LAPACK info={info})"
+        )
+    vectors = vectors.T / np.linalg.norm(vectors, axis=1)
+    if n:
+        largest = np.argmax(vectors.real**2 + vectors.imag**2, axis=0)
+        top = vectors[largest, np.arange(n)]
+        vectors *= top.conj() / np.abs(top)
+        vectors[largest, np.arange(n)] = np.abs(top)
+    form = _SchurForm(inverted, transposed.T, schur_vectors.T, scale, bounds)
+    return values, vectors, form
+
+
+@dataclass(frozen=True, eq=False)
+class _SchurForm:
+    """Complex Schur form ``Z T Z^dagger`` of a lead's standard matrix ``A`` (`inverted`:
+    ``L^{-1} R``, else ``R^{-1} L``), or, with `scale`, of its balanced form
+    ``D^-1 P^T A P D`` (LAPACK's ``zgebal``: `scale` and `bounds` as it gives them)."""
+
+    inverted: bool
+    t: ComplexArray
+    z: ComplexArray
+    scale: FloatArray | None = None
+    bounds: NDArray[np.int32] | None = None
+
+    def subspace(self, select: NDArray[np.bool_]) -> ComplexArray | None:
+        """Orthonormal basis of the invariant subspace of ``A`` of the `select`ed
+        eigenvalues (of ``diag(T)``), or None if the reordering fails."""
+        count = int(np.count_nonzero(select))
+        reordered = _reordered_schur(self.t, self.z, select)
+        if reordered is None:
+            return None
+        basis = reordered[:, :count]
+        if self.scale is None:
+            return basis
+        kernels = _schur_kernels()
+        assert kernels is not None and self.bounds is not None
+        rows = np.array(basis.T, order="C")  # LAPACK's Fortran order
+        if kernels.back_transform(self.scale, self.bounds, rows, kernels.EIGEN[5]) != 0:
+            return None
+        # The balancing's scaling leaves the columns independent, not orthonormal.
+        return np.asarray(np.linalg.qr(rows.T)[0])
 
 
 class _SharedSchur:
@@ -2012,13 +2088,16 @@ class _SharedSchur:
     matrix is ``S A S`` for this pencil's ``A`` (the same side is the better conditioned),
     with the same eigenvalues read as ``1 / lambda``: its decaying subspace is ``S`` times
     this pencil's growing one. So one complex Schur form of ``A``, reordered twice (LAPACK's
-    trsen), serves both, where :func:`_decaying_subspace` would compute two. Pencils
-    without a well-conditioned side use :func:`_decaying_subspace` (ordered QZ) each.
+    trsen), serves both, where :func:`_decaying_subspace` would compute two; `form` is the
+    one the eigenproblem kept, if any. Pencils without a well-conditioned side use
+    :func:`_decaying_subspace` (ordered QZ) each.
     """
 
-    def __init__(self, pencil_l: ComplexArray, pencil_r: ComplexArray) -> None:
+    def __init__(
+        self, pencil_l: ComplexArray, pencil_r: ComplexArray, form: _SchurForm | None = None
+    ) -> None:
         self.pencil_l, self.pencil_r = pencil_l, pencil_r
-        self._form: tuple[bool, ComplexArray, ComplexArray] | None = None
+        self._form = form
         self._none = False
 
     def decaying(self, count: int, *, mirror: bool) -> ComplexArray | None:
@@ -2031,27 +2110,26 @@ class _SharedSchur:
             else:
                 inverted, matrix = standard
                 t, z = _schur_form(matrix)
-                self._form = (inverted, t, z)
+                self._form = _SchurForm(inverted, t, z)
         if self._form is None:
             if mirror:
                 left, right = self.pencil_r[np.ix_(swap, swap)], self.pencil_l[np.ix_(swap, swap)]
             else:
                 left, right = self.pencil_l, self.pencil_r
             return _decaying_subspace(left, right, count)
-        inverted, t, z = self._form
+        form = self._form
         threshold = 1 - UNIT_CIRCLE_TOLERANCE
-        values = np.abs(np.diag(t))
+        values = np.abs(np.diag(form.t))
         # Decaying here: |lambda| < threshold; in the mirror image: |lambda| > 1 / threshold.
         small = values < threshold
         large = threshold * values > 1
+        inverted = form.inverted
         select = (large if inverted else small) if not mirror else (small if inverted else large)
-        found = int(np.count_nonzero(select))
-        if found != count:
+        if int(np.count_nonzero(select)) != count:
             return None
-        reordered = _reordered_schur(t, z, select)
-        if reordered is None:
+        basis = form.subspace(select)
+        if basis is None:
             return None
-        basis = reordered[:, :count]
         return basis[swap] if mirror else basis
 
 
@@ -2924,6 +3002,16 @@ def _modes_at(
     return _combine_blocks(h.shape[0], blocks, per_block)
 
 
+def _is_identity(matrix: ComplexArray) -> bool:
+    """Whether `matrix` is exactly the identity."""
+    n = matrix.shape[0]
+    return (
+        matrix.shape == (n, n)
+        and bool(np.all(matrix.flat[:: n + 1] == 1))
+        and np.count_nonzero(matrix) == n
+    )
+
+
 def _combine_blocks(
     n: int,
     blocks: Sequence[ComplexArray],
@@ -2942,14 +3030,22 @@ def _combine_blocks(
     ranks = [bm.hop_left.shape[1] for bm in per_block]
     rank = sum(ranks)
     offsets = np.concatenate([[0], np.cumsum(ranks)]).astype(int)
-    hop_left = np.zeros((n, rank), dtype=complex)
-    hop_right = np.zeros((n, rank), dtype=complex)
-    for p, bm, start in zip(blocks, per_block, offsets, strict=False):
-        hop_left[:, start : start + bm.hop_left.shape[1]] = p @ bm.hop_left
-        hop_right[:, start : start + bm.hop_left.shape[1]] = p @ bm.hop_right
+    # One block spanning the cell as it is (a lead without conservation laws): the block's
+    # arrays are the lead's.
+    whole = len(blocks) == 1 and _is_identity(blocks[0])
+    if whole:
+        hop_left, hop_right = per_block[0].hop_left, per_block[0].hop_right
+    else:
+        hop_left = np.zeros((n, rank), dtype=complex)
+        hop_right = np.zeros((n, rank), dtype=complex)
+        for p, bm, start in zip(blocks, per_block, offsets, strict=False):
+            hop_left[:, start : start + bm.hop_left.shape[1]] = p @ bm.hop_left
+            hop_right[:, start : start + bm.hop_left.shape[1]] = p @ bm.hop_right
 
     def lift(kind: str) -> ComplexArray:
         """Block-diagonal assembly of reduced vectors into (alpha, beta) of all blocks."""
+        if whole:
+            return np.asarray(getattr(per_block[0], kind))
         columns = [getattr(bm, kind) for bm in per_block]
         total = sum(c.shape[1] for c in columns)
         alpha_part = np.zeros((rank, total), dtype=complex)
@@ -2980,12 +3076,15 @@ def _combine_blocks(
     sigma = hop_left @ response @ hop_left.conj().T
     sources = hop_left @ (beta_in - response @ alpha_in)
 
-    in_waves = np.hstack(
-        [p @ bm.in_wave_functions for p, bm in zip(blocks, per_block, strict=False)]
-    )
-    out_waves = np.hstack(
-        [p @ bm.out_wave_functions for p, bm in zip(blocks, per_block, strict=False)]
-    )
+    if whole:
+        in_waves, out_waves = per_block[0].in_wave_functions, per_block[0].out_wave_functions
+    else:
+        in_waves = np.hstack(
+            [p @ bm.in_wave_functions for p, bm in zip(blocks, per_block, strict=False)]
+        )
+        out_waves = np.hstack(
+            [p @ bm.out_wave_functions for p, bm in zip(blocks, per_block, strict=False)]
+        )
     block_nmodes = block_nmodes_type(bm.in_momenta.size for bm in per_block)
     labels = np.repeat(np.arange(len(blocks)), block_nmodes)
     propagating = PropagatingModes(

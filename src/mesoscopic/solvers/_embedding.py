@@ -42,7 +42,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -175,7 +175,9 @@ class LeadEmbedding:
         channels.
     incident : (num_modes, num_modes) complex ndarray
         ``Q``, unitary: the incident wave's part of the outgoing amplitudes (the identity
-        for a self-energy lead).
+        for a self-energy lead). For a lead with modes ``Q`` and ``R`` are made on first
+        use (:func:`_mode_readout`): transmissions from ``Sigma`` and the sources alone
+        never need them.
     num_modes : int
         Open channels.
     propagating : PropagatingModes
@@ -188,11 +190,32 @@ class LeadEmbedding:
 
     selfenergy: ComplexArray
     sources: ComplexArray
-    row_projection: ComplexArray
-    incident: ComplexArray
     num_modes: int
     propagating: PropagatingModes
     stabilized: StabilizedModes | None
+    # (row_projection, incident), given or made on first use from the stabilized modes.
+    readout: tuple[ComplexArray, ComplexArray] | None = field(default=None, repr=False)
+
+    @property
+    def row_projection(self) -> ComplexArray:
+        return self._read_out()[0]
+
+    @property
+    def incident(self) -> ComplexArray:
+        return self._read_out()[1]
+
+    def _read_out(self) -> tuple[ComplexArray, ComplexArray]:
+        readout = self.readout
+        if readout is None:
+            assert self.stabilized is not None, "a self-energy lead is given its read-out"
+            incident = _mode_readout(self.stabilized)
+            rows = np.ascontiguousarray(self.sources @ incident.conj().T)
+            if not self.sources.flags.writeable:  # a kept embedding: all of it read-only
+                incident.flags.writeable = rows.flags.writeable = False
+            readout = (rows, incident)
+            # Threads that meet here at once compute the same arrays; either is kept.
+            object.__setattr__(self, "readout", readout)
+        return readout
 
     def outgoing_amplitudes(
         self, projected: ComplexArray, own: slice | None = None
@@ -262,12 +285,9 @@ def _from_modes(
         sigma = stab.selfenergy[np.ix_(cell, cell)]
         sources = stab.sources[cell]
     sources = np.asarray(sources, dtype=complex)
-    incident = _mode_readout(stab)
     return LeadEmbedding(
         selfenergy=np.asarray(sigma, dtype=complex),
         sources=sources,
-        row_projection=np.ascontiguousarray(sources @ incident.conj().T),
-        incident=incident,
         num_modes=int(stab.num_modes),
         propagating=prop,
         stabilized=stab,
@@ -321,11 +341,10 @@ def _self_energy_embedding(lead: SelfEnergyLeadData, energy: float, index: int) 
     return LeadEmbedding(
         selfenergy=sigma,
         sources=np.ascontiguousarray(sources),
-        row_projection=np.ascontiguousarray(sources),
-        incident=np.eye(count, dtype=complex),
         num_modes=count,
         propagating=prop,
         stabilized=None,
+        readout=(np.ascontiguousarray(sources), np.eye(count, dtype=complex)),
     )
 
 
