@@ -43,7 +43,7 @@ def transmissions(energies, *, gamma=GAMMA):
 def main(out_dir="out", *, num_energies: int = 400) -> dict:
     out = output_dir([str(out_dir)])
     # An odd count puts E = 0 on the grid; an even one of the half-grid keeps the degenerate
-    # levels E = +-1 (where para contacts leave a bound state) off it.
+    # levels E = +-1 (where para contacts leave a bound state in the continuum) off it.
     half = np.linspace(0.0, 1.6, num_energies // 2 + 1)[1:] - 0.8 / num_energies
     energies = np.concatenate([-half[::-1], [0.0], half])
     curves = transmissions(energies)

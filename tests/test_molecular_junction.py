@@ -220,7 +220,9 @@ def test_degenerate_levels_block_transmission_or_leave_a_bound_state() -> None:
     # the projector on the pair. Ortho and meta: P restricted to the two contact atoms has
     # rank 2, so (G0^-1 - Sigma)^-1 -> Sigma^-1 there, diagonal: T(eps) = 0. Para: one
     # orbital of each pair, sin(pi j k / 3) with k = 2 or 4, has nodes on atoms 0 and 3; it
-    # stays uncoupled, a bound state that the solver reports rather than returning a number.
+    # stays uncoupled, a bound state in the continuum that no channel sees: the transmission
+    # through the other one is the limit from either side (1, the level on resonance), and
+    # S is unitary at the level itself.
     for name in ("ortho", "meta"):
         _, fsys = _junction(CONTACTS[name])
         t = meso.batch.transmission(fsys, [-1.0, 1.0], 1, 0, params={"gamma": 0.5})
@@ -228,5 +230,10 @@ def test_degenerate_levels_block_transmission_or_leave_a_bound_state() -> None:
         near = meso.batch.transmission(fsys, [-0.99, 1.01], 1, 0, params={"gamma": 0.5})
         assert np.all(near > 1e-5)
     _, para = _junction(CONTACTS["para"])
-    with pytest.raises(ValueError, match="bound state"):
-        meso.batch.transmission(para, [1.0], 1, 0, params={"gamma": 0.5})
+    for level in (-1.0, 1.0):
+        around = [level - 1e-6, level, level + 1e-6]
+        t = meso.batch.transmission(para, around, 1, 0, params={"gamma": 0.5})
+        assert t[1] == pytest.approx((t[0] + t[2]) / 2, abs=1e-10)
+        s = meso.smatrix(para, level, params={"gamma": 0.5})
+        np.testing.assert_allclose(s.data.conj().T @ s.data, np.eye(s.data.shape[0]), atol=1e-13)
+        assert s.transmission(1, 0) == pytest.approx(t[1], abs=1e-12)

@@ -567,18 +567,25 @@ def test_energy_with_a_singular_slice_is_solved_exactly():
         assert s.check_unitarity() < 1e-10
 
 
-def test_bound_state_of_the_whole_system_is_still_reported():
+def test_bound_state_of_the_whole_system_goes_to_the_sparse_solver_and_drops_out():
     # Two orbitals at 0.25 hanging off the middle of a chain with equal hoppings: their
-    # antisymmetric combination decouples, a bound state of the whole system at E = 0.25.
+    # antisymmetric combination decouples, a bound state of the whole system at E = 0.25
+    # (in the continuum: no channel sees it). The recursion meets a singular slice there;
+    # the sparse solver leaves the bound state out, so T is its limit from either side.
     h = np.zeros((5, 5))
     h[[0, 1], [1, 2]] = h[[1, 2], [0, 1]] = -1.0
     h[3, 3] = h[4, 4] = 0.25
     h[1, 3] = h[3, 1] = h[1, 4] = h[4, 1] = -0.5
     left = LeadData([[0.0]], [[-1.0]], interface_sys=[0], interface_cell=[0])
     right = LeadData([[0.0]], [[-1.0]], interface_sys=[2], interface_cell=[0])
-    with pytest.raises(ValueError, match="bound state"):
-        rgf.transmission_matrices(h, [left, right], [0.1, 0.25])
     stats: dict = {}
+    around = [0.25 - 1e-6, 0.25, 0.25 + 1e-6]
+    t = rgf.transmission_matrices(h, [left, right], around, stats=stats)
+    assert stats["sparse_fallback_energies"] == 1
+    np.testing.assert_allclose(t[1], (t[0] + t[2]) / 2, atol=1e-10)
+    s = sparse.scattering_matrix(h, [left, right], 0.25)
+    np.testing.assert_allclose(s.data.conj().T @ s.data, np.eye(2), atol=1e-13)
+    stats = {}
     t = rgf.transmission_matrices(h, [left, right], [0.1, 0.3], stats=stats)
     assert stats["sparse_fallback_energies"] == 0
     for k, energy in enumerate([0.1, 0.3]):

@@ -647,3 +647,46 @@ def test_sparse_solver_refuses_factors_and_states_beyond_the_available_memory(mo
     assert meso.smatrix(fsys, 1.1).transmission(1, 0) == pytest.approx(modes / 2, abs=1e-10)
     monkeypatch.setattr(_checks, "available_memory", lambda: None)
     assert meso.wave_function(fsys, 1.1)(0).shape == (modes // 2, n)
+
+
+def _side_coupled_pair(split: float = -0.2):
+    """A three-site wire whose middle site carries two equal side sites (0.3, coupled
+    -0.7, to each other `split`): their antisymmetric state, at 0.3 - split, has a node on
+    the wire and is a bound state in the continuum."""
+    import mesoscopic as meso
+
+    lat = meso.lattice.square(norbs=1)
+    syst = meso.Builder()
+    for x in range(3):
+        syst[lat(x, 0)] = 0.0
+    syst[lat.neighbors()] = -1.0
+    for y in (1, -1):
+        syst[lat(1, y)] = 0.3
+        syst[lat(1, y), lat(1, 0)] = -0.7
+    syst[lat(1, 1), lat(1, -1)] = split
+    lead = meso.Builder(meso.TranslationalSymmetry((-1, 0)))
+    lead[lat(0, 0)] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+def test_a_bound_state_in_the_continuum_leaves_the_scattering_matrix_exact():
+    # At the bound state's energy E - H - Sigma is exactly singular; the bound state
+    # couples to no channel, so S is smooth through it and unitary at it.
+    import mesoscopic as meso
+
+    fsys = _side_coupled_pair()
+    bound = 0.5
+    s = meso.smatrix(fsys, bound)
+    np.testing.assert_allclose(s.data.conj().T @ s.data, np.eye(2), atol=1e-13)
+    below, above = (meso.smatrix(fsys, bound + d).transmission(1, 0) for d in (-1e-6, 1e-6))
+    assert s.transmission(1, 0) == pytest.approx((below + above) / 2, abs=1e-10)
+    assert 0.3 < s.transmission(1, 0) < 0.5  # an ordinary energy for the open channel
+    batch = meso.transmission(fsys, [bound - 1e-6, bound, bound + 1e-6], 1, 0)
+    np.testing.assert_allclose(batch, [below, s.transmission(1, 0), above], atol=1e-10)
+    # The Green's function between the leads' interfaces is finite there, as its limit.
+    g = meso.greens_function(fsys, bound).data
+    near = [meso.greens_function(fsys, bound + d).data for d in (-1e-6, 1e-6)]
+    np.testing.assert_allclose(g, (near[0] + near[1]) / 2, atol=1e-9)

@@ -733,6 +733,45 @@ def test_a_hamiltonian_the_system_did_not_check_is_checked_by_the_solvers():
         meso.smatrix(fsys, 0.5, check_hermiticity=False)
 
 
+def test_constants_written_site_by_site_are_read_together_as_they_are_now():
+    # Disorder drawn once and written site by site makes one constant group per site; a
+    # run of them is converted and checked in one pass: the same blocks, an array changed
+    # in place seen, a bad value named as site by site.
+    lat = meso.lattice.chain(norbs=2)
+    rng = np.random.default_rng(3)
+    values = [rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2)) for _ in range(12)]
+    values = [(v + v.conj().T) / 2 for v in values]
+    syst = meso.Builder()
+    for i, value in enumerate(values):
+        syst[lat(i)] = value
+    syst[lat(12)] = 0.5 * np.eye(2)
+    syst[lat(13)] = lambda site, shift: shift * np.eye(2)
+    syst[lat.neighbors()] = -np.eye(2)
+    fsys = syst.finalized()
+    params = {"shift": 0.1}
+
+    def block(i):
+        index = fsys.sites.index(lat(i))
+        return np.asarray(fsys.hamiltonian(index, index, params=params))
+
+    for i, value in enumerate(values):
+        np.testing.assert_array_equal(block(i), value)
+    np.testing.assert_array_equal(block(13), 0.1 * np.eye(2))
+    values[5][0, 1] = 0.25 + 0.5j
+    values[5][1, 0] = 0.25 - 0.5j
+    matrix = fsys.hamiltonian_submatrix(params=params)
+    index = fsys.sites.index(lat(5))
+    np.testing.assert_array_equal(matrix[2 * index : 2 * index + 2, 2 * index : 2 * index + 2],
+                                  values[5])  # fmt: skip
+    values[7][1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"\(7,\).*NaN"):
+        fsys.hamiltonian_submatrix(params=params)
+    values[7][1, 1] = 0.0
+    values[3][0, 1] = 5.0
+    with pytest.raises(ValueError, match=r"\(3,\).*not Hermitian"):
+        fsys.hamiltonian_submatrix(params=params)
+
+
 def test_a_constant_array_changed_in_place_after_finalization_is_seen_as_in_kwant():
     # Kwant reads a constant value at every evaluation: an array changed in place after
     # finalization gives the new Hamiltonian (no evaluation of constants is kept).

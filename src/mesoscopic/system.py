@@ -1343,14 +1343,30 @@ def _assemble(
         rows.append(r.ravel())
         cols.append(c.ravel())
 
-    for g in onsite_groups:
+    def hermitian(checked: NDArray[np.complex128]) -> NDArray[np.bool_]:
+        # Relative to each block's own size: a Hamiltonian in any energy unit is checked
+        # alike.
+        asymmetry = np.abs(checked - checked.conj().transpose(0, 2, 1)).max(axis=(1, 2))
+        return np.asarray(asymmetry <= 1e-12 * np.abs(checked).max(axis=(1, 2)))
+
+    for run in _onsite_runs(onsite_groups, hermitian if check_hermiticity else None):
+        if isinstance(run, tuple):  # constant groups, checked together
+            unique, counts, members = run
+            stacked = np.repeat(unique, counts, axis=0)
+            if build_indices:
+                start = 0
+                for g, count in zip(members, counts, strict=True):
+                    add(g.rows, g.cols, stacked[start : start + count])
+                    start += int(count)
+            else:
+                data.append(stacked.ravel())
+            continue
+        g = run
         blocks = g.blocks(params)
         if check_hermiticity:
-            # A constant is one block for the whole group (checked once). Relative to each
-            # block's own size: a Hamiltonian in any energy unit is checked alike.
+            # A constant is one block for the whole group (checked once).
             checked = blocks if callable(g.value) else blocks[:1]
-            asymmetry = np.abs(checked - checked.conj().transpose(0, 2, 1)).max(axis=(1, 2))
-            bad = asymmetry > 1e-12 * np.abs(checked).max(axis=(1, 2))
+            bad = ~hermitian(checked)
             if np.any(bad):
                 k = int(np.argmax(bad))
                 raise ValueError(f"{g.describe(k)} is not Hermitian: {blocks[k].tolist()}")
@@ -1384,6 +1400,74 @@ def _assemble(
     )
     matrix.has_sorted_indices = True
     return matrix
+
+
+#: Fewest constant onsite groups in a row that are converted and checked together.
+_MIN_CONSTANT_RUN = 8
+
+
+def _onsite_runs(
+    groups: Sequence[TermGroup],
+    hermitian: Callable[[NDArray[np.complex128]], NDArray[np.bool_]] | None,
+) -> Iterator[TermGroup | tuple[NDArray[np.complex128], NDArray[np.intp], list[TermGroup]]]:
+    """The onsite groups, runs of constant ones taken together.
+
+    A site given its own constant matrix (disorder drawn once, a position-dependent
+    potential written out site by site) is a group of its own: thousands of them. A run
+    of at least ``_MIN_CONSTANT_RUN`` such groups whose values are all arrays of the
+    block shape (or numbers, for one orbital) is yielded as ``(blocks, counts, groups)``,
+    one block per group, converted and checked (finite; ``hermitian``, if given) in one
+    pass, from the values as they are now (a value changed in place is seen). A run that
+    fails a check is yielded group by group, whose own conversion names the bad value.
+    """
+    run: list[TermGroup] = []
+
+    def flush() -> Iterator[Any]:
+        if len(run) >= _MIN_CONSTANT_RUN:
+            taken = _constant_blocks(run, hermitian)
+            if taken is not None:
+                counts = np.array([len(g.rows) for g in run], dtype=np.intp)
+                yield taken, counts, list(run)
+                run.clear()
+                return
+        yield from run
+        run.clear()
+
+    for g in groups:
+        if callable(g.value):
+            yield from flush()
+            yield g
+            continue
+        if run and g.shape != run[0].shape:
+            yield from flush()
+        run.append(g)
+    yield from flush()
+
+
+def _constant_blocks(
+    groups: Sequence[TermGroup],
+    hermitian: Callable[[NDArray[np.complex128]], NDArray[np.bool_]] | None,
+) -> NDArray[np.complex128] | None:
+    """``(len(groups), *shape)`` blocks of constant groups of one shape, or None where a
+    value is not an array of that shape (or a number for one orbital), is not finite or
+    (with ``hermitian``) not Hermitian."""
+    shape = groups[0].shape
+    values = [g.value for g in groups]
+    if all(type(v) is np.ndarray and v.shape == shape for v in values):
+        pass
+    elif shape == (1, 1) and all(isinstance(v, (int, float, complex)) for v in values):
+        values = [[[v]] for v in values]
+    else:
+        return None
+    try:
+        blocks = np.array(values, dtype=complex)
+    except (TypeError, ValueError):
+        return None
+    if blocks.shape != (len(groups), *shape) or not np.all(np.isfinite(blocks)):
+        return None
+    if hermitian is not None and not np.all(hermitian(blocks)):
+        return None
+    return blocks
 
 
 def _csr_structure(

@@ -258,21 +258,105 @@ def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -
         if keep.size:
             solution[keep] = _factorized_solve(matrix[keep][:, keep].tocsc(), rhs[keep], energy)
         return solution
+    singular = ValueError(
+        f"the scattering problem is singular at energy {energy!r}: the system has a bound "
+        "state at this energy that couples to the leads only where the solution is asked "
+        "for, or a part of the system not connected to a lead; shift the energy slightly"
+    )
     try:
         factorization = spla.splu(matrix)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"the scattering problem is singular at energy {energy!r}: the system has a bound "
-            "state at this energy that does not couple to any lead (for example a part of the "
-            "system not connected to a lead); shift the energy slightly"
-        ) from exc
-    solution = factorization.solve(rhs)
-    if not np.all(np.isfinite(solution)):
-        raise ValueError(
-            f"the scattering problem is singular at energy {energy!r} (a bound state "
-            "decoupled from the leads); shift the energy slightly"
-        )
+    except RuntimeError:  # an exactly zero pivot
+        bound = _bound_states(matrix, _shifted_factorization(matrix, singular), exact=True)
+    else:
+        solution = factorization.solve(rhs)
+        if not np.all(np.isfinite(solution)):
+            bound = _bound_states(matrix, _shifted_factorization(matrix, singular), exact=True)
+        else:
+            bound = _bound_states(matrix, factorization)
+            if bound is None:
+                return np.asarray(solution)
+    if bound is None:
+        raise singular
+    if np.linalg.norm(bound.conj().T @ rhs) > _DECOUPLED * max(np.linalg.norm(rhs), 1e-300):
+        raise singular
+    # Bound states in the continuum: the solution without them, exactly, from the matrix
+    # bordered by their basis N (A psi + N mu = rhs, N^dagger psi = 0 gives mu = 0).
+    count = bound.shape[1]
+    bordered = sp.bmat(
+        [[matrix, sp.csc_matrix(bound)], [sp.csc_matrix(bound.conj().T), None]], format="csc"
+    )
+    extended = np.vstack([rhs, np.zeros((count, rhs.shape[1]), dtype=complex)])
+    try:
+        solution = spla.splu(bordered).solve(extended)[: rhs.shape[0]]
+    except RuntimeError:
+        raise singular from None
     return np.asarray(solution)
+
+
+def _shifted_factorization(matrix: sp.csc_matrix, error: Exception) -> Any:
+    """LU factors of ``matrix + delta`` (``delta`` a billionth of its norm): for finding the
+    null space of an exactly singular matrix by inverse iteration."""
+    scale = float(abs(matrix).sum(axis=0).max())
+    shift = _NULL_SHIFT * scale * sp.identity(matrix.shape[0], dtype=complex, format="csc")
+    try:
+        return spla.splu((matrix + shift).tocsc())
+    except RuntimeError:
+        raise error from None
+
+
+#: A probe solution larger than this times the probe over the matrix's norm marks a
+#: matrix singular to rounding (a condition number beyond any physical resonance's).
+_SINGULAR_GROWTH = 1e12
+#: Residual (relative to the matrix's norm) below which a probe direction is a null vector.
+_NULL_RESIDUAL = 1e-11
+#: Overlap (relative) of a null vector with the right-hand side that still counts as none.
+_DECOUPLED = 1e-10
+#: Shift (relative to the matrix's norm) of the factors that find an exact null space.
+_NULL_SHIFT = 1e-9
+
+
+def _bound_states(
+    matrix: sp.csc_matrix, factorization: Any, *, exact: bool = False
+) -> ComplexArray | None:
+    """Orthonormal basis of the null space of a scattering matrix ``E - H - Sigma`` that is
+    singular to rounding, or None where it is not.
+
+    At an energy where the closed system has a bound state that no lead channel sees (a
+    bound state in the continuum: a symmetric flake, a disc whose lead cells meet it on a
+    node), ``E - H - Sigma`` is exactly singular. A null vector ``v`` has ``v^dagger Gamma
+    v = 0`` (``Im Sigma <= 0``), so ``Gamma v = 0``: it is a null vector of the adjoint
+    too, orthogonal to every source ``W`` (``W W^dagger = Gamma``) and to every read-out
+    row, so the scattering states are exact without it. The LU factors of a singular
+    matrix leave the solution a huge multiple of ``v`` whose rounding spoils the rest;
+    here probes solved with the same factors (inverse iteration, which the tiny pivot makes
+    converge in one step) find ``v``. With ``exact`` (`factorization` of the matrix shifted
+    by ``_NULL_SHIFT``, the matrix having an exactly zero pivot) the probes are not first
+    tested for growth.
+    """
+    size = matrix.shape[0]
+    scale = float(abs(matrix).sum(axis=0).max()) if size else 0.0
+    if size == 0 or scale == 0:
+        return None
+    rng = np.random.default_rng(0)
+    count = 4
+    while True:
+        count = min(count, size)
+        probes = rng.normal(size=(size, count)) + 1j * rng.normal(size=(size, count))
+        solved = factorization.solve(probes)
+        growth = np.linalg.norm(solved, axis=0) / np.linalg.norm(probes, axis=0)
+        if not np.all(np.isfinite(solved)):
+            return None
+        if not exact and np.max(growth) * scale < _SINGULAR_GROWTH:
+            return None
+        basis = np.linalg.qr(solved)[0]
+        basis = np.linalg.qr(factorization.solve(basis))[0]  # one more step
+        _, values, right = np.linalg.svd(matrix @ basis, full_matrices=False)
+        null = values <= _NULL_RESIDUAL * scale
+        if not np.any(null):
+            return None
+        if np.count_nonzero(null) < count or count == size:
+            return np.asarray(basis @ right[null].conj().T)
+        count *= 2  # every probe fell into it: the null space may be larger
 
 
 def scattering_matrix(
