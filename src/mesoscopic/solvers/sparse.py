@@ -277,7 +277,8 @@ def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -
                 return np.asarray(solution)
     if bound is None:
         raise singular
-    if np.linalg.norm(bound.conj().T @ rhs) > _DECOUPLED * max(np.linalg.norm(rhs), 1e-300):
+    size = float(np.linalg.norm(rhs))
+    if float(np.linalg.norm(bound.conj().T @ rhs)) > _DECOUPLED * max(size, 1e-300):
         raise singular
     # Bound states in the continuum: the solution without them, exactly, from the matrix
     # bordered by their basis N (A psi + N mu = rhs, N^dagger psi = 0 gives mu = 0).
