@@ -1717,6 +1717,54 @@ _EIGEN_CACHE_SIZE = 4
 _EIGEN_CACHE_LOCK = threading.Lock()
 
 
+class _InterpreterStages:
+    """Takes turns between threads that solve leads side by side (`stage`).
+
+    A lead solve at one energy is a long compiled eigenproblem between two stretches of
+    interpreted code full of small array calls. Threads that interleave those stretches
+    hand the interpreter lock back and forth at every such call, each handover a wake-up
+    of the other thread: on two cores two threads were no faster than one. Inside
+    `stage` a thread runs its interpreted code alone, and lets the next thread's stage run
+    only while it is in compiled code (`outside`), so one thread's eigenproblem overlaps
+    the other's interpreted stretch without that contest.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def stage(self) -> Iterator[None]:
+        """Run the body as this thread's turn (nested calls are part of it)."""
+        if getattr(self._local, "held", False):
+            yield
+            return
+        with self._lock:
+            self._local.held = True
+            try:
+                yield
+            finally:
+                self._local.held = False
+
+    @contextlib.contextmanager
+    def outside(self) -> Iterator[None]:
+        """Give the turn to another thread for the body (compiled code), then take it back."""
+        if not getattr(self._local, "held", False):
+            yield
+            return
+        self._local.held = False
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._local.held = True
+
+
+#: Turns of the lead solves that the RGF's threads run side by side.
+interpreter_stages = _InterpreterStages()
+
+
 def _lead_digest(
     h: ComplexArray, v: ComplexArray, energy: float, *extra: ComplexArray, dagger: bool = False
 ) -> bytes:
@@ -2035,7 +2083,10 @@ def _compiled_eigen(
     values = np.empty(n, dtype=complex)
     scale = np.empty(n)
     bounds = np.zeros(2, dtype=np.int32)
-    info = kernels.eigen(transposed, schur_vectors, vectors, values, scale, bounds, *kernels.EIGEN)
+    with interpreter_stages.outside():  # compiled, without the interpreter lock
+        info = kernels.eigen(
+            transposed, schur_vectors, vectors, values, scale, bounds, *kernels.EIGEN
+        )
     if info != 0:
         raise np.linalg.LinAlgError(
             f"the eigenproblem of a lead's modes did not converge (LAPACK info={info})"

@@ -83,9 +83,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import _checks
 from .._workers import exit_with_parent
-from ..leads import (
-    LeadData,
-)
+from ..leads import LeadData, interpreter_stages
 from ..scattering import SMatrix
 from . import _backend
 from ._embedding import AnyLeadData, LeadEmbedding, embed_lead
@@ -2147,10 +2145,15 @@ def _recursion(
             k, owner, energy = key
             cache[key] = embed_lead(problem._element_leads[owner][k], energy, k)
 
+    def embed_group_in_turn(keys: list[tuple[int, int, float]]) -> None:
+        with interpreter_stages.stage():
+            embed_group(keys)
+
     largest = max((_lead_cell_size(lead) for lead in problem.leads), default=0)
     if lead_threads > 1 and len(groups) > 1 and largest >= _MIN_THREADED_LEAD_CELL:
-        # The eigenproblems of different energies side by side (LAPACK releases the lock).
-        list(_chunk_pool(lead_threads).map(embed_group, groups.values()))
+        # The eigenproblems of different energies side by side, the interpreted stretches
+        # in turn (see mesoscopic.leads.interpreter_stages).
+        list(_chunk_pool(lead_threads).map(embed_group_in_turn, groups.values()))
     else:
         for keys in groups.values():
             embed_group(keys)
