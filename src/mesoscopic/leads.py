@@ -905,6 +905,25 @@ class _Pencil:
 
 def _hop_split(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexArray]:
     """``(rank, singular, A, B)`` with ``v = A B^dagger``, ``A`` and ``B`` of shape (n, rank)."""
+    return _hop_terms(v)[:4]  # type: ignore[return-value]
+
+
+def _hop_terms(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexArray, Any]:
+    """:func:`_hop_split` and the stabilizing term ``i (A A^dagger + B B^dagger)``, kept
+    with a lead's immutable hopping (none of it depends on the energy)."""
+
+    def compute() -> tuple[int, FloatArray, ComplexArray, ComplexArray, Any]:
+        rank, singular, left, right = _hop_split_now(v)
+        term = 1j * (left @ left.conj().T + right @ right.conj().T) if rank else None
+        for array in (singular, left, right, term):
+            if array is not None:
+                array.flags.writeable = False
+        return rank, singular, left, right, term
+
+    return _array_fact(v, "hop terms", compute)  # type: ignore[no-any-return]
+
+
+def _hop_split_now(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexArray]:
     n = v.shape[0]
     rows, cols, u_small, singular, wh_small = _hop_factors(v)
     rank = int(np.sum(singular > RANK_TOLERANCE * singular[0])) if singular.size else 0
@@ -918,13 +937,13 @@ def _hop_split(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexA
 
 def _stabilized_pencil(h: ComplexArray, v: ComplexArray, energy: float) -> _Pencil:
     n = h.shape[0]
-    rank, singular, left, right = _hop_split(v)
+    rank, singular, left, right, term = _hop_terms(v)
     if rank == 0:
         empty = np.zeros((0, 0), dtype=complex)
         return _Pencil(0, singular, left, right, (empty, None), empty, empty)
 
     shifted = h - energy * np.eye(n)
-    stabilized = shifted + 1j * (left @ left.conj().T + right @ right.conj().T)
+    stabilized = shifted + term
     lu = _lu_factor(stabilized)
     if _reciprocal_condition(lu, stabilized) < 1e-13:
         raise ValueError(
@@ -1186,6 +1205,8 @@ class _BlockSolve:
             )
         )
 
+        self._fast: tuple[NDArray[np.bool_], Any, Any, Any, Any, Any] | None = None
+        self._on_circle: NDArray[np.bool_] = np.zeros(0, dtype=bool)  # set with _fast
         self.prop_vectors: list[ComplexArray] = []
         self.prop_waves: list[ComplexArray] = []
         # The mirror image's wave function of each mode: phi / lambda (see _mirror_modes).
@@ -1279,6 +1300,11 @@ class _BlockSolve:
 
     def add_cluster(self, cluster: NDArray[np.intp]) -> None:
         """Classify one cluster of candidates (solutions close together on the circle)."""
+        if cluster.size == 1:
+            position = int(cluster[0])
+            if self._fast_modes()[0][position] and self._on_circle[position]:
+                self._add_fast_mode(position)
+                return
         members = self.candidates[cluster]
         lam0 = complex(np.mean(self.lam_unit[cluster]))
         lam0 /= abs(lam0)
@@ -1310,25 +1336,46 @@ class _BlockSolve:
         """The common case: a lone solution on the unit circle with a velocity well away
         from zero is a propagating mode as it stands (what the general path below makes of
         it, without its bookkeeping). Returns whether it was added."""
-        norm = self.single_norms[position]
-        velocity = self.single_currents[position] / norm
-        speed = abs(velocity)
-        scale_hop = self.singular[0]
-        if not _SUSPECT_VELOCITY * scale_hop <= speed <= 2.5 * scale_hop:
+        fast = self._fast_modes()
+        if not fast[0][position]:
             return False
-        lam = self.lam_unit[position]
-        coefficient = 1.0 / math.sqrt(norm)
-        scale = 1 / math.sqrt(speed)
-        waves = self.single_waves[:, position]
-        momentum = float(np.angle(lam))
-        if momentum <= -math.pi:
-            momentum += 2 * math.pi
-        self.prop_vectors.append(self.vectors[:, self.candidates[position]] * coefficient * scale)
-        self.prop_waves.append(waves * coefficient * scale)
-        self.prop_waves_mirror.append((waves / lam) * coefficient * scale)
-        self.prop_momenta.append(momentum)
-        self.prop_velocities.append(float(velocity))
+        _, vectors, waves, mirrored, momenta, velocities = fast
+        self.prop_vectors.append(vectors[:, position])
+        self.prop_waves.append(waves[:, position])
+        self.prop_waves_mirror.append(mirrored[:, position])
+        self.prop_momenta.append(float(momenta[position]))
+        self.prop_velocities.append(float(velocities[position]))
         return True
+
+    def _fast_modes(self) -> tuple[NDArray[np.bool_], Any, Any, Any, Any, Any]:
+        """For all candidates at once: which are fast lone modes (see `_add_fast_mode`),
+        and their unit-current reduced vectors, wave functions (and the mirror image's),
+        momenta and velocities."""
+        if self._fast is None:
+            norms = self.single_norms
+            velocity = self.single_currents / norms
+            speed = np.abs(velocity)
+            scale_hop = self.singular[0]
+            fast = (_SUSPECT_VELOCITY * scale_hop <= speed) & (speed <= 2.5 * scale_hop)
+            # Off the circle by more than rounding, the band is checked first (add_cluster).
+            members = self.candidates
+            off_circle = np.abs(np.log(self.abs_alpha[members] / self.abs_beta[members]))
+            self._on_circle = off_circle <= _OFF_CIRCLE_CHECK
+            momenta = np.angle(self.lam_unit)
+            momenta[momenta <= -math.pi] += 2 * math.pi
+            # (Slow candidates, not used from here, may have infinite scales.)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                coefficient = 1.0 / np.sqrt(norms)
+                scale = 1 / np.sqrt(speed)
+                self._fast = (
+                    fast,
+                    self.vectors[:, self.candidates] * coefficient * scale,
+                    self.single_waves * coefficient * scale,
+                    (self.single_waves / self.lam_unit) * coefficient * scale,
+                    momenta,
+                    velocity,
+                )
+        return self._fast
 
     def _add_gap_cluster(
         self, members: NDArray[np.intp], off_circle: FloatArray, lam0: complex
@@ -1619,8 +1666,11 @@ def _assemble_block(
     decaying_vectors = vectors[:, decaying]
     defective = False
     if decaying_vectors.shape[1] > 1:
-        singular_dec = np.linalg.svd(decaying_vectors, compute_uv=False)  # releases the lock
-        if singular_dec[-1] < _INDEPENDENCE_TOLERANCE * singular_dec[0]:
+        # The squared singular values, from the Gram matrix (about four times cheaper than
+        # an SVD; the tolerance's square, 1e-8, is far above the Gram matrix's rounding).
+        gram = decaying_vectors.conj().T @ decaying_vectors
+        squared = np.linalg.eigvalsh(gram)
+        if squared[0] < _INDEPENDENCE_TOLERANCE**2 * squared[-1]:
             # Defective decaying eigenvalues (an exceptional point of the complex band
             # structure): use an orthonormal basis of the decaying deflating subspace instead
             # of the ill-conditioned eigenvectors.
@@ -2381,6 +2431,8 @@ def _clusters(lam: ComplexArray) -> list[NDArray[np.intp]]:
     if count == 0:
         return []
     close = np.abs(lam[:, None] - lam[None, :]) < DEGENERACY_TOLERANCE
+    if np.count_nonzero(close) == count:  # the common case: each one alone
+        return [np.array([i], dtype=np.intp) for i in range(count)]
     labels = -np.ones(count, dtype=np.intp)
     current = 0
     for start in range(count):

@@ -2154,6 +2154,11 @@ def _recursion(
         # The eigenproblems of different energies side by side, the interpreted stretches
         # in turn (see mesoscopic.leads.interpreter_stages).
         list(_chunk_pool(lead_threads).map(embed_group_in_turn, groups.values()))
+    elif _in_chunk_pool():
+        # A chunk of a batch that threads share: its leads' interpreted stretches take
+        # turns with the other chunks' (their eigenproblems and sweeps run side by side).
+        for keys in groups.values():
+            embed_group_in_turn(keys)
     else:
         for keys in groups.values():
             embed_group(keys)
