@@ -905,7 +905,7 @@ class _Pencil:
 
 def _hop_split(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexArray]:
     """``(rank, singular, A, B)`` with ``v = A B^dagger``, ``A`` and ``B`` of shape (n, rank)."""
-    return _hop_terms(v)[:4]  # type: ignore[return-value]
+    return _hop_terms(v)[:4]
 
 
 def _hop_terms(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexArray, Any]:
@@ -920,7 +920,7 @@ def _hop_terms(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexA
                 array.flags.writeable = False
         return rank, singular, left, right, term
 
-    return _array_fact(v, "hop terms", compute)  # type: ignore[no-any-return]
+    return _array_fact(v, "hop terms", compute)
 
 
 def _hop_split_now(v: ComplexArray) -> tuple[int, FloatArray, ComplexArray, ComplexArray]:
