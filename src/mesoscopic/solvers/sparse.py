@@ -266,6 +266,7 @@ def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -
         "state at this energy that the requested solution would see (for example a part "
         "of the system not connected to a lead); shift the energy slightly"
     )
+    solution: ComplexArray | None
     try:
         factorization = spla.splu(matrix)
     except RuntimeError:  # an exactly zero pivot
@@ -292,10 +293,10 @@ def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -
     )
     extended = np.vstack([rhs, np.zeros((count, rhs.shape[1]), dtype=complex)])
     try:
-        solution = spla.splu(bordered).solve(extended)[: rhs.shape[0]]
+        bordered_solution = spla.splu(bordered).solve(extended)[: rhs.shape[0]]
     except RuntimeError:
         raise singular from None
-    return np.asarray(solution)
+    return np.asarray(bordered_solution)
 
 
 def _decoupled(bound: ComplexArray, rhs: ComplexArray) -> bool:
