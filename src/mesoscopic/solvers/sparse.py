@@ -266,16 +266,16 @@ def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -
         "state at this energy that the requested solution would see (for example a part "
         "of the system not connected to a lead); shift the energy slightly"
     )
-    solution: ComplexArray | None
+    plain: ComplexArray | None
     try:
         factorization = spla.splu(matrix)
     except RuntimeError:  # an exactly zero pivot
-        solution = None
+        plain = None
     else:
-        solution = factorization.solve(rhs)
-        if not np.all(np.isfinite(solution)):
-            solution = None
-    if solution is None:
+        plain = np.asarray(factorization.solve(rhs))
+        if not np.all(np.isfinite(plain)):
+            plain = None
+    if plain is None:
         bound = _bound_states(matrix, _shifted_factorization(matrix, singular), exact=True)
         if bound is None or not _decoupled(bound, rhs):
             raise singular
@@ -284,7 +284,7 @@ def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -
         # Singular to rounding but seen by the right-hand side: a resonance far narrower
         # than rounding, which the plain solution resolves as well as it can.
         if bound is None or not _decoupled(bound, rhs):
-            return np.asarray(solution)
+            return plain
     # Bound states in the continuum: the solution without them, exactly, from the matrix
     # bordered by their basis N (A psi + N mu = rhs, N^dagger psi = 0 gives mu = 0).
     count = bound.shape[1]
