@@ -2076,6 +2076,26 @@ def _solve_chunk(
                     float(energies[k]),
                 )
             remaining = np.delete(remaining, singular.indices)
+    if smatrix:
+        # An S-matrix that is not unitary to rounding (next to a bound state in the
+        # continuum the recursion's rounding grows as eps over the distance to it) is
+        # solved again by the sparse solver, which leaves such states out; the more
+        # unitary of the two is kept.
+        for position, k in enumerate(remaining):
+            error = _unitarity_error(values[position].data)
+            if not error > _RESOLVE_UNITARITY:
+                continue
+            element = int(elements[k])
+            try:
+                again = scattering_matrix(
+                    problem._hamiltonians[element],
+                    problem._element_leads[element],
+                    float(energies[k]),
+                )
+            except ValueError:
+                continue
+            if _unitarity_error(again.data) < error:
+                sparse_results[int(k)] = again
     if not sparse_results:
         return values, flops, 0
     position = {int(k): i for i, k in enumerate(remaining)}
@@ -2091,6 +2111,17 @@ def _solve_chunk(
     for k, s in sparse_results.items():
         out[k] = s.transmission_matrix()
     return out, flops, len(sparse_results)
+
+
+#: Largest deviation of an S-matrix of the recursion from unitarity that is left as it is.
+_RESOLVE_UNITARITY = 1e-10
+
+
+def _unitarity_error(data: ComplexArray) -> float:
+    """``max |S^dagger S - 1|`` (0 for an S-matrix without modes)."""
+    if data.size == 0:
+        return 0.0
+    return float(np.max(np.abs(data.conj().T @ data - np.eye(data.shape[1]))))
 
 
 def _lead_cell_size(lead: AnyLeadData) -> int:
