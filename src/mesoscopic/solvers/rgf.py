@@ -2081,8 +2081,8 @@ def _solve_chunk(
         # continuum the recursion's rounding grows as eps over the distance to it) is
         # solved again by the sparse solver, which leaves such states out; the more
         # unitary of the two is kept.
-        for position, k in enumerate(remaining):
-            error = _unitarity_error(values[position].data)
+        for index, k in enumerate(remaining):
+            error = _unitarity_error(values[index].data)
             if not error > _RESOLVE_UNITARITY:
                 continue
             element = int(elements[k])
