@@ -133,3 +133,40 @@ def test_lead_modes_agree_with_scipys_schur_form_and_are_the_same_from_threads(m
         np.testing.assert_allclose(
             np.abs(ours[0].wave_functions), np.abs(theirs[0].wave_functions), atol=1e-10
         )
+
+
+def test_interpreter_stages_take_turns_and_are_released_on_errors():
+    stages = leads._InterpreterStages()
+    order: list[str] = []
+    inside = threading.Event()
+    may_leave = threading.Event()
+
+    def first() -> None:
+        with stages.stage():
+            order.append("first in")
+            with stages.stage():  # nested: part of the same turn
+                order.append("first nested")
+            with stages.outside():  # the other thread's turn may run now
+                inside.set()
+                may_leave.wait(5)
+            order.append("first back")
+
+    def second() -> None:
+        inside.wait(5)
+        with stages.stage():
+            order.append("second in")
+            may_leave.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first in", "first nested", "second in", "first back"]
+    with stages.outside():  # outside a turn: nothing to give
+        pass
+    with pytest.raises(RuntimeError), stages.stage():
+        raise RuntimeError("released")
+    acquired = stages._lock.acquire(timeout=1)  # the failed turn let go of the lock
+    assert acquired
+    stages._lock.release()
