@@ -8,12 +8,13 @@ site, matrix hoppings), so every energy needs the lead-mode eigenproblem. The sy
 written once against the Kwant vocabulary and built by each package from the same code.
 For each it prints, in milliseconds per energy, our batched solver (``meso.transmission``
 over all energies, with ``--workers`` processes) and Kwant 1.5 (``kwant.smatrix`` energy by
-energy on a subsample) when ``import kwant`` works here or in the interpreter given by
-``--kwant-python``, the ratio and the largest difference of the transmissions.
+energy, on the same energies unless ``--kwant-energies`` picks fewer) when ``import kwant``
+works here or in the interpreter given by ``--kwant-python``, the ratio and the largest
+difference of the transmissions.
 
 Usage::
 
-    python benchmarks/bench_generic_leads.py [--workers 2] [--energies 32]
+    python benchmarks/bench_generic_leads.py [--workers 2] [--kwant-energies 32]
                                              [--kwant-python /path/to/python-with-kwant]
 """
 
@@ -146,7 +147,12 @@ def run_kwant(name: str, count: int, python: str | None) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=1, help="processes for our solver")
-    parser.add_argument("--kwant-energies", type=int, default=4, help="energies timed with Kwant")
+    parser.add_argument(
+        "--kwant-energies",
+        type=int,
+        default=32,
+        help="energies timed with Kwant, evenly picked from ours (default: all 32, the same)",
+    )
     parser.add_argument("--kwant-python", default=None, help="interpreter with Kwant installed")
     parser.add_argument("--kwant-json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
