@@ -325,6 +325,8 @@ _NULL_RESIDUAL = 1e-11
 _DECOUPLED = 1e-10
 #: Shift (relative to the matrix's norm) of the factors that find an exact null space.
 _NULL_SHIFT = 1e-9
+#: Most bound states at one energy that are found and left out.
+_MOST_BOUND_STATES = 64
 
 
 def _bound_states(
@@ -368,6 +370,8 @@ def _bound_states(
             return None
         if np.count_nonzero(null) < count or count == size:
             return np.asarray(basis @ right[null].conj().T)
+        if count >= _MOST_BOUND_STATES:
+            return None  # a flat band's worth of them: not left out one by one
         count *= 2  # every probe fell into it: the null space may be larger
 
 
