@@ -2082,7 +2082,7 @@ def _solve_chunk(
         # solved again by the sparse solver, which leaves such states out; the more
         # unitary of the two is kept.
         for index, k in enumerate(remaining):
-            error = _unitarity_error(values[index].data)
+            error = values[index].check_unitarity()
             if not error > _RESOLVE_UNITARITY:
                 continue
             element = int(elements[k])
@@ -2094,7 +2094,7 @@ def _solve_chunk(
                 )
             except ValueError:
                 continue
-            if _unitarity_error(again.data) < error:
+            if again.check_unitarity() < error:
                 sparse_results[int(k)] = again
     if not sparse_results:
         return values, flops, 0
@@ -2115,13 +2115,6 @@ def _solve_chunk(
 
 #: Largest deviation of an S-matrix of the recursion from unitarity that is left as it is.
 _RESOLVE_UNITARITY = 1e-10
-
-
-def _unitarity_error(data: ComplexArray) -> float:
-    """``max |S^dagger S - 1|`` (0 for an S-matrix without modes)."""
-    if data.size == 0:
-        return 0.0
-    return float(np.max(np.abs(data.conj().T @ data - np.eye(data.shape[1]))))
 
 
 def _lead_cell_size(lead: AnyLeadData) -> int:
