@@ -142,7 +142,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.linalg as la
@@ -816,6 +816,20 @@ def bands(h_cell: ArrayLike, hop: ArrayLike, momenta: ArrayLike) -> FloatArray:
 # --------------------------------------------------------------------------------------------
 
 
+class _LoneModes(NamedTuple):
+    """A block's candidates on the unit circle, each taken as a mode on its own: the
+    common case of a lone solution, made for all of them at once (:class:`_BlockSolve`)."""
+
+    fast: NDArray[np.bool_]  # velocity well away from zero and at most 2.5 ||hop||
+    on_circle: NDArray[np.bool_]  # off the circle by no more than rounding
+    velocities: FloatArray
+    coefficients: FloatArray  # 1 / |phi|: unit-norm wave functions
+    momenta: FloatArray  # in (-pi, pi]
+    vectors: ComplexArray  # reduced vectors of unit current, one column each
+    waves: ComplexArray  # their wave functions
+    mirrored: ComplexArray  # the mirror image's wave functions, phi / lambda
+
+
 @dataclass
 class _BlockModes:
     """Modes of one block, in that block's own orbitals and reduced coordinates."""
@@ -1205,8 +1219,7 @@ class _BlockSolve:
             )
         )
 
-        self._fast: tuple[NDArray[np.bool_], Any, Any, Any, Any, Any] | None = None
-        self._on_circle: NDArray[np.bool_] = np.zeros(0, dtype=bool)  # set with _fast
+        self._lone: _LoneModes | None = None
         self.prop_vectors: list[ComplexArray] = []
         self.prop_waves: list[ComplexArray] = []
         # The mirror image's wave function of each mode: phi / lambda (see _mirror_modes).
@@ -1302,7 +1315,8 @@ class _BlockSolve:
         """Classify one cluster of candidates (solutions close together on the circle)."""
         if cluster.size == 1:
             position = int(cluster[0])
-            if self._fast_modes()[0][position] and self._on_circle[position]:
+            lone = self._lone_modes()
+            if lone.fast[position] and lone.on_circle[position]:
                 self._add_fast_mode(position)
                 return
         members = self.candidates[cluster]
@@ -1336,46 +1350,42 @@ class _BlockSolve:
         """The common case: a lone solution on the unit circle with a velocity well away
         from zero is a propagating mode as it stands (what the general path below makes of
         it, without its bookkeeping). Returns whether it was added."""
-        fast = self._fast_modes()
-        if not fast[0][position]:
+        lone = self._lone_modes()
+        if not lone.fast[position]:
             return False
-        _, vectors, waves, mirrored, momenta, velocities = fast
-        self.prop_vectors.append(vectors[:, position])
-        self.prop_waves.append(waves[:, position])
-        self.prop_waves_mirror.append(mirrored[:, position])
-        self.prop_momenta.append(float(momenta[position]))
-        self.prop_velocities.append(float(velocities[position]))
+        self.prop_vectors.append(lone.vectors[:, position])
+        self.prop_waves.append(lone.waves[:, position])
+        self.prop_waves_mirror.append(lone.mirrored[:, position])
+        self.prop_momenta.append(float(lone.momenta[position]))
+        self.prop_velocities.append(float(lone.velocities[position]))
         return True
 
-    def _fast_modes(self) -> tuple[NDArray[np.bool_], Any, Any, Any, Any, Any]:
-        """For all candidates at once: which are fast lone modes (see `_add_fast_mode`),
-        and their unit-current reduced vectors, wave functions (and the mirror image's),
-        momenta and velocities."""
-        if self._fast is None:
+    def _lone_modes(self) -> _LoneModes:
+        """Every candidate taken on its own, all at once (see :class:`_LoneModes`)."""
+        if self._lone is None:
             norms = self.single_norms
             velocity = self.single_currents / norms
             speed = np.abs(velocity)
             scale_hop = self.singular[0]
-            fast = (_SUSPECT_VELOCITY * scale_hop <= speed) & (speed <= 2.5 * scale_hop)
-            # Off the circle by more than rounding, the band is checked first (add_cluster).
             members = self.candidates
             off_circle = np.abs(np.log(self.abs_alpha[members] / self.abs_beta[members]))
-            self._on_circle = off_circle <= _OFF_CIRCLE_CHECK
             momenta = np.angle(self.lam_unit)
             momenta[momenta <= -math.pi] += 2 * math.pi
-            # (Slow candidates, not used from here, may have infinite scales.)
+            # (Slow candidates, not used as modes from here, may have infinite scales.)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                coefficient = 1.0 / np.sqrt(norms)
+                coefficients = 1.0 / np.sqrt(norms)
                 scale = 1 / np.sqrt(speed)
-                self._fast = (
-                    fast,
-                    self.vectors[:, self.candidates] * coefficient * scale,
-                    self.single_waves * coefficient * scale,
-                    (self.single_waves / self.lam_unit) * coefficient * scale,
-                    momenta,
-                    velocity,
+                self._lone = _LoneModes(
+                    fast=(_SUSPECT_VELOCITY * scale_hop <= speed) & (speed <= 2.5 * scale_hop),
+                    on_circle=off_circle <= _OFF_CIRCLE_CHECK,
+                    velocities=velocity,
+                    coefficients=coefficients,
+                    momenta=momenta,
+                    vectors=self.vectors[:, members] * coefficients * scale,
+                    waves=self.single_waves * coefficients * scale,
+                    mirrored=(self.single_waves / self.lam_unit) * coefficients * scale,
                 )
-        return self._fast
+        return self._lone
 
     def _add_gap_cluster(
         self, members: NDArray[np.intp], off_circle: FloatArray, lam0: complex
@@ -1430,10 +1440,10 @@ class _BlockSolve:
             basis_lam = self.lam_unit[cluster]
             if cluster.size == 1:  # the common case, solved for all at once
                 position = int(cluster[0])
-                norm = self.single_norms[position]
+                lone = self._lone_modes()
                 single = (
-                    np.array([self.single_currents[position] / norm]),
-                    np.array([[1.0 / math.sqrt(norm)]], dtype=complex),
+                    lone.velocities[position : position + 1],
+                    lone.coefficients[position : position + 1, None].astype(complex),
                     self.single_waves[:, position : position + 1],
                 )
                 found = single if self._plausible(single[0]) else None
