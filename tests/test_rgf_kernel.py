@@ -172,6 +172,50 @@ def test_a_singular_slice_goes_to_the_sparse_solver(roads, threads):
         assert stats["sparse_fallback_energies"] == (energy == 0.0)
 
 
+def zigzag_ribbon(width, length):
+    """A clean graphene ribbon of `width` zigzag chains between two leads of its own cut."""
+    lat = meso.lattice.honeycomb(1.0, norbs=1)
+    low, high = -1 / (2 * np.sqrt(3)) - 0.1, (width - 1) * np.sqrt(3) / 2 + 0.1
+    syst = meso.Builder()
+    syst[lat.shape(lambda p: low < p[1] < high and 0 <= p[0] < length, (0.1, 0.1))] = 0.0
+    syst[lat.neighbors()] = -1.0
+    lead = meso.Builder(meso.TranslationalSymmetry((-1.0, 0.0)))
+    lead[lat.shape(lambda p: low < p[1] < high, (0.1, 0.1))] = 0.0
+    lead[lat.neighbors()] = -1.0
+    syst.attach_lead(lead)
+    syst.attach_lead(lead.reversed())
+    return syst.finalized()
+
+
+@pytest.mark.parametrize(("road", "threads"), [("numpy", 1), ("compiled", 1), ("compiled", 2)])
+def test_transmissions_through_ill_conditioned_slices_are_checked_as_smatrices(
+    roads, monkeypatch, road, threads
+):
+    # Just above the zigzag edge states' energy the left part of the ribbon has nearly
+    # degenerate edge states: its slices reach condition numbers of ~1e7, and the Caroli
+    # transmission of the recursion (no unitarity to check) was off by 3e-10 from the
+    # sparse solver. Such energies are solved again as S-matrices, which are checked.
+    fsys = zigzag_ribbon(24, 60.0)
+    energies = [0.001, 0.3]
+    expected = batch.transmission(fsys, energies, solver="sparse")
+    recursion = rgf._recursion
+    smatrix_runs = []  # the `smatrix` argument of each recursion
+
+    def recorded(*args, **kwargs):
+        smatrix_runs.append(args[2])
+        return recursion(*args, **kwargs)
+
+    monkeypatch.setattr(rgf, "_recursion", recorded)
+    t, sweeps, _ = roads(road, threads, lambda: batch.transmission(fsys, energies, solver="rgf"))
+    assert (sweeps > 0) == (road == "compiled")
+    assert True in smatrix_runs  # the energy next to the edge states was checked
+    np.testing.assert_allclose(t, expected, rtol=0, atol=2e-11)
+    # An energy far from them is not: its slices are well conditioned.
+    smatrix_runs.clear()
+    roads(road, threads, lambda: batch.transmission(fsys, [0.3], solver="rgf"))
+    assert smatrix_runs == [False]
+
+
 def test_a_bad_recursion_name_in_the_environment_is_named(monkeypatch):
     monkeypatch.setenv("MESOSCOPIC_RGF_KERNEL", "fortran")
     fsys, params, energies = make_wire_in_field(meso, length=6, width=3)

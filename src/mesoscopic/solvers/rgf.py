@@ -133,6 +133,12 @@ _FLUSH = complex(2.0**-900, 2.0**-900)
 # Slice matrices with a reciprocal 1-norm condition number below this are treated as singular
 # (their energy goes to the sparse solver): ordinary slices stay above ~1e-8.
 _SLICE_RCOND = 1e-9
+#: Energies of a transmission whose slices reach this condition number are solved again as
+#: S-matrices, which are checked for unitarity (see :func:`_solve_chunk`). The recursion's
+#: rounding grows with the slices' conditioning: transmissions off by up to about
+#: ``0.5 eps`` times the largest condition number were measured (graphene zigzag ribbons
+#: next to their edge-state energies); ordinary slices stay below ~1e4.
+_RECHECK_CONDITION = 1e5
 _TINY = float(np.finfo(float).tiny)
 #: Entries of the kept weights of diagonal couplings (16 bytes each) per sweep.
 _DIAGONAL_WEIGHT_ENTRIES = 1 << 21
@@ -237,13 +243,24 @@ def _common_pattern(
     matrices: Sequence[sp.csr_matrix],
 ) -> tuple[IntArray, IntArray, ComplexArray]:
     """Rows, columns and (P, nnz) values of the matrices on the union of their patterns."""
-    coos = []
+    canonicals = []
     for matrix in matrices:
         canonical = matrix
         if not (sp.isspmatrix_csr(matrix) and matrix.has_canonical_format):
             canonical = sp.csr_matrix(matrix)  # a copy: the caller's matrix stays as it is
             canonical.sum_duplicates()
-        coos.append(canonical.tocoo())
+        canonicals.append(canonical)
+    head = canonicals[0]
+    if all(
+        (c.indptr is head.indptr and c.indices is head.indices)
+        or (np.array_equal(c.indptr, head.indptr) and np.array_equal(c.indices, head.indices))
+        for c in canonicals[1:]
+    ):
+        # One pattern (the elements of a parameter batch of one system): its values only.
+        rows = np.repeat(np.arange(head.shape[0]), np.diff(head.indptr))
+        values = np.array([c.data for c in canonicals], dtype=complex)
+        return rows, head.indices.astype(rows.dtype), values
+    coos = [c.tocoo() for c in canonicals]
     first = coos[0]
     same = all(
         c.nnz == first.nnz
@@ -1061,8 +1078,9 @@ def _inverse_routines(n: int) -> tuple[Any, Any, int]:
     return getrf, getri, max(int(getri_lwork(n)[0].real), 3 * n, 1)
 
 
-def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
-    """Inverse of every matrix of a (B, n, n) batch, overwriting it.
+def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> tuple[ComplexArray, FloatArray]:
+    """Inverse of every matrix of a (B, n, n) batch, overwriting it, and their condition
+    numbers (B,).
 
     LAPACK's LU with partial pivoting and its in-place inverse (getrf + getri, ``8 n^3``
     flops) run on each matrix in turn; this is about twice as fast as NumPy's batched
@@ -1071,10 +1089,11 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
     the factorization runs in place without copies. Small matrices, where the per-call cost
     dominates, use NumPy's batched routine.
 
-    Conditioning: a matrix whose condition number ``||A||_inf ||A^-1||_inf`` (from the
-    explicit inverse) is below ``1 / _SLICE_RCOND`` is accepted; the few others are decided
-    on the row-equilibrated condition number (:func:`_check_conditioning`), which keeps
+    Conditioning: the condition number is ``||A||_inf ||A^-1||_inf`` (from the explicit
+    inverse); where that reaches ``_RECHECK_CONDITION``, the smaller of it and the
+    row-equilibrated condition number (:func:`_equilibrated_condition`), which keeps
     orbitals at very different energy scales (a hard wall) from counting as ill conditioned.
+    A matrix whose condition number is not below ``1 / _SLICE_RCOND`` is singular.
     """
     batch, n, _ = matrix.shape
     if n < _LAPACK_LOOP_MIN_SIZE:
@@ -1086,8 +1105,9 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
                 if np.linalg.cond(matrix[k]) > 1 / np.finfo(float).eps:
                     raise _singular(energies, k) from None
             raise
-        _check_conditioning(np, norms, result, energies)
-        return result
+        condition = _equilibrated_condition(np, norms, result)
+        _check_conditioning(np, condition, energies)
+        return result, condition
     getrf, getri, lwork = _inverse_routines(n)
     moduli = np.abs(matrix)
     norms = moduli.sum(axis=-1).max(axis=-1)
@@ -1100,21 +1120,24 @@ def _cpu_inverse(matrix: ComplexArray, energies: FloatArray) -> ComplexArray:
             raise _singular(energies, k)
         if not np.shares_memory(inverse, matrix):
             matrix[k] = inverse.T
-    norms *= np.abs(matrix).sum(axis=-1).max(axis=-1)
-    if not (norms < 1.0 / _SLICE_RCOND).all():  # NaN too
-        doubtful = np.flatnonzero(~(norms < 1.0 / _SLICE_RCOND))
-        try:
-            _check_conditioning(np, _one_norms(np, moduli[doubtful]), matrix[doubtful], energies)
-        except _SingularSlice as error:
-            raise _singular(energies, doubtful[error.indices]) from None
-    return matrix
+    condition = norms * np.abs(matrix).sum(axis=-1).max(axis=-1)
+    if not (condition < _RECHECK_CONDITION).all():  # NaN too
+        doubtful = np.flatnonzero(~(condition < _RECHECK_CONDITION))
+        equilibrated = _equilibrated_condition(
+            np, _one_norms(np, moduli[doubtful]), matrix[doubtful]
+        )
+        condition[doubtful] = np.where(
+            equilibrated < condition[doubtful], equilibrated, condition[doubtful]
+        )
+        _check_conditioning(np, condition, energies)
+    return matrix, condition
 
 
 def _one_norms(xp: ModuleType, matrix: Any) -> tuple[Any, Any]:
     """Row scales ``r`` and 1-norms of the row-equilibrated matrices ``diag(1/r) A``.
 
     ``r_i`` is the largest modulus in row ``i`` (B, n); with the inverse, the condition
-    number of the equilibrated matrix follows (:func:`_check_conditioning`). Equilibrating
+    number of the equilibrated matrix follows (:func:`_equilibrated_condition`). Equilibrating
     keeps orbitals at very different energy scales (a hard wall of onsite 1e10) from
     looking ill conditioned. A zero row gets the scale of the smallest normal number (the
     matrix is then singular, which its factorization reports).
@@ -1126,17 +1149,23 @@ def _one_norms(xp: ModuleType, matrix: Any) -> tuple[Any, Any]:
     return rows, moduli.sum(axis=-2).max(axis=-1)
 
 
-def _check_conditioning(xp: ModuleType, norms: Any, inverse: Any, energies: Any) -> None:
-    """Raise :class:`_SingularSlice` for the matrices with ``rcond < _SLICE_RCOND``.
-
-    ``rcond = 1 / (||D^-1 A||_1 ||A^-1 D||_1)`` with ``D`` the row scales, computed from the
-    explicit inverse for free. A slice matrix at a pole of its partial Green's function is
-    singular, but rounding rarely leaves an exactly zero pivot: its inverse is then finite
-    and wrong (by up to 100% in T). NaN and infinite inverses count as singular too.
-    """
+def _equilibrated_condition(xp: ModuleType, norms: Any, inverse: Any) -> Any:
+    """``||D^-1 A||_1 ||A^-1 D||_1`` with ``D`` the row scales (:func:`_one_norms`), from
+    the explicit inverse for free (B,)."""
     rows, norm = norms
     condition = (xp.abs(inverse).sum(axis=-2) * rows).max(axis=-1)
     condition *= norm
+    return condition
+
+
+def _check_conditioning(xp: ModuleType, condition: Any, energies: Any) -> None:
+    """Raise :class:`_SingularSlice` for the matrices with a condition number not below
+    ``1 / _SLICE_RCOND``.
+
+    A slice matrix at a pole of its partial Green's function is singular, but rounding
+    rarely leaves an exactly zero pivot: its inverse is then finite and wrong (by up to
+    100% in T). NaN and infinite inverses count as singular too.
+    """
     good = condition < 1.0 / _SLICE_RCOND
     if xp is not np:
         good = _backend.to_host(xp, good)
@@ -1145,11 +1174,12 @@ def _check_conditioning(xp: ModuleType, norms: Any, inverse: Any, energies: Any)
 
 
 def _device_inverse(xp: ModuleType) -> Any:
-    def inverse(matrix: Any, energies: Any) -> Any:
+    def inverse(matrix: Any, energies: Any) -> tuple[Any, Any]:
         norms = _one_norms(xp, matrix)
         result = xp.linalg.inv(matrix)
-        _check_conditioning(xp, norms, result, energies)
-        return result
+        condition = _equilibrated_condition(xp, norms, result)
+        _check_conditioning(xp, condition, energies)
+        return result, condition
 
     return inverse
 
@@ -1435,6 +1465,7 @@ class _KernelRun:
     rows: ComplexArray
     state_exponents: FloatArray
     status: IntArray
+    worst: FloatArray  # each entry's largest slice condition number
     width: IntArray
     height: IntArray
 
@@ -1480,6 +1511,7 @@ def _kernel_run(
         rows=np.zeros(batch * n_last * int(height.sum()), dtype=complex),
         state_exponents=np.zeros((2, num_leads, batch)),
         status=np.zeros(batch, dtype=np.int64),
+        worst=np.zeros(batch),
         width=width,
         height=height,
     )
@@ -1528,13 +1560,22 @@ def _kernel_run(
         run.rows,
         run.state_exponents,
         run.status,
+        run.worst,
     )
     # Writable C-ordered arrays of fixed types only: one compiled signature serves all.
     checked = tuple(
         np.require(a, requirements=["C", "W"]) if isinstance(a, np.ndarray) else a
         for a in arguments
     )
-    constants = (_RESCALE_INTERVAL, _FLUSH_INTERVAL, _FLUSH, 1.0 / _SLICE_RCOND, getrf, getri)
+    constants = (
+        _RESCALE_INTERVAL,
+        _FLUSH_INTERVAL,
+        _FLUSH,
+        1.0 / _SLICE_RCOND,
+        _RECHECK_CONDITION,
+        getrf,
+        getri,
+    )
 
     def entries(first: int, last: int) -> float:
         return float(kernel.sweep(*checked, first, last, *constants))
@@ -1604,7 +1645,7 @@ def _compiled_sweep(
     pairs: Sequence[tuple[int, int]],
     elements: Any,
     threads: int,
-) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
+) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float, FloatArray]:
     """:func:`_sweep` on the CPU by the compiled recursion.
 
     Entries are split over ``threads``; with at least two threads per entry (one energy of
@@ -1658,7 +1699,7 @@ def _compiled_sweep(
         if run.status.any():
             raise _singular(energies, np.flatnonzero(run.status))
         blocks, scales = _run_blocks(run, batch)
-        return blocks, scales, flops
+        return blocks, scales, flops, run.worst
     # Cut after slice `cut`, balancing the cubic cost of the two halves.
     cost = np.cumsum(slicing.sizes.astype(float) ** 3)
     cut = int(np.clip(np.searchsorted(cost, cost[-1] / 2), 1, num_slices - 3))
@@ -1699,7 +1740,7 @@ def _compiled_sweep(
     if status.any():
         raise _singular(energies, np.flatnonzero(status))
     coupling = _dense_coupling(dev.coupling(cut, elements), batch)
-    blocks, scales, more = _join(
+    blocks, scales, more, condition = _join(
         runs[0][0],
         runs[1][0],
         coupling,
@@ -1710,7 +1751,8 @@ def _compiled_sweep(
         int(slicing.sizes[cut + 1]),
         energies,
     )
-    return blocks, scales, flops + more
+    worst = np.maximum(np.maximum(runs[0][0].worst, runs[1][0].worst), condition)
+    return blocks, scales, flops + more, worst
 
 
 def _join(
@@ -1723,8 +1765,9 @@ def _join(
     n_left: int,
     n_right: int,
     energies: FloatArray,
-) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
-    """The blocks of the whole system from two half sweeps meeting at ``V`` (B, n_l, n_r).
+) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float, FloatArray]:
+    """The blocks of the whole system from two half sweeps meeting at ``V`` (B, n_l, n_r),
+    and the flops and condition numbers (B,) of the join.
 
     ``g_l`` (the left part's Green's function at its last slice) and ``g_r`` (the right
     part's at its first) couple through ``V``; with ``P = g_l V`` and ``Q = g_r V^dagger``,
@@ -1743,10 +1786,13 @@ def _join(
     q = g_right @ vh
     flops = 16.0 * batch * n_left * n_right * (n_left + n_right)
     inverses = []
+    condition = np.zeros(batch)
     for a, b, n in ((p, q, n_left), (q, p, n_right)):
         matrix = -(a @ b)
         matrix[:, np.arange(n), np.arange(n)] += 1.0
-        inverses.append(_cpu_inverse(matrix, energies))
+        inverse, measured = _cpu_inverse(matrix, energies)
+        inverses.append(inverse)
+        condition = np.maximum(condition, measured)
         flops += 16.0 * batch * n**3
     x_inv, y_inv = inverses
     blocks: dict[tuple[int, int], Any] = {}
@@ -1772,7 +1818,7 @@ def _join(
             scale = right_run.state_exponents[0, m] + left_run.state_exponents[1, i]
         blocks[(i, m)] = block
         scales[(i, m)] = scale
-    return blocks, scales, flops
+    return blocks, scales, flops, condition
 
 
 def _sweep(
@@ -1784,8 +1830,9 @@ def _sweep(
     pairs: Sequence[tuple[int, int]],
     elements: Any = None,
     threads: int = 1,
-) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float]:
-    """Run the recursion; returns the blocks M_lm, their (B,) log2 scales and the flops.
+) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], Any], float, FloatArray]:
+    """Run the recursion; returns the blocks M_lm, their (B,) log2 scales, the flops and
+    each entry's largest slice condition number (B,) on the host.
 
     ``elements`` (B,) on the device: the element of a parameter batch each entry belongs to
     (None: a problem of one element). On the CPU the compiled recursion runs when numba is
@@ -1820,6 +1867,7 @@ def _sweep(
     green: Any = None
     sign = 1.0
     n_prev = 0
+    worst = xp.zeros(batch)
     for s in range(slicing.num_slices):
         n = int(slicing.sizes[s])
         coupling = dev.coupling(s - 1, elements) if s > 0 else None
@@ -1873,7 +1921,8 @@ def _sweep(
             else:
                 ix = local[lead]
                 matrix[:, ix[:, None], ix[None, :]] -= target * sigma
-        green = inverse(matrix, energies_dev)
+        green, condition = inverse(matrix, energies_dev)
+        worst = xp.maximum(worst, condition)
         sign = target
         del matrix
         flops += 8.0 * batch * n**3
@@ -1947,7 +1996,7 @@ def _sweep(
         n_prev = n
     zero = xp.zeros(batch)
     scales = {key: row_exp.get(key[0], zero) + col_exp.get(key[1], zero) for key in blocks}
-    return blocks, scales, flops
+    return blocks, scales, flops, _backend.to_host(xp, worst)
 
 
 # --------------------------------------------------------------------------------------------
@@ -2035,6 +2084,7 @@ def _solve_chunk(
     dev: _DeviceBlocks,
     elements: IntArray | None = None,
     lead_threads: int = 1,
+    modes_cache: dict[tuple[int, int, float], LeadEmbedding] | None = None,
 ) -> tuple[Any, float, int]:
     """:func:`_recursion` on a chunk; energies where it meets a singular slice go sparse.
 
@@ -2043,20 +2093,28 @@ def _solve_chunk(
     zero mode of a cut through a graphene flake at the charge-neutrality point. Those
     energies are solved by the sparse direct solver, which raises only if the whole
     problem is singular; the rest of the chunk stays in the recursion, reusing the lead
-    modes already computed. Returns the values, the flops of the recursion and the number
+    modes already computed. Close to such a pole the recursion's rounding grows with the
+    slice's condition number: an S-matrix that is not unitary to ``_RESOLVE_UNITARITY`` is
+    solved again by the sparse solver, and a transmission whose slices reach
+    ``_RECHECK_CONDITION`` (which has no such check of its own) is solved again as an
+    S-matrix, checked alike. Returns the values, the flops of the recursion and the number
     of energies handed to the sparse solver. ``elements`` gives the element of a parameter
     batch of every energy (None: all of element 0).
     """
     if elements is None:
         elements = np.zeros(energies.size, dtype=np.int64)
-    modes_cache: dict[tuple[int, int, float], LeadEmbedding] = {}
-    sparse_results: dict[int, SMatrix] = {}
+    if modes_cache is None:
+        modes_cache = {}
+    # Results taken from S-matrices instead of the recursion's values, by entry.
+    replaced: dict[int, SMatrix] = {}
+    handed = 0
     remaining = np.arange(energies.size)
     values: Any = [] if smatrix else np.zeros((0, problem.num_leads, problem.num_leads))
     flops = 0.0
+    worst = np.zeros(0)
     while remaining.size:
         try:
-            values, flops = _recursion(
+            values, flops, worst = _recursion(
                 problem,
                 energies[remaining],
                 smatrix,
@@ -2070,11 +2128,12 @@ def _solve_chunk(
         except _SingularSlice as singular:
             for k in remaining[singular.indices]:
                 element = int(elements[k])
-                sparse_results[int(k)] = scattering_matrix(
+                replaced[int(k)] = scattering_matrix(
                     problem._hamiltonians[element],
                     problem._element_leads[element],
                     float(energies[k]),
                 )
+                handed += 1
             remaining = np.delete(remaining, singular.indices)
     if smatrix:
         # An S-matrix that is not unitary to rounding (next to a bound state in the
@@ -2095,22 +2154,38 @@ def _solve_chunk(
             except ValueError:
                 continue
             if again.check_unitarity() < error:
-                sparse_results[int(k)] = again
-    if not sparse_results:
-        return values, flops, 0
+                replaced[int(k)] = again
+                handed += 1
+    else:
+        doubtful = remaining[~(worst < _RECHECK_CONDITION)]
+        if doubtful.size:
+            checked, more, resolved = _solve_chunk(
+                problem,
+                energies[doubtful],
+                True,
+                xp,
+                dev,
+                elements[doubtful],
+                lead_threads,
+                modes_cache,
+            )
+            flops += more
+            handed += resolved
+            replaced.update((int(k), s) for k, s in zip(doubtful, checked))
+    if not replaced:
+        return values, flops, handed
     position = {int(k): i for i, k in enumerate(remaining)}
     if smatrix:
         merged = [
-            sparse_results[k] if k in sparse_results else values[position[k]]
-            for k in range(energies.size)
+            replaced[k] if k in replaced else values[position[k]] for k in range(energies.size)
         ]
-        return merged, flops, len(sparse_results)
+        return merged, flops, handed
     out = np.empty((energies.size, problem.num_leads, problem.num_leads))
     if remaining.size:
         out[remaining] = values
-    for k, s in sparse_results.items():
+    for k, s in replaced.items():
         out[k] = s.transmission_matrix()
-    return out, flops, len(sparse_results)
+    return out, flops, handed
 
 
 #: Largest deviation of an S-matrix of the recursion from unitarity that is left as it is.
@@ -2131,7 +2206,9 @@ def _recursion(
     modes_cache: dict[tuple[int, int, float], LeadEmbedding] | None = None,
     elements: IntArray | None = None,
     lead_threads: int = 1,
-) -> tuple[Any, float]:
+) -> tuple[Any, float, FloatArray]:
+    """Values (S-matrices or transmission matrices), flops and each energy's largest slice
+    condition number."""
     if elements is None:
         elements = np.zeros(energies.size, dtype=np.int64)
     energies_dev = _backend.to_device(xp, energies)
@@ -2192,7 +2269,7 @@ def _recursion(
         _lead_terms(xp, lead, closed, energies, energies_dev, computed.get(k), exact=smatrix)
         for k, (lead, closed) in enumerate(zip(problem.leads, problem.closed_form))
     ]
-    blocks, scales, flops = _sweep(
+    blocks, scales, flops, worst = _sweep(
         xp,
         problem,
         dev,
@@ -2203,8 +2280,10 @@ def _recursion(
         threads=lead_threads,
     )
     if smatrix:
-        return _smatrices_from_blocks(xp, problem, blocks, scales, terms, energies), flops
-    return _transmission_from_blocks(xp, problem, blocks, scales, terms, len(energies)), flops
+        values: Any = _smatrices_from_blocks(xp, problem, blocks, scales, terms, energies)
+    else:
+        values = _transmission_from_blocks(xp, problem, blocks, scales, terms, len(energies))
+    return values, flops, worst
 
 
 #: Most threads an RGF batch is split over by default (more cores go to ``workers``).
