@@ -519,3 +519,33 @@ def test_underflow_does_not_refuse_a_column_call(monkeypatch, column_calls):
     fast, slow = both_roads(monkeypatch, build(onsite), dict(V=1.0))
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
     assert column_calls == [True]
+
+
+def test_the_trial_is_made_once_per_parameter_shapes_and_the_sample_every_time(monkeypatch):
+    fsys = build(onsite_kwant_style)
+    disorder = np.random.default_rng(3).uniform(-1, 1, (LENGTH, WIDTH))
+    compared = []  # the numbers of terms compared with scalar calls, per comparison
+    original = _autovec._agrees
+
+    def spy(out, picked, scalar):
+        picked = list(picked)
+        compared.append(len(picked))
+        return original(out, picked, scalar)
+
+    monkeypatch.setattr(_autovec, "_agrees", spy)
+
+    def evaluate(**params):
+        compared.clear()
+        forget_values(fsys)
+        fast, slow = both_roads(monkeypatch, fsys, params)
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
+        return [n for n in compared if n]  # the site-by-site road compares nothing
+
+    first = evaluate(V=0.7, disorder=disorder)
+    assert len(first) == 2 and first[0] == _autovec.TRIAL_TERMS  # the trial, the sample
+    # New values of the same types and shapes: the sample only.
+    assert evaluate(V=-0.2, disorder=2 * disorder) == first[1:]
+    # An array of another shape (or a new type) makes a new trial.
+    wider = np.random.default_rng(4).uniform(-1, 1, (LENGTH + 1, WIDTH))
+    assert evaluate(V=-0.2, disorder=wider) == first
+    assert evaluate(V=np.float32(0.5), disorder=wider) == first

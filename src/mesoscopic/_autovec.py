@@ -27,7 +27,9 @@ either step is evaluated site by site as before, with the same numbers:
    spread between them, and the terms with the largest and smallest coordinates, where
    integer arithmetic on tags such as ``x ** 9`` overflows first) must agree with a call
    of the function with that term's own sites to 1e-12 relative. The trial keeps a function
-   that builds larger arrays from columns (an outer product) from running on all terms. A
+   that builds larger arrays from columns (an outer product) from running on all terms;
+   a term group makes it once per function and parameter types and shapes (integers by
+   value), which decide those shapes, while the sample is compared at every evaluation. A
    function that branches on a coordinate (``if x > 0``) raises on arrays and is
    evaluated site by site, and so does one that adds or inverts booleans computed from
    tags, which as Python bools add as integers (``(x == 5) + (y == 4)``).
@@ -53,7 +55,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["columns_of", "enabled", "evaluate_columns", "is_column_safe", "make_columns"]
+__all__ = [
+    "ColumnSet",
+    "columns_of",
+    "enabled",
+    "evaluate_columns",
+    "is_column_safe",
+    "make_columns",
+]
 
 #: Term groups smaller than this are evaluated site by site (nothing to gain).
 MIN_TERMS = 32
@@ -371,6 +380,49 @@ def make_columns(tags: NDArray[np.int64], positions: NDArray[np.float64]) -> _Co
     return _Columns(tags, positions)
 
 
+class ColumnSet(tuple):  # type: ignore[type-arg]
+    """The columns of a term group's site arguments (one per argument), and what its
+    column evaluations found so far: the terms compared with scalar calls (they depend on
+    the columns only) and the calls whose trial passed.
+
+    A trial (step 2 of the module notes) keeps a function that builds larger arrays from
+    columns from running on all terms; its arrays' shapes follow from the function, the
+    columns and the types and shapes of the parameters, so it is made once per such
+    combination (:func:`_call_signature`). Every evaluation still compares its sample
+    with scalar calls.
+    """
+
+    sample: NDArray[np.intp] | None
+    trusted: list[Any]
+
+    def __new__(cls, columns: Sequence[_Columns]) -> ColumnSet:
+        out = super().__new__(cls, columns)
+        out.sample = None
+        out.trusted = []
+        return out
+
+
+#: Calls whose trial passed, kept per column set (the latest ones).
+_TRUSTED_CALLS = 8
+
+
+def _call_signature(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
+    """What fixes the shapes of a column call's arrays: the function, and each
+    parameter's type and, for arrays, shape and dtype; integers by value (they can size
+    arrays), other values that are not numbers by identity."""
+    parts: list[Any] = [func]
+    for name, value in kwargs.items():
+        if isinstance(value, np.ndarray):
+            parts.append((name, np.ndarray, value.shape, value.dtype.str))
+        elif isinstance(value, (bool, np.bool_, int, np.integer)):
+            parts.append((name, type(value), int(value)))
+        elif isinstance(value, (float, complex, np.floating, np.complexfloating)):
+            parts.append((name, type(value)))
+        else:
+            parts.append((name, "object", id(value)))
+    return tuple(parts)
+
+
 def columns_of(sites: Sequence[Any], count: int) -> tuple[_Columns, ...] | None:
     """Columns of one Site per term (``count == 1``) or of ``(Site, Site)`` pairs; None if
     the sites' tags or positions differ in length (families of different dimensions)."""
@@ -382,7 +434,7 @@ def columns_of(sites: Sequence[Any], count: int) -> tuple[_Columns, ...] | None:
         if len({len(t) for t in tags}) != 1 or len({p.shape for p in positions}) != 1:
             return None
         out.append(_Columns(np.array(tags, dtype=np.int64), np.array(positions)))
-    return tuple(out)
+    return ColumnSet(out)
 
 
 def _sample(count: int, columns: tuple[_Columns, ...]) -> NDArray[np.intp]:
@@ -412,12 +464,15 @@ def evaluate_columns(
     """The blocks ``(count, *shape)`` of all terms from one column call, or None.
 
     ``scalar(k)`` is term ``k``'s block from a call with its own sites (step 2 of the module
-    notes); None means: evaluate site by site.
+    notes); None means: evaluate site by site. A :class:`ColumnSet` keeps its sample and
+    the calls whose trial passed.
     """
+    state = columns if isinstance(columns, ColumnSet) else None
+    signature = _call_signature(func, kwargs) if state is not None else None
     # A trial on the first terms: a function whose columns grow beyond one value per term
     # (an outer product) is refused before it is called on all of them.
     trial = min(count, TRIAL_TERMS)
-    if trial < count:
+    if trial < count and (state is None or signature not in state.trusted):
         head = tuple(c.head(trial) for c in columns)
         first = _column_values(func, head, kwargs, trial, shape)
         if first is None or not _agrees(first, range(trial), scalar):
@@ -425,8 +480,16 @@ def evaluate_columns(
     out = _column_values(func, columns, kwargs, count, shape)
     if out is None:
         return None
-    if not _agrees(out, _sample(count, columns), scalar):
+    if state is None:
+        picked = _sample(count, columns)
+    else:
+        if state.sample is None:
+            state.sample = _sample(count, columns)
+        picked = state.sample
+    if not _agrees(out, picked, scalar):
         return None
+    if state is not None and signature not in state.trusted:
+        state.trusted[:] = [signature, *state.trusted[: _TRUSTED_CALLS - 1]]
     return np.ascontiguousarray(out)
 
 

@@ -987,7 +987,7 @@ class TermGroup:
             for site, index in zip(item, indices):
                 if tuple(site.tag) != tuple(tags[index[k]].tolist()):
                     return None
-        return tuple(_autovec.make_columns(tags[i], positions[i]) for i in indices)
+        return _autovec.ColumnSet([_autovec.make_columns(tags[i], positions[i]) for i in indices])
 
     def _one_block(self, k: int, kwargs: Mapping[str, Any]) -> NDArray[np.complex128]:
         """Term `k`'s block from a call of the value function with its own sites."""

@@ -103,16 +103,30 @@ def _inf_norm(a: np.ndarray, exact: bool) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _condition(a: np.ndarray, inverse: np.ndarray, enough: float) -> float:
+def _copy_bound(a: np.ndarray, out: np.ndarray) -> float:
+    """Copy ``a`` into ``out``; returns the bound on ``||a||_inf`` from ``|re| + |im|``."""
+    norm = 0.0
+    for i in range(a.shape[0]):
+        total = 0.0
+        for j in range(a.shape[1]):
+            z = a[i, j]
+            out[i, j] = z
+            total += abs(z.real) + abs(z.imag)
+        norm = max(norm, total)
+    return norm
+
+
+@numba.njit(cache=True, nogil=True)
+def _condition(a: np.ndarray, bound: float, inverse: np.ndarray, enough: float) -> float:
     """A condition number of ``a`` from its explicit inverse, as
     `mesoscopic.solvers.rgf._cpu_inverse` measures it (NaN stays NaN).
 
     The smallest of: the bound on ``||A||_inf ||A^-1||_inf`` from ``|re| + |im|`` (cheaper
-    than moduli, at most twice the number), that number itself, and the row-equilibrated
-    1-norm condition number, each computed only while the smaller ones are at least
-    ``enough``: almost every matrix is settled by the first.
+    than moduli, at most twice the number; ``bound`` is ``a``'s), that number itself, and
+    the row-equilibrated 1-norm condition number, each computed only while the smaller ones
+    are at least ``enough``: almost every matrix is settled by the first.
     """
-    condition = _inf_norm(a, False) * _inf_norm(inverse, False)
+    condition = bound * _inf_norm(inverse, False)
     if not condition >= enough:
         return condition
     condition = min(condition, _inf_norm(a, True) * _inf_norm(inverse, True))
@@ -135,6 +149,26 @@ def _condition(a: np.ndarray, inverse: np.ndarray, enough: float) -> float:
     for j in range(n):
         scaled = max(scaled, columns[j] * rows[j])
     return min(condition, scaled * equilibrated.max())
+
+
+@numba.njit(cache=True, nogil=True)
+def _couple_into(out, kind, g, data, vs, hs, ptr, idx, n):
+    """``out = -V^dagger g V`` (storage as in :func:`_coupled`), scalar and diagonal
+    couplings without a temporary."""
+    if kind == 1:
+        weight = -(data[vs] * data[hs]).real
+        for i in range(n):
+            for j in range(n):
+                out[i, j] = weight * g[i, j]
+    elif kind == 2:
+        for i in range(n):
+            left = -data[hs + i]
+            for j in range(n):
+                out[i, j] = left * g[i, j] * data[vs + j]
+    elif kind in (3, 4):
+        out[:, :] = _coupled(kind, g, data, vs, hs, ptr, idx, n)
+    else:
+        out[:, :] = 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -349,6 +383,10 @@ def sweep(
     empty = np.zeros((0, 0), dtype=np.complex128)
     n_last = sizes[order[num_positions - 1]]
     batch = energies.size
+    # Slice matrices are built and inverted in place in two alternating buffers (the last
+    # inverse, G^L of the previous slice, is read while the next matrix is built).
+    slabs = np.empty((2, largest * largest), dtype=np.complex128)
+    kept = np.empty(largest * largest, dtype=np.complex128)
     for b in range(first, last):
         energy = energies[b]
         element = elements[b]
@@ -369,13 +407,14 @@ def sweep(
             c = step_coupling[j]
             vs = hs = 0
             ptr = sparse_ptr[:1]
+            matrix = slabs[j % 2, : n * n].reshape((n, n))
             if j > 0:
                 vs = coupling_v[c] + element * coupling_stride[c]
                 hs = coupling_h[c] + element * coupling_stride[c]
                 ptr = sparse_ptr[sparse_ptr_start[c] : sparse_ptr_start[c] + n_prev + 1]
-                matrix = _coupled(kind[c], green, coupling_data, vs, hs, ptr, sparse_idx, n)
+                _couple_into(matrix, kind[c], green, coupling_data, vs, hs, ptr, sparse_idx, n)
             else:
-                matrix = np.zeros((n, n), dtype=np.complex128)
+                matrix[:, :] = 0
             t = template_of_slice[s]
             if template_stride[t] >= 0:
                 tstart = template_start[t] + element * template_stride[t]
@@ -395,11 +434,12 @@ def sweep(
                 for i in range(a):
                     for r in range(a):
                         matrix[local[i], local[r]] -= sigma[i, r]
-            original = matrix.copy()
+            original = kept[: n * n].reshape((n, n))
+            bound = _copy_bound(matrix, original)
             if _invert(matrix, ipiv, work, ints, getrf, getri) != 0:
                 status[b] = 1
                 break
-            condition = _condition(original, matrix, doubtful)
+            condition = _condition(original, bound, matrix, doubtful)
             if not condition < limit:
                 status[b] = 1
                 break
