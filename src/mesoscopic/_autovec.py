@@ -380,7 +380,7 @@ def make_columns(tags: NDArray[np.int64], positions: NDArray[np.float64]) -> _Co
     return _Columns(tags, positions)
 
 
-class ColumnSet(tuple):  # type: ignore[type-arg]
+class ColumnSet(tuple[_Columns, ...]):
     """The columns of a term group's site arguments (one per argument), and what its
     column evaluations found so far: the terms compared with scalar calls (they depend on
     the columns only) and the calls whose trial passed.
