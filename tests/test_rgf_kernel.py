@@ -188,32 +188,59 @@ def zigzag_ribbon(width, length):
 
 
 @pytest.mark.parametrize(("road", "threads"), [("numpy", 1), ("compiled", 1), ("compiled", 2)])
-def test_transmissions_through_ill_conditioned_slices_are_checked_as_smatrices(
-    roads, monkeypatch, road, threads
+def test_transmissions_that_break_current_conservation_go_to_the_sparse_solver(
+    road, threads, roads
 ):
     # Just above the zigzag edge states' energy the left part of the ribbon has nearly
-    # degenerate edge states: its slices reach condition numbers of ~1e7, and the Caroli
-    # transmission of the recursion (no unitarity to check) was off by 3e-10 from the
-    # sparse solver. Such energies are solved again as S-matrices, which are checked.
+    # degenerate edge states, and the recursion's Caroli transmission was off by 3e-10 from
+    # the sparse solver (which smatrix, checking unitarity, agrees with). The transmission
+    # breaks current conservation as much: T_10 from lead 1's own block (the identity
+    # i (G - G^dagger) = G Gamma G^dagger) disagrees, and the energy is solved again.
     fsys = zigzag_ribbon(24, 60.0)
     energies = [0.001, 0.3]
     expected = batch.transmission(fsys, energies, solver="sparse")
-    recursion = rgf._recursion
-    smatrix_runs = []  # the `smatrix` argument of each recursion
-
-    def recorded(*args, **kwargs):
-        smatrix_runs.append(args[2])
-        return recursion(*args, **kwargs)
-
-    monkeypatch.setattr(rgf, "_recursion", recorded)
-    t, sweeps, _ = roads(road, threads, lambda: batch.transmission(fsys, energies, solver="rgf"))
-    assert (sweeps > 0) == (road == "compiled")
-    assert True in smatrix_runs  # the energy next to the edge states was checked
+    stats: dict = {}
+    t, sweeps, joins = roads(
+        road, threads, lambda: batch.transmission(fsys, energies, solver="rgf", stats=stats)
+    )
+    assert (sweeps > 0) == (road == "compiled") and joins == 0
+    assert stats["sparse_fallback_energies"] == 1
     np.testing.assert_allclose(t, expected, rtol=0, atol=2e-11)
-    # An energy far from them is not: its slices are well conditioned.
-    smatrix_runs.clear()
-    roads(road, threads, lambda: batch.transmission(fsys, [0.3], solver="rgf"))
-    assert smatrix_runs == [False]
+    # One energy on two threads is swept from both ends, with other rounding (3e-11 here,
+    # left as it is): the check holds it to 1e-10 there too.
+    one, _, joins = roads(
+        road, threads, lambda: batch.transmission(fsys, energies[:1], solver="rgf")
+    )
+    assert joins == (threads == 2)
+    np.testing.assert_allclose(one, expected[:1], rtol=0, atol=1e-10)
+    # Far from the edge states nothing is solved again.
+    roads(road, threads, lambda: batch.transmission(fsys, [0.3], solver="rgf", stats=stats))
+    assert stats["sparse_fallback_energies"] == 0
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEMS))
+def test_ordinary_transmissions_conserve_current_to_rounding(name):
+    fsys, params, energies = SYSTEMS[name](meso)
+    problem = rgf.prepare(
+        fsys.hamiltonian_submatrix(params=params, sparse=True),
+        lead_data(fsys, params=params),
+    )
+    checked = []
+    original = rgf._transmission_from_blocks
+
+    def recorded(*args):
+        result, broken = original(*args)
+        checked.append(broken)
+        return result, broken
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rgf, "_transmission_from_blocks", recorded)
+        stats: dict = {}
+        problem.transmission(energies, stats=stats)
+    broken = np.concatenate(checked)
+    assert broken.size == len(energies)
+    assert broken.max() < 1e-11
+    assert stats["sparse_fallback_energies"] == 0
 
 
 def test_a_bad_recursion_name_in_the_environment_is_named(monkeypatch):

@@ -117,21 +117,18 @@ def _copy_bound(a: np.ndarray, out: np.ndarray) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _condition(a: np.ndarray, bound: float, inverse: np.ndarray, enough: float) -> float:
-    """A condition number of ``a`` from its explicit inverse, as
-    `mesoscopic.solvers.rgf._cpu_inverse` measures it (NaN stays NaN).
+def _conditioned(a: np.ndarray, bound: float, inverse: np.ndarray, limit: float) -> bool:
+    """Whether ``||A||_inf ||A^-1||_inf`` or the row-equilibrated 1-norm condition number
+    is below ``limit`` (NaN is not), as `mesoscopic.solvers.rgf._cpu_inverse` decides.
 
-    The smallest of: the bound on ``||A||_inf ||A^-1||_inf`` from ``|re| + |im|`` (cheaper
-    than moduli, at most twice the number; ``bound`` is ``a``'s), that number itself, and
-    the row-equilibrated 1-norm condition number, each computed only while the smaller ones
-    are at least ``enough``: almost every matrix is settled by the first.
+    A bound of the first from ``|re| + |im|`` (cheaper than moduli, at most twice the
+    number; ``bound`` is ``a``'s) settles almost every matrix; the exact numbers decide the
+    others.
     """
-    condition = bound * _inf_norm(inverse, False)
-    if not condition >= enough:
-        return condition
-    condition = min(condition, _inf_norm(a, True) * _inf_norm(inverse, True))
-    if not condition >= enough:
-        return condition
+    if bound * _inf_norm(inverse, False) < limit:
+        return True
+    if _inf_norm(a, True) * _inf_norm(inverse, True) < limit:
+        return True
     n = a.shape[0]
     rows = np.empty(n)
     for i in range(n):
@@ -145,10 +142,10 @@ def _condition(a: np.ndarray, bound: float, inverse: np.ndarray, enough: float) 
         for j in range(n):
             equilibrated[j] += _modulus(a[i, j]) / rows[i]
             columns[j] += _modulus(inverse[i, j])
-    scaled = 0.0
+    condition = 0.0
     for j in range(n):
-        scaled = max(scaled, columns[j] * rows[j])
-    return min(condition, scaled * equilibrated.max())
+        condition = max(condition, columns[j] * rows[j])
+    return condition * equilibrated.max() < limit
 
 
 @numba.njit(cache=True, nogil=True)
@@ -333,14 +330,12 @@ def sweep(
     state_rows,
     state_exponents,
     status,
-    worst,
     first,
     last,
     rescale_interval,
     flush_interval,
     flush,
     limit,
-    doubtful,
     getrf,
     getri,
 ):
@@ -369,8 +364,7 @@ def sweep(
     ``G columns`` (n x width) and ``rows^dagger G`` (height x n), and their exponents
     (``state_exponents[0 or 1, k, b]``, columns and rows) are kept for joining two sweeps.
     ``status[b]`` becomes 1 where a slice matrix is singular or worse conditioned than
-    ``limit``; ``worst[b]`` is the largest condition number of the entry's slice matrices
-    (:func:`_condition`, exact from ``doubtful`` on, a bound below it).
+    ``limit``.
     """
     num_positions = order.size
     num_leads = lead_position.size
@@ -436,14 +430,11 @@ def sweep(
                         matrix[local[i], local[r]] -= sigma[i, r]
             original = kept[: n * n].reshape((n, n))
             bound = _copy_bound(matrix, original)
-            if _invert(matrix, ipiv, work, ints, getrf, getri) != 0:
+            if _invert(matrix, ipiv, work, ints, getrf, getri) != 0 or not _conditioned(
+                original, bound, matrix, limit
+            ):
                 status[b] = 1
                 break
-            condition = _condition(original, bound, matrix, doubtful)
-            if not condition < limit:
-                status[b] = 1
-                break
-            worst[b] = max(worst[b], condition)
             green = matrix
             flops += 8.0 * n**3
             if j > 0:
