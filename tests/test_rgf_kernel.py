@@ -172,21 +172,6 @@ def test_a_singular_slice_goes_to_the_sparse_solver(roads, threads):
         assert stats["sparse_fallback_energies"] == (energy == 0.0)
 
 
-def zigzag_ribbon(width, length):
-    """A clean graphene ribbon of `width` zigzag chains between two leads of its own cut."""
-    lat = meso.lattice.honeycomb(1.0, norbs=1)
-    low, high = -1 / (2 * np.sqrt(3)) - 0.1, (width - 1) * np.sqrt(3) / 2 + 0.1
-    syst = meso.Builder()
-    syst[lat.shape(lambda p: low < p[1] < high and 0 <= p[0] < length, (0.1, 0.1))] = 0.0
-    syst[lat.neighbors()] = -1.0
-    lead = meso.Builder(meso.TranslationalSymmetry((-1.0, 0.0)))
-    lead[lat.shape(lambda p: low < p[1] < high, (0.1, 0.1))] = 0.0
-    lead[lat.neighbors()] = -1.0
-    syst.attach_lead(lead)
-    syst.attach_lead(lead.reversed())
-    return syst.finalized()
-
-
 @pytest.mark.parametrize(("road", "threads"), [("numpy", 1), ("compiled", 1), ("compiled", 2)])
 def test_transmissions_that_break_current_conservation_go_to_the_sparse_solver(
     road, threads, roads
@@ -196,12 +181,15 @@ def test_transmissions_that_break_current_conservation_go_to_the_sparse_solver(
     # the sparse solver (which smatrix, checking unitarity, agrees with). The transmission
     # breaks current conservation as much: T_10 from lead 1's own block (the identity
     # i (G - G^dagger) = G Gamma G^dagger) disagrees, and the energy is solved again.
-    fsys = zigzag_ribbon(24, 60.0)
+    fsys = meso.models.graphene_ribbon(24, 60.0)
+    params = {"potential": 0.0}
     energies = [0.001, 0.3]
-    expected = batch.transmission(fsys, energies, solver="sparse")
+    expected = batch.transmission(fsys, energies, params=params, solver="sparse")
     stats: dict = {}
     t, sweeps, joins = roads(
-        road, threads, lambda: batch.transmission(fsys, energies, solver="rgf", stats=stats)
+        road,
+        threads,
+        lambda: batch.transmission(fsys, energies, params=params, solver="rgf", stats=stats),
     )
     assert (sweeps > 0) == (road == "compiled") and joins == 0
     assert stats["sparse_fallback_energies"] == 1
@@ -209,12 +197,18 @@ def test_transmissions_that_break_current_conservation_go_to_the_sparse_solver(
     # One energy on two threads is swept from both ends, with other rounding (3e-11 here,
     # left as it is): the check holds it to 1e-10 there too.
     one, _, joins = roads(
-        road, threads, lambda: batch.transmission(fsys, energies[:1], solver="rgf")
+        road,
+        threads,
+        lambda: batch.transmission(fsys, energies[:1], params=params, solver="rgf"),
     )
     assert joins == (threads == 2)
     np.testing.assert_allclose(one, expected[:1], rtol=0, atol=1e-10)
     # Far from the edge states nothing is solved again.
-    roads(road, threads, lambda: batch.transmission(fsys, [0.3], solver="rgf", stats=stats))
+    roads(
+        road,
+        threads,
+        lambda: batch.transmission(fsys, [0.3], params=params, solver="rgf", stats=stats),
+    )
     assert stats["sparse_fallback_energies"] == 0
 
 

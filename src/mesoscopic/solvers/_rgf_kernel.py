@@ -150,8 +150,13 @@ def _conditioned(a: np.ndarray, bound: float, inverse: np.ndarray, limit: float)
 
 @numba.njit(cache=True, nogil=True)
 def _couple_into(out, kind, g, data, vs, hs, ptr, idx, n):
-    """``out = -V^dagger g V`` (storage as in :func:`_coupled`), scalar and diagonal
-    couplings without a temporary."""
+    """``out = -V^dagger g V`` for the coupling ``V`` (n_prev, n).
+
+    ``V`` is stored at ``data[vs:]`` and its conjugate transpose at ``data[hs:]`` (a
+    scalar, a diagonal, or dense in C order); a sparse ``V``'s values are at ``vs`` plus
+    their index's position in ``idx``, its row pointers ``ptr``. Kind 0 (no coupling)
+    gives zeros.
+    """
     if kind == 1:
         weight = -(data[vs] * data[hs]).real
         for i in range(n):
@@ -163,40 +168,16 @@ def _couple_into(out, kind, g, data, vs, hs, ptr, idx, n):
             for j in range(n):
                 out[i, j] = left * g[i, j] * data[vs + j]
     elif kind in (3, 4):
-        out[:, :] = _coupled(kind, g, data, vs, hs, ptr, idx, n)
+        out[:, :] = -_vdag_times(
+            kind, _times_v(kind, g, data, vs, ptr, idx, n), data, vs, hs, ptr, idx, n
+        )
     else:
         out[:, :] = 0
 
 
 @numba.njit(cache=True, nogil=True)
-def _coupled(kind, g, data, vs, hs, ptr, idx, n):
-    """``-V^dagger g V`` for the coupling ``V`` (n_prev, n).
-
-    ``V`` is stored at ``data[vs:]`` and its conjugate transpose at ``data[hs:]`` (a
-    scalar, a diagonal, or dense in C order); a sparse ``V``'s values are at ``vs`` plus
-    their index's position in ``idx``, its row pointers ``ptr``.
-    """
-    out = np.zeros((n, n), dtype=np.complex128)
-    if kind == 1:
-        weight = -(data[vs] * data[hs]).real
-        for i in range(n):
-            for j in range(n):
-                out[i, j] = weight * g[i, j]
-    elif kind == 2:
-        for i in range(n):
-            left = -data[hs + i]
-            for j in range(n):
-                out[i, j] = left * g[i, j] * data[vs + j]
-    elif kind in (3, 4):
-        out = -_vdag_times(
-            kind, _times_v(kind, g, data, vs, ptr, idx, n), data, vs, hs, ptr, idx, n
-        )
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def _vdag_times(kind, x, data, vs, hs, ptr, idx, n):
-    """``V^dagger x`` for x of shape (n_prev, w) -> (n, w) (storage as in :func:`_coupled`)."""
+    """``V^dagger x`` for x of shape (n_prev, w) -> (n, w) (storage as in :func:`_couple_into`)."""
     n_prev, w = x.shape
     out = np.zeros((n, w), dtype=np.complex128)
     if kind == 1:
@@ -223,7 +204,7 @@ def _vdag_times(kind, x, data, vs, hs, ptr, idx, n):
 
 @numba.njit(cache=True, nogil=True)
 def _times_v(kind, p, data, vs, ptr, idx, n):
-    """``p V`` for p of shape (h, n_prev) -> (h, n) (storage as in :func:`_coupled`)."""
+    """``p V`` for p of shape (h, n_prev) -> (h, n) (storage as in :func:`_couple_into`)."""
     h, n_prev = p.shape
     out = np.zeros((h, n), dtype=np.complex128)
     if kind == 1:
