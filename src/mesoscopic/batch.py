@@ -564,8 +564,9 @@ def transmission(
         Filled with ``solver`` (``"rgf"`` or ``"sparse"``, the one that ran) and, for the
         RGF, the entries of :func:`mesoscopic.solvers.rgf.transmission_matrices`, among
         them ``sparse_fallback_energies``: energies the recursion handed to the sparse
-        solver (a singular slice); ``num_elements`` (params dicts) and ``num_energies``
-        (energies times elements).
+        solver (a singular slice, or rounding that broke current conservation beyond 5e-11
+        next to one); ``num_elements`` (params dicts) and ``num_energies`` (energies times
+        elements).
 
     Returns
     -------

@@ -37,7 +37,10 @@ none: the part of the system left of slice ``s`` binds a state there (a zero mod
 through a zigzag graphene ribbon at its charge-neutrality point, for instance). Such an
 energy is solved by the sparse direct solver instead, the rest of the batch by the
 recursion, and counted in ``stats["sparse_fallback_energies"]``; only a bound state of the
-whole system raises ``ValueError``.
+whole system raises ``ValueError``. Close to such a pole the recursion loses digits: an
+S-matrix not unitary to 1e-10, or transmissions that break current conservation by more
+than 5e-11 (a second transmission from the receiving lead's own block of ``G``, or the row
+against the column sums), go to the sparse solver too.
 
 Memory is ``O(B n_max^2)`` for a batch of ``B`` energies and the largest slice ``n_max``;
 nothing of the size of the whole system is formed. Work per slice is one batched ``n x n``
@@ -2548,8 +2551,9 @@ def transmission_matrices(
         Filled with ``flops`` (floating-point operations of the sweep, counting an
         ``n x n`` complex inverse as ``8 n^3`` and a product as ``8 n m k``), ``seconds``,
         the chunking and the slicing sizes, ``solver="rgf"`` and
-        ``sparse_fallback_energies``: how many energies met a singular slice and were
-        solved by the sparse direct solver instead (see the module docstring). A
+        ``sparse_fallback_energies``: how many energies met a singular slice, or lost
+        digits next to one, and were solved by the sparse direct solver instead (see the
+        module docstring). A
         comparison of the recursion with the sparse solver must check that it is zero.
 
     Returns
