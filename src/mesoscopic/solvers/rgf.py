@@ -531,16 +531,48 @@ def _couplings(plan: _BlockPlan, values: ComplexArray, sizes: IntArray) -> tuple
     def diagonal_of(s: int) -> ComplexArray:
         return diagonals[:, starts[s] : starts[s + 1]]
 
-    return tuple(
-        _classify_coupling(
-            (int(sizes[s]), int(sizes[s + 1])),
-            float(scale[s]),
-            float(off_scale[s]),
-            functools.partial(diagonal_of, s),
-            functools.partial(dense_block, s),
-        )
-        for s in range(num - 1)
-    )
+    # What _classify_coupling decides for scalar and diagonal couplings, for all slices at
+    # once (a field sweep changes every coupling at every call): whether a coupling is
+    # diagonal, a multiple of the identity, and the same in all elements.
+    square = sizes[:-1] == sizes[1:]
+    tolerance = _STRUCTURE_TOLERANCE * scale[:-1]
+    diagonal_kind = square & (scale[:-1] > 0) & (off_scale[:-1] <= tolerance)
+    first = starts[:-1]
+    index_slice = np.repeat(np.arange(num), sizes)
+    spread = np.abs(diagonals - diagonals[:, first[index_slice]]).max(axis=0, initial=0.0)
+    spread = np.maximum.reduceat(spread, first) if spread.size else np.zeros(num)
+    shared = np.all(diagonals == diagonals[:1], axis=0) if count else np.ones(0, dtype=bool)
+    shared_all = np.logical_and.reduceat(shared, first) if shared.size else np.ones(num, bool)
+    couplings = []
+    for s in range(num - 1):
+        shape = (int(sizes[s]), int(sizes[s + 1]))
+        if not diagonal_kind[s]:
+            couplings.append(
+                _classify_coupling(
+                    shape,
+                    float(scale[s]),
+                    float(off_scale[s]),
+                    functools.partial(diagonal_of, s),
+                    functools.partial(dense_block, s),
+                )
+            )
+            continue
+        diag = diagonal_of(s)
+        if spread[s] <= tolerance[s]:
+            scalars: Any = (
+                complex(diag[0, 0])
+                if count == 1 or shared[first[s]]
+                else _PerElement(np.ascontiguousarray(diag[:, 0]))
+            )
+            couplings.append(_Coupling("scalar", scalar=scalars, shape=shape))
+        else:
+            values_s = (
+                diag[0].copy()
+                if count == 1 or shared_all[s]
+                else _PerElement(np.ascontiguousarray(diag))
+            )
+            couplings.append(_Coupling("diagonal", diagonal=values_s, shape=shape))
+    return tuple(couplings)
 
 
 # --------------------------------------------------------------------------------------------
