@@ -188,39 +188,24 @@ class _Coupling:
     shape: tuple[int, int] = (0, 0)
 
 
-def _classify_coupling(
-    shape: tuple[int, int],
-    scale: float,
-    off_scale: float,
-    diagonal: Callable[[], ComplexArray],
-    dense: Callable[[], ComplexArray],
+def _full_coupling(
+    shape: tuple[int, int], scale: float, stack: Callable[[], ComplexArray]
 ) -> _Coupling:
-    """The cheapest exact form of the couplings of all elements of a batch.
-
-    ``scale`` is the largest modulus of the (P, rows, cols) stack of couplings, ``off_scale``
-    that off the diagonal; ``diagonal()`` gives the (P, n) diagonals and ``dense()`` the
-    stack itself, each made only when that form is needed.
-    """
+    """A coupling that is not a diagonal (:func:`_couplings` decides those for all slices at
+    once): zero, sparse or dense; ``stack()`` gives the (P, rows, cols) couplings of all
+    elements of a batch (made only when not zero), whose largest modulus is ``scale``."""
     rows, cols = shape
     if scale == 0:
         return _Coupling("zero", shape=shape)
-    if rows == cols and off_scale <= _STRUCTURE_TOLERANCE * scale:
-        diag = diagonal()
-        if np.max(np.abs(diag - diag[:, :1])) <= _STRUCTURE_TOLERANCE * scale:
-            scalars = _shared_or_per_element(diag[:, 0].copy())
-            if not isinstance(scalars, _PerElement):
-                scalars = complex(scalars)
-            return _Coupling("scalar", scalar=scalars, shape=shape)
-        return _Coupling("diagonal", diagonal=_shared_or_per_element(diag.copy()), shape=shape)
-    stack = _shared_or_per_element(dense())
+    shared = _shared_or_per_element(stack())
     if (
-        not isinstance(stack, _PerElement)
+        not isinstance(shared, _PerElement)
         and max(rows, cols) >= _SPARSE_COUPLING_MIN_SIZE
-        and np.count_nonzero(stack) <= _SPARSE_COUPLING_DENSITY * rows * cols
+        and np.count_nonzero(shared) <= _SPARSE_COUPLING_DENSITY * rows * cols
     ):
         # Few entries (matrix hoppings site to site: spin, orbitals): sparse products.
-        return _Coupling("sparse", dense=stack, shape=shape)
-    return _Coupling("dense", dense=stack, shape=shape)
+        return _Coupling("sparse", dense=shared, shape=shape)
+    return _Coupling("dense", dense=shared, shape=shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -499,7 +484,11 @@ def _templates(
 
 
 def _couplings(plan: _BlockPlan, values: ComplexArray, sizes: IntArray) -> tuple[_Coupling, ...]:
-    """The couplings ``<s|H|s+1>`` in their cheapest forms (:func:`_classify_coupling`)."""
+    """The couplings ``<s|H|s+1>`` in their cheapest exact forms, for all elements of a
+    batch: a multiple of the identity or a diagonal where the entries off the diagonal are
+    below ``_STRUCTURE_TOLERANCE`` of the largest (and, for the identity, the diagonal's
+    spread too), else zero, sparse or dense (:func:`_full_coupling`); each value shared by
+    the elements where they are equal."""
     num = sizes.size
     count = values.shape[0]
     moduli = np.max(np.abs(values), axis=0) if count else np.zeros(0)
@@ -531,9 +520,9 @@ def _couplings(plan: _BlockPlan, values: ComplexArray, sizes: IntArray) -> tuple
     def diagonal_of(s: int) -> ComplexArray:
         return diagonals[:, starts[s] : starts[s + 1]]
 
-    # What _classify_coupling decides for scalar and diagonal couplings, for all slices at
-    # once (a field sweep changes every coupling at every call): whether a coupling is
-    # diagonal, a multiple of the identity, and the same in all elements.
+    # Scalar and diagonal couplings are recognized for all slices at once (a field sweep
+    # changes every coupling at every call): whether a coupling is diagonal, a multiple of
+    # the identity, and the same in all elements.
     square = sizes[:-1] == sizes[1:]
     tolerance = _STRUCTURE_TOLERANCE * scale[:-1]
     diagonal_kind = square & (scale[:-1] > 0) & (off_scale[:-1] <= tolerance)
@@ -548,13 +537,7 @@ def _couplings(plan: _BlockPlan, values: ComplexArray, sizes: IntArray) -> tuple
         shape = (int(sizes[s]), int(sizes[s + 1]))
         if not diagonal_kind[s]:
             couplings.append(
-                _classify_coupling(
-                    shape,
-                    float(scale[s]),
-                    float(off_scale[s]),
-                    functools.partial(diagonal_of, s),
-                    functools.partial(dense_block, s),
-                )
+                _full_coupling(shape, float(scale[s]), functools.partial(dense_block, s))
             )
             continue
         diag = diagonal_of(s)
