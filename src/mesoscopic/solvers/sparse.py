@@ -275,12 +275,14 @@ def _factorized_solve(matrix: sp.csc_matrix, rhs: ComplexArray, energy: float) -
         plain = np.asarray(factorization.solve(rhs))
         if not np.all(np.isfinite(plain)):
             plain = None
+    scale = float(abs(matrix).sum(axis=0).max()) if matrix.shape[0] else 0.0  # the 1-norm
     if plain is None:
-        bound = _bound_states(matrix, _shifted_factorization(matrix, singular), exact=True)
+        shifted = _shifted_factorization(matrix, scale, singular)
+        bound = _bound_states(matrix, scale, shifted, exact=True)
         if bound is None or not _decoupled(bound, rhs):
             raise singular
     else:
-        bound = _bound_states(matrix, factorization)
+        bound = _bound_states(matrix, scale, factorization)
         # Singular to rounding but seen by the right-hand side: a resonance far narrower
         # than rounding, which the plain solution resolves as well as it can.
         if bound is None or not _decoupled(bound, rhs):
@@ -305,10 +307,9 @@ def _decoupled(bound: ComplexArray, rhs: ComplexArray) -> bool:
     return float(np.linalg.norm(bound.conj().T @ rhs)) <= _DECOUPLED * max(size, 1e-300)
 
 
-def _shifted_factorization(matrix: sp.csc_matrix, error: Exception) -> Any:
-    """LU factors of ``matrix + delta`` (``delta`` a billionth of its norm): for finding the
-    null space of an exactly singular matrix by inverse iteration."""
-    scale = float(abs(matrix).sum(axis=0).max())
+def _shifted_factorization(matrix: sp.csc_matrix, scale: float, error: Exception) -> Any:
+    """LU factors of ``matrix + delta`` (``delta`` a billionth of its 1-norm ``scale``): for
+    finding the null space of an exactly singular matrix by inverse iteration."""
     shift = _NULL_SHIFT * scale * sp.identity(matrix.shape[0], dtype=complex, format="csc")
     try:
         return spla.splu((matrix + shift).tocsc())
@@ -330,7 +331,7 @@ _MOST_BOUND_STATES = 64
 
 
 def _bound_states(
-    matrix: sp.csc_matrix, factorization: Any, *, exact: bool = False
+    matrix: sp.csc_matrix, scale: float, factorization: Any, *, exact: bool = False
 ) -> ComplexArray | None:
     """Orthonormal basis of the null space of a scattering matrix ``E - H - Sigma`` that is
     singular to rounding, or None where it is not.
@@ -345,10 +346,9 @@ def _bound_states(
     here probes solved with the same factors (inverse iteration, which the tiny pivot makes
     converge in one step) find ``v``. With ``exact`` (`factorization` of the matrix shifted
     by ``_NULL_SHIFT``, the matrix having an exactly zero pivot) the probes are not first
-    tested for growth.
+    tested for growth. ``scale`` is the matrix's 1-norm.
     """
     size = matrix.shape[0]
-    scale = float(abs(matrix).sum(axis=0).max()) if size else 0.0
     if size == 0 or scale == 0:
         return None
     rng = np.random.default_rng(0)
