@@ -177,13 +177,14 @@ def test_transmissions_that_break_current_conservation_go_to_the_sparse_solver(
     road, threads, roads
 ):
     # Just above the zigzag edge states' energy the left part of the ribbon has nearly
-    # degenerate edge states, and the recursion's Caroli transmission was off by 3e-10 from
-    # the sparse solver (which smatrix, checking unitarity, agrees with). The transmission
-    # breaks current conservation as much: T_10 from lead 1's own block (the identity
-    # i (G - G^dagger) = G Gamma G^dagger) disagrees, and the energy is solved again.
+    # degenerate edge states, and the recursion's Caroli transmission is off by 2e-10 or
+    # more from the sparse solver (which smatrix, checking unitarity, agrees with) at
+    # E = 5e-4, on every road. The transmission breaks current conservation as much: T_10
+    # from lead 1's own block (the identity i (G - G^dagger) = G Gamma G^dagger) disagrees,
+    # and the energy is solved again.
     fsys = meso.models.graphene_ribbon(24, 60.0)
     params = {"potential": 0.0}
-    energies = [0.001, 0.3]
+    energies = [0.0005, 0.3]
     expected = batch.transmission(fsys, energies, params=params, solver="sparse")
     stats: dict = {}
     t, sweeps, joins = roads(
@@ -244,20 +245,70 @@ def test_a_bad_recursion_name_in_the_environment_is_named(monkeypatch):
         batch.transmission(fsys, energies, params=params, solver="rgf")
 
 
-def test_lapack_through_the_kernel_inverts():
-    # The Cython LAPACK pointers take 32-bit integers: a wrong interface would not invert.
-    rng = np.random.default_rng(4)
-    matrix = rng.normal(size=(5, 5)) + 1j * rng.normal(size=(5, 5)) + 4 * np.eye(5)
-    inverse = matrix.copy()
-    info = _rgf_kernel._invert(
-        inverse,
-        np.empty(5, dtype=np.int32),
-        np.empty(64 * 5, dtype=complex),
-        np.zeros(3, dtype=np.int32),
-        *_rgf_kernel.LAPACK,
-    )
-    assert info == 0
-    np.testing.assert_allclose(inverse @ matrix, np.eye(5), atol=1e-13)
+def kernel_inverse(matrix):
+    """The compiled sweep's inversion of ``matrix``: (info, inverse, bounds of the two
+    inf-norms)."""
+    matrix = np.ascontiguousarray(matrix, dtype=complex)
+    n = matrix.shape[0]
+    wide = _rgf_kernel._padded(n)
+    re = np.full((n, wide), np.nan)  # the padding must be set by the kernel
+    im = np.full((n, wide), np.nan)
+    bound = _rgf_kernel._split_bound(matrix, re, im)
+    pivots = np.empty(n, dtype=np.int64)
+    rows = np.full((4, wide), np.nan)
+    info = _rgf_kernel._gauss_jordan(re, im, pivots, np.empty(n, dtype=bool), *rows)
+    inverse = np.full((n, n), np.nan, dtype=complex)
+    inverse_bound = _rgf_kernel._gather_bound(re, im, pivots, inverse) if info == 0 else 0.0
+    return info, inverse, bound, inverse_bound
+
+
+def backward_error(matrix, inverse):
+    n = matrix.shape[0]
+    scale = np.linalg.norm(matrix, 1) * np.linalg.norm(inverse, 1)
+    left = np.linalg.norm(inverse @ matrix - np.eye(n), 1)
+    return max(np.linalg.norm(matrix @ inverse - np.eye(n), 1), left) / scale
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 16, 39, 40, 41, 64, 101])
+def test_the_kernels_gauss_jordan_inverts_as_lapack_does(n):
+    rng = np.random.default_rng(n)
+    eps = np.finfo(float).eps
+    graded = np.logspace(0, 8, n)[:, None] * np.logspace(0, -5, n)[None, :]
+    permuted = np.eye(n)[rng.permutation(n)] * (1 + 1j)  # every pivot off the diagonal
+    for matrix in (
+        rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)),
+        (rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))) * graded,
+        permuted,
+        permuted + 1e-300 * np.eye(n),  # an unpivoted elimination divides by 1e-300
+    ):
+        info, inverse, bound, inverse_bound = kernel_inverse(matrix)
+        assert info == 0
+        reference = np.linalg.inv(matrix)
+        # As accurate as LAPACK's LU and inverse: backward error at rounding level, and
+        # the entries as close to LAPACK's as the condition number allows.
+        assert backward_error(matrix, inverse) < 10 * n * eps
+        assert backward_error(matrix, inverse) < 10 * max(backward_error(matrix, reference), eps)
+        condition = np.linalg.cond(matrix, np.inf)
+        error = np.abs(inverse - reference).max() / np.abs(reference).max()
+        assert error < 100 * n * eps * condition
+        # The bounds from |re| + |im| for the condition test.
+        for a, b in ((matrix, bound), (inverse, inverse_bound)):
+            exact = np.abs(a).sum(axis=1).max()
+            assert exact <= b * (1 + 1e-15) and b <= np.sqrt(2) * exact * (1 + 1e-15)
+
+
+def test_the_kernels_gauss_jordan_names_the_column_without_a_pivot():
+    rng = np.random.default_rng(5)
+    matrix = rng.normal(size=(6, 6)) + 1j * rng.normal(size=(6, 6))
+    exact = matrix.copy()
+    exact[:, 3] = 0  # no pivot at all in column 3
+    assert kernel_inverse(exact)[0] == 4
+    exact = matrix.copy()
+    exact[:, 4] = 0  # the second column of a pair
+    assert kernel_inverse(exact)[0] == 5
+    assert kernel_inverse(np.zeros((1, 1)))[0] == 1
+    # NaN is no pivot: the sweep marks the entry for the sparse solver.
+    assert kernel_inverse(np.full((3, 3), np.nan))[0] == 1
 
 
 def test_by_default_an_uncompiled_kernel_is_built_aside_while_numpy_solves(monkeypatch):
