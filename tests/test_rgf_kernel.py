@@ -297,6 +297,23 @@ def test_the_kernels_gauss_jordan_inverts_as_lapack_does(n):
             assert exact <= b * (1 + 1e-15) and b <= np.sqrt(2) * exact * (1 + 1e-15)
 
 
+def test_slices_beyond_gauss_jordans_size_are_inverted_by_lapack(roads):
+    # A 3-slice wire one orbital wider than the kernel's Gauss-Jordan takes: LAPACK's LU
+    # and inverse in the same sweep, the same S-matrix as the sparse solver.
+    width = _rgf_kernel.GAUSS_JORDAN_LARGEST + 1
+    fsys, _, _ = make_wire_in_field(meso, length=3, width=width)
+    params = {"phi": 0.0, "w": 1.5}  # no field: the leads' modes in closed form
+    stats: dict = {}
+    fast, sweeps, _ = roads(
+        "compiled",
+        1,
+        lambda: batch.smatrices(fsys, [0.7], params=params, solver="rgf", stats=stats),
+    )
+    assert sweeps > 0 and stats["sparse_fallback_energies"] == 0
+    expected = batch.smatrices(fsys, [0.7], params=params, solver="sparse")
+    same_smatrices(fast, expected)
+
+
 def test_the_kernels_gauss_jordan_names_the_column_without_a_pivot():
     rng = np.random.default_rng(5)
     matrix = rng.normal(size=(6, 6)) + 1j * rng.normal(size=(6, 6))

@@ -1515,6 +1515,7 @@ def _kernel_run(
         width=width,
         height=height,
     )
+    getrf, getri = kernel.LAPACK
     arguments = (
         np.asarray(energies, dtype=float),
         element_of,
@@ -1565,7 +1566,7 @@ def _kernel_run(
         np.require(a, requirements=["C", "W"]) if isinstance(a, np.ndarray) else a
         for a in arguments
     )
-    constants = (_RESCALE_INTERVAL, _FLUSH_INTERVAL, _FLUSH, 1.0 / _SLICE_RCOND)
+    constants = (_RESCALE_INTERVAL, _FLUSH_INTERVAL, _FLUSH, 1.0 / _SLICE_RCOND, getrf, getri)
 
     def entries(first: int, last: int) -> float:
         return float(kernel.sweep(*checked, first, last, *constants))
