@@ -208,6 +208,27 @@ def _eliminate_two(re, im, i, k, r_re, r_im, s_re, s_im):
         im[i, j] -= c_re * y + c_im * x + f_re * v + f_im * u
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _largest_unused(re, im, used, k, t_re, t_im, after_step):
+    """The unused row of largest ``|re| + |im|`` in column ``k`` and that size (-1 where
+    no size is a number); ``after_step``: column ``k`` as the elimination step of column
+    ``k - 1`` with the pivot row's entry ``t`` in column ``k`` leaves it."""
+    p = -1
+    best = -1.0
+    for i in range(re.shape[0]):
+        if not used[i]:
+            x = re[i, k]
+            y = im[i, k]
+            if after_step:
+                x -= re[i, k - 1] * t_re - im[i, k - 1] * t_im
+                y -= re[i, k - 1] * t_im + im[i, k - 1] * t_re
+            size = abs(x) + abs(y)
+            if size > best:
+                best = size
+                p = i
+    return p, best
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _gauss_jordan(re, im, pivots, used, r_re, r_im, s_re, s_im):
     """Invert the matrix held in the planes ``re``, ``im`` (n x w, zero beyond column n)
@@ -233,14 +254,7 @@ def _gauss_jordan(re, im, pivots, used, r_re, r_im, s_re, s_im):
         used[i] = False
     k = 0
     while k < n:
-        p = -1
-        best = -1.0
-        for i in range(n):
-            if not used[i]:
-                size = abs(re[i, k]) + abs(im[i, k])
-                if size > best:
-                    best = size
-                    p = i
+        p, best = _largest_unused(re, im, used, k, 0.0, 0.0, False)
         if not best > 0.0:
             return k + 1
         used[p] = True
@@ -257,16 +271,7 @@ def _gauss_jordan(re, im, pivots, used, r_re, r_im, s_re, s_im):
         # Column k + 1 as the step of column k leaves it, on the unused rows.
         t_re = r_re[k + 1]
         t_im = r_im[k + 1]
-        q = -1
-        best = -1.0
-        for i in range(n):
-            if not used[i]:
-                e_re = re[i, k + 1] - (re[i, k] * t_re - im[i, k] * t_im)
-                e_im = im[i, k + 1] - (re[i, k] * t_im + im[i, k] * t_re)
-                size = abs(e_re) + abs(e_im)
-                if size > best:
-                    best = size
-                    q = i
+        q, best = _largest_unused(re, im, used, k + 1, t_re, t_im, True)
         if not best > 0.0:
             return k + 2
         used[q] = True
