@@ -92,9 +92,17 @@ def _modulus(z: complex) -> float:
     return math.sqrt(z.real * z.real + z.imag * z.imag)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _larger(norm: float, total: float) -> float:
+    """``max(norm, total)`` for the row sums of a norm, infinite where ``total`` is NaN
+    (``max`` alone would drop it): a matrix with a NaN entry has an infinite norm."""
+    return max(norm, total) if total == total else math.inf
+
+
 @numba.njit(cache=True, nogil=True)
 def _inf_norm(a: np.ndarray, exact: bool) -> float:
-    """``max_i sum_j |a_ij|``; not ``exact``: with ``|re| + |im|`` (at most sqrt(2) more)."""
+    """``max_i sum_j |a_ij|``; not ``exact``: with ``|re| + |im|`` (at most sqrt(2) more).
+    Infinite where an entry is not finite."""
     norm = 0.0
     for i in range(a.shape[0]):
         total = 0.0
@@ -104,7 +112,7 @@ def _inf_norm(a: np.ndarray, exact: bool) -> float:
         else:
             for j in range(a.shape[1]):
                 total += abs(a[i, j].real) + abs(a[i, j].imag)
-        norm = max(norm, total)
+        norm = _larger(norm, total)
     return norm
 
 
@@ -118,7 +126,7 @@ def _copy_bound(a: np.ndarray, out: np.ndarray) -> float:
             z = a[i, j]
             out[i, j] = z
             total += abs(z.real) + abs(z.imag)
-        norm = max(norm, total)
+        norm = _larger(norm, total)
     return norm
 
 
@@ -151,7 +159,7 @@ def _split_bound(a: np.ndarray, re: np.ndarray, im: np.ndarray) -> float:
         for j in range(n, w):
             re[i, j] = 0.0
             im[i, j] = 0.0
-        norm = max(norm, total)
+        norm = _larger(norm, total)
     return norm
 
 
@@ -161,9 +169,18 @@ def _pivot_row(re, im, p, k, out_re, out_im):
     reciprocal (the in-place Gauss-Jordan step's pivot row), into ``out_re``, ``out_im``."""
     a = re[p, k]
     b = im[p, k]
-    d = a * a + b * b
-    inv_re = a / d
-    inv_im = -b / d
+    # 1 / (a + ib) without forming a^2 + b^2, which leaves the floating-point range for
+    # pivots beyond 1e+-154 (Smith's division).
+    if abs(a) >= abs(b):
+        ratio = b / a
+        scale = a + b * ratio
+        inv_re = 1.0 / scale
+        inv_im = -ratio / scale
+    else:
+        ratio = a / b
+        scale = a * ratio + b
+        inv_re = ratio / scale
+        inv_im = -1.0 / scale
     re[p, k] = 1.0
     im[p, k] = 0.0
     for j in range(re.shape[1]):
@@ -310,7 +327,7 @@ def _gather_bound(re, im, pivots, out) -> float:
             y = im[row, j]
             out[k, pivots[j]] = complex(x, y)
             total += abs(x) + abs(y)
-        norm = max(norm, total)
+        norm = _larger(norm, total)
     return norm
 
 
@@ -321,8 +338,11 @@ def _conditioned(a, bound, inverse, inverse_bound, limit) -> bool:
 
     A bound of the first from ``|re| + |im|`` (cheaper than moduli, at most twice the
     number; ``bound`` and ``inverse_bound`` are those of ``a`` and ``inverse``) settles
-    almost every matrix; the exact numbers decide the others.
+    almost every matrix; the exact numbers decide the others. A matrix or inverse with an
+    entry that is not finite (infinite bound) is not conditioned.
     """
+    if not (bound < math.inf and inverse_bound < math.inf):
+        return False
     if bound * inverse_bound < limit:
         return True
     if _inf_norm(a, True) * _inf_norm(inverse, True) < limit:
@@ -344,6 +364,53 @@ def _conditioned(a, bound, inverse, inverse_bound, limit) -> bool:
     for j in range(n):
         condition = max(condition, columns[j] * rows[j])
     return condition * equilibrated.max() < limit
+
+
+@numba.njit(cache=True, nogil=True)
+def _inverse_into(
+    matrix,
+    green,
+    plane_re,
+    plane_im,
+    pivots,
+    used,
+    pivot_rows,
+    ipiv,
+    work,
+    ints,
+    getrf,
+    getri,
+    limit,
+    gauss_jordan_largest,
+) -> bool:
+    """Write the inverse of ``matrix`` (n x n, kept as it is) into ``green``; returns
+    whether it can be used: not singular, finite, and conditioned below ``limit``
+    (:func:`_conditioned`).
+
+    Up to ``gauss_jordan_largest`` orbitals by :func:`_gauss_jordan` in the flat buffers
+    ``plane_re``, ``plane_im`` (at least n x padded n), ``pivots``, ``used`` (n) and
+    ``pivot_rows`` (4 x padded n); larger matrices in place by LAPACK's ``getrf`` and
+    ``getri`` (``ipiv``, ``work``, ``ints`` as :func:`_invert` takes them).
+    """
+    n = matrix.shape[0]
+    if n <= gauss_jordan_largest:
+        w = _padded(n)
+        re = plane_re[: n * w].reshape((n, w))
+        im = plane_im[: n * w].reshape((n, w))
+        bound = _split_bound(matrix, re, im)
+        r_re = pivot_rows[0, :w]
+        r_im = pivot_rows[1, :w]
+        s_re = pivot_rows[2, :w]
+        s_im = pivot_rows[3, :w]
+        if _gauss_jordan(re, im, pivots, used, r_re, r_im, s_re, s_im):
+            return False
+        inverse_bound = _gather_bound(re, im, pivots, green)
+    else:
+        bound = _copy_bound(matrix, green)
+        if _invert(green, ipiv, work, ints, getrf, getri):
+            return False
+        inverse_bound = _inf_norm(green, False)
+    return _conditioned(matrix, bound, green, inverse_bound, limit)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -616,30 +683,22 @@ def sweep(
                     for r in range(a):
                         matrix[local[i], local[r]] -= sigma[i, r]
             green = slab[: n * n].reshape((n, n))
-            inverse_bound = 0.0
-            if n <= GAUSS_JORDAN_LARGEST:
-                w = _padded(n)
-                re = plane_re[: n * w].reshape((n, w))
-                im = plane_im[: n * w].reshape((n, w))
-                bound = _split_bound(matrix, re, im)
-                singular = _gauss_jordan(
-                    re,
-                    im,
-                    pivots,
-                    used,
-                    pivot_rows[0, :w],
-                    pivot_rows[1, :w],
-                    pivot_rows[2, :w],
-                    pivot_rows[3, :w],
-                )
-                if not singular:
-                    inverse_bound = _gather_bound(re, im, pivots, green)
-            else:
-                bound = _copy_bound(matrix, green)
-                singular = _invert(green, ipiv, work, ints, getrf, getri)
-                if not singular:
-                    inverse_bound = _inf_norm(green, False)
-            if singular or not _conditioned(matrix, bound, green, inverse_bound, limit):
+            if not _inverse_into(
+                matrix,
+                green,
+                plane_re,
+                plane_im,
+                pivots,
+                used,
+                pivot_rows,
+                ipiv,
+                work,
+                ints,
+                getrf,
+                getri,
+                limit,
+                GAUSS_JORDAN_LARGEST,
+            ):
                 status[b] = 1
                 break
             flops += 8.0 * n**3
