@@ -304,19 +304,11 @@ def usable_inverse(matrix, gauss_jordan_largest=_rgf_kernel.GAUSS_JORDAN_LARGEST
     LAPACK beyond): (whether the sweep uses the inverse, the inverse)."""
     matrix = np.ascontiguousarray(matrix, dtype=complex)
     n = matrix.shape[0]
-    wide = _rgf_kernel._padded(n)
     green = np.zeros((n, n), dtype=complex)
     usable = _rgf_kernel._inverse_into(
         matrix,
         green,
-        np.empty(n * wide),
-        np.empty(n * wide),
-        np.empty(n, dtype=np.int64),
-        np.empty(n, dtype=bool),
-        np.empty((4, wide)),
-        np.empty(n, dtype=np.int32),
-        np.empty(64 * n, dtype=complex),
-        np.zeros(3, dtype=np.int32),
+        _rgf_kernel._workspace(n, gauss_jordan_largest),
         *_rgf_kernel.LAPACK,
         1.0 / rgf._SLICE_RCOND,
         gauss_jordan_largest,

@@ -367,31 +367,35 @@ def _conditioned(a, bound, inverse, inverse_bound, limit) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _inverse_into(
-    matrix,
-    green,
-    plane_re,
-    plane_im,
-    pivots,
-    used,
-    pivot_rows,
-    ipiv,
-    work,
-    ints,
-    getrf,
-    getri,
-    limit,
-    gauss_jordan_largest,
-) -> bool:
+def _workspace(largest: int, gauss_jordan_largest: int):
+    """The buffers :func:`_inverse_into` takes for matrices of up to ``largest``
+    orbitals."""
+    small = min(largest, gauss_jordan_largest)
+    wide = _padded(small)
+    return (
+        np.empty(small * wide),
+        np.empty(small * wide),
+        np.empty(small, dtype=np.int64),
+        np.empty(small, dtype=np.bool_),
+        np.empty((4, wide)),
+        np.empty(largest, dtype=np.int32),
+        np.empty(64 * largest, dtype=np.complex128),
+        np.zeros(3, dtype=np.int32),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _inverse_into(matrix, green, workspace, getrf, getri, limit, gauss_jordan_largest) -> bool:
     """Write the inverse of ``matrix`` (n x n, kept as it is) into ``green``; returns
     whether it can be used: not singular, finite, and conditioned below ``limit``
     (:func:`_conditioned`).
 
-    Up to ``gauss_jordan_largest`` orbitals by :func:`_gauss_jordan` in the flat buffers
-    ``plane_re``, ``plane_im`` (at least n x padded n), ``pivots``, ``used`` (n) and
-    ``pivot_rows`` (4 x padded n); larger matrices in place by LAPACK's ``getrf`` and
-    ``getri`` (``ipiv``, ``work``, ``ints`` as :func:`_invert` takes them).
+    ``workspace`` is ``(plane_re, plane_im, pivots, used, pivot_rows, ipiv, work, ints)``
+    (:func:`_workspace`). Up to ``gauss_jordan_largest`` orbitals by :func:`_gauss_jordan`
+    in the first five, larger matrices in place by LAPACK's ``getrf`` and ``getri`` with
+    the last three (as :func:`_invert` takes them).
     """
+    plane_re, plane_im, pivots, used, pivot_rows, ipiv, work, ints = workspace
     n = matrix.shape[0]
     if n <= gauss_jordan_largest:
         w = _padded(n)
@@ -616,10 +620,6 @@ def sweep(
     num_leads = lead_position.size
     num_pairs = pairs.shape[0]
     largest = sizes.max()
-    wide = _padded(min(largest, GAUSS_JORDAN_LARGEST))
-    ipiv = np.empty(largest, dtype=np.int32)
-    work = np.empty(64 * largest, dtype=np.complex128)
-    ints = np.zeros(3, dtype=np.int32)
     flops = 0.0
     empty = np.zeros((0, 0), dtype=np.complex128)
     n_last = sizes[order[num_positions - 1]]
@@ -629,12 +629,7 @@ def sweep(
     # :func:`_gauss_jordan`, or, for the largest slices, in place by LAPACK.
     built_slab = np.empty(largest * largest, dtype=np.complex128)
     slab = np.empty(largest * largest, dtype=np.complex128)
-    small = min(largest, GAUSS_JORDAN_LARGEST)
-    plane_re = np.empty(small * wide)
-    plane_im = np.empty(small * wide)
-    pivots = np.empty(small, dtype=np.int64)
-    used = np.empty(small, dtype=np.bool_)
-    pivot_rows = np.empty((4, wide))
+    workspace = _workspace(largest, GAUSS_JORDAN_LARGEST)
     for b in range(first, last):
         energy = energies[b]
         element = elements[b]
@@ -684,20 +679,7 @@ def sweep(
                         matrix[local[i], local[r]] -= sigma[i, r]
             green = slab[: n * n].reshape((n, n))
             if not _inverse_into(
-                matrix,
-                green,
-                plane_re,
-                plane_im,
-                pivots,
-                used,
-                pivot_rows,
-                ipiv,
-                work,
-                ints,
-                getrf,
-                getri,
-                limit,
-                GAUSS_JORDAN_LARGEST,
+                matrix, green, workspace, getrf, getri, limit, GAUSS_JORDAN_LARGEST
             ):
                 status[b] = 1
                 break
